@@ -1,0 +1,111 @@
+"""The exception tree of mlengine.
+
+Every error raised on purpose by mlengine derives from :class:`MLEngineError`, and also from the
+builtin that fits, so ``except ValueError`` keeps working::
+
+    MLEngineError
+     ├── InvalidParameterError (ValueError, TypeError)   a bad constructor or call argument
+     ├── NotFittedError (ValueError, AttributeError)     predict/export before any training
+     ├── FeatureError (ValueError)                       bad feature data: missing column, bad value
+     ├── DataError (ValueError)                          bad input files or labels
+     ├── CheckpointError (ValueError)                    a model_dir that cannot be resumed
+     ├── ExportFormatError (ValueError)                  an export that cannot be loaded safely
+     ├── NotSupportedError (NotImplementedError)         a TensorFlow feature mlengine does not have
+     └── RegistryError                                   models and versions
+          ├── NotFoundError (LookupError)
+          ├── AlreadyExistsError (ValueError)
+          └── FailedPreconditionError (ValueError)
+
+Each class carries a ``code`` (as ML Engine's canonical codes) that the server maps to an HTTP
+status in one table.
+"""
+
+from __future__ import annotations
+
+
+class MLEngineError(Exception):
+    """Base class of every error mlengine raises on purpose."""
+
+    code = "INTERNAL"
+
+
+class InvalidParameterError(MLEngineError, ValueError, TypeError):
+    """A parameter has a value outside its rule; the message names parameter, rule and value."""
+
+    code = "INVALID_ARGUMENT"
+
+
+class NotFittedError(MLEngineError, ValueError, AttributeError):
+    """The estimator has no checkpoint yet: train it first."""
+
+    code = "FAILED_PRECONDITION"
+
+
+class FeatureError(MLEngineError, ValueError):
+    """Feature data does not fit the feature columns (missing column, wrong type, bad value)."""
+
+    code = "INVALID_ARGUMENT"
+
+
+class DataError(MLEngineError, ValueError):
+    """Input data (files, rows, labels) cannot be read or does not fit the model."""
+
+    code = "INVALID_ARGUMENT"
+
+
+class CheckpointError(MLEngineError, ValueError):
+    """A checkpoint or model_dir cannot be used (another model's, corrupt, missing)."""
+
+    code = "FAILED_PRECONDITION"
+
+
+class ExportFormatError(MLEngineError, ValueError):
+    """An export directory is missing, malformed, or of an unknown format version."""
+
+    code = "INVALID_ARGUMENT"
+
+
+class NotSupportedError(MLEngineError, NotImplementedError):
+    """Something TensorFlow offers that mlengine does not (yet); the message says what to use."""
+
+    code = "UNIMPLEMENTED"
+
+
+class RegistryError(MLEngineError):
+    """Base class of model registry errors."""
+
+    code = "INTERNAL"
+
+
+class NotFoundError(RegistryError, LookupError):
+    """A model, version or job does not exist."""
+
+    code = "NOT_FOUND"
+
+
+class AlreadyExistsError(RegistryError, ValueError):
+    """A model or version of that name exists already."""
+
+    code = "ALREADY_EXISTS"
+
+
+class FailedPreconditionError(RegistryError, ValueError):
+    """The operation is refused in the current state (e.g. deleting the default version)."""
+
+    code = "FAILED_PRECONDITION"
+
+
+__all__ = [
+    "AlreadyExistsError",
+    "CheckpointError",
+    "DataError",
+    "ExportFormatError",
+    "FailedPreconditionError",
+    "FeatureError",
+    "InvalidParameterError",
+    "MLEngineError",
+    "NotFittedError",
+    "NotFoundError",
+    "NotSupportedError",
+    "RegistryError",
+]
