@@ -14,7 +14,8 @@ builtin that fits, so ``except ValueError`` keeps working::
      └── RegistryError                                   models and versions
           ├── NotFoundError (LookupError)
           ├── AlreadyExistsError (ValueError)
-          └── FailedPreconditionError (ValueError)
+          ├── FailedPreconditionError (ValueError)
+          └── UnavailableError (ConnectionError)        the registry database cannot be reached
 
 Each class carries a ``code`` (as ML Engine's canonical codes) that the server maps to an HTTP
 status in one table.
@@ -95,6 +96,12 @@ class FailedPreconditionError(RegistryError, ValueError):
     code = "FAILED_PRECONDITION"
 
 
+class UnavailableError(RegistryError, ConnectionError):
+    """The registry database cannot be reached (down, wrong address, refused credentials)."""
+
+    code = "UNAVAILABLE"
+
+
 __all__ = [
     "AlreadyExistsError",
     "CheckpointError",
@@ -108,4 +115,5 @@ __all__ = [
     "NotFoundError",
     "NotSupportedError",
     "RegistryError",
+    "UnavailableError",
 ]

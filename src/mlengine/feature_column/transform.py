@@ -1,0 +1,562 @@
+"""FeatureTransformer: the one vectorised path from raw feature batches to model inputs.
+
+Training, evaluation, the Predictor and the server all call :meth:`FeatureTransformer.transform`,
+so preprocessing can never differ between them. The output (:class:`EncodedFeatures`) has three
+parts, each a handful of numpy arrays, whatever the number of columns:
+
+* ``sparse_ids`` / ``sparse_weights`` ``[n, S]``: every categorical column used directly (the
+  linear, "wide" part), ids offset into one id space, with per-id weights that implement the
+  ``sum`` / ``mean`` / ``sqrtn`` combiner (weight 0 marks a missing value);
+* ``dense`` ``[n, D]``: numeric columns (normalised) then indicator columns (multi-hot);
+* ``embedding_ids`` / ``embedding_weights``: one ``[n, L]`` pair per embedding column.
+
+Columns are laid out in name order, as TensorFlow builds its layers. String values are stripped
+of surrounding white space; each string feature is dictionary-encoded once per batch, and lookups
+and hashes run over the (small) dictionary, then are gathered per row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from mlengine.errors import FeatureError, InvalidParameterError, NotSupportedError
+from mlengine.feature_column.columns import (
+    COMBINERS,
+    STRING,
+    BucketizedColumn,
+    CategoricalColumn,
+    CrossedColumn,
+    EmbeddingColumn,
+    FeatureColumn,
+    HashBucketColumn,
+    IdentityColumn,
+    IndicatorColumn,
+    Log1p,
+    MinMax,
+    NumericColumn,
+    VocabularyColumn,
+    WeightedCategoricalColumn,
+    ZScore,
+    check_unique_names,
+)
+from mlengine.feature_column.hashing import bucket, cross_hash, hash_strings
+
+RawBatch = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class EmbeddingSpec:
+    """What the model needs to build one embedding column's lookup."""
+
+    column: str
+    table: str
+    num_buckets: int
+    dimension: int
+    stddev: float
+    max_norm: float | None
+    trainable: bool
+
+
+@dataclass(frozen=True)
+class EncodedFeatures:
+    """Model inputs for ``n`` rows (see the module docstring for the layout)."""
+
+    sparse_ids: np.ndarray
+    sparse_weights: np.ndarray
+    dense: np.ndarray
+    embedding_ids: tuple[np.ndarray, ...]
+    embedding_weights: tuple[np.ndarray, ...]
+
+    @property
+    def num_rows(self) -> int:
+        return int(self.dense.shape[0])
+
+
+@dataclass
+class _Ids:
+    """Ids ``[n, L]`` of one categorical column and their weights (0 = no value)."""
+
+    ids: np.ndarray
+    weights: np.ndarray
+
+
+class _Strings:
+    """A string feature, dictionary-encoded: per-value codes into a stripped dictionary."""
+
+    def __init__(self, codes: np.ndarray, dictionary: pa.Array, offsets: np.ndarray | None):
+        self.codes = codes  # int64 per value, -1 for null
+        self.dictionary = dictionary  # stripped strings
+        self.offsets = offsets  # list offsets [n + 1] for multivalent input, else None
+        self._hashes: np.ndarray | None = None
+
+    def gather(self, per_entry: np.ndarray, missing: int) -> np.ndarray:
+        """Per-value result from a per-dictionary-entry array (``missing`` for nulls)."""
+        table = np.append(per_entry, missing).astype(per_entry.dtype, copy=False)
+        return table[self.codes]
+
+    @property
+    def empty(self) -> np.ndarray:
+        return np.asarray(pc.equal(self.dictionary, "").fill_null(True), dtype=bool)
+
+    @property
+    def hashes(self) -> np.ndarray:
+        if self._hashes is None:
+            self._hashes = hash_strings(self.dictionary)
+        return self._hashes
+
+
+def _to_arrow(values: Any) -> pa.Array:
+    if isinstance(values, pa.ChunkedArray):
+        return values.combine_chunks()
+    if isinstance(values, pa.Array):
+        return values
+    if isinstance(values, np.ndarray) and values.dtype.kind in "iufb":
+        return pa.array(values.reshape(-1) if values.ndim > 1 and values.shape[1] == 1 else values)
+    try:
+        return pa.array(values, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as exc:
+        raise FeatureError(f"cannot read values as an array: {exc}") from None
+
+
+class _Batch:
+    """A raw batch plus per-key caches, so shared keys are decoded once per call."""
+
+    def __init__(self, raw: RawBatch):
+        self.raw = raw
+        self.n = self._count_rows(raw)
+        self._strings: dict[str, _Strings] = {}
+        self._floats: dict[tuple[str, int], np.ndarray] = {}
+
+    @staticmethod
+    def _count_rows(raw: RawBatch) -> int:
+        for values in raw.values():
+            return len(values)
+        return 0
+
+    def get(self, key: str, needed_by: str) -> Any:
+        try:
+            values = self.raw[key]
+        except KeyError:
+            raise FeatureError(
+                f"Feature {key!r} is required by column {needed_by!r} but missing from the input "
+                f"(got {sorted(self.raw)[:20]})."
+            ) from None
+        if len(values) != self.n:
+            raise FeatureError(f"Feature {key!r} has {len(values)} rows; expected {self.n}.")
+        return values
+
+    def strings(self, key: str, needed_by: str) -> _Strings:
+        cached = self._strings.get(key)
+        if cached is not None:
+            return cached
+        arr = _to_arrow(self.get(key, needed_by))
+        offsets = None
+        if pa.types.is_list(arr.type) or pa.types.is_large_list(arr.type):
+            offsets = np.asarray(arr.offsets, dtype=np.int64)
+            arr = arr.flatten() if arr.offset == 0 else arr.values[offsets[0] : offsets[-1]]
+            offsets = offsets - offsets[0]
+        if pa.types.is_dictionary(arr.type):
+            encoded = arr
+        else:
+            if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+                if pa.types.is_null(arr.type):
+                    arr = arr.cast(pa.string())
+                elif pa.types.is_floating(arr.type):
+                    # JSON numbers for a string feature: 3.0 reads as "3", as TF's as_string.
+                    arr = _float_to_string(arr)
+                else:
+                    arr = pc.cast(arr, pa.string())
+            encoded = pc.dictionary_encode(arr)
+        dictionary = pc.utf8_trim_whitespace(encoded.dictionary.cast(pa.string()))
+        codes = np.asarray(encoded.indices.fill_null(-1), dtype=np.int64)
+        result = _Strings(codes, dictionary, offsets)
+        self._strings[key] = result
+        return result
+
+    def floats(self, key: str, width: int, needed_by: str) -> np.ndarray:
+        """Float64 ``[n, width]``; NaN marks a missing value. Non-numbers raise FeatureError."""
+        cached = self._floats.get((key, width))
+        if cached is not None:
+            return cached
+        values = self.get(key, needed_by)
+        if isinstance(values, np.ndarray) and values.dtype.kind in "iufb":
+            out = values.astype(np.float64, copy=False)
+        else:
+            arr = _to_arrow(values)
+            if pa.types.is_list(arr.type) or pa.types.is_fixed_size_list(arr.type):
+                arr = arr.flatten()
+            if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+                arr = _parse_numbers(arr, key)
+            elif not (
+                pa.types.is_integer(arr.type)
+                or pa.types.is_floating(arr.type)
+                or pa.types.is_boolean(arr.type)
+                or pa.types.is_null(arr.type)
+            ):
+                raise FeatureError(
+                    f"Feature {key!r}: expected numbers, got values of type {arr.type}."
+                )
+            out = np.asarray(pc.cast(arr, pa.float64()).fill_null(np.nan), dtype=np.float64)
+        if out.size != self.n * width:
+            raise FeatureError(
+                f"Feature {key!r}: expected {width} value(s) per row, got {out.size} values "
+                f"for {self.n} rows."
+            )
+        out = out.reshape(self.n, width)
+        self._floats[(key, width)] = out
+        return out
+
+
+def _float_to_string(arr: pa.Array) -> pa.Array:
+    values = np.asarray(pc.cast(arr, pa.float64()).fill_null(np.nan))
+    integral = np.isfinite(values) & (values == np.round(values))
+    as_int = pc.cast(pa.array(np.where(integral, values, 0).astype(np.int64)), pa.string())
+    as_float = pc.cast(arr, pa.string())
+    out = pc.if_else(pa.array(integral), as_int, as_float)
+    return pc.if_else(pc.is_null(arr), pa.nulls(len(arr), pa.string()), out)
+
+
+def _parse_numbers(arr: pa.Array, key: str) -> pa.Array:
+    stripped = pc.utf8_trim_whitespace(arr)
+    stripped = pc.if_else(pc.equal(stripped, ""), pa.nulls(len(arr), pa.string()), stripped)
+    try:
+        return pc.cast(stripped, pa.float64())
+    except pa.ArrowInvalid:
+        parsed = [_try_float(v) for v in pc.unique(stripped).to_pylist()]
+        bad = next(v for v, ok in parsed if not ok)
+        row = int(np.flatnonzero(np.asarray(pc.equal(stripped, bad).fill_null(False)))[0])
+        raise FeatureError(
+            f"Feature {key!r}: expected a number, got {bad!r} (row {row})."
+        ) from None
+
+
+def _try_float(value: str | None) -> tuple[str | None, bool]:
+    if value is None:
+        return value, True
+    try:
+        float(value)
+    except ValueError:
+        return value, False
+    return value, True
+
+
+def _layout(
+    flat_ids: np.ndarray,
+    valid: np.ndarray,
+    offsets: np.ndarray | None,
+    n: int,
+    flat_weights: np.ndarray | None = None,
+) -> _Ids:
+    """Place per-value ids into ``[n, L]`` (L = 1, or the longest list in the batch)."""
+    weights = valid.astype(np.float32) if flat_weights is None else np.where(valid, flat_weights, 0)
+    ids = np.where(valid, flat_ids, 0).astype(np.int64, copy=False)
+    if offsets is None:
+        return _Ids(ids.reshape(n, 1), weights.astype(np.float32).reshape(n, 1))
+    lengths = np.diff(offsets)
+    width = max(int(lengths.max(initial=0)), 1)
+    rows = np.repeat(np.arange(n), lengths)
+    slots = np.arange(len(flat_ids)) - np.repeat(offsets[:-1], lengths)
+    out_ids = np.zeros((n, width), dtype=np.int64)
+    out_weights = np.zeros((n, width), dtype=np.float32)
+    out_ids[rows, slots] = ids
+    out_weights[rows, slots] = weights
+    return _Ids(out_ids, out_weights)
+
+
+def _combine(ids: _Ids, combiner: str) -> _Ids:
+    """Scale weights per row so a weighted sum implements TF's combiner."""
+    if combiner == "sum":
+        return ids
+    if combiner == "mean":
+        norm = ids.weights.sum(axis=1, keepdims=True)
+    else:  # sqrtn
+        norm = np.sqrt((ids.weights**2).sum(axis=1, keepdims=True))
+    scale = np.divide(1.0, norm, out=np.zeros_like(norm), where=norm > 0)
+    return _Ids(ids.ids, (ids.weights * scale).astype(np.float32))
+
+
+class FeatureTransformer:
+    """Turns raw feature batches into :class:`EncodedFeatures` for a list of feature columns.
+
+    Args:
+        feature_columns: the columns; categorical columns feed the sparse (wide) part, numeric
+            and indicator columns the dense matrix, embedding columns the embedding lookups.
+            A bucketized column is categorical here; wrap it in ``indicator_column`` to use it
+            densely (the DNN estimators do this for you, as TensorFlow does).
+        sparse_combiner: how several ids of one categorical column in a row are reduced in the
+            sparse part: ``'sum'`` (TF's default), ``'mean'`` or ``'sqrtn'``.
+
+    Example:
+        >>> from mlengine import feature_column as fc
+        >>> t = FeatureTransformer([fc.numeric_column("age"),
+        ...     fc.categorical_column_with_vocabulary_list("g", ["f", "m"])])
+        >>> out = t.transform({"age": [30.0, 40.0], "g": [" m", "x"]})
+        >>> out.dense.tolist(), out.sparse_ids.tolist(), out.sparse_weights.tolist()
+        ([[30.0], [40.0]], [[1], [0]], [[1.0], [0.0]])
+    """
+
+    def __init__(self, feature_columns: Sequence[FeatureColumn], sparse_combiner: str = "sum"):
+        columns = list(feature_columns)
+        check_unique_names(columns, "FeatureTransformer")
+        if sparse_combiner not in COMBINERS:
+            raise InvalidParameterError(
+                f"The 'sparse_combiner' parameter must be one of {COMBINERS}. "
+                f"Got {sparse_combiner!r} instead."
+            )
+        self.feature_columns = tuple(sorted(columns, key=lambda c: c.name))
+        self.sparse_combiner = sparse_combiner
+        self.sparse_columns: tuple[CategoricalColumn, ...] = tuple(
+            c for c in self.feature_columns if isinstance(c, CategoricalColumn)
+        )
+        self.numeric_columns = tuple(
+            c for c in self.feature_columns if isinstance(c, NumericColumn)
+        )
+        self.indicator_columns = tuple(
+            c for c in self.feature_columns if isinstance(c, IndicatorColumn)
+        )
+        self.embedding_columns = tuple(
+            c for c in self.feature_columns if isinstance(c, EmbeddingColumn)
+        )
+        offsets = np.cumsum([0] + [c.num_buckets for c in self.sparse_columns])
+        self.sparse_offsets = tuple(int(o) for o in offsets[:-1])
+        self.num_sparse_ids = int(offsets[-1])
+        self.dense_width = sum(c.width for c in self.numeric_columns) + sum(
+            c.width for c in self.indicator_columns
+        )
+        self.embedding_specs = tuple(
+            EmbeddingSpec(
+                c.name,
+                c.table_name,
+                c.categorical_column.num_buckets,
+                c.dimension,
+                c.stddev,
+                c.max_norm,
+                c.trainable,
+            )
+            for c in self.embedding_columns
+        )
+
+    @property
+    def raw_keys(self) -> tuple[str, ...]:
+        """Every feature key the columns read, in first-use order."""
+        keys: list[str] = []
+        for column in self.feature_columns:
+            keys.extend(column.raw_keys)
+        return tuple(dict.fromkeys(keys))
+
+    def transform(self, features: RawBatch) -> EncodedFeatures:
+        """Encode one batch: a mapping of feature key to array-like (numpy, pyarrow, list...)."""
+        batch = _Batch(features)
+        n = batch.n
+        memo: dict[CategoricalColumn, _Ids] = {}
+
+        def ids_of(column: CategoricalColumn) -> _Ids:
+            if column not in memo:
+                memo[column] = _categorical_ids(column, batch, ids_of)
+            return memo[column]
+
+        # Outputs are allocated once and filled column by column: no concatenation copies.
+        sparse = [_combine(ids_of(c), self.sparse_combiner) for c in self.sparse_columns]
+        slots = sum(s.ids.shape[1] for s in sparse)
+        sparse_ids = np.empty((n, slots), dtype=np.int64)
+        sparse_weights = np.empty((n, slots), dtype=np.float32)
+        start = 0
+        for ids, offset in zip(sparse, self.sparse_offsets, strict=True):
+            stop = start + ids.ids.shape[1]
+            np.add(ids.ids, offset, out=sparse_ids[:, start:stop])
+            sparse_weights[:, start:stop] = ids.weights
+            start = stop
+
+        dense = np.zeros((n, self.dense_width), dtype=np.float32)
+        start = 0
+        for numeric in self.numeric_columns:
+            dense[:, start : start + numeric.width] = _numeric_values(numeric, batch)
+            start += numeric.width
+        for indicator in self.indicator_columns:
+            _add_multi_hot(dense, start, ids_of(indicator.categorical_column))
+            start += indicator.width
+        embedded = [
+            _combine(ids_of(c.categorical_column), c.combiner) for c in self.embedding_columns
+        ]
+        return EncodedFeatures(
+            sparse_ids,
+            sparse_weights,
+            dense,
+            tuple(e.ids for e in embedded),
+            tuple(e.weights for e in embedded),
+        )
+
+
+def _numeric_values(column: NumericColumn, batch: _Batch) -> np.ndarray:
+    values = batch.floats(column.key, column.width, column.name)
+    missing = np.isnan(values)
+    if missing.any():
+        if column.default_value is None:
+            row = int(np.flatnonzero(missing.any(axis=1))[0])
+            raise FeatureError(
+                f"Feature {column.key!r}: missing value in row {row}, and numeric_column "
+                f"{column.name!r} has no default_value."
+            )
+        values = np.where(missing, np.asarray(column.default_value)[None, :], values)
+    norm = column.normalizer
+    if isinstance(norm, ZScore):
+        values = (values - norm.mean) / norm.std
+    elif isinstance(norm, MinMax):
+        values = (values - norm.min) / (norm.max - norm.min)
+    elif isinstance(norm, Log1p):
+        values = np.sign(values) * np.log1p(np.abs(values))
+    return values.astype(np.float32)
+
+
+def _add_multi_hot(dense: np.ndarray, start: int, ids: _Ids) -> None:
+    """Add the weights of ``ids`` into ``dense[:, start + id]`` (repeated ids accumulate)."""
+    n, width = dense.shape
+    if ids.ids.shape[1] == 1:
+        # One id per row: a plain scatter-assign into the (still zero) block is enough.
+        flat = np.arange(0, n * width, width, dtype=np.int64) + (start + ids.ids[:, 0])
+        dense.reshape(-1)[flat] = ids.weights[:, 0]
+    else:
+        np.add.at(dense, (np.arange(n)[:, None], start + ids.ids), ids.weights)
+
+
+def _categorical_ids(column: CategoricalColumn, batch: _Batch, ids_of: Any) -> _Ids:
+    if isinstance(column, VocabularyColumn):
+        return _vocabulary_ids(column, batch)
+    if isinstance(column, HashBucketColumn):
+        s = batch.strings(column.key, column.name)
+        per_entry = np.where(s.empty, -1, bucket(s.hashes, column.hash_bucket_size))
+        flat = s.gather(per_entry, -1)
+        return _layout(flat, flat >= 0, s.offsets, batch.n)
+    if isinstance(column, IdentityColumn):
+        return _identity_ids(column, batch)
+    if isinstance(column, BucketizedColumn):
+        return _bucket_ids(column, batch)
+    if isinstance(column, CrossedColumn):
+        return _crossed_ids(column, batch, ids_of)
+    if isinstance(column, WeightedCategoricalColumn):
+        inner: _Ids = ids_of(column.categorical_column)
+        weights = batch.floats(column.weight_feature_key, inner.ids.shape[1], column.name)
+        weights = np.nan_to_num(weights, nan=0.0).astype(np.float32)
+        return _Ids(inner.ids, inner.weights * weights)
+    raise NotSupportedError(f"Unsupported categorical column type {type(column).__name__}.")
+
+
+def _vocabulary_ids(column: VocabularyColumn, batch: _Batch) -> _Ids:
+    size = len(column.vocabulary)
+    if column.dtype == STRING:
+        s = batch.strings(column.key, column.name)
+        found = pc.index_in(s.dictionary, value_set=pa.array(column.vocabulary, pa.string()))
+        per_entry = np.asarray(found.fill_null(-1), dtype=np.int64)
+        oov = per_entry < 0
+        if column.num_oov_buckets:
+            per_entry = np.where(oov, size + bucket(s.hashes, column.num_oov_buckets), per_entry)
+        elif column.default_value >= 0:
+            per_entry = np.where(oov, column.default_value, per_entry)
+        per_entry = np.where(s.empty, -1, per_entry)
+        flat = s.gather(per_entry, -1)
+        return _layout(flat, flat >= 0, s.offsets, batch.n)
+    values, valid, offsets = _integers(column.key, column.name, batch)
+    vocab = np.asarray(column.vocabulary, dtype=np.int64)
+    order = np.argsort(vocab)
+    pos = np.clip(np.searchsorted(vocab[order], values), 0, size - 1)
+    hit = vocab[order][pos] == values
+    ids = np.where(hit, order[pos], -1)
+    if column.num_oov_buckets:
+        text = pc.cast(pa.array(values), pa.string())
+        ids = np.where(hit, ids, size + bucket(hash_strings(text), column.num_oov_buckets))
+    elif column.default_value >= 0:
+        ids = np.where(hit, ids, column.default_value)
+    valid = valid & (values != -1)
+    return _layout(ids, valid & (ids >= 0), offsets, batch.n)
+
+
+def _integers(
+    key: str, needed_by: str, batch: _Batch
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Integer values of a feature (flattened for lists), a validity mask and list offsets."""
+    raw = batch.get(key, needed_by)
+    offsets = None
+    if isinstance(raw, np.ndarray) and raw.dtype.kind in "iu":
+        values = raw.astype(np.int64, copy=False).reshape(-1)
+        return values, np.ones(len(values), dtype=bool), None
+    arr = _to_arrow(raw)
+    if pa.types.is_list(arr.type) or pa.types.is_large_list(arr.type):
+        offsets = np.asarray(arr.offsets, dtype=np.int64)
+        offsets = offsets - offsets[0]
+        arr = arr.flatten()
+    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        arr = _parse_numbers(arr, key)
+    floats = np.asarray(pc.cast(arr, pa.float64()).fill_null(np.nan), dtype=np.float64)
+    valid = ~np.isnan(floats)
+    if np.any(valid & (floats != np.round(floats))):
+        bad = floats[valid & (floats != np.round(floats))][0]
+        raise FeatureError(f"Feature {key!r}: expected an integer id, got {bad!r}.")
+    return np.where(valid, floats, -1).astype(np.int64), valid, offsets
+
+
+def _identity_ids(column: IdentityColumn, batch: _Batch) -> _Ids:
+    values, valid, offsets = _integers(column.key, column.name, batch)
+    size = column.num_buckets
+    if column.wrap:
+        ids = np.mod(values, size)
+    else:
+        out_of_range = valid & ((values >= size) | (values < 0))
+        if column.default_value is not None:
+            ids = np.where(out_of_range, column.default_value, values)
+        else:
+            too_big = valid & (values >= size)
+            if too_big.any():
+                row = int(np.flatnonzero(too_big)[0])
+                raise FeatureError(
+                    f"Feature {column.key!r}: id {int(values[row])} is outside [0, {size}) "
+                    f"(value index {row}) and categorical_column_with_identity has no "
+                    "default_value."
+                )
+            valid = valid & (values >= 0)
+            ids = values
+    return _layout(ids, valid, offsets, batch.n)
+
+
+def _bucket_ids(column: BucketizedColumn, batch: _Batch) -> _Ids:
+    values = _numeric_values(
+        NumericColumn(
+            column.source_column.key, column.source_column.shape, column.source_column.default_value
+        ),
+        batch,
+    ).astype(np.float64)
+    boundaries = np.asarray(column.boundaries, dtype=np.float64)
+    ids = np.searchsorted(boundaries, values, side="right")
+    ids = ids + np.arange(values.shape[1]) * (len(boundaries) + 1)
+    return _Ids(ids.astype(np.int64), np.ones(ids.shape, dtype=np.float32))
+
+
+def _crossed_ids(column: CrossedColumn, batch: _Batch, ids_of: Any) -> _Ids:
+    keys: list[np.ndarray] = []
+    valid = np.ones(batch.n, dtype=bool)
+    for item in column.keys:
+        if isinstance(item, str):
+            s = batch.strings(item, column.name)
+            if s.offsets is not None:
+                raise NotSupportedError(
+                    f"crossed_column {column.name!r}: feature {item!r} has several values per "
+                    "row; crosses of multivalent features are not supported."
+                )
+            keys.append(s.gather(s.hashes, 0))
+            valid &= s.gather(~s.empty, False)
+        else:
+            ids: _Ids = ids_of(item)
+            if ids.ids.shape[1] != 1:
+                raise NotSupportedError(
+                    f"crossed_column {column.name!r}: column {item.name!r} has several ids per "
+                    "row; crosses of multivalent columns are not supported."
+                )
+            keys.append(ids.ids[:, 0].astype(np.uint64))
+            valid &= ids.weights[:, 0] > 0
+    crossed = bucket(cross_hash(keys, column.hash_key), column.hash_bucket_size)
+    return _layout(crossed, valid, None, batch.n)
