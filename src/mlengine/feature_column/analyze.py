@@ -93,6 +93,6 @@ def quantile_bucketized_column(
     values = _floats(data, key)
     quantiles = np.quantile(values, np.linspace(0, 1, num_buckets + 1)[1:-1])
     boundaries = sorted(set(float(q) for q in quantiles))
-    if not boundaries:
+    if values.min() == values.max():  # (quantiles always give at least one boundary)
         raise FeatureError(f"Feature {key!r} is constant; it cannot be bucketized by quantiles.")
     return bucketized_column(numeric_column(key), boundaries)

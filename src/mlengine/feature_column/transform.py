@@ -17,11 +17,13 @@ and hashes run over the (small) dictionary, then are gathered per row.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -48,6 +50,8 @@ from mlengine.feature_column.columns import (
 from mlengine.feature_column.hashing import bucket, cross_hash, hash_strings
 
 RawBatch = Mapping[str, Any]
+_COMPARE_BOUNDARIES = 64  # bucketize by comparisons up to this many boundaries (int8 counts)
+_CROSS_TABLE_LIMIT = 1 << 16  # crosses with at most this many combinations use a lookup table
 
 
 @dataclass(frozen=True)
@@ -97,7 +101,8 @@ class _Strings:
 
     def gather(self, per_entry: np.ndarray, missing: int) -> np.ndarray:
         """Per-value result from a per-dictionary-entry array (``missing`` for nulls)."""
-        table = np.append(per_entry, missing).astype(per_entry.dtype, copy=False)
+        # Keep the dtype: np.append(uint64, 0) would go through float64 and round hashes.
+        table = np.concatenate([per_entry, np.array([missing], dtype=per_entry.dtype)])
         return table[self.codes]
 
     @property
@@ -111,7 +116,7 @@ class _Strings:
         return self._hashes
 
 
-def _to_arrow(values: Any) -> pa.Array:
+def _to_arrow(values: Any, key: str) -> pa.Array:
     if isinstance(values, pa.ChunkedArray):
         return values.combine_chunks()
     if isinstance(values, pa.Array):
@@ -119,17 +124,50 @@ def _to_arrow(values: Any) -> pa.Array:
     if isinstance(values, np.ndarray) and values.dtype.kind in "iufb":
         return pa.array(values.reshape(-1) if values.ndim > 1 and values.shape[1] == 1 else values)
     try:
-        return pa.array(values, from_pandas=True)
+        arr = pa.array(values, from_pandas=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as exc:
-        raise FeatureError(f"cannot read values as an array: {exc}") from None
+        raise FeatureError(
+            f"Feature {key!r}: cannot read the values as one array{_odd_row(values)}: {exc}"
+        ) from None
+    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+
+
+def _odd_row(values: Any) -> str:
+    """Error path only: ``" (row i: value)"`` for the first value of another kind than the first."""
+    try:
+        items = list(values)
+    except TypeError:
+        return ""
+    first = None
+    for row, value in enumerate(items):
+        if value is None:
+            continue
+        kind = "number" if isinstance(value, int | float | np.number) else type(value).__name__
+        if first is None:
+            first = kind
+        elif kind != first:
+            return f" (row {row}: {value!r})"
+    return ""
+
+
+def as_feature_dict(features: Any) -> RawBatch:
+    """A pandas DataFrame as a mapping of column name to Series; mappings pass through."""
+    if isinstance(features, pd.DataFrame):
+        return {str(name): features[name] for name in features.columns}
+    if not isinstance(features, Mapping):
+        raise FeatureError(
+            f"Features must be a mapping of feature name to values or a DataFrame; got "
+            f"{type(features).__name__}."
+        )
+    return features
 
 
 class _Batch:
     """A raw batch plus per-key caches, so shared keys are decoded once per call."""
 
     def __init__(self, raw: RawBatch):
-        self.raw = raw
-        self.n = self._count_rows(raw)
+        self.raw = as_feature_dict(raw)
+        self.n = self._count_rows(self.raw)
         self._strings: dict[str, _Strings] = {}
         self._floats: dict[tuple[str, int], np.ndarray] = {}
 
@@ -155,7 +193,7 @@ class _Batch:
         cached = self._strings.get(key)
         if cached is not None:
             return cached
-        arr = _to_arrow(self.get(key, needed_by))
+        arr = _to_arrow(self.get(key, needed_by), key)
         offsets = None
         if pa.types.is_list(arr.type) or pa.types.is_large_list(arr.type):
             offsets = np.asarray(arr.offsets, dtype=np.int64)
@@ -188,7 +226,7 @@ class _Batch:
         if isinstance(values, np.ndarray) and values.dtype.kind in "iufb":
             out = values.astype(np.float64, copy=False)
         else:
-            arr = _to_arrow(values)
+            arr = _to_arrow(values, key)
             if pa.types.is_list(arr.type) or pa.types.is_fixed_size_list(arr.type):
                 arr = arr.flatten()
             if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
@@ -441,10 +479,46 @@ def _categorical_ids(column: CategoricalColumn, batch: _Batch, ids_of: Any) -> _
         return _crossed_ids(column, batch, ids_of)
     if isinstance(column, WeightedCategoricalColumn):
         inner: _Ids = ids_of(column.categorical_column)
-        weights = batch.floats(column.weight_feature_key, inner.ids.shape[1], column.name)
+        weights = _id_weights(column, batch, inner)
         weights = np.nan_to_num(weights, nan=0.0).astype(np.float32)
         return _Ids(inner.ids, inner.weights * weights)
     raise NotSupportedError(f"Unsupported categorical column type {type(column).__name__}.")
+
+
+def _list_lengths(values: Any, key: str) -> np.ndarray | None:
+    if isinstance(values, np.ndarray):
+        return None
+    arr = _to_arrow(values, key)
+    if pa.types.is_list(arr.type) or pa.types.is_large_list(arr.type):
+        return np.diff(np.asarray(arr.offsets, dtype=np.int64))
+    return None
+
+
+def _id_weights(column: WeightedCategoricalColumn, batch: _Batch, inner: _Ids) -> np.ndarray:
+    """Weights ``[n, L]`` aligned with the ids; list-valued weights follow the ids' lists."""
+    key = column.weight_feature_key
+    lengths = _list_lengths(batch.get(key, column.name), key)
+    if lengths is None:
+        return batch.floats(key, inner.ids.shape[1], column.name)
+    id_keys = column.categorical_column.raw_keys
+    id_lengths = (
+        _list_lengths(batch.get(id_keys[0], column.name), id_keys[0]) if len(id_keys) == 1 else None
+    )
+    if id_lengths is None or not np.array_equal(lengths, id_lengths):
+        bad = 0 if id_lengths is None else int(np.flatnonzero(lengths != id_lengths)[0])
+        raise FeatureError(
+            f"Feature {key!r}: weighted_categorical_column {column.name!r} needs one weight per "
+            f"id of {id_keys[0]!r}, with the same number of values per row (row {bad} differs)."
+        )
+    flat = np.asarray(
+        pc.cast(_to_arrow(batch.get(key, column.name), key).flatten(), pa.float64()).fill_null(
+            np.nan
+        ),
+        dtype=np.float64,
+    )
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    placeholder = np.zeros(len(flat), np.int64)
+    return _layout(placeholder, np.ones(len(flat), bool), offsets, batch.n, flat).weights
 
 
 def _vocabulary_ids(column: VocabularyColumn, batch: _Batch) -> _Ids:
@@ -485,7 +559,7 @@ def _integers(
     if isinstance(raw, np.ndarray) and raw.dtype.kind in "iu":
         values = raw.astype(np.int64, copy=False).reshape(-1)
         return values, np.ones(len(values), dtype=bool), None
-    arr = _to_arrow(raw)
+    arr = _to_arrow(raw, key)
     if pa.types.is_list(arr.type) or pa.types.is_large_list(arr.type):
         offsets = np.asarray(arr.offsets, dtype=np.int64)
         offsets = offsets - offsets[0]
@@ -506,16 +580,20 @@ def _identity_ids(column: IdentityColumn, batch: _Batch) -> _Ids:
     if column.wrap:
         ids = np.mod(values, size)
     else:
+        valid = valid & (values != -1)  # -1 means missing, as for every integer feature
         out_of_range = valid & ((values >= size) | (values < 0))
         if column.default_value is not None:
             ids = np.where(out_of_range, column.default_value, values)
         else:
             too_big = valid & (values >= size)
             if too_big.any():
-                row = int(np.flatnonzero(too_big)[0])
+                index = int(np.flatnonzero(too_big)[0])
+                row = (
+                    index if offsets is None else int(np.searchsorted(offsets, index, "right") - 1)
+                )
                 raise FeatureError(
-                    f"Feature {column.key!r}: id {int(values[row])} is outside [0, {size}) "
-                    f"(value index {row}) and categorical_column_with_identity has no "
+                    f"Feature {column.key!r}: id {int(values[index])} is outside [0, {size}) "
+                    f"(row {row}) and categorical_column_with_identity {column.name!r} has no "
                     "default_value."
                 )
             valid = valid & (values >= 0)
@@ -529,15 +607,28 @@ def _bucket_ids(column: BucketizedColumn, batch: _Batch) -> _Ids:
             column.source_column.key, column.source_column.shape, column.source_column.default_value
         ),
         batch,
-    ).astype(np.float64)
+    )
     boundaries = np.asarray(column.boundaries, dtype=np.float64)
-    ids = np.searchsorted(boundaries, values, side="right")
+    if len(boundaries) <= _COMPARE_BOUNDARIES:
+        # len - #(boundaries > value) == searchsorted(side="right"), NaN included (-> len), and
+        # a few vectorised comparisons beat a binary search per value. Comparing float32 values
+        # with float64 scalars happens in float64, as searchsorted does.
+        below = np.zeros(values.shape, dtype=np.int8)
+        for boundary in boundaries:
+            below += values < boundary
+        ids = len(boundaries) - below.astype(np.int64)
+    else:
+        ids = np.searchsorted(boundaries, values.astype(np.float64), side="right")
     ids = ids + np.arange(values.shape[1]) * (len(boundaries) + 1)
     return _Ids(ids.astype(np.int64), np.ones(ids.shape, dtype=np.float32))
 
 
 def _crossed_ids(column: CrossedColumn, batch: _Batch, ids_of: Any) -> _Ids:
-    keys: list[np.ndarray] = []
+    # Each part is a per-row code into a small table of uint64 keys: a string feature's
+    # dictionary hashes (plus one entry for null), or a categorical column's ids 0..num_buckets-1.
+    codes: list[np.ndarray] = []
+    tables: list[np.ndarray | None] = []  # None: the key is the code itself
+    sizes: list[int] = []
     valid = np.ones(batch.n, dtype=bool)
     for item in column.keys:
         if isinstance(item, str):
@@ -547,7 +638,13 @@ def _crossed_ids(column: CrossedColumn, batch: _Batch, ids_of: Any) -> _Ids:
                     f"crossed_column {column.name!r}: feature {item!r} has several values per "
                     "row; crosses of multivalent features are not supported."
                 )
-            keys.append(s.gather(s.hashes, 0))
+            size = len(s.dictionary)
+            code = s.codes
+            if code.size and code.min() < 0:
+                code = np.where(code < 0, size, code)  # null: the extra last entry
+            codes.append(code)
+            tables.append(np.concatenate([s.hashes, np.zeros(1, np.uint64)]))
+            sizes.append(size + 1)
             valid &= s.gather(~s.empty, False)
         else:
             ids: _Ids = ids_of(item)
@@ -556,7 +653,26 @@ def _crossed_ids(column: CrossedColumn, batch: _Batch, ids_of: Any) -> _Ids:
                     f"crossed_column {column.name!r}: column {item.name!r} has several ids per "
                     "row; crosses of multivalent columns are not supported."
                 )
-            keys.append(ids.ids[:, 0].astype(np.uint64))
+            codes.append(ids.ids[:, 0])
+            tables.append(None)
+            sizes.append(item.num_buckets)
             valid &= ids.weights[:, 0] > 0
-    crossed = bucket(cross_hash(keys, column.hash_key), column.hash_bucket_size)
+    combinations = math.prod(sizes)
+    if combinations <= min(_CROSS_TABLE_LIMIT, batch.n):
+        # Fewer combinations than rows: hash every combination once (the same cross_hash), then
+        # look each row's combination up by its mixed-radix index.
+        grid = np.indices(sizes).reshape(len(sizes), -1)
+        keys = [
+            g.astype(np.uint64) if t is None else t[g] for g, t in zip(grid, tables, strict=True)
+        ]
+        table = bucket(cross_hash(keys, column.hash_key), column.hash_bucket_size)
+        index = codes[0]
+        for code, size in zip(codes[1:], sizes[1:], strict=True):
+            index = index * size + code
+        crossed = table[index]
+    else:
+        keys = [
+            c.astype(np.uint64) if t is None else t[c] for c, t in zip(codes, tables, strict=True)
+        ]
+        crossed = bucket(cross_hash(keys, column.hash_key), column.hash_bucket_size)
     return _layout(crossed, valid, None, batch.n)

@@ -1,0 +1,580 @@
+"""Input functions, as TensorFlow's: callables that return an iterator of (features, labels).
+
+``pandas_input_fn`` and ``numpy_input_fn`` keep TensorFlow's ``tf.estimator.inputs`` signatures;
+``csv_input_fn`` and ``parquet_input_fn`` stream files (local paths, globs or fsspec URLs) in the
+manner of ``tf.data.experimental.make_csv_dataset``. Each returns an :class:`InputFn`.
+
+Calling an :class:`InputFn` gives batches of ``batch_size`` rows: ``features`` maps a column
+name to a numpy array (numbers without nulls) or a pyarrow Array (strings, anything with nulls),
+``labels`` is a numpy array, a pyarrow Array or None. Batches straddle epochs as
+``repeat().batch()`` does, so only the very last batch may be short. The same rows, in the same
+order, are also available in large chunks through :meth:`InputFn.chunks`, so that a consumer can
+transform many batches at once and slice afterwards; ``__call__`` is built on ``chunks()``.
+
+Example::
+
+    from mlengine.data import census, pandas_input_fn
+
+    x, y = census.load("train")
+    input_fn = pandas_input_fn(x, y, batch_size=256, num_epochs=2, shuffle=True, seed=0)
+    for features, labels in input_fn():
+        ...
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import pyarrow as pa
+
+from mlengine.data.batches import (
+    Batch,
+    Column,
+    coalesce,
+    column_length,
+    num_rows,
+    rebatch,
+    shuffle_buffer,
+    slice_batch,
+    table_to_batch,
+    take_batch,
+    to_column,
+)
+from mlengine.data.readers import (
+    CsvOptions,
+    FilePattern,
+    FileSource,
+    expand_patterns,
+    parse_default,
+    read_csv,
+    read_parquet,
+)
+from mlengine.errors import DataError, InvalidParameterError, NotSupportedError
+
+CHUNK_ROWS = 1 << 16
+"""Rows per chunk: large enough to amortise a transform over many batches, small enough that a
+transformed chunk stays a few tens of MB."""
+
+SHUFFLE_BUFFER_ROWS = 100_000
+"""Default shuffle buffer for files: holds all of census (32,561 rows), so it is fully shuffled."""
+
+CSV_BLOCK_BYTES = 1 << 22
+"""Bytes pyarrow's CSV reader parses at a time (4 MiB, about 30,000 census rows)."""
+
+
+class InputFn:
+    """A TensorFlow-style input function: call it for a fresh iterator of batches.
+
+    Subclasses produce one epoch at a time (:meth:`_epoch`); this class repeats epochs, merges
+    them into chunks and cuts batches. Shuffling is seeded: every call starts a new
+    ``numpy.random.Generator`` from ``seed``, so two calls give the same batches, while the
+    epochs within one call are each shuffled differently.
+
+    Attributes:
+        batch_size: Rows per batch.
+        num_epochs: Passes over the data; None repeats forever.
+        shuffle: Whether rows are shuffled.
+        seed: The shuffle seed (None: fresh entropy on every call).
+        chunk_rows: The least number of rows per chunk (all but the last).
+    """
+
+    def __init__(
+        self,
+        *,
+        batch_size: int,
+        num_epochs: int | None,
+        shuffle: bool | None,
+        seed: int | None,
+        owner: str,
+        chunk_rows: int = CHUNK_ROWS,
+    ) -> None:
+        self.batch_size = _check_positive_int(batch_size, "batch_size", owner)
+        if num_epochs is not None:
+            _check_positive_int(num_epochs, "num_epochs", owner, "an int >= 1 or None")
+        self.num_epochs = num_epochs
+        if not isinstance(shuffle, bool):
+            raise InvalidParameterError(
+                f"The 'shuffle' parameter of {owner} must be provided and explicitly set as "
+                f"boolean (it is recommended to set it as True for training). Got {shuffle!r} "
+                "instead."
+            )
+        self.shuffle = shuffle
+        if seed is not None and not isinstance(seed, numbers.Integral):
+            raise InvalidParameterError(
+                f"The 'seed' parameter of {owner} must be an int or None. Got {seed!r} instead."
+            )
+        self.seed = seed
+        self.chunk_rows = _check_positive_int(chunk_rows, "chunk_rows", owner)
+
+    def __call__(self) -> Iterator[Batch]:
+        """A fresh iterator of ``(features, labels)`` batches of ``batch_size`` rows."""
+        return rebatch(self.chunks(), self.batch_size)
+
+    merge_epochs = True
+    """Whether a chunk may hold several small epochs (cheap in memory; for files it would
+    delay the first batch by reading the data many times over)."""
+
+    def chunks(self) -> Iterator[Batch]:
+        """The rows of ``__call__()``, in the same order, in chunks of ``chunk_rows`` or more.
+
+        Only the last chunk, and for files the last chunk of each epoch, may be smaller.
+        """
+        stream = self._epochs(np.random.default_rng(self.seed))
+        return coalesce(stream, self.chunk_rows) if self.merge_epochs else stream
+
+    def _epochs(self, rng: np.random.Generator) -> Iterator[Batch]:
+        epoch = 0
+        while self.num_epochs is None or epoch < self.num_epochs:
+            rows = 0
+            for chunk in self._epoch(rng):
+                rows += num_rows(chunk)
+                yield chunk
+            if rows == 0:  # no data: stop even when repeating forever, as tf.data's repeat()
+                return
+            epoch += 1
+
+    def _epoch(self, rng: np.random.Generator) -> Iterator[Batch]:
+        """One pass over the data, shuffled with ``rng`` when ``shuffle`` is set."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(batch_size={self.batch_size}, num_epochs={self.num_epochs}, "
+            f"shuffle={self.shuffle}, seed={self.seed})"
+        )
+
+
+class MemoryInputFn(InputFn):
+    """An input function over columns held in memory (from pandas or numpy).
+
+    Each epoch draws one permutation and gathers rows chunk by chunk with numpy fancy indexing
+    or pyarrow ``take``, so at most one chunk is copied at a time.
+    """
+
+    def __init__(self, data: Batch, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.data = data
+
+    def _epoch(self, rng: np.random.Generator) -> Iterator[Batch]:
+        n = num_rows(self.data)
+        order = rng.permutation(n) if self.shuffle else None
+        for start in range(0, n, self.chunk_rows):
+            stop = min(n, start + self.chunk_rows)
+            if order is None:
+                yield slice_batch(self.data, start, stop)
+            else:
+                yield take_batch(self.data, order[start:stop])
+
+
+class FileInputFn(InputFn):
+    """An input function that streams files; subclasses read one source (:meth:`_read`).
+
+    With ``shuffle``, each epoch visits the files in a new random order and passes the rows
+    through a shuffle buffer of ``shuffle_buffer_size`` rows, so memory does not grow with
+    the data. Work is described by ``sources`` (one per file) and read by :meth:`_read`, so
+    sharding can pick whole sources per worker, or row groups of one source, without touching
+    the batching.
+    """
+
+    merge_epochs = False
+
+    def __init__(
+        self,
+        sources: Sequence[FileSource],
+        *,
+        label_key: str | None,
+        shuffle_buffer_size: int,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.sources = list(sources)
+        self.label_key = label_key
+        self.shuffle_buffer_size = _check_positive_int(
+            shuffle_buffer_size, "shuffle_buffer_size", kwargs["owner"]
+        )
+
+    def _epoch(self, rng: np.random.Generator) -> Iterator[Batch]:
+        order = rng.permutation(len(self.sources)) if self.shuffle else range(len(self.sources))
+        chunks = coalesce(self._read_sources([self.sources[i] for i in order]), self.chunk_rows)
+        if self.shuffle:
+            chunks = shuffle_buffer(chunks, self.shuffle_buffer_size, self.chunk_rows, rng)
+        yield from chunks
+
+    def _read_sources(self, sources: list[FileSource]) -> Iterator[Batch]:
+        for source in sources:
+            for record_batch in self._read(source):
+                if self.label_key is not None and self.label_key not in record_batch.schema.names:
+                    raise DataError(
+                        f"The label_key {self.label_key!r} is not a column of {source.name!r}; "
+                        f"its columns are {record_batch.schema.names}."
+                    )
+                yield table_to_batch(record_batch, self.label_key)
+
+    def _read(self, source: FileSource) -> Iterator[pa.RecordBatch]:
+        raise NotImplementedError
+
+
+class CsvInputFn(FileInputFn):
+    """Streams CSV files with pyarrow's reader (see :func:`csv_input_fn`)."""
+
+    def __init__(self, sources: Sequence[FileSource], *, options: CsvOptions, **kwargs: Any):
+        super().__init__(sources, **kwargs)
+        self.options = options
+
+    def _read(self, source: FileSource) -> Iterator[pa.RecordBatch]:
+        return read_csv(source, self.options)
+
+
+class ParquetInputFn(FileInputFn):
+    """Streams Parquet files batch by batch (see :func:`parquet_input_fn`)."""
+
+    def __init__(
+        self, sources: Sequence[FileSource], *, columns: list[str] | None, **kwargs: Any
+    ) -> None:
+        super().__init__(sources, **kwargs)
+        self.columns = columns
+
+    def _read(self, source: FileSource) -> Iterator[pa.RecordBatch]:
+        return read_parquet(source, self.columns, self.chunk_rows)
+
+
+# ---- public constructors --------------------------------------------------------------------
+
+
+def pandas_input_fn(
+    x: pd.DataFrame,
+    y: pd.Series | pd.DataFrame | npt.ArrayLike | None = None,
+    batch_size: int = 128,
+    num_epochs: int | None = 1,
+    shuffle: bool | None = None,
+    queue_capacity: int = 1000,
+    num_threads: int = 1,
+    target_column: str = "target",
+    seed: int | None = None,
+) -> InputFn:
+    """Returns an input function over a pandas DataFrame (TensorFlow's ``pandas_input_fn``).
+
+    String columns become pyarrow arrays once, up front (pandas' Arrow-backed strings without a
+    per-value conversion); numeric columns stay numpy arrays.
+
+    Args:
+        x: The features, one column per feature.
+        y: The labels: a Series (or a one-column DataFrame) with the same index as ``x``, or
+            an array with one label per row of ``x``.
+        batch_size: Rows per batch.
+        num_epochs: Passes over the data; None repeats forever.
+        shuffle: Whether to shuffle; must be given explicitly, as in TensorFlow.
+        queue_capacity: Accepted for TensorFlow compatibility; unused (there is no queue).
+        num_threads: Accepted for TensorFlow compatibility; unused.
+        target_column: TensorFlow's name for the label inside its queue; it must not be a
+            column of ``x`` when ``y`` is given.
+        seed: Seed of the shuffle.
+
+    Returns:
+        An :class:`InputFn`.
+
+    Raises:
+        InvalidParameterError: A parameter is out of range, or ``shuffle`` is not a bool.
+        DataError: ``x`` and ``y`` differ in length or index.
+    """
+    del queue_capacity, num_threads
+    owner = "pandas_input_fn"
+    if not isinstance(x, pd.DataFrame):
+        raise InvalidParameterError(
+            f"The 'x' parameter of {owner} must be a pandas DataFrame. Got {type(x).__name__}."
+        )
+    if not x.columns.is_unique:
+        raise InvalidParameterError(f"The columns of x in {owner} must be unique.")
+    labels = None
+    if y is not None:
+        if target_column in x.columns:
+            raise InvalidParameterError(
+                f"Cannot use name {target_column!r} as target column because it is already a "
+                "column name of x."
+            )
+        if isinstance(y, pd.Series | pd.DataFrame):
+            series = _single_label(y, owner)
+            if len(series) == len(x) and not x.index.equals(series.index):
+                raise DataError(f"Index for x and y are mismatched in {owner}.")
+            labels = _series_to_column(series)
+        else:  # a numpy array, as census.load returns: rows match by position
+            labels = _array_to_column(y, "y", owner)
+        if column_length(labels) != len(x):
+            raise DataError(
+                f"x and y in {owner} must have the same length. "
+                f"Got {len(x)} and {column_length(labels)}."
+            )
+    features = {str(name): _series_to_column(x[name]) for name in x.columns}
+    return MemoryInputFn(
+        (features, labels),
+        batch_size=batch_size,
+        num_epochs=num_epochs,
+        shuffle=shuffle,  # InputFn rejects None with TensorFlow's message
+        seed=seed,
+        owner=owner,
+    )
+
+
+def numpy_input_fn(
+    x: Mapping[str, Any],
+    y: Any = None,
+    batch_size: int = 128,
+    num_epochs: int | None = 1,
+    shuffle: bool | None = None,
+    queue_capacity: int = 1000,
+    num_threads: int = 1,
+    seed: int | None = None,
+) -> InputFn:
+    """Returns an input function over a dict of numpy arrays (TensorFlow's ``numpy_input_fn``).
+
+    Arrays may have more than one dimension (rows are the first); 1-D string or object arrays
+    become pyarrow arrays, which also carry None as a missing value.
+
+    Args:
+        x: The features, a dict of arrays of equal length.
+        y: The labels, an array of the same length, or None.
+        batch_size: Rows per batch.
+        num_epochs: Passes over the data; None repeats forever.
+        shuffle: Whether to shuffle; must be given explicitly, as in TensorFlow.
+        queue_capacity: Accepted for TensorFlow compatibility; unused.
+        num_threads: Accepted for TensorFlow compatibility; unused.
+        seed: Seed of the shuffle.
+
+    Returns:
+        An :class:`InputFn`.
+
+    Raises:
+        InvalidParameterError: ``x`` is not a non-empty dict, a parameter is out of range, or
+            ``shuffle`` is not a bool.
+        NotSupportedError: ``y`` is a dict (several heads).
+        DataError: The arrays in ``x`` and ``y`` differ in length.
+    """
+    del queue_capacity, num_threads
+    owner = "numpy_input_fn"
+    if not isinstance(x, Mapping) or not x:
+        raise InvalidParameterError(
+            f"The 'x' parameter of {owner} must be a non-empty dict of arrays. Got {x!r:.80}."
+        )
+    if isinstance(y, Mapping):
+        raise NotSupportedError(
+            f"{owner} takes one label array; a dict of labels is not supported."
+        )
+    features = {str(key): _array_to_column(value, f"x[{key!r}]", owner) for key, value in x.items()}
+    labels = None if y is None else _array_to_column(y, "y", owner)
+    lengths = {key: column_length(column) for key, column in features.items()}
+    if labels is not None:
+        lengths["<y>"] = column_length(labels)
+    if len(set(lengths.values())) > 1:
+        raise DataError(
+            f"Length of arrays in x and y is mismatched in {owner}. All elements in x and y "
+            f"must have the same length. Got {lengths}."
+        )
+    return MemoryInputFn(
+        (features, labels),
+        batch_size=batch_size,
+        num_epochs=num_epochs,
+        shuffle=shuffle,  # InputFn rejects None with TensorFlow's message
+        seed=seed,
+        owner=owner,
+    )
+
+
+def csv_input_fn(
+    file_pattern: FilePattern,
+    batch_size: int = 128,
+    num_epochs: int | None = 1,
+    shuffle: bool = False,
+    seed: int | None = None,
+    column_names: Sequence[str] | None = None,
+    column_defaults: Sequence[Any] | None = None,
+    label_key: str | None = None,
+    header: bool = True,
+    delimiter: str = ",",
+    shuffle_buffer_size: int = SHUFFLE_BUFFER_ROWS,
+    block_size: int = CSV_BLOCK_BYTES,
+) -> InputFn:
+    """Returns an input function streaming CSV files, after TF's ``make_csv_dataset``.
+
+    Files are read block by block with pyarrow; an empty field is missing (null, or the
+    column's default). Column types are inferred unless ``column_defaults`` fixes them.
+
+    Args:
+        file_pattern: A path, glob or fsspec URL (``memory://``, ``gs://``...), or a list of
+            them. Compressed files (``.gz``...) are recognised by extension.
+        batch_size: Rows per batch.
+        num_epochs: Passes over the data; None repeats forever.
+        shuffle: Whether to shuffle file order and rows (through a buffer).
+        seed: Seed of the shuffle.
+        column_names: The column names; read from the first line when None.
+        column_defaults: One entry per column, as TF's: a default value (``0``, ``0.0``,
+            ``""``, or ``[0]``) that fills empty fields and fixes the type, ``[]`` for a
+            required column, a type (``int``, ``float``, ``str``), or None to infer.
+        label_key: The column holding the labels; None for no labels.
+        header: Whether the first line is a header (skipped when ``column_names`` is given).
+        delimiter: The field separator, one character.
+        shuffle_buffer_size: Rows in the shuffle buffer.
+        block_size: Bytes parsed at a time.
+
+    Returns:
+        An :class:`InputFn`.
+
+    Raises:
+        DataError: A pattern matches no file; later, while iterating, a file does not parse,
+            lacks ``label_key``, or leaves a required column empty.
+        InvalidParameterError: A parameter is out of range or inconsistent.
+    """
+    owner = "csv_input_fn"
+    if not header and column_names is None:
+        raise InvalidParameterError(f"{owner} needs column_names when header=False.")
+    if column_names is not None:
+        column_names = [str(c) for c in column_names]
+        if label_key is not None and label_key not in column_names:
+            raise InvalidParameterError(
+                f"The label_key {label_key!r} of {owner} is not one of column_names {column_names}."
+            )
+        if column_defaults is not None and len(column_defaults) != len(column_names):
+            raise InvalidParameterError(
+                f"The 'column_defaults' parameter of {owner} must have one entry per column "
+                f"({len(column_names)}). Got {len(column_defaults)} instead."
+            )
+    if column_defaults is not None:
+        for value in column_defaults:
+            parse_default(value, owner)  # fail now rather than at the first read
+    if not isinstance(delimiter, str) or len(delimiter) != 1:
+        raise InvalidParameterError(
+            f"The 'delimiter' parameter of {owner} must be one character. Got {delimiter!r}."
+        )
+    options = CsvOptions(
+        column_names=tuple(column_names) if column_names is not None else None,
+        column_defaults=tuple(column_defaults) if column_defaults is not None else None,
+        header=header,
+        delimiter=delimiter,
+        block_size=_check_positive_int(block_size, "block_size", owner),
+    )
+    return CsvInputFn(
+        expand_patterns(file_pattern),
+        options=options,
+        label_key=label_key,
+        shuffle_buffer_size=shuffle_buffer_size,
+        batch_size=batch_size,
+        num_epochs=num_epochs,
+        shuffle=shuffle,
+        seed=seed,
+        owner=owner,
+    )
+
+
+def parquet_input_fn(
+    file_pattern: FilePattern,
+    batch_size: int = 128,
+    num_epochs: int | None = 1,
+    shuffle: bool = False,
+    seed: int | None = None,
+    columns: Sequence[str] | None = None,
+    label_key: str | None = None,
+    shuffle_buffer_size: int = SHUFFLE_BUFFER_ROWS,
+) -> InputFn:
+    """Returns an input function streaming Parquet files, batch by batch.
+
+    Args:
+        file_pattern: A path, glob or fsspec URL, or a list of them.
+        batch_size: Rows per batch.
+        num_epochs: Passes over the data; None repeats forever.
+        shuffle: Whether to shuffle file order and rows (through a buffer).
+        seed: Seed of the shuffle.
+        columns: The feature columns to read; all when None. The label column is read too.
+        label_key: The column holding the labels; None for no labels.
+        shuffle_buffer_size: Rows in the shuffle buffer.
+
+    Returns:
+        An :class:`InputFn`.
+
+    Raises:
+        DataError: A pattern matches no file; later, while iterating, a file is not Parquet
+            or lacks one of the columns or the label.
+        InvalidParameterError: A parameter is out of range.
+    """
+    owner = "parquet_input_fn"
+    read = None
+    if columns is not None:
+        read = [str(c) for c in columns]
+        if label_key is not None and label_key not in read:
+            read.append(label_key)
+    return ParquetInputFn(
+        expand_patterns(file_pattern),
+        columns=read,
+        label_key=label_key,
+        shuffle_buffer_size=shuffle_buffer_size,
+        batch_size=batch_size,
+        num_epochs=num_epochs,
+        shuffle=shuffle,
+        seed=seed,
+        owner=owner,
+    )
+
+
+# ---- helpers --------------------------------------------------------------------------------
+
+
+def _check_positive_int(value: Any, name: str, owner: str, rule: str = "an int >= 1") -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise InvalidParameterError(
+            f"The {name!r} parameter of {owner} must be {rule}. Got {value!r} instead."
+        )
+    return int(value)
+
+
+def _single_label(y: pd.Series | pd.DataFrame, owner: str) -> pd.Series:
+    if isinstance(y, pd.Series):
+        return y
+    if y.shape[1] != 1:
+        raise NotSupportedError(
+            f"{owner} takes one label column; y has {y.shape[1]} ({list(y.columns)})."
+        )
+    return y.iloc[:, 0]
+
+
+def _series_to_column(series: pd.Series) -> Column:
+    """A pandas column as a batch column: numpy for numpy numbers, pyarrow otherwise."""
+    dtype = series.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind in "biuf":
+        return series.to_numpy()
+    try:
+        # Arrow-backed columns (pandas' str, ArrowDtype) hand over their buffers here.
+        return to_column(pa.array(series, from_pandas=True))
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise DataError(f"Column {series.name!r} cannot be converted: {exc}") from exc
+
+
+def _array_to_column(value: Any, name: str, owner: str) -> Column:
+    """An array-like as a batch column; 1-D strings and objects become pyarrow arrays."""
+    if isinstance(value, pa.Array | pa.ChunkedArray):
+        return to_column(value)
+    array = np.asarray(value)
+    if array.ndim == 0:
+        raise InvalidParameterError(f"{name} of {owner} must be an array, not a scalar.")
+    if array.dtype.kind in "USO" and array.ndim == 1:
+        try:
+            return to_column(pa.array(array, from_pandas=True))
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise DataError(f"{name} of {owner} cannot be converted: {exc}") from exc
+    return array
+
+
+__all__ = [
+    "CHUNK_ROWS",
+    "CsvInputFn",
+    "FileInputFn",
+    "InputFn",
+    "MemoryInputFn",
+    "ParquetInputFn",
+    "csv_input_fn",
+    "numpy_input_fn",
+    "pandas_input_fn",
+    "parquet_input_fn",
+]

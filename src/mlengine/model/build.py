@@ -1,0 +1,134 @@
+"""Build a network, its feature transformers and its head from a JSON model spec.
+
+The spec is what checkpoints (as a fingerprint) and exports store; training and the Predictor
+both call :func:`build_model`, so the two can never build different models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from mlengine.errors import InvalidParameterError, MLEngineError, NotSupportedError
+from mlengine.feature_column import (
+    BucketizedColumn,
+    CategoricalColumn,
+    EmbeddingColumn,
+    FeatureColumn,
+    FeatureTransformer,
+    from_config,
+    indicator_column,
+    to_config,
+)
+from mlengine.model.heads import Head, head_from_config
+from mlengine.model.networks import WideDeepNetwork
+
+
+@dataclass
+class Model:
+    """Everything needed to turn raw features into predictions."""
+
+    spec: dict[str, Any]
+    network: WideDeepNetwork
+    head: Head
+    linear_transformer: FeatureTransformer | None
+    dnn_transformer: FeatureTransformer | None
+
+    @property
+    def raw_keys(self) -> tuple[str, ...]:
+        """Every feature key the model reads (the weight column excluded)."""
+        keys: list[str] = []
+        for transformer in (self.linear_transformer, self.dnn_transformer):
+            if transformer is not None:
+                keys.extend(transformer.raw_keys)
+        return tuple(dict.fromkeys(keys))
+
+
+def dnn_input_columns(columns: Sequence[FeatureColumn], owner: str) -> list[FeatureColumn]:
+    """The DNN's columns as dense columns: bucketized ones become one-hot, as in TF."""
+    out: list[FeatureColumn] = []
+    for column in columns:
+        if isinstance(column, BucketizedColumn):
+            out.append(indicator_column(column))
+        elif isinstance(column, CategoricalColumn):
+            raise InvalidParameterError(
+                f"{owner}: DNN feature columns must be dense; {column.name!r} is categorical. "
+                f"Wrap it in embedding_column(...) or indicator_column(...)."
+            )
+        else:
+            out.append(column)
+    return out
+
+
+def linear_input_columns(columns: Sequence[FeatureColumn], owner: str) -> list[FeatureColumn]:
+    """The linear part's columns; embeddings are refused (they need a DNN to be useful)."""
+    for column in columns:
+        if isinstance(column, EmbeddingColumn):
+            raise NotSupportedError(
+                f"{owner}: embedding column {column.name!r} is not supported in the linear part; "
+                "put it in the DNN's feature columns."
+            )
+    return list(columns)
+
+
+def columns_config(columns: Sequence[FeatureColumn] | None) -> list[dict[str, Any]] | None:
+    return None if columns is None else [to_config(c) for c in columns]
+
+
+def build_model(spec: dict[str, Any]) -> Model:
+    """Build an untrained model (TF-style initial weights) from a spec."""
+    head = head_from_config(spec["head"])
+    linear_cfg = spec.get("linear_feature_columns")
+    dnn_cfg = spec.get("dnn_feature_columns")
+    linear = None
+    if linear_cfg:
+        linear = FeatureTransformer(
+            [from_config(c, "linear_feature_columns") for c in linear_cfg],
+            sparse_combiner=spec.get("linear_sparse_combiner", "sum"),
+        )
+    dnn = None
+    if dnn_cfg:
+        dnn = FeatureTransformer([from_config(c, "dnn_feature_columns") for c in dnn_cfg])
+    network = WideDeepNetwork(
+        head.logits_dimension,
+        linear,
+        dnn,
+        hidden_units=spec.get("dnn_hidden_units") or (),
+        activation=spec.get("dnn_activation_fn", "relu"),
+        dropout=spec.get("dnn_dropout"),
+        batch_norm=bool(spec.get("batch_norm", False)),
+    )
+    return Model(spec, network, head, linear, dnn)
+
+
+def check_weights(
+    expected: dict[str, torch.Tensor],
+    weights: dict[str, torch.Tensor],
+    source: str,
+    error: type[MLEngineError],
+) -> None:
+    """Refuse weights with a missing, extra or misshapen tensor, naming it."""
+    missing = sorted(set(expected) - set(weights))
+    unexpected = sorted(set(weights) - set(expected))
+    if missing or unexpected:
+        raise error(
+            f"{source} does not match the model: missing tensors {missing[:5]}, "
+            f"unexpected tensors {unexpected[:5]}."
+        )
+    for name, tensor in expected.items():
+        if tuple(weights[name].shape) != tuple(tensor.shape):
+            raise error(
+                f"{source}: tensor {name!r} has shape {tuple(weights[name].shape)}, the model "
+                f"expects {tuple(tensor.shape)}."
+            )
+
+
+def load_weights(
+    model: Model, weights: dict[str, torch.Tensor], source: str, error: type[MLEngineError]
+) -> None:
+    """Copy ``weights`` into the model after :func:`check_weights`."""
+    check_weights(model.network.state_dict(), weights, source, error)
+    model.network.load_state_dict(weights)

@@ -1,0 +1,106 @@
+"""Raw feature batches → network inputs, labels and example weights on a device."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from mlengine.errors import FeatureError
+from mlengine.feature_column import FeatureTransformer, numeric_column
+from mlengine.feature_column.transform import as_feature_dict
+from mlengine.model.build import Model
+from mlengine.model.inputs import FeatureTensors
+from mlengine.model.networks import NetworkInputs
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One encoded batch (or chunk): inputs, and labels / weights when known."""
+
+    inputs: NetworkInputs
+    labels: torch.Tensor | None
+    weights: torch.Tensor | None
+
+    @property
+    def num_rows(self) -> int:
+        return self.inputs.num_rows
+
+    def slice(self, start: int, stop: int) -> Batch:
+        return Batch(
+            self.inputs.slice(start, stop),
+            None if self.labels is None else self.labels[start:stop],
+            None if self.weights is None else self.weights[start:stop],
+        )
+
+
+class Encoder:
+    """Encodes raw ``(features, labels)`` for one model on one device."""
+
+    def __init__(self, model: Model, device: torch.device, weight_column: str | None = None):
+        self.model = model
+        self.device = device
+        self.weight_transformer = (
+            None if weight_column is None else FeatureTransformer([numeric_column(weight_column)])
+        )
+        self.weight_column = weight_column
+        self.required_keys = frozenset(model.raw_keys) | (
+            {weight_column} if weight_column else set()
+        )
+
+    def _tensor(self, array: np.ndarray) -> torch.Tensor:
+        tensor = torch.from_numpy(np.ascontiguousarray(array))
+        if self.device.type == "cpu":
+            return tensor
+        return tensor.pin_memory().to(self.device, non_blocking=True)
+
+    def inputs(self, features: Mapping[str, Any]) -> NetworkInputs:
+        """Network inputs of a raw feature batch."""
+        features = as_feature_dict(features)
+        linear = self.model.linear_transformer
+        dnn = self.model.dnn_transformer
+        linear_in = (
+            None
+            if linear is None
+            else FeatureTensors.from_encoded(linear.transform(features), self.device)
+        )
+        dnn_in = (
+            None
+            if dnn is None
+            else FeatureTensors.from_encoded(dnn.transform(features), self.device)
+        )
+        n = _num_rows(features)
+        return NetworkInputs(linear_in, dnn_in, n)
+
+    def encode(self, features: Mapping[str, Any], labels: Any = None) -> Batch:
+        """A :class:`Batch`; labels are validated by the head, weights by the weight column."""
+        features = as_feature_dict(features)
+        inputs = self.inputs(features)
+        label_tensor = None
+        if labels is not None:
+            encoded = self.model.head.encode_labels(labels)
+            if len(encoded) != inputs.num_rows:
+                raise FeatureError(
+                    f"The batch has {inputs.num_rows} rows of features but {len(encoded)} labels."
+                )
+            label_tensor = self._tensor(encoded)
+        weights = None
+        if self.weight_transformer is not None:
+            values = self.weight_transformer.transform(features).dense[:, 0]
+            if (values < 0).any():
+                row = int(np.flatnonzero(values < 0)[0])
+                raise FeatureError(
+                    f"Weight column {self.weight_column!r}: negative weight {values[row]} "
+                    f"in row {row}."
+                )
+            weights = self._tensor(values)
+        return Batch(inputs, label_tensor, weights)
+
+
+def _num_rows(features: Mapping[str, Any]) -> int:
+    for values in features.values():
+        return len(values)
+    return 0

@@ -1,0 +1,224 @@
+"""The networks: a linear ("wide") part, a DNN ("deep") part, and their sum.
+
+Every canned estimator is one :class:`WideDeepNetwork`: Linear* has only the linear part, DNN*
+only the DNN, Wide & Deep both (logits added, as tf.estimator's ``dnn_linear_combined``), and
+Baseline* neither (a bias alone). Initialisation follows TensorFlow, not PyTorch: linear weights
+and biases start at zero, hidden layers are Glorot-uniform with zero bias, embedding tables are
+truncated normal with stddev 1/sqrt(dimension).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mlengine.errors import InvalidParameterError
+from mlengine.feature_column import EmbeddingSpec, FeatureTransformer
+from mlengine.model.inputs import FeatureTensors
+
+ACTIVATIONS: dict[str, Any] = {
+    "relu": F.relu,
+    "elu": F.elu,
+    "selu": F.selu,
+    "gelu": F.gelu,
+    "tanh": torch.tanh,
+    "sigmoid": torch.sigmoid,
+    "leaky_relu": F.leaky_relu,
+    "swish": F.silu,
+    "silu": F.silu,
+}
+
+
+def activation_name(activation: Any) -> str:
+    """The stored name of an activation given as a name or as the torch function."""
+    if isinstance(activation, str):
+        name = activation.lower().removeprefix("tf.nn.")
+        if name in ACTIVATIONS:
+            return name
+    else:
+        for name, function in ACTIVATIONS.items():
+            if activation is function or activation in (nn.ReLU, torch.relu):
+                return "relu" if activation in (nn.ReLU, torch.relu) else name
+    raise InvalidParameterError(
+        f"The 'activation_fn' parameter must be one of {sorted(ACTIVATIONS)} or the matching "
+        f"torch function. Got {activation!r} instead."
+    )
+
+
+class LinearPart(nn.Module):
+    """``sum_i w[id_i] * weight_i + dense @ W + b``: one weight per sparse id (an EmbeddingBag)."""
+
+    def __init__(self, num_sparse_ids: int, dense_width: int, logits_dimension: int):
+        super().__init__()
+        self.sparse_weights = nn.Parameter(torch.zeros(max(num_sparse_ids, 1), logits_dimension))
+        self.dense_weights = nn.Parameter(torch.zeros(dense_width, logits_dimension))
+        self.bias = nn.Parameter(torch.zeros(logits_dimension))
+        self.has_sparse = num_sparse_ids > 0
+        self.has_dense = dense_width > 0
+
+    def forward(self, features: FeatureTensors) -> torch.Tensor:
+        logits: torch.Tensor = self.bias
+        if self.has_sparse:
+            logits = logits + F.embedding_bag(
+                features.sparse_ids,
+                self.sparse_weights,
+                per_sample_weights=features.sparse_weights,
+                mode="sum",
+            )
+        if self.has_dense:
+            logits = logits + features.dense @ self.dense_weights
+        return logits.expand(features.num_rows, -1) if logits.dim() == 1 else logits
+
+
+class DNNPart(nn.Module):
+    """Embeddings and dense features concatenated, then a feed-forward stack to logits."""
+
+    def __init__(
+        self,
+        dense_width: int,
+        embeddings: Sequence[EmbeddingSpec],
+        hidden_units: Sequence[int],
+        logits_dimension: int,
+        activation: str = "relu",
+        dropout: float | None = None,
+        batch_norm: bool = False,
+    ):
+        super().__init__()
+        self.embedding_specs = tuple(embeddings)
+        self.tables = nn.ParameterDict()
+        for spec in self.embedding_specs:
+            if spec.table in self.tables:
+                continue
+            table = torch.empty(spec.num_buckets, spec.dimension)
+            nn.init.trunc_normal_(table, std=spec.stddev, a=-2 * spec.stddev, b=2 * spec.stddev)
+            self.tables[spec.table] = nn.Parameter(table, requires_grad=spec.trainable)
+        self.activation = ACTIVATIONS[activation]
+        width = dense_width + sum(spec.dimension for spec in self.embedding_specs)
+        layers: list[nn.Module] = []
+        for units in hidden_units:
+            layers.append(_glorot_linear(width, units))
+            if batch_norm:
+                layers.append(nn.BatchNorm1d(units, momentum=0.01, eps=1e-3))  # Keras' defaults
+            width = units
+        self.hidden = nn.ModuleList(layers)
+        self.batch_norm = batch_norm
+        self.dropout = dropout or 0.0
+        self.logits = _glorot_linear(width, logits_dimension)
+
+    def forward(self, features: FeatureTensors) -> torch.Tensor:
+        parts = [features.dense] if features.dense.shape[1] else []
+        for spec, ids, weights in zip(
+            self.embedding_specs, features.embedding_ids, features.embedding_weights, strict=True
+        ):
+            table = self.tables[spec.table]
+            if spec.max_norm is None:
+                parts.append(F.embedding_bag(ids, table, per_sample_weights=weights, mode="sum"))
+            else:
+                vectors = F.embedding(ids, table)
+                norms = vectors.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+                vectors = vectors * (spec.max_norm / norms).clamp(max=1.0)
+                parts.append((vectors * weights.unsqueeze(-1)).sum(dim=1))
+        x = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+        step = 2 if self.batch_norm else 1
+        for i in range(0, len(self.hidden), step):
+            x = self.hidden[i](x)
+            if self.batch_norm:
+                x = self.hidden[i + 1](x)
+            x = self.activation(x)
+            if self.dropout and self.training:
+                x = F.dropout(x, self.dropout, training=True)
+        return self.logits(x)
+
+
+def _glorot_linear(fan_in: int, fan_out: int) -> nn.Linear:
+    layer = nn.Linear(fan_in, fan_out)
+    nn.init.xavier_uniform_(layer.weight)
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
+@dataclass(frozen=True)
+class NetworkInputs:
+    """Features of one batch for each part of the network (``None`` for an absent part)."""
+
+    linear: FeatureTensors | None
+    dnn: FeatureTensors | None
+    num_rows: int
+
+    def slice(self, start: int, stop: int) -> NetworkInputs:
+        return NetworkInputs(
+            None if self.linear is None else self.linear.slice(start, stop),
+            None if self.dnn is None else self.dnn.slice(start, stop),
+            min(stop, self.num_rows) - start,
+        )
+
+
+class WideDeepNetwork(nn.Module):
+    """logits = linear(x_linear) + dnn(x_dnn) (+ a bias when both parts are absent)."""
+
+    def __init__(
+        self,
+        logits_dimension: int,
+        linear_transformer: FeatureTransformer | None = None,
+        dnn_transformer: FeatureTransformer | None = None,
+        hidden_units: Sequence[int] = (),
+        activation: str = "relu",
+        dropout: float | None = None,
+        batch_norm: bool = False,
+    ):
+        super().__init__()
+        self.linear = (
+            None
+            if linear_transformer is None
+            else LinearPart(
+                linear_transformer.num_sparse_ids, linear_transformer.dense_width, logits_dimension
+            )
+        )
+        self.dnn = (
+            None
+            if dnn_transformer is None
+            else DNNPart(
+                dnn_transformer.dense_width,
+                dnn_transformer.embedding_specs,
+                hidden_units,
+                logits_dimension,
+                activation,
+                dropout,
+                batch_norm,
+            )
+        )
+        self.bias = (
+            nn.Parameter(torch.zeros(logits_dimension))
+            if self.linear is None and self.dnn is None
+            else None
+        )
+
+    def forward(self, inputs: NetworkInputs) -> torch.Tensor:
+        if self.bias is not None:
+            return self.bias.expand(inputs.num_rows, -1)
+        logits: torch.Tensor | None = None
+        if self.linear is not None:
+            assert inputs.linear is not None
+            logits = self.linear(inputs.linear)
+        if self.dnn is not None:
+            assert inputs.dnn is not None
+            deep = self.dnn(inputs.dnn)
+            logits = deep if logits is None else logits + deep
+        assert logits is not None
+        return logits
+
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        """Trainable parameters per part: ``linear`` (also the baseline bias) and ``dnn``."""
+        groups: dict[str, list[nn.Parameter]] = {"linear": [], "dnn": []}
+        if self.linear is not None:
+            groups["linear"] = [p for p in self.linear.parameters() if p.requires_grad]
+        if self.bias is not None:
+            groups["linear"] = [self.bias]
+        if self.dnn is not None:
+            groups["dnn"] = [p for p in self.dnn.parameters() if p.requires_grad]
+        return groups

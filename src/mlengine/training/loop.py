@@ -1,0 +1,109 @@
+"""The training loop, readable top to bottom: forward, loss, backward, clip, step, log, save."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Iterator
+
+import torch
+
+from mlengine.errors import DataError
+from mlengine.model.encode import Batch
+from mlengine.training.config import RunConfig
+from mlengine.training.fast_step import FastUpdater
+from mlengine.training.session import TrainingSession
+from mlengine.training.summaries import SummaryWriter
+
+
+class NanLossDuringTrainingError(DataError, ArithmeticError):
+    """The loss became NaN or infinite (TF's NanTensorHook): lower the learning rate."""
+
+
+def run_training(
+    session: TrainingSession,
+    batches: Iterator[Batch],
+    *,
+    last_step: int | None,
+    config: RunConfig,
+    model_dir: str,
+    gradient_clip_norm: float | None = None,
+) -> int:
+    """Train until ``batches`` ends or the global step reaches ``last_step``.
+
+    Writes summaries and checkpoints on the cadence of ``config`` and a checkpoint at the end.
+    Returns the number of steps taken.
+    """
+    network = session.model.network
+    head = session.model.head
+    updater = FastUpdater(list(session.optimizers.values()))
+    params = [p for group in network.parameter_groups().values() for p in group]
+    learning_rates = {
+        part: float(opt.param_groups[0]["lr"]) for part, opt in session.optimizers.items()
+    }
+    network.train()
+    start_step = session.global_step
+    last_saved = start_step
+    last_save_time = tick_time = time.monotonic()
+    tick_step = start_step
+    examples_since_tick = 0
+    with SummaryWriter(model_dir) as writer:
+        for batch in batches:
+            if last_step is not None and session.global_step >= last_step:
+                break
+            # -- the step
+            logits = network(batch.inputs)
+            assert batch.labels is not None
+            loss = head.loss(logits, batch.labels, batch.weights)
+            loss.backward()  # gradients were zeroed in place by the previous update
+            if gradient_clip_norm is not None:
+                torch.nn.utils.clip_grad_norm_(params, gradient_clip_norm)
+            updater.step()
+            session.global_step += 1
+            step = session.global_step
+            examples_since_tick += batch.num_rows
+
+            # -- summaries and progress (loss.item() is a device sync: only every N steps)
+            if step % config.save_summary_steps == 0:
+                value = _finite_loss(loss, step)
+                writer.scalar("loss", value, step)
+                if len(learning_rates) == 1:
+                    writer.scalar("learning_rate", next(iter(learning_rates.values())), step)
+                else:
+                    for part, rate in learning_rates.items():
+                        writer.scalar(f"learning_rate/{part}", rate, step)
+            if step % config.log_step_count_steps == 0:
+                now = time.monotonic()
+                elapsed = max(now - tick_time, 1e-9)
+                writer.scalar("global_step/sec", (step - tick_step) / elapsed, step)
+                if not config.quiet:
+                    print(
+                        f"step {step}: loss = {_finite_loss(loss, step):.5f}, "
+                        f"{examples_since_tick / elapsed:,.0f} examples/s",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                tick_time, tick_step, examples_since_tick = now, step, 0
+
+            # -- checkpoints
+            due_steps = config.save_checkpoints_steps and step % config.save_checkpoints_steps == 0
+            secs = config.checkpoint_secs
+            due_time = secs is not None and time.monotonic() - last_save_time >= secs
+            if due_steps or due_time:
+                session.save(model_dir, config.keep_checkpoint_max)
+                writer.flush()
+                last_saved, last_save_time = step, time.monotonic()
+        if session.global_step != last_saved or session.global_step == start_step:
+            session.save(model_dir, config.keep_checkpoint_max)
+    return session.global_step - start_step
+
+
+def _finite_loss(loss: torch.Tensor, step: int) -> float:
+    value = float(loss.detach())
+    if not math.isfinite(value):
+        raise NanLossDuringTrainingError(
+            f"Model diverged with loss = {value} at step {step}; lower the learning rate or "
+            "check the inputs for extreme values."
+        )
+    return value
