@@ -19,7 +19,11 @@ from mlengine.errors import DataError
 
 def _read_text(path: str) -> str:
     try:
-        raw = sys.stdin.buffer.read() if path == "-" else open(path, "rb").read()  # noqa: SIM115
+        if path == "-":
+            raw = sys.stdin.buffer.read()
+        else:
+            with open(path, "rb") as handle:
+                raw = handle.read()
     except OSError as exc:
         raise DataError(f"Cannot read instances file {path!r}: {exc.strerror or exc}.") from None
     try:

@@ -7,6 +7,7 @@ The model comes from an export directory (``--export-dir``) or from the registry
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Annotated, Any
 
@@ -14,6 +15,7 @@ import typer
 
 from mlengine.cli.instances import read_json_instances, read_text_instances
 from mlengine.cli.output import FormatOption, OutputFormat, fail, handle_errors
+from mlengine.errors import FeatureError
 
 COMMAND = "mlengine.predict"
 
@@ -34,6 +36,14 @@ def format_table(predictions: Sequence[dict[str, Any]]) -> str:
         "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
         for line in lines
     )
+
+
+def _with_line_number(message: str, source: str | None) -> str:
+    """Name the file line of "Instance N" (instance N is on line N + 1: one per line)."""
+    match = re.match(r"Instance (\d+): ", message)
+    if match is None or source is None:
+        return message
+    return f"{source}: line {int(match.group(1)) + 1}: {message}"
 
 
 def predict(
@@ -89,7 +99,11 @@ def predict(
         else:
             assert text_instances is not None
             instances = read_text_instances(text_instances, predictor.input_names)
-        predictions = predictor.predict_instances(instances)
+        source = json_instances if json_instances is not None else text_instances
+        try:
+            predictions = predictor.predict_instances(instances)
+        except FeatureError as error:
+            raise FeatureError(_with_line_number(str(error), source)) from None
     if fmt is OutputFormat.JSON:
         typer.echo(json.dumps({"predictions": predictions}, indent=2))
     else:

@@ -1,1 +1,30 @@
-"""mlengine.registry."""
+"""The model registry: models, their versions, a default version each, and their files.
+
+One Python API, :class:`Registry`, holds every rule; the CLI (``mlengine models|versions``)
+and the server are thin layers over it::
+
+    from mlengine.registry import Registry
+
+    registry = Registry()  # $MLENGINE_HOME/registry.db and $MLENGINE_HOME/artifacts
+    registry.create_model("census", description="Census income")
+    version = registry.create_version("census", "v1", origin="exports/census/1764130000")
+    registry.get_model("census").default_version  # v1: the first version is the default
+
+SQLite is the embedded default; ``MLENGINE_DATABASE_URL`` (or ``database_url``) selects
+PostgreSQL when several machines share one registry, with one artifact root (any fsspec URL)
+that the database refers to by relative paths.
+"""
+
+from mlengine.registry.entities import Model, ModelVersion, VersionState
+from mlengine.registry.names import validate_name
+from mlengine.registry.origins import allowed_origins_from_env
+from mlengine.registry.store import Registry
+
+__all__ = [
+    "Model",
+    "ModelVersion",
+    "Registry",
+    "VersionState",
+    "allowed_origins_from_env",
+    "validate_name",
+]

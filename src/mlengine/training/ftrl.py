@@ -20,9 +20,12 @@ TensorFlow: ``accum`` (sum of squared gradients, starts at ``initial_accumulator
 
 Dense versus sparse gradients: TensorFlow's wide part receives ``IndexedSlices`` and updates only
 the rows that were looked up. A dense gradient of zero leaves a row as it was (``accum`` and
-``linear`` do not move, so ``w`` is recomputed to the same value), except that with
-``l2_shrinkage > 0`` a dense step also shrinks rows that had no example. Sparse gradients (from
-``nn.EmbeddingBag(sparse=True)``) are applied to their rows only, as in TensorFlow.
+``linear`` do not move, so ``w`` is recomputed to the same value), with two exceptions that
+TF's dense kernel shares: with ``l2_shrinkage > 0`` a dense step also shrinks rows that had no
+example, and a weight that starts non-zero is set to ``-linear / quadratic`` (0 until it has a
+gradient) by its first step. Linear weights start at zero, so only the first matters there.
+Sparse gradients (from ``nn.EmbeddingBag(sparse=True)``) are applied to their rows only, as in
+TensorFlow's sparse kernel.
 """
 
 from __future__ import annotations

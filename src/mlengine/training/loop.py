@@ -48,6 +48,7 @@ def run_training(
     last_save_time = tick_time = time.monotonic()
     tick_step = start_step
     examples_since_tick = 0
+    loss: torch.Tensor | None = None
     with SummaryWriter(model_dir) as writer:
         for batch in batches:
             if last_step is not None and session.global_step >= last_step:
@@ -91,10 +92,13 @@ def run_training(
             secs = config.checkpoint_secs
             due_time = secs is not None and time.monotonic() - last_save_time >= secs
             if due_steps or due_time:
+                _finite_loss(loss, step)  # never checkpoint a diverged model
                 session.save(model_dir, config.keep_checkpoint_max)
                 writer.flush()
                 last_saved, last_save_time = step, time.monotonic()
         if session.global_step != last_saved or session.global_step == start_step:
+            if loss is not None:
+                _finite_loss(loss, session.global_step)
             session.save(model_dir, config.keep_checkpoint_max)
     return session.global_step - start_step
 

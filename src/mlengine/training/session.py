@@ -67,7 +67,7 @@ class TrainingSession:
                 optimizer.state_dict(), f"optimizer/{part}/"
             )
             tensors.update(opt_tensors)
-            structures[part] = structure
+            structures[part] = {**structure, "class": type(optimizer).__name__}
         rng_tensors, rng_info = rng_state()
         tensors.update(rng_tensors)
         return tensors, {"optimizers": structures, "rng": rng_info}
@@ -87,7 +87,22 @@ class TrainingSession:
                 structure = manifest.get("optimizers", {}).get(part)
                 if structure is None:
                     raise CheckpointError(f"Checkpoint {path} has no optimizer state for {part!r}.")
+                saved_class = structure.get("class", type(optimizer).__name__)
+                if saved_class != type(optimizer).__name__:
+                    raise CheckpointError(
+                        f"Checkpoint {path} holds {saved_class} state for the {part!r} part, but "
+                        f"this estimator's optimizer there is {type(optimizer).__name__}: resume "
+                        "with the same optimizer, or train in a new model_dir with "
+                        "warm_start_from set to this one."
+                    )
+                # Hyper-parameters (learning rate, ...) are the estimator's, not the checkpoint's:
+                # as in TensorFlow, a changed learning rate applies when training resumes.
+                hyper = [
+                    {k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups
+                ]
                 optimizer.load_state_dict(optimizer_state_from_tensors(tensors, structure))
+                for group, current in zip(optimizer.param_groups, hyper, strict=True):
+                    group.update(current)
             restore_rng_state(tensors, manifest.get("rng", {}))
         self.resumable = with_optimizers
         self.global_step = int(manifest["global_step"])

@@ -1,0 +1,52 @@
+"""The ``mlengine`` command: a thin registration of one sub-app per command group.
+
+Each group lives in its own module (``models``, ``versions``; ``predict``, ``serve`` and
+``jobs`` join the same way) and calls the Python API, so the CLI holds no rules of its own.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from mlengine import __version__
+from mlengine.cli import models, predict, versions
+
+app = typer.Typer(
+    name="mlengine",
+    help="Train, register and serve tf.estimator-style models (mirrors gcloud ml-engine).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(models.app, name="models")
+app.add_typer(versions.app, name="versions")
+app.command("predict")(predict.predict)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"mlengine {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version."
+        ),
+    ] = False,
+) -> None:
+    """mlengine: tf.estimator-style models on PyTorch, a model registry and online prediction."""
+
+
+def main() -> None:
+    """Console-script entry point (``mlengine = "mlengine.cli.main:main"``)."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

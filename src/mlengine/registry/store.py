@@ -1,0 +1,399 @@
+"""The model registry: one Python API holding every rule, used by the CLI and the server.
+
+Rules, as ML Engine's: a model's first READY version becomes its default, ``set_default``
+moves it, the default version cannot be deleted while the model has other versions, and a
+model cannot be deleted while it has versions. Version numbers are 1, 2, ... per model and are
+never reused: each model keeps a ``next_version_number`` counter that only grows.
+
+Crash safety. ``create_version`` writes a CREATING row, copies and checks the export (outside
+any transaction), and only then marks the row READY. Each CREATING or DELETING row names its
+worker process and carries a heartbeat. A row whose worker is dead (same host: its pid is gone;
+another host: no heartbeat for ``stale_after``) is *reaped* when the registry is opened and
+whenever a listing or lookup meets it: a CREATING row becomes FAILED and its files are removed,
+a DELETING row finishes its deletion. Folders without a row are never served;
+:meth:`Registry.collect_garbage` removes them.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
+
+from mlengine.errors import FailedPreconditionError
+from mlengine.registry import rows
+from mlengine.registry.artifacts import ArtifactStore
+from mlengine.registry.db import Database
+from mlengine.registry.entities import Model, ModelVersion, VersionState
+from mlengine.registry.lifecycle import BUSY_STATES, Lifecycle, label, now, quietly
+from mlengine.registry.names import parse_version_ref, validate_labels, validate_name
+from mlengine.registry.origins import check_allowed, normalize_origin, precheck_export
+from mlengine.registry.schema import check_supported, current_version, migrate, schema_version
+from mlengine.registry.schema import models_table as models
+from mlengine.registry.schema import versions_table as versions
+
+DEFAULT_STALE_AFTER = timedelta(minutes=10)
+
+
+class Registry:
+    """Models and their versions in a SQL database, their files in an artifact store.
+
+    Args:
+        database_url: SQLAlchemy URL; default ``MLENGINE_DATABASE_URL``, else SQLite at
+            ``$MLENGINE_HOME/registry.db`` (``MLENGINE_HOME`` defaults to ``~/.mlengine``).
+        artifact_root: local folder or fsspec URL; default ``MLENGINE_ARTIFACT_ROOT``, else
+            ``$MLENGINE_HOME/artifacts``.
+        allowed_origins: prefixes that version origins must start with (the server passes
+            ``MLENGINE_ALLOWED_ORIGINS``); ``None`` allows any origin (the CLI).
+        stale_after: how long a CREATING/DELETING row of another host may go without a
+            heartbeat before it is taken for dead.
+
+    Raises:
+        UnavailableError: the database cannot be reached.
+        FailedPreconditionError: the database's schema is newer than this code.
+    """
+
+    def __init__(
+        self,
+        database_url: str | None = None,
+        artifact_root: str | os.PathLike[str] | None = None,
+        *,
+        allowed_origins: Sequence[str] | None = None,
+        stale_after: timedelta = DEFAULT_STALE_AFTER,
+    ) -> None:
+        home = Path(os.environ.get("MLENGINE_HOME") or "~/.mlengine").expanduser()
+        url = database_url or os.environ.get("MLENGINE_DATABASE_URL")
+        root = artifact_root or os.environ.get("MLENGINE_ARTIFACT_ROOT") or home / "artifacts"
+        self.allowed_origins = None if allowed_origins is None else list(allowed_origins)
+        self.stale_after = stale_after
+        self._cache_root = str(home / "cache")
+        self._artifacts = ArtifactStore(os.fspath(root))
+        self._db = Database(url or f"sqlite:///{home / 'registry.db'}")
+        self._life = Lifecycle(self._db, self._artifacts, stale_after)
+        self._executor: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+        try:
+            self._open()
+        except BaseException:
+            self._db.dispose()
+            raise
+
+    @property
+    def database_url(self) -> str:
+        """The database URL with its password hidden."""
+        return self._db.display_url
+
+    @property
+    def artifact_root(self) -> str:
+        """The artifact root as given (a local folder or an fsspec URL)."""
+        return self._artifacts.root
+
+    def _open(self) -> None:
+        with self._db.read() as conn:
+            found = current_version(conn)
+        if found != schema_version():
+            check_supported(found, self.database_url)
+            self._db.write(lambda conn: migrate(conn, self.database_url))
+        self._life.reap()
+
+    def close(self) -> None:
+        """Wait for background creations to finish, then close the database connections."""
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True)
+        self._db.dispose()
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # ---------------------------------------------------------------- models
+
+    def create_model(
+        self, name: str, description: str | None = None, labels: Mapping[str, str] | None = None
+    ) -> Model:
+        """Create an empty model.
+
+        Raises:
+            InvalidParameterError: bad name or labels.
+            AlreadyExistsError: a model of that name (ignoring case) exists.
+        """
+        validate_name(name, "model")
+        clean_labels = validate_labels(labels, f"model {name}")
+
+        def work(conn: Connection) -> None:
+            rows.ensure_model_absent(conn, name)
+            conn.execute(
+                models.insert().values(
+                    name=name,
+                    name_key=name.lower(),
+                    description=description,
+                    labels=clean_labels,
+                    create_time=now(),
+                    next_version_number=1,
+                    default_version_number=None,
+                )
+            )
+
+        self._db.write(work)
+        return self.get_model(name)
+
+    def get_model(self, name: str) -> Model:
+        """The model and its default version.
+
+        Raises:
+            NotFoundError: no such model.
+        """
+        validate_name(name, "model")
+        with self._db.read() as conn:
+            row = rows.model_row(conn, name)
+            default = rows.default_versions(conn, [row.id]).get(row.id)
+            return rows.to_model(row, None if default is None else rows.to_version(default))
+
+    def list_models(self) -> list[Model]:
+        """Every model, by name."""
+        with self._db.read() as conn:
+            defaults = rows.default_versions(conn)
+            found = conn.execute(sa.select(models).order_by(models.c.name)).all()
+            return [
+                rows.to_model(
+                    row, rows.to_version(defaults[row.id]) if row.id in defaults else None
+                )
+                for row in found
+            ]
+
+    def delete_model(self, name: str) -> None:
+        """Delete a model that has no versions left.
+
+        Raises:
+            NotFoundError: no such model.
+            FailedPreconditionError: the model still has versions (the message lists them).
+        """
+        validate_name(name, "model")
+
+        def work(conn: Connection) -> None:
+            row = rows.model_row(conn, name, for_update=True)
+            query = sa.select(versions.c.name).where(versions.c.model_id == row.id)
+            remaining = list(conn.execute(query.order_by(versions.c.number)).scalars())
+            if remaining:
+                shown = ", ".join(remaining[:10]) + (", ..." if len(remaining) > 10 else "")
+                raise FailedPreconditionError(
+                    f"Model (name={name}) still has {len(remaining)} version(s) ({shown}): delete "
+                    f"them first with `mlengine versions delete VERSION --model {name}`."
+                )
+            conn.execute(models.delete().where(models.c.id == row.id))
+
+        self._db.write(work)
+        quietly(self._artifacts.remove_model, name)
+
+    # -------------------------------------------------------------- versions
+
+    def create_version(
+        self,
+        model: str,
+        name: str,
+        origin: str,
+        description: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        wait: bool = True,
+    ) -> ModelVersion:
+        """Create a version from the export at ``origin`` (a local path or an fsspec URL).
+
+        The origin is checked first (allowed, reachable, an export): a failure there changes
+        nothing. Then a CREATING row gets the next number, the export is copied to
+        ``<artifact root>/<model>/<number>/`` and loaded; only then is the version READY.
+
+        Args:
+            wait: ``True``: return the READY version, or raise after marking it FAILED.
+                ``False``: return the CREATING version at once and finish in a background
+                thread (the server's long-running create; poll :meth:`get_version`).
+
+        Raises:
+            InvalidParameterError, ExportFormatError: bad name, labels or origin.
+            NotFoundError: no such model.  AlreadyExistsError: the version name is taken.
+            MLEngineError: (``wait=True``) the copy or the load failed; the version is FAILED.
+        """
+        validate_name(model, "model")
+        validate_name(name, "version")
+        clean_labels = validate_labels(labels, f"version {name} of model {model}")
+        self.get_model(model)  # an unknown model is the first thing to report
+        origin = normalize_origin(origin)
+        check_allowed(origin, self.allowed_origins)
+        precheck_export(origin)
+        number = self._life.insert(model, name, origin, description, clean_labels)
+        if wait:
+            self._life.build(model, name, number, origin)
+        else:
+            with self._lock:
+                if self._executor is None:
+                    self._executor = ThreadPoolExecutor(4, thread_name_prefix="mlengine-registry")
+                self._executor.submit(self._life.build_quietly, model, name, number, origin)
+        return self.get_version(model, number)
+
+    def get_version(self, model: str, version: str | int) -> ModelVersion:
+        """A version by name (``v1``) or number (``1`` or ``"1"``).
+
+        Raises:
+            NotFoundError: no such model or version (the message says which).
+        """
+        validate_name(model, "model")
+        ref = parse_version_ref(version)
+        with self._db.read() as conn:
+            row = rows.version_row(conn, model, ref)
+        if row.state in BUSY_STATES and self._life.reap([row]):
+            with self._db.read() as conn:
+                row = rows.version_row(conn, model, ref)
+        return rows.to_version(row)
+
+    def list_versions(self, model: str) -> list[ModelVersion]:
+        """The model's versions, by number.
+
+        Raises:
+            NotFoundError: no such model.
+        """
+        validate_name(model, "model")
+
+        def read() -> list[Row[Any]]:
+            with self._db.read() as conn:
+                model_id = rows.model_row(conn, model).id
+                query = rows.version_select().where(versions.c.model_id == model_id)
+                return list(conn.execute(query.order_by(versions.c.number)))
+
+        found = read()
+        if any(row.state in BUSY_STATES for row in found) and self._life.reap(found):
+            found = read()
+        return [rows.to_version(row) for row in found]
+
+    def get_default_version(self, model: str) -> ModelVersion:
+        """The version that serves requests naming only the model.
+
+        Raises:
+            NotFoundError: no such model.
+            FailedPreconditionError: the model has no READY version yet.
+        """
+        if (default := self.get_model(model).default_version) is not None:
+            return default
+        raise FailedPreconditionError(
+            f"Model (name={model}) has no default version yet: create a version with "
+            f"`mlengine versions create VERSION --model {model} --origin EXPORT_DIR`."
+        )
+
+    def set_default_version(self, model: str, version: str | int) -> ModelVersion:
+        """Make a READY version the model's default.
+
+        Raises:
+            NotFoundError: no such model or version.
+            FailedPreconditionError: the version is not READY.
+        """
+        validate_name(model, "model")
+        ref = parse_version_ref(version)
+
+        def work(conn: Connection) -> None:
+            model_id = rows.model_row(conn, model, for_update=True).id
+            row = rows.version_row(conn, model, ref)
+            if row.state != VersionState.READY.value:
+                raise FailedPreconditionError(
+                    f"{label(model, ref)} is {row.state}: only a READY version can be the default."
+                )
+            conn.execute(
+                models.update()
+                .where(models.c.id == model_id)
+                .values(default_version_number=row.number)
+            )
+
+        self._db.write(work)
+        return self.get_version(model, ref)
+
+    def delete_version(self, model: str, version: str | int) -> None:
+        """Delete a version and its files.
+
+        Raises:
+            NotFoundError: no such model or version.
+            FailedPreconditionError: it is still being created, or it is the default version
+                and the model has other versions.
+        """
+        validate_name(model, "model")
+        ref = parse_version_ref(version)
+        number = self._life.mark_deleting(model, ref)
+        self._life.finish_delete(model, number)
+
+    def touch(self, model: str, version: str | int, when: datetime | None = None) -> None:
+        """Record a prediction: set the version's last-use time (one UPDATE, nothing else).
+
+        Raises:
+            NotFoundError: no such model or version.
+        """
+        validate_name(model, "model")
+        ref = parse_version_ref(version)
+        if self.touch_many([(model, ref, when or now())]) == 0:
+            self.get_version(model, ref)  # raises the precise NotFoundError if it is missing
+
+    def touch_many(self, uses: Iterable[tuple[str, str | int, datetime]]) -> int:
+        """Record many last uses in one transaction (what the server flushes periodically).
+
+        A time never moves a version's last use backwards; unknown versions are skipped.
+        Returns how many versions were updated.
+        """
+        batch = [(model, parse_version_ref(ref), when) for model, ref, when in uses]
+        if not batch:
+            return 0
+        return self._db.write(lambda conn: sum(rows.touch(conn, *use) for use in batch))
+
+    def wait_for_version(
+        self, model: str, version: str | int, timeout: float = 600.0, poll: float = 0.2
+    ) -> ModelVersion:
+        """Poll until the version is no longer CREATING (or ``timeout`` seconds pass)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.get_version(model, version)
+            if found.state != VersionState.CREATING or time.monotonic() > deadline:
+                return found
+            time.sleep(poll)
+
+    def export_dir(self, model: str, version: str | int | None = None) -> str:
+        """A local directory holding a READY version's export (the default when ``None``).
+
+        With a remote artifact root the files are downloaded once into
+        ``$MLENGINE_HOME/cache``. The caller loads it with :func:`mlengine.export.load`.
+
+        Raises:
+            NotFoundError, FailedPreconditionError: no such version, or not READY.
+        """
+        if version is None:
+            found = self.get_default_version(model)
+        else:
+            found = self.get_version(model, version)
+        if found.state != VersionState.READY:
+            raise FailedPreconditionError(
+                f"{label(model, found.name)} is {found.state.value}, not READY"
+                + (f": {found.error_message}" if found.error_message else ".")
+            )
+        return self._artifacts.local_dir(found.path, self._cache_root)
+
+    # ------------------------------------------------------------ recovery
+
+    def reap_stale(self) -> list[str]:
+        """Settle CREATING/DELETING rows whose worker died; returns their ``model/version``.
+
+        Runs when the registry opens and whenever a lookup or listing meets such a row; a
+        long-running server may also call it periodically.
+        """
+        return self._life.reap()
+
+    def collect_garbage(self) -> list[str]:
+        """Remove artifact folders that no version row accounts for; returns what went."""
+        return self._life.collect_garbage()
+
+
+__all__ = ["DEFAULT_STALE_AFTER", "Registry"]

@@ -1,0 +1,86 @@
+"""Fixtures of the CLI tests: a private MLENGINE_HOME, an export, and a typer CliRunner."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from mlengine.cli.main import app
+
+
+def _registry_helpers() -> ModuleType:
+    """tests/registry/helpers.py, loaded by path: pytest's importlib mode puts no test folder
+    on sys.path, and the registry tests' export and PostgreSQL helpers are needed here too."""
+    path = Path(__file__).resolve().parent.parent / "registry" / "helpers.py"
+    spec = importlib.util.spec_from_file_location("mlengine_tests_registry_helpers", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+helpers = _registry_helpers()
+
+
+@pytest.fixture(autouse=True)
+def home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Every CLI test gets its own MLENGINE_HOME and no registry settings from outside."""
+    for name in ("MLENGINE_DATABASE_URL", "MLENGINE_ARTIFACT_ROOT", "MLENGINE_ALLOWED_ORIGINS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MLENGINE_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_database(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Runs a test on the default SQLite registry and on PostgreSQL (MLENGINE_DATABASE_URL)."""
+    if request.param == "sqlite":
+        yield "sqlite"
+        return
+    base = helpers.pg_base_url()
+    if base is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("MLENGINE_TEST_DATABASE_URL is not set: CI must test PostgreSQL")
+        pytest.skip("MLENGINE_TEST_DATABASE_URL is not set (PostgreSQL tests skipped)")
+    with helpers.postgres_schema(base) as url:
+        monkeypatch.setenv("MLENGINE_DATABASE_URL", url)
+        yield "postgresql"
+
+
+@pytest.fixture(scope="session")
+def export_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real export of a tiny census model (read only)."""
+    return helpers.build_export(tmp_path_factory.mktemp("census"))
+
+
+class Cli:
+    """Runs ``mlengine ARGS...`` in-process and checks the exit code."""
+
+    def __init__(self) -> None:
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str, code: int = 0) -> Result:
+        result = self.runner.invoke(app, list(args), catch_exceptions=False)
+        assert result.exit_code == code, (result.stdout, result.stderr)
+        return result
+
+    def fails(self, *args: str, match: str) -> str:
+        """Run a command that must fail with one line on stderr containing ``match``."""
+        result = self(*args, code=1)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) >= 1 and lines[-1].startswith("ERROR: (mlengine."), result.stderr
+        assert match in lines[-1], lines[-1]
+        assert "Traceback" not in result.output
+        assert result.stdout == ""
+        return lines[-1]
+
+
+@pytest.fixture
+def cli() -> Cli:
+    return Cli()

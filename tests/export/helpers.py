@@ -1,0 +1,140 @@
+"""Trained models and exports shared by the export tests and ``tests/cli/test_predict.py``.
+
+Loaded by path under one module name (:func:`load_helpers`), so the Wide & Deep model is trained
+once per test session even though two test folders use it: pytest's importlib mode puts no test
+folder on ``sys.path``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlengine import estimator
+from mlengine import feature_column as fc
+from mlengine.data import census
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CENSUS_JSON = REPO_ROOT / "examples" / "census" / "census.json"
+WIDE_DEEP_PY = REPO_ROOT / "examples" / "census" / "wide_deep.py"
+MODULE_NAME = "mlengine_tests_export_helpers"
+
+BINARY_KEYS = ["class_ids", "classes", "logistic", "logits", "probabilities"]
+MULTICLASS_KEYS = ["class_ids", "classes", "logits", "probabilities"]
+REGRESSION_KEYS = ["predictions"]
+
+
+def load_helpers() -> ModuleType:
+    """This module, imported once per process under :data:`MODULE_NAME`."""
+    module = sys.modules.get(MODULE_NAME)
+    if module is not None:
+        return module
+    spec = importlib.util.spec_from_file_location(MODULE_NAME, Path(__file__))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[MODULE_NAME] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _example_module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("mlengine_example_wide_deep", WIDE_DEEP_PY)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def census_instances() -> list[dict[str, Any]]:
+    """The talk's two JSON instances (with their leading spaces)."""
+    return [json.loads(line) for line in CENSUS_JSON.read_text().splitlines() if line.strip()]
+
+
+def quiet(**kwargs: Any) -> estimator.RunConfig:
+    kwargs.setdefault("tf_random_seed", 1)
+    return estimator.RunConfig(quiet=True, **kwargs)
+
+
+@dataclass
+class Trained:
+    """A trained estimator, the rows it saw and one export of it."""
+
+    estimator: estimator.Estimator
+    x: pd.DataFrame
+    y: np.ndarray
+    export_dir: Path
+
+
+_CACHE: dict[str, Trained] = {}
+
+
+def wide_deep(base: Path, rows: int = 2000, steps: int = 300) -> Trained:
+    """The TF tutorial's Wide & Deep on ``rows`` census rows, evaluated and exported (cached)."""
+    cached = _CACHE.get("wide_deep")
+    if cached is not None:
+        return cached
+    x, y = census.load("train")
+    x, y = x.head(rows).reset_index(drop=True), y[:rows].copy()
+    wide, deep = _example_module().build_model_columns()
+    model = estimator.DNNLinearCombinedClassifier(
+        model_dir=str(base / "model"),
+        linear_feature_columns=wide,
+        dnn_feature_columns=deep,
+        dnn_hidden_units=[100, 75, 50, 25],
+        config=quiet(),
+    )
+    model.train(
+        input_fn=estimator.inputs.pandas_input_fn(
+            x, y, batch_size=40, num_epochs=None, shuffle=True, seed=1
+        ),
+        steps=steps,
+    )
+    model.evaluate(input_fn=estimator.inputs.pandas_input_fn(x, y, batch_size=rows, shuffle=False))
+    path = Path(model.export_saved_model(str(base / "exports")))
+    _CACHE["wide_deep"] = Trained(model, x, y, path)
+    return _CACHE["wide_deep"]
+
+
+def small(base: Path, kind: str, columns: list[fc.FeatureColumn], rows: int = 200) -> Trained:
+    """A LinearClassifier / LinearRegressor / 3-class DNN on a few census rows, exported."""
+    x, y = census.load("train")
+    x = x.head(rows).reset_index(drop=True)
+    config = quiet()
+    model: estimator.Estimator
+    if kind == "binary":
+        labels: np.ndarray = y[:rows].copy()
+        model = estimator.LinearClassifier(
+            feature_columns=columns, model_dir=str(base / "model"), config=config
+        )
+    elif kind == "multiclass":
+        labels = np.digitize(x["education_num"].to_numpy(), [9, 12]).astype(np.int64)
+        model = estimator.LinearClassifier(
+            feature_columns=columns,
+            n_classes=3,
+            label_vocabulary=["low", "mid", "high"],
+            model_dir=str(base / "model"),
+            config=config,
+        )
+        labels = np.array(["low", "mid", "high"], dtype=object)[labels]
+    else:
+        labels = x["hours_per_week"].to_numpy(np.float32)
+        model = estimator.LinearRegressor(
+            feature_columns=columns, model_dir=str(base / "model"), config=config
+        )
+    model.train(
+        input_fn=estimator.inputs.pandas_input_fn(x, labels, batch_size=50, shuffle=False),
+        steps=4,
+    )
+    return Trained(model, x, labels, Path(model.export_saved_model(str(base / "exports"))))
+
+
+def read_manifest(export_dir: Path) -> dict[str, Any]:
+    return json.loads((export_dir / "saved_model.json").read_text())
