@@ -14,8 +14,20 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
+# The demo keeps its registry in .mlengine-demo (recreated on every run, so it can be re-run).
+DEMO_HOME := $(CURDIR)/.mlengine-demo
+DEMO_ENV := MLENGINE_HOME=$(DEMO_HOME) MLENGINE_DATABASE_URL= MLENGINE_ARTIFACT_ROOT=
+
 demo: $(STAMP)
-	$(BIN)/python examples/census/wide_deep.py --model-type wide_deep
+	rm -rf $(DEMO_HOME) models/census exports/census
+	$(BIN)/python examples/census/wide_deep.py --model-type wide_deep --columns demo \
+		--train-epochs 10 --epochs-between-evals 2 --batch-size 512 \
+		--model-dir models/census --export-dir exports/census
+	$(DEMO_ENV) $(BIN)/mlengine models create census --description "Census income, Wide & Deep"
+	$(DEMO_ENV) $(BIN)/mlengine versions create v1 --model census \
+		--origin "$$(ls -d exports/census/[0-9]* | sort | tail -n 1)"
+	$(DEMO_ENV) $(BIN)/mlengine versions list --model census
+	$(DEMO_ENV) $(BIN)/mlengine predict --model census --json-instances examples/census/census.json
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks examples
