@@ -119,6 +119,10 @@ class NumericColumn(DenseColumn):
     dtype: str = FLOAT32
     normalizer: Normalizer | None = None
 
+    def __post_init__(self) -> None:
+        if not self.shape or any(not isinstance(d, int) or d < 1 for d in self.shape):
+            raise _fail("NumericColumn", "shape", "a tuple of positive ints", self.shape)
+
     @property
     def name(self) -> str:
         return self.key
@@ -211,6 +215,11 @@ class EmbeddingColumn(DenseColumn):
     max_norm: float | None = None
     trainable: bool = True
     shared_name: str | None = None
+
+    def __post_init__(self) -> None:
+        _positive_int("EmbeddingColumn", "dimension", self.dimension)
+        if self.combiner not in COMBINERS:
+            raise _fail("EmbeddingColumn", "combiner", f"one of {COMBINERS}", self.combiner)
 
     @property
     def name(self) -> str:
@@ -344,6 +353,11 @@ class BucketizedColumn(CategoricalColumn, DenseColumn):
 
     source_column: NumericColumn
     boundaries: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        bounds = self.boundaries
+        if not bounds or any(a >= b for a, b in zip(bounds, bounds[1:], strict=False)):
+            raise _fail("BucketizedColumn", "boundaries", "non-empty, strictly increasing", bounds)
 
     @property
     def name(self) -> str:
@@ -518,6 +532,9 @@ class IdentityColumn(CategoricalColumn):
     default_value: int | None = None
     wrap: bool = False
 
+    def __post_init__(self) -> None:
+        _positive_int("IdentityColumn", "num_buckets", self.num_buckets_)
+
     @property
     def name(self) -> str:
         return self.key
@@ -555,6 +572,9 @@ class HashBucketColumn(CategoricalColumn):
     hash_bucket_size: int
     dtype: str = STRING
 
+    def __post_init__(self) -> None:
+        _positive_int("HashBucketColumn", "hash_bucket_size", self.hash_bucket_size, minimum=2)
+
     @property
     def name(self) -> str:
         return self.key
@@ -587,6 +607,11 @@ class CrossedColumn(CategoricalColumn):
     keys: tuple[str | CategoricalColumn, ...]
     hash_bucket_size: int
     hash_key: int | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.keys) < 2:
+            raise _fail("CrossedColumn", "keys", "at least two keys", self.keys)
+        _positive_int("CrossedColumn", "hash_bucket_size", self.hash_bucket_size, minimum=2)
 
     @property
     def name(self) -> str:

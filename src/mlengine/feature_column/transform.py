@@ -52,6 +52,7 @@ from mlengine.feature_column.hashing import bucket, cross_hash, hash_strings
 RawBatch = Mapping[str, Any]
 _COMPARE_BOUNDARIES = 64  # bucketize by comparisons up to this many boundaries (int8 counts)
 _CROSS_TABLE_LIMIT = 1 << 16  # crosses with at most this many combinations use a lookup table
+_BLOCK_ROWS = 8192  # rows of the outputs filled at a time (a block stays in the L2 cache)
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ class _Strings:
         self.offsets = offsets  # list offsets [n + 1] for multivalent input, else None
         self._hashes: np.ndarray | None = None
 
-    def gather(self, per_entry: np.ndarray, missing: int) -> np.ndarray:
+    def gather(self, per_entry: np.ndarray, missing: float) -> np.ndarray:
         """Per-value result from a per-dictionary-entry array (``missing`` for nulls)."""
         # Keep the dtype: np.append(uint64, 0) would go through float64 and round hashes.
         table = np.concatenate([per_entry, np.array([missing], dtype=per_entry.dtype)])
@@ -295,7 +296,7 @@ def _layout(
     weights = valid.astype(np.float32) if flat_weights is None else np.where(valid, flat_weights, 0)
     ids = np.where(valid, flat_ids, 0).astype(np.int64, copy=False)
     if offsets is None:
-        return _Ids(ids.reshape(n, 1), weights.astype(np.float32).reshape(n, 1))
+        return _Ids(ids.reshape(n, 1), weights.astype(np.float32, copy=False).reshape(n, 1))
     lengths = np.diff(offsets)
     width = max(int(lengths.max(initial=0)), 1)
     rows = np.repeat(np.arange(n), lengths)
@@ -305,6 +306,18 @@ def _layout(
     out_ids[rows, slots] = ids
     out_weights[rows, slots] = weights
     return _Ids(out_ids, out_weights)
+
+
+def _lookup(s: _Strings, per_entry: np.ndarray, n: int) -> _Ids:
+    """:func:`_layout` of a string feature's ids, from per-dictionary-entry ids (-1: no id)."""
+    if s.offsets is not None:
+        flat = s.gather(per_entry, -1)
+        return _layout(flat, flat >= 0, s.offsets, n)
+    # One value per row: gather ids and weights straight from per-entry tables.
+    valid = per_entry >= 0
+    ids = s.gather(np.where(valid, per_entry, 0).astype(np.int64, copy=False), 0)
+    weights = s.gather(valid.astype(np.float32), 0.0)
+    return _Ids(ids.reshape(n, 1), weights.reshape(n, 1))
 
 
 def _combine(ids: _Ids, combiner: str) -> _Ids:
@@ -399,26 +412,33 @@ class FeatureTransformer:
                 memo[column] = _categorical_ids(column, batch, ids_of)
             return memo[column]
 
-        # Outputs are allocated once and filled column by column: no concatenation copies.
         sparse = [_combine(ids_of(c), self.sparse_combiner) for c in self.sparse_columns]
+        numeric = [_numeric_values(c, batch) for c in self.numeric_columns]
+        indicator = [ids_of(c.categorical_column) for c in self.indicator_columns]
+
+        # Outputs are allocated once and filled column by column: no concatenation copies.
+        # They are filled in blocks of rows, so that a block of the (wide, row-major) outputs
+        # stays in cache while every column writes its slice into it.
         slots = sum(s.ids.shape[1] for s in sparse)
         sparse_ids = np.empty((n, slots), dtype=np.int64)
         sparse_weights = np.empty((n, slots), dtype=np.float32)
-        start = 0
-        for ids, offset in zip(sparse, self.sparse_offsets, strict=True):
-            stop = start + ids.ids.shape[1]
-            np.add(ids.ids, offset, out=sparse_ids[:, start:stop])
-            sparse_weights[:, start:stop] = ids.weights
-            start = stop
-
         dense = np.zeros((n, self.dense_width), dtype=np.float32)
-        start = 0
-        for numeric in self.numeric_columns:
-            dense[:, start : start + numeric.width] = _numeric_values(numeric, batch)
-            start += numeric.width
-        for indicator in self.indicator_columns:
-            _add_multi_hot(dense, start, ids_of(indicator.categorical_column))
-            start += indicator.width
+        for r0 in range(0, n, _BLOCK_ROWS):
+            rows = slice(r0, min(n, r0 + _BLOCK_ROWS))
+            start = 0
+            for ids, offset in zip(sparse, self.sparse_offsets, strict=True):
+                stop = start + ids.ids.shape[1]
+                np.add(ids.ids[rows], offset, out=sparse_ids[rows, start:stop])
+                sparse_weights[rows, start:stop] = ids.weights[rows]
+                start = stop
+            block = dense[rows]
+            start = 0
+            for values in numeric:
+                block[:, start : start + values.shape[1]] = values[rows]
+                start += values.shape[1]
+            for ids, column in zip(indicator, self.indicator_columns, strict=True):
+                _add_multi_hot(block, start, _Ids(ids.ids[rows], ids.weights[rows]))
+                start += column.width
         embedded = [
             _combine(ids_of(c.categorical_column), c.combiner) for c in self.embedding_columns
         ]
@@ -469,8 +489,7 @@ def _categorical_ids(column: CategoricalColumn, batch: _Batch, ids_of: Any) -> _
     if isinstance(column, HashBucketColumn):
         s = batch.strings(column.key, column.name)
         per_entry = np.where(s.empty, -1, bucket(s.hashes, column.hash_bucket_size))
-        flat = s.gather(per_entry, -1)
-        return _layout(flat, flat >= 0, s.offsets, batch.n)
+        return _lookup(s, per_entry, batch.n)
     if isinstance(column, IdentityColumn):
         return _identity_ids(column, batch)
     if isinstance(column, BucketizedColumn):
@@ -533,8 +552,7 @@ def _vocabulary_ids(column: VocabularyColumn, batch: _Batch) -> _Ids:
         elif column.default_value >= 0:
             per_entry = np.where(oov, column.default_value, per_entry)
         per_entry = np.where(s.empty, -1, per_entry)
-        flat = s.gather(per_entry, -1)
-        return _layout(flat, flat >= 0, s.offsets, batch.n)
+        return _lookup(s, per_entry, batch.n)
     values, valid, offsets = _integers(column.key, column.name, batch)
     vocab = np.asarray(column.vocabulary, dtype=np.int64)
     order = np.argsort(vocab)
@@ -602,12 +620,8 @@ def _identity_ids(column: IdentityColumn, batch: _Batch) -> _Ids:
 
 
 def _bucket_ids(column: BucketizedColumn, batch: _Batch) -> _Ids:
-    values = _numeric_values(
-        NumericColumn(
-            column.source_column.key, column.source_column.shape, column.source_column.default_value
-        ),
-        batch,
-    )
+    # As TF: the source column's normaliser (if any) applies before bucketizing.
+    values = _numeric_values(column.source_column, batch)
     boundaries = np.asarray(column.boundaries, dtype=np.float64)
     if len(boundaries) <= _COMPARE_BOUNDARIES:
         # len - #(boundaries > value) == searchsorted(side="right"), NaN included (-> len), and
