@@ -27,10 +27,10 @@ from mlengine.training.optimizers import (
     BASELINE_LEARNING_RATE,
     COMBINED_DNN_LEARNING_RATE,
     DNN_LEARNING_RATE,
+    LINEAR_LEARNING_RATE,
     OptimizerSpec,
     combined_linear_learning_rate,
     get_optimizer,
-    linear_default_learning_rate,
 )
 
 PathLike = str | os.PathLike[str]
@@ -192,7 +192,7 @@ class LinearClassifier(_Canned):
             optimizers={
                 "linear": get_optimizer(
                     optimizer,
-                    default_learning_rate=linear_default_learning_rate(len(columns)),
+                    default_learning_rate=LINEAR_LEARNING_RATE,
                     owner=owner,
                     param="optimizer",
                 )
@@ -228,7 +228,7 @@ class LinearRegressor(_Canned):
             optimizers={
                 "linear": get_optimizer(
                     optimizer,
-                    default_learning_rate=linear_default_learning_rate(len(columns)),
+                    default_learning_rate=LINEAR_LEARNING_RATE,
                     owner=owner,
                     param="optimizer",
                 )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -250,14 +251,16 @@ class Estimator:
             metrics = self._metrics(model)
             loss_sum = torch.zeros((), dtype=torch.float64, device=self._device)
             batches = 0
+            # (encoded rows, how many of the input function's batches they are)
             source = (
-                encoded_batches(input_fn, self._encoder(model), need_labels=True)
+                ((b, 1) for b in encoded_batches(input_fn, self._encoder(model), need_labels=True))
                 if steps is not None
                 else (
-                    c for c, _ in encoded_chunks(input_fn, self._encoder(model), need_labels=True)
+                    (c, 1 if size is None else math.ceil(c.num_rows / size))
+                    for c, size in encoded_chunks(input_fn, self._encoder(model), need_labels=True)
                 )
             )
-            for batch in source:
+            for batch, count in source:
                 if steps is not None and batches >= steps:
                     break
                 assert batch.labels is not None
@@ -266,12 +269,12 @@ class Estimator:
                 metrics.update(logits, batch.labels, batch.weights, losses)
                 weighted = losses if batch.weights is None else losses * batch.weights
                 loss_sum += weighted.sum()
-                batches += 1
+                batches += count
             if batches == 0:
                 raise InvalidParameterError("evaluate(): input_fn gave no batches.")
             result: dict[str, Any] = metrics.result()
             result["loss"] = result["average_loss"]
-            if model.head.loss_reduction == "sum" and steps is not None:
+            if model.head.loss_reduction == "sum":  # TF1's loss: the mean batch sum
                 result["loss"] = float(loss_sum) / batches
             result["global_step"] = session.global_step
         write_eval_summaries(self._model_dir, result, session.global_step, name)
@@ -303,7 +306,7 @@ class Estimator:
                     f"predict_keys {unknown} are not among {list(model.head.prediction_keys)}."
                 )
         model.network.eval()
-        encoder = self._encoder(model)
+        encoder = Encoder(model, self._device)  # no weight column: predict needs no weights
         for chunk, _ in encoded_chunks(input_fn, encoder, need_labels=False):
             with _threads(self._config.intra_op_threads):
                 outputs = model.head.predictions(model.network(chunk.inputs))

@@ -22,7 +22,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
-from mlengine.errors import ExportFormatError, FeatureError
+from mlengine.errors import ExportFormatError, FeatureError, MLEngineError
 from mlengine.export.format import (
     ASSETS_DIR,
     FORMAT_NAME,
@@ -101,9 +101,12 @@ def _resolve_assets(spec: Any, root: str) -> None:
                 path = _inside(root, relative, f"vocabulary of {config.get('key')!r}")
                 if not path.startswith(os.path.join(os.path.realpath(root), ASSETS_DIR)):
                     raise ExportFormatError(f"vocabulary file {relative!r} is not under assets/.")
-                vocabulary: Sequence[Any] = read_vocabulary_file(path)
-                if config.get("dtype") == "int64":
-                    vocabulary = [int(v) for v in vocabulary]
+                try:
+                    vocabulary: Sequence[Any] = read_vocabulary_file(path)
+                    if config.get("dtype") == "int64":
+                        vocabulary = [int(v) for v in vocabulary]
+                except (FeatureError, ValueError) as exc:
+                    raise ExportFormatError(f"vocabulary file {relative!r}: {exc}") from None
                 config["vocabulary"] = list(vocabulary)
                 config["vocabulary_file"] = path
         for value in spec.values():
@@ -118,7 +121,7 @@ def _build(spec: dict[str, Any], where: str) -> Model:
         return build_model(spec)
     except ExportFormatError:
         raise
-    except (ValueError, TypeError, KeyError) as exc:
+    except (MLEngineError, ValueError, TypeError, KeyError, RuntimeError) as exc:
         raise ExportFormatError(f"{where}: the model spec is invalid: {exc}") from None
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Mapping
@@ -43,6 +44,7 @@ def _model_columns(spec: Mapping[str, Any]) -> list[FeatureColumn]:
 def _store_vocabulary_assets(spec: dict[str, Any], assets: str) -> dict[str, str]:
     """Write each file-based vocabulary into ``assets/`` and point the column at it."""
     written: dict[str, str] = {}
+    files: dict[tuple[str, tuple[Any, ...]], str] = {}  # (key, vocabulary) -> relative path
 
     def visit(node: Any) -> None:
         if isinstance(node, dict):
@@ -52,12 +54,21 @@ def _store_vocabulary_assets(spec: dict[str, Any], assets: str) -> dict[str, str
                 and isinstance(config, dict)
                 and config.get("vocabulary_file")
             ):
-                name = f"{config['key']}.vocab"
-                relative = f"{ASSETS_DIR}/{name}"
-                if relative not in written.values():
+                content = (config["key"], tuple(config["vocabulary"]))
+                relative = files.get(content)
+                if relative is None:
+                    # A file name of safe characters only: a key such as "../x" or "a/b" must
+                    # neither escape assets/ nor need a sub-folder.
+                    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", config["key"]).lstrip(".") or "vocab"
+                    name, n = f"{stem}.vocab", 1
+                    while f"{ASSETS_DIR}/{name}" in files.values():
+                        n += 1
+                        name = f"{stem}-{n}.vocab"
+                    relative = f"{ASSETS_DIR}/{name}"
                     os.makedirs(assets, exist_ok=True)
                     with open(os.path.join(assets, name), "w", encoding="utf-8") as handle:
                         handle.write("".join(f"{v}\n" for v in config["vocabulary"]))
+                    files[content] = relative
                 written[config["key"]] = relative
                 config["vocabulary_file"] = relative
                 config["vocabulary"] = []  # read back from the asset at load time
@@ -93,8 +104,13 @@ def _fsync_tree(root: str) -> None:
 
 
 def _claim_version_dir(export_dir_base: str) -> str:
-    """Create ``<base>/<timestamp>`` (the next free second) and return its path."""
-    stamp = int(time.time())
+    """Create ``<base>/<timestamp>`` and return its path.
+
+    The timestamp is the current second, or one past the newest version already there, so
+    versions always increase (even after ``exports_to_keep`` pruned older ones).
+    """
+    existing = [int(name) for name in os.listdir(export_dir_base) if name.isdigit()]
+    stamp = max([int(time.time()), *(v + 1 for v in existing)])
     while True:
         target = os.path.join(export_dir_base, str(stamp))
         try:

@@ -168,8 +168,7 @@ class ClassificationHead(Head):
             value = float(values[row])
             shown = int(value) if value.is_integer() else value  # "2", not "np.float64(2.0)"
             raise DataError(
-                f"Label {shown} of example {row} is not a class id in "
-                f"[0, {self.n_classes})."
+                f"Label {shown} of example {row} is not a class id in [0, {self.n_classes})."
             )
         return values.astype(np.int64)
 

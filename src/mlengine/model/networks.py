@@ -50,6 +50,25 @@ def activation_name(activation: Any) -> str:
     )
 
 
+def weighted_sum(
+    table: torch.Tensor, ids: torch.Tensor, weights: torch.Tensor, max_norm: float | None = None
+) -> torch.Tensor:
+    """``out[r] = sum_j weights[r, j] * table[ids[r, j]]`` (rows clipped to ``max_norm``).
+
+    The same as ``F.embedding_bag(mode="sum", per_sample_weights=...)`` with fixed-size bags,
+    written with ``index_select``: its backward is a plain ``index_add``, where embedding_bag's
+    sorts the ids first, which costs more than the whole lookup at small batches.
+    """
+    rows, slots = ids.shape
+    vectors = table.index_select(0, ids.reshape(-1)).view(rows, slots, table.shape[1])
+    if max_norm is not None:
+        norms = vectors.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+        vectors = vectors * (max_norm / norms).clamp(max=1.0)
+    if slots == 1:
+        return vectors[:, 0, :] * weights
+    return (vectors * weights.unsqueeze(-1)).sum(dim=1)
+
+
 class LinearPart(nn.Module):
     """``sum_i w[id_i] * weight_i + dense @ W + b``: one weight per sparse id (an EmbeddingBag)."""
 
@@ -64,11 +83,8 @@ class LinearPart(nn.Module):
     def forward(self, features: FeatureTensors) -> torch.Tensor:
         logits: torch.Tensor = self.bias
         if self.has_sparse:
-            logits = logits + F.embedding_bag(
-                features.sparse_ids,
-                self.sparse_weights,
-                per_sample_weights=features.sparse_weights,
-                mode="sum",
+            logits = logits + weighted_sum(
+                self.sparse_weights, features.sparse_ids, features.sparse_weights
             )
         if self.has_dense:
             logits = logits + features.dense @ self.dense_weights
@@ -116,23 +132,29 @@ class DNNPart(nn.Module):
             self.embedding_specs, features.embedding_ids, features.embedding_weights, strict=True
         ):
             table = self.tables[spec.table]
-            if spec.max_norm is None:
-                parts.append(F.embedding_bag(ids, table, per_sample_weights=weights, mode="sum"))
-            else:
-                vectors = F.embedding(ids, table)
-                norms = vectors.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-                vectors = vectors * (spec.max_norm / norms).clamp(max=1.0)
-                parts.append((vectors * weights.unsqueeze(-1)).sum(dim=1))
+            parts.append(weighted_sum(table, ids, weights, spec.max_norm))
         x = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
         step = 2 if self.batch_norm else 1
         for i in range(0, len(self.hidden), step):
             x = self.hidden[i](x)
             if self.batch_norm:
-                x = self.hidden[i + 1](x)
+                x = _batch_norm(self.hidden[i + 1], x)
             x = self.activation(x)
             if self.dropout and self.training:
                 x = F.dropout(x, self.dropout, training=True)
         return self.logits(x)
+
+
+def _batch_norm(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``layer(x)``, except that a training batch of one row (which torch refuses) is
+    normalised with its own statistics, as Keras does, giving the bias; the moving statistics
+    are left as they are (torch's unbiased variance of one row would make them NaN)."""
+    if not (layer.training and x.shape[0] == 1):
+        return layer(x)
+    assert isinstance(layer, nn.BatchNorm1d)
+    centred = x - x.mean(dim=0, keepdim=True)
+    variance = centred.pow(2).mean(dim=0, keepdim=True)
+    return centred * torch.rsqrt(variance + layer.eps) * layer.weight + layer.bias
 
 
 def _glorot_linear(fan_in: int, fan_out: int) -> nn.Linear:
