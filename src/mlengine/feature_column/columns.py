@@ -7,11 +7,14 @@ callable, so an export can store it as JSON and serving rebuilds exactly the sam
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+import pyarrow as pa
 
 from mlengine.errors import FeatureError, InvalidParameterError, NotSupportedError
 
@@ -415,6 +418,16 @@ class VocabularyColumn(CategoricalColumn):
     @property
     def num_buckets(self) -> int:
         return len(self.vocabulary) + self.num_oov_buckets
+
+    @functools.cached_property
+    def arrow_vocabulary(self) -> pa.Array:
+        """The vocabulary as an arrow array (built once; lookups of large batches use it)."""
+        return pa.array(self.vocabulary, pa.string() if self.dtype == STRING else pa.int64())
+
+    @functools.cached_property
+    def vocabulary_index(self) -> dict[Any, int]:
+        """Value → id (built once; lookups of small batches use it)."""
+        return {value: i for i, value in enumerate(self.vocabulary)}
 
 
 def _check_vocab(

@@ -17,6 +17,7 @@ and hashes run over the (small) dictionary, then are gathered per row.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -91,10 +92,28 @@ class _Ids:
     weights: np.ndarray
 
 
-class _Strings:
-    """A string feature, dictionary-encoded: per-value codes into a stripped dictionary."""
+SMALL_BATCH_ROWS = 64
+"""Batches up to this many rows (a serving request) skip pyarrow's per-call overhead for
+string features: values are stripped and looked up with Python dicts. Both paths implement the
+same lookups and hashes; a test checks they agree."""
 
-    def __init__(self, codes: np.ndarray, dictionary: pa.Array, offsets: np.ndarray | None):
+
+@functools.lru_cache(maxsize=1 << 16)
+def _hash_one(value: str) -> int:
+    """The stable hash of one string (the vectorised function on a one-element array)."""
+    return int(hash_strings(pa.array([value], pa.string()))[0])
+
+
+class _Strings:
+    """A string feature, dictionary-encoded: per-value codes into a stripped dictionary.
+
+    The dictionary is an arrow array (large batches) or a tuple of Python strings (small
+    batches, see :data:`SMALL_BATCH_ROWS`); the per-entry operations below accept both.
+    """
+
+    def __init__(
+        self, codes: np.ndarray, dictionary: pa.Array | tuple[str, ...], offsets: np.ndarray | None
+    ):
         self.codes = codes  # int64 per value, -1 for null
         self.dictionary = dictionary  # stripped strings
         self.offsets = offsets  # list offsets [n + 1] for multivalent input, else None
@@ -108,13 +127,68 @@ class _Strings:
 
     @property
     def empty(self) -> np.ndarray:
+        if isinstance(self.dictionary, tuple):
+            return np.array([value == "" for value in self.dictionary], dtype=bool)
         return np.asarray(pc.equal(self.dictionary, "").fill_null(True), dtype=bool)
 
     @property
     def hashes(self) -> np.ndarray:
         if self._hashes is None:
-            self._hashes = hash_strings(self.dictionary)
+            if isinstance(self.dictionary, tuple):
+                self._hashes = np.array([_hash_one(v) for v in self.dictionary], dtype=np.uint64)
+            else:
+                self._hashes = hash_strings(self.dictionary)
         return self._hashes
+
+    def index_in(self, column: VocabularyColumn) -> np.ndarray:
+        """Per-entry id in the column's vocabulary, -1 where absent."""
+        if isinstance(self.dictionary, tuple):
+            index = column.vocabulary_index
+            return np.array([index.get(v, -1) for v in self.dictionary], dtype=np.int64)
+        found = pc.index_in(self.dictionary, value_set=column.arrow_vocabulary)
+        return np.asarray(found.fill_null(-1), dtype=np.int64)
+
+
+def _small_strings(values: Any) -> _Strings | None:
+    """The Python-dict path for a few univalent string values; None when it does not apply."""
+    if isinstance(values, pa.ChunkedArray | pa.Array):
+        if not (pa.types.is_string(values.type) or pa.types.is_null(values.type)):
+            return None
+        items = values.to_pylist()
+    elif isinstance(values, list):
+        items = values
+    else:
+        return None
+    positions: dict[str, int] = {}
+    codes = np.empty(len(items), dtype=np.int64)
+    for row, value in enumerate(items):
+        if value is None:
+            codes[row] = -1
+        elif isinstance(value, str):
+            codes[row] = positions.setdefault(value.strip(), len(positions))
+        else:
+            return None  # numbers, lists, bytes: the general path decides what they mean
+    return _Strings(codes, tuple(positions), None)
+
+
+_NUMBER_TYPES = frozenset({int, float, np.int64, np.int32, np.float64, np.float32})
+
+
+def _small_floats(values: Any) -> np.ndarray | None:
+    """A few univalent numbers (None for missing) as float64 without pyarrow compute calls;
+    None when the values need the general path (strings, lists, other types)."""
+    if isinstance(values, pa.Array):
+        kind = values.type
+        if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_null(kind)):
+            return None
+        values = values.to_pylist()
+    if not isinstance(values, list):
+        return None
+    if not all(
+        v is None or (isinstance(v, int | float) and not isinstance(v, bool)) for v in values
+    ):
+        return None
+    return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
 
 
 def _to_arrow(values: Any, key: str) -> pa.Array:
@@ -194,7 +268,13 @@ class _Batch:
         cached = self._strings.get(key)
         if cached is not None:
             return cached
-        arr = _to_arrow(self.get(key, needed_by), key)
+        raw = self.get(key, needed_by)
+        if self.n <= SMALL_BATCH_ROWS:
+            small = _small_strings(raw)
+            if small is not None:
+                self._strings[key] = small
+                return small
+        arr = _to_arrow(raw, key)
         offsets = None
         if pa.types.is_list(arr.type) or pa.types.is_large_list(arr.type):
             offsets = np.asarray(arr.offsets, dtype=np.int64)
@@ -224,8 +304,11 @@ class _Batch:
         if cached is not None:
             return cached
         values = self.get(key, needed_by)
+        small = _small_floats(values) if self.n <= SMALL_BATCH_ROWS else None
         if isinstance(values, np.ndarray) and values.dtype.kind in "iufb":
             out = values.astype(np.float64, copy=False)
+        elif small is not None:
+            out = small
         else:
             arr = _to_arrow(values, key)
             if pa.types.is_list(arr.type) or pa.types.is_fixed_size_list(arr.type):
@@ -403,9 +486,10 @@ class FeatureTransformer:
 
     def transform(self, features: RawBatch) -> EncodedFeatures:
         """Encode one batch: a mapping of feature key to array-like (numpy, pyarrow, list...)."""
-        batch = _Batch(features)
+        return self._transform(_Batch(features), {})
+
+    def _transform(self, batch: _Batch, memo: dict[CategoricalColumn, _Ids]) -> EncodedFeatures:
         n = batch.n
-        memo: dict[CategoricalColumn, _Ids] = {}
 
         def ids_of(column: CategoricalColumn) -> _Ids:
             if column not in memo:
@@ -449,6 +533,16 @@ class FeatureTransformer:
             tuple(e.ids for e in embedded),
             tuple(e.weights for e in embedded),
         )
+
+
+def transform_all(
+    transformers: Sequence[FeatureTransformer | None], features: RawBatch
+) -> list[EncodedFeatures | None]:
+    """Encode one batch for several transformers (a Wide & Deep model's two parts), decoding
+    each raw feature and computing each shared column's ids only once."""
+    batch = _Batch(features)
+    memo: dict[CategoricalColumn, _Ids] = {}
+    return [None if t is None else t._transform(batch, memo) for t in transformers]
 
 
 def _numeric_values(column: NumericColumn, batch: _Batch) -> np.ndarray:
@@ -544,8 +638,7 @@ def _vocabulary_ids(column: VocabularyColumn, batch: _Batch) -> _Ids:
     size = len(column.vocabulary)
     if column.dtype == STRING:
         s = batch.strings(column.key, column.name)
-        found = pc.index_in(s.dictionary, value_set=pa.array(column.vocabulary, pa.string()))
-        per_entry = np.asarray(found.fill_null(-1), dtype=np.int64)
+        per_entry = s.index_in(column)
         oov = per_entry < 0
         if column.num_oov_buckets:
             per_entry = np.where(oov, size + bucket(s.hashes, column.num_oov_buckets), per_entry)

@@ -11,7 +11,7 @@ import torch
 
 from mlengine.errors import FeatureError
 from mlengine.feature_column import FeatureTransformer, numeric_column
-from mlengine.feature_column.transform import as_feature_dict
+from mlengine.feature_column.transform import as_feature_dict, transform_all
 from mlengine.model.build import Model
 from mlengine.model.inputs import FeatureTensors
 from mlengine.model.networks import NetworkInputs
@@ -60,20 +60,14 @@ class Encoder:
     def inputs(self, features: Mapping[str, Any]) -> NetworkInputs:
         """Network inputs of a raw feature batch."""
         features = as_feature_dict(features)
-        linear = self.model.linear_transformer
-        dnn = self.model.dnn_transformer
-        linear_in = (
-            None
-            if linear is None
-            else FeatureTensors.from_encoded(linear.transform(features), self.device)
+        linear, dnn = transform_all(
+            [self.model.linear_transformer, self.model.dnn_transformer], features
         )
-        dnn_in = (
-            None
-            if dnn is None
-            else FeatureTensors.from_encoded(dnn.transform(features), self.device)
+        return NetworkInputs(
+            None if linear is None else FeatureTensors.from_encoded(linear, self.device),
+            None if dnn is None else FeatureTensors.from_encoded(dnn, self.device),
+            _num_rows(features),
         )
-        n = _num_rows(features)
-        return NetworkInputs(linear_in, dnn_in, n)
 
     def encode(self, features: Mapping[str, Any], labels: Any = None) -> Batch:
         """A :class:`Batch`; labels are validated by the head, weights by the weight column."""

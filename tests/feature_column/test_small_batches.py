@@ -1,0 +1,62 @@
+"""Small batches (serving requests) take a Python-dict path for strings and numbers; it must
+give exactly what the vectorised pyarrow path gives for the same rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mlengine import feature_column as fc
+from mlengine.feature_column.transform import SMALL_BATCH_ROWS, transform_all
+
+WORKCLASS = ["Private", "Self-emp-inc", "State-gov"]
+COLUMNS = [
+    fc.numeric_column("age", default_value=30),
+    fc.bucketized_column(fc.numeric_column("hours", default_value=40), [20, 40, 60]),
+    fc.categorical_column_with_vocabulary_list("workclass", WORKCLASS, num_oov_buckets=2),
+    fc.categorical_column_with_vocabulary_list("sex", ["F", "M"], default_value=0),
+    fc.categorical_column_with_hash_bucket("occupation", 50),
+    fc.crossed_column(["workclass", "occupation"], 97),
+    fc.indicator_column(fc.categorical_column_with_vocabulary_list("race", ["A", "B"])),
+    fc.embedding_column(fc.categorical_column_with_hash_bucket("country", 20), 3),
+]
+
+strings = st.one_of(
+    st.none(),
+    st.sampled_from([*WORKCLASS, " Private", "Private ", "", "  ", "F", " M", "x", "北京"]),
+)
+numbers = st.one_of(st.none(), st.integers(-5, 100), st.floats(-5, 100, allow_nan=False))
+rows = st.fixed_dictionaries(
+    {
+        "age": numbers,
+        "hours": numbers,
+        "workclass": strings,
+        "sex": strings,
+        "occupation": strings,
+        "race": strings,
+        "country": strings,
+    }
+)
+
+
+def _columns(instances: list[dict[str, object]]) -> dict[str, pa.Array]:
+    return {key: pa.array([row[key] for row in instances]) for key in instances[0]}
+
+
+@given(st.lists(rows, min_size=SMALL_BATCH_ROWS + 1, max_size=SMALL_BATCH_ROWS + 20))
+def test_row_by_row_equals_the_whole_batch(instances: list[dict[str, object]]) -> None:
+    transformer = fc.FeatureTransformer(COLUMNS)
+    (whole,) = transform_all([transformer], _columns(instances))
+    assert whole is not None
+    for i, instance in enumerate(instances):
+        for form in (_columns([instance]), {k: [v] for k, v in instance.items()}):
+            one = transformer.transform(form)
+            np.testing.assert_array_equal(one.sparse_ids[0], whole.sparse_ids[i])
+            np.testing.assert_array_equal(one.sparse_weights[0], whole.sparse_weights[i])
+            np.testing.assert_array_equal(one.dense[0], whole.dense[i])
+            for a, b in zip(one.embedding_ids, whole.embedding_ids, strict=True):
+                np.testing.assert_array_equal(a[0], b[i])
+            for a, b in zip(one.embedding_weights, whole.embedding_weights, strict=True):
+                np.testing.assert_array_equal(a[0], b[i])
