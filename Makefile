@@ -21,7 +21,7 @@ DEMO_ENV := MLENGINE_HOME=$(DEMO_HOME) MLENGINE_DATABASE_URL= MLENGINE_ARTIFACT_
 demo: $(STAMP)
 	rm -rf $(DEMO_HOME) models/census exports/census
 	$(BIN)/python examples/census/wide_deep.py --model-type wide_deep --columns demo \
-		--train-epochs 10 --epochs-between-evals 2 --batch-size 512 \
+		--train-epochs 20 --epochs-between-evals 4 --batch-size 1024 \
 		--model-dir models/census --export-dir exports/census
 	$(DEMO_ENV) $(BIN)/mlengine models create census --description "Census income, Wide & Deep"
 	$(DEMO_ENV) $(BIN)/mlengine versions create v1 --model census \
