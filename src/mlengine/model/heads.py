@@ -197,10 +197,22 @@ class BinaryClassHead(ClassificationHead):
     ):
         super().__init__(2, label_vocabulary, loss_reduction)
 
+    def encode_labels(self, labels: Any) -> np.ndarray:
+        """0/1 as float32: the dtype the loss takes, so no conversion runs per step."""
+        return super().encode_labels(labels).astype(np.float32)
+
     def unreduced_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return F.binary_cross_entropy_with_logits(
             logits.view(-1), labels.to(logits.dtype), reduction="none"
         )
+
+    def loss(
+        self, logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor | None
+    ) -> torch.Tensor:
+        if weights is None and self.loss_reduction == SUM_OVER_BATCH_SIZE:
+            # The common case in one kernel (and one autograd node).
+            return F.binary_cross_entropy_with_logits(logits.view(-1), labels, reduction="mean")
+        return super().loss(logits, labels, weights)
 
     def predictions(self, logits: torch.Tensor) -> dict[str, np.ndarray]:
         z = logits.detach().reshape(-1, 1).to("cpu", torch.float64)

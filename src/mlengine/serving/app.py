@@ -1,0 +1,121 @@
+"""``create_app(registry, settings)``: the Starlette app of ``mlengine serve``.
+
+One app serves three protocols over one registry (see :mod:`~mlengine.serving.mlengine_v1`,
+:mod:`~mlengine.serving.tfserving`, :mod:`~mlengine.serving.v2`) plus ``GET /metrics``. Its
+lifespan loads and warms the default versions before the server accepts connections, and on
+shutdown writes the pending last-use times. Path parameters only match valid names (a model
+name cannot hold ``:``), so ``census:predict`` never reads as a model called that; anything
+else is a JSON 404 or 405. With an API token, :class:`~mlengine.serving.auth.BearerAuth` guards
+the routes.
+
+Run it with uvicorn (``mlengine serve`` does, see :func:`mlengine.serving.server.serve`)::
+
+    app = create_app(Registry(allowed_origins=...), ServeSettings.from_env())
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.convertors import Convertor, register_url_convertor
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from mlengine.registry import Registry
+from mlengine.serving.auth import BearerAuth
+from mlengine.serving.context import ServingContext, endpoint
+from mlengine.serving.errors import EXCEPTION_HANDLERS
+from mlengine.serving.metrics import Metrics
+from mlengine.serving.mlengine_v1 import MLEngineV1
+from mlengine.serving.models import ModelManager
+from mlengine.serving.settings import ServeSettings
+from mlengine.serving.tfserving import TFServing
+from mlengine.serving.v2 import V2
+
+
+class _Pattern(Convertor[str]):
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+class NameConvertor(_Pattern):
+    """A model name: a letter, then letters, digits and underscores (the registry's rule)."""
+
+    regex = "[A-Za-z][A-Za-z0-9_]*"
+
+
+class VersionConvertor(_Pattern):
+    """A version reference: a number or a name."""
+
+    regex = "[A-Za-z0-9_]+"
+
+
+class ProjectConvertor(_Pattern):
+    """Any project id (one registry is one project)."""
+
+    regex = "[^/:]+"
+
+
+register_url_convertor("name", NameConvertor())
+register_url_convertor("version", VersionConvertor())
+register_url_convertor("project", ProjectConvertor())
+
+
+def create_app(registry: Registry, settings: ServeSettings | None = None) -> Starlette:
+    """The server's ASGI app over ``registry`` (which the caller opens and closes).
+
+    Args:
+        registry: models and versions; versions created through the API are also checked
+            against ``settings.allowed_origins``.
+        settings: defaults to :meth:`ServeSettings.from_env`.
+    """
+    settings = settings or ServeSettings.from_env()
+    metrics = Metrics()
+    manager = ModelManager(registry, settings, metrics)
+    ctx = ServingContext(registry, settings, manager, metrics)
+
+    async def metrics_endpoint(_request: Request) -> Response:
+        body, content_type = metrics.exposition()
+        return Response(body, headers={"content-type": content_type})
+
+    routes = [
+        *MLEngineV1(ctx).routes(),
+        *TFServing(ctx).routes(),
+        *V2(ctx).routes(),
+        Route("/metrics", endpoint(metrics_endpoint), methods=["GET"]),
+    ]
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        await manager.start()
+        try:
+            yield
+        finally:
+            await manager.stop()
+
+    middleware = []
+    if settings.api_token:
+        middleware.append(
+            Middleware(
+                BearerAuth, token=settings.api_token, protect_predict=settings.protect_predict
+            )
+        )
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=lifespan,
+    )
+    app.state.ctx = ctx
+    app.state.manager = manager
+    return app
+
+
+__all__ = ["create_app"]

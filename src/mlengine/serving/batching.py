@@ -1,0 +1,148 @@
+"""Micro-batching: concurrent small requests to one version run as one model call.
+
+TF Serving's ``--enable_batching``, without its fixed wait. A request that finds the version
+idle starts a model call at once, so a lone client pays nothing. Requests that arrive while a
+call runs queue up, and the next call takes them all (up to ``max_batch`` instances): the
+busier the server, the bigger the batches, with no timer. ``max_delay`` (off by default) lets a
+batch wait a little longer for company, but only once concurrency has been seen.
+
+Model calls run on worker threads, never on the event loop. A request of ``max_batch``
+instances or more skips the queue: it is cut into calls of ``max_batch`` on a separate pool, so
+a big request neither waits behind small ones nor holds them up. If a merged call fails on
+bad input, its requests are retried one by one, so each gets its own answer or error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import Executor
+
+import numpy as np
+
+from mlengine.errors import MLEngineError
+from mlengine.serving.schema import Columns, concat
+
+Outputs = dict[str, np.ndarray]
+log = logging.getLogger("mlengine.serving")
+
+
+def run_chunked(run: Callable[[Columns], Outputs], columns: Columns, size: int) -> Outputs:
+    """``run`` over ``columns`` in calls of at most ``size`` rows, outputs concatenated."""
+    if columns.count <= size:
+        return run(columns)
+    parts = [run(columns.slice(start, start + size)) for start in range(0, columns.count, size)]
+    return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
+
+
+class Batcher:
+    """Gathers one version's concurrent requests into model calls (see the module docstring).
+
+    Args:
+        run: the model call (blocking; columns in, output arrays with one row per instance out).
+        executor: threads for the gathered calls.
+        bulk_executor: threads for requests of ``max_batch`` instances or more.
+        max_batch: most instances per model call.
+        max_delay: seconds a batch may wait for more requests once concurrency was seen.
+        on_batch: told the size of every model call (for the batch-size histogram).
+    """
+
+    def __init__(
+        self,
+        run: Callable[[Columns], Outputs],
+        executor: Executor,
+        bulk_executor: Executor,
+        max_batch: int,
+        max_delay: float = 0.0,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> None:
+        self._run = run
+        self._executor = executor
+        self._bulk = bulk_executor
+        self.max_batch = max_batch
+        self.max_delay = max_delay
+        self._on_batch = on_batch
+        self._pending: list[tuple[Columns, asyncio.Future[Outputs]]] = []
+        self._pending_rows = 0
+        self._task: asyncio.Task[None] | None = None
+        self._concurrent = False
+
+    async def predict(self, columns: Columns) -> Outputs:
+        """The outputs for ``columns`` (one row per instance), from a shared model call."""
+        loop = asyncio.get_running_loop()
+        if columns.count >= self.max_batch:
+            if self._on_batch is not None:
+                self._on_batch(columns.count)
+            return await loop.run_in_executor(
+                self._bulk, run_chunked, self._run, columns, self.max_batch
+            )
+        future: asyncio.Future[Outputs] = loop.create_future()
+        self._pending.append((columns, future))
+        self._pending_rows += columns.count
+        if self._task is None:
+            self._task = loop.create_task(self._drain())
+        return await future
+
+    def _take(self) -> list[tuple[Columns, asyncio.Future[Outputs]]]:
+        taken, rows = 0, 0
+        for columns, _ in self._pending:
+            if taken and rows + columns.count > self.max_batch:
+                break
+            taken += 1
+            rows += columns.count
+        items, self._pending = self._pending[:taken], self._pending[taken:]
+        self._pending_rows -= rows
+        return items
+
+    async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._pending:
+                if self.max_delay and self._concurrent and self._pending_rows < self.max_batch:
+                    await asyncio.sleep(self.max_delay)
+                items = self._take()
+                self._concurrent = len(items) > 1 or bool(self._pending)
+                batch = concat([columns for columns, _ in items])
+                if self._on_batch is not None:
+                    self._on_batch(batch.count)
+                try:
+                    outputs = await loop.run_in_executor(self._executor, self._run, batch)
+                except MLEngineError as error:
+                    if len(items) == 1:
+                        _fail(items[0][1], error)
+                    else:
+                        await self._one_by_one(items)
+                    continue
+                except Exception as error:
+                    log.error("model call failed", exc_info=error)
+                    for _, future in items:
+                        _fail(future, error)
+                    continue
+                start = 0
+                for columns, future in items:
+                    stop = start + columns.count
+                    if not future.done():
+                        future.set_result({key: value[start:stop] for key, value in outputs.items()})
+                    start = stop
+        finally:
+            self._task = None
+
+    async def _one_by_one(self, items: list[tuple[Columns, asyncio.Future[Outputs]]]) -> None:
+        loop = asyncio.get_running_loop()
+        for columns, future in items:
+            try:
+                outputs = await loop.run_in_executor(self._executor, self._run, columns)
+            except Exception as error:
+                _fail(future, error)
+            else:
+                if not future.done():
+                    future.set_result(outputs)
+
+
+def _fail(future: asyncio.Future[Outputs], error: BaseException) -> None:
+    if not future.done():
+        future.set_exception(error)
+
+
+__all__ = ["Batcher", "Outputs", "run_chunked"]

@@ -1,0 +1,122 @@
+"""What every protocol module shares: the registry, the model manager, metrics, settings, and
+the one request frame that all three protocols' predictions go through."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from mlengine.registry import Registry
+from mlengine.serving.batching import Outputs
+from mlengine.serving.errors import JSON_TYPE, error_response, invalid
+from mlengine.serving.http import OFF_LOOP_BYTES, json_type, parse_json, read_body
+from mlengine.serving.metrics import Metrics
+from mlengine.serving.models import LoadedVersion, ModelManager
+from mlengine.serving.schema import Columns
+from mlengine.serving.settings import ServeSettings
+
+T = TypeVar("T")
+# parse(version, body) -> (columns, what render needs); render(version, outputs, that) -> JSON
+Parse = Callable[[LoadedVersion, dict[str, Any]], tuple[Columns, Any]]
+Render = Callable[[LoadedVersion, Outputs, Any], Any]
+
+
+@dataclass
+class ServingContext:
+    """The server's shared state, handed to each protocol module."""
+
+    registry: Registry
+    settings: ServeSettings
+    manager: ModelManager
+    metrics: Metrics
+
+    async def body(self, request: Request, allow_empty: bool = False) -> dict[str, Any]:
+        """The request's JSON object body (size-limited, strict JSON)."""
+        raw = await read_body(request, self.settings.max_body_bytes)
+        if allow_empty and not raw.strip():
+            return {}
+        big = len(raw) > OFF_LOOP_BYTES
+        return await self.maybe_off_loop(big, _object, raw)
+
+    async def maybe_off_loop(self, off: bool, function: Callable[..., T], *args: Any) -> T:
+        """``function(*args)``, on an I/O thread when ``off`` (work big enough to stall)."""
+        if not off:
+            return function(*args)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.manager.io, functools.partial(function, *args))
+
+    async def predict(
+        self,
+        protocol: str,
+        request: Request,
+        model: str,
+        version: str | None,
+        parse: Parse,
+        render: Render,
+    ) -> Response:
+        """The frame of every prediction: read, resolve, check, batch, render, count.
+
+        JSON parsing, checking and rendering move to a thread for bodies over
+        :data:`~mlengine.serving.http.OFF_LOOP_BYTES`, so big requests never stall small ones.
+        """
+        started = time.perf_counter()
+        loaded: LoadedVersion | None = None
+        count = 0
+        try:
+            raw = await read_body(request, self.settings.max_body_bytes)
+            off = len(raw) > OFF_LOOP_BYTES
+            body = await self.maybe_off_loop(off, _object, raw)
+            loaded = await self.manager.resolve(model, version)
+            columns, extra = await self.maybe_off_loop(off, parse, loaded, body)
+            count = columns.count
+            outputs = await loaded.predict(columns)
+            content = await self.maybe_off_loop(off, _dumps, render, loaded, outputs, extra)
+            response = Response(content, media_type=JSON_TYPE)
+            self.manager.record_use(loaded)
+        except Exception as error:
+            response = error_response(error)
+        self.metrics.observe(
+            "" if loaded is None else loaded.model,
+            "" if loaded is None else loaded.name,
+            protocol,
+            time.perf_counter() - started,
+            response.status_code,
+            count,
+        )
+        return response
+
+
+
+def endpoint(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Any]:
+    """Wrap a route handler so that any error is answered as JSON (never re-raised)."""
+
+    @functools.wraps(handler)
+    async def wrapped(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except Exception as error:
+            return error_response(error)
+
+    return wrapped
+
+
+def _object(raw: bytes) -> dict[str, Any]:
+    data = parse_json(raw)
+    if not isinstance(data, dict):
+        raise invalid(f"The request body must be a JSON object; got {json_type(data)}.")
+    return data
+
+
+def _dumps(render: Render, loaded: LoadedVersion, outputs: Outputs, extra: Any) -> bytes:
+    return orjson.dumps(render(loaded, outputs, extra), option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+__all__ = ["Parse", "Render", "ServingContext", "endpoint"]

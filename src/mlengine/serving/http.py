@@ -1,0 +1,126 @@
+"""Reading request bodies (size limit, strict JSON) and writing JSON responses with orjson.
+
+Bodies are read against the configured limit: a ``Content-Length`` over it is refused before a
+byte is read, and a chunked body is counted as it arrives, so neither costs more than the
+limit in memory. JSON is strict (orjson): ``NaN``/``Infinity`` tokens, numbers that overflow a
+double, invalid UTF-8, lone surrogates and nesting deeper than 1024 are refused with a 400 that
+says why. Large bodies are parsed on a worker thread so they never hold up the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import Executor
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from mlengine.serving.errors import JSON_TYPE, ApiError, invalid
+
+# Bodies above this are parsed on a worker thread (about a millisecond of parsing).
+OFF_LOOP_BYTES = 64 * 1024
+_NON_FINITE = (b"NaN", b"Infinity")
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """``data`` as a JSON response (orjson: numpy scalars and arrays too)."""
+    body = orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY)
+    return Response(body, status, headers=headers, media_type=JSON_TYPE)
+
+
+def too_large(limit: int) -> ApiError:
+    return ApiError(
+        "PAYLOAD_TOO_LARGE",
+        f"The request body is larger than the server's limit of {limit} bytes; "
+        "send fewer instances per request.",
+    )
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw body, refused with 413 once it is over ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            size = int(declared)
+        except ValueError:
+            raise invalid(f"Invalid Content-Length header {declared[:40]!r}.") from None
+        if size > limit:
+            raise too_large(limit)
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > limit:
+            raise too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_json(body: bytes) -> Any:
+    """Strict JSON; a 400 naming the problem otherwise."""
+    if not body.strip():
+        raise invalid("The request body is empty; send a JSON object.")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        if any(token in body for token in _NON_FINITE):
+            raise invalid(
+                "The request body is not valid JSON: NaN and Infinity are not JSON numbers; "
+                "send finite numbers (or null for a missing value)."
+            ) from None
+        raise invalid(f"The request body is not valid JSON: {error}.") from None
+
+
+async def read_json(request: Request, limit: int, executor: Executor | None = None) -> Any:
+    """The parsed JSON body (see :func:`read_body` and :func:`parse_json`)."""
+    body = await read_body(request, limit)
+    if executor is not None and len(body) > OFF_LOOP_BYTES:
+        return await asyncio.get_running_loop().run_in_executor(executor, parse_json, body)
+    return parse_json(body)
+
+
+async def read_json_object(
+    request: Request, limit: int, executor: Executor | None = None, allow_empty: bool = False
+) -> dict[str, Any]:
+    """The body as a JSON object (``{}`` for an empty body when ``allow_empty``)."""
+    if allow_empty:
+        body = await read_body(request, limit)
+        if not body.strip():
+            return {}
+        data = parse_json(body)
+    else:
+        data = await read_json(request, limit, executor)
+    if not isinstance(data, dict):
+        raise invalid(f"The request body must be a JSON object; got {json_type(data)}.")
+    return data
+
+
+def json_type(value: Any) -> str:
+    """The JSON name of a value's type, for messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+__all__ = [
+    "OFF_LOOP_BYTES",
+    "json_response",
+    "json_type",
+    "parse_json",
+    "read_body",
+    "read_json",
+    "read_json_object",
+    "too_large",
+]

@@ -1,0 +1,106 @@
+"""Prometheus metrics of the server, in a registry of its own (``GET /metrics``).
+
+Per model, version and protocol: requests, errors (by HTTP status), instances, and a latency
+histogram; per model and version: the sizes of model calls (micro-batching at work) and load
+times and failures; the number of versions in memory. Requests that never reached a version
+(unknown model, malformed body) count under empty model and version labels, so a client cannot
+grow the label set with made-up names.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import generate_latest
+
+LATENCY_BUCKETS = (
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0,
+)  # fmt: skip
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+
+
+class Metrics:
+    """The server's counters and histograms; label children are cached per key."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        labels = ["model", "version", "protocol"]
+        self.requests = Counter(
+            "mlengine_requests", "Prediction requests.", labels, registry=self.registry
+        )
+        self.errors = Counter(
+            "mlengine_request_errors",
+            "Prediction requests answered with an error, by HTTP status.",
+            [*labels, "status"],
+            registry=self.registry,
+        )
+        self.instances = Counter(
+            "mlengine_instances", "Instances predicted.", labels, registry=self.registry
+        )
+        self.latency = Histogram(
+            "mlengine_request_latency_seconds",
+            "Time from a prediction request's start to its answer.",
+            labels,
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.batch_size = Histogram(
+            "mlengine_batch_size",
+            "Instances per model call (micro-batches gather concurrent requests).",
+            ["model", "version"],
+            buckets=BATCH_BUCKETS,
+            registry=self.registry,
+        )
+        self.load_seconds = Histogram(
+            "mlengine_version_load_seconds",
+            "Time to load and warm a version.",
+            ["model", "version"],
+            registry=self.registry,
+        )
+        self.load_failures = Counter(
+            "mlengine_version_load_failures",
+            "Versions that failed to load.",
+            ["model", "version"],
+            registry=self.registry,
+        )
+        self.loaded = Gauge(
+            "mlengine_loaded_versions", "Versions held in memory.", registry=self.registry
+        )
+        self._children: dict[tuple[str, str, str], tuple[Counter, Counter, Histogram]] = {}
+
+    def observe(
+        self,
+        model: str,
+        version: str,
+        protocol: str,
+        seconds: float,
+        status: int,
+        instances: int = 0,
+    ) -> None:
+        """Record one prediction request (called once per request, on the event loop)."""
+        key = (model, version, protocol)
+        children = self._children.get(key)
+        if children is None:
+            children = (
+                self.requests.labels(*key),
+                self.instances.labels(*key),
+                self.latency.labels(*key),
+            )
+            self._children[key] = children
+        requests, instances_counter, latency = children
+        requests.inc()
+        latency.observe(seconds)
+        if status >= 400:
+            self.errors.labels(model, version, protocol, str(status)).inc()
+        elif instances:
+            instances_counter.inc(instances)
+
+    def batch_observer(self, model: str, version: str) -> Histogram:
+        """The batch-size histogram child of one version."""
+        return self.batch_size.labels(model, version)
+
+    def exposition(self) -> tuple[bytes, str]:
+        """The text exposition format and its content type."""
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+__all__ = ["BATCH_BUCKETS", "LATENCY_BUCKETS", "Metrics"]

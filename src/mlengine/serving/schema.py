@@ -1,0 +1,252 @@
+"""The request schema of a version, derived from its export's signature, checked at the edge.
+
+Every protocol turns its request into :class:`Columns` (one list of values per signature input,
+all of one length) through :class:`InputSchema`, which checks each value against the input's
+dtype before the model sees it: ``float32`` inputs take numbers, ``int64`` inputs integers,
+``string`` inputs strings or TF's ``{"b64": "..."}``; a one-element list stands for its value
+(tf.Example features are lists). A required input that is missing or ``null`` is refused; an
+optional one becomes ``null``, which the feature columns treat as TensorFlow does. Errors name
+the instance and the feature, as the Predictor's do; inputs the signature does not list are
+ignored.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from mlengine.serving.errors import ApiError, invalid
+from mlengine.serving.http import json_type
+
+FLOAT, INT, STRING = "float32", "int64", "string"
+ARROW_TYPES = {FLOAT: pa.float64(), INT: pa.int64(), STRING: pa.string()}
+_EXACT = 2**53  # integers beyond this are sent to the model as floats (float32 inputs)
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+class _Bad(Exception):
+    """A value that does not fit its input; ``reason`` completes "feature 'x' ..."."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def show(value: Any) -> str:
+    """A short rendering of a bad value for a message."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _to_float(value: Any) -> Any:
+    kind = type(value)
+    if kind is float:
+        if math.isfinite(value):
+            return value
+        raise _Bad("must be a finite number")
+    if kind is int:
+        return value if -_EXACT <= value <= _EXACT else float(value)
+    if kind is list and len(value) == 1:
+        return _to_float(value[0])
+    raise _Bad(f"must be a number; got {json_type(value)} ({show(value)})")
+
+
+def _to_int(value: Any) -> Any:
+    kind = type(value)
+    if kind is int:
+        if _INT64_MIN <= value <= _INT64_MAX:
+            return value
+        raise _Bad(f"must be a 64-bit integer; got {show(value)}")
+    if kind is float and value.is_integer() and _INT64_MIN <= value <= _INT64_MAX:
+        return int(value)
+    if kind is list and len(value) == 1:
+        return _to_int(value[0])
+    raise _Bad(f"must be an integer; got {json_type(value)} ({show(value)})")
+
+
+def decode_b64(value: Any) -> str:
+    """The text of TF's ``{"b64": "..."}`` value (base64 of UTF-8)."""
+    encoded = value.get("b64")
+    if len(value) != 1 or not isinstance(encoded, str):
+        raise _Bad(f'must be a string or {{"b64": "<base64>"}}; got {show(value)}')
+    try:
+        raw = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise _Bad("has a b64 value that is not valid base64") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _Bad("has a b64 value that is not UTF-8 text (binary features are not supported)")
+
+
+def _to_str(value: Any) -> Any:
+    kind = type(value)
+    if kind is str:
+        return value
+    if kind is dict:
+        return decode_b64(value)
+    if kind is list and len(value) == 1:
+        return _to_str(value[0])
+    raise _Bad(f"must be a string; got {json_type(value)} ({show(value)})")
+
+
+CONVERTERS: dict[str, Callable[[Any], Any]] = {FLOAT: _to_float, INT: _to_int, STRING: _to_str}
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Checked feature values: one list per signature input, ``count`` values each."""
+
+    values: dict[str, list[Any]]
+    count: int
+
+    def arrays(self, dtypes: Mapping[str, str]) -> dict[str, pa.Array]:
+        """The columns as typed arrow arrays (what the Predictor reads)."""
+        return {name: pa.array(v, type=ARROW_TYPES[dtypes[name]]) for name, v in self.values.items()}
+
+    def slice(self, start: int, stop: int) -> Columns:
+        return Columns({k: v[start:stop] for k, v in self.values.items()}, stop - start)
+
+
+def concat(parts: Sequence[Columns]) -> Columns:
+    """Several requests' columns as one batch (same inputs, since one version's schema)."""
+    if len(parts) == 1:
+        return parts[0]
+    merged: dict[str, list[Any]] = {name: [] for name in parts[0].values}
+    for part in parts:
+        for name, values in part.values.items():
+            merged[name].extend(values)
+    return Columns(merged, sum(part.count for part in parts))
+
+
+class InputSchema:
+    """Checks and converts request values for one signature (see the module docstring)."""
+
+    def __init__(self, inputs: Iterable[Mapping[str, Any]]):
+        specs = []
+        for spec in inputs:
+            dtype = str(spec.get("dtype"))
+            if dtype not in CONVERTERS:
+                raise ApiError("INTERNAL", f"Input {spec.get('name')!r} has unknown dtype {dtype}.")
+            specs.append((str(spec["name"]), dtype, bool(spec.get("required"))))
+        self.specs: list[tuple[str, str, bool]] = specs
+        self.names = [name for name, _, _ in specs]
+        self.dtypes = {name: dtype for name, dtype, _ in specs}
+        self.required = [name for name, _, required in specs if required]
+        self.single = self.names[0] if len(self.names) == 1 else None
+
+    def from_rows(self, instances: Any, label: str = "Instance") -> Columns:
+        """Row format: a list of instances, each an object of feature values (or, for a
+        one-input signature, the value itself)."""
+        if not isinstance(instances, list):
+            raise invalid(f"'instances' must be a list; got {json_type(instances)}.")
+        if not instances:
+            raise invalid("No instances to predict: the list is empty.")
+        columns: dict[str, list[Any]] = {name: [] for name in self.names}
+        plan = [(name, CONVERTERS[dtype], required, columns[name]) for name, dtype, required in self.specs]
+        single = self.single
+        for index, instance in enumerate(instances):
+            if type(instance) is not dict:
+                if single is None:
+                    raise invalid(
+                        f"{label} {index} must be a JSON object of feature values; got "
+                        f"{json_type(instance)}."
+                    )
+                instance = {single: instance}
+            for name, convert, required, column in plan:
+                value = instance.get(name)
+                if value is None:
+                    if required:
+                        state = "null" if name in instance else "missing"
+                        raise invalid(f"{label} {index}: required feature {name!r} is {state}.")
+                    column.append(None)
+                    continue
+                try:
+                    column.append(convert(value))
+                except _Bad as bad:
+                    raise invalid(f"{label} {index}: feature {name!r} {bad.reason}.") from None
+        return Columns(columns, len(instances))
+
+    def from_lists(self, lists: Mapping[str, list[Any]], count: int, what: str = "input") -> Columns:
+        """Columnar values: ``lists`` maps input names to ``count`` values each (checked by the
+        caller); a missing optional input is all ``null``."""
+        if count == 0:
+            raise invalid("No instances to predict: the inputs are empty.")
+        columns: dict[str, list[Any]] = {}
+        for name, dtype, required in self.specs:
+            values = lists.get(name)
+            if values is None:
+                if required:
+                    raise invalid(f"Required {what} {name!r} is missing.")
+                columns[name] = [None] * count
+                continue
+            convert = CONVERTERS[dtype]
+            column: list[Any] = []
+            for index, value in enumerate(values):
+                if value is None:
+                    if required:
+                        raise invalid(f"Instance {index}: required feature {name!r} is null.")
+                    column.append(None)
+                    continue
+                try:
+                    column.append(convert(value))
+                except _Bad as bad:
+                    raise invalid(f"Instance {index}: feature {name!r} {bad.reason}.") from None
+            columns[name] = column
+        return Columns(columns, count)
+
+    def from_columns(self, inputs: Any) -> Columns:
+        """TF Serving's columnar ``inputs``: an object of per-input lists (or, for a one-input
+        signature, the list itself)."""
+        if not isinstance(inputs, dict):
+            if self.single is not None and isinstance(inputs, list):
+                inputs = {self.single: inputs}
+            else:
+                raise invalid(
+                    "'inputs' must be an object mapping input names to lists of values; got "
+                    f"{json_type(inputs)}."
+                )
+        lists: dict[str, list[Any]] = {}
+        count: int | None = None
+        first = ""
+        for name in self.names:
+            values = inputs.get(name)
+            if values is None:
+                continue
+            if not isinstance(values, list):
+                raise invalid(
+                    f"Input {name!r} must be a list with one value per instance; got "
+                    f"{json_type(values)}."
+                )
+            if count is None:
+                count, first = len(values), name
+            elif len(values) != count:
+                raise invalid(
+                    f"Inputs {first!r} and {name!r} have different batch sizes "
+                    f"({count} and {len(values)})."
+                )
+            lists[name] = values
+        if count is None:
+            missing = self.required or self.names
+            raise invalid(f"'inputs' holds none of the model's inputs {missing[:20]}.")
+        return self.from_lists(lists, count)
+
+
+__all__ = [
+    "ARROW_TYPES",
+    "CONVERTERS",
+    "FLOAT",
+    "INT",
+    "STRING",
+    "Columns",
+    "InputSchema",
+    "concat",
+    "decode_b64",
+    "show",
+]

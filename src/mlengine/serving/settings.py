@@ -1,0 +1,125 @@
+"""The server's settings: one frozen dataclass, filled from flags and the environment.
+
+Environment variables (read by :meth:`ServeSettings.from_env`):
+
+* ``MLENGINE_API_TOKEN``: when set, management calls need ``Authorization: Bearer <token>``;
+* ``MLENGINE_PROTECT_PREDICT=1``: predictions (and model status/metadata) need it too;
+* ``MLENGINE_ALLOWED_ORIGINS``: comma-separated prefixes that versions created through the API
+  may be read from (unset: none).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from mlengine.errors import InvalidParameterError
+from mlengine.export.predictor import SMALL_BATCH_ROWS
+from mlengine.registry import allowed_origins_from_env
+
+API_TOKEN_ENV = "MLENGINE_API_TOKEN"
+PROTECT_PREDICT_ENV = "MLENGINE_PROTECT_PREDICT"
+
+# ML Engine's online prediction payload limit ("1.5 MB", gcloud's help).
+DEFAULT_MAX_BODY_BYTES = 1_572_864
+# One model call stays below the Predictor's multi-threading threshold: the server runs its own
+# worker threads (one per core), and torch's intra-op threads would only fight them.
+DEFAULT_MAX_BATCH = SMALL_BATCH_ROWS - 1
+
+
+def _true(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """How ``mlengine serve`` runs.
+
+    Attributes:
+        host, port: where uvicorn listens (127.0.0.1 by default: nothing outside the machine).
+        max_loaded_versions: versions kept in memory; the least recently used goes first.
+        poll_interval: seconds between registry polls (new defaults, deleted versions).
+        max_body_bytes: larger request bodies get 413.
+        api_token: the bearer token of management calls (``None``: no authentication).
+        protect_predict: whether predictions need the token too.
+        allowed_origins: prefixes that API-created versions may be read from.
+        max_batch_size: instances per model call; concurrent small requests to one version are
+            gathered up to this, larger requests are cut into calls of this size.
+        max_batch_delay: seconds a batch may wait for more requests when others are queued
+            (0: only requests that arrived while the previous batch ran are gathered).
+        model_threads: worker threads running model calls (default: one per core).
+        touch_interval: seconds between writes of the versions' last-use times.
+        load_retry_interval: seconds before a version that failed to load is tried again.
+        graceful_timeout: seconds SIGTERM waits for requests in flight.
+        access_log: uvicorn's per-request log line (off: it costs a third of the throughput).
+        log_level: uvicorn's log level.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_loaded_versions: int = 4
+    poll_interval: float = 0.5
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    api_token: str | None = None
+    protect_predict: bool = False
+    allowed_origins: tuple[str, ...] = field(default_factory=tuple)
+    max_batch_size: int = DEFAULT_MAX_BATCH
+    max_batch_delay: float = 0.0
+    model_threads: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))
+    touch_interval: float = 5.0
+    load_retry_interval: float = 30.0
+    graceful_timeout: float = 30.0
+    access_log: bool = False
+    log_level: str = "info"
+
+    def __post_init__(self) -> None:
+        positive = {
+            "max_loaded_versions": self.max_loaded_versions,
+            "max_body_bytes": self.max_body_bytes,
+            "max_batch_size": self.max_batch_size,
+            "model_threads": self.model_threads,
+            "poll_interval": self.poll_interval,
+            "touch_interval": self.touch_interval,
+        }
+        for name, value in positive.items():
+            if not value > 0:
+                raise InvalidParameterError(
+                    f"The {name!r} setting of the server must be positive. Got {value!r} instead."
+                )
+        if self.max_batch_delay < 0 or self.max_batch_delay > 1:
+            raise InvalidParameterError(
+                "The 'max_batch_delay' setting must be between 0 and 1 second. "
+                f"Got {self.max_batch_delay!r} instead."
+            )
+        if not 0 <= self.port <= 65535:
+            raise InvalidParameterError(f"The 'port' setting must be 0-65535. Got {self.port}.")
+        if self.api_token is not None and not self.api_token.strip():
+            raise InvalidParameterError(f"{API_TOKEN_ENV} is set but empty.")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> ServeSettings:
+        """Settings from ``MLENGINE_*`` variables, then ``overrides`` (flags) on top."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {
+            "api_token": env.get(API_TOKEN_ENV) or None,
+            "protect_predict": _true(env.get(PROTECT_PREDICT_ENV)),
+            "allowed_origins": tuple(allowed_origins_from_env(env)),
+        }
+        known = {f.name for f in fields(cls)}
+        for name, value in overrides.items():
+            if name not in known:
+                raise InvalidParameterError(f"Unknown server setting {name!r}.")
+            if value is not None:
+                values[name] = value
+        return cls(**values)
+
+
+__all__ = [
+    "API_TOKEN_ENV",
+    "DEFAULT_MAX_BATCH",
+    "DEFAULT_MAX_BODY_BYTES",
+    "PROTECT_PREDICT_ENV",
+    "ServeSettings",
+]

@@ -1,0 +1,107 @@
+"""TF signature names of an export, resolved for ``signature_name``, ``:classify`` and ``:regress``.
+
+An export lists TF's signatures (``serving_default``, ``predict``, ``classification``,
+``regression``) with their method and outputs: a list of output keys, or a mapping of the
+signature's output names to them (``{"classes": "classes", "scores": "probabilities"}``). As in
+TF, a classification signature's ``classes`` are all the class labels, aligned with ``scores``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlengine.export.format import (
+    CLASSIFY_METHOD,
+    PREDICT_METHOD,
+    REGRESS_METHOD,
+    SERVING_DEFAULT,
+)
+from mlengine.serving.batching import Outputs
+from mlengine.serving.errors import invalid
+from mlengine.serving.models import LoadedVersion
+
+CLASS_LABELS = "<class labels>"  # stands for "every class's label" in an output pair
+_DEFAULT_FOR = {
+    PREDICT_METHOD: SERVING_DEFAULT,
+    CLASSIFY_METHOD: "classification",
+    REGRESS_METHOD: "regression",
+}
+_NOUN = {CLASSIFY_METHOD: "classification", REGRESS_METHOD: "regression"}
+
+
+def signature_defs(loaded: LoadedVersion) -> dict[str, dict[str, Any]]:
+    """The export's signatures (a plain predict signature when it lists none)."""
+    defs = loaded.signature_defs
+    if defs:
+        return defs
+    keys = loaded.predictor.output_keys
+    return {SERVING_DEFAULT: {"method_name": PREDICT_METHOD, "outputs": list(keys)}}
+
+
+def find_signature(loaded: LoadedVersion, name: Any, method: str) -> tuple[str, dict[str, Any]]:
+    """The signature ``name`` (or the method's default) checked to serve ``method``.
+
+    Raises:
+        ApiError: INVALID_ARGUMENT for an unknown name or a signature of another method.
+    """
+    defs = signature_defs(loaded)
+    if name is None or name == "":
+        name = _DEFAULT_FOR[method]
+        if name not in defs:
+            name = SERVING_DEFAULT
+    if not isinstance(name, str):
+        raise invalid(f"'signature_name' must be a string; got {name!r}.")
+    signature = defs.get(name)
+    if signature is None:
+        raise invalid(
+            f'Serving signature name: "{name}" not found in signature def; the model has '
+            f"{sorted(defs)}."
+        )
+    found = signature.get("method_name")
+    if method != PREDICT_METHOD and found != method:
+        raise invalid(
+            f'Signature "{name}" is a {found} signature, not {method}: this model has no '
+            f"{_NOUN[method]} signature."
+        )
+    return name, signature
+
+
+def output_pairs(signature: dict[str, Any]) -> list[tuple[str, str]]:
+    """``(name in the answer, output key)`` for each output of a signature."""
+    outputs = signature.get("outputs") or []
+    if isinstance(outputs, dict):
+        classify = signature.get("method_name") == CLASSIFY_METHOD
+        return [
+            (alias, CLASS_LABELS if classify and alias == "classes" else str(key))
+            for alias, key in outputs.items()
+        ]
+    return [(str(key), str(key)) for key in outputs]
+
+
+def values(loaded: LoadedVersion, outputs: Outputs, key: str) -> list[Any]:
+    """One output's values, one per instance, as JSON-ready lists."""
+    if key == CLASS_LABELS:
+        count = len(next(iter(outputs.values())))
+        return [loaded.class_labels] * count
+    result: list[Any] = outputs[key].tolist()
+    return result
+
+
+def rows(loaded: LoadedVersion, outputs: Outputs, pairs: list[tuple[str, str]]) -> list[Any]:
+    """One object per instance, keyed by output name (the row format's predictions); with a
+    single output, its values themselves (as TF Serving and ML Engine answer)."""
+    columns = [(name, values(loaded, outputs, key)) for name, key in pairs]
+    if len(columns) == 1:
+        return columns[0][1]
+    count = len(columns[0][1]) if columns else 0
+    return [{name: column[i] for name, column in columns} for i in range(count)]
+
+
+__all__ = [
+    "CLASS_LABELS",
+    "find_signature",
+    "output_pairs",
+    "rows",
+    "signature_defs",
+    "values",
+]

@@ -1,0 +1,203 @@
+"""TensorFlow Serving's REST API: ``/v1/models/{m}[/versions/{n}]`` status, metadata,
+``:predict`` (row ``instances`` or columnar ``inputs``), ``:classify`` and ``:regress``.
+
+A path without a version serves the model's default version; ``{n}`` is a version number or
+name. Status lists every version with TF's states (AVAILABLE, LOADING, UNLOADING, END); a
+version that failed to load is END with the reason. Answers have TF's shapes: row ⇒
+``{"predictions": [...]}``, columnar ⇒ ``{"outputs": {...}}``, classify ⇒ ``{"results":
+[[[label, score], ...], ...]}``, regress ⇒ ``{"results": [value, ...]}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from mlengine.export.format import CLASSIFY_METHOD, PREDICT_METHOD, REGRESS_METHOD
+from mlengine.registry import ModelVersion, VersionState
+from mlengine.serving import signatures
+from mlengine.serving.batching import Outputs
+from mlengine.serving.context import ServingContext, endpoint
+from mlengine.serving.errors import invalid
+from mlengine.serving.http import json_response, json_type
+from mlengine.serving.models import LoadedVersion
+from mlengine.serving.schema import Columns
+
+PROTOCOL = "tfserving"
+TF_DTYPES = {"float32": "DT_FLOAT", "int64": "DT_INT64", "string": "DT_STRING"}
+_STATES = {
+    VersionState.READY: "AVAILABLE",
+    VersionState.CREATING: "LOADING",
+    VersionState.DELETING: "UNLOADING",
+    VersionState.FAILED: "END",
+}
+
+
+def _tensor_info(name: str, dtype: str, shape: list[int]) -> dict[str, Any]:
+    return {
+        "dtype": TF_DTYPES.get(dtype, "DT_INVALID"),
+        "tensor_shape": {"dim": [{"size": str(size), "name": ""} for size in shape]},
+        "name": name,
+    }
+
+
+def metadata(loaded: LoadedVersion) -> dict[str, Any]:
+    """TF Serving's ``GetModelMetadata`` answer for a loaded version."""
+    inputs = {
+        spec["name"]: _tensor_info(spec["name"], spec["dtype"], [-1, 1])
+        for spec in loaded.predictor.inputs
+    }
+    specs = {spec["name"]: spec for spec in loaded.outputs}
+    defs: dict[str, Any] = {}
+    for key, signature in signatures.signature_defs(loaded).items():
+        outputs = {}
+        for alias, output in signatures.output_pairs(signature):
+            if output == signatures.CLASS_LABELS:
+                info = _tensor_info(alias, "string", [-1, len(loaded.class_labels)])
+            else:
+                spec = specs.get(output, {"dtype": "float32", "shape": [-1]})
+                info = _tensor_info(output, spec["dtype"], list(spec["shape"]))
+            outputs[alias] = info
+        defs[key] = {
+            "inputs": inputs,
+            "outputs": outputs,
+            "method_name": signature.get("method_name", PREDICT_METHOD),
+        }
+    return {
+        "model_spec": {"name": loaded.model, "signature_name": "", "version": str(loaded.number)},
+        "metadata": {"signature_def": {"signature_def": defs}},
+    }
+
+
+def parse_predict(loaded: LoadedVersion, body: dict[str, Any]) -> tuple[Columns, Any]:
+    """Row (``instances``) or columnar (``inputs``) request → columns, (format, pairs)."""
+    _, signature = signatures.find_signature(loaded, body.get("signature_name"), PREDICT_METHOD)
+    pairs = signatures.output_pairs(signature)
+    has_rows, has_columns = "instances" in body, "inputs" in body
+    if has_rows and has_columns:
+        raise invalid("Send either 'instances' (row format) or 'inputs' (columnar), not both.")
+    if has_rows:
+        return loaded.schema.from_rows(body["instances"]), ("rows", pairs)
+    if has_columns:
+        return loaded.schema.from_columns(body["inputs"]), ("columns", pairs)
+    raise invalid("Missing 'instances' (row format) or 'inputs' (columnar format) in the request.")
+
+
+def render_predict(loaded: LoadedVersion, outputs: Outputs, extra: Any) -> Any:
+    form, pairs = extra
+    if form == "rows":
+        return {"predictions": signatures.rows(loaded, outputs, pairs)}
+    columns = {name: signatures.values(loaded, outputs, key) for name, key in pairs}
+    if len(columns) == 1:
+        return {"outputs": next(iter(columns.values()))}
+    return {"outputs": columns}
+
+
+def _examples(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """``examples`` with ``context`` merged into each (a feature may not be in both)."""
+    examples = body.get("examples")
+    if not isinstance(examples, list):
+        raise invalid(f"'examples' must be a list of objects; got {json_type(examples)}.")
+    context = body.get("context")
+    if context is None:
+        return examples
+    if not isinstance(context, dict):
+        raise invalid(f"'context' must be an object; got {json_type(context)}.")
+    merged = []
+    for index, example in enumerate(examples):
+        if not isinstance(example, dict):
+            raise invalid(f"Example {index} must be an object; got {json_type(example)}.")
+        repeated = sorted(set(example) & set(context))
+        if repeated:
+            raise invalid(f"Example {index} repeats context feature(s) {repeated[:5]}.")
+        merged.append({**context, **example})
+    return merged
+
+
+def _parse_examples(method: str) -> Any:
+    def parse(loaded: LoadedVersion, body: dict[str, Any]) -> tuple[Columns, Any]:
+        _, signature = signatures.find_signature(loaded, body.get("signature_name"), method)
+        columns = loaded.schema.from_rows(_examples(body), label="Example")
+        return columns, dict(signatures.output_pairs(signature))
+
+    return parse
+
+
+def render_classify(loaded: LoadedVersion, outputs: Outputs, names: Any) -> Any:
+    scores = signatures.values(loaded, outputs, names.get("scores", "probabilities"))
+    labels = loaded.class_labels
+    return {"results": [[list(pair) for pair in zip(labels, row, strict=False)] for row in scores]}
+
+
+def render_regress(loaded: LoadedVersion, outputs: Outputs, names: Any) -> Any:
+    values = outputs[names.get("outputs", "predictions")]
+    return {"results": values.reshape(len(values), -1)[:, 0].tolist()}
+
+
+def _status(version: ModelVersion, failure: str | None) -> dict[str, Any]:
+    state = _STATES.get(version.state, "UNKNOWN")
+    code, message = "OK", ""
+    if version.state == VersionState.FAILED:
+        code, message = "UNKNOWN", version.error_message or "creation failed"
+    elif failure is not None:
+        state, code, message = "END", "UNAVAILABLE", failure
+    return {
+        "version": str(version.number),
+        "state": state,
+        "status": {"error_code": code, "error_message": message},
+    }
+
+
+class TFServing:
+    """The TF Serving REST routes over one :class:`ServingContext`."""
+
+    def __init__(self, ctx: ServingContext) -> None:
+        self.ctx = ctx
+
+    def routes(self) -> list[BaseRoute]:
+        routes: list[BaseRoute] = []
+        for base in ("/v1/models/{model:name}", "/v1/models/{model:name}/versions/{version:version}"):
+            routes += [
+                Route(base, endpoint(self.status), methods=["GET"]),
+                Route(base + "/metadata", endpoint(self.metadata), methods=["GET"]),
+                Route(base + ":predict", endpoint(self.predict), methods=["POST"]),
+                Route(base + ":classify", endpoint(self.classify), methods=["POST"]),
+                Route(base + ":regress", endpoint(self.regress), methods=["POST"]),
+            ]
+        return routes
+
+    async def status(self, request: Request) -> Response:
+        model, version = request.path_params["model"], request.path_params.get("version")
+        manager = self.ctx.manager
+        if version is None:
+            found = await manager.call(self.ctx.registry.list_versions, model)
+        else:
+            found = [await manager.call(self.ctx.registry.get_version, model, version)]
+        statuses = [_status(v, manager.failure(model, v.number)) for v in found]
+        return json_response({"model_version_status": statuses})
+
+    async def metadata(self, request: Request) -> Response:
+        params = request.path_params
+        loaded = await self.ctx.manager.resolve(params["model"], params.get("version"))
+        return json_response(metadata(loaded))
+
+    async def predict(self, request: Request) -> Response:
+        return await self._run(request, parse_predict, render_predict)
+
+    async def classify(self, request: Request) -> Response:
+        return await self._run(request, _parse_examples(CLASSIFY_METHOD), render_classify)
+
+    async def regress(self, request: Request) -> Response:
+        return await self._run(request, _parse_examples(REGRESS_METHOD), render_regress)
+
+    async def _run(self, request: Request, parse: Any, render: Any) -> Response:
+        params = request.path_params
+        return await self.ctx.predict(
+            PROTOCOL, request, params["model"], params.get("version"), parse, render
+        )
+
+
+__all__ = ["PROTOCOL", "TFServing", "metadata", "parse_predict", "render_predict"]
