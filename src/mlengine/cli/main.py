@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from mlengine import __version__
-from mlengine.cli import models, predict, versions
+from mlengine.cli import models, predict, serve, versions
 
 app = typer.Typer(
     name="mlengine",
@@ -23,6 +23,7 @@ app = typer.Typer(
 app.add_typer(models.app, name="models")
 app.add_typer(versions.app, name="versions")
 app.command("predict")(predict.predict)
+app.command("serve")(serve.serve)
 
 
 def _print_version(value: bool) -> None:

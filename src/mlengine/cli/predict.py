@@ -1,7 +1,9 @@
 """``mlengine predict``: predictions for JSON or text instances, printed as gcloud prints them.
 
 The model comes from an export directory (``--export-dir``) or from the registry
-(``--model`` and optionally ``--version``; the default version otherwise).
+(``--model`` and optionally ``--version``; the default version otherwise). With ``--endpoint
+URL`` the instances go to an ``mlengine serve`` server's ML Engine ``:predict`` instead, and the
+answer prints the same way.
 """
 
 from __future__ import annotations
@@ -75,10 +77,16 @@ def predict(
     if version is not None and model is None:
         raise fail(COMMAND, "--version needs --model.")
     if endpoint is not None:
-        raise fail(
-            COMMAND,
-            "--endpoint is not supported yet: predict locally with --model or --export-dir.",
-        )
+        if model is None:
+            raise fail(
+                COMMAND,
+                "--endpoint is not supported yet with --export-dir: a server predicts with "
+                "registered models; use --model M [--version V].",
+            )
+        with handle_errors(COMMAND):
+            predictions = _predict_remote(endpoint, model, version, json_instances, text_instances)
+        _show(predictions, fmt)
+        return
     with handle_errors(COMMAND):
         from mlengine.export import load
 
@@ -104,7 +112,85 @@ def predict(
             predictions = predictor.predict_instances(instances)
         except FeatureError as error:
             raise FeatureError(_with_line_number(str(error), source)) from None
+    _show(predictions, fmt)
+
+
+def _show(predictions: list[Any], fmt: OutputFormat | None) -> None:
     if fmt is OutputFormat.JSON:
         typer.echo(json.dumps({"predictions": predictions}, indent=2))
+    elif predictions and not isinstance(predictions[0], dict):
+        typer.echo("\n".join(str(p) for p in predictions))
     else:
         typer.echo(format_table(predictions))
+
+
+def _predict_remote(
+    endpoint: str,
+    model: str,
+    version: str | None,
+    json_instances: str | None,
+    text_instances: str | None,
+) -> list[Any]:
+    """POST the instances to a server's ML Engine ``:predict`` and return its predictions.
+
+    ``MLENGINE_API_TOKEN``, when set, is sent as the bearer token. Text instances follow the
+    signature's input order, which is read from the server first.
+    """
+    import os
+
+    import httpx
+
+    from mlengine.errors import DataError, MLEngineError
+
+    base = endpoint.rstrip("/")
+    if "://" not in base:
+        base = f"http://{base}"
+    resource = f"{base}/v1/projects/local/models/{model}"
+    if version is not None:
+        resource += f"/versions/{version}"
+    token = os.environ.get("MLENGINE_API_TOKEN")
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+
+    def call(client: httpx.Client, method: str, url: str, **kwargs: Any) -> Any:
+        try:
+            response = client.request(method, url, headers=headers, **kwargs)
+        except httpx.HTTPError as error:
+            raise MLEngineError(f"Cannot reach the server at {endpoint}: {error}") from None
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if response.status_code != 200:
+            message = body.get("error") if isinstance(body, dict) else None
+            raise MLEngineError(
+                f"The server answered {response.status_code}: "
+                f"{message or response.text[:200] or response.reason_phrase}"
+            )
+        return body
+
+    with httpx.Client(timeout=60.0) as client:
+        if json_instances is not None:
+            instances = read_json_instances(json_instances)
+        else:
+            assert text_instances is not None
+            described = call(client, "GET", resource)
+            if version is None:
+                described = (described or {}).get("defaultVersion") or {}
+            inputs = ((described or {}).get("signature") or {}).get("inputs") or []
+            names = [spec["name"] for spec in inputs]
+            instances = read_text_instances(text_instances, names)
+        source = json_instances if json_instances is not None else text_instances
+        try:
+            answer = call(client, "POST", f"{resource}:predict", json={"instances": instances})
+        except MLEngineError as error:
+            raise DataError(_with_line_number(_after_status(str(error)), source)) from None
+    predictions = answer.get("predictions") if isinstance(answer, dict) else None
+    if not isinstance(predictions, list):
+        raise MLEngineError(f"The server's answer has no predictions: {str(answer)[:200]}")
+    return predictions
+
+
+def _after_status(message: str) -> str:
+    """ "The server answered 400: Instance 1: ..." → "Instance 1: ..." (for line numbers)."""
+    match = re.match(r"The server answered 400: (Instance \d+: .*)", message)
+    return match.group(1) if match else message

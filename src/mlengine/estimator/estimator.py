@@ -23,6 +23,17 @@ from mlengine.model import Model
 from mlengine.model.encode import Encoder
 from mlengine.training.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint
 from mlengine.training.config import RunConfig
+from mlengine.training.distributed import (
+    barrier,
+    broadcast_parameters,
+    broadcast_text,
+    ensure_process_group,
+    is_chief,
+    local_device,
+    rank,
+    reduce_metric_state,
+    world_size,
+)
 from mlengine.training.loop import run_training
 from mlengine.training.metrics import BinaryMetrics, MulticlassMetrics, RegressionMetrics
 from mlengine.training.optimizers import OptimizerSpec
@@ -44,6 +55,18 @@ def _threads(count: int | None) -> Iterator[None]:
     finally:
         if torch.get_num_threads() != previous:
             torch.set_num_threads(previous)
+
+
+def _shard(input_fn: Any) -> Any:
+    """This rank's part of an mlengine input function; others are read whole by every rank."""
+    shard = getattr(input_fn, "shard", None)
+    if shard is None:
+        logger.warning(
+            "input_fn has no shard() method, so every rank reads all of it. Shard it yourself by "
+            "RANK and WORLD_SIZE, or use pandas/numpy/csv/parquet_input_fn."
+        )
+        return input_fn
+    return shard(rank(), world_size())
 
 
 class Estimator:
@@ -94,7 +117,7 @@ class Estimator:
         self._config = config.replace(model_dir=directory)
         self._warm_start_from = None if warm_start_from is None else os.fspath(warm_start_from)
         self._session: TrainingSession | None = None
-        self._device = self._config.torch_device()
+        self._device = local_device(self._config.torch_device())
 
     def _model_spec(self) -> dict[str, Any]:
         """The JSON description of the model (stored in checkpoints and exports)."""
@@ -199,6 +222,7 @@ class Estimator:
         if latest is not None:
             _, manifest = load_checkpoint(latest)
             check_same_model(manifest.get("model_spec"), self._model_spec(), latest)
+        distributed = self._join_job()
         with _threads(self._config.intra_op_threads), torch.random.fork_rng(devices=[]):
             session = self._session_at(latest, for_training=True)
             if max_steps is not None and session.global_step >= max_steps:
@@ -207,6 +231,9 @@ class Estimator:
             last_step = max_steps if max_steps is not None else None
             if steps is not None:
                 last_step = session.global_step + steps
+            if distributed:
+                broadcast_parameters(session.model.network)
+                input_fn = _shard(input_fn)
             batches = encoded_batches(input_fn, self._encoder(session.model), need_labels=True)
             run_training(
                 session,
@@ -215,8 +242,15 @@ class Estimator:
                 config=self._config,
                 model_dir=self._model_dir,
                 gradient_clip_norm=self._gradient_clip_norm,
+                distributed=distributed,
             )
+        if distributed:
+            barrier()  # the chief's checkpoint is on disk before any rank reads model_dir
         return self
+
+    def _join_job(self) -> bool:
+        """Under torchrun (WORLD_SIZE > 1): join the process group; False otherwise."""
+        return ensure_process_group(self._device, self._config.distributed_timeout_secs)
 
     fit = train  # tf.contrib.learn's name, used by the talk's code
 
@@ -244,6 +278,9 @@ class Estimator:
         TensorBoard summaries into ``model_dir/eval`` (``eval_<name>``)."""
         if hooks:
             raise NotSupportedError("evaluate(hooks=...) is not supported.")
+        distributed = self._join_job()
+        if distributed:
+            input_fn = _shard(input_fn)
         with _threads(self._config.intra_op_threads):
             session = self._restored(checkpoint_path)
             model = session.model
@@ -270,14 +307,21 @@ class Estimator:
                 weighted = losses if batch.weights is None else losses * batch.weights
                 loss_sum += weighted.sum()
                 batches += count
+            if distributed:  # exact: sums summed, every score gathered (AUC included)
+                counts = torch.tensor([float(batches)], dtype=torch.float64, device=self._device)
+                state = reduce_metric_state({**metrics.state(), "_loss": loss_sum, "_n": counts[0]})
+                loss_sum, batches = state.pop("_loss"), int(state.pop("_n"))
+                result: dict[str, Any] = type(metrics).result_from_state(state)
             if batches == 0:
                 raise InvalidParameterError("evaluate(): input_fn gave no batches.")
-            result: dict[str, Any] = metrics.result()
+            if not distributed:
+                result = metrics.result()
             result["loss"] = result["average_loss"]
             if model.head.loss_reduction == "sum":  # TF1's loss: the mean batch sum
                 result["loss"] = float(loss_sum) / batches
             result["global_step"] = session.global_step
-        write_eval_summaries(self._model_dir, result, session.global_step, name)
+        if is_chief():
+            write_eval_summaries(self._model_dir, result, session.global_step, name)
         self._last_eval = dict(result)
         return result
 
@@ -333,15 +377,20 @@ class Estimator:
         from mlengine.export.writer import export_model
 
         session = self._restored(checkpoint_path)
-        return export_model(
-            export_dir_base,
-            session.model,
-            estimator_name=type(self).__name__,
-            global_step=session.global_step,
-            metrics=getattr(self, "_last_eval", None),
-            serving_input_receiver_fn=serving_input_receiver_fn,
-            weight_column=self._weight_column,
-        )
+        path = None
+        if is_chief():
+            path = export_model(
+                export_dir_base,
+                session.model,
+                estimator_name=type(self).__name__,
+                global_step=session.global_step,
+                metrics=getattr(self, "_last_eval", None),
+                serving_input_receiver_fn=serving_input_receiver_fn,
+            )
+        if self._join_job():
+            return broadcast_text(path, self._device)  # every rank learns the chief's path
+        assert path is not None
+        return path
 
     export_savedmodel = export_saved_model  # TF1's name
 

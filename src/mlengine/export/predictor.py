@@ -162,6 +162,9 @@ class Predictor:
         self.input_names = [spec["name"] for spec in self.inputs]
         self.required = [spec["name"] for spec in self.inputs if spec.get("required")]
         self.output_keys = list(self.model.head.prediction_keys)
+        # Torch threads per call at most (None: all cores for big batches). The server sets 1:
+        # it runs calls on its own worker threads, one per core.
+        self.max_threads: int | None = None
 
     @property
     def global_step(self) -> int:
@@ -225,6 +228,8 @@ class Predictor:
         features = self._features(instances)
         inputs = self.encoder.inputs(features)
         threads = 1 if inputs.num_rows < SMALL_BATCH_ROWS else max(1, os.cpu_count() or 1)
+        if self.max_threads is not None:
+            threads = min(threads, self.max_threads)
         with _threads(threads):
             logits = self.model.network(inputs)
         return self.model.head.predictions(logits)

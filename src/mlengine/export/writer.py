@@ -129,7 +129,6 @@ def export_model(
     global_step: int,
     metrics: Mapping[str, Any] | None = None,
     serving_input_receiver_fn: Any = None,
-    weight_column: str | None = None,
 ) -> str:
     """Write ``model`` to ``export_dir_base/<timestamp>/`` and return that path."""
     base = os.fspath(export_dir_base)

@@ -21,7 +21,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mlengine.serving.errors import JSON_TYPE, error_body
 
-OPEN = re.compile(r"^/(?:metrics|v2/health/(?:live|ready)|v2/models/[^/]+(?:/versions/[^/]+)?/ready)$")
+OPEN = re.compile(
+    r"^/(?:metrics|v2/health/(?:live|ready)|v2/models/[^/]+(?:/versions/[^/]+)?/ready)$"
+)
 PREDICTION = re.compile(
     r"^/(?:v1/projects/[^/]+/models/[^/]+(?:/versions/[^/]+)?:predict"
     r"|v1/models/.*|v2|v2/models/.*)$"

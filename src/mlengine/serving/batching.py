@@ -123,7 +123,9 @@ class Batcher:
                 for columns, future in items:
                     stop = start + columns.count
                     if not future.done():
-                        future.set_result({key: value[start:stop] for key, value in outputs.items()})
+                        future.set_result(
+                            {key: value[start:stop] for key, value in outputs.items()}
+                        )
                     start = stop
         finally:
             self._task = None

@@ -94,7 +94,6 @@ class ServingContext:
         return response
 
 
-
 def endpoint(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Any]:
     """Wrap a route handler so that any error is answered as JSON (never re-raised)."""
 

@@ -112,9 +112,7 @@ class MLEngineV1:
         name = _basename(_text(body, "name", required=True) or "")
         description = _text(body, "description")
         labels = _labels(body)
-        created = await self.ctx.manager.call(
-            self.registry.create_model, name, description, labels
-        )
+        created = await self.ctx.manager.call(self.registry.create_model, name, description, labels)
         return json_response(created.to_json(request.path_params["project"]))
 
     async def get_model(self, request: Request) -> Response:

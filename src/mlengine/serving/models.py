@@ -261,6 +261,7 @@ class ModelManager:
 
     def _build(self, found: ModelVersion, path: str) -> LoadedVersion:
         predictor = load(path)
+        predictor.max_threads = 1  # one torch thread per call: the server runs calls in parallel
         loaded = LoadedVersion(
             model=found.model,
             name=found.name,

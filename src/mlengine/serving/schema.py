@@ -82,7 +82,9 @@ def decode_b64(value: Any) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise _Bad("has a b64 value that is not UTF-8 text (binary features are not supported)")
+        raise _Bad(
+            "has a b64 value that is not UTF-8 text (binary features are not supported)"
+        ) from None
 
 
 def _to_str(value: Any) -> Any:
@@ -108,7 +110,9 @@ class Columns:
 
     def arrays(self, dtypes: Mapping[str, str]) -> dict[str, pa.Array]:
         """The columns as typed arrow arrays (what the Predictor reads)."""
-        return {name: pa.array(v, type=ARROW_TYPES[dtypes[name]]) for name, v in self.values.items()}
+        return {
+            name: pa.array(v, type=ARROW_TYPES[dtypes[name]]) for name, v in self.values.items()
+        }
 
     def slice(self, start: int, stop: int) -> Columns:
         return Columns({k: v[start:stop] for k, v in self.values.items()}, stop - start)
@@ -149,7 +153,10 @@ class InputSchema:
         if not instances:
             raise invalid("No instances to predict: the list is empty.")
         columns: dict[str, list[Any]] = {name: [] for name in self.names}
-        plan = [(name, CONVERTERS[dtype], required, columns[name]) for name, dtype, required in self.specs]
+        plan = [
+            (name, CONVERTERS[dtype], required, columns[name])
+            for name, dtype, required in self.specs
+        ]
         single = self.single
         for index, instance in enumerate(instances):
             if type(instance) is not dict:
@@ -173,7 +180,9 @@ class InputSchema:
                     raise invalid(f"{label} {index}: feature {name!r} {bad.reason}.") from None
         return Columns(columns, len(instances))
 
-    def from_lists(self, lists: Mapping[str, list[Any]], count: int, what: str = "input") -> Columns:
+    def from_lists(
+        self, lists: Mapping[str, list[Any]], count: int, what: str = "input"
+    ) -> Columns:
         """Columnar values: ``lists`` maps input names to ``count`` values each (checked by the
         caller); a missing optional input is all ``null``."""
         if count == 0:

@@ -159,7 +159,10 @@ class TFServing:
 
     def routes(self) -> list[BaseRoute]:
         routes: list[BaseRoute] = []
-        for base in ("/v1/models/{model:name}", "/v1/models/{model:name}/versions/{version:version}"):
+        for base in (
+            "/v1/models/{model:name}",
+            "/v1/models/{model:name}/versions/{version:version}",
+        ):
             routes += [
                 Route(base, endpoint(self.status), methods=["GET"]),
                 Route(base + "/metadata", endpoint(self.metadata), methods=["GET"]),

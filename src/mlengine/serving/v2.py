@@ -112,9 +112,7 @@ def parse_infer(loaded: LoadedVersion, body: dict[str, Any]) -> tuple[Columns, A
         if name in lists:
             raise invalid(f"Input tensor {name!r} is given twice.")
         if count is not None and batch != count:
-            raise invalid(
-                f"Input tensor {name!r} has batch size {batch}; the others have {count}."
-            )
+            raise invalid(f"Input tensor {name!r} has batch size {batch}; the others have {count}.")
         count = batch
         lists[name] = values
     assert count is not None
@@ -128,10 +126,10 @@ def _requested(loaded: LoadedVersion, outputs: Any) -> list[str]:
         return known
     if not isinstance(outputs, list):
         raise invalid(f"'outputs' must be an array; got {json_type(outputs)}.")
-    names = []
+    names: list[str] = []
     for item in outputs:
         name = item.get("name") if isinstance(item, dict) else None
-        if name not in known:
+        if not isinstance(name, str) or name not in known:
             raise invalid(f"Unknown output {name!r}; the model's outputs are {known}.")
         names.append(name)
     return names
@@ -178,7 +176,10 @@ class V2:
             Route("/v2/health/live", endpoint(self.live), methods=["GET"]),
             Route("/v2/health/ready", endpoint(self.ready), methods=["GET"]),
         ]
-        for base in ("/v2/models/{model:name}", "/v2/models/{model:name}/versions/{version:version}"):
+        for base in (
+            "/v2/models/{model:name}",
+            "/v2/models/{model:name}/versions/{version:version}",
+        ):
             routes += [
                 Route(base, endpoint(self.model_metadata), methods=["GET"]),
                 Route(base + "/ready", endpoint(self.model_ready), methods=["GET"]),

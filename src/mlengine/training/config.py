@@ -33,6 +33,8 @@ class RunConfig:
             small batches is dominated by per-op overhead, and extra threads were measured to
             slow it down, badly so on a loaded 2-core machine. Raise it for large batches.
         quiet: no progress lines.
+        distributed_timeout_secs: under torchrun, how long a collective (gloo or NCCL) may
+            wait for the other ranks before the job fails, instead of hanging.
     """
 
     model_dir: str | None = None
@@ -46,6 +48,7 @@ class RunConfig:
     device: str = "cpu"
     intra_op_threads: int | None = 1
     quiet: bool = False
+    distributed_timeout_secs: float = 60.0
 
     def __init__(self, model_dir: str | os.PathLike[str] | None = None, **kwargs: Any):
         if "random_seed" in kwargs:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 import time
@@ -12,6 +13,7 @@ import torch
 from mlengine.errors import DataError
 from mlengine.model.encode import Batch
 from mlengine.training.config import RunConfig
+from mlengine.training.distributed import GradientSync, is_chief
 from mlengine.training.fast_step import FastUpdater
 from mlengine.training.session import TrainingSession
 from mlengine.training.summaries import SummaryWriter
@@ -19,6 +21,16 @@ from mlengine.training.summaries import SummaryWriter
 
 class NanLossDuringTrainingError(DataError, ArithmeticError):
     """The loss became NaN or infinite (TF's NanTensorHook): lower the learning rate."""
+
+
+class _NoSummaries:
+    """What non-chief ranks write: nothing."""
+
+    def scalar(self, tag: str, value: float, step: int) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
 
 
 def run_training(
@@ -29,16 +41,21 @@ def run_training(
     config: RunConfig,
     model_dir: str,
     gradient_clip_norm: float | None = None,
+    distributed: bool = False,
 ) -> int:
     """Train until ``batches`` ends or the global step reaches ``last_step``.
 
-    Writes summaries and checkpoints on the cadence of ``config`` and a checkpoint at the end.
-    Returns the number of steps taken.
+    Writes summaries and checkpoints on the cadence of ``config`` and a checkpoint at the end
+    (rank 0 only when ``distributed``; gradients are then averaged across ranks every step,
+    and all ranks stop at the step where the first one runs out of input). Returns the number
+    of steps taken.
     """
     network = session.model.network
     head = session.model.head
-    updater = FastUpdater(list(session.optimizers.values()))
     params = [p for group in network.parameter_groups().values() for p in group]
+    sync = GradientSync(params) if distributed else None  # grads become views of one buffer
+    updater = FastUpdater(list(session.optimizers.values()))
+    chief = is_chief()
     learning_rates = {
         part: float(opt.param_groups[0]["lr"]) for part, opt in session.optimizers.items()
     }
@@ -49,21 +66,28 @@ def run_training(
     tick_step = start_step
     examples_since_tick = 0
     loss: torch.Tensor | None = None
-    with SummaryWriter(model_dir) as writer:
-        for batch in batches:
-            if last_step is not None and session.global_step >= last_step:
+    with contextlib.ExitStack() as stack:
+        writer = stack.enter_context(SummaryWriter(model_dir)) if chief else _NoSummaries()
+        iterator = iter(batches)
+        while last_step is None or session.global_step < last_step:
+            batch = next(iterator, None)
+            if batch is None and sync is None:
                 break
             # -- the step
-            logits = network(batch.inputs)
-            assert batch.labels is not None
-            loss = head.loss(logits, batch.labels, batch.weights)
-            loss.backward()  # gradients were zeroed in place by the previous update
+            if batch is not None:
+                logits = network(batch.inputs)
+                assert batch.labels is not None
+                loss = head.loss(logits, batch.labels, batch.weights)
+                loss.backward()  # gradients were zeroed in place by the previous update
+                examples_since_tick += batch.num_rows
+            if sync is not None and not sync.all_reduce(batch is not None):
+                break  # some rank's input has ended: every rank stops here, none updated
             if gradient_clip_norm is not None:
                 torch.nn.utils.clip_grad_norm_(params, gradient_clip_norm)
             updater.step()
             session.global_step += 1
             step = session.global_step
-            examples_since_tick += batch.num_rows
+            assert loss is not None
 
             # -- summaries and progress (loss.item() is a device sync: only every N steps)
             if step % config.save_summary_steps == 0:
@@ -78,7 +102,7 @@ def run_training(
                 now = time.monotonic()
                 elapsed = max(now - tick_time, 1e-9)
                 writer.scalar("global_step/sec", (step - tick_step) / elapsed, step)
-                if not config.quiet:
+                if not config.quiet and chief:
                     print(
                         f"step {step}: loss = {_finite_loss(loss, step):.5f}, "
                         f"{examples_since_tick / elapsed:,.0f} examples/s",
@@ -87,16 +111,16 @@ def run_training(
                     )
                 tick_time, tick_step, examples_since_tick = now, step, 0
 
-            # -- checkpoints
+            # -- checkpoints (the chief's only)
             due_steps = config.save_checkpoints_steps and step % config.save_checkpoints_steps == 0
             secs = config.checkpoint_secs
             due_time = secs is not None and time.monotonic() - last_save_time >= secs
-            if due_steps or due_time:
+            if chief and (due_steps or due_time):
                 _finite_loss(loss, step)  # never checkpoint a diverged model
                 session.save(model_dir, config.keep_checkpoint_max)
                 writer.flush()
                 last_saved, last_save_time = step, time.monotonic()
-        if session.global_step != last_saved or session.global_step == start_step:
+        if chief and (session.global_step != last_saved or session.global_step == start_step):
             if loss is not None:
                 _finite_loss(loss, session.global_step)
             session.save(model_dir, config.keep_checkpoint_max)

@@ -1,0 +1,80 @@
+"""``mlengine serve``: the prediction server over the registry, until SIGTERM or Ctrl-C."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from mlengine.cli.output import handle_errors
+
+COMMAND = "mlengine.serve"
+
+
+def serve(
+    host: Annotated[
+        str, typer.Option("--host", help="Address to listen on (127.0.0.1: this machine only).")
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", help="Port to listen on (0: any free port).")
+    ] = 8080,
+    max_loaded_versions: Annotated[
+        int | None,
+        typer.Option("--max-loaded-versions", help="Versions kept in memory (LRU). [default: 4]"),
+    ] = None,
+    poll_interval: Annotated[
+        float | None,
+        typer.Option(
+            "--poll-interval",
+            help="Seconds between registry polls for new defaults. [default: 0.5]",
+        ),
+    ] = None,
+    max_body_bytes: Annotated[
+        int | None,
+        typer.Option("--max-body-bytes", help="Request body limit (413 above). [default: 1572864]"),
+    ] = None,
+    max_batch_size: Annotated[
+        int | None,
+        typer.Option("--max-batch-size", help="Instances per model call. [default: 1024]"),
+    ] = None,
+    max_batch_delay_ms: Annotated[
+        float | None,
+        typer.Option(
+            "--max-batch-delay-ms",
+            help="How long a batch may wait for more requests under load. [default: 0]",
+        ),
+    ] = None,
+    access_log: Annotated[
+        bool, typer.Option("--access-log", help="Log every request (costs throughput).")
+    ] = False,
+    log_level: Annotated[str, typer.Option("--log-level", help="uvicorn's log level.")] = "info",
+) -> None:
+    """Serve predictions (ML Engine v1, TF Serving REST, Open Inference Protocol v2).
+
+    MLENGINE_API_TOKEN protects management calls (and predictions with
+    MLENGINE_PROTECT_PREDICT=1); MLENGINE_ALLOWED_ORIGINS lists where API-created versions may
+    be read from.
+    """
+    with handle_errors(COMMAND):
+        from mlengine.registry import Registry, allowed_origins_from_env
+        from mlengine.serving.server import serve as run_server
+        from mlengine.serving.settings import ServeSettings
+
+        settings = ServeSettings.from_env(
+            host=host,
+            port=port,
+            max_loaded_versions=max_loaded_versions,
+            poll_interval=poll_interval,
+            max_body_bytes=max_body_bytes,
+            max_batch_size=max_batch_size,
+            max_batch_delay=None if max_batch_delay_ms is None else max_batch_delay_ms / 1000,
+            access_log=access_log,
+            log_level=log_level,
+        )
+        registry = Registry(allowed_origins=allowed_origins_from_env())
+        try:
+            code = run_server(registry, settings)
+        finally:
+            registry.close()
+    if code:
+        raise typer.Exit(code)

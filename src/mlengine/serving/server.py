@@ -1,0 +1,45 @@
+"""Run the app under uvicorn: one worker, uvloop and httptools when installed, no access log.
+
+uvicorn handles SIGTERM and SIGINT: it stops accepting connections, lets the requests in flight
+finish (up to ``graceful_timeout`` seconds), then runs the app's shutdown (last-use times are
+written) and exits 0. Rolling updates depend on that.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+import uvicorn
+
+from mlengine.registry import Registry
+from mlengine.serving.app import create_app
+from mlengine.serving.settings import ServeSettings
+
+STARTUP_FAILURE = 3  # uvicorn's exit code when the app cannot start
+
+log = logging.getLogger("mlengine.serving")
+
+
+def serve(registry: Registry, settings: ServeSettings) -> int:
+    """Serve until SIGTERM/SIGINT; returns the exit code (0, or 3 if start-up failed)."""
+    # The server parallelises model calls itself (one worker thread per core, each call below
+    # the Predictor's multi-threading threshold): torch's own thread pool would only compete.
+    torch.set_num_threads(1)
+    config = uvicorn.Config(
+        create_app(registry, settings),
+        host=settings.host,
+        port=settings.port,
+        lifespan="on",
+        ws="none",
+        access_log=settings.access_log,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=int(settings.graceful_timeout),
+        server_header=False,
+    )
+    server = uvicorn.Server(config)
+    server.run()
+    return 0 if server.started else STARTUP_FAILURE
+
+
+__all__ = ["STARTUP_FAILURE", "serve"]

@@ -1,0 +1,132 @@
+"""Data-parallel training under ``torchrun``: process group, gradient all-reduce, exact metrics.
+
+Each rank trains on its own shard of the input with the same model. After every backward pass
+one ``all_reduce`` averages all gradients at once (they live in one flat buffer) and, in its
+last element, counts the ranks that still had a batch: when any rank's input has ended, every
+rank stops at that same step, so no rank waits forever in a collective. Rank 0 alone writes
+checkpoints, summaries and exports. Collectives time out after ``RunConfig.
+distributed_timeout_secs`` (gloo and NCCL both get it), so a killed rank fails the job instead
+of hanging it. No object is ever pickled between ranks: only tensors travel.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from collections.abc import Mapping, Sequence
+
+import torch
+import torch.distributed as dist
+
+
+def world_size() -> int:
+    """Processes in the job: ``WORLD_SIZE`` as set by torchrun (1 when not distributed)."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_world_size()
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def rank() -> int:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank()
+    return int(os.environ.get("RANK", "0"))
+
+
+def is_chief() -> bool:
+    """Whether this process writes checkpoints, summaries and exports (rank 0)."""
+    return rank() == 0
+
+
+def local_device(device: torch.device) -> torch.device:
+    """``cuda`` becomes this process's GPU (``LOCAL_RANK``) when several share a machine."""
+    if device.type == "cuda" and device.index is None and world_size() > 1:
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return device
+
+
+def ensure_process_group(device: torch.device, timeout_secs: float) -> bool:
+    """Join the torchrun job (gloo on CPU, NCCL on GPU) once; False when not distributed."""
+    if world_size() <= 1 or not dist.is_available():
+        return False
+    if not dist.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        if device.type == "cuda":
+            torch.cuda.set_device(local_device(device))
+        dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout_secs))
+    return True
+
+
+def broadcast_parameters(module: torch.nn.Module) -> None:
+    """Make every rank's weights and buffers rank 0's."""
+    with torch.no_grad():
+        for tensor in module.state_dict().values():
+            dist.broadcast(tensor, src=0)
+
+
+class GradientSync:
+    """Gradients of ``params`` as views of one flat buffer, averaged with one all_reduce."""
+
+    def __init__(self, params: Sequence[torch.nn.Parameter]):
+        self.params = [p for p in params if p.requires_grad]
+        total = sum(p.numel() for p in self.params)
+        device = self.params[0].device if self.params else torch.device("cpu")
+        self.flat = torch.zeros(total + 1, device=device)
+        offset = 0
+        for param in self.params:
+            size = param.numel()
+            param.grad = self.flat[offset : offset + size].view_as(param)
+            offset += size
+        self.world = world_size()
+
+    def all_reduce(self, has_batch: bool) -> bool:
+        """Average the gradients; True when every rank had a batch this step."""
+        self.flat[-1] = 1.0 if has_batch else 0.0
+        dist.all_reduce(self.flat)
+        if float(self.flat[-1]) < self.world - 0.5:
+            return False
+        self.flat[:-1].div_(self.world)
+        return True
+
+
+def reduce_metric_state(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Merge every rank's metric state exactly: sums are summed, recorded scores gathered."""
+    merged: dict[str, torch.Tensor] = {}
+    for key in sorted(state):
+        tensor = state[key]
+        if tensor.dim() == 0:
+            total = tensor.clone()
+            dist.all_reduce(total)
+            merged[key] = total
+        else:
+            merged[key] = _all_gather_variable(tensor)
+    return merged
+
+
+def _all_gather_variable(tensor: torch.Tensor) -> torch.Tensor:
+    """Concatenate 1-d tensors of different lengths from all ranks, in rank order."""
+    length = torch.tensor([tensor.shape[0]], device=tensor.device)
+    lengths = [torch.zeros_like(length) for _ in range(world_size())]
+    dist.all_gather(lengths, length)
+    longest = int(max(int(n) for n in lengths))
+    padded = torch.zeros(longest, dtype=tensor.dtype, device=tensor.device)
+    padded[: tensor.shape[0]] = tensor
+    parts = [torch.zeros_like(padded) for _ in lengths]
+    dist.all_gather(parts, padded)
+    return torch.cat([part[: int(n)] for part, n in zip(parts, lengths, strict=True)])
+
+
+def broadcast_text(text: str | None, device: torch.device) -> str:
+    """Rank 0's string on every rank (as a uint8 tensor: nothing is pickled)."""
+    data = (text or "").encode("utf-8") if is_chief() else b""
+    size = torch.tensor([len(data)], device=device)
+    dist.broadcast(size, src=0)
+    buffer = torch.zeros(int(size), dtype=torch.uint8, device=device)
+    if is_chief():
+        buffer.copy_(torch.frombuffer(bytearray(data), dtype=torch.uint8))
+    dist.broadcast(buffer, src=0)
+    return bytes(buffer.cpu().tolist()).decode("utf-8")
+
+
+def barrier() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
