@@ -102,6 +102,12 @@ def _clip(owner: str, value: Any) -> float | None:
     return float(value)
 
 
+def _optimizer(owner: str, param: str, spec: Any, default_learning_rate: float) -> OptimizerSpec:
+    return get_optimizer(
+        spec, default_learning_rate=default_learning_rate, owner=owner, param=param
+    )
+
+
 class _Canned(Estimator):
     """What every canned estimator stores: a head, its parts' columns and optimizers."""
 
@@ -133,6 +139,46 @@ class _Canned(Estimator):
         }
         self._optimizers = optimizers
         self._init_run(model_dir, config, warm_start_from)
+
+    def _linear(
+        self, head: Head, feature_columns: Any, optimizer: Any, sparse_combiner: str, **run: Any
+    ) -> None:
+        """Set up a linear model (Linear*): FTRL at TF's LinearClassifier rate by default."""
+        owner = type(self).__name__
+        columns = _columns(owner, "feature_columns", feature_columns, required=True)
+        assert columns is not None
+        optimizers = {"linear": _optimizer(owner, "optimizer", optimizer, LINEAR_LEARNING_RATE)}
+        self._setup(
+            head=head,
+            spec=_linear_spec(owner, columns, sparse_combiner),
+            optimizers=optimizers,
+            **run,
+        )
+
+    def _dnn(
+        self,
+        head: Head,
+        hidden_units: Any,
+        feature_columns: Any,
+        optimizer: Any,
+        activation_fn: Any,
+        dropout: Any,
+        batch_norm: bool,
+        **run: Any,
+    ) -> None:
+        """Set up a feed-forward network (DNN*): Adagrad at TF's DNN rate by default."""
+        owner = type(self).__name__
+        columns = _columns(owner, "feature_columns", feature_columns, required=True)
+        assert columns is not None
+        spec = _dnn_spec(owner, columns, hidden_units, activation_fn, dropout, batch_norm)
+        optimizers = {"dnn": _optimizer(owner, "optimizer", optimizer, DNN_LEARNING_RATE)}
+        self._setup(head=head, spec=spec, optimizers=optimizers, **run)
+
+    def _baseline(self, head: Head, optimizer: Any, **run: Any) -> None:
+        """Set up a bias-only model (Baseline*): FTRL at TF's baseline rate by default."""
+        owner = type(self).__name__
+        optimizers = {"linear": _optimizer(owner, "optimizer", optimizer, BASELINE_LEARNING_RATE)}
+        self._setup(head=head, spec={}, optimizers=optimizers, warm_start_from=None, **run)
 
     def _model_spec(self) -> dict[str, Any]:
         return self._spec
@@ -183,20 +229,11 @@ class LinearClassifier(_Canned):
         loss_reduction: str = SUM_OVER_BATCH_SIZE,
         sparse_combiner: str = "sum",
     ):
-        owner = type(self).__name__
-        columns = _columns(owner, "feature_columns", feature_columns, required=True)
-        assert columns is not None
-        self._setup(
-            head=classification_head(n_classes, label_vocabulary, loss_reduction),
-            spec=_linear_spec(owner, columns, sparse_combiner),
-            optimizers={
-                "linear": get_optimizer(
-                    optimizer,
-                    default_learning_rate=LINEAR_LEARNING_RATE,
-                    owner=owner,
-                    param="optimizer",
-                )
-            },
+        self._linear(
+            classification_head(n_classes, label_vocabulary, loss_reduction),
+            feature_columns,
+            optimizer,
+            sparse_combiner,
             model_dir=model_dir,
             config=config,
             warm_start_from=warm_start_from,
@@ -219,20 +256,11 @@ class LinearRegressor(_Canned):
         loss_reduction: str = SUM_OVER_BATCH_SIZE,
         sparse_combiner: str = "sum",
     ):
-        owner = type(self).__name__
-        columns = _columns(owner, "feature_columns", feature_columns, required=True)
-        assert columns is not None
-        self._setup(
-            head=RegressionHead(label_dimension, loss_reduction),
-            spec=_linear_spec(owner, columns, sparse_combiner),
-            optimizers={
-                "linear": get_optimizer(
-                    optimizer,
-                    default_learning_rate=LINEAR_LEARNING_RATE,
-                    owner=owner,
-                    param="optimizer",
-                )
-            },
+        self._linear(
+            RegressionHead(label_dimension, loss_reduction),
+            feature_columns,
+            optimizer,
+            sparse_combiner,
             model_dir=model_dir,
             config=config,
             warm_start_from=warm_start_from,
@@ -259,20 +287,14 @@ class DNNClassifier(_Canned):
         loss_reduction: str = SUM_OVER_BATCH_SIZE,
         batch_norm: bool = False,
     ):
-        owner = type(self).__name__
-        columns = _columns(owner, "feature_columns", feature_columns, required=True)
-        assert columns is not None
-        self._setup(
-            head=classification_head(n_classes, label_vocabulary, loss_reduction),
-            spec=_dnn_spec(owner, columns, hidden_units, activation_fn, dropout, batch_norm),
-            optimizers={
-                "dnn": get_optimizer(
-                    optimizer,
-                    default_learning_rate=DNN_LEARNING_RATE,
-                    owner=owner,
-                    param="optimizer",
-                )
-            },
+        self._dnn(
+            classification_head(n_classes, label_vocabulary, loss_reduction),
+            hidden_units,
+            feature_columns,
+            optimizer,
+            activation_fn,
+            dropout,
+            batch_norm,
             model_dir=model_dir,
             config=config,
             warm_start_from=warm_start_from,
@@ -298,20 +320,14 @@ class DNNRegressor(_Canned):
         loss_reduction: str = SUM_OVER_BATCH_SIZE,
         batch_norm: bool = False,
     ):
-        owner = type(self).__name__
-        columns = _columns(owner, "feature_columns", feature_columns, required=True)
-        assert columns is not None
-        self._setup(
-            head=RegressionHead(label_dimension, loss_reduction),
-            spec=_dnn_spec(owner, columns, hidden_units, activation_fn, dropout, batch_norm),
-            optimizers={
-                "dnn": get_optimizer(
-                    optimizer,
-                    default_learning_rate=DNN_LEARNING_RATE,
-                    owner=owner,
-                    param="optimizer",
-                )
-            },
+        self._dnn(
+            RegressionHead(label_dimension, loss_reduction),
+            hidden_units,
+            feature_columns,
+            optimizer,
+            activation_fn,
+            dropout,
+            batch_norm,
             model_dir=model_dir,
             config=config,
             warm_start_from=warm_start_from,
@@ -351,11 +367,11 @@ class _Combined(_Canned):
         optimizers: dict[str, OptimizerSpec] = {}
         if linear is not None:
             spec.update(_linear_spec(owner, linear, linear_sparse_combiner))
-            optimizers["linear"] = get_optimizer(
+            optimizers["linear"] = _optimizer(
+                owner,
+                "linear_optimizer",
                 linear_optimizer,
-                default_learning_rate=combined_linear_learning_rate(len(linear)),
-                owner=owner,
-                param="linear_optimizer",
+                combined_linear_learning_rate(len(linear)),
             )
         if dnn is not None:
             if dnn_hidden_units is None:
@@ -367,11 +383,8 @@ class _Combined(_Canned):
                     owner, dnn, dnn_hidden_units, dnn_activation_fn, dnn_dropout, batch_norm, "dnn_"
                 )
             )
-            optimizers["dnn"] = get_optimizer(
-                dnn_optimizer,
-                default_learning_rate=COMBINED_DNN_LEARNING_RATE,
-                owner=owner,
-                param="dnn_optimizer",
+            optimizers["dnn"] = _optimizer(
+                owner, "dnn_optimizer", dnn_optimizer, COMBINED_DNN_LEARNING_RATE
             )
         self._setup(
             head=head,
@@ -481,21 +494,11 @@ class BaselineClassifier(_Canned):
         config: RunConfig | None = None,
         loss_reduction: str = SUM_OVER_BATCH_SIZE,
     ):
-        owner = type(self).__name__
-        self._setup(
-            head=classification_head(n_classes, label_vocabulary, loss_reduction),
-            spec={},
-            optimizers={
-                "linear": get_optimizer(
-                    optimizer,
-                    default_learning_rate=BASELINE_LEARNING_RATE,
-                    owner=owner,
-                    param="optimizer",
-                )
-            },
+        self._baseline(
+            classification_head(n_classes, label_vocabulary, loss_reduction),
+            optimizer,
             model_dir=model_dir,
             config=config,
-            warm_start_from=None,
             weight_column=weight_column,
         )
 
@@ -512,20 +515,10 @@ class BaselineRegressor(_Canned):
         config: RunConfig | None = None,
         loss_reduction: str = SUM_OVER_BATCH_SIZE,
     ):
-        owner = type(self).__name__
-        self._setup(
-            head=RegressionHead(label_dimension, loss_reduction),
-            spec={},
-            optimizers={
-                "linear": get_optimizer(
-                    optimizer,
-                    default_learning_rate=BASELINE_LEARNING_RATE,
-                    owner=owner,
-                    param="optimizer",
-                )
-            },
+        self._baseline(
+            RegressionHead(label_dimension, loss_reduction),
+            optimizer,
             model_dir=model_dir,
             config=config,
-            warm_start_from=None,
             weight_column=weight_column,
         )
