@@ -23,5 +23,8 @@ SHARED_CENSUS = REPO_ROOT.parent / "shared" / "data" / "census"
 def shared_census_dir() -> Path:
     """The raw UCI Adult files as the project received them (tests only; never at run time)."""
     if not (SHARED_CENSUS / "adult.data").exists():
-        pytest.skip(f"{SHARED_CENSUS} is not present")
+        message = f"{SHARED_CENSUS} is not present"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message + " (CI lays shared/ beside the clone)")
+        pytest.skip(message)
     return SHARED_CENSUS
