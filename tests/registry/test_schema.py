@@ -24,7 +24,10 @@ def test_fresh_database_records_its_migrations(database_url: str, tmp_path: Path
     with engine.connect() as conn:
         recorded = conn.execute(sa.select(schema.schema_table)).all()
     engine.dispose()
-    assert [(r.version, r.description) for r in recorded] == [(1, "models and versions")]
+    assert [(r.version, r.description) for r in recorded] == [
+        (1, "models and versions"),
+        (2, "training and prediction jobs"),
+    ]
     Registry(database_url, tmp_path / "a").close()  # opening again changes nothing
 
 
@@ -38,7 +41,10 @@ def test_newer_schema_is_a_clear_error(database_url: str, tmp_path: Path) -> Non
             )
         )
     engine.dispose()
-    with pytest.raises(FailedPreconditionError, match="schema version 99.*up to 1.*upgrade"):
+    latest = schema.schema_version()
+    with pytest.raises(
+        FailedPreconditionError, match=f"schema version 99.*up to {latest}.*upgrade"
+    ):
         Registry(database_url, tmp_path / "a")
 
 
@@ -48,23 +54,24 @@ def test_older_schema_is_migrated_in_order(
     with Registry(database_url, tmp_path / "a") as registry:
         registry.create_model("census")
     applied: list[int] = []
+    following = schema.schema_version() + 1
 
     def add_column(conn: Connection) -> None:
-        applied.append(2)
+        applied.append(following)
         conn.execute(sa.text("ALTER TABLE mlengine_models ADD COLUMN etag VARCHAR(64)"))
 
-    migrations = (*schema.MIGRATIONS, schema.Migration(2, "model etags", add_column))
+    migrations = (*schema.MIGRATIONS, schema.Migration(following, "model etags", add_column))
     monkeypatch.setattr(schema, "MIGRATIONS", migrations)
     with Registry(database_url, tmp_path / "a") as registry:
         assert registry.get_model("census").name == "census"  # data kept
     with Registry(database_url, tmp_path / "a"):
         pass
-    assert applied == [2]  # once
+    assert applied == [following]  # once
     engine = _engine(database_url)
     with engine.connect() as conn:
         versions = conn.execute(sa.select(schema.schema_table.c.version)).scalars().all()
     engine.dispose()
-    assert sorted(versions) == [1, 2]
+    assert sorted(versions) == list(range(1, following + 1))
 
 
 def test_foreign_tables_are_left_alone(database_url: str, tmp_path: Path) -> None:

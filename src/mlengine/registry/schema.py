@@ -105,6 +105,37 @@ versions_table = sa.Table(
     sa.Index("ix_mlengine_versions_state", "state"),
 )
 
+jobs_table = sa.Table(
+    "mlengine_jobs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("job_id", sa.String(128), nullable=False, unique=True),
+    # lower(job_id): a job id names a folder, as a model name does.
+    sa.Column("job_key", sa.String(128), nullable=False, unique=True),
+    sa.Column("kind", sa.String(16), nullable=False),  # TRAINING | PREDICTION
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("labels", sa.JSON, nullable=False),
+    # trainingInput or predictionInput as accepted (camelCase), and the job's output.
+    sa.Column("input", sa.JSON, nullable=False),
+    sa.Column("output", sa.JSON, nullable=True),
+    sa.Column("error_message", sa.Text, nullable=True),
+    sa.Column("create_time", UTCDateTime, nullable=False),
+    sa.Column("start_time", UTCDateTime, nullable=True),
+    sa.Column("end_time", UTCDateTime, nullable=True),
+    # The host that runs the job and its local folder there (logs, results).
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("run_dir", sa.Text, nullable=False),
+    # The job's main process: its pid is also the id of its process group.
+    sa.Column("process_id", sa.Integer, nullable=True),
+    sa.Column("exit_code", sa.Integer, nullable=True),
+    # "host:pid[:token]" of the supervisor watching the job and its last sign of life: how a
+    # QUEUED/RUNNING/CANCELLING job left by a dead supervisor is recognised.
+    sa.Column("worker", sa.String(300), nullable=True),
+    sa.Column("heartbeat_time", UTCDateTime, nullable=True),
+    sa.Index("ix_mlengine_jobs_state", "state"),
+    sa.Index("ix_mlengine_jobs_create_time", "create_time"),
+)
+
 
 @dataclass(frozen=True)
 class Migration:
@@ -119,7 +150,14 @@ def _v1_initial(conn: Connection) -> None:
     metadata.create_all(conn, tables=[models_table, versions_table])
 
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "models and versions", _v1_initial),)
+def _v2_jobs(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[jobs_table])
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "models and versions", _v1_initial),
+    Migration(2, "training and prediction jobs", _v2_jobs),
+)
 
 
 def schema_version() -> int:
@@ -190,6 +228,7 @@ __all__ = [
     "UTCDateTime",
     "check_supported",
     "current_version",
+    "jobs_table",
     "metadata",
     "migrate",
     "schema_version",

@@ -1,0 +1,33 @@
+"""Training and batch prediction jobs, run in the background like ML Engine's Jobs.
+
+:class:`JobManager` is the whole API (the CLI's ``mlengine jobs`` and the server's job routes
+are thin layers over it)::
+
+    from mlengine.jobs import JobManager
+
+    with JobManager() as jobs:  # the registry of $MLENGINE_HOME / MLENGINE_DATABASE_URL
+        job = jobs.submit_training("census_1", "trainer.task", package_path="trainer",
+                                   args=["--train-steps", "1000"])
+        jobs.wait(job.job_id).state           # JobState.SUCCEEDED
+        print(jobs.read_logs(job.job_id, tail=20))
+
+Each job runs under a detached supervisor (``python -m mlengine.jobs.supervisor``) in its own
+process group; states, times and errors live in the registry database, logs and results in
+``$MLENGINE_HOME/jobs/<job id>/``.
+"""
+
+from mlengine.jobs.entities import ACTIVE_STATES, FINAL_STATES, Job, JobKind, JobState
+from mlengine.jobs.manager import JobManager
+from mlengine.jobs.requests import parse_job
+from mlengine.jobs.rows import validate_job_id
+
+__all__ = [
+    "ACTIVE_STATES",
+    "FINAL_STATES",
+    "Job",
+    "JobKind",
+    "JobManager",
+    "JobState",
+    "parse_job",
+    "validate_job_id",
+]

@@ -1,0 +1,124 @@
+"""Helpers of the job tests: trainer modules written to disk, waiting, and cleaning up.
+
+Every process a test starts is accounted for: :func:`cleanup` cancels the jobs still active,
+then SIGKILLs any supervisor or process group that survived, so no test leaves a process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import time
+from pathlib import Path
+
+from mlengine.jobs import JobManager
+from mlengine.jobs.processes import group_alive, pid_alive
+
+TRAINERS = {
+    "ok.py": """
+import sys
+print("hello from the trainer", sys.argv[1:], flush=True)
+print("a line on stderr", file=sys.stderr, flush=True)
+""",
+    "fail.py": """
+print("about to fail", flush=True)
+raise RuntimeError("boom in the trainer")
+""",
+    "sleepy.py": """
+import os, signal, subprocess, sys, time
+stubborn = "--stubborn" in sys.argv
+if stubborn:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+code = "import signal, time\\n"
+if stubborn:
+    code += "signal.signal(signal.SIGTERM, signal.SIG_IGN)\\n"
+code += "time.sleep(600)\\n"
+child = subprocess.Popen([sys.executable, "-c", code])
+# One that leaves the process group, as torchrun's workers do.
+escaped = subprocess.Popen([sys.executable, "-c", code], start_new_session="--escape" in sys.argv)
+print(f"ready {os.getpid()} {child.pid} {escaped.pid}", flush=True)
+time.sleep(600)
+""",
+    "ddp.py": """
+import os, sys
+import torch
+import torch.distributed as dist
+dist.init_process_group("gloo", timeout=__import__("datetime").timedelta(seconds=30))
+value = torch.tensor([float(dist.get_rank() + 1)])
+dist.all_reduce(value)
+print(f"rank {dist.get_rank()} of {dist.get_world_size()} sum {value.item():g}", sys.argv[1:],
+      flush=True)
+dist.destroy_process_group()
+""",
+    "ddp_sleepy.py": """
+import os, time
+print(f"worker {os.environ['RANK']} pid {os.getpid()}", flush=True)
+time.sleep(600)
+""",
+}
+
+
+def write_trainers(base: Path) -> Path:
+    """``base/src/trainer/`` with the modules above; returns the package folder."""
+    package = base / "src" / "trainer"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    for name, text in TRAINERS.items():
+        (package / name).write_text(text.lstrip())
+    return package
+
+
+def wait_for_log(
+    jobs: JobManager, job_id: str, pattern: str, timeout: float = 60.0
+) -> re.Match[str]:
+    """Poll the job's log until ``pattern`` appears (fails the test after ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = re.search(pattern, jobs.read_logs(job_id))
+        if found is not None:
+            return found
+        job = jobs.get_job(job_id)
+        assert not job.state.is_final, (job, jobs.read_logs(job_id))
+        assert time.monotonic() < deadline, f"{pattern!r} not in log: {jobs.read_logs(job_id)}"
+        time.sleep(0.05)
+
+
+def supervisor_pid(jobs: JobManager, job_id: str) -> int:
+    """The pid of the job's supervisor, from the row's worker column (``host:pid[:token]``)."""
+    return int(jobs.rows.row(job_id).worker.split(":")[1])
+
+
+def wait_gone(pids: list[int], timeout: float = 15.0) -> list[int]:
+    """Wait for processes to end; returns those still alive after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        alive = [pid for pid in pids if pid_alive(pid)]
+        if not alive:
+            return []
+        time.sleep(0.05)
+    return [pid for pid in pids if pid_alive(pid)]
+
+
+def cleanup(jobs: JobManager, extra_pids: list[int] | None = None) -> None:
+    """Cancel active jobs, then SIGKILL whatever of theirs still runs."""
+    rows = jobs.rows.rows()
+    for row in rows:
+        if row.state in ("QUEUED", "RUNNING", "CANCELLING"):
+            with contextlib.suppress(Exception):
+                jobs.cancel_job(row.job_id, wait=jobs.cancel_grace + 15)
+    for row in jobs.rows.rows():
+        if row.process_id and group_alive(row.process_id):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(row.process_id, signal.SIGKILL)
+        worker = (row.worker or "").split(":")
+        if len(worker) > 1 and worker[1].isdigit() and int(worker[1]) != os.getpid():
+            pid = int(worker[1])
+            if pid_alive(pid):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+    for pid in extra_pids or []:
+        if pid_alive(pid):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)

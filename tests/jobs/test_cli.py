@@ -1,0 +1,122 @@
+"""``mlengine jobs ...`` through typer's CliRunner, with MLENGINE_HOME in tmp_path."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from mlengine.cli.main import app
+from mlengine.jobs import JobManager, JobState
+
+from .helpers import cleanup, wait_for_log
+
+
+class Cli:
+    """Runs ``mlengine ARGS...`` in-process and checks the exit code."""
+
+    def __init__(self) -> None:
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str, code: int = 0) -> Result:
+        result = self.runner.invoke(app, list(args), catch_exceptions=False)
+        assert result.exit_code == code, (result.stdout, result.stderr)
+        return result
+
+
+@pytest.fixture
+def cli(home: Path) -> Iterator[Cli]:
+    yield Cli()
+    with JobManager() as jobs:  # the environment's registry, as the CLI's
+        cleanup(jobs)
+
+
+@pytest.mark.timeout(120)
+def test_submit_training_streams_logs_and_lists(cli: Cli, trainer_package: Path) -> None:
+    package = str(trainer_package)
+    result = cli(
+        "jobs", "submit", "training", "hello", "--module-name", "trainer.ok",
+        "--package-path", package, "--stream-logs", "--", "--steps", "3",
+    )  # fmt: skip
+    assert "hello from the trainer ['--job-dir'" in result.stdout
+    assert "'--steps', '3']" in result.stdout
+    assert "Job [hello] submitted successfully." in result.stderr
+    assert "Job [hello] SUCCEEDED." in result.stderr
+    listed = cli("jobs", "list").stdout.splitlines()
+    assert listed[0].split() == ["JOB_ID", "STATUS", "CREATED"]
+    assert listed[1].split()[:2] == ["hello", "SUCCEEDED"]
+    described = json.loads(cli("jobs", "describe", "hello", "--format", "json").stdout)
+    assert described["state"] == "SUCCEEDED"
+    assert described["trainingInput"]["pythonModule"] == "trainer.ok"
+    yaml = cli("jobs", "describe", "hello").stdout
+    assert "jobId: hello" in yaml and "state: SUCCEEDED" in yaml
+    failed = cli("jobs", "cancel", "hello", code=1)
+    assert "ERROR: (mlengine.jobs.cancel) Job (id=hello) is already SUCCEEDED" in failed.stderr
+
+
+@pytest.mark.timeout(120)
+def test_failed_job_exits_1_with_its_error(cli: Cli, trainer_package: Path) -> None:
+    result = cli(
+        "jobs", "submit", "training", "boom", "--module-name", "trainer.fail",
+        "--package-path", str(trainer_package),
+    )  # fmt: skip
+    assert result.stdout.splitlines() == ["jobId: boom", "state: QUEUED"]
+    assert "mlengine jobs stream-logs boom" in result.stderr
+    streamed = cli("jobs", "stream-logs", "boom", code=1)
+    assert "about to fail" in streamed.stdout
+    assert streamed.stderr.strip().splitlines()[-1] == (
+        "ERROR: (mlengine.jobs.stream-logs) Job [boom] FAILED: The trainer (python -m "
+        "trainer.fail) exited with code 1: RuntimeError: boom in the trainer."
+    )
+    assert "FAILED" in cli("jobs", "list", "--state", "failed").stdout
+    assert cli("jobs", "list", "--state", "running").stdout == ""
+    bad = cli("jobs", "list", "--state", "sleeping", code=1)
+    assert "Invalid job state 'sleeping'" in bad.stderr
+
+
+@pytest.mark.timeout(120)
+def test_cancel_through_the_cli(cli: Cli, trainer_package: Path) -> None:
+    cli(
+        "jobs", "submit", "training", "sleepy", "--module-name", "trainer.sleepy",
+        "--package-path", str(trainer_package),
+    )  # fmt: skip
+    with JobManager() as jobs:
+        wait_for_log(jobs, "sleepy", r"ready \d+")
+    result = cli("jobs", "cancel", "sleepy")
+    assert "Cancelled job [sleepy]." in result.stderr
+    with JobManager() as jobs:
+        assert jobs.get_job("sleepy").state is JobState.CANCELLED
+
+
+@pytest.mark.timeout(180)
+def test_submit_prediction_through_the_cli(cli: Cli, export_dir: Path, tmp_path: Path) -> None:
+    cli("models", "create", "census")
+    cli("versions", "create", "v1", "--model", "census", "--origin", str(export_dir))
+    data = tmp_path / "data.json"
+    data.write_text('{"age": 25, "occupation": "Sales"}\n{"age": 52, "occupation": "x"}\n')
+    out = tmp_path / "out"
+    result = cli(
+        "jobs", "submit", "prediction", "batch1", "--model", "census", "--input-paths",
+        str(data), "--output-path", str(out), "--data-format", "json", "--stream-logs",
+    )  # fmt: skip
+    assert "Wrote 2 predictions in 1 shard(s)" in result.stdout
+    described = json.loads(cli("jobs", "describe", "batch1", "--format", "json").stdout)
+    assert described["predictionOutput"] == {
+        "outputPath": str(out),
+        "predictionCount": "2",
+        "errorCount": "0",
+    }
+    lines = (out / "prediction.results-00000-of-00001").read_text().splitlines()
+    assert [sorted(json.loads(line)) for line in lines] == [
+        ["class_ids", "classes", "logistic", "logits", "probabilities"]
+    ] * 2
+    missing = cli(
+        "jobs", "submit", "prediction", "batch2", "--model", "census", "--input-paths",
+        str(tmp_path / "none*.json"), "--output-path", str(out), "--data-format", "json",
+        code=1,
+    )  # fmt: skip
+    assert missing.stderr.startswith("ERROR: (mlengine.jobs.submit.prediction) No file matches")
+    assert missing.stdout == ""
