@@ -22,17 +22,21 @@ Labels: TypeAlias = "Column | None"
 Batch: TypeAlias = "tuple[Features, Labels]"
 
 
-def to_column(values: pa.Array | pa.ChunkedArray) -> Column:
+def to_column(values: pa.Array | pa.ChunkedArray, keep_dictionary: bool = False) -> Column:
     """Converts a pyarrow column to the form batches carry.
 
     Numbers and booleans without nulls become numpy arrays (what torch wants, zero-copy where
     pyarrow allows); strings and anything with nulls stay pyarrow Arrays, because turning them
     into Python objects costs tens of nanoseconds a value. Dictionary-encoded columns (pandas
-    categoricals, some Parquet files) are decoded to their value type.
+    categoricals, some Parquet files) are decoded to their value type, unless
+    ``keep_dictionary``: a shuffle buffer moves dictionary indices much more cheaply than
+    strings, and decodes once on the way out (:func:`decode_dictionaries`).
     """
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
     if pa.types.is_dictionary(values.type):
+        if keep_dictionary:
+            return values
         values = values.dictionary_decode()
     kind = values.type
     numeric = pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)
@@ -41,13 +45,44 @@ def to_column(values: pa.Array | pa.ChunkedArray) -> Column:
     return values
 
 
-def table_to_batch(table: pa.Table | pa.RecordBatch, label_key: str | None) -> Batch:
+def table_to_batch(
+    table: pa.Table | pa.RecordBatch, label_key: str | None, keep_dictionaries: bool = False
+) -> Batch:
     """Splits a table into a features dict and the label column (None without a label_key)."""
+    keep = keep_dictionaries
     features = {
-        name: to_column(table.column(name)) for name in table.column_names if name != label_key
+        name: to_column(table.column(name), keep)
+        for name in table.column_names
+        if name != label_key
     }
-    labels = to_column(table.column(label_key)) if label_key is not None else None
+    labels = to_column(table.column(label_key), keep) if label_key is not None else None
     return features, labels
+
+
+def _is_dictionary(column: Column | None) -> bool:
+    return isinstance(column, pa.DictionaryArray)
+
+
+def decode_dictionaries(batch: Batch, larger_than: int = -1) -> Batch:
+    """The batch with its dictionary-encoded columns decoded (see :func:`to_column`).
+
+    With ``larger_than``, only dictionaries of more than that many values are decoded: a
+    dictionary is never trimmed when rows are taken from it, so a shuffle buffer decodes
+    those that outgrow the buffer (high-cardinality columns), keeping memory bounded.
+    """
+    features, labels = batch
+    if not any(map(_is_dictionary, [*features.values(), labels])):
+        return batch
+
+    def decode(column: Column) -> Column:
+        if isinstance(column, pa.DictionaryArray) and len(column.dictionary) > larger_than:
+            return to_column(column)
+        return column
+
+    return (
+        {k: decode(v) for k, v in features.items()},
+        None if labels is None else decode(labels),
+    )
 
 
 def column_length(column: Column) -> int:
@@ -84,6 +119,9 @@ def _concat(columns: list[Column]) -> Column:
     if all(isinstance(c, np.ndarray) for c in columns):
         return np.concatenate(columns)
     arrays = [pa.array(c) if isinstance(c, np.ndarray) else c for c in columns]
+    if len({a.type for a in arrays}) == 1 and pa.types.is_dictionary(arrays[0].type):
+        return pa.concat_arrays(arrays)  # unifies the dictionaries; the result stays encoded
+    arrays = [a.dictionary_decode() if pa.types.is_dictionary(a.type) else a for a in arrays]
     if len({a.type for a in arrays}) > 1:
         # e.g. int64 in one CSV file and double in the next: let pyarrow find the common type.
         tables = [pa.table({"c": a}) for a in arrays]
@@ -142,6 +180,23 @@ def coalesce(batches: Iterable[Batch], min_rows: int) -> Iterator[Batch]:
         yield concat_batches(pending)
 
 
+def take_rows(batches: Iterable[Batch], rows: int) -> Iterator[Batch]:
+    """The first ``rows`` rows of a stream (the last batch cut short); stops pulling after them.
+
+    The stream may be endless: nothing past the batch that completes ``rows`` is read.
+    """
+    if rows <= 0:
+        return
+    for batch in batches:
+        n = num_rows(batch)
+        if n >= rows:
+            yield slice_batch(batch, 0, rows)
+            return
+        if n:
+            yield batch
+            rows -= n
+
+
 def rebatch(chunks: Iterable[Batch], batch_size: int) -> Iterator[Batch]:
     """Cuts a stream of chunks into batches of exactly ``batch_size`` rows, except the last.
 
@@ -181,6 +236,9 @@ def shuffle_buffer(
     random ``out_rows`` or more of them are yielded and the rest stay. At the end the buffer is
     yielded in random order, so a stream shorter than the buffer comes out fully permuted.
     Memory stays below ``buffer_rows + out_rows`` rows plus one incoming chunk.
+
+    Dictionary-encoded columns stay encoded (each row moves as one index), except those whose
+    dictionary outgrows the rows kept, which are decoded; the caller decodes the output.
     """
     pending: list[Batch] = []
     pending_rows = 0
@@ -195,6 +253,7 @@ def shuffle_buffer(
             order = rng.permutation(pending_rows)
             split = pending_rows - buffer_rows
             yield take_batch(buffered, order[:split])
-            pending, pending_rows = [take_batch(buffered, order[split:])], buffer_rows
+            rest = decode_dictionaries(take_batch(buffered, order[split:]), buffer_rows)
+            pending, pending_rows = [rest], buffer_rows
     if pending:
         yield take_batch(concat_batches(pending), rng.permutation(pending_rows))

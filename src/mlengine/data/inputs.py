@@ -11,6 +11,9 @@ name to a numpy array (numbers without nulls) or a pyarrow Array (strings, anyth
 order, are also available in large chunks through :meth:`InputFn.chunks`, so that a consumer can
 transform many batches at once and slice afterwards; ``__call__`` is built on ``chunks()``.
 
+For data-parallel training, ``input_fn.shard(rank, world_size)`` is the input function of one
+rank: it reads only that rank's part of the data (see :meth:`InputFn.shard`).
+
 Example::
 
     from mlengine.data import census, pandas_input_fn
@@ -23,9 +26,10 @@ Example::
 
 from __future__ import annotations
 
+import copy
 import numbers
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -37,12 +41,14 @@ from mlengine.data.batches import (
     Column,
     coalesce,
     column_length,
+    decode_dictionaries,
     num_rows,
     rebatch,
     shuffle_buffer,
     slice_batch,
     table_to_batch,
     take_batch,
+    take_rows,
     to_column,
 )
 from mlengine.data.readers import (
@@ -50,10 +56,12 @@ from mlengine.data.readers import (
     FilePattern,
     FileSource,
     expand_patterns,
+    parquet_num_rows,
     parse_default,
     read_csv,
     read_parquet,
 )
+from mlengine.data.sharding import Piece, even_range, plan_shards
 from mlengine.errors import DataError, InvalidParameterError, NotSupportedError
 
 CHUNK_ROWS = 1 << 16
@@ -65,6 +73,10 @@ SHUFFLE_BUFFER_ROWS = 100_000
 
 CSV_BLOCK_BYTES = 1 << 22
 """Bytes pyarrow's CSV reader parses at a time (4 MiB, about 30,000 census rows)."""
+
+Uneven = Literal["pad", "drop", "keep"]
+"""What a shard does when the ranks' parts differ in rows (see :meth:`InputFn.shard`)."""
+UNEVEN_MODES: tuple[Uneven, ...] = ("pad", "drop", "keep")
 
 
 class InputFn:
@@ -81,7 +93,15 @@ class InputFn:
         shuffle: Whether rows are shuffled.
         seed: The shuffle seed (None: fresh entropy on every call).
         chunk_rows: The least number of rows per chunk (all but the last).
+        rank: This input function's rank, after :meth:`shard` (0 otherwise).
+        world_size: The number of ranks the data is split between (1 when unsharded).
+        uneven: How a shard evens out its epochs with the other ranks' (see :meth:`shard`).
     """
+
+    rank = 0
+    world_size = 1
+    uneven: Uneven = "keep"
+    _rank_rows: list[int] | None = None  # rows per epoch of every rank, once known
 
     def __init__(
         self,
@@ -124,10 +144,120 @@ class InputFn:
 
         Only the last chunk, and for files the last chunk of each epoch, may be smaller.
         """
-        stream = self._epochs(np.random.default_rng(self.seed))
+        stream = self._epochs(np.random.default_rng(self._seed_for_rank()))
         return coalesce(stream, self.chunk_rows) if self.merge_epochs else stream
 
+    def shard(self, rank: int, world_size: int, *, uneven: Uneven = "pad") -> InputFn:
+        """The input function of rank ``rank`` of ``world_size``: it reads only its own part.
+
+        The parts of ranks ``0 .. world_size - 1`` are disjoint and together hold every row
+        once. In-memory data (pandas, numpy) is cut into ``world_size`` row ranges. Files are
+        dealt out whole when there are at least ``world_size`` of them and they balance (see
+        :mod:`mlengine.data.sharding`); otherwise the files laid end to end are cut into row
+        ranges (Parquet, using the row counts in the footers: only the row groups a range
+        touches are read) or byte ranges (CSV: a line belongs to the range holding its first
+        byte, so ranges split at line starts; a quoted field must not hold a newline). A
+        compressed CSV file cannot be read from an offset: when one would have to be cut,
+        every rank reads all the files and keeps every ``world_size``-th row.
+
+        Shuffling is per rank: the rank's files in a new order each epoch and its rows
+        through its own buffer, seeded from ``(seed, rank)``, so runs repeat. Batches,
+        epochs and ``num_epochs`` are the rank's own.
+
+        ``uneven`` says what happens when the parts differ in rows, which matters with a
+        finite ``num_epochs``: a rank that ran out of batches first would leave the others
+        waiting in an all-reduce.
+
+        * ``"pad"`` (the default, for training): every rank yields, per epoch, as many rows
+          as the largest part; a smaller part goes on into its next (reshuffled) pass, so it
+          repeats a few of its own rows. All ranks yield the same number of batches.
+        * ``"drop"``: every rank yields as many rows as the smallest part per epoch; the rest
+          of a pass comes first in the next epoch, so only the last epoch leaves rows unread.
+          All ranks yield the same number of batches.
+        * ``"keep"`` (for evaluation): every rank yields its part exactly once per epoch, so
+          each row is seen once over all ranks, but ranks may yield different numbers of
+          batches: reduce results once, after the loop, not per batch.
+
+        With ``"pad"`` and ``"drop"``, row counts are needed up front: free for in-memory
+        data and Parquet, one extra read of all files for CSV (once per shard, and only for a
+        finite ``num_epochs``). A part with no rows is an error with them (there is nothing
+        to pad from), also with ``num_epochs=None``, where every rank repeats its own part
+        forever and the training loop's ``steps`` or ``max_steps`` stops all ranks together.
+
+        Args:
+            rank: This process's rank, ``0 <= rank < world_size``.
+            world_size: The number of ranks.
+            uneven: ``"pad"``, ``"drop"`` or ``"keep"``, as above.
+
+        Returns:
+            A new :class:`InputFn` of the same kind; this one is unchanged.
+
+        Raises:
+            InvalidParameterError: ``rank`` or ``world_size`` is out of range, ``uneven`` is
+                not a mode, or this input function is already a shard.
+            DataError: A Parquet file cannot be read (row counts come from its footer).
+        """
+        owner = f"{type(self).__name__}.shard"
+        world_size = _check_positive_int(world_size, "world_size", owner)
+        if isinstance(rank, bool) or not isinstance(rank, numbers.Integral):
+            raise InvalidParameterError(f"The 'rank' parameter of {owner} must be an int.")
+        if not 0 <= rank < world_size:
+            raise InvalidParameterError(
+                f"The 'rank' parameter of {owner} must be in [0, {world_size}). Got {rank}."
+            )
+        if uneven not in UNEVEN_MODES:
+            raise InvalidParameterError(
+                f"The 'uneven' parameter of {owner} must be one of {list(UNEVEN_MODES)}. "
+                f"Got {uneven!r} instead."
+            )
+        if self.world_size != 1:
+            raise InvalidParameterError(
+                f"{owner}: this input function is already rank {self.rank} of "
+                f"{self.world_size}; shard the original input function instead."
+            )
+        part = self._shard(int(rank), world_size)
+        part.rank, part.world_size, part.uneven = int(rank), world_size, uneven
+        return part
+
+    def _shard(self, rank: int, world_size: int) -> InputFn:
+        """A copy reading only rank ``rank``'s part (subclasses; see :meth:`shard`)."""
+        raise NotSupportedError(f"{type(self).__name__} cannot be sharded.")
+
+    def _count_rank_rows(self) -> list[int]:
+        """Rows per epoch of every rank's part, when :meth:`_shard` did not record them."""
+        raise NotSupportedError(f"{type(self).__name__} cannot count its rows.")
+
+    def _seed_for_rank(self) -> int | list[int] | None:
+        """The shuffle seed: ``seed`` unsharded, ``[seed, rank]`` for a rank of several."""
+        if self.world_size == 1 or self.seed is None:
+            return self.seed
+        return [int(self.seed), self.rank]
+
+    def _epoch_rows(self) -> int | None:
+        """Rows every rank yields per epoch with "pad" or "drop"; None when epochs are its own."""
+        if self.world_size == 1 or self.uneven == "keep" or self.num_epochs is None:
+            return None
+        if self._rank_rows is None:
+            self._rank_rows = self._count_rank_rows()
+        empty = [rank for rank, rows in enumerate(self._rank_rows) if rows == 0]
+        if empty:
+            raise DataError(self._empty_message(empty[0], sum(self._rank_rows)))
+        return max(self._rank_rows) if self.uneven == "pad" else min(self._rank_rows)
+
+    def _empty_message(self, rank: int, total: int | None = None) -> str:
+        rows = "" if total is None else f" ({total} rows in all)"
+        return (
+            f"Rank {rank} of {self.world_size} has no rows to read{rows}, so uneven="
+            f"{self.uneven!r} cannot even out the ranks' epochs: use fewer ranks or more "
+            "data, or uneven='keep' for evaluation."
+        )
+
     def _epochs(self, rng: np.random.Generator) -> Iterator[Batch]:
+        per_epoch = self._epoch_rows()
+        if per_epoch is not None and self.num_epochs is not None:
+            # Passes over this rank's part, cut into epochs of the same length on every rank.
+            yield from take_rows(self._passes(rng), per_epoch * self.num_epochs)
+            return
         epoch = 0
         while self.num_epochs is None or epoch < self.num_epochs:
             rows = 0
@@ -135,17 +265,32 @@ class InputFn:
                 rows += num_rows(chunk)
                 yield chunk
             if rows == 0:  # no data: stop even when repeating forever, as tf.data's repeat()
+                if self.world_size > 1 and self.uneven != "keep":
+                    raise DataError(self._empty_message(self.rank))
                 return
             epoch += 1
+
+    def _passes(self, rng: np.random.Generator) -> Iterator[Batch]:
+        """Passes over the data, one after another, forever (shuffled anew each time)."""
+        while True:
+            rows = 0
+            for chunk in self._epoch(rng):
+                rows += num_rows(chunk)
+                yield chunk
+            if rows == 0:
+                raise DataError(self._empty_message(self.rank))
 
     def _epoch(self, rng: np.random.Generator) -> Iterator[Batch]:
         """One pass over the data, shuffled with ``rng`` when ``shuffle`` is set."""
         raise NotImplementedError
 
     def __repr__(self) -> str:
+        shard = ""
+        if self.world_size > 1:
+            shard = f", rank={self.rank}, world_size={self.world_size}, uneven={self.uneven!r}"
         return (
             f"{type(self).__name__}(batch_size={self.batch_size}, num_epochs={self.num_epochs}, "
-            f"shuffle={self.shuffle}, seed={self.seed})"
+            f"shuffle={self.shuffle}, seed={self.seed}{shard})"
         )
 
 
@@ -170,16 +315,28 @@ class MemoryInputFn(InputFn):
             else:
                 yield take_batch(self.data, order[start:stop])
 
+    def _shard(self, rank: int, world_size: int) -> InputFn:
+        """Rank ``rank``'s row range (views of the columns, no copy)."""
+        n = num_rows(self.data)
+        bounds = [even_range(n, r, world_size) for r in range(world_size)]
+        part = copy.copy(self)
+        part.data = slice_batch(self.data, *bounds[rank])
+        part._rank_rows = [stop - start for start, stop in bounds]
+        return part
+
 
 class FileInputFn(InputFn):
     """An input function that streams files; subclasses read one source (:meth:`_read`).
 
     With ``shuffle``, each epoch visits the files in a new random order and passes the rows
     through a shuffle buffer of ``shuffle_buffer_size`` rows, so memory does not grow with
-    the data. Work is described by ``sources`` (one per file) and read by :meth:`_read`, so
-    sharding can pick whole sources per worker, or row groups of one source, without touching
-    the batching.
+    the data: it holds at most the buffer, one chunk on its way out and one file batch on its
+    way in. Work is described by ``sources`` (one per file) and read by :meth:`_read`, so
+    :meth:`shard` picks whole sources per rank, or parts of them (:meth:`_piece`), without
+    touching the batching.
     """
+
+    _rank_sources: list[list[FileSource]] | None = None  # every rank's sources, once sharded
 
     merge_epochs = False
 
@@ -201,9 +358,11 @@ class FileInputFn(InputFn):
     def _epoch(self, rng: np.random.Generator) -> Iterator[Batch]:
         order = rng.permutation(len(self.sources)) if self.shuffle else range(len(self.sources))
         chunks = coalesce(self._read_sources([self.sources[i] for i in order]), self.chunk_rows)
-        if self.shuffle:
-            chunks = shuffle_buffer(chunks, self.shuffle_buffer_size, self.chunk_rows, rng)
-        yield from chunks
+        if not self.shuffle:
+            yield from chunks
+            return
+        for chunk in shuffle_buffer(chunks, self.shuffle_buffer_size, self.chunk_rows, rng):
+            yield decode_dictionaries(chunk)
 
     def _read_sources(self, sources: list[FileSource]) -> Iterator[Batch]:
         for source in sources:
@@ -213,10 +372,50 @@ class FileInputFn(InputFn):
                         f"The label_key {self.label_key!r} is not a column of {source.name!r}; "
                         f"its columns are {record_batch.schema.names}."
                     )
-                yield table_to_batch(record_batch, self.label_key)
+                # Dictionary columns (Parquet strings, when shuffling) stay encoded through
+                # the shuffle buffer, which decodes them on the way out.
+                yield table_to_batch(record_batch, self.label_key, keep_dictionaries=self.shuffle)
 
     def _read(self, source: FileSource) -> Iterator[pa.RecordBatch]:
+        """One source as record batches; with ``shuffle``, strings may be dictionary-encoded."""
         raise NotImplementedError
+
+    def _shard_size(self, source: FileSource) -> int:
+        """A file's size in the unit its ranges are cut in (subclasses: rows or bytes)."""
+        raise NotImplementedError
+
+    def _piece(self, source: FileSource, part: tuple[int, int]) -> FileSource:
+        """Units ``[start, stop)`` of a file, as a source (subclasses: rows or bytes)."""
+        raise NotImplementedError
+
+    def _count(self, source: FileSource) -> int:
+        """Rows of one source; by default by reading it (CSV), overridden where it is cheap."""
+        return sum(batch.num_rows for batch in self._read(source))
+
+    def _shard(self, rank: int, world_size: int) -> InputFn:
+        sizes = [self._shard_size(source) for source in self.sources]
+        splittable = [not source.compressed for source in self.sources]
+        plan = plan_shards(sizes, world_size, splittable)
+        if plan is None:  # too few files, and one to cut cannot be read from an offset
+            ranks = [
+                [source.part(stride=(r, world_size)) for source in self.sources]
+                for r in range(world_size)
+            ]
+        else:
+            ranks = [[self._source_piece(piece) for piece in pieces] for pieces in plan]
+        part = copy.copy(self)
+        part.sources = ranks[rank]
+        part._rank_sources = ranks
+        return part
+
+    def _source_piece(self, piece: Piece) -> FileSource:
+        index, units = piece
+        source = self.sources[index]
+        return source if units is None else self._piece(source, units)
+
+    def _count_rank_rows(self) -> list[int]:
+        assert self._rank_sources is not None, "only a shard counts its ranks' rows"
+        return [sum(self._count(s) for s in sources) for sources in self._rank_sources]
 
 
 class CsvInputFn(FileInputFn):
@@ -229,6 +428,12 @@ class CsvInputFn(FileInputFn):
     def _read(self, source: FileSource) -> Iterator[pa.RecordBatch]:
         return read_csv(source, self.options)
 
+    def _shard_size(self, source: FileSource) -> int:
+        return source.size()
+
+    def _piece(self, source: FileSource, part: tuple[int, int]) -> FileSource:
+        return source.part(byte_range=part)
+
 
 class ParquetInputFn(FileInputFn):
     """Streams Parquet files batch by batch (see :func:`parquet_input_fn`)."""
@@ -240,7 +445,16 @@ class ParquetInputFn(FileInputFn):
         self.columns = columns
 
     def _read(self, source: FileSource) -> Iterator[pa.RecordBatch]:
-        return read_parquet(source, self.columns, self.chunk_rows)
+        return read_parquet(source, self.columns, self.chunk_rows, dictionaries=self.shuffle)
+
+    def _shard_size(self, source: FileSource) -> int:
+        return parquet_num_rows(source)
+
+    def _piece(self, source: FileSource, part: tuple[int, int]) -> FileSource:
+        return source.part(row_range=part)
+
+    def _count(self, source: FileSource) -> int:
+        return parquet_num_rows(source)
 
 
 # ---- public constructors --------------------------------------------------------------------
@@ -568,11 +782,13 @@ def _array_to_column(value: Any, name: str, owner: str) -> Column:
 
 __all__ = [
     "CHUNK_ROWS",
+    "UNEVEN_MODES",
     "CsvInputFn",
     "FileInputFn",
     "InputFn",
     "MemoryInputFn",
     "ParquetInputFn",
+    "Uneven",
     "csv_input_fn",
     "numpy_input_fn",
     "pandas_input_fn",

@@ -57,8 +57,12 @@ def _threads(count: int | None) -> Iterator[None]:
             torch.set_num_threads(previous)
 
 
-def _shard(input_fn: Any) -> Any:
-    """This rank's part of an mlengine input function; others are read whole by every rank."""
+def _shard(input_fn: Any, *, evaluation: bool = False) -> Any:
+    """This rank's part of an mlengine input function; others are read whole by every rank.
+
+    Training pads uneven parts so every rank takes the same number of steps; evaluation keeps
+    each row exactly once, so reduced metrics count every example once.
+    """
     shard = getattr(input_fn, "shard", None)
     if shard is None:
         logger.warning(
@@ -66,7 +70,7 @@ def _shard(input_fn: Any) -> Any:
             "RANK and WORLD_SIZE, or use pandas/numpy/csv/parquet_input_fn."
         )
         return input_fn
-    return shard(rank(), world_size())
+    return shard(rank(), world_size(), uneven="keep" if evaluation else "pad")
 
 
 class Estimator:
@@ -280,7 +284,7 @@ class Estimator:
             raise NotSupportedError("evaluate(hooks=...) is not supported.")
         distributed = self._join_job()
         if distributed:
-            input_fn = _shard(input_fn)
+            input_fn = _shard(input_fn, evaluation=True)
         with _threads(self._config.intra_op_threads):
             session = self._restored(checkpoint_path)
             model = session.model

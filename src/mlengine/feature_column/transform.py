@@ -415,6 +415,23 @@ def _combine(ids: _Ids, combiner: str) -> _Ids:
     return _Ids(ids.ids, (ids.weights * scale).astype(np.float32))
 
 
+class _ColumnIds:
+    """The ids of each categorical column in one batch, computed once (crosses, indicators and
+    embeddings reuse their inner columns' ids). A class rather than a closure, so that the
+    batch's arrays are freed as soon as the transform returns (a self-referencing closure
+    would keep them until the garbage collector runs)."""
+
+    def __init__(self, batch: _Batch):
+        self.batch = batch
+        self.memo: dict[CategoricalColumn, _Ids] = {}
+
+    def ids_of(self, column: CategoricalColumn) -> _Ids:
+        found = self.memo.get(column)
+        if found is None:
+            found = self.memo[column] = _categorical_ids(column, self.batch, self.ids_of)
+        return found
+
+
 class FeatureTransformer:
     """Turns raw feature batches into :class:`EncodedFeatures` for a list of feature columns.
 
@@ -486,15 +503,12 @@ class FeatureTransformer:
 
     def transform(self, features: RawBatch) -> EncodedFeatures:
         """Encode one batch: a mapping of feature key to array-like (numpy, pyarrow, list...)."""
-        return self._transform(_Batch(features), {})
+        batch = _Batch(features)
+        return self._transform(batch, _ColumnIds(batch))
 
-    def _transform(self, batch: _Batch, memo: dict[CategoricalColumn, _Ids]) -> EncodedFeatures:
+    def _transform(self, batch: _Batch, memo: _ColumnIds) -> EncodedFeatures:
         n = batch.n
-
-        def ids_of(column: CategoricalColumn) -> _Ids:
-            if column not in memo:
-                memo[column] = _categorical_ids(column, batch, ids_of)
-            return memo[column]
+        ids_of = memo.ids_of
 
         sparse = [_combine(ids_of(c), self.sparse_combiner) for c in self.sparse_columns]
         numeric = [_numeric_values(c, batch) for c in self.numeric_columns]
@@ -541,7 +555,7 @@ def transform_all(
     """Encode one batch for several transformers (a Wide & Deep model's two parts), decoding
     each raw feature and computing each shared column's ids only once."""
     batch = _Batch(features)
-    memo: dict[CategoricalColumn, _Ids] = {}
+    memo = _ColumnIds(batch)
     return [None if t is None else t._transform(batch, memo) for t in transformers]
 
 
