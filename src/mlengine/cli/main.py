@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from mlengine import __version__
-from mlengine.cli import models, predict, serve, versions
+from mlengine.cli import jobs, models, predict, serve, versions
 
 app = typer.Typer(
     name="mlengine",
@@ -22,6 +22,7 @@ app = typer.Typer(
 )
 app.add_typer(models.app, name="models")
 app.add_typer(versions.app, name="versions")
+app.add_typer(jobs.app, name="jobs")
 app.command("predict")(predict.predict)
 app.command("serve")(serve.serve)
 

@@ -10,6 +10,14 @@ from mlengine.cli.output import handle_errors
 
 COMMAND = "mlengine.serve"
 
+# ServeSettings' defaults, repeated here so that --help shows them without importing the
+# server (torch); tests/cli/test_serve.py checks that they agree.
+MAX_LOADED_VERSIONS = 4
+POLL_INTERVAL = 0.5
+MAX_BODY_BYTES = 1_572_864
+MAX_BATCH_SIZE = 1024
+MAX_BATCH_DELAY_MS = 1.0
+
 
 def serve(
     host: Annotated[
@@ -19,31 +27,24 @@ def serve(
         int, typer.Option("--port", help="Port to listen on (0: any free port).")
     ] = 8080,
     max_loaded_versions: Annotated[
-        int | None,
-        typer.Option("--max-loaded-versions", help="Versions kept in memory (LRU). [default: 4]"),
-    ] = None,
+        int, typer.Option("--max-loaded-versions", help="Versions kept in memory (LRU).")
+    ] = MAX_LOADED_VERSIONS,
     poll_interval: Annotated[
-        float | None,
-        typer.Option(
-            "--poll-interval",
-            help="Seconds between registry polls for new defaults. [default: 0.5]",
-        ),
-    ] = None,
+        float,
+        typer.Option("--poll-interval", help="Seconds between registry polls (new defaults)."),
+    ] = POLL_INTERVAL,
     max_body_bytes: Annotated[
-        int | None,
-        typer.Option("--max-body-bytes", help="Request body limit (413 above). [default: 1572864]"),
-    ] = None,
+        int, typer.Option("--max-body-bytes", help="Request body limit (413 above; 1.5 MB).")
+    ] = MAX_BODY_BYTES,
     max_batch_size: Annotated[
-        int | None,
-        typer.Option("--max-batch-size", help="Instances per model call. [default: 1024]"),
-    ] = None,
+        int, typer.Option("--max-batch-size", help="Instances per model call.")
+    ] = MAX_BATCH_SIZE,
     max_batch_delay_ms: Annotated[
-        float | None,
+        float,
         typer.Option(
-            "--max-batch-delay-ms",
-            help="How long a batch may wait for more requests under load. [default: 0]",
+            "--max-batch-delay-ms", help="How long a batch may wait for more requests under load."
         ),
-    ] = None,
+    ] = MAX_BATCH_DELAY_MS,
     access_log: Annotated[
         bool, typer.Option("--access-log", help="Log every request (costs throughput).")
     ] = False,
@@ -67,7 +68,7 @@ def serve(
             poll_interval=poll_interval,
             max_body_bytes=max_body_bytes,
             max_batch_size=max_batch_size,
-            max_batch_delay=None if max_batch_delay_ms is None else max_batch_delay_ms / 1000,
+            max_batch_delay=max_batch_delay_ms / 1000,
             access_log=access_log,
             log_level=log_level,
         )

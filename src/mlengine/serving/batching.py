@@ -3,8 +3,9 @@
 TF Serving's ``--enable_batching``, without its fixed wait. A request that finds the version
 idle starts a model call at once, so a lone client pays nothing. Requests that arrive while a
 call runs queue up, and the next call takes them all (up to ``max_batch`` instances): the
-busier the server, the bigger the batches, with no timer. ``max_delay`` (off by default) lets a
-batch wait a little longer for company, but only once concurrency has been seen.
+busier the server, the bigger the batches. ``max_delay`` (1 ms in the server's settings) lets
+a batch wait a little longer for company, but only once concurrency has been seen: fewer,
+bigger model calls cost less per instance.
 
 Model calls run on worker threads, never on the event loop. A request of ``max_batch``
 instances or more skips the queue: it is cut into calls of ``max_batch`` on a separate pool, so

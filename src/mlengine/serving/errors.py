@@ -43,15 +43,14 @@ STATUS_BY_CODE: dict[str, int] = {
     "UNAVAILABLE": 503,
     "DEADLINE_EXCEEDED": 504,
 }
-CODE_BY_STATUS: dict[int, str] = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
 INTERNAL_MESSAGE = "Internal server error; the server log has the details."
 JSON_TYPE = "application/json"
 MAX_MESSAGE = 2000
 
-# Absolute paths (two segments or more), home-relative paths and file:// URLs.
+# Absolute paths (two segments or more), home-relative paths and URLs with a path.
 _PATH_RE = re.compile(
-    r"""(?:file://)?(?:~|[A-Za-z]:)?(?:[/\\][^\s'"/\\,;:()\[\]{}<>]+){2,}[/\\]?"""
-    r"""|file://[^\s'"]*"""
+    r"""[A-Za-z][A-Za-z0-9+.-]*://[^\s'",;()\[\]{}<>]*"""
+    r"""|(?<![\w.~-])~?(?:[A-Za-z]:)?(?:[/\\][^\s'"/\\,;:()\[\]{}<>]+){2,}[/\\]?"""
 )
 
 
@@ -95,12 +94,13 @@ def error_response(error: BaseException) -> Response:
     if isinstance(error, HTTPException):
         message = str(error.detail)
         headers = dict(error.headers or {})
-    elif isinstance(error, MLEngineError) and status < 500 or isinstance(error, ApiError):
+    elif isinstance(error, MLEngineError):
+        # Expected errors: no log line per request (a version that failed to load was logged
+        # once, when it failed), except INTERNAL ones, which point at a bug.
+        if status == 500:
+            log.warning("%s: %s", type(error).__name__, error)
         message = scrub(str(error))
         headers = getattr(error, "headers", {})
-    elif isinstance(error, MLEngineError):
-        log.warning("%s: %s", type(error).__name__, error)
-        message = scrub(str(error))
     else:
         log.error("unexpected error", exc_info=error)
         message = INTERNAL_MESSAGE
@@ -118,7 +118,6 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
 }
 
 __all__ = [
-    "CODE_BY_STATUS",
     "EXCEPTION_HANDLERS",
     "STATUS_BY_CODE",
     "ApiError",

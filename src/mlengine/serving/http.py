@@ -4,13 +4,12 @@ Bodies are read against the configured limit: a ``Content-Length`` over it is re
 byte is read, and a chunked body is counted as it arrives, so neither costs more than the
 limit in memory. JSON is strict (orjson): ``NaN``/``Infinity`` tokens, numbers that overflow a
 double, invalid UTF-8, lone surrogates and nesting deeper than 1024 are refused with a 400 that
-says why. Large bodies are parsed on a worker thread so they never hold up the event loop.
+says why. Bodies over :data:`OFF_LOOP_BYTES` are parsed on a worker thread by the caller
+(:class:`mlengine.serving.context.ServingContext`), so they never hold up the event loop.
 """
 
 from __future__ import annotations
 
-import asyncio
-from concurrent.futures import Executor
 from typing import Any
 
 import orjson
@@ -73,30 +72,6 @@ def parse_json(body: bytes) -> Any:
         raise invalid(f"The request body is not valid JSON: {error}.") from None
 
 
-async def read_json(request: Request, limit: int, executor: Executor | None = None) -> Any:
-    """The parsed JSON body (see :func:`read_body` and :func:`parse_json`)."""
-    body = await read_body(request, limit)
-    if executor is not None and len(body) > OFF_LOOP_BYTES:
-        return await asyncio.get_running_loop().run_in_executor(executor, parse_json, body)
-    return parse_json(body)
-
-
-async def read_json_object(
-    request: Request, limit: int, executor: Executor | None = None, allow_empty: bool = False
-) -> dict[str, Any]:
-    """The body as a JSON object (``{}`` for an empty body when ``allow_empty``)."""
-    if allow_empty:
-        body = await read_body(request, limit)
-        if not body.strip():
-            return {}
-        data = parse_json(body)
-    else:
-        data = await read_json(request, limit, executor)
-    if not isinstance(data, dict):
-        raise invalid(f"The request body must be a JSON object; got {json_type(data)}.")
-    return data
-
-
 def json_type(value: Any) -> str:
     """The JSON name of a value's type, for messages."""
     if value is None:
@@ -120,7 +95,5 @@ __all__ = [
     "json_type",
     "parse_json",
     "read_body",
-    "read_json",
-    "read_json_object",
     "too_large",
 ]

@@ -90,7 +90,7 @@ class LoadedVersion:
 
     def run(self, columns: Columns) -> Outputs:
         """One blocking model call (a worker thread's work)."""
-        return self.predictor.predict(columns.arrays(self.schema.dtypes))
+        return self.predictor.predict(columns.features(self.schema.dtypes))
 
     async def predict(self, columns: Columns) -> Outputs:
         """Outputs for checked columns, through the version's batcher."""
@@ -230,16 +230,9 @@ class ModelManager:
         found = self._failures.get((model, number))
         return None if found is None else found.message
 
-    def is_loaded(self, model: str, number: int) -> bool:
-        return (model, number) in self._loaded
-
     def loaded_keys(self) -> list[Key]:
         """The versions in memory, least recently used first."""
         return list(self._loaded)
-
-    def default_of(self, model: str) -> int | None:
-        """The version number serving ``model`` now (``None`` before it is known)."""
-        return self._defaults.get(model)
 
     # ------------------------------------------------------------------ loading
 

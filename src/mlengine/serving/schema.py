@@ -21,6 +21,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from mlengine.feature_column.transform import SMALL_BATCH_ROWS
 from mlengine.serving.errors import ApiError, invalid
 from mlengine.serving.http import json_type
 
@@ -108,13 +109,17 @@ class Columns:
     values: dict[str, list[Any]]
     count: int
 
-    def arrays(self, dtypes: Mapping[str, str]) -> dict[str, pa.Array]:
-        """The columns as typed arrow arrays (what the Predictor reads)."""
+    def features(self, dtypes: Mapping[str, str]) -> dict[str, Any]:
+        """The columns as the Predictor reads them: typed arrow arrays, or for a few rows the
+        lists themselves (the transform's small-batch path reads Python values directly)."""
+        if self.count <= SMALL_BATCH_ROWS:
+            return self.values
         return {
             name: pa.array(v, type=ARROW_TYPES[dtypes[name]]) for name, v in self.values.items()
         }
 
     def slice(self, start: int, stop: int) -> Columns:
+        stop = min(stop, self.count)
         return Columns({k: v[start:stop] for k, v in self.values.items()}, stop - start)
 
 

@@ -7,6 +7,7 @@ written) and exits 0. Rolling updates depend on that.
 
 from __future__ import annotations
 
+import gc
 import logging
 
 import torch
@@ -37,6 +38,11 @@ def serve(registry: Registry, settings: ServeSettings) -> int:
         timeout_graceful_shutdown=int(settings.graceful_timeout),
         server_header=False,
     )
+    # Move everything imported so far (torch, pandas, sqlalchemy: ~10^6 objects) out of the
+    # collector's reach: a full collection would otherwise walk them all under load (a pause of
+    # ~100 ms every few seconds).
+    gc.collect()
+    gc.freeze()
     server = uvicorn.Server(config)
     server.run()
     return 0 if server.started else STARTUP_FAILURE

@@ -47,8 +47,9 @@ class ServeSettings:
         allowed_origins: prefixes that API-created versions may be read from.
         max_batch_size: instances per model call; concurrent small requests to one version are
             gathered up to this, larger requests are cut into calls of this size.
-        max_batch_delay: seconds a batch may wait for more requests when others are queued
-            (0: only requests that arrived while the previous batch ran are gathered).
+        max_batch_delay: seconds a batch may wait for more requests once concurrency was seen
+            (a lone client never waits; 0: gather only requests that arrived while the previous
+            call ran). 1 ms gave the best throughput in ``benchmarks/serve_load.py``.
         model_threads: worker threads running model calls (default: one per core).
         touch_interval: seconds between writes of the versions' last-use times.
         load_retry_interval: seconds before a version that failed to load is tried again.
@@ -66,7 +67,7 @@ class ServeSettings:
     protect_predict: bool = False
     allowed_origins: tuple[str, ...] = field(default_factory=tuple)
     max_batch_size: int = DEFAULT_MAX_BATCH
-    max_batch_delay: float = 0.0
+    max_batch_delay: float = 0.001
     model_threads: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))
     touch_interval: float = 5.0
     load_retry_interval: float = 30.0

@@ -1,0 +1,209 @@
+"""``mlengine serve`` as a process, and ``mlengine predict --endpoint`` through it: the same table
+as local predictions, defaults switched from the CLI picked up live, bearer tokens, and a SIGTERM
+that lets the request in flight finish before a clean exit."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from mlengine.cli.main import app
+from mlengine.export import load
+from mlengine.registry import Registry
+
+
+def _serving_helpers() -> ModuleType:
+    """tests/serving/helpers.py under the name its conftest uses."""
+    name = "mlengine_tests_serving_helpers"
+    if name not in sys.modules:
+        path = Path(__file__).resolve().parent.parent / "serving" / "helpers.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+sh = _serving_helpers()
+PICKUP = 2.0 + 1.5  # the promise, plus slack for a loaded CI machine and CLI start-up
+
+
+@pytest.fixture(scope="module")
+def two_exports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("serve_exports")
+    return {"v1": sh.train(root / "a", "binary", 2), "v2": sh.train(root / "b", "binary", 60)}
+
+
+@pytest.fixture
+def registered(home: Path, two_exports: dict[str, Path]) -> Iterator[Registry]:
+    """The CLI's registry (``MLENGINE_HOME``) with model ``census``: v1 (default) and v2."""
+    with Registry() as registry:
+        registry.create_model("census")
+        registry.create_version("census", "v1", str(two_exports["v1"]))
+        registry.create_version("census", "v2", str(two_exports["v2"]))
+        yield registry
+
+
+@pytest.fixture
+def instances_file(tmp_path: Path) -> Path:
+    path = tmp_path / "instances.json"
+    path.write_text("".join(json.dumps(i) + "\n" for i in sh.instances(3)))
+    return path
+
+
+def predict(*args: str) -> Any:
+    return CliRunner().invoke(app, ["predict", *args], catch_exceptions=False)
+
+
+def test_endpoint_prints_the_local_table(
+    registered: Registry, home: Path, instances_file: Path, two_exports: dict[str, Path]
+) -> None:
+    local = predict("--model", "census", "--json-instances", str(instances_file))
+    assert local.exit_code == 0, local.output
+    with sh.serve(home) as (url, server):
+        remote = predict(
+            "--endpoint", url, "--model", "census", "--json-instances", str(instances_file)
+        )
+        assert remote.exit_code == 0, remote.output
+        assert remote.stdout == local.stdout
+        as_json = predict(
+            "--endpoint", url, "--model", "census", "--version", "2", "--format", "json",
+            "--json-instances", str(instances_file),
+        )  # fmt: skip
+        expected = load(two_exports["v2"]).predict_instances(sh.instances(3))
+        assert json.loads(as_json.stdout) == {"predictions": expected}
+        # Text instances follow the signature's input order, read from the server.
+        text = instances_file.with_suffix(".csv")
+        text.write_text("39,Bachelors,40,Adm-clerical\n50,HS-grad,13,\n")
+        lines = predict(
+            "--endpoint", url.removeprefix("http://"), "--model", "census", "--text-instances",
+            str(text),
+        )  # fmt: skip
+        assert lines.exit_code == 0, lines.output
+        assert len(lines.stdout.splitlines()) == 3
+        # Server errors come back as the CLI's one-line errors.
+        missing = predict(
+            "--endpoint", url, "--model", "nope", "--json-instances", str(instances_file)
+        )
+        assert missing.exit_code == 1
+        assert "404" in missing.stderr and "not found" in missing.stderr
+        bad = instances_file.with_name("bad.json")
+        bad.write_text('{"age": 30}\n{"education": "x"}\n')
+        refused = predict("--endpoint", url, "--model", "census", "--json-instances", str(bad))
+        assert refused.exit_code == 1
+        assert "line 2: Instance 1: required feature 'age' is missing" in refused.stderr
+    assert "HTTP/1.1" not in server.log  # no access log by default
+
+
+def test_endpoint_unreachable(instances_file: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens there once closed
+    result = predict(
+        "--endpoint", f"http://127.0.0.1:{port}", "--model", "m",
+        "--json-instances", str(instances_file),
+    )  # fmt: skip
+    assert result.exit_code == 1 and "Cannot reach the server" in result.stderr
+
+
+def test_endpoint_sends_the_token(
+    registered: Registry, home: Path, instances_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    args = ["--model", "census", "--json-instances", str(instances_file)]
+    with sh.serve(home, MLENGINE_API_TOKEN="tok", MLENGINE_PROTECT_PREDICT="1") as (url, _):
+        refused = predict("--endpoint", url, *args)
+        assert refused.exit_code == 1 and "401" in refused.stderr
+        monkeypatch.setenv("MLENGINE_API_TOKEN", "tok")
+        assert predict("--endpoint", url, *args).exit_code == 0
+
+
+def test_default_set_from_the_cli_is_served_live(
+    registered: Registry, home: Path, instances_file: Path, two_exports: dict[str, Path]
+) -> None:
+    instances = sh.instances(3)
+    expected = {k: load(v).predict_instances(instances) for k, v in two_exports.items()}
+    with sh.serve(home) as (url, _server):
+        answer = sh.post(sh.predict_url(url, "census"), {"instances": instances}).json()
+        assert sh.close(answer["predictions"], expected["v1"])
+        result = CliRunner().invoke(app, ["versions", "set-default", "v2", "--model", "census"])
+        assert result.exit_code == 0, result.output
+        switched = time.monotonic()
+
+        def serves_v2() -> bool:
+            got = sh.post(sh.predict_url(url, "census"), {"instances": instances}).json()
+            return sh.close(got["predictions"], expected["v2"])
+
+        sh.wait_until(serves_v2, timeout=PICKUP)
+        assert time.monotonic() - switched <= PICKUP
+
+
+def _read_response(sock: socket.socket) -> tuple[int, Any]:
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split(b" ")[1]), json.loads(body)
+
+
+def test_sigterm_finishes_the_request_in_flight(registered: Registry, home: Path) -> None:
+    body = json.dumps({"instances": sh.instances(2)}).encode()
+    with sh.serve(home) as (url, server):
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+            sock.sendall(
+                b"POST /v1/projects/local/models/census:predict HTTP/1.1\r\nHost: test\r\n"
+                b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+                % len(body)
+                + body[:20]
+            )
+            time.sleep(0.3)  # the server reads the headers and starts the request
+            os.kill(server.process.pid, signal.SIGTERM)
+
+            def refuses_new_connections() -> bool:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                except OSError:
+                    return True
+                return False
+
+            sh.wait_until(refuses_new_connections, timeout=10)
+            assert server.process.poll() is None  # still finishing the request in flight
+            sock.sendall(body[20:])
+            status, answer = _read_response(sock)
+        assert status == 200 and len(answer["predictions"]) == 2
+        # uvicorn re-raises the signal once shut down, so the parent sees "terminated by SIGTERM".
+        assert server.process.wait(timeout=30) in (0, -signal.SIGTERM)
+    assert "Waiting for application shutdown." in server.log
+    assert "Application shutdown complete." in server.log
+    # Shutdown wrote the last-use time collected in memory.
+    assert registered.get_version("census", "v1").last_use_time is not None
+
+
+def test_serve_options(cli: Any) -> None:
+    help_text = cli("serve", "--help").stdout
+    for option in ("--host", "--port", "--max-loaded-versions", "--poll-interval",
+                   "--max-body-bytes", "--max-batch-size", "--access-log"):  # fmt: skip
+        assert option in help_text
+    from mlengine.cli import serve
+    from mlengine.serving import ServeSettings
+
+    defaults = ServeSettings()
+    assert (defaults.max_loaded_versions, defaults.poll_interval, defaults.max_body_bytes,
+            defaults.max_batch_size, defaults.max_batch_delay) == (
+        serve.MAX_LOADED_VERSIONS, serve.POLL_INTERVAL, serve.MAX_BODY_BYTES,
+        serve.MAX_BATCH_SIZE, serve.MAX_BATCH_DELAY_MS / 1000)  # fmt: skip
+    cli.fails("serve", "--max-loaded-versions", "0", match="'max_loaded_versions'")
+    cli.fails("serve", "--port", "70000", match="'port'")

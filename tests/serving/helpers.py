@@ -1,0 +1,287 @@
+"""Helpers of the server tests (and ``tests/cli/test_serve.py``): tiny exports, instances, and
+``mlengine serve`` in a subprocess that is always killed with its process group.
+
+Loaded by path under one module name (:func:`load_helpers`), as pytest's importlib mode puts no
+test folder on ``sys.path``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import httpx
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+MODULE_NAME = "mlengine_tests_serving_helpers"
+EDUCATION = ["Bachelors", "HS-grad", "11th", "Masters", "Some-college"]
+STARTED = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
+REGISTRY_ENV = ("MLENGINE_DATABASE_URL", "MLENGINE_ARTIFACT_ROOT", "MLENGINE_ALLOWED_ORIGINS")
+ACCESS_ENV = ("MLENGINE_API_TOKEN", "MLENGINE_PROTECT_PREDICT")
+
+
+def load_helpers() -> ModuleType:
+    """This module, imported once per process under :data:`MODULE_NAME`."""
+    module = sys.modules.get(MODULE_NAME)
+    if module is not None:
+        return module
+    spec = importlib.util.spec_from_file_location(MODULE_NAME, Path(__file__))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[MODULE_NAME] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _census(rows: int) -> tuple[Any, Any]:
+    from mlengine.data import census
+
+    x, y = census.load("train")
+    return x.head(rows).reset_index(drop=True), y[:rows].copy()
+
+
+def train(base: Path, kind: str = "binary", steps: int = 4) -> Path:
+    """A small exported model on census rows: ``binary`` (age, hours_per_week with a default,
+    education from a vocabulary, occupation hashed), ``multiclass`` (3 labelled classes) or
+    ``regression``. Different ``steps`` give different predictions."""
+    from mlengine import estimator
+    from mlengine import feature_column as fc
+
+    x, y = _census(300)
+    columns = [
+        fc.numeric_column("age"),
+        fc.numeric_column("hours_per_week", default_value=40.0),
+        fc.categorical_column_with_vocabulary_list("education", EDUCATION),
+        fc.categorical_column_with_hash_bucket("occupation", hash_bucket_size=50),
+    ]
+    x = x[["age", "hours_per_week", "education", "occupation", "education_num"]]
+    config = estimator.RunConfig(tf_random_seed=1, quiet=True)
+    model: Any
+    labels: Any = y
+    if kind == "binary":
+        model = estimator.LinearClassifier(
+            feature_columns=columns, model_dir=str(base / "model"), config=config
+        )
+    elif kind == "multiclass":
+        import numpy as np
+
+        ids = np.digitize(x["education_num"].to_numpy(), [9, 12])
+        labels = np.array(["low", "mid", "high"], dtype=object)[ids]
+        model = estimator.LinearClassifier(
+            feature_columns=columns,
+            n_classes=3,
+            label_vocabulary=["low", "mid", "high"],
+            model_dir=str(base / "model"),
+            config=config,
+        )
+    else:
+        labels = x["hours_per_week"].to_numpy("float32")
+        model = estimator.LinearRegressor(
+            feature_columns=columns, model_dir=str(base / "model"), config=config
+        )
+    x = x.drop(columns=["education_num"])
+    model.train(
+        input_fn=estimator.inputs.pandas_input_fn(
+            x, labels, batch_size=50, num_epochs=None, shuffle=False
+        ),
+        steps=steps,
+    )
+    return Path(model.export_saved_model(str(base / "exports")))
+
+
+def instances(count: int = 3) -> list[dict[str, Any]]:
+    """Instances of the small models: census rows as JSON values (a missing category is null)."""
+    x, _ = _census(count)
+    rows = x[["age", "hours_per_week", "education", "occupation"]].to_dict("records")
+
+    def plain(key: str, value: Any) -> Any:
+        if isinstance(value, float) and value != value:
+            return None  # NaN in the DataFrame
+        return int(value) if key in ("age", "hours_per_week") else value
+
+    return [{k: plain(k, v) for k, v in r.items()} for r in rows]
+
+
+def child_env(home: Path, **extra: str) -> dict[str, str]:
+    """The environment of a server process: a private ``MLENGINE_HOME``, nothing inherited that
+    would change the registry or access."""
+    env = {k: v for k, v in os.environ.items() if k not in REGISTRY_ENV + ACCESS_ENV}
+    env["MLENGINE_HOME"] = str(home)
+    env.update(extra)
+    return env
+
+
+class ServerProcess:
+    """``mlengine serve --port 0`` in its own process group; stderr collected in a thread."""
+
+    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+        self.lines: list[str] = []
+        self._port: int | None = None
+        self._started = threading.Event()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "mlengine.cli.main", "serve", "--port", "0", *args],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.lines.append(line)
+            match = STARTED.search(line)
+            if match:
+                self._port = int(match.group(1))
+                self._started.set()
+        self._started.set()
+
+    def wait_started(self, timeout: float = 60.0) -> str:
+        """The base URL, once uvicorn listens (the defaults are loaded by then)."""
+        self._started.wait(timeout)
+        if self._port is None:
+            raise AssertionError("the server did not start:\n" + "".join(self.lines[-30:]))
+        return f"http://127.0.0.1:{self._port}"
+
+    def kill(self) -> None:
+        """Kill the whole process group (no-op once it exited)."""
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait(timeout=30)
+        self._reader.join(timeout=5)
+        if self.process.stderr is not None:
+            self.process.stderr.close()
+
+    @property
+    def log(self) -> str:
+        return "".join(self.lines)
+
+
+@contextmanager
+def serve(home: Path, *args: str, **env: str) -> Iterator[tuple[str, ServerProcess]]:
+    """Start ``mlengine serve`` over ``home``'s registry; yields (base URL, process). The
+    process group is killed on exit, whatever happened."""
+    server = ServerProcess(list(args), child_env(home, **env))
+    try:
+        yield server.wait_started(), server
+    finally:
+        server.kill()
+
+
+def wait_until(predicate: Any, timeout: float, interval: float = 0.02) -> Any:
+    """Poll ``predicate`` until it returns a truthy value; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(interval)
+
+
+def predict_url(base: str, model: str, version: str | None = None) -> str:
+    path = f"{base}/v1/projects/local/models/{model}"
+    return path + (f"/versions/{version}:predict" if version else ":predict")
+
+
+def post(url: str, body: Any, **kwargs: Any) -> httpx.Response:
+    return httpx.post(url, json=body, timeout=30, **kwargs)
+
+
+def gated_filesystem() -> Any:
+    """Register and return ``gatedfile://``: a local file system whose copies of weight files
+    wait until ``GatedFileSystem.gate`` is set (a version stays CREATING until then)."""
+    import fsspec
+    from fsspec.implementations.local import LocalFileSystem
+
+    class GatedFileSystem(LocalFileSystem):
+        protocol = ("gatedfile",)
+        gate = threading.Event()
+
+        @classmethod
+        def _strip_protocol(cls, path: Any) -> Any:
+            text = str(path)
+            if text.startswith("gatedfile://"):
+                text = text[len("gatedfile://") :]
+            return super()._strip_protocol(text)
+
+        def _open(self, path: Any, mode: str = "rb", *args: Any, **kwargs: Any) -> Any:
+            if str(path).endswith(".safetensors"):
+                GatedFileSystem.gate.wait(30)
+            return super()._open(path, mode, *args, **kwargs)
+
+    fsspec.register_implementation("gatedfile", GatedFileSystem, clobber=True)
+    return GatedFileSystem
+
+
+class LiveClient(httpx.Client):
+    """An httpx client of an app served by uvicorn on 127.0.0.1 in a thread of this process.
+
+    Real HTTP and the real lifespan (the defaults are loaded before the first request), without
+    a subprocess; ``app`` is the app, for tests that look inside. Always :meth:`close` it: that
+    stops the server.
+    """
+
+    def __init__(self, app: Any, **config: Any) -> None:
+        import uvicorn
+
+        options = {"lifespan": "on", "ws": "none", "log_level": "warning", "access_log": False}
+        self.app = app
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=0, **{**options, **config})
+        )
+        self._thread = threading.Thread(target=self.server.run, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 60
+        while not self.server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.server.should_exit = True
+                raise AssertionError("the in-process server did not start")
+            time.sleep(0.01)
+        port = self.server.servers[0].sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        super().__init__(base_url=self.url, timeout=30)
+
+    def close(self) -> None:
+        super().close()
+        self.server.should_exit = True
+        self._thread.join(timeout=60)
+        assert not self._thread.is_alive(), "the in-process server did not stop"
+
+
+def close(got: Any, want: Any, rel: float = 1e-9) -> bool:
+    """Predictions equal up to float rounding (a row's last bits may depend on the batch it
+    was computed in: vectorised math handles array tails differently)."""
+    if isinstance(want, dict):
+        return (
+            isinstance(got, dict)
+            and got.keys() == want.keys()
+            and all(close(got[k], want[k], rel) for k in want)
+        )
+    if isinstance(want, list):
+        return (
+            isinstance(got, list)
+            and len(got) == len(want)
+            and all(close(g, w, rel) for g, w in zip(got, want, strict=True))
+        )
+    if isinstance(want, float) and isinstance(got, int | float):
+        return abs(got - want) <= rel * max(1.0, abs(want))
+    return bool(got == want)

@@ -1,0 +1,160 @@
+"""Micro-batching: a lone request runs at once, concurrent ones share model calls, a bad request
+in a shared call gets its own error, and a big request neither waits for nor blocks small ones."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from mlengine.errors import FeatureError
+from mlengine.export import load
+from mlengine.serving.batching import Batcher, run_chunked
+from mlengine.serving.schema import Columns
+
+
+def columns(*values: float) -> Columns:
+    return Columns({"x": list(values)}, len(values))
+
+
+class FakeModel:
+    """Doubles ``x``; records the size of every call; optionally slow or refusing negatives."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.calls: list[int] = []
+        self.delay = delay
+        self.lock = threading.Lock()
+
+    def __call__(self, batch: Columns) -> dict[str, np.ndarray]:
+        with self.lock:
+            self.calls.append(batch.count)
+        if any(v < 0 for v in batch.values["x"]):
+            raise FeatureError(f"negative value in a batch of {batch.count}")
+        time.sleep(self.delay)
+        return {"y": np.asarray(batch.values["x"], dtype=np.float64) * 2}
+
+
+@pytest.fixture
+def pools() -> Any:
+    with ThreadPoolExecutor(2) as small, ThreadPoolExecutor(2) as bulk:
+        yield small, bulk
+
+
+def test_a_lone_request_runs_at_once(pools: Any) -> None:
+    model = FakeModel()
+    batcher = Batcher(model, *pools, max_batch=64, max_delay=0.5)
+
+    async def main() -> list[Any]:
+        return [await batcher.predict(columns(i)) for i in range(5)]
+
+    started = time.monotonic()
+    results = asyncio.run(main())
+    assert [r["y"].tolist() for r in results] == [[0.0], [2.0], [4.0], [6.0], [8.0]]
+    assert model.calls == [1, 1, 1, 1, 1]
+    assert time.monotonic() - started < 1.0  # the 0.5 s gathering wait never applied
+
+
+def test_concurrent_requests_share_calls(pools: Any) -> None:
+    model = FakeModel(delay=0.05)
+    seen: list[int] = []
+    batcher = Batcher(model, *pools, max_batch=64, on_batch=seen.append)
+
+    async def main() -> list[Any]:
+        return await asyncio.gather(*(batcher.predict(columns(i, i + 0.5)) for i in range(20)))
+
+    results = asyncio.run(main())
+    for i, result in enumerate(results):
+        assert result["y"].tolist() == [2 * i, 2 * i + 1]  # each gets its own rows back
+    assert sum(model.calls) == 40
+    assert len(model.calls) <= 3 and max(model.calls) >= 30
+    assert seen == model.calls
+
+
+def test_batches_respect_max_batch(pools: Any) -> None:
+    model = FakeModel(delay=0.02)
+    batcher = Batcher(model, *pools, max_batch=8)
+
+    async def main() -> list[Any]:
+        return await asyncio.gather(*(batcher.predict(columns(i, i, i)) for i in range(10)))
+
+    asyncio.run(main())
+    assert sum(model.calls) == 30 and max(model.calls) <= 8
+
+
+def test_a_bad_request_fails_alone(pools: Any) -> None:
+    model = FakeModel(delay=0.02)
+    batcher = Batcher(model, *pools, max_batch=64)
+
+    async def main() -> list[Any]:
+        return await asyncio.gather(
+            *(batcher.predict(columns(-1 if i == 3 else i)) for i in range(6)),
+            return_exceptions=True,
+        )
+
+    results = asyncio.run(main())
+    assert isinstance(results[3], FeatureError) and "batch of 1" in str(results[3])
+    for i, result in enumerate(results):
+        if i != 3:
+            assert result["y"].tolist() == [2 * i]
+
+
+def test_big_requests_are_chunked_and_do_not_block_small_ones(pools: Any) -> None:
+    model = FakeModel()
+    slow = FakeModel(delay=0.5)
+    big_batcher = Batcher(slow, *pools, max_batch=4)
+
+    async def main() -> tuple[Any, float, float]:
+        started = time.monotonic()
+        big = asyncio.ensure_future(big_batcher.predict(columns(*range(10))))
+        await asyncio.sleep(0.05)
+        small = await big_batcher.predict(columns(7))
+        small_done = time.monotonic() - started
+        return await big, small_done, small["y"].tolist()
+
+    big, small_done, small = asyncio.run(main())
+    assert big["y"].tolist() == [2.0 * i for i in range(10)]
+    assert slow.calls[:1] == [4] and sorted(slow.calls) == [1, 2, 4, 4]
+    assert small == [14.0]
+    assert small_done < 1.5  # it did not wait for the 3 chunks of the big request (1.5 s)
+    assert run_chunked(model, columns(*range(9)), 4)["y"].tolist() == [2.0 * i for i in range(9)]
+
+
+def test_concurrent_http_requests_match_one_by_one(
+    fresh: Any, exports: dict[str, Path], h: Any
+) -> None:
+    """32 clients at once: every answer is the one its own instances get alone, and the
+    batch-size histogram shows calls of more than one request."""
+    rows = h.instances(64)
+    expected = load(exports["v1"]).predict_instances(rows)
+    url = "/v1/projects/local/models/census:predict"
+    barrier = threading.Barrier(32)
+    results: dict[int, Any] = {}
+
+    def one(i: int) -> None:
+        barrier.wait()
+        for _ in range(5):
+            pair = rows[2 * i : 2 * i + 2]
+            results[i] = fresh.post(url, json={"instances": pair}).json()["predictions"]
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(32)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    for i in range(32):
+        assert h.close(results[i], expected[2 * i : 2 * i + 2])
+    text = fresh.get("/metrics").text
+    count = _sample(text, 'mlengine_batch_size_count{model="census",version="v1"}')
+    total = _sample(text, 'mlengine_batch_size_sum{model="census",version="v1"}')
+    assert total >= 320 and count < 160  # fewer model calls than requests
+
+
+def _sample(text: str, prefix: str) -> float:
+    line = next(line for line in text.splitlines() if line.startswith(prefix))
+    return float(line.rsplit(" ", 1)[1])

@@ -1,0 +1,189 @@
+"""The Open Inference Protocol v2: health, metadata, readiness and ``/infer`` (one input tensor per
+feature, BYTES for strings), by hand and through a real v2 client library (tritonclient)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from mlengine.export import load
+
+OUTPUTS = ["class_ids", "classes", "logistic", "logits", "probabilities"]
+
+
+def tensors(instances: list[dict[str, Any]], nested: bool = True) -> list[dict[str, Any]]:
+    """One input tensor per feature, shape [n, 1] (nested data) or [n] (flat)."""
+    out = []
+    for name in ("age", "hours_per_week", "education", "occupation"):
+        values = [i[name] for i in instances]
+        datatype = "BYTES" if isinstance(values[0], str) else "FP32"
+        shape = [len(values), 1] if nested else [len(values)]
+        data = [[v] for v in values] if nested else values
+        out.append({"name": name, "shape": shape, "datatype": datatype, "data": data})
+    return out
+
+
+def test_health_and_server_metadata(client: Any) -> None:
+    assert client.get("/v2/health/live").json() == {"live": True}
+    ready = client.get("/v2/health/ready")
+    assert ready.status_code == 200 and ready.json() == {"ready": True}
+    meta = client.get("/v2").json()
+    assert meta["name"] == "mlengine" and "version" in meta and meta["extensions"] == []
+
+
+def test_model_metadata_and_readiness(client: Any) -> None:
+    meta = client.get("/v2/models/census").json()
+    assert meta["name"] == "census"
+    assert meta["versions"] == ["1", "2"]
+    assert meta["platform"] == "mlengine_pytorch"
+    assert {t["name"]: t["datatype"] for t in meta["inputs"]} == {
+        "age": "FP32",
+        "education": "BYTES",
+        "hours_per_week": "FP32",
+        "occupation": "BYTES",
+    }
+    assert [t["name"] for t in meta["outputs"]] == OUTPUTS
+    assert meta["outputs"][4] == {"name": "probabilities", "datatype": "FP32", "shape": [-1, 2]}
+    assert client.get("/v2/models/census/versions/2").json()["name"] == "census"
+    for path in ("/v2/models/census/ready", "/v2/models/census/versions/v2/ready"):
+        response = client.get(path)
+        assert response.status_code == 200 and response.json() == {"name": "census", "ready": True}
+    assert client.get("/v2/models/nope/ready").status_code == 404
+    assert client.get("/v2/models/nope").status_code == 404
+
+
+@pytest.mark.parametrize("nested", [True, False])
+def test_infer(
+    client: Any, exports: dict[str, Path], instances: list[dict[str, Any]], nested: bool
+) -> None:
+    expected = load(exports["v2"]).predict(instances)
+    body = {"id": "req-7", "inputs": tensors(instances, nested)}
+    response = client.post("/v2/models/census/versions/2/infer", json=body)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["model_name"] == "census" and answer["model_version"] == "2"
+    assert answer["id"] == "req-7"
+    by_name = {t["name"]: t for t in answer["outputs"]}
+    assert list(by_name) == OUTPUTS
+    n = len(instances)
+    assert by_name["probabilities"]["shape"] == [n, 2]
+    assert by_name["probabilities"]["datatype"] == "FP32"
+    assert by_name["classes"]["datatype"] == "BYTES"
+    assert by_name["class_ids"]["datatype"] == "INT64"
+    for name in OUTPUTS:
+        got = np.array(by_name[name]["data"]).reshape(by_name[name]["shape"])
+        want = expected[name].reshape(n, -1)
+        if want.dtype.kind in "fc":
+            np.testing.assert_allclose(got, want, rtol=1e-6)
+        else:
+            assert got.tolist() == want.tolist()
+
+
+def test_infer_requested_outputs_and_default_version(
+    client: Any, exports: dict[str, Path], instances: list[dict[str, Any]]
+) -> None:
+    body = {"inputs": tensors(instances), "outputs": [{"name": "logistic"}]}
+    answer = client.post("/v2/models/census/infer", json=body).json()
+    assert answer["model_version"] == "1" and "id" not in answer
+    assert [t["name"] for t in answer["outputs"]] == ["logistic"]
+    want = load(exports["v1"]).predict(instances)["logistic"].reshape(-1).tolist()
+    assert answer["outputs"][0]["data"] == pytest.approx(want)
+
+
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [
+        (lambda b: b.update(inputs=[]), "non-empty array"),
+        (lambda b: b.update(inputs={}), "non-empty array"),
+        (lambda b: b["inputs"].append(dict(b["inputs"][0])), "given twice"),
+        (lambda b: b["inputs"][0].update(name="nope"), "Unknown input tensor 'nope'"),
+        (lambda b: b["inputs"][0].update(datatype="BYTES"), "expected FP32"),
+        (lambda b: b["inputs"][2].update(datatype="FP32"), "expected BYTES"),
+        (lambda b: b["inputs"][0].update(shape=[3, 2]), "expected [n] or [n, 1]"),
+        (lambda b: b["inputs"][0].update(shape=[2, 1]), "3 values for shape [2, 1]"),
+        (lambda b: b["inputs"][0].update(shape=[-1, 1]), "has shape [-1, 1]"),
+        (lambda b: b["inputs"][0].update(data=[[[1]], [[2]], [[3]]]), "nested deeper"),
+        (lambda b: b["inputs"][0].update(data="x"), "'data' must be an array"),
+        (lambda b: b["inputs"][0].update(data=[["a"], ["b"], ["c"]]), "must be a number"),
+        (lambda b: b["inputs"][0].update(parameters={"binary_data_size": 12}), "binary_data=False"),
+        (lambda b: b["inputs"].pop(0), "Required input tensor 'age' is missing"),
+        (lambda b: b.update(id=5), "'id' must be a string"),
+        (lambda b: b.update(outputs=[{"name": "nope"}]), "Unknown output 'nope'"),
+        (lambda b: b["inputs"][1].update(shape=[2, 1], data=[[1], [2]]), "batch size 2"),
+    ],
+)
+def test_infer_errors(
+    client: Any, instances: list[dict[str, Any]], change: Any, needle: str
+) -> None:
+    body: dict[str, Any] = {"inputs": tensors(instances)}
+    change(body)
+    response = client.post("/v2/models/census/infer", json=body)
+    assert response.status_code == 400, response.text
+    assert needle in response.json()["error"]
+
+
+def test_binary_extension_is_refused(client: Any) -> None:
+    response = client.post(
+        "/v2/models/census/infer",
+        content=b'{"inputs": []}\x00\x01',
+        headers={"Inference-Header-Content-Length": "14"},
+    )
+    assert response.status_code == 400 and "binary_data=False" in response.json()["error"]
+
+
+def test_tritonclient(
+    client: Any, exports: dict[str, Path], instances: list[dict[str, Any]]
+) -> None:
+    """A real v2 client library against the real uvicorn server (JSON tensors)."""
+    if os.environ.get("CI") == "true":  # CI must not go green without the real client
+        import tritonclient.http as httpclient
+    else:
+        httpclient = pytest.importorskip("tritonclient.http")
+    triton = httpclient.InferenceServerClient(url=client.url.removeprefix("http://"))
+    try:
+        assert triton.is_server_live()
+        assert triton.is_server_ready()
+        assert triton.is_model_ready("census")
+        assert triton.is_model_ready("census", model_version="2")
+        assert not triton.is_model_ready("nope")
+        metadata = triton.get_model_metadata("census")
+        assert [i["name"] for i in metadata["inputs"]] == [
+            "age",
+            "education",
+            "hours_per_week",
+            "occupation",
+        ]
+        inputs = []
+        for name in ("age", "hours_per_week", "education", "occupation"):
+            values = [i[name] for i in instances]
+            if isinstance(values[0], str):
+                array = np.array(values, dtype=object).reshape(-1, 1)
+                tensor = httpclient.InferInput(name, list(array.shape), "BYTES")
+            else:
+                array = np.array(values, dtype=np.float32).reshape(-1, 1)
+                tensor = httpclient.InferInput(name, list(array.shape), "FP32")
+            tensor.set_data_from_numpy(array, binary_data=False)
+            inputs.append(tensor)
+        outputs = [
+            httpclient.InferRequestedOutput(name, binary_data=False)
+            for name in ("probabilities", "classes", "class_ids")
+        ]
+        result = triton.infer("census", inputs, outputs=outputs, model_version="2", request_id="7")
+        expected = load(exports["v2"]).predict(instances)
+        np.testing.assert_allclose(
+            result.as_numpy("probabilities"), expected["probabilities"], rtol=1e-6
+        )
+        assert result.as_numpy("class_ids").tolist() == expected["class_ids"].tolist()
+        assert [c[0] for c in result.as_numpy("classes").tolist()] == [
+            str(c[0]) for c in expected["classes"].tolist()
+        ]
+        assert result.get_response()["id"] == "7"
+        # Without outputs the client asks for binary outputs; the JSON answer reads the same.
+        default = triton.infer("census", inputs)
+        assert default.as_numpy("logistic").shape == (len(instances), 1)
+    finally:
+        triton.close()
