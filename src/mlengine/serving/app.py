@@ -29,6 +29,7 @@ from mlengine.registry import Registry
 from mlengine.serving.auth import BearerAuth
 from mlengine.serving.context import ServingContext, endpoint
 from mlengine.serving.errors import EXCEPTION_HANDLERS
+from mlengine.serving.jobs import Jobs
 from mlengine.serving.metrics import Metrics
 from mlengine.serving.mlengine_v1 import MLEngineV1
 from mlengine.serving.models import ModelManager
@@ -89,6 +90,7 @@ def create_app(registry: Registry, settings: ServeSettings | None = None) -> Sta
         *MLEngineV1(ctx).routes(),
         *TFServing(ctx).routes(),
         *V2(ctx).routes(),
+        *Jobs(ctx).routes(),
         Route("/metrics", endpoint(metrics_endpoint), methods=["GET"]),
     ]
 

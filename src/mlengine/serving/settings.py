@@ -19,6 +19,7 @@ from mlengine.errors import InvalidParameterError
 from mlengine.registry import allowed_origins_from_env
 
 API_TOKEN_ENV = "MLENGINE_API_TOKEN"
+ALLOW_TRAINING_JOBS_ENV = "MLENGINE_ALLOW_TRAINING_JOBS"
 PROTECT_PREDICT_ENV = "MLENGINE_PROTECT_PREDICT"
 
 # ML Engine's online prediction payload limit ("1.5 MB", gcloud's help).
@@ -43,6 +44,8 @@ class ServeSettings:
         poll_interval: seconds between registry polls (new defaults, deleted versions).
         max_body_bytes: larger request bodies get 413.
         api_token: the bearer token of management calls (``None``: no authentication).
+        allow_training_jobs: whether ``POST .../jobs`` accepts training jobs (they run the
+            submitted module on this machine); off unless MLENGINE_ALLOW_TRAINING_JOBS=1.
         protect_predict: whether predictions need the token too.
         allowed_origins: prefixes that API-created versions may be read from.
         max_batch_size: instances per model call; concurrent small requests to one version are
@@ -74,6 +77,7 @@ class ServeSettings:
     graceful_timeout: float = 30.0
     access_log: bool = False
     log_level: str = "info"
+    allow_training_jobs: bool = False
 
     def __post_init__(self) -> None:
         positive = {
@@ -107,6 +111,7 @@ class ServeSettings:
             "api_token": env.get(API_TOKEN_ENV) or None,
             "protect_predict": _true(env.get(PROTECT_PREDICT_ENV)),
             "allowed_origins": tuple(allowed_origins_from_env(env)),
+            "allow_training_jobs": _true(env.get(ALLOW_TRAINING_JOBS_ENV)),
         }
         known = {f.name for f in fields(cls)}
         for name, value in overrides.items():

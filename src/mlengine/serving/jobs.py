@@ -1,0 +1,81 @@
+"""ML Engine's jobs routes over :class:`mlengine.jobs.JobManager`.
+
+=======  ====================================================  ============================
+GET      ``/v1/projects/{p}/jobs``                              ``{"jobs": [...]}`` (or ``{}``)
+POST     ``/v1/projects/{p}/jobs``  (ML Engine's Job body)      the Job
+GET      ``/v1/projects/{p}/jobs/{j}``                          the Job
+POST     ``/v1/projects/{p}/jobs/{j}:cancel``                   the Job (CANCELLING/CANCELLED)
+GET      ``/v1/projects/{p}/jobs/{j}/logs?tail=N``              ``{"jobId", "logs"}``
+=======  ====================================================  ============================
+
+A training job runs the submitted module on the server's machine, so submitting one through
+the API is refused unless ``MLENGINE_ALLOW_TRAINING_JOBS=1`` (prediction jobs only read
+registered models). Paths in a job body must lie under ``MLENGINE_ALLOWED_ORIGINS``.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from mlengine.jobs import JobManager
+from mlengine.serving.context import ServingContext, endpoint
+from mlengine.serving.errors import ApiError, invalid
+from mlengine.serving.http import json_response
+
+PREFIX = "/v1/projects/{project:project}/jobs"
+MAX_TAIL = 10_000
+
+
+class Jobs:
+    """The job routes over one :class:`ServingContext` (and the registry it holds)."""
+
+    def __init__(self, ctx: ServingContext) -> None:
+        self.ctx = ctx
+        self.jobs = JobManager(ctx.registry)
+
+    def routes(self) -> list[BaseRoute]:
+        job = PREFIX + "/{job:name}"
+        return [
+            Route(PREFIX, endpoint(self.list_jobs), methods=["GET"]),
+            Route(PREFIX, endpoint(self.submit), methods=["POST"]),
+            Route(job, endpoint(self.get_job), methods=["GET"]),
+            Route(job + ":cancel", endpoint(self.cancel), methods=["POST"]),
+            Route(job + "/logs", endpoint(self.logs), methods=["GET"]),
+        ]
+
+    async def list_jobs(self, request: Request) -> Response:
+        found = await self.ctx.manager.call(self.jobs.list_jobs)
+        project = request.path_params["project"]
+        return json_response({"jobs": [job.to_json(project) for job in found]} if found else {})
+
+    async def submit(self, request: Request) -> Response:
+        body = await self.ctx.body(request)
+        if "trainingInput" in body and not self.ctx.settings.allow_training_jobs:
+            raise ApiError(
+                "PERMISSION_DENIED",
+                "Training jobs run code on the server's machine; this server does not accept "
+                "them (start it with MLENGINE_ALLOW_TRAINING_JOBS=1 to allow them).",
+            )
+        job = await self.ctx.manager.call(self.jobs.submit, body)
+        return json_response(job.to_json(request.path_params["project"]))
+
+    async def get_job(self, request: Request) -> Response:
+        job = await self.ctx.manager.call(self.jobs.get_job, request.path_params["job"])
+        return json_response(job.to_json(request.path_params["project"]))
+
+    async def cancel(self, request: Request) -> Response:
+        job = await self.ctx.manager.call(self.jobs.cancel_job, request.path_params["job"])
+        return json_response(job.to_json(request.path_params["project"]))
+
+    async def logs(self, request: Request) -> Response:
+        raw = request.query_params.get("tail")
+        tail = None
+        if raw is not None:
+            if not raw.isdigit() or not 1 <= int(raw) <= MAX_TAIL:
+                raise invalid(f"'tail' must be a whole number from 1 to {MAX_TAIL}; got {raw!r}.")
+            tail = int(raw)
+        job_id = request.path_params["job"]
+        text = await self.ctx.manager.call(self.jobs.read_logs, job_id, tail)
+        return json_response({"jobId": job_id, "logs": text})
