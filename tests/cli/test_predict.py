@@ -289,9 +289,9 @@ def test_both_or_neither_model_source() -> None:
                                    census_json)  # fmt: skip
 
 
-def test_endpoint_is_not_supported_yet(wide_deep: Path) -> None:
+def test_endpoint_needs_a_registered_model(wide_deep: Path) -> None:
     message = fails(
         "--export-dir", str(wide_deep), "--json-instances", str(helpers.CENSUS_JSON),
         "--endpoint", "http://127.0.0.1:8080",
     )  # fmt: skip
-    assert "--endpoint" in message and "not supported yet" in message
+    assert "--endpoint takes --model" in message

@@ -80,8 +80,8 @@ def predict(
         if model is None:
             raise fail(
                 COMMAND,
-                "--endpoint is not supported yet with --export-dir: a server predicts with "
-                "registered models; use --model M [--version V].",
+                "--endpoint takes --model M [--version V]: a server predicts with registered "
+                "models, not with an export directory.",
             )
         with handle_errors(COMMAND):
             predictions = _predict_remote(endpoint, model, version, json_instances, text_instances)
