@@ -60,3 +60,22 @@ def test_row_by_row_equals_the_whole_batch(instances: list[dict[str, object]]) -
                 np.testing.assert_array_equal(a[0], b[i])
             for a, b in zip(one.embedding_weights, whole.embedding_weights, strict=True):
                 np.testing.assert_array_equal(a[0], b[i])
+
+
+@given(
+    st.lists(st.integers(0, 2**64 - 1), min_size=9, max_size=30),
+    st.lists(st.integers(0, 2**63 - 1), min_size=9, max_size=30),
+    st.one_of(st.none(), st.integers(0, 2**40)),
+)
+def test_cross_hash_of_few_rows_equals_the_vectorised_one(
+    first: list[int], second: list[int], hash_key: int | None
+) -> None:
+    from mlengine.feature_column.hashing import SMALL_CROSS_ROWS, cross_hash
+
+    n = min(len(first), len(second))
+    keys = [np.array(first[:n], dtype=np.uint64), np.array(second[:n], dtype=np.int64)]
+    whole = cross_hash(keys, hash_key)  # more rows than SMALL_CROSS_ROWS: numpy
+    assert n > SMALL_CROSS_ROWS
+    for row in range(n):
+        one = cross_hash([k[row : row + 1] for k in keys], hash_key)  # Python ints
+        assert one[0] == whole[row]

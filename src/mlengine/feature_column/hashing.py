@@ -74,10 +74,31 @@ def hash_strings(values: pa.Array) -> np.ndarray:
     return splitmix64(h)
 
 
+_MASK = (1 << 64) - 1
+SMALL_CROSS_ROWS = 8  # below this, Python ints beat seven numpy calls per mix
+
+
+def _splitmix64_int(z: int) -> int:
+    """:func:`splitmix64` of one Python int (the same arithmetic, modulo 2**64)."""
+    z = (z + 0x9E3779B97F4A7C15) & _MASK
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
+    return z ^ (z >> 31)
+
+
 def cross_hash(keys: list[np.ndarray], hash_key: int | None) -> np.ndarray:
     """Combine per-row uint64 keys of the crossed features into one uint64 per row."""
     seed = DEFAULT_CROSS_HASH_KEY if hash_key is None else hash_key
-    h = splitmix64(np.full(len(keys[0]), seed, dtype=np.uint64))
+    rows = len(keys[0])
+    if rows <= SMALL_CROSS_ROWS:  # a serving request: the same function on Python ints
+        out = []
+        for row in range(rows):
+            value = _splitmix64_int(seed)
+            for key in keys:
+                value = _splitmix64_int(value ^ _splitmix64_int(int(key[row])))
+            out.append(value)
+        return np.array(out, dtype=np.uint64)
+    h = splitmix64(np.full(rows, seed, dtype=np.uint64))
     for key in keys:
         h = splitmix64(h ^ splitmix64(key.astype(np.uint64, copy=False)))
     return h

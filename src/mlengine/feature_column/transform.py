@@ -730,7 +730,7 @@ def _bucket_ids(column: BucketizedColumn, batch: _Batch) -> _Ids:
     # As TF: the source column's normaliser (if any) applies before bucketizing.
     values = _numeric_values(column.source_column, batch)
     boundaries = np.asarray(column.boundaries, dtype=np.float64)
-    if len(boundaries) <= _COMPARE_BOUNDARIES:
+    if len(boundaries) <= _COMPARE_BOUNDARIES and values.size > SMALL_BATCH_ROWS:
         # len - #(boundaries > value) == searchsorted(side="right"), NaN included (-> len), and
         # a few vectorised comparisons beat a binary search per value. Comparing float32 values
         # with float64 scalars happens in float64, as searchsorted does.
