@@ -60,6 +60,8 @@ def weighted_sum(
     sorts the ids first, which costs more than the whole lookup at small batches.
     """
     rows, slots = ids.shape
+    if slots == 1 and max_norm is None:  # one id per row: two ops (this runs every step)
+        return table.index_select(0, ids.reshape(-1)) * weights
     vectors = table.index_select(0, ids.reshape(-1)).view(rows, slots, table.shape[1])
     if max_norm is not None:
         norms = vectors.norm(dim=-1, keepdim=True).clamp_min(1e-12)
