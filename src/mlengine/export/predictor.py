@@ -31,6 +31,7 @@ from mlengine.export.format import (
     VARIABLES_FILE,
 )
 from mlengine.feature_column.columns import read_vocabulary_file
+from mlengine.feature_column.transform import SMALL_BATCH_ROWS as TRANSFORM_SMALL_ROWS
 from mlengine.feature_column.transform import as_feature_dict
 from mlengine.model import Model, build_model
 from mlengine.model.build import check_weights
@@ -38,7 +39,7 @@ from mlengine.model.encode import Encoder
 
 logger = logging.getLogger("mlengine")
 
-SMALL_BATCH_ROWS = 256  # below this, one torch thread is faster than several
+SINGLE_THREAD_ROWS = 256  # below this, one torch thread is faster than several
 
 
 @contextlib.contextmanager
@@ -198,6 +199,9 @@ class Predictor:
                         raise FeatureError(
                             f"Instance {index}: required feature {name!r} is {state}."
                         )
+            if len(values) <= TRANSFORM_SMALL_ROWS and _plain(values):
+                columns[name] = values  # the transform's small-batch path reads lists directly
+                continue
             try:
                 columns[name] = pa.array(values, from_pandas=True)
             except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
@@ -227,7 +231,7 @@ class Predictor:
         """Predictions as columns: one array per output key, first axis = instances."""
         features = self._features(instances)
         inputs = self.encoder.inputs(features)
-        threads = 1 if inputs.num_rows < SMALL_BATCH_ROWS else max(1, os.cpu_count() or 1)
+        threads = 1 if inputs.num_rows < SINGLE_THREAD_ROWS else max(1, os.cpu_count() or 1)
         if self.max_threads is not None:
             threads = min(threads, self.max_threads)
         with _threads(threads):
@@ -240,6 +244,12 @@ class Predictor:
         columns = {key: outputs[key].tolist() for key in self.output_keys}
         count = len(next(iter(columns.values()))) if columns else 0
         return [{key: columns[key][i] for key in self.output_keys} for i in range(count)]
+
+
+def _plain(values: list[Any]) -> bool:
+    """All strings, or all numbers (None allowed): no conversion or type check needed."""
+    kinds = {type(v) for v in values if v is not None}
+    return kinds == {str} or (bool(kinds) and kinds <= {int, float})
 
 
 def _first_mixed_value(name: str, values: list[Any]) -> str:
