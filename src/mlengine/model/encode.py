@@ -29,6 +29,13 @@ class Batch:
     def num_rows(self) -> int:
         return self.inputs.num_rows
 
+    def split(self, size: int) -> list[Batch]:
+        """Consecutive batches of ``size`` rows, as views (one split per tensor)."""
+        inputs = self.inputs.split(size)
+        labels = [None] * len(inputs) if self.labels is None else torch.split(self.labels, size)
+        weights = [None] * len(inputs) if self.weights is None else torch.split(self.weights, size)
+        return [Batch(*parts) for parts in zip(inputs, labels, weights, strict=True)]
+
     def slice(self, start: int, stop: int) -> Batch:
         return Batch(
             self.inputs.slice(start, stop),

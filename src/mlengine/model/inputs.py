@@ -45,6 +45,21 @@ class FeatureTensors:
     def num_rows(self) -> int:
         return int(self.dense.shape[0])
 
+    def split(self, size: int) -> list[FeatureTensors]:
+        """Consecutive views of ``size`` rows (the last may be shorter): one call per tensor."""
+        fields = [
+            torch.split(self.sparse_ids, size),
+            torch.split(self.sparse_weights, size),
+            torch.split(self.dense, size),
+            *(torch.split(t, size) for t in self.embedding_ids),
+            *(torch.split(t, size) for t in self.embedding_weights),
+        ]
+        count = len(self.embedding_ids)
+        return [
+            FeatureTensors(p[0], p[1], p[2], tuple(p[3 : 3 + count]), tuple(p[3 + count :]))
+            for p in zip(*fields, strict=True)
+        ]
+
     def slice(self, start: int, stop: int) -> FeatureTensors:
         """Rows ``[start, stop)`` as views (no copy)."""
         return FeatureTensors(

@@ -174,6 +174,14 @@ class NetworkInputs:
     dnn: FeatureTensors | None
     num_rows: int
 
+    def split(self, size: int) -> list[NetworkInputs]:
+        """Consecutive batches of ``size`` rows, as views."""
+        count = -(-self.num_rows // size)
+        linear = [None] * count if self.linear is None else self.linear.split(size)
+        dnn = [None] * count if self.dnn is None else self.dnn.split(size)
+        rows = [min(size, self.num_rows - i * size) for i in range(count)]
+        return [NetworkInputs(a, b, n) for a, b, n in zip(linear, dnn, rows, strict=True)]
+
     def slice(self, start: int, stop: int) -> NetworkInputs:
         return NetworkInputs(
             None if self.linear is None else self.linear.slice(start, stop),

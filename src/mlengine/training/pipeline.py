@@ -81,5 +81,4 @@ def encoded_batches(input_fn: Any, encoder: Encoder, *, need_labels: bool) -> It
         if batch_size is None or chunk.num_rows <= batch_size:
             yield chunk
             continue
-        for start in range(0, chunk.num_rows, batch_size):
-            yield chunk.slice(start, start + batch_size)
+        yield from chunk.split(batch_size)
