@@ -92,7 +92,7 @@ class _Ids:
     weights: np.ndarray
 
 
-SMALL_BATCH_ROWS = 64
+SMALL_BATCH_ROWS = 256
 """Batches up to this many rows (a serving request) skip pyarrow's per-call overhead for
 string features: values are stripped and looked up with Python dicts. Both paths implement the
 same lookups and hashes; a test checks they agree."""
