@@ -57,7 +57,8 @@ def serve(
     be read from.
     """
     with handle_errors(COMMAND):
-        from mlengine.registry import Registry, allowed_origins_from_env
+        from mlengine.registry import allowed_origins_from_env
+        from mlengine.serving.deferred import DeferredRegistry
         from mlengine.serving.server import serve as run_server
         from mlengine.serving.settings import ServeSettings
 
@@ -72,7 +73,8 @@ def serve(
             access_log=access_log,
             log_level=log_level,
         )
-        registry = Registry(allowed_origins=allowed_origins_from_env())
+        # An unreachable database does not stop the server: it starts not ready and retries.
+        registry = DeferredRegistry(allowed_origins=allowed_origins_from_env())
         try:
             code = run_server(registry, settings)
         finally:

@@ -27,6 +27,7 @@ from starlette.routing import Route
 
 from mlengine.registry import Registry
 from mlengine.serving.auth import BearerAuth
+from mlengine.serving.console import Console
 from mlengine.serving.context import ServingContext, endpoint
 from mlengine.serving.errors import EXCEPTION_HANDLERS
 from mlengine.serving.jobs import Jobs
@@ -102,7 +103,7 @@ def create_app(registry: Registry, settings: ServeSettings | None = None) -> Sta
         finally:
             await manager.stop()
 
-    middleware = []
+    middleware = [Middleware(Console)]  # the web console's pages: outside the token guard
     if settings.api_token:
         middleware.append(
             Middleware(

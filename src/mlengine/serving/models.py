@@ -13,6 +13,10 @@
   was to become the default, the previous default keeps serving.
 * Last-use times are collected in memory and written with one ``touch_many`` per
   ``touch_interval`` (and at shutdown), never one database write per request.
+* If the registry cannot be reached at start (a replica that starts before its database), the
+  server starts anyway, not ready (``/v2/health/ready`` answers 503), and tries again every
+  ``poll_interval``; it becomes ready once the defaults are loaded (see
+  :class:`~mlengine.serving.deferred.DeferredRegistry`).
 
 Registry calls and loading run on a small I/O thread pool; model calls on worker threads (see
 :mod:`mlengine.serving.batching`); the bookkeeping itself only ever changes on the event loop.
@@ -37,6 +41,7 @@ from mlengine.export import Predictor, load
 from mlengine.registry import ModelVersion, Registry, VersionState
 from mlengine.registry.names import parse_version_ref, validate_name
 from mlengine.serving.batching import Batcher, Outputs
+from mlengine.serving.deferred import DeferredRegistry
 from mlengine.serving.errors import scrub
 from mlengine.serving.metrics import Metrics
 from mlengine.serving.schema import FLOAT, INT, Columns, InputSchema
@@ -44,6 +49,8 @@ from mlengine.serving.settings import ServeSettings
 
 log = logging.getLogger("mlengine.serving")
 T = TypeVar("T")
+# While the registry cannot be reached at start, the reason is logged at most this often (s).
+NOT_READY_LOG_INTERVAL = 30.0
 Key = tuple[str, int]  # (model name, version number)
 
 
@@ -132,6 +139,7 @@ class ModelManager:
         self._uses: dict[Key, float] = {}
         self._last_flush = time.monotonic()
         self._wake: asyncio.Event | None = None
+        self._not_ready_logged = -NOT_READY_LOG_INTERVAL
         self._poller: asyncio.Task[None] | None = None
         self._executors: tuple[ThreadPoolExecutor, ...] = ()
 
@@ -145,9 +153,24 @@ class ModelManager:
         self.bulk = ThreadPoolExecutor(threads, thread_name_prefix="mlengine-bulk")
         self._executors = (self.io, self.workers, self.bulk)
         self._wake = asyncio.Event()
-        await self.refresh(startup=True)
-        self.ready = True
+        try:
+            await self.refresh(startup=True)
+        except UnavailableError as error:
+            self._not_ready(error)
+        else:
+            self.ready = True
         self._poller = asyncio.get_running_loop().create_task(self._poll())
+
+    def _not_ready(self, error: BaseException) -> None:
+        """Note a failed start-up refresh (logged at most every ``NOT_READY_LOG_INTERVAL``)."""
+        now = time.monotonic()
+        if now - self._not_ready_logged >= NOT_READY_LOG_INTERVAL:
+            self._not_ready_logged = now
+            log.warning(
+                "not ready: %s (retrying every %s s)",
+                str(error) or type(error).__name__,
+                self.settings.poll_interval,
+            )
 
     async def stop(self) -> None:
         """Stop polling, write the pending last-use times, release the threads."""
@@ -177,9 +200,16 @@ class ModelManager:
                 await asyncio.wait_for(self._wake.wait(), self.settings.poll_interval)
             self._wake.clear()
             try:
-                await self.refresh()
-            except Exception:
-                log.warning("registry poll failed; serving what is loaded", exc_info=True)
+                await self.refresh(startup=not self.ready)
+            except Exception as error:
+                if not self.ready:
+                    self._not_ready(error)
+                else:
+                    log.warning("registry poll failed; serving what is loaded", exc_info=True)
+            else:
+                if not self.ready:
+                    self.ready = True
+                    log.info("the registry is reachable: ready")
             if time.monotonic() - self._last_flush >= self.settings.touch_interval:
                 await self.flush_uses()
 
@@ -320,6 +350,8 @@ class ModelManager:
 
     async def refresh(self, startup: bool = False) -> None:
         """Read the registry: load new defaults, swap them in, drop vanished versions."""
+        if isinstance(self.registry, DeferredRegistry) and not self.registry.opened:
+            await self.call(self.registry.open)
         models = await self.call(self.registry.list_models)
         wanted: dict[str, int] = {}
         for found in models:
