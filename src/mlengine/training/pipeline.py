@@ -17,6 +17,7 @@ from mlengine.data.batches import rebatch
 from mlengine.data.inputs import CHUNK_ROWS, InputFn
 from mlengine.errors import DataError, FeatureError
 from mlengine.model.encode import Batch, Encoder
+from mlengine.training.prefetch import prefetch
 
 logger = logging.getLogger("mlengine")
 
@@ -77,7 +78,10 @@ def encoded_chunks(
 
 def encoded_batches(input_fn: Any, encoder: Encoder, *, need_labels: bool) -> Iterator[Batch]:
     """Encoded batches of ``input_fn``, each exactly as the input function batches rows."""
-    for chunk, batch_size in encoded_chunks(input_fn, encoder, need_labels=need_labels):
+    chunks = encoded_chunks(input_fn, encoder, need_labels=need_labels)
+    if encoder.device.type == "cuda":  # encode the next chunk while the GPU trains on this one
+        chunks = prefetch(chunks)
+    for chunk, batch_size in chunks:
         if batch_size is None or chunk.num_rows <= batch_size:
             yield chunk
             continue
