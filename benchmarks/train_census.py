@@ -82,7 +82,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     parser.add_argument("--batch-sizes", default="40,256,1024")
-    parser.add_argument("--epochs", type=float, default=1.0, help="epochs per throughput run")
+    parser.add_argument("--epochs", type=float, default=4.0, help="epochs per throughput run")
     parser.add_argument("--skip-auc", action="store_true")
     args = parser.parse_args()
     x, y = census.load("train")
