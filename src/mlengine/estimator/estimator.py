@@ -21,7 +21,7 @@ from mlengine.errors import InvalidParameterError, NotFittedError, NotSupportedE
 from mlengine.estimator.warm_start import warm_start
 from mlengine.model import Model
 from mlengine.model.encode import Encoder
-from mlengine.training.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint
+from mlengine.training.checkpoint import latest_checkpoint, load_checkpoint
 from mlengine.training.config import RunConfig
 from mlengine.training.distributed import (
     barrier,
@@ -397,9 +397,6 @@ class Estimator:
         return path
 
     export_savedmodel = export_saved_model  # TF1's name
-
-    def _checkpoints(self) -> list[str]:
-        return list_checkpoints(self._model_dir)
 
 
 __all__ = ["MODEL_PREFIX", "Estimator"]
