@@ -24,6 +24,7 @@ from mlengine.feature_column.hashing import (
     DEFAULT_CROSS_HASH_KEY,
     bucket,
     cross_hash,
+    hash_string,
     hash_strings,
     splitmix64,
 )
@@ -154,6 +155,13 @@ def test_buckets_do_not_depend_on_the_process(seed: str) -> None:
 def test_vectorised_hash_equals_the_reference(values: list[str]) -> None:
     got = hash_strings(pa.array(values, pa.string()))
     assert [int(h) for h in got] == [reference_hash(v) for v in values]
+
+
+@given(st.text(max_size=40).filter(lambda v: not any(0xD800 <= ord(c) < 0xE000 for c in v)))
+def test_the_one_string_hash_equals_the_vectorised_one(value: str) -> None:
+    hash_string.cache_clear()
+    assert hash_string(value) == int(hash_strings(pa.array([value], pa.string()))[0])
+    assert hash_string(value) == reference_hash(value)
 
 
 @given(st.lists(st.one_of(st.none(), st.text(max_size=10)), min_size=1, max_size=20), st.data())

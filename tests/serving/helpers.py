@@ -267,9 +267,9 @@ class LiveClient(httpx.Client):
         assert not self._thread.is_alive(), "the in-process server did not stop"
 
 
-def close(got: Any, want: Any, rel: float = 1e-9) -> bool:
-    """Predictions equal up to float rounding (a row's last bits may depend on the batch it
-    was computed in: vectorised math handles array tails differently)."""
+def close(got: Any, want: Any, rel: float = 1e-6) -> bool:
+    """Predictions equal up to float32 rounding: a row's last bits depend on the batch it was
+    computed in (a few rows take the Predictor's numpy row path, more rows torch's kernels)."""
     if isinstance(want, dict):
         return (
             isinstance(got, dict)

@@ -60,6 +60,29 @@ def test_a_lone_request_runs_at_once(pools: Any) -> None:
     assert time.monotonic() - started < 1.0  # the 0.5 s gathering wait never applied
 
 
+def test_small_calls_run_on_the_event_loop_and_big_ones_on_workers(pools: Any) -> None:
+    """Calls of at most ``inline_rows`` instances hold the GIL anyway (the row path): they run
+    on the loop's thread; bigger ones on a worker thread."""
+    threads: list[int] = []
+
+    def run(batch: Columns) -> dict[str, np.ndarray]:
+        threads.append(threading.get_ident())
+        return {"y": np.asarray(batch.values["x"], dtype=np.float64)}
+
+    batcher = Batcher(run, *pools, max_batch=64, inline_rows=4)
+
+    async def main() -> int:
+        await batcher.predict(columns(1.0, 2.0))  # inline
+        await batcher.predict(columns(*range(10)))  # a worker
+        concurrent = await asyncio.gather(*(batcher.predict(columns(i)) for i in range(3)))
+        assert [r["y"].tolist() for r in concurrent] == [[0.0], [1.0], [2.0]]
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(main())
+    assert threads[0] == loop_thread and threads[1] != loop_thread
+    assert threads[2:] == [loop_thread]  # the three gathered into one inline call
+
+
 def test_concurrent_requests_share_calls(pools: Any) -> None:
     model = FakeModel(delay=0.05)
     seen: list[int] = []

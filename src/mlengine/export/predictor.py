@@ -31,15 +31,18 @@ from mlengine.export.format import (
     VARIABLES_FILE,
 )
 from mlengine.feature_column.columns import read_vocabulary_file
+from mlengine.feature_column.rows import RowEncoder
 from mlengine.feature_column.transform import SMALL_BATCH_ROWS as TRANSFORM_SMALL_ROWS
 from mlengine.feature_column.transform import as_feature_dict
 from mlengine.model import Model, build_model
 from mlengine.model.build import check_weights
 from mlengine.model.encode import Encoder
+from mlengine.model.numpy_network import NumpyNetwork
 
 logger = logging.getLogger("mlengine")
 
 SINGLE_THREAD_ROWS = 256  # below this, one torch thread is faster than several
+ROW_PATH_ROWS = 64  # up to this many rows, Python lookups and numpy beat the vectorised path
 
 
 @contextlib.contextmanager
@@ -158,6 +161,12 @@ class Predictor:
         self.model.network.load_state_dict(weights)
         self.model.network.eval()
         self.encoder = Encoder(self.model, torch.device("cpu"))
+        # Requests of a few rows: compiled per-column Python and a numpy forward (see
+        # RowEncoder and NumpyNetwork); None where the model needs the general path.
+        rows = RowEncoder([self.model.linear_transformer, self.model.dnn_transformer])
+        network = NumpyNetwork.of(self.model.network)
+        self._row_path = (rows, network) if rows.supported and network is not None else None
+        self._warned_unknown: set[str] = set()
         signature = self.manifest["signature"]
         self.inputs: list[dict[str, Any]] = list(signature.get("inputs", []))
         self.input_names = [spec["name"] for spec in self.inputs]
@@ -166,6 +175,12 @@ class Predictor:
         # Torch threads per call at most (None: all cores for big batches). The server sets 1:
         # it runs calls on its own worker threads, one per core.
         self.max_threads: int | None = None
+
+    @property
+    def few_rows(self) -> int:
+        """The most rows a call takes the row path for (0: this model never does). Such a
+        call is Python and numpy on tiny arrays: it holds the GIL from start to end."""
+        return ROW_PATH_ROWS if self._row_path is not None else 0
 
     @property
     def global_step(self) -> int:
@@ -184,10 +199,7 @@ class Predictor:
                     f"Instance {index} must be a JSON object of feature values; got "
                     f"{type(instance).__name__}."
                 )
-        known = set(self.input_names)
-        unknown = set().union(*(instance.keys() for instance in instances)) - known
-        if unknown:
-            logger.warning("Ignoring unknown features %s", sorted(map(str, unknown)))
+        self._warn_unknown(instances)
         columns: dict[str, Any] = {}
         for spec in self.inputs:
             name = spec["name"]
@@ -208,6 +220,15 @@ class Predictor:
                 raise FeatureError(_first_mixed_value(name, values)) from None
         return columns
 
+    def _warn_unknown(self, instances: Sequence[Mapping[str, Any]]) -> None:
+        """Log, once per Predictor, the keys no input of the signature reads (ignored)."""
+        unknown = (
+            set().union(*(instance.keys() for instance in instances)).difference(self.input_names)
+        )
+        if unknown - self._warned_unknown:
+            self._warned_unknown |= unknown
+            logger.warning("Ignoring unknown features %s", sorted(map(str, unknown)))
+
     def _features(self, instances: Any) -> Mapping[str, Any]:
         if isinstance(instances, Mapping) or hasattr(instances, "columns"):
             features = as_feature_dict(instances)
@@ -226,9 +247,35 @@ class Predictor:
 
     # -- outputs ----------------------------------------------------------------------------
 
+    def _predict_few(self, instances: Any) -> dict[str, np.ndarray] | None:
+        """The row path for a few instances (a list of dicts, or a dict of lists); None when
+        it does not apply, and the general path (which also reports any error) runs."""
+        assert self._row_path is not None
+        rows, network = self._row_path
+        if type(instances) is list:
+            if not all(isinstance(instance, Mapping) for instance in instances):
+                return None
+            self._warn_unknown(instances)
+            if any(instance.get(name) is None for name in self.required for instance in instances):
+                return None
+            encoded = rows.encode(instances)
+            count = len(instances)
+        else:
+            if any(name not in instances for name in self.required):
+                return None
+            count = _count_plain(instances)
+            encoded = rows.encode_columns(instances, count)
+        if encoded is None:
+            return None
+        return self.model.head.predictions(network(encoded[0], encoded[1], count))
+
     @torch.no_grad()
     def predict(self, instances: Any) -> dict[str, np.ndarray]:
         """Predictions as columns: one array per output key, first axis = instances."""
+        if self._row_path is not None and 0 < _count_plain(instances) <= ROW_PATH_ROWS:
+            outputs = self._predict_few(instances)
+            if outputs is not None:
+                return outputs
         features = self._features(instances)
         inputs = self.encoder.inputs(features)
         threads = 1 if inputs.num_rows < SINGLE_THREAD_ROWS else max(1, os.cpu_count() or 1)
@@ -244,6 +291,16 @@ class Predictor:
         columns = {key: outputs[key].tolist() for key in self.output_keys}
         count = len(next(iter(columns.values()))) if columns else 0
         return [{key: columns[key][i] for key in self.output_keys} for i in range(count)]
+
+
+def _count_plain(instances: Any) -> int:
+    """The rows of a list of instances or of a dict of lists; 0 for any other input."""
+    if type(instances) is list:
+        return len(instances)
+    if type(instances) is dict:
+        first = next(iter(instances.values()), None)
+        return len(first) if type(first) is list else 0
+    return 0
 
 
 def _plain(values: list[Any]) -> bool:

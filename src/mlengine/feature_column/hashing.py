@@ -19,6 +19,8 @@ matters when weights are moved between the two systems (they cannot be).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pyarrow as pa
 
@@ -86,22 +88,39 @@ def _splitmix64_int(z: int) -> int:
     return z ^ (z >> 31)
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def cross_hash_one(keys: tuple[int, ...], hash_key: int | None) -> int:
+    """:func:`cross_hash` of one row's keys, on Python ints (a serving request's few rows);
+    remembered, as a server sees the same combinations again and again."""
+    value = _splitmix64_int(DEFAULT_CROSS_HASH_KEY if hash_key is None else hash_key)
+    for key in keys:
+        value = _splitmix64_int(value ^ _splitmix64_int(key))
+    return value
+
+
 def cross_hash(keys: list[np.ndarray], hash_key: int | None) -> np.ndarray:
     """Combine per-row uint64 keys of the crossed features into one uint64 per row."""
     seed = DEFAULT_CROSS_HASH_KEY if hash_key is None else hash_key
     rows = len(keys[0])
-    if rows <= SMALL_CROSS_ROWS:  # a serving request: the same function on Python ints
-        out = []
-        for row in range(rows):
-            value = _splitmix64_int(seed)
-            for key in keys:
-                value = _splitmix64_int(value ^ _splitmix64_int(int(key[row])))
-            out.append(value)
+    if rows <= SMALL_CROSS_ROWS:
+        out = [
+            cross_hash_one(tuple(int(key[row]) for key in keys), hash_key) for row in range(rows)
+        ]
         return np.array(out, dtype=np.uint64)
     h = splitmix64(np.full(rows, seed, dtype=np.uint64))
     for key in keys:
         h = splitmix64(h ^ splitmix64(key.astype(np.uint64, copy=False)))
     return h
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def hash_string(value: str) -> int:
+    """:func:`hash_strings` of one (stripped) string, on Python ints; remembered, as a
+    serving process sees the same few values again and again."""
+    h = int(FNV_OFFSET_BASIS)
+    for byte in value.encode("utf-8"):
+        h = ((h ^ byte) * 0x100000001B3) & _MASK
+    return _splitmix64_int(h)
 
 
 def bucket(hashes: np.ndarray, num_buckets: int) -> np.ndarray:

@@ -17,14 +17,13 @@ and hashes run over the (small) dictionary, then are gathered per row.
 
 from __future__ import annotations
 
-import functools
 import math
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -48,7 +47,7 @@ from mlengine.feature_column.columns import (
     ZScore,
     check_unique_names,
 )
-from mlengine.feature_column.hashing import bucket, cross_hash, hash_strings
+from mlengine.feature_column.hashing import bucket, cross_hash, hash_string, hash_strings
 
 RawBatch = Mapping[str, Any]
 _COMPARE_BOUNDARIES = 64  # bucketize by comparisons up to this many boundaries (int8 counts)
@@ -98,12 +97,6 @@ string features: values are stripped and looked up with Python dicts. Both paths
 same lookups and hashes; a test checks they agree."""
 
 
-@functools.lru_cache(maxsize=1 << 16)
-def _hash_one(value: str) -> int:
-    """The stable hash of one string (the vectorised function on a one-element array)."""
-    return int(hash_strings(pa.array([value], pa.string()))[0])
-
-
 class _Strings:
     """A string feature, dictionary-encoded: per-value codes into a stripped dictionary.
 
@@ -135,7 +128,7 @@ class _Strings:
     def hashes(self) -> np.ndarray:
         if self._hashes is None:
             if isinstance(self.dictionary, tuple):
-                self._hashes = np.array([_hash_one(v) for v in self.dictionary], dtype=np.uint64)
+                self._hashes = np.array([hash_string(v) for v in self.dictionary], dtype=np.uint64)
             else:
                 self._hashes = hash_strings(self.dictionary)
         return self._hashes
@@ -227,7 +220,8 @@ def _odd_row(values: Any) -> str:
 
 def as_feature_dict(features: Any) -> RawBatch:
     """A pandas DataFrame as a mapping of column name to Series; mappings pass through."""
-    if isinstance(features, pd.DataFrame):
+    pandas = sys.modules.get("pandas")  # not imported: cannot be a DataFrame (a server never is)
+    if pandas is not None and isinstance(features, pandas.DataFrame):
         return {str(name): features[name] for name in features.columns}
     if not isinstance(features, Mapping):
         raise FeatureError(

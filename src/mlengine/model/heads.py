@@ -75,9 +75,17 @@ class Head:
             return per_example.sum()
         return per_example.mean()
 
-    def predictions(self, logits: torch.Tensor) -> dict[str, np.ndarray]:
+    def predictions(self, logits: torch.Tensor | np.ndarray) -> dict[str, np.ndarray]:
         """Columnar predictions (one array per key, first axis = examples)."""
         raise NotImplementedError
+
+
+def _float64(logits: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """Logits as a float64 CPU tensor; numpy logits (the row path's) are wrapped, not copied
+    to a device, which costs microseconds per call on a few rows."""
+    if isinstance(logits, np.ndarray):
+        return torch.from_numpy(logits.astype(np.float64))
+    return logits.detach().to("cpu", torch.float64)
 
 
 def _labels_array(labels: Any) -> pa.Array:
@@ -214,8 +222,8 @@ class BinaryClassHead(ClassificationHead):
             return F.binary_cross_entropy_with_logits(logits.view(-1), labels, reduction="mean")
         return super().loss(logits, labels, weights)
 
-    def predictions(self, logits: torch.Tensor) -> dict[str, np.ndarray]:
-        z = logits.detach().reshape(-1, 1).to("cpu", torch.float64)
+    def predictions(self, logits: torch.Tensor | np.ndarray) -> dict[str, np.ndarray]:
+        z = _float64(logits).reshape(-1, 1)
         p = torch.sigmoid(z).numpy()
         out = self._class_outputs((p[:, 0] > 0.5).astype(np.int64))
         out[PredictionKeys.LOGISTIC] = p
@@ -247,8 +255,8 @@ class MultiClassHead(ClassificationHead):
     def unreduced_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(logits, labels.long(), reduction="none")
 
-    def predictions(self, logits: torch.Tensor) -> dict[str, np.ndarray]:
-        z = logits.detach().to("cpu", torch.float64)
+    def predictions(self, logits: torch.Tensor | np.ndarray) -> dict[str, np.ndarray]:
+        z = _float64(logits)
         p = torch.softmax(z, dim=1).numpy()
         out = self._class_outputs(p.argmax(axis=1).astype(np.int64))
         out[PredictionKeys.LOGITS] = z.numpy()
@@ -307,8 +315,8 @@ class RegressionHead(Head):
     def unreduced_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return ((logits - labels) ** 2).mean(dim=1)
 
-    def predictions(self, logits: torch.Tensor) -> dict[str, np.ndarray]:
-        return {PredictionKeys.PREDICTIONS: logits.detach().to("cpu", torch.float64).numpy()}
+    def predictions(self, logits: torch.Tensor | np.ndarray) -> dict[str, np.ndarray]:
+        return {PredictionKeys.PREDICTIONS: _float64(logits).numpy()}
 
 
 def head_from_config(config: dict[str, Any]) -> Head:

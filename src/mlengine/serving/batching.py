@@ -7,10 +7,14 @@ busier the server, the bigger the batches. ``max_delay`` (1 ms in the server's s
 a batch wait a little longer for company, but only once concurrency has been seen: fewer,
 bigger model calls cost less per instance.
 
-Model calls run on worker threads, never on the event loop. A request of ``max_batch``
-instances or more skips the queue: it is cut into calls of ``max_batch`` on a separate pool, so
-a big request neither waits behind small ones nor holds them up. If a merged call fails on
-bad input, its requests are retried one by one, so each gets its own answer or error.
+A call of at most ``inline_rows`` instances (the Predictor's row path: Python lookups and numpy
+on tiny arrays, a fraction of a millisecond) runs on the event loop: it holds the GIL throughout,
+so a worker thread would not free the loop, only add two thread handoffs to every request.
+Bigger calls run on worker threads, where torch and numpy release the GIL. A request of
+``max_batch`` instances or more skips the queue: it is cut into calls of ``max_batch`` on a
+separate pool, so a big request neither waits behind small ones nor holds them up. If a merged
+call fails on bad input, its requests are retried one by one, so each gets its own answer or
+error.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ class Batcher:
         max_batch: most instances per model call.
         max_delay: seconds a batch may wait for more requests once concurrency was seen.
         on_batch: told the size of every model call (for the batch-size histogram).
+        inline_rows: calls of at most this many instances run on the event loop.
     """
 
     def __init__(
@@ -57,6 +62,7 @@ class Batcher:
         max_batch: int,
         max_delay: float = 0.0,
         on_batch: Callable[[int], None] | None = None,
+        inline_rows: int = 0,
     ) -> None:
         self._run = run
         self._executor = executor
@@ -64,6 +70,7 @@ class Batcher:
         self.max_batch = max_batch
         self.max_delay = max_delay
         self._on_batch = on_batch
+        self.inline_rows = inline_rows
         self._pending: list[tuple[Columns, asyncio.Future[Outputs]]] = []
         self._pending_rows = 0
         self._task: asyncio.Task[None] | None = None
@@ -97,9 +104,11 @@ class Batcher:
         return items
 
     async def _drain(self) -> None:
-        loop = asyncio.get_running_loop()
         try:
             while self._pending:
+                if self._pending_rows <= self.inline_rows:
+                    # An inline call holds the loop: let requests already received join it.
+                    await asyncio.sleep(0)
                 if self.max_delay and self._concurrent and self._pending_rows < self.max_batch:
                     await asyncio.sleep(self.max_delay)
                 items = self._take()
@@ -108,7 +117,7 @@ class Batcher:
                 if self._on_batch is not None:
                     self._on_batch(batch.count)
                 try:
-                    outputs = await loop.run_in_executor(self._executor, self._run, batch)
+                    outputs = await self._call(batch)
                 except MLEngineError as error:
                     if len(items) == 1:
                         _fail(items[0][1], error)
@@ -131,11 +140,15 @@ class Batcher:
         finally:
             self._task = None
 
+    async def _call(self, columns: Columns) -> Outputs:
+        if columns.count <= self.inline_rows:
+            return self._run(columns)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._run, columns)
+
     async def _one_by_one(self, items: list[tuple[Columns, asyncio.Future[Outputs]]]) -> None:
-        loop = asyncio.get_running_loop()
         for columns, future in items:
             try:
-                outputs = await loop.run_in_executor(self._executor, self._run, columns)
+                outputs = await self._call(columns)
             except Exception as error:
                 _fail(future, error)
             else:

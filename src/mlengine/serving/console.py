@@ -23,10 +23,10 @@ Only GET and HEAD of these paths are answered here; anything else goes on to the
 
 from __future__ import annotations
 
+import functools
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Match, Route
@@ -47,18 +47,27 @@ HEADERS = {
     "cache-control": "no-cache",
 }
 
-_templates = jinja2.Environment(
-    loader=jinja2.PackageLoader("mlengine.serving", "console/templates"),
-    autoescape=True,
-    undefined=jinja2.StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
+if TYPE_CHECKING:
+    import jinja2
+
+
+@functools.cache
+def _templates() -> jinja2.Environment:
+    """Built on the first page view: a server that only predicts never imports Jinja2."""
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("mlengine.serving", "console/templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
 
 
 def render(template: str, **context: Any) -> HTMLResponse:
     """A page shell; values from the URL are escaped by Jinja2's autoescape."""
-    html = _templates.get_template(template).render(**context)
+    html = _templates().get_template(template).render(**context)
     return HTMLResponse(html, headers=HEADERS)
 
 

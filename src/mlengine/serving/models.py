@@ -299,6 +299,7 @@ class ModelManager:
             self.settings.max_batch_size,
             self.settings.max_batch_delay,
             on_batch=self.metrics.batch_observer(found.model, found.name).observe,
+            inline_rows=predictor.few_rows,
         )
         loaded.warm(min(self.settings.max_batch_size, 256))
         return loaded

@@ -12,6 +12,7 @@ import logging
 
 import torch
 import uvicorn
+from threadpoolctl import threadpool_limits
 
 from mlengine.registry import Registry
 from mlengine.serving.app import create_app
@@ -25,8 +26,11 @@ log = logging.getLogger("mlengine.serving")
 def serve(registry: Registry, settings: ServeSettings) -> int:
     """Serve until SIGTERM/SIGINT; returns the exit code (0, or 3 if start-up failed)."""
     # The server parallelises model calls itself (one worker thread per core, each call below
-    # the Predictor's multi-threading threshold): torch's own thread pool would only compete.
+    # the Predictor's multi-threading threshold): torch's and BLAS's own thread pools would only
+    # compete. (numpy's OpenBLAS splits a 32-row product over every core: on a busy machine
+    # its threads wait for each other, and the product takes 7x longer than on one thread.)
     torch.set_num_threads(1)
+    threadpool_limits(1, user_api="blas")
     config = uvicorn.Config(
         create_app(registry, settings),
         host=settings.host,

@@ -1,0 +1,108 @@
+"""NumpyNetwork (the few-row serving forward) computes the torch network's logits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from mlengine import feature_column as fc
+from mlengine.model.inputs import FeatureTensors
+from mlengine.model.networks import NetworkInputs, WideDeepNetwork
+from mlengine.model.numpy_network import NUMPY_ACTIVATIONS, NumpyNetwork
+
+COLOUR = fc.categorical_column_with_vocabulary_list("colour", ["red", "green", "blue"])
+SIZE = fc.bucketized_column(fc.numeric_column("size"), [1.0, 5.0])
+WIDE = fc.FeatureTransformer(
+    [COLOUR, SIZE, fc.crossed_column([COLOUR, SIZE], 50), fc.numeric_column("size")]
+)
+DEEP = fc.FeatureTransformer(
+    [
+        fc.numeric_column("size"),
+        fc.indicator_column(COLOUR),
+        fc.embedding_column(COLOUR, 3),
+        fc.embedding_column(fc.categorical_column_with_hash_bucket("tags", 20), 4, max_norm=0.5),
+        fc.embedding_column(fc.crossed_column([COLOUR, SIZE], 40), 3),
+        fc.embedding_column(SIZE, 4),
+    ]
+)
+FEATURES = {
+    "colour": ["red", "blue", None, "green", "pink", "red"],
+    "size": [0.5, 3.0, 7.5, 5.0, 1.0, 2.0],
+    "tags": [["a", "b"], ["c"], [], ["a", "a", "d"], None, ["e"]],
+}
+# One value per row: the lookups of same-dimension tables run as one gather.
+UNIVALENT = dict(FEATURES, tags=["a", "c", None, "d", "", "e"])
+
+
+def _inputs(wide: bool, deep: bool, features: dict) -> tuple[NetworkInputs, list]:
+    encoded = [
+        WIDE.transform(features) if wide else None,
+        DEEP.transform(features) if deep else None,
+    ]
+    tensors = [None if e is None else FeatureTensors.from_encoded(e) for e in encoded]
+    return NetworkInputs(tensors[0], tensors[1], len(features["size"])), encoded
+
+
+def _randomised(network: WideDeepNetwork) -> WideDeepNetwork:
+    """Every weight non-zero (TF's initial linear weights are zero), batch norm statistics too."""
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for parameter in network.parameters():
+            parameter.copy_(torch.randn(parameter.shape, generator=generator))
+        for name, buffer in network.named_buffers():
+            if name.endswith("running_mean"):
+                buffer.copy_(torch.randn(buffer.shape, generator=generator))
+            elif name.endswith("running_var"):
+                buffer.copy_(torch.rand(buffer.shape, generator=generator) + 0.5)
+    return network.eval()
+
+
+@pytest.mark.parametrize("features", [FEATURES, UNIVALENT], ids=["multivalent", "univalent"])
+@pytest.mark.parametrize("activation", sorted(NUMPY_ACTIVATIONS))
+@pytest.mark.parametrize(
+    ("wide", "deep", "batch_norm", "logits"),
+    [
+        (True, True, False, 1),
+        (True, True, True, 3),
+        (False, True, True, 1),
+        (True, False, False, 3),
+        (False, False, False, 2),
+    ],
+    ids=["wide_deep", "wide_deep_bn_multiclass", "dnn_bn", "linear_multiclass", "baseline"],
+)
+def test_numpy_forward_equals_torch(
+    activation: str, wide: bool, deep: bool, batch_norm: bool, logits: int, features: dict
+) -> None:
+    network = _randomised(
+        WideDeepNetwork(
+            logits,
+            WIDE if wide else None,
+            DEEP if deep else None,
+            hidden_units=[8, 5],
+            activation=activation,
+            dropout=0.5,  # inactive in eval mode, in both
+            batch_norm=batch_norm,
+        )
+    )
+    inputs, encoded = _inputs(wide, deep, features)
+    with torch.no_grad():
+        expected = network(inputs).numpy()
+    numpy_network = NumpyNetwork.of(network)
+    assert numpy_network is not None
+    if deep and features is UNIVALENT:  # the grouped lookups run (3 tables of dimension 3, 4)
+        assert all(ids.shape[1] == 1 for ids in encoded[1].embedding_ids)
+        assert sorted(len(g.members) for g in numpy_network.groups) == [1, 2]
+    got = numpy_network(encoded[0], encoded[1], inputs.num_rows)
+    assert got.dtype == np.float32 and got.shape == expected.shape == (6, logits)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_an_activation_without_a_numpy_version_keeps_torch() -> None:
+    network = WideDeepNetwork(1, None, DEEP, hidden_units=[4], activation="gelu").eval()
+    assert NumpyNetwork.of(network) is None
+
+
+def test_a_network_in_training_mode_is_refused() -> None:
+    with pytest.raises(ValueError, match="eval mode"):
+        NumpyNetwork.of(WideDeepNetwork(1, WIDE, None))
