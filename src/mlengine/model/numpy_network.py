@@ -162,15 +162,19 @@ class NumpyNetwork:
     ) -> np.ndarray:
         """Logits ``[num_rows, logits_dimension]`` (float32)."""
         if self.bias is not None:
-            return np.broadcast_to(self.bias, (num_rows, len(self.bias))).copy()
+            return np.tile(self.bias, (num_rows, 1))
         logits: np.ndarray | None = None
         if self.linear is not None:
             assert linear is not None
-            logits = np.broadcast_to(self.linear_bias, (num_rows, len(self.linear_bias))).copy()
+            logits = self.linear_bias
             if self.linear.has_sparse:
-                logits += _weighted_sum(self.sparse_table, linear.sparse_ids, linear.sparse_weights)
+                logits = logits + _weighted_sum(
+                    self.sparse_table, linear.sparse_ids, linear.sparse_weights
+                )
             if self.linear.has_dense:
-                logits += linear.dense @ self.dense_weights
+                logits = logits + linear.dense @ self.dense_weights
+            if logits.ndim == 1:
+                logits = np.tile(logits, (num_rows, 1))
         if self.has_dnn:
             assert dnn is not None
             deep = self._dnn(dnn)

@@ -4,8 +4,8 @@ TF Serving's ``--enable_batching``, without its fixed wait. A request that finds
 idle starts a model call at once, so a lone client pays nothing. Requests that arrive while a
 call runs queue up, and the next call takes them all (up to ``max_batch`` instances): the
 busier the server, the bigger the batches. ``max_delay`` (1 ms in the server's settings) lets
-a batch wait a little longer for company, but only once concurrency has been seen: fewer,
-bigger model calls cost less per instance.
+a batch bound for a worker thread wait a little longer for company, but only once concurrency
+has been seen: fewer, bigger model calls cost less per instance.
 
 A call of at most ``inline_rows`` instances (the Predictor's row path: Python lookups and numpy
 on tiny arrays, a fraction of a millisecond) runs on the event loop: it holds the GIL throughout,
@@ -107,9 +107,10 @@ class Batcher:
         try:
             while self._pending:
                 if self._pending_rows <= self.inline_rows:
-                    # An inline call holds the loop: let requests already received join it.
+                    # An inline call holds the loop: let requests already received join it,
+                    # but wait no longer, since nothing else could serve them meanwhile.
                     await asyncio.sleep(0)
-                if self.max_delay and self._concurrent and self._pending_rows < self.max_batch:
+                elif self.max_delay and self._concurrent and self._pending_rows < self.max_batch:
                     await asyncio.sleep(self.max_delay)
                 items = self._take()
                 self._concurrent = len(items) > 1 or bool(self._pending)
