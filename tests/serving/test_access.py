@@ -200,3 +200,38 @@ def test_metrics(fresh: Any, instances: list[dict[str, Any]]) -> None:
         assert line in text, line  # (a prefix of the line: "1" matches "1.0")
     assert "mlengine_batch_size_bucket" in text
     assert 'mlengine_version_load_seconds_count{model="census",version="v1"} 1.0' in text
+
+
+def test_prediction_posts_skip_the_middleware_and_other_posts_do_not() -> None:
+    import asyncio
+
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    from mlengine.serving.app import PredictionFastPath
+
+    async def predict(_request: Any) -> PlainTextResponse:
+        return PlainTextResponse("route")
+
+    async def rest_of_the_app(scope: Any, receive: Any, send: Any) -> None:
+        await PlainTextResponse("app")(scope, receive, send)
+
+    routes = [
+        Route("/m:predict", predict, methods=["POST"]),
+        Route("/m", predict, methods=["POST"]),  # not a prediction: never shortcut
+        Route("/m/infer", predict, methods=["GET"]),  # not a POST route
+    ]
+    app = PredictionFastPath(rest_of_the_app, routes)
+
+    async def answers() -> list[str]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            calls = [
+                ("POST", "/m:predict"),
+                ("GET", "/m:predict"),
+                ("POST", "/m"),
+                ("GET", "/m/infer"),
+            ]
+            return [(await client.request(method, path)).text for method, path in calls]
+
+    assert asyncio.run(answers()) == ["route", "app", "app", "app"]

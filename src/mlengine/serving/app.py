@@ -23,7 +23,8 @@ from starlette.convertors import Convertor, register_url_convertor
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Match, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mlengine.registry import Registry
 from mlengine.serving.auth import BearerAuth
@@ -70,6 +71,40 @@ register_url_convertor("version", VersionConvertor())
 register_url_convertor("project", ProjectConvertor())
 
 
+PREDICTION_SUFFIXES = (":predict", ":classify", ":regress", "/infer")
+
+
+class PredictionFastPath:
+    """ASGI middleware, outermost: a prediction POST goes straight to its route, anything else
+    on to ``app``.
+
+    Predictions are the hot path: this skips the other middleware and the scan of every route,
+    about a quarter of what a one-instance prediction costs the server. Nothing skipped applies
+    to these routes: their handlers answer every error themselves (see
+    :func:`~mlengine.serving.context.endpoint`), the console only serves GETs, and when
+    predictions need a token (``MLENGINE_PROTECT_PREDICT=1``) the shortcut is not installed.
+    """
+
+    def __init__(self, app: ASGIApp, routes: list[BaseRoute]) -> None:
+        self.app = app
+        self.routes = [
+            route
+            for route in routes
+            if isinstance(route, Route)
+            and route.methods == {"POST"}
+            and route.path.endswith(PREDICTION_SUFFIXES)
+        ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            for route in self.routes:
+                match, child = route.matches(scope)
+                if match is Match.FULL:
+                    await route.handle({**scope, **child}, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+
 def create_app(registry: Registry, settings: ServeSettings | None = None) -> Starlette:
     """The server's ASGI app over ``registry`` (which the caller opens and closes).
 
@@ -103,7 +138,10 @@ def create_app(registry: Registry, settings: ServeSettings | None = None) -> Sta
         finally:
             await manager.stop()
 
-    middleware = [Middleware(Console)]  # the web console's pages: outside the token guard
+    middleware = []
+    if not (settings.api_token and settings.protect_predict):
+        middleware.append(Middleware(PredictionFastPath, routes=routes))
+    middleware.append(Middleware(Console))  # the web console's pages: outside the token guard
     if settings.api_token:
         middleware.append(
             Middleware(
