@@ -53,6 +53,7 @@ RawBatch = Mapping[str, Any]
 _COMPARE_BOUNDARIES = 64  # bucketize by comparisons up to this many boundaries (int8 counts)
 _CROSS_TABLE_LIMIT = 1 << 16  # crosses with at most this many combinations use a lookup table
 _BLOCK_ROWS = 8192  # rows of the outputs filled at a time (a block stays in the L2 cache)
+_HASH_ONE_BY_ONE = 256  # dictionaries up to this size are hashed value by value
 
 
 @dataclass(frozen=True)
@@ -127,8 +128,13 @@ class _Strings:
     @property
     def hashes(self) -> np.ndarray:
         if self._hashes is None:
-            if isinstance(self.dictionary, tuple):
-                self._hashes = np.array([hash_string(v) for v in self.dictionary], dtype=np.uint64)
+            if isinstance(self.dictionary, tuple) or len(self.dictionary) <= _HASH_ONE_BY_ONE:
+                # A few distinct values (a census feature has tens): the remembered one-string
+                # hash beats a numpy pass per byte position.
+                values = self.dictionary
+                if not isinstance(values, tuple):
+                    values = values.to_pylist()
+                self._hashes = np.array([hash_string(v or "") for v in values], dtype=np.uint64)
             else:
                 self._hashes = hash_strings(self.dictionary)
         return self._hashes

@@ -157,6 +157,10 @@ class InputSchema:
             raise invalid(f"'instances' must be a list; got {json_type(instances)}.")
         if not instances:
             raise invalid("No instances to predict: the list is empty.")
+        if self.single is None and all(type(instance) is dict for instance in instances):
+            plain = self._plain_columns(instances)
+            if plain is not None:
+                return Columns(plain, len(instances))
         columns: dict[str, list[Any]] = {name: [] for name in self.names}
         plan = [
             (name, CONVERTERS[dtype], required, columns[name])
@@ -184,6 +188,39 @@ class InputSchema:
                 except _Bad as bad:
                     raise invalid(f"{label} {index}: feature {name!r} {bad.reason}.") from None
         return Columns(columns, len(instances))
+
+    def _plain_columns(self, instances: list[dict[str, Any]]) -> dict[str, list[Any]] | None:
+        """The columns when every value is already what its input takes (strings, finite
+        numbers, 64-bit integers, nulls for optional inputs): checked a column at a time by
+        type, with no call per value. None sends the request through the value-by-value
+        path, which converts what it can and names the first bad value."""
+        columns: dict[str, list[Any]] = {}
+        for name, dtype, required in self.specs:
+            values = [instance.get(name) for instance in instances]
+            kinds = set(map(type, values))
+            if type(None) in kinds:
+                if required:
+                    return None
+                kinds.discard(type(None))
+                numbers = [v for v in values if v is not None]
+            else:
+                numbers = values
+            if not kinds:
+                pass
+            elif dtype == STRING:
+                if kinds != {str}:
+                    return None
+            elif dtype == FLOAT:
+                if not kinds <= {int, float}:
+                    return None
+                if int in kinds and not (-_EXACT <= min(numbers) and max(numbers) <= _EXACT):
+                    return None
+                if not math.isfinite(sum(numbers)):  # NaN or infinity somewhere
+                    return None
+            elif kinds != {int} or min(numbers) < _INT64_MIN or max(numbers) > _INT64_MAX:
+                return None
+            columns[name] = values
+        return columns
 
     def from_lists(
         self, lists: Mapping[str, list[Any]], count: int, what: str = "input"
