@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from typing import Annotated
 
 import typer
@@ -57,6 +58,10 @@ def serve(
     be read from.
     """
     with handle_errors(COMMAND):
+        # Importing the server (torch, numpy, sqlalchemy) creates about a million objects;
+        # without the collector running over them again and again it starts ~0.2 s sooner.
+        # serve() freezes them and turns the collector back on.
+        gc.disable()
         from mlengine.registry import allowed_origins_from_env
         from mlengine.serving.deferred import DeferredRegistry
         from mlengine.serving.server import serve as run_server
