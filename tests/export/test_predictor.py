@@ -89,6 +89,13 @@ def test_keys_per_head_and_equality_with_estimator_predict(
         np.testing.assert_allclose(out["probabilities"].sum(axis=1), 1.0, atol=1e-6)
     if kind == "regression":
         assert out["predictions"].shape == (100, 1)
+    # Without torch (as the server loads it), the vectorised numpy forward: the same.
+    numpy_only = load(model.export_dir, use_torch=False).predict(rows)
+    for key in keys:
+        if out[key].dtype == object:
+            assert numpy_only[key].tolist() == out[key].tolist()
+        else:
+            np.testing.assert_allclose(numpy_only[key], out[key], rtol=1e-6, atol=1e-6)
     # A few instances as dicts take the row path (Python lookups, numpy forward): the same.
     few = rows.head(3).to_dict("records")
     taken: list[Any] = []
@@ -304,3 +311,23 @@ def test_loading_needs_no_training_code_and_no_model_dir(
         [p["logistic"][0] for p in expected],
         atol=1e-12,
     )
+
+
+def test_a_numpy_only_predictor_never_imports_torch(
+    export_dir: Path, instances: list[dict[str, Any]]
+) -> None:
+    """What lets ``mlengine serve`` start without torch's second and a half of imports."""
+    script = f"""
+import sys
+from mlengine.export import load
+import mlengine.serving.server, mlengine.cli.serve
+predictor = load({str(export_dir)!r}, use_torch=False)
+row = {instances[0]!r}
+assert predictor.predict([row])["logistic"].shape == (1, 1)
+assert predictor.predict([row] * 500)["logistic"].shape == (500, 1)
+assert "torch" not in sys.modules, "torch was imported"
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr

@@ -106,3 +106,28 @@ def test_an_activation_without_a_numpy_version_keeps_torch() -> None:
 def test_a_network_in_training_mode_is_refused() -> None:
     with pytest.raises(ValueError, match="eval mode"):
         NumpyNetwork.of(WideDeepNetwork(1, WIDE, None))
+
+
+@pytest.mark.parametrize(
+    ("wide", "deep", "batch_norm", "hidden"),
+    [
+        (True, True, False, [8, 5]),
+        (True, True, True, [8, 5]),
+        (False, True, True, [4]),
+        (True, False, False, []),
+        (False, False, False, []),
+    ],
+)
+def test_weight_shapes_state_the_torch_networks_state_dict(
+    wide: bool, deep: bool, batch_norm: bool, hidden: list[int]
+) -> None:
+    """What the Predictor checks an export's weights against, without building torch."""
+    from mlengine.model.spec import BATCH_NORM_EPSILON, weight_shapes
+
+    linear, dnn = (WIDE if wide else None), (DEEP if deep else None)
+    network = WideDeepNetwork(3, linear, dnn, hidden_units=hidden, batch_norm=batch_norm)
+    spec = {"dnn_hidden_units": hidden, "batch_norm": batch_norm}
+    expected = {name: tuple(t.shape) for name, t in network.state_dict().items()}
+    assert weight_shapes(spec, linear, dnn, 3) == expected
+    norms = [m for m in network.modules() if isinstance(m, torch.nn.BatchNorm1d)]
+    assert all(m.eps == BATCH_NORM_EPSILON for m in norms)

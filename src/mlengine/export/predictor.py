@@ -3,8 +3,13 @@
 Loading reads ``saved_model.json`` (data only) and ``variables.safetensors`` (tensors only): no
 pickle, no code from the export runs. Everything is checked before it is trusted: the format
 name and version, asset paths (they must stay inside the export), and every tensor's name and
-shape — the network is first built on PyTorch's ``meta`` device, so a manifest that asks for
-enormous tables is refused before any memory is allocated.
+shape — the shapes are worked out from the spec alone, so a manifest that asks for enormous
+tables is refused before any memory is allocated.
+
+Predictions of a few rows take the row path (:class:`~mlengine.feature_column.RowEncoder`
+and :class:`~mlengine.model.numpy_network.NumpyNetwork`); bigger batches the vectorised
+transform, then torch's network on every core, or with ``use_torch=False`` (the server) the
+numpy network: a process that only serves never imports torch.
 """
 
 from __future__ import annotations
@@ -13,14 +18,14 @@ import contextlib
 import json
 import logging
 import os
+import threading
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
-import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file
+from safetensors.numpy import load_file
 
 from mlengine.errors import ExportFormatError, FeatureError, MLEngineError
 from mlengine.export.format import (
@@ -33,11 +38,14 @@ from mlengine.export.format import (
 from mlengine.feature_column.columns import read_vocabulary_file
 from mlengine.feature_column.rows import RowEncoder
 from mlengine.feature_column.transform import SMALL_BATCH_ROWS as TRANSFORM_SMALL_ROWS
-from mlengine.feature_column.transform import as_feature_dict
-from mlengine.model import Model, build_model
-from mlengine.model.build import check_weights
-from mlengine.model.encode import Encoder
+from mlengine.feature_column.transform import as_feature_dict, transform_all
+from mlengine.model.heads import Head, head_from_config
 from mlengine.model.numpy_network import NumpyNetwork
+from mlengine.model.spec import check_weights, transformers_from_spec, weight_shapes
+
+if TYPE_CHECKING:
+    from mlengine.model import Model
+    from mlengine.model.encode import Encoder
 
 logger = logging.getLogger("mlengine")
 
@@ -47,6 +55,8 @@ ROW_PATH_ROWS = 64  # up to this many rows, Python lookups and numpy beat the ve
 
 @contextlib.contextmanager
 def _threads(count: int) -> Iterator[None]:
+    import torch
+
     previous = torch.get_num_threads()
     if count != previous:
         torch.set_num_threads(count)
@@ -120,13 +130,11 @@ def _resolve_assets(spec: Any, root: str) -> None:
             _resolve_assets(value, root)
 
 
-def _build(spec: dict[str, Any], where: str) -> Model:
-    try:
-        return build_model(spec)
-    except ExportFormatError:
-        raise
-    except (MLEngineError, ValueError, TypeError, KeyError, RuntimeError) as exc:
-        raise ExportFormatError(f"{where}: the model spec is invalid: {exc}") from None
+_SPEC_ERRORS = (MLEngineError, ValueError, TypeError, KeyError, RuntimeError)
+
+
+def _spec_error(where: str, error: Exception) -> ExportFormatError:
+    return ExportFormatError(f"{where}: the model spec is invalid: {error}")
 
 
 class Predictor:
@@ -138,14 +146,22 @@ class Predictor:
         [{'class_ids': [0], 'classes': ['0'], 'logistic': [0.03], ...}]
     """
 
-    def __init__(self, export_dir: str | os.PathLike[str]):
+    def __init__(self, export_dir: str | os.PathLike[str], *, use_torch: bool = True):
         root = os.fspath(export_dir)
         self.path = root
         self.manifest = read_manifest(root)
         spec = json.loads(json.dumps(self.manifest["model_spec"]))
         _resolve_assets(spec, root)
-        with torch.device("meta"):
-            shapes = _build(spec, root).network.state_dict()
+        try:
+            self.head: Head = head_from_config(spec["head"])
+            self.linear_transformer, self.dnn_transformer = transformers_from_spec(spec)
+            shapes = weight_shapes(
+                spec, self.linear_transformer, self.dnn_transformer, self.head.logits_dimension
+            )
+        except ExportFormatError:
+            raise
+        except _SPEC_ERRORS as exc:
+            raise _spec_error(root, exc) from None
         variables = os.path.join(root, VARIABLES_FILE)
         if not os.path.isfile(variables):
             raise ExportFormatError(f"{root!r} has no {VARIABLES_FILE}.")
@@ -157,21 +173,33 @@ class Predictor:
                 "not a safetensors file at all."
             ) from None
         check_weights(shapes, weights, variables, ExportFormatError)
-        self.model = _build(spec, root)
-        self.model.network.load_state_dict(weights)
-        self.model.network.eval()
-        self.encoder = Encoder(self.model, torch.device("cpu"))
-        # Requests of a few rows: compiled per-column Python and a numpy forward (see
-        # RowEncoder and NumpyNetwork); None where the model needs the general path.
-        rows = RowEncoder([self.model.linear_transformer, self.model.dnn_transformer])
-        network = NumpyNetwork.of(self.model.network)
-        self._row_path = (rows, network) if rows.supported and network is not None else None
+        self._spec = spec
+        self._weights = {
+            name: array.astype(np.float32, copy=False) if array.dtype.kind == "f" else array
+            for name, array in weights.items()
+        }
+        dnn = self.dnn_transformer
+        self.numpy_network = NumpyNetwork.from_weights(
+            self._weights,
+            None if dnn is None else dnn.embedding_specs,
+            bool(spec.get("batch_norm", False)),
+            str(spec.get("dnn_activation_fn", "relu")),
+        )
+        # Big batches run on torch (every core) unless use_torch is False; a network whose
+        # activation numpy lacks always does. The torch model is built on first use.
+        self.use_torch = use_torch or self.numpy_network is None
+        self._model: Model | None = None
+        self._encoder: Encoder | None = None
+        self._torch_lock = threading.Lock()
+        # Requests of a few rows: compiled per-column Python and the numpy forward.
+        rows = RowEncoder([self.linear_transformer, self.dnn_transformer])
+        self._row_path = rows if rows.supported and self.numpy_network is not None else None
         self._warned_unknown: set[str] = set()
         signature = self.manifest["signature"]
         self.inputs: list[dict[str, Any]] = list(signature.get("inputs", []))
         self.input_names = [spec["name"] for spec in self.inputs]
         self.required = [spec["name"] for spec in self.inputs if spec.get("required")]
-        self.output_keys = list(self.model.head.prediction_keys)
+        self.output_keys = list(self.head.prediction_keys)
         # Torch threads per call at most (None: all cores for big batches). The server sets 1:
         # it runs calls on its own worker threads, one per core.
         self.max_threads: int | None = None
@@ -250,26 +278,24 @@ class Predictor:
     def _predict_few(self, instances: Any) -> dict[str, np.ndarray] | None:
         """The row path for a few instances (a list of dicts, or a dict of lists); None when
         it does not apply, and the general path (which also reports any error) runs."""
-        assert self._row_path is not None
-        rows, network = self._row_path
+        assert self._row_path is not None and self.numpy_network is not None
         if type(instances) is list:
             if not all(isinstance(instance, Mapping) for instance in instances):
                 return None
             self._warn_unknown(instances)
             if any(instance.get(name) is None for name in self.required for instance in instances):
                 return None
-            encoded = rows.encode(instances)
+            encoded = self._row_path.encode(instances)
             count = len(instances)
         else:
             if any(name not in instances for name in self.required):
                 return None
             count = _count_plain(instances)
-            encoded = rows.encode_columns(instances, count)
+            encoded = self._row_path.encode_columns(instances, count)
         if encoded is None:
             return None
-        return self.model.head.predictions(network(encoded[0], encoded[1], count))
+        return self.head.predictions(self.numpy_network(encoded[0], encoded[1], count))
 
-    @torch.no_grad()
     def predict(self, instances: Any) -> dict[str, np.ndarray]:
         """Predictions as columns: one array per output key, first axis = instances."""
         if self._row_path is not None and 0 < _count_plain(instances) <= ROW_PATH_ROWS:
@@ -277,13 +303,46 @@ class Predictor:
             if outputs is not None:
                 return outputs
         features = self._features(instances)
-        inputs = self.encoder.inputs(features)
-        threads = 1 if inputs.num_rows < SINGLE_THREAD_ROWS else max(1, os.cpu_count() or 1)
-        if self.max_threads is not None:
-            threads = min(threads, self.max_threads)
-        with _threads(threads):
-            logits = self.model.network(inputs)
-        return self.model.head.predictions(logits)
+        if not self.use_torch:
+            assert self.numpy_network is not None
+            linear, dnn = transform_all([self.linear_transformer, self.dnn_transformer], features)
+            network = self.numpy_network(linear, dnn, _rows_of(features))
+            return self.head.predictions(network)
+        return self._predict_torch(features)
+
+    def _predict_torch(self, features: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        import torch
+
+        model, encoder = self._torch()
+        with torch.no_grad():
+            inputs = encoder.inputs(features)
+            threads = 1 if inputs.num_rows < SINGLE_THREAD_ROWS else max(1, os.cpu_count() or 1)
+            if self.max_threads is not None:
+                threads = min(threads, self.max_threads)
+            with _threads(threads):
+                logits = model.network(inputs)
+        return self.head.predictions(logits)
+
+    def _torch(self) -> tuple[Model, Encoder]:
+        """The torch model with the export's weights (built on first use)."""
+        with self._torch_lock:
+            if self._model is None or self._encoder is None:
+                import torch
+
+                from mlengine.model.build import build_model
+                from mlengine.model.encode import Encoder
+
+                try:
+                    model = build_model(self._spec)
+                except _SPEC_ERRORS as exc:
+                    raise _spec_error(self.path, exc) from None
+                model.network.load_state_dict(
+                    {name: torch.from_numpy(array) for name, array in self._weights.items()}
+                )
+                model.network.eval()
+                self._encoder = Encoder(model, torch.device("cpu"))
+                self._model = model
+            return self._model, self._encoder
 
     def predict_instances(self, instances: Any) -> list[dict[str, Any]]:
         """Predictions as one JSON-ready dict per instance (lists of numbers or strings)."""
@@ -322,6 +381,13 @@ def _first_mixed_value(name: str, values: list[Any]) -> str:
     return f"Feature {name!r}: values cannot be read as one column (nested or mixed values)."
 
 
-def load(export_dir: str | os.PathLike[str]) -> Predictor:
-    """Load an export directory (``<base>/<timestamp>``) into a :class:`Predictor`."""
-    return Predictor(export_dir)
+def load(export_dir: str | os.PathLike[str], *, use_torch: bool = True) -> Predictor:
+    """Load an export directory (``<base>/<timestamp>``) into a :class:`Predictor`;
+    ``use_torch=False`` predicts with numpy only (see the module docstring)."""
+    return Predictor(export_dir, use_torch=use_torch)
+
+
+def _rows_of(features: Mapping[str, Any]) -> int:
+    for values in features.values():
+        return len(values)
+    return 0

@@ -19,12 +19,12 @@ from mlengine.feature_column import (
     EmbeddingColumn,
     FeatureColumn,
     FeatureTransformer,
-    from_config,
     indicator_column,
     to_config,
 )
 from mlengine.model.heads import Head, head_from_config
 from mlengine.model.networks import WideDeepNetwork
+from mlengine.model.spec import check_weights, transformers_from_spec
 
 
 @dataclass
@@ -81,17 +81,7 @@ def columns_config(columns: Sequence[FeatureColumn] | None) -> list[dict[str, An
 def build_model(spec: dict[str, Any]) -> Model:
     """Build an untrained model (TF-style initial weights) from a spec."""
     head = head_from_config(spec["head"])
-    linear_cfg = spec.get("linear_feature_columns")
-    dnn_cfg = spec.get("dnn_feature_columns")
-    linear = None
-    if linear_cfg:
-        linear = FeatureTransformer(
-            [from_config(c, "linear_feature_columns") for c in linear_cfg],
-            sparse_combiner=spec.get("linear_sparse_combiner", "sum"),
-        )
-    dnn = None
-    if dnn_cfg:
-        dnn = FeatureTransformer([from_config(c, "dnn_feature_columns") for c in dnn_cfg])
+    linear, dnn = transformers_from_spec(spec)
     network = WideDeepNetwork(
         head.logits_dimension,
         linear,
@@ -102,28 +92,6 @@ def build_model(spec: dict[str, Any]) -> Model:
         batch_norm=bool(spec.get("batch_norm", False)),
     )
     return Model(spec, network, head, linear, dnn)
-
-
-def check_weights(
-    expected: dict[str, torch.Tensor],
-    weights: dict[str, torch.Tensor],
-    source: str,
-    error: type[MLEngineError],
-) -> None:
-    """Refuse weights with a missing, extra or misshapen tensor, naming it."""
-    missing = sorted(set(expected) - set(weights))
-    unexpected = sorted(set(weights) - set(expected))
-    if missing or unexpected:
-        raise error(
-            f"{source} does not match the model: missing tensors {missing[:5]}, "
-            f"unexpected tensors {unexpected[:5]}."
-        )
-    for name, tensor in expected.items():
-        if tuple(weights[name].shape) != tuple(tensor.shape):
-            raise error(
-                f"{source}: tensor {name!r} has shape {tuple(weights[name].shape)}, the model "
-                f"expects {tuple(tensor.shape)}."
-            )
 
 
 def load_weights(

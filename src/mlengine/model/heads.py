@@ -3,17 +3,22 @@
 A head knows its task (binary, multiclass, regression), its labels (``label_vocabulary``) and
 the ``loss_reduction``; networks only produce logits. This is tf.estimator's split, so N networks
 and M heads make N x M estimators without N x M classes.
+
+Predictions are numpy; only the losses need torch, which is imported on the first loss: a
+serving process, which computes none, never imports it.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import torch
-import torch.nn.functional as F
+
+if TYPE_CHECKING:
+    import torch
 
 from mlengine.errors import DataError, InvalidParameterError
 
@@ -80,12 +85,19 @@ class Head:
         raise NotImplementedError
 
 
+def _functional() -> ModuleType:
+    """``torch.nn.functional`` (imported by the first loss; then a dictionary lookup)."""
+    import torch.nn.functional
+
+    return torch.nn.functional
+
+
 def _float64(logits: torch.Tensor | np.ndarray) -> np.ndarray:
     """Logits as float64 numpy: predictions are computed in numpy, which costs microseconds
     less than torch per call on the few rows of a serving request."""
     if isinstance(logits, np.ndarray):
         return logits.astype(np.float64)
-    return logits.detach().to("cpu", torch.float64).numpy()
+    return logits.detach().cpu().double().numpy()
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -220,7 +232,7 @@ class BinaryClassHead(ClassificationHead):
         return super().encode_labels(labels).astype(np.float32)
 
     def unreduced_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return F.binary_cross_entropy_with_logits(
+        return _functional().binary_cross_entropy_with_logits(
             logits.view(-1), labels.to(logits.dtype), reduction="none"
         )
 
@@ -229,7 +241,9 @@ class BinaryClassHead(ClassificationHead):
     ) -> torch.Tensor:
         if weights is None and self.loss_reduction == SUM_OVER_BATCH_SIZE:
             # The common case in one kernel (and one autograd node).
-            return F.binary_cross_entropy_with_logits(logits.view(-1), labels, reduction="mean")
+            return _functional().binary_cross_entropy_with_logits(
+                logits.view(-1), labels, reduction="mean"
+            )
         return super().loss(logits, labels, weights)
 
     def predictions(self, logits: torch.Tensor | np.ndarray) -> dict[str, np.ndarray]:
@@ -263,7 +277,7 @@ class MultiClassHead(ClassificationHead):
         self.logits_dimension = n_classes
 
     def unreduced_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(logits, labels.long(), reduction="none")
+        return _functional().cross_entropy(logits, labels.long(), reduction="none")
 
     def predictions(self, logits: torch.Tensor | np.ndarray) -> dict[str, np.ndarray]:
         z = _float64(logits)

@@ -1,22 +1,26 @@
-"""A trained network's inference forward in numpy, for the few rows of a serving request.
+"""A trained network's inference forward in numpy: serving without torch.
 
 At one row, each torch op costs several microseconds of dispatch and the Wide & Deep forward
-about 90 µs; the same arithmetic in numpy costs about a quarter of that. :class:`NumpyNetwork`
-reads the weights of an eval-mode :class:`WideDeepNetwork` (sharing their memory: the network
-must not be trained afterwards, which the Predictor never does) and computes the same logits
-in float32, up to rounding. Large batches stay on torch, which uses every core.
+about 90 µs; the same arithmetic in numpy costs about a quarter of that, and a process that
+only predicts need not import torch at all (over a second of start-up). :class:`NumpyNetwork`
+computes :class:`~mlengine.model.networks.WideDeepNetwork`'s eval-mode logits in float32, up to
+rounding, from the same weights (its ``state_dict``, by name).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from torch import nn
 
-from mlengine.feature_column import EncodedFeatures
-from mlengine.model.networks import ACTIVATIONS, WideDeepNetwork
+from mlengine.feature_column import EmbeddingSpec, EncodedFeatures
+from mlengine.model.spec import BATCH_NORM_EPSILON
+
+if TYPE_CHECKING:
+    from mlengine.model.networks import WideDeepNetwork
+
+Weights = Mapping[str, np.ndarray]
 
 
 def _elu(x: np.ndarray) -> np.ndarray:
@@ -40,10 +44,6 @@ NUMPY_ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 }  # gelu (erf) has none: such networks keep torch
 
 
-def _array(tensor: torch.Tensor) -> np.ndarray:
-    return tensor.detach().numpy()
-
-
 def _weighted_sum(
     table: np.ndarray, ids: np.ndarray, weights: np.ndarray, max_norm: float | None = None
 ) -> np.ndarray:
@@ -58,18 +58,17 @@ def _weighted_sum(
 
 
 class _Dense:
-    """One hidden layer: affine (with eval-mode batch norm folded in), then the activation."""
+    """One layer: affine, with an eval-mode batch norm after it when it has one."""
 
-    def __init__(self, linear: nn.Linear, norm: nn.Module | None):
-        self.weight = np.ascontiguousarray(_array(linear.weight).T)
-        self.bias = _array(linear.bias)
+    def __init__(self, weights: Weights, prefix: str, norm: str | None):
+        self.weight = np.ascontiguousarray(weights[f"{prefix}.weight"].T)
+        self.bias = weights[f"{prefix}.bias"]
         self.scale: np.ndarray | None = None
-        if isinstance(norm, nn.BatchNorm1d):
-            assert norm.running_mean is not None and norm.running_var is not None
-            inverse = torch.rsqrt(norm.running_var + norm.eps)
-            self.mean = _array(norm.running_mean)
-            self.scale = _array(norm.weight * inverse)
-            self.shift = _array(norm.bias)
+        if norm is not None:
+            inverse = 1 / np.sqrt(weights[f"{norm}.running_var"] + np.float32(BATCH_NORM_EPSILON))
+            self.mean = weights[f"{norm}.running_mean"]
+            self.scale = weights[f"{norm}.weight"] * inverse
+            self.shift = weights[f"{norm}.bias"]
 
     def __call__(self, x: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray:
         """The layer on ``x``; ``weight`` replaces the layer's (its rows permuted)."""
@@ -96,34 +95,68 @@ class _EmbeddingGroup:
 
 
 class NumpyNetwork:
-    """``network(inputs)`` for eval mode, in numpy. Build with :meth:`of`.
+    """``network(inputs)`` in eval mode, in numpy. Build with :meth:`from_weights` (or
+    :meth:`of` a torch network).
 
     Embedding lookups are grouped by dimension (:class:`_EmbeddingGroup`) when every row has
     one id per column, the usual serving request: the first layer's input rows are permuted
     once, here, to the grouped order, so the result is the same sum in another order.
     """
 
-    def __init__(self, network: WideDeepNetwork, activation: Callable[[np.ndarray], np.ndarray]):
-        self.bias = None if network.bias is None else _array(network.bias)
-        self.linear = network.linear
-        if network.linear is not None:
-            self.sparse_table = _array(network.linear.sparse_weights)
-            self.dense_weights = _array(network.linear.dense_weights)
-            self.linear_bias = _array(network.linear.bias)
-        self.has_dnn = network.dnn is not None
-        if network.dnn is not None:
-            dnn = network.dnn
-            self.embeddings = [
-                (_array(dnn.tables[spec.table]), spec.max_norm) for spec in dnn.embedding_specs
-            ]
-            step = 2 if dnn.batch_norm else 1
-            self.layers = [
-                _Dense(dnn.hidden[i], dnn.hidden[i + 1] if dnn.batch_norm else None)  # type: ignore[arg-type]
-                for i in range(0, len(dnn.hidden), step)
-            ]
-            self.logits = _Dense(dnn.logits, None)
+    def __init__(
+        self,
+        weights: Weights,
+        embeddings: Sequence[EmbeddingSpec] | None,
+        batch_norm: bool,
+        activation: Callable[[np.ndarray], np.ndarray],
+    ):
+        self.bias = weights.get("bias")
+        self.has_linear = "linear.bias" in weights
+        if self.has_linear:
+            self.sparse_table = weights["linear.sparse_weights"]
+            self.dense_weights = weights["linear.dense_weights"]
+            self.linear_bias = weights["linear.bias"]
+        self.has_dnn = embeddings is not None
+        if embeddings is not None:
+            self.embeddings = [(weights[f"dnn.tables.{e.table}"], e.max_norm) for e in embeddings]
+            step = 2 if batch_norm else 1
+            self.layers: list[_Dense] = []
+            while f"dnn.hidden.{len(self.layers) * step}.weight" in weights:
+                i = len(self.layers) * step
+                norm = f"dnn.hidden.{i + 1}" if batch_norm else None
+                self.layers.append(_Dense(weights, f"dnn.hidden.{i}", norm))
+            self.logits = _Dense(weights, "dnn.logits", None)
             self._group_embeddings()
         self.activation = activation
+
+    @classmethod
+    def from_weights(
+        cls,
+        weights: Weights,
+        embeddings: Sequence[EmbeddingSpec] | None,
+        batch_norm: bool = False,
+        activation: str = "relu",
+    ) -> NumpyNetwork | None:
+        """The forward of a network with these weights (a ``state_dict`` as float32 arrays)
+        and the DNN's embedding specs (None: no DNN); None for an activation numpy lacks."""
+        function = NUMPY_ACTIVATIONS.get(activation)
+        if embeddings is not None and function is None:
+            return None
+        return cls(weights, embeddings, batch_norm, function or NUMPY_ACTIVATIONS["relu"])
+
+    @classmethod
+    def of(cls, network: WideDeepNetwork) -> NumpyNetwork | None:
+        """The forward of an eval-mode torch network, sharing its weights' memory (the
+        network must not be trained afterwards); None for an activation numpy lacks."""
+        from mlengine.model.networks import ACTIVATIONS
+
+        if network.training:
+            raise ValueError("NumpyNetwork needs a network in eval mode.")
+        weights = {name: t.detach().numpy() for name, t in network.state_dict().items()}
+        if network.dnn is None:
+            return cls.from_weights(weights, None)
+        name = next((n for n, f in ACTIVATIONS.items() if f is network.dnn.activation), "")
+        return cls.from_weights(weights, network.dnn.embedding_specs, network.dnn.batch_norm, name)
 
     def _group_embeddings(self) -> None:
         dims: dict[int, list[int]] = {}
@@ -145,18 +178,6 @@ class NumpyNetwork:
             order.extend(range(starts[i], starts[i] + self.embeddings[i][0].shape[1]))
         self.grouped_first = np.ascontiguousarray(first.weight[order])
 
-    @classmethod
-    def of(cls, network: WideDeepNetwork) -> NumpyNetwork | None:
-        """The numpy forward of an eval-mode network; None if it uses an activation numpy
-        lacks (its callers then keep torch)."""
-        if network.training:
-            raise ValueError("NumpyNetwork needs a network in eval mode.")
-        if network.dnn is None:
-            return cls(network, NUMPY_ACTIVATIONS["relu"])
-        name = next((n for n, f in ACTIVATIONS.items() if f is network.dnn.activation), None)
-        activation = NUMPY_ACTIVATIONS.get(name or "")
-        return None if activation is None else cls(network, activation)
-
     def __call__(
         self, linear: EncodedFeatures | None, dnn: EncodedFeatures | None, num_rows: int
     ) -> np.ndarray:
@@ -164,14 +185,14 @@ class NumpyNetwork:
         if self.bias is not None:
             return np.tile(self.bias, (num_rows, 1))
         logits: np.ndarray | None = None
-        if self.linear is not None:
+        if self.has_linear:
             assert linear is not None
             logits = self.linear_bias
-            if self.linear.has_sparse:
+            if linear.sparse_ids.shape[1]:
                 logits = logits + _weighted_sum(
                     self.sparse_table, linear.sparse_ids, linear.sparse_weights
                 )
-            if self.linear.has_dense:
+            if linear.dense.shape[1]:
                 logits = logits + linear.dense @ self.dense_weights
             if logits.ndim == 1:
                 logits = np.tile(logits, (num_rows, 1))

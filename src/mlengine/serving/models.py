@@ -283,8 +283,10 @@ class ModelManager:
         return found, self.registry.export_dir(*key)
 
     def _build(self, found: ModelVersion, path: str) -> LoadedVersion:
-        predictor = load(path)
-        predictor.max_threads = 1  # one torch thread per call: the server runs calls in parallel
+        # numpy only: the server never imports torch (over a second of start-up, and memory).
+        # Its calls run on the event loop or on one worker thread per core, so the numpy
+        # network's matrix products use one BLAS thread each (see serving.server).
+        predictor = load(path, use_torch=False)
         loaded = LoadedVersion(
             model=found.model,
             name=found.name,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import gc
 import logging
 
-import torch
 import uvicorn
 from threadpoolctl import threadpool_limits
 
@@ -25,12 +24,11 @@ log = logging.getLogger("mlengine.serving")
 
 def serve(registry: Registry, settings: ServeSettings) -> int:
     """Serve until SIGTERM/SIGINT; returns the exit code (0, or 3 if start-up failed)."""
-    # The server parallelises model calls itself (one worker thread per core, each call below
-    # the Predictor's multi-threading threshold): torch's and BLAS's own thread pools would only
-    # compete. (numpy's OpenBLAS splits a 32-row product over every core: on a busy machine
-    # its threads wait for each other, and the product takes 7x longer than on one thread.)
-    torch.set_num_threads(1)
-    threadpool_limits(1, user_api="blas")
+    # The server parallelises model calls itself (on the event loop, or one worker thread per
+    # core): BLAS's own thread pool would only compete. (numpy's OpenBLAS splits a 32-row
+    # product over every core: on a busy machine its threads wait for each other, and the
+    # product takes 7x longer than on one thread.) Torch is not imported by the server.
+    threadpool_limits(1)
     config = uvicorn.Config(
         create_app(registry, settings),
         host=settings.host,
@@ -42,7 +40,7 @@ def serve(registry: Registry, settings: ServeSettings) -> int:
         timeout_graceful_shutdown=int(settings.graceful_timeout),
         server_header=False,
     )
-    # Move everything imported so far (torch, sqlalchemy: ~10^6 objects) out of the
+    # Move everything imported so far (numpy, sqlalchemy, starlette: ~10^5 objects) out of the
     # collector's reach: a full collection would otherwise walk them all under load (a pause of
     # ~100 ms every few seconds). No collection first: it would cost 0.15 s of start-up to
     # free a few megabytes of import-time garbage.
