@@ -6,11 +6,17 @@ import copy
 import dataclasses
 import json
 import math
+import os
+import subprocess
+import sys
+import textwrap
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import torch
 
+import mlengine
 from mlengine.errors import InvalidParameterError
 from mlengine.training.ftrl import Ftrl
 from mlengine.training.optimizers import (
@@ -440,3 +446,47 @@ def test_built_optimizer_state_round_trips(spec: OptimizerSpec) -> None:
     train_step(restored, restored_opt)
     for a, b in zip(model.parameters(), restored.parameters(), strict=True):
         assert torch.equal(a, b)
+
+
+# Trains (Ftrl + Adagrad: the fast path never calls step()), resumes from the checkpoint and
+# evaluates; then checks that an optimizer call outside the block imports dynamo as torch does.
+NO_DYNAMO_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    import torch
+    from mlengine import estimator, feature_column as fc
+    from mlengine.training.optimizers import FtrlOptimizer
+
+    x = {"a": np.arange(8.0), "c": np.array(list("xyzxyzxy"), dtype=object)}
+    y = np.arange(8) % 2
+    colour = fc.categorical_column_with_vocabulary_list("c", ["x", "y", "z"])
+    model = estimator.DNNLinearCombinedClassifier(
+        model_dir=sys.argv[1], linear_feature_columns=[colour],
+        dnn_feature_columns=[fc.numeric_column("a"), fc.embedding_column(colour, 2)],
+        dnn_hidden_units=[4],
+    )
+    data = estimator.inputs.numpy_input_fn(x, y, batch_size=4, num_epochs=1, shuffle=False)
+    model.train(data)
+    model.train(data)
+    model.evaluate(data)
+    assert "torch._dynamo" not in sys.modules, "training imported torch._dynamo"
+    optimizer = FtrlOptimizer(0.1).build([torch.zeros(2, requires_grad=True)])
+    optimizer.state_dict()
+    assert "torch._dynamo" in sys.modules, "torch's own behaviour was not restored"
+    """
+)
+
+
+def test_training_does_not_import_dynamo(tmp_path: Path) -> None:
+    """torch.optim's bookkeeping would import torch._dynamo (about a second of start-up)."""
+    src = str(Path(mlengine.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    result = subprocess.run(
+        [sys.executable, "-c", NO_DYNAMO_SCRIPT, str(tmp_path / "model")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr

@@ -14,7 +14,7 @@ from mlengine.errors import DataError
 from mlengine.model.encode import Batch
 from mlengine.training.config import RunConfig
 from mlengine.training.distributed import GradientSync, is_chief
-from mlengine.training.fast_step import FastUpdater
+from mlengine.training.fast_step import FastUpdater, backward
 from mlengine.training.session import TrainingSession
 from mlengine.training.summaries import SummaryWriter
 
@@ -78,7 +78,7 @@ def run_training(
                 logits = network(batch.inputs)
                 assert batch.labels is not None
                 loss = head.loss(logits, batch.labels, batch.weights)
-                loss.backward()  # gradients were zeroed in place by the previous update
+                backward(loss)  # gradients were zeroed in place by the previous update
                 examples_since_tick += batch.num_rows
             if sync is not None and not sync.all_reduce(batch is not None):
                 break  # some rank's input has ended: every rank stops here, none updated

@@ -24,7 +24,7 @@ from mlengine.training.checkpoint import (
     save_checkpoint,
     tensors_under,
 )
-from mlengine.training.optimizers import OptimizerSpec
+from mlengine.training.optimizers import OptimizerSpec, without_dynamo_import
 
 MODEL_PREFIX = "model/"
 
@@ -53,9 +53,10 @@ class TrainingSession:
         model = build_model(spec)
         model.network.to(device)
         optimizers = {}
-        for part, params in model.network.parameter_groups().items():
-            if params:
-                optimizers[part] = optimizer_specs[part].build(params)
+        with without_dynamo_import():
+            for part, params in model.network.parameter_groups().items():
+                if params:
+                    optimizers[part] = optimizer_specs[part].build(params)
         return cls(model, optimizers, 0, device)
 
     def state_tensors(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -63,9 +64,9 @@ class TrainingSession:
         tensors = {MODEL_PREFIX + k: v for k, v in self.model.network.state_dict().items()}
         structures = {}
         for part, optimizer in self.optimizers.items():
-            opt_tensors, structure = optimizer_state_to_tensors(
-                optimizer.state_dict(), f"optimizer/{part}/"
-            )
+            with without_dynamo_import():
+                state = optimizer.state_dict()
+            opt_tensors, structure = optimizer_state_to_tensors(state, f"optimizer/{part}/")
             tensors.update(opt_tensors)
             structures[part] = {**structure, "class": type(optimizer).__name__}
         rng_tensors, rng_info = rng_state()
@@ -100,7 +101,8 @@ class TrainingSession:
                 hyper = [
                     {k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups
                 ]
-                optimizer.load_state_dict(optimizer_state_from_tensors(tensors, structure))
+                with without_dynamo_import():
+                    optimizer.load_state_dict(optimizer_state_from_tensors(tensors, structure))
                 for group, current in zip(optimizer.param_groups, hyper, strict=True):
                     group.update(current)
             restore_rng_state(tensors, manifest.get("rng", {}))
