@@ -157,7 +157,11 @@ class InputSchema:
             raise invalid(f"'instances' must be a list; got {json_type(instances)}.")
         if not instances:
             raise invalid("No instances to predict: the list is empty.")
-        if self.single is None and all(type(instance) is dict for instance in instances):
+        if (
+            len(instances) > 1  # one instance: the value-by-value path is as quick
+            and self.single is None
+            and all(type(instance) is dict for instance in instances)
+        ):
             plain = self._plain_columns(instances)
             if plain is not None:
                 return Columns(plain, len(instances))
