@@ -74,9 +74,9 @@ class LoadedVersion:
         """The signature's outputs: name, dtype, shape."""
         return list(self.manifest["signature"].get("outputs", []))
 
-    @property
+    @functools.cached_property
     def signature_defs(self) -> dict[str, dict[str, Any]]:
-        """TF's signature names → ``{method_name, outputs}``."""
+        """TF's signature names → ``{method_name, outputs}`` (read once: every request asks)."""
         defs = self.manifest.get("signature_defs")
         return dict(defs) if isinstance(defs, dict) else {}
 
