@@ -48,7 +48,8 @@ import torch.distributed as dist
 dist.init_process_group("gloo", timeout=__import__("datetime").timedelta(seconds=30))
 value = torch.tensor([float(dist.get_rank() + 1)])
 dist.all_reduce(value)
-print(f"rank {dist.get_rank()} of {dist.get_world_size()} sum {value.item():g}", sys.argv[1:],
+# One string, one write: two ranks print at once into the same log.
+print(f"rank {dist.get_rank()} of {dist.get_world_size()} sum {value.item():g} {sys.argv[1:]}",
       flush=True)
 dist.destroy_process_group()
 """,

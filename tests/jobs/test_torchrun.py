@@ -29,7 +29,7 @@ def test_two_workers_under_torchrun(sqlite_jobs: JobManager, trainer_package: Pa
     assert job.state is JobState.SUCCEEDED, (job.error_message, log)
     assert "torch.distributed.run" in log and "--nproc-per-node=2" in log
     ranks = sorted(re.findall(r"rank (\d) of 2 sum 3 \['--job-dir', '[^']+', '--x', '1'\]", log))
-    assert ranks == ["0", "1"]
+    assert ranks == ["0", "1"], log
     body = job.to_json()["trainingInput"]
     assert body["workerCount"] == "2" and body["scaleTier"] == "CUSTOM"
     assert body["rendezvousTimeout"] == "60s"
