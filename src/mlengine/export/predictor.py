@@ -6,7 +6,7 @@ name and version, asset paths (they must stay inside the export), and every tens
 shape — the shapes are worked out from the spec alone, so a manifest that asks for enormous
 tables is refused before any memory is allocated.
 
-Predictions of a few rows take the row path (:class:`~mlengine.feature_column.RowEncoder`
+Predictions of a few rows take the row path (:class:`~mlengine.feature_column.rows.RowEncoder`
 and :class:`~mlengine.model.numpy_network.NumpyNetwork`); bigger batches the vectorised
 transform, then torch's network on every core, or with ``use_torch=False`` (the server) the
 numpy network: a process that only serves never imports torch.
@@ -200,8 +200,8 @@ class Predictor:
         self.input_names = [spec["name"] for spec in self.inputs]
         self.required = [spec["name"] for spec in self.inputs if spec.get("required")]
         self.output_keys = list(self.head.prediction_keys)
-        # Torch threads per call at most (None: all cores for big batches). The server sets 1:
-        # it runs calls on its own worker threads, one per core.
+        # Torch threads per call at most (None: all cores for big batches); for a caller that
+        # runs calls on several threads of its own.
         self.max_threads: int | None = None
 
     @property
