@@ -131,3 +131,16 @@ def test_weight_shapes_state_the_torch_networks_state_dict(
     assert weight_shapes(spec, linear, dnn, 3) == expected
     norms = [m for m in network.modules() if isinstance(m, torch.nn.BatchNorm1d)]
     assert all(m.eps == BATCH_NORM_EPSILON for m in norms)
+
+
+def test_tables_too_big_to_copy_are_looked_up_one_by_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlengine.model import numpy_network
+
+    monkeypatch.setattr(numpy_network, "GROUPED_TABLE_BYTES", 0)
+    network = _randomised(WideDeepNetwork(1, None, DEEP, hidden_units=[8]))
+    inputs, encoded = _inputs(False, True, UNIVALENT)
+    forward = NumpyNetwork.of(network)
+    assert forward is not None and forward.groups == []
+    with torch.no_grad():
+        expected = network(inputs).numpy()
+    np.testing.assert_allclose(forward(None, encoded[1], 6), expected, rtol=1e-5, atol=1e-5)

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from mlengine.model.networks import WideDeepNetwork
 
 Weights = Mapping[str, np.ndarray]
+GROUPED_TABLE_BYTES = 16 << 20  # larger embedding tables are looked up one by one
 
 
 def _elu(x: np.ndarray) -> np.ndarray:
@@ -159,15 +160,17 @@ class NumpyNetwork:
         return cls.from_weights(weights, network.dnn.embedding_specs, network.dnn.batch_norm, name)
 
     def _group_embeddings(self) -> None:
+        # A group holds a copy of its tables: only small tables (all of census's) are grouped.
         dims: dict[int, list[int]] = {}
         for i, (table, max_norm) in enumerate(self.embeddings):
-            if max_norm is None:
+            if max_norm is None and table.nbytes <= GROUPED_TABLE_BYTES:
                 dims.setdefault(table.shape[1], []).append(i)
         self.groups = [
             _EmbeddingGroup(members, [self.embeddings[i][0] for i in members])
             for members in dims.values()
         ]
-        self.ungrouped = [i for i, (_, max_norm) in enumerate(self.embeddings) if max_norm]
+        grouped = {i for group in self.groups for i in group.members}
+        self.ungrouped = [i for i in range(len(self.embeddings)) if i not in grouped]
         # Input columns of the first layer: the dense features, then each embedding's slice.
         first = self.layers[0] if self.layers else self.logits
         embedded = sum(table.shape[1] for table, _ in self.embeddings)
