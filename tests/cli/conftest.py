@@ -2,30 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 from typer.testing import CliRunner, Result
 
+import helper_modules
 from mlengine.cli.main import app
 
-
-def _registry_helpers() -> ModuleType:
-    """tests/registry/helpers.py, loaded by path: pytest's importlib mode puts no test folder
-    on sys.path, and the registry tests' export and PostgreSQL helpers are needed here too."""
-    path = Path(__file__).resolve().parent.parent / "registry" / "helpers.py"
-    spec = importlib.util.spec_from_file_location("mlengine_tests_registry_helpers", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-helpers = _registry_helpers()
+helpers = helper_modules.helpers("registry")
 
 
 @pytest.fixture(autouse=True)

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import ast
 import csv
-import importlib.util
 import io
 import json
 import logging
 import re
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 from typer.testing import CliRunner, Result
 
+import helper_modules
 from mlengine.cli.main import app
 from mlengine.export import Predictor, load
 
@@ -24,20 +22,7 @@ HEADER = ["CLASS_IDS", "CLASSES", "LOGISTIC", "LOGITS", "PROBABILITIES"]
 COMMAND = "ERROR: (mlengine.predict) "
 
 
-def _export_helpers() -> ModuleType:
-    """tests/export/helpers.py, under the one name its conftest uses (one training a session)."""
-    name = "mlengine_tests_export_helpers"
-    if name not in sys.modules:
-        path = Path(__file__).resolve().parent.parent / "export" / "helpers.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-helpers = _export_helpers()
+helpers = helper_modules.helpers("export")
 
 
 @pytest.fixture(scope="session")

@@ -4,40 +4,24 @@ that lets the request in flight finish before a clean exit."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
 import socket
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
+import helper_modules
 from mlengine.cli.main import app
 from mlengine.export import load
 from mlengine.registry import Registry
 
-
-def _serving_helpers() -> ModuleType:
-    """tests/serving/helpers.py under the name its conftest uses."""
-    name = "mlengine_tests_serving_helpers"
-    if name not in sys.modules:
-        path = Path(__file__).resolve().parent.parent / "serving" / "helpers.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-sh = _serving_helpers()
+sh = helper_modules.helpers("serving")
 PICKUP = 2.0 + 1.5  # the promise, plus slack for a loaded CI machine and CLI start-up
 
 

@@ -8,9 +8,7 @@ downloads one). Where it or Playwright is missing the browser tests are skipped,
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -19,25 +17,14 @@ from typing import Any
 
 import pytest
 
+import helper_modules
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 API = "/v1/projects/local"
 
 
-def _serving_helpers() -> ModuleType:
-    """tests/serving/helpers.py under the name the server tests use (loaded once)."""
-    name = "mlengine_tests_serving_helpers"
-    if name not in sys.modules:
-        path = Path(__file__).resolve().parent.parent / "serving" / "helpers.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-sh = _serving_helpers()
+sh = helper_modules.helpers("serving")
 
 
 def missing(reason: str) -> None:

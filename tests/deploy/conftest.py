@@ -4,30 +4,17 @@ as in tests/registry)."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-TESTS = Path(__file__).resolve().parent.parent
+import helper_modules
 
-
-def _load(name: str, path: Path) -> ModuleType:
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-helpers = _load("mlengine_tests_deploy_helpers", Path(__file__).with_name("helpers.py"))
-serving_helpers = _load("mlengine_tests_serving_helpers", TESTS / "serving" / "helpers.py")
-registry_helpers = _load("mlengine_tests_registry_helpers", TESTS / "registry" / "helpers.py")
+helpers = helper_modules.helpers("deploy")
+serving_helpers = helper_modules.helpers("serving")
+registry_helpers = helper_modules.helpers("registry")
 
 
 @pytest.fixture(autouse=True)

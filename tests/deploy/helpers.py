@@ -2,8 +2,7 @@
 (missing ones fail under CI=true, are skipped elsewhere), what the code says (routes, defaults,
 environment variable names), and a TCP forwarder that plays a database coming back.
 
-Loaded by path under one module name (:func:`load_helpers`), as pytest's importlib mode puts no
-test folder on ``sys.path``.
+Loaded by path under one module name (``helper_modules.helpers``).
 """
 
 from __future__ import annotations
@@ -44,30 +43,6 @@ OVERLAYS = sorted(path.parent for path in KUBERNETES.glob("overlays/*/kustomizat
 ENV_NAME = re.compile(r"\bMLENGINE_[A-Z0-9_]+\b")
 IN_CI = os.environ.get("CI") == "true"
 INSTALL_HINT = "install the dev dependencies: pip install -c constraints.txt -e '.[dev]'"
-
-
-def load_helpers() -> ModuleType:
-    """This module, imported once per process under :data:`MODULE_NAME`."""
-    module = sys.modules.get(MODULE_NAME)
-    if module is not None:
-        return module
-    spec = importlib.util.spec_from_file_location(MODULE_NAME, Path(__file__))
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[MODULE_NAME] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def load_by_path(name: str, path: Path) -> ModuleType:
-    """Another test folder's helpers module, once per process under ``name``."""
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
 
 
 def missing(what: str) -> None:

@@ -3,27 +3,21 @@ model types, on a slice of census: train, evaluate, export, serve the same predi
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+import helper_modules
 from mlengine import estimator, export
 
 from .helpers import BINARY_KEYS, census_rows, quiet_config
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "census" / "wide_deep.py"
-
 
 @pytest.fixture(scope="module")
 def tutorial() -> Any:
-    spec = importlib.util.spec_from_file_location("census_wide_deep", EXAMPLE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return helper_modules.census_example()
 
 
 @pytest.mark.parametrize("model_type", ["wide", "deep", "wide_deep"])

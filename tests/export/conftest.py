@@ -3,30 +3,17 @@ once per session, small exports of the other heads, and a loaded Predictor."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
+import helper_modules
 from mlengine import feature_column as fc
 from mlengine.export import Predictor, load
 
-
-def _helpers() -> ModuleType:
-    name = "mlengine_tests_export_helpers"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("helpers.py"))
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-helpers = _helpers()
+helpers = helper_modules.helpers("export")
 
 
 @pytest.fixture(scope="session")

@@ -1,56 +1,31 @@
 """Trained models and exports shared by the export tests and ``tests/cli/test_predict.py``.
 
-Loaded by path under one module name (:func:`load_helpers`), so the Wide & Deep model is trained
-once per test session even though two test folders use it: pytest's importlib mode puts no test
-folder on ``sys.path``.
+Loaded by path under one module name (``helper_modules.helpers``), so the Wide & Deep model is
+trained once per test session even though several test folders use it.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+import helper_modules
 from mlengine import estimator
 from mlengine import feature_column as fc
 from mlengine.data import census
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CENSUS_JSON = REPO_ROOT / "examples" / "census" / "census.json"
-WIDE_DEEP_PY = REPO_ROOT / "examples" / "census" / "wide_deep.py"
 MODULE_NAME = "mlengine_tests_export_helpers"
 
 BINARY_KEYS = ["class_ids", "classes", "logistic", "logits", "probabilities"]
 MULTICLASS_KEYS = ["class_ids", "classes", "logits", "probabilities"]
 REGRESSION_KEYS = ["predictions"]
-
-
-def load_helpers() -> ModuleType:
-    """This module, imported once per process under :data:`MODULE_NAME`."""
-    module = sys.modules.get(MODULE_NAME)
-    if module is not None:
-        return module
-    spec = importlib.util.spec_from_file_location(MODULE_NAME, Path(__file__))
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[MODULE_NAME] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def _example_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("mlengine_example_wide_deep", WIDE_DEEP_PY)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def census_instances() -> list[dict[str, Any]]:
@@ -83,7 +58,7 @@ def wide_deep(base: Path, rows: int = 2000, steps: int = 300) -> Trained:
         return cached
     x, y = census.load("train")
     x, y = x.head(rows).reset_index(drop=True), y[:rows].copy()
-    wide, deep = _example_module().build_model_columns()
+    wide, deep = helper_modules.census_example().build_model_columns()
     model = estimator.DNNLinearCombinedClassifier(
         model_dir=str(base / "model"),
         linear_feature_columns=wide,

@@ -7,30 +7,19 @@ registry tests; without it they are skipped, except under ``CI=true``, where the
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
+import helper_modules
 from mlengine.jobs import JobManager
 from mlengine.registry import Registry
 
 from .helpers import cleanup, write_trainers
 
-
-def _registry_helpers() -> ModuleType:
-    path = Path(__file__).resolve().parent.parent / "registry" / "helpers.py"
-    spec = importlib.util.spec_from_file_location("mlengine_tests_registry_helpers", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-registry_helpers = _registry_helpers()
+registry_helpers = helper_modules.helpers("registry")
 
 
 @pytest.fixture(autouse=True)

@@ -4,8 +4,6 @@ and the app served by uvicorn on 127.0.0.1 in a thread, with an httpx client (``
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -13,22 +11,11 @@ from typing import Any
 
 import pytest
 
+import helper_modules
 from mlengine.registry import Registry
 from mlengine.serving import ServeSettings, create_app
 
-
-def _helpers() -> ModuleType:
-    name = "mlengine_tests_serving_helpers"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("helpers.py"))
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-helpers = _helpers()
+helpers = helper_modules.helpers("serving")
 
 
 @pytest.fixture(autouse=True)

@@ -1,13 +1,11 @@
 """Helpers of the server tests (and ``tests/cli/test_serve.py``): tiny exports, instances, and
 ``mlengine serve`` in a subprocess that is always killed with its process group.
 
-Loaded by path under one module name (:func:`load_helpers`), as pytest's importlib mode puts no
-test folder on ``sys.path``.
+Loaded by path under one module name (``helper_modules.helpers``).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import signal
@@ -18,7 +16,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import httpx
@@ -29,19 +26,6 @@ EDUCATION = ["Bachelors", "HS-grad", "11th", "Masters", "Some-college"]
 STARTED = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
 REGISTRY_ENV = ("MLENGINE_DATABASE_URL", "MLENGINE_ARTIFACT_ROOT", "MLENGINE_ALLOWED_ORIGINS")
 ACCESS_ENV = ("MLENGINE_API_TOKEN", "MLENGINE_PROTECT_PREDICT")
-
-
-def load_helpers() -> ModuleType:
-    """This module, imported once per process under :data:`MODULE_NAME`."""
-    module = sys.modules.get(MODULE_NAME)
-    if module is not None:
-        return module
-    spec = importlib.util.spec_from_file_location(MODULE_NAME, Path(__file__))
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[MODULE_NAME] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def _census(rows: int) -> tuple[Any, Any]:

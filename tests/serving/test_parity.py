@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -13,27 +11,17 @@ from typing import Any
 import numpy as np
 import pytest
 
+import helper_modules
 from mlengine.export import Predictor, load
 from mlengine.registry import Registry
 from mlengine.serving import ServeSettings, create_app
 
 
-def _export_helpers() -> ModuleType:
-    """tests/export/helpers.py under the name its conftest uses (one training a session)."""
-    name = "mlengine_tests_export_helpers"
-    if name not in sys.modules:
-        path = Path(__file__).resolve().parent.parent / "export" / "helpers.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
 @pytest.fixture(scope="module")
 def wide_deep(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return Path(_export_helpers().wide_deep(tmp_path_factory.mktemp("wide_deep")).export_dir)
+    return Path(
+        helper_modules.helpers("export").wide_deep(tmp_path_factory.mktemp("wide_deep")).export_dir
+    )
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +62,7 @@ def _rows(count: int) -> list[dict[str, Any]]:
 @pytest.fixture(scope="module", params=["talk", "census_200"])
 def instances(request: pytest.FixtureRequest) -> list[dict[str, Any]]:
     if request.param == "talk":
-        return list(_export_helpers().census_instances())
+        return list(helper_modules.helpers("export").census_instances())
     return _rows(200)
 
 
@@ -117,7 +105,7 @@ def test_cli_endpoint_prints_the_local_table(live: Any, predictor: Predictor) ->
 
     from mlengine.cli.main import app
 
-    census_json = str(_export_helpers().CENSUS_JSON)
+    census_json = str(helper_modules.helpers("export").CENSUS_JSON)
     runner = CliRunner()
     local = runner.invoke(
         app, ["predict", "--export-dir", predictor.path, "--json-instances", census_json]
