@@ -38,7 +38,7 @@ from mlengine.export.format import (
 from mlengine.feature_column.columns import read_vocabulary_file
 from mlengine.feature_column.rows import RowEncoder
 from mlengine.feature_column.transform import SMALL_BATCH_ROWS as TRANSFORM_SMALL_ROWS
-from mlengine.feature_column.transform import as_feature_dict, transform_all
+from mlengine.feature_column.transform import as_feature_dict, count_rows, transform_all
 from mlengine.model.heads import Head, head_from_config
 from mlengine.model.numpy_network import NumpyNetwork
 from mlengine.model.spec import check_weights, transformers_from_spec, weight_shapes
@@ -306,7 +306,7 @@ class Predictor:
         if not self.use_torch:
             assert self.numpy_network is not None
             linear, dnn = transform_all([self.linear_transformer, self.dnn_transformer], features)
-            network = self.numpy_network(linear, dnn, _rows_of(features))
+            network = self.numpy_network(linear, dnn, count_rows(features))
             return self.head.predictions(network)
         return self._predict_torch(features)
 
@@ -385,9 +385,3 @@ def load(export_dir: str | os.PathLike[str], *, use_torch: bool = True) -> Predi
     """Load an export directory (``<base>/<timestamp>``) into a :class:`Predictor`;
     ``use_torch=False`` predicts with numpy only (see the module docstring)."""
     return Predictor(export_dir, use_torch=use_torch)
-
-
-def _rows_of(features: Mapping[str, Any]) -> int:
-    for values in features.values():
-        return len(values)
-    return 0

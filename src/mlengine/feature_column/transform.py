@@ -237,20 +237,21 @@ def as_feature_dict(features: Any) -> RawBatch:
     return features
 
 
+def count_rows(features: RawBatch) -> int:
+    """The rows of a batch of feature columns (those of its first column; 0 if it has none)."""
+    for values in features.values():
+        return len(values)
+    return 0
+
+
 class _Batch:
     """A raw batch plus per-key caches, so shared keys are decoded once per call."""
 
     def __init__(self, raw: RawBatch):
         self.raw = as_feature_dict(raw)
-        self.n = self._count_rows(self.raw)
+        self.n = count_rows(self.raw)
         self._strings: dict[str, _Strings] = {}
         self._floats: dict[tuple[str, int], np.ndarray] = {}
-
-    @staticmethod
-    def _count_rows(raw: RawBatch) -> int:
-        for values in raw.values():
-            return len(values)
-        return 0
 
     def get(self, key: str, needed_by: str) -> Any:
         try:

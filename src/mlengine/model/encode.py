@@ -11,7 +11,7 @@ import torch
 
 from mlengine.errors import FeatureError
 from mlengine.feature_column import FeatureTransformer, numeric_column
-from mlengine.feature_column.transform import as_feature_dict, transform_all
+from mlengine.feature_column.transform import as_feature_dict, count_rows, transform_all
 from mlengine.model.build import Model
 from mlengine.model.inputs import FeatureTensors
 from mlengine.model.networks import NetworkInputs
@@ -73,7 +73,7 @@ class Encoder:
         return NetworkInputs(
             None if linear is None else FeatureTensors.from_encoded(linear, self.device),
             None if dnn is None else FeatureTensors.from_encoded(dnn, self.device),
-            _num_rows(features),
+            count_rows(features),
         )
 
     def encode(self, features: Mapping[str, Any], labels: Any = None) -> Batch:
@@ -99,9 +99,3 @@ class Encoder:
                 )
             weights = self._tensor(values)
         return Batch(inputs, label_tensor, weights)
-
-
-def _num_rows(features: Mapping[str, Any]) -> int:
-    for values in features.values():
-        return len(values)
-    return 0
