@@ -7,7 +7,7 @@ import logging
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 from typing import Any
 from unittest import mock
 
@@ -16,13 +16,15 @@ import pandas as pd
 import pytest
 
 from mlengine import estimator
+from mlengine import feature_column as fc
+from mlengine.data import census
 from mlengine.errors import FeatureError
 from mlengine.export import Predictor, load
 
 
 def _assert_same(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> None:
-    """Equal outputs, up to float32 rounding: a few rows take the numpy row path, a DataFrame
-    the vectorised torch path, and the two sum in different orders."""
+    """Equal outputs, up to float32 rounding: a few rows take the row path, a DataFrame the
+    vectorised transform, and the two sum in different orders."""
     assert list(a) == list(b)
     for key in a:
         if a[key].dtype == object:
@@ -39,6 +41,31 @@ def _estimator_predictions(trained: Any, rows: pd.DataFrame) -> dict[str, np.nda
         )
     )
     return {key: np.stack([np.asarray(p[key]) for p in per_row]) for key in per_row[0]}
+
+
+def test_a_network_numpy_cannot_run_predicts_on_torch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """gelu has no numpy version: such a Predictor builds the torch network, chunked as well."""
+    x, y = census.load("train")
+    x, y = x.head(300).reset_index(drop=True), y[:300]
+    model = estimator.DNNClassifier(
+        hidden_units=[6],
+        feature_columns=[fc.numeric_column("age"), fc.numeric_column("hours_per_week")],
+        activation_fn="gelu",
+        model_dir=str(tmp_path / "model"),
+        config=estimator.RunConfig(tf_random_seed=1, quiet=True),
+    )
+    model.train(
+        input_fn=estimator.inputs.pandas_input_fn(x, y, batch_size=50, shuffle=True), steps=3
+    )
+    trained = SimpleNamespace(estimator=model)
+    predictor = load(model.export_saved_model(str(tmp_path / "exports")))
+    assert predictor.numpy_network is None
+    monkeypatch.setattr("mlengine.export.predictor.CHUNK_ROWS", 128)  # 300 rows: 3 chunks
+    expected = _estimator_predictions(trained, x)
+    out = predictor.predict(x)
+    np.testing.assert_allclose(out["logistic"], expected["logistic"], rtol=0, atol=1e-6)
 
 
 def test_list_dataframe_and_columns_give_equal_results(
@@ -81,21 +108,15 @@ def test_keys_per_head_and_equality_with_estimator_predict(
     for key in keys:
         if out[key].dtype == object:
             assert out[key].tolist() == expected[key].tolist()
-        else:
-            np.testing.assert_allclose(out[key], expected[key], rtol=0, atol=1e-6, err_msg=key)
+        else:  # numpy's float32 sums run in another order than torch's: logits of 20 differ
+            # in their last bit (2e-6), so 1e-6 is relative as well as absolute
+            np.testing.assert_allclose(out[key], expected[key], rtol=1e-6, atol=1e-6, err_msg=key)
     if kind == "multiclass":
         assert out["probabilities"].shape == (100, 3)
         assert set(out["classes"][:, 0]) <= {"low", "mid", "high"}
         np.testing.assert_allclose(out["probabilities"].sum(axis=1), 1.0, atol=1e-6)
     if kind == "regression":
         assert out["predictions"].shape == (100, 1)
-    # Without torch (as the server loads it), the vectorised numpy forward: the same.
-    numpy_only = load(model.export_dir, use_torch=False).predict(rows)
-    for key in keys:
-        if out[key].dtype == object:
-            assert numpy_only[key].tolist() == out[key].tolist()
-        else:
-            np.testing.assert_allclose(numpy_only[key], out[key], rtol=1e-6, atol=1e-6)
     # A few instances as dicts take the row path (Python lookups, numpy forward): the same.
     few = rows.head(3).to_dict("records")
     taken: list[Any] = []
@@ -118,15 +139,21 @@ def test_keys_per_head_and_equality_with_estimator_predict(
 def test_predictions_equal_estimator_predict_on_the_same_rows(
     trained: Any, predictor: Predictor
 ) -> None:
+    """The Predictor's numpy forward and the estimator's torch forward agree to float32
+    rounding. The tutorial's DNN reads capital_gain raw (up to 99,999): its first layer sums
+    terms of 1e5 whose last bits differ with the order of the sum, so logits of 66 differ by
+    1e-4 (1.5e-6 relative) and probabilities by 1.5e-6 on these rows."""
     rows = trained.x.head(500)
     expected = _estimator_predictions(trained, rows)
     out = predictor.predict(rows)
-    for key in ("logits", "logistic", "probabilities", "class_ids"):
-        np.testing.assert_allclose(out[key], expected[key], rtol=0, atol=1e-6, err_msg=key)
+    np.testing.assert_allclose(out["logits"], expected["logits"], rtol=1e-5, atol=1e-5)
+    for key in ("logistic", "probabilities"):
+        np.testing.assert_allclose(out[key], expected[key], rtol=0, atol=1e-5, err_msg=key)
+    assert out["class_ids"].tolist() == expected["class_ids"].tolist()
     assert out["classes"].tolist() == expected["classes"].tolist()
     as_instances = predictor.predict_instances(rows.to_dict("records"))
     np.testing.assert_allclose(
-        [p["logistic"][0] for p in as_instances], expected["logistic"][:, 0], atol=1e-6
+        [p["logistic"][0] for p in as_instances], expected["logistic"][:, 0], atol=1e-5
     )
 
 
@@ -313,15 +340,13 @@ def test_loading_needs_no_training_code_and_no_model_dir(
     )
 
 
-def test_a_numpy_only_predictor_never_imports_torch(
-    export_dir: Path, instances: list[dict[str, Any]]
-) -> None:
+def test_a_predictor_never_imports_torch(export_dir: Path, instances: list[dict[str, Any]]) -> None:
     """What lets ``mlengine serve`` start without torch's second and a half of imports."""
     script = f"""
 import sys
 from mlengine.export import load
 import mlengine.serving.server, mlengine.cli.serve
-predictor = load({str(export_dir)!r}, use_torch=False)
+predictor = load({str(export_dir)!r})
 row = {instances[0]!r}
 assert predictor.predict([row])["logistic"].shape == (1, 1)
 assert predictor.predict([row] * 500)["logistic"].shape == (500, 1)

@@ -490,12 +490,23 @@ def _as_numpy() -> dict[str, np.ndarray]:
         lambda: pd.DataFrame(EXPECTED_INPUT),
         lambda: pd.DataFrame(EXPECTED_INPUT).astype({"workclass": "str", "occupation": "str"}),
         lambda: pd.DataFrame(EXPECTED_INPUT).astype({"workclass": object, "occupation": object}),
+        # pandas' nullable dtypes hold NA, not NaN: read through arrow, not as numpy arrays
+        lambda: pd.DataFrame(EXPECTED_INPUT).astype({"age": "Float64", "digit": "Int64"}),
         lambda: {
             "workclass": np.array([" Private", "", "State-gov"]),
             **{k: v for k, v in _as_numpy().items() if k != "workclass"},
         },
     ],
-    ids=["numpy", "pyarrow", "chunked", "pandas", "pandas-str", "pandas-object", "numpy-unicode"],
+    ids=[
+        "numpy",
+        "pyarrow",
+        "chunked",
+        "pandas",
+        "pandas-str",
+        "pandas-object",
+        "pandas-nullable",
+        "numpy-unicode",
+    ],
 )
 def test_every_input_form_gives_the_same_encoding(make: Any) -> None:
     expected = encode(_mixed_columns(), EXPECTED_INPUT)

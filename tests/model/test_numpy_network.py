@@ -144,3 +144,18 @@ def test_tables_too_big_to_copy_are_looked_up_one_by_one(monkeypatch: pytest.Mon
     with torch.no_grad():
         expected = network(inputs).numpy()
     np.testing.assert_allclose(forward(None, encoded[1], 6), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_big_batches_run_in_chunks_with_the_same_logits(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlengine.model import numpy_network
+
+    network = _randomised(WideDeepNetwork(2, WIDE, DEEP, hidden_units=[8, 5]))
+    inputs, encoded = _inputs(True, True, FEATURES)
+    forward = NumpyNetwork.of(network)
+    assert forward is not None
+    whole = forward(encoded[0], encoded[1], 6)
+    monkeypatch.setattr(numpy_network, "CHUNK_ROWS", 4)  # 6 rows: a chunk of 4, then 2
+    chunked = forward(encoded[0], encoded[1], 6)
+    np.testing.assert_array_equal(chunked, whole)
+    with torch.no_grad():
+        np.testing.assert_allclose(chunked, network(inputs).numpy(), rtol=1e-5, atol=1e-5)

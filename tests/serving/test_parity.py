@@ -27,7 +27,7 @@ def wide_deep(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def predictor(wide_deep: Path) -> Predictor:
     """The export loaded as the server loads it (numpy only): answers must be equal to the bit."""
-    return load(wide_deep, use_torch=False)
+    return load(wide_deep)
 
 
 @pytest.fixture(scope="module")

@@ -8,18 +8,18 @@ tables is refused before any memory is allocated.
 
 Predictions of a few rows take the row path (:class:`~mlengine.feature_column.rows.RowEncoder`
 and :class:`~mlengine.model.numpy_network.NumpyNetwork`); bigger batches the vectorised
-transform, then torch's network on every core, or with ``use_torch=False`` (the server) the
-numpy network: a process that only serves never imports torch.
+transform, then the same numpy network, whose matrix products use every core (BLAS threads).
+Torch is imported only for a network numpy cannot run (a gelu DNN), so a process that only
+predicts, such as the server, starts in a fraction of a second.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -40,7 +40,7 @@ from mlengine.feature_column.rows import RowEncoder
 from mlengine.feature_column.transform import SMALL_BATCH_ROWS as TRANSFORM_SMALL_ROWS
 from mlengine.feature_column.transform import as_feature_dict, count_rows, transform_all
 from mlengine.model.heads import Head, head_from_config
-from mlengine.model.numpy_network import NumpyNetwork
+from mlengine.model.numpy_network import CHUNK_ROWS, NumpyNetwork
 from mlengine.model.spec import check_weights, transformers_from_spec, weight_shapes
 
 if TYPE_CHECKING:
@@ -49,22 +49,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("mlengine")
 
-SINGLE_THREAD_ROWS = 256  # below this, one torch thread is faster than several
 ROW_PATH_ROWS = 64  # up to this many rows, Python lookups and numpy beat the vectorised path
-
-
-@contextlib.contextmanager
-def _threads(count: int) -> Iterator[None]:
-    import torch
-
-    previous = torch.get_num_threads()
-    if count != previous:
-        torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        if count != previous:
-            torch.set_num_threads(previous)
 
 
 def _inside(root: str, relative: Any, what: str) -> str:
@@ -146,7 +131,7 @@ class Predictor:
         [{'class_ids': [0], 'classes': ['0'], 'logistic': [0.03], ...}]
     """
 
-    def __init__(self, export_dir: str | os.PathLike[str], *, use_torch: bool = True):
+    def __init__(self, export_dir: str | os.PathLike[str]):
         root = os.fspath(export_dir)
         self.path = root
         self.manifest = read_manifest(root)
@@ -185,9 +170,7 @@ class Predictor:
             bool(spec.get("batch_norm", False)),
             str(spec.get("dnn_activation_fn", "relu")),
         )
-        # Big batches run on torch (every core) unless use_torch is False; a network whose
-        # activation numpy lacks always does. The torch model is built on first use.
-        self.use_torch = use_torch or self.numpy_network is None
+        # A network whose activation numpy lacks runs on torch, built on first use.
         self._model: Model | None = None
         self._encoder: Encoder | None = None
         self._torch_lock = threading.Lock()
@@ -200,9 +183,6 @@ class Predictor:
         self.input_names = [spec["name"] for spec in self.inputs]
         self.required = [spec["name"] for spec in self.inputs if spec.get("required")]
         self.output_keys = list(self.head.prediction_keys)
-        # Torch threads per call at most (None: all cores for big batches); for a caller that
-        # runs calls on several threads of its own.
-        self.max_threads: int | None = None
 
     @property
     def few_rows(self) -> int:
@@ -303,12 +283,10 @@ class Predictor:
             if outputs is not None:
                 return outputs
         features = self._features(instances)
-        if not self.use_torch:
-            assert self.numpy_network is not None
-            linear, dnn = transform_all([self.linear_transformer, self.dnn_transformer], features)
-            network = self.numpy_network(linear, dnn, count_rows(features))
-            return self.head.predictions(network)
-        return self._predict_torch(features)
+        if self.numpy_network is None:
+            return self._predict_torch(features)
+        linear, dnn = transform_all([self.linear_transformer, self.dnn_transformer], features)
+        return self.head.predictions(self.numpy_network(linear, dnn, count_rows(features)))
 
     def _predict_torch(self, features: Mapping[str, Any]) -> dict[str, np.ndarray]:
         import torch
@@ -316,11 +294,8 @@ class Predictor:
         model, encoder = self._torch()
         with torch.no_grad():
             inputs = encoder.inputs(features)
-            threads = 1 if inputs.num_rows < SINGLE_THREAD_ROWS else max(1, os.cpu_count() or 1)
-            if self.max_threads is not None:
-                threads = min(threads, self.max_threads)
-            with _threads(threads):
-                logits = model.network(inputs)
+            # In chunks whose activations stay in the cache (see CHUNK_ROWS).
+            logits = torch.cat([model.network(part) for part in inputs.split(CHUNK_ROWS)])
         return self.head.predictions(logits)
 
     def _torch(self) -> tuple[Model, Encoder]:
@@ -381,7 +356,6 @@ def _first_mixed_value(name: str, values: list[Any]) -> str:
     return f"Feature {name!r}: values cannot be read as one column (nested or mixed values)."
 
 
-def load(export_dir: str | os.PathLike[str], *, use_torch: bool = True) -> Predictor:
-    """Load an export directory (``<base>/<timestamp>``) into a :class:`Predictor`;
-    ``use_torch=False`` predicts with numpy only (see the module docstring)."""
-    return Predictor(export_dir, use_torch=use_torch)
+def load(export_dir: str | os.PathLike[str]) -> Predictor:
+    """Load an export directory (``<base>/<timestamp>``) into a :class:`Predictor`."""
+    return Predictor(export_dir)

@@ -83,6 +83,16 @@ class EncodedFeatures:
     def num_rows(self) -> int:
         return int(self.dense.shape[0])
 
+    def slice(self, start: int, stop: int) -> EncodedFeatures:
+        """Rows ``[start, stop)`` as views (no copy)."""
+        return EncodedFeatures(
+            self.sparse_ids[start:stop],
+            self.sparse_weights[start:stop],
+            self.dense[start:stop],
+            tuple(a[start:stop] for a in self.embedding_ids),
+            tuple(a[start:stop] for a in self.embedding_weights),
+        )
+
 
 @dataclass
 class _Ids:
@@ -225,16 +235,25 @@ def _odd_row(values: Any) -> str:
 
 
 def as_feature_dict(features: Any) -> RawBatch:
-    """A pandas DataFrame as a mapping of column name to Series; mappings pass through."""
+    """A pandas DataFrame as a mapping of column name to values (numpy arrays for numeric
+    columns, which skip the arrow conversion; Series otherwise); mappings pass through."""
     pandas = sys.modules.get("pandas")  # not imported: cannot be a DataFrame (a server never is)
     if pandas is not None and isinstance(features, pandas.DataFrame):
-        return {str(name): features[name] for name in features.columns}
+        return {
+            str(name): column.to_numpy() if _numpy_number(column.dtype) else column
+            for name, column in features.items()
+        }
     if not isinstance(features, Mapping):
         raise FeatureError(
             f"Features must be a mapping of feature name to values or a DataFrame; got "
             f"{type(features).__name__}."
         )
     return features
+
+
+def _numpy_number(dtype: Any) -> bool:
+    """A numpy integer, float or bool dtype (not pandas' nullable ones, which hold NA)."""
+    return isinstance(dtype, np.dtype) and dtype.kind in "iufb"
 
 
 def count_rows(features: RawBatch) -> int:

@@ -22,6 +22,10 @@ if TYPE_CHECKING:
 
 Weights = Mapping[str, np.ndarray]
 GROUPED_TABLE_BYTES = 16 << 20  # larger embedding tables are looked up one by one
+CHUNK_ROWS = 2048
+"""Big batches run through the network this many rows at a time: a chunk's activations stay
+in the CPU's cache between layers (the whole census test set's do not), which makes the
+forward about 1.6 times faster."""
 
 
 def _elu(x: np.ndarray) -> np.ndarray:
@@ -58,26 +62,28 @@ def _weighted_sum(
     return (vectors * weights[:, :, None]).sum(axis=1)
 
 
-class _Dense:
-    """One layer: affine, with an eval-mode batch norm after it when it has one."""
+def _affine(weights: Weights, prefix: str, norm: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """A layer's ``(W [in, out], b)``, with an eval-mode batch norm after it folded in."""
+    weight = weights[f"{prefix}.weight"].T
+    bias = weights[f"{prefix}.bias"]
+    if norm is not None:
+        inverse = 1 / np.sqrt(weights[f"{norm}.running_var"] + np.float32(BATCH_NORM_EPSILON))
+        scale = weights[f"{norm}.weight"] * inverse
+        weight = weight * scale
+        bias = (bias - weights[f"{norm}.running_mean"]) * scale + weights[f"{norm}.bias"]
+    return weight, bias
 
-    def __init__(self, weights: Weights, prefix: str, norm: str | None):
-        self.weight = np.ascontiguousarray(weights[f"{prefix}.weight"].T)
-        self.bias = weights[f"{prefix}.bias"]
-        self.scale: np.ndarray | None = None
-        if norm is not None:
-            inverse = 1 / np.sqrt(weights[f"{norm}.running_var"] + np.float32(BATCH_NORM_EPSILON))
-            self.mean = weights[f"{norm}.running_mean"]
-            self.scale = weights[f"{norm}.weight"] * inverse
-            self.shift = weights[f"{norm}.bias"]
 
-    def __call__(self, x: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray:
-        """The layer on ``x``; ``weight`` replaces the layer's (its rows permuted)."""
-        y = x @ (self.weight if weight is None else weight)
-        y += self.bias
-        if self.scale is not None:
-            y = (y - self.mean) * self.scale + self.shift
-        return y
+def _with_bias_row(weight: np.ndarray, bias: np.ndarray, ones: float, carry: bool) -> np.ndarray:
+    """``[[W, 0], [b / ones, 1 / ones]]``: the layer as one matmul of an input whose last
+    column holds ``ones``; with ``carry``, an extra output column of 1 (for the next layer)."""
+    rows, units = weight.shape
+    out = np.zeros((rows + 1, units + carry), dtype=np.float32)
+    out[:rows, :units] = weight
+    out[rows, :units] = bias / np.float32(ones)
+    if carry:
+        out[rows, units] = 1 / np.float32(ones)
+    return out
 
 
 class _EmbeddingGroup:
@@ -121,14 +127,25 @@ class NumpyNetwork:
         if embeddings is not None:
             self.embeddings = [(weights[f"dnn.tables.{e.table}"], e.max_norm) for e in embeddings]
             step = 2 if batch_norm else 1
-            self.layers: list[_Dense] = []
-            while f"dnn.hidden.{len(self.layers) * step}.weight" in weights:
-                i = len(self.layers) * step
+            affine: list[tuple[np.ndarray, np.ndarray]] = []
+            while f"dnn.hidden.{len(affine) * step}.weight" in weights:
+                i = len(affine) * step
                 norm = f"dnn.hidden.{i + 1}" if batch_norm else None
-                self.layers.append(_Dense(weights, f"dnn.hidden.{i}", norm))
-            self.logits = _Dense(weights, "dnn.logits", None)
+                affine.append(_affine(weights, f"dnn.hidden.{i}", norm))
+            affine.append(_affine(weights, "dnn.logits", None))
+            # Each layer is one matmul: its input carries a column of ones (the first layer's
+            # is appended to the features, later ones come out of the previous layer through
+            # the activation, which turns 1 into activation(1)), and the bias is a weight row.
+            # No bias add (nor batch norm) per layer: each was a pass over the activations.
+            activated_one = float(activation(np.ones(1, dtype=np.float32))[0])
+            self.layers = [
+                _with_bias_row(w, b, 1.0 if i == 0 else activated_one, carry=i < len(affine) - 1)
+                for i, (w, b) in enumerate(affine)
+            ]
             self._group_embeddings()
         self.activation = activation
+        self.relu = activation is NUMPY_ACTIVATIONS["relu"]
+        self._zeros = np.zeros(0, dtype=np.float32)
 
     @classmethod
     def from_weights(
@@ -171,15 +188,17 @@ class NumpyNetwork:
         ]
         grouped = {i for group in self.groups for i in group.members}
         self.ungrouped = [i for i in range(len(self.embeddings)) if i not in grouped]
-        # Input columns of the first layer: the dense features, then each embedding's slice.
-        first = self.layers[0] if self.layers else self.logits
+        # Input rows of the first layer: the dense features, then each embedding's slice (and
+        # the bias row last); the grouped order puts each group's embeddings together.
+        first = self.layers[0]
         embedded = sum(table.shape[1] for table, _ in self.embeddings)
-        dense_width = first.weight.shape[0] - embedded
+        dense_width = first.shape[0] - 1 - embedded
         starts = np.cumsum([dense_width] + [table.shape[1] for table, _ in self.embeddings])
         order = list(range(dense_width))
         for i in [i for group in self.groups for i in group.members] + self.ungrouped:
             order.extend(range(starts[i], starts[i] + self.embeddings[i][0].shape[1]))
-        self.grouped_first = np.ascontiguousarray(first.weight[order])
+        order.append(first.shape[0] - 1)
+        self.grouped_first = np.ascontiguousarray(first[order])
 
     def __call__(
         self, linear: EncodedFeatures | None, dnn: EncodedFeatures | None, num_rows: int
@@ -187,6 +206,20 @@ class NumpyNetwork:
         """Logits ``[num_rows, logits_dimension]`` (float32)."""
         if self.bias is not None:
             return np.tile(self.bias, (num_rows, 1))
+        if num_rows > CHUNK_ROWS:
+            return np.concatenate([
+                self._logits(
+                    None if linear is None else linear.slice(start, start + CHUNK_ROWS),
+                    None if dnn is None else dnn.slice(start, start + CHUNK_ROWS),
+                    min(CHUNK_ROWS, num_rows - start),
+                )
+                for start in range(0, num_rows, CHUNK_ROWS)
+            ])  # fmt: skip
+        return self._logits(linear, dnn, num_rows)
+
+    def _logits(
+        self, linear: EncodedFeatures | None, dnn: EncodedFeatures | None, num_rows: int
+    ) -> np.ndarray:
         logits: np.ndarray | None = None
         if self.has_linear:
             assert linear is not None
@@ -208,21 +241,29 @@ class NumpyNetwork:
 
     def _dnn(self, dnn: EncodedFeatures) -> np.ndarray:
         ids, weights = dnn.embedding_ids, dnn.embedding_weights
+        num_rows = dnn.dense.shape[0]
         parts = [dnn.dense] if dnn.dense.shape[1] else []
-        layers = [*self.layers, self.logits]
-        first_weight = layers[0].weight
+        layers = list(self.layers)
         if self.groups and all(i.shape[1] == 1 for i in ids):
             parts.extend(group(ids, weights) for group in self.groups)
             order = self.ungrouped
-            first_weight = self.grouped_first
+            layers[0] = self.grouped_first
         else:
             order = list(range(len(self.embeddings)))
         for i in order:
             table, max_norm = self.embeddings[i]
             parts.append(_weighted_sum(table, ids[i], weights[i], max_norm))
-        x = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
-        for position, layer in enumerate(layers):
-            x = layer(x, first_weight if position == 0 else None)
-            if position < len(self.layers):
-                x = self.activation(x)
-        return x
+        parts.append(np.ones((num_rows, 1), dtype=np.float32))
+        x = np.concatenate(parts, axis=1)
+        for layer in layers[:-1]:
+            x = self._activate(x @ layer)
+        return x @ layers[-1]
+
+    def _activate(self, x: np.ndarray) -> np.ndarray:
+        if not self.relu:
+            return self.activation(x)
+        # np.maximum with a zeros array of x's shape is several times faster than with the
+        # scalar 0 (numpy's broadcast loop); the zeros are reused, and only ever read.
+        if self._zeros.size < x.size:
+            self._zeros = np.zeros(max(x.size, CHUNK_ROWS * x.shape[1]), dtype=np.float32)
+        return np.maximum(x, self._zeros[: x.size].reshape(x.shape), out=x)

@@ -286,7 +286,7 @@ class ModelManager:
         # numpy only: the server never imports torch (over a second of start-up, and memory).
         # Its calls run on the event loop or on one worker thread per core, so the numpy
         # network's matrix products use one BLAS thread each (see serving.server).
-        predictor = load(path, use_torch=False)
+        predictor = load(path)
         loaded = LoadedVersion(
             model=found.model,
             name=found.name,
