@@ -24,13 +24,15 @@ from mlengine.export import Predictor, load
 
 def _assert_same(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> None:
     """Equal outputs, up to float32 rounding: a few rows take the row path, a DataFrame the
-    vectorised transform, and the two sum in different orders."""
+    vectorised transform, and the two sum in different orders (the row path adds the folded
+    embeddings after the dense features' product). This model reads capital_gain raw: terms of
+    1e4 in the first layer leave logits of 20 equal to 2e-6 relative."""
     assert list(a) == list(b)
     for key in a:
         if a[key].dtype == object:
             assert a[key].tolist() == b[key].tolist(), key
         else:
-            np.testing.assert_allclose(a[key], b[key], rtol=1e-6, atol=1e-6, err_msg=key)
+            np.testing.assert_allclose(a[key], b[key], rtol=1e-5, atol=1e-6, err_msg=key)
 
 
 def _estimator_predictions(trained: Any, rows: pd.DataFrame) -> dict[str, np.ndarray]:

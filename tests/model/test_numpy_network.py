@@ -159,3 +159,63 @@ def test_big_batches_run_in_chunks_with_the_same_logits(monkeypatch: pytest.Monk
     np.testing.assert_array_equal(chunked, whole)
     with torch.no_grad():
         np.testing.assert_allclose(chunked, network(inputs).numpy(), rtol=1e-5, atol=1e-5)
+
+
+MAX_NORM_DEEP = fc.FeatureTransformer(
+    [
+        fc.numeric_column("size"),
+        fc.embedding_column(COLOUR, 3, max_norm=0.5),
+        fc.embedding_column(fc.crossed_column([COLOUR, SIZE], 40), 3, combiner="sqrtn"),
+    ]
+)
+DENSE_ONLY_DEEP = fc.FeatureTransformer([fc.numeric_column("size"), fc.indicator_column(COLOUR)])
+
+
+@pytest.mark.parametrize("fold", [True, False], ids=["folded", "tables-too-big-to-fold"])
+@pytest.mark.parametrize("activation", ["relu", "tanh", "selu"])
+@pytest.mark.parametrize(
+    ("wide", "deep", "hidden"),
+    [
+        (WIDE, DEEP, [8, 5]),
+        (None, MAX_NORM_DEEP, [6]),
+        (WIDE, DENSE_ONLY_DEEP, [4, 4]),
+        (None, DEEP, []),
+    ],
+    ids=["wide_deep", "max_norm", "no_embeddings", "no_hidden_layer"],
+)
+def test_the_row_path_forward_equals_the_general_one(
+    monkeypatch: pytest.MonkeyPatch,
+    fold: bool,
+    activation: str,
+    wide: fc.FeatureTransformer | None,
+    deep: fc.FeatureTransformer,
+    hidden: list[int],
+) -> None:
+    """``rows`` (the serving request's forward: one id per embedding column, the first layer
+    folded into the tables) gives the torch network's logits too."""
+    from mlengine.feature_column.rows import RowEncoder
+    from mlengine.model import numpy_network
+
+    if not fold:
+        monkeypatch.setattr(numpy_network, "FOLDED_TABLE_BYTES", 0)
+    network = _randomised(
+        WideDeepNetwork(2, wide, deep, hidden_units=hidden, activation=activation)
+    )
+    forward = NumpyNetwork.of(network)
+    assert forward is not None
+    assert (forward.folded is None) == (not fold and deep is not DENSE_ONLY_DEEP)  # no tables
+    rows = [
+        dict(zip(UNIVALENT, values, strict=True))
+        for values in zip(*UNIVALENT.values(), strict=True)
+    ]
+    encoded = RowEncoder([wide, deep]).encode(rows)
+    assert encoded is not None
+    tensors = [
+        None if t is None else FeatureTensors.from_encoded(t.transform(UNIVALENT))
+        for t in (wide, deep)
+    ]
+    with torch.no_grad():
+        expected = network(NetworkInputs(tensors[0], tensors[1], 6)).numpy()
+    got = forward.rows(encoded[0], encoded[1], 6)
+    assert got.shape == expected.shape == (6, 2)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)

@@ -274,7 +274,7 @@ class Predictor:
             encoded = self._row_path.encode_columns(instances, count)
         if encoded is None:
             return None
-        return self.head.predictions(self.numpy_network(encoded[0], encoded[1], count))
+        return self.head.predictions(self.numpy_network.rows(encoded[0], encoded[1], count))
 
     def predict(self, instances: Any) -> dict[str, np.ndarray]:
         """Predictions as columns: one array per output key, first axis = instances."""

@@ -4,7 +4,8 @@
 gets: a handful of numpy and pyarrow calls per column, each a microsecond or more of overhead.
 A serving request usually carries one instance. The RowEncoder compiles a model's columns, once,
 into small Python functions over lists of values (dictionary lookups, bisections, the same stable
-hashes) and fills :class:`EncodedFeatures` in the transformer's exact layout.
+hashes) and fills :class:`RowFeatures`: the transformer's exact layout, except that the
+embedding lookups (one id per row) come stacked in one array rather than one array per column.
 
 It covers the plain case: a string for a string feature, an int or a float for a number, one
 value per row, every column type except weighted categorical columns, multi-valued numerics and
@@ -19,7 +20,7 @@ from __future__ import annotations
 import bisect
 import struct
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -51,6 +52,33 @@ def _integer(value: Any) -> int | None:
     if type(value) is not int or not -_LARGEST_EXACT_INT <= value <= _LARGEST_EXACT_INT:
         raise _Fallback  # floats, strings, booleans, huge ints: the vectorised path decides
     return None if value == -1 else value
+
+
+class RowFeatures(NamedTuple):
+    """One transformer's inputs for a few rows, as :class:`EncodedFeatures` but with every
+    embedding column's lookup (one id per row) stacked: ``[n, columns]``."""
+
+    sparse_ids: np.ndarray
+    sparse_weights: np.ndarray
+    dense: np.ndarray
+    embedding_ids: np.ndarray
+    embedding_weights: np.ndarray
+
+    def encoded(self) -> EncodedFeatures:
+        """The same inputs in the vectorised transform's layout (an ``[n, 1]`` array per
+        embedding column)."""
+        return EncodedFeatures(
+            self.sparse_ids,
+            self.sparse_weights,
+            self.dense,
+            tuple(np.ascontiguousarray(self.embedding_ids[:, [i]]) for i in range(self.width)),
+            tuple(np.ascontiguousarray(self.embedding_weights[:, [i]]) for i in range(self.width)),
+        )
+
+    @property
+    def width(self) -> int:
+        """The number of embedding columns."""
+        return int(self.embedding_ids.shape[1])
 
 
 class _Fallback(Exception):
@@ -350,20 +378,20 @@ class RowEncoder:
         """Whether every column of the transformers is covered (else encode returns None)."""
         return self._layouts is not None
 
-    def encode(self, rows: Sequence[Row]) -> list[EncodedFeatures | None] | None:
-        """One :class:`EncodedFeatures` per transformer (None for None), equal to
+    def encode(self, rows: Sequence[Row]) -> list[RowFeatures | None] | None:
+        """One :class:`RowFeatures` per transformer (None for None), equal to
         ``transform_all``'s; None when the rows need the vectorised path."""
         return self._encode(_Rows(rows, None, len(rows), self._compiled))
 
     def encode_columns(
         self, columns: Mapping[str, list[Any]], num_rows: int
-    ) -> list[EncodedFeatures | None] | None:
+    ) -> list[RowFeatures | None] | None:
         """As :meth:`encode`, from columns: ``num_rows`` values per feature, in lists (a
         feature absent from ``columns`` is missing in every row)."""
         empty: list[Row] = [{}] * num_rows
         return self._encode(_Rows(empty, columns, num_rows, self._compiled))
 
-    def _encode(self, state: _Rows) -> list[EncodedFeatures | None] | None:
+    def _encode(self, state: _Rows) -> list[RowFeatures | None] | None:
         if self._layouts is None or not state.n:
             return None
         try:
@@ -373,14 +401,9 @@ class RowEncoder:
         except (_Fallback, UnicodeEncodeError):  # lone surrogates: the vectorised path refuses
             return None
 
-    def _fill(self, layout: _Layout, rows: _Rows) -> EncodedFeatures:
+    def _fill(self, layout: _Layout, rows: _Rows) -> RowFeatures:
         n, ids_of = rows.n, self._compiled.ids
-        sparse_ids: list[list[int]] = []
-        sparse_weights: list[list[float]] = []
-        for slot, offset in layout.sparse:
-            ids, weights = ids_of(rows, slot)
-            sparse_ids.append([i + offset for i in ids])
-            sparse_weights.append(weights)
+        sparse = [(ids_of(rows, slot), offset) for slot, offset in layout.sparse]
         dense = [[0.0] * layout.dense_width for _ in range(n)]
         for position, slot in enumerate(layout.numeric):
             for row, value in zip(dense, self._compiled.numbers(rows, slot), strict=True):
@@ -390,19 +413,17 @@ class RowEncoder:
             for row, i, w in zip(dense, ids, weights, strict=True):
                 row[start + i] = w
         embedded = [ids_of(rows, slot) for slot in layout.embedding]
-        embedding_ids = np.array([ids for ids, _ in embedded], dtype=np.int64).reshape(-1, n, 1)
-        embedding_weights = np.array([w for _, w in embedded], dtype=np.float32).reshape(-1, n, 1)
-        return EncodedFeatures(
-            _matrix(sparse_ids, n, np.int64),
-            _matrix(sparse_weights, n, np.float32),
+        return RowFeatures(
+            _row_major([[i + offset for i in ids] for (ids, _), offset in sparse], n, np.int64),
+            _row_major([weights for (_, weights), _ in sparse], n, np.float32),
             np.array(dense, dtype=np.float32).reshape(n, layout.dense_width),
-            tuple(embedding_ids),
-            tuple(embedding_weights),
+            _row_major([ids for ids, _ in embedded], n, np.int64),
+            _row_major([weights for _, weights in embedded], n, np.float32),
         )
 
 
-def _matrix(columns: list[list[Any]], n: int, dtype: type) -> np.ndarray:
-    """``[n, len(columns)]`` from per-column lists, row-major."""
-    if not columns:
-        return np.empty((n, 0), dtype=dtype)
-    return np.ascontiguousarray(np.array(columns, dtype=dtype).T)
+def _row_major(columns: list[list[Any]], n: int, dtype: type) -> np.ndarray:
+    """``[n, len(columns)]`` from per-column lists (one numpy call for a single row)."""
+    if n == 1:
+        return np.array([column[0] for column in columns], dtype=dtype).reshape(1, len(columns))
+    return np.array(columns, dtype=dtype).reshape(len(columns), n).T.copy()

@@ -18,10 +18,12 @@ from mlengine.feature_column import EmbeddingSpec, EncodedFeatures
 from mlengine.model.spec import BATCH_NORM_EPSILON
 
 if TYPE_CHECKING:
+    from mlengine.feature_column.rows import RowFeatures
     from mlengine.model.networks import WideDeepNetwork
 
 Weights = Mapping[str, np.ndarray]
 GROUPED_TABLE_BYTES = 16 << 20  # larger embedding tables are looked up one by one
+FOLDED_TABLE_BYTES = 32 << 20  # the most memory the row path's folded first layer may take
 CHUNK_ROWS = 2048
 """Big batches run through the network this many rows at a time: a chunk's activations stay
 in the CPU's cache between layers (the whole census test set's do not), which makes the
@@ -106,8 +108,12 @@ class NumpyNetwork:
     :meth:`of` a torch network).
 
     Embedding lookups are grouped by dimension (:class:`_EmbeddingGroup`) when every row has
-    one id per column, the usual serving request: the first layer's input rows are permuted
-    once, here, to the grouped order, so the result is the same sum in another order.
+    one id per column: the first layer's input rows are permuted once, here, to the grouped
+    order, so the result is the same sum in another order.
+
+    :meth:`rows` (a serving request's few rows) goes further: each embedding table is folded
+    into the first layer once (``table @ W_slice``, a row per id), so that the first layer of a
+    row is the sum of one folded row per embedding column plus its dense features' product.
     """
 
     def __init__(
@@ -199,6 +205,27 @@ class NumpyNetwork:
             order.extend(range(starts[i], starts[i] + self.embeddings[i][0].shape[1]))
         order.append(first.shape[0] - 1)
         self.grouped_first = np.ascontiguousarray(first[order])
+        self._fold(first, dense_width, starts)
+
+    def _fold(self, first: np.ndarray, dense_width: int, starts: np.ndarray) -> None:
+        """The row path's first layer: ``first_dense`` and ``first_bias`` for the dense
+        features, and every table (rows clipped to max_norm) times its slice of the first layer,
+        stacked in ``folded`` with each column's first row in ``folded_offsets``. No folding
+        (``folded`` None) when the stack would take more than FOLDED_TABLE_BYTES."""
+        self.first_dense = first[:dense_width]
+        self.first_bias = first[-1]
+        rows = sum(len(table) for table, _ in self.embeddings)
+        self.folded: np.ndarray | None = None
+        if rows * first.shape[1] * 4 > FOLDED_TABLE_BYTES:
+            return
+        folded = [np.zeros((0, first.shape[1]), dtype=np.float32)]
+        for (table, max_norm), start in zip(self.embeddings, starts[:-1], strict=True):
+            if max_norm is not None:
+                norms = np.maximum(np.linalg.norm(table, axis=-1, keepdims=True), 1e-12)
+                table = table * np.minimum(max_norm / norms, 1.0).astype(np.float32)
+            folded.append(table @ first[start : start + table.shape[1]])
+        self.folded = np.concatenate(folded)
+        self.folded_offsets = np.cumsum([0] + [len(table) for table, _ in self.embeddings[:-1]])
 
     def __call__(
         self, linear: EncodedFeatures | None, dnn: EncodedFeatures | None, num_rows: int
@@ -217,27 +244,60 @@ class NumpyNetwork:
             ])  # fmt: skip
         return self._logits(linear, dnn, num_rows)
 
+    def rows(
+        self, linear: RowFeatures | None, dnn: RowFeatures | None, num_rows: int
+    ) -> np.ndarray:
+        """Logits of a few rows from the row path (:class:`RowFeatures`: one id per row and
+        embedding column), with the folded first layer; the same as ``__call__`` up to
+        float32 rounding."""
+        if self.bias is not None:
+            return np.tile(self.bias, (num_rows, 1))
+        logits = self._linear(linear, num_rows) if self.has_linear else None
+        if self.has_dnn:
+            assert dnn is not None
+            deep = self._dnn_rows(dnn)
+            logits = deep if logits is None else logits + deep
+        assert logits is not None
+        return logits
+
     def _logits(
         self, linear: EncodedFeatures | None, dnn: EncodedFeatures | None, num_rows: int
     ) -> np.ndarray:
-        logits: np.ndarray | None = None
-        if self.has_linear:
-            assert linear is not None
-            logits = self.linear_bias
-            if linear.sparse_ids.shape[1]:
-                logits = logits + _weighted_sum(
-                    self.sparse_table, linear.sparse_ids, linear.sparse_weights
-                )
-            if linear.dense.shape[1]:
-                logits = logits + linear.dense @ self.dense_weights
-            if logits.ndim == 1:
-                logits = np.tile(logits, (num_rows, 1))
+        logits = self._linear(linear, num_rows) if self.has_linear else None
         if self.has_dnn:
             assert dnn is not None
             deep = self._dnn(dnn)
             logits = deep if logits is None else logits + deep
         assert logits is not None
         return logits
+
+    def _linear(self, linear: EncodedFeatures | RowFeatures | None, num_rows: int) -> np.ndarray:
+        assert linear is not None
+        logits = self.linear_bias
+        if linear.sparse_ids.shape[1]:
+            logits = logits + _weighted_sum(
+                self.sparse_table, linear.sparse_ids, linear.sparse_weights
+            )
+        if linear.dense.shape[1]:
+            logits = logits + linear.dense @ self.dense_weights
+        if logits.ndim == 1:
+            logits = np.tile(logits, (num_rows, 1))
+        return logits
+
+    def _dnn_rows(self, dnn: RowFeatures) -> np.ndarray:
+        if self.folded is None:  # tables too big to fold: the general forward
+            return self._dnn(dnn.encoded())
+        x = dnn.dense @ self.first_dense if dnn.dense.shape[1] else self.first_bias[None, :]
+        if dnn.dense.shape[1]:
+            x += self.first_bias
+        # One folded row per (row, column), weighted (0 for a missing value) and summed:
+        # [n, 1, columns] @ [n, columns, units].
+        if dnn.embedding_ids.shape[1]:
+            looked_up = self.folded[dnn.embedding_ids + self.folded_offsets]
+            x = x + np.matmul(dnn.embedding_weights[:, None, :], looked_up)[:, 0, :]
+        for layer in self.layers[1:]:
+            x = self._activate(x) @ layer
+        return x
 
     def _dnn(self, dnn: EncodedFeatures) -> np.ndarray:
         ids, weights = dnn.embedding_ids, dnn.embedding_weights
