@@ -221,7 +221,11 @@ def test_prediction_posts_skip_the_middleware_and_other_posts_do_not() -> None:
         Route("/m", predict, methods=["POST"]),  # not a prediction: never shortcut
         Route("/m/infer", predict, methods=["GET"]),  # not a POST route
     ]
-    app = PredictionFastPath(rest_of_the_app, routes)
+    fast_path = PredictionFastPath(routes)
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if not await fast_path.handle(scope, receive, send):
+            await rest_of_the_app(scope, receive, send)
 
     async def answers() -> list[str]:
         transport = httpx.ASGITransport(app=app)
