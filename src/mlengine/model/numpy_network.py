@@ -287,9 +287,8 @@ class NumpyNetwork:
     def _dnn_rows(self, dnn: RowFeatures) -> np.ndarray:
         if self.folded is None:  # tables too big to fold: the general forward
             return self._dnn(dnn.encoded())
-        x = dnn.dense @ self.first_dense if dnn.dense.shape[1] else self.first_bias[None, :]
-        if dnn.dense.shape[1]:
-            x += self.first_bias
+        x = dnn.dense @ self.first_dense  # zeros [n, units] when there are no dense features
+        x += self.first_bias
         # One folded row per (row, column), weighted (0 for a missing value) and summed:
         # [n, 1, columns] @ [n, columns, units].
         if dnn.embedding_ids.shape[1]:

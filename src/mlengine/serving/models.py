@@ -283,9 +283,10 @@ class ModelManager:
         return found, self.registry.export_dir(*key)
 
     def _build(self, found: ModelVersion, path: str) -> LoadedVersion:
-        # numpy only: the server never imports torch (over a second of start-up, and memory).
-        # Its calls run on the event loop or on one worker thread per core, so the numpy
-        # network's matrix products use one BLAS thread each (see serving.server).
+        # The Predictor computes in numpy: torch (over a second of start-up, and memory) is
+        # imported only for a gelu DNN. Its calls run on the event loop or on one worker thread
+        # per core, so the numpy network's matrix products use one BLAS thread each (see
+        # serving.server).
         predictor = load(path)
         loaded = LoadedVersion(
             model=found.model,
