@@ -1,5 +1,6 @@
-"""Request checking: the column-at-a-time path for plain values gives exactly what the
-value-by-value path gives, and anything else (conversions, errors) goes value by value."""
+"""Request checking: the plain-value paths (column at a time for several instances, a type test
+per value for one) give exactly what the value-by-value path gives, and anything else
+(conversions, errors) goes value by value."""
 
 from __future__ import annotations
 
@@ -51,9 +52,12 @@ def _outcome(rows: list[dict[str, Any]]) -> Any:
 
 
 @given(instances)
-def test_plain_columns_equal_the_value_by_value_path(rows: list[dict[str, Any]]) -> None:
+def test_plain_paths_equal_the_value_by_value_path(rows: list[dict[str, Any]]) -> None:
     fast = _outcome(rows)
-    with mock.patch.object(InputSchema, "_plain_columns", return_value=None):
+    with (
+        mock.patch.object(InputSchema, "_plain_columns", return_value=None),
+        mock.patch.object(InputSchema, "_plain_row", return_value=None),
+    ):
         slow = _outcome(rows)
     assert repr(fast) == repr(slow)  # repr: NaN != NaN, but the same text
 
@@ -69,5 +73,7 @@ def test_plain_columns_equal_the_value_by_value_path(rows: list[dict[str, Any]])
         ([{"age": None}], False),  # a required value missing: an error
     ],
 )
-def test_which_requests_take_the_column_path(rows: list[dict[str, Any]], plain: bool) -> None:
+def test_which_requests_take_a_plain_path(rows: list[dict[str, Any]], plain: bool) -> None:
     assert (SCHEMA._plain_columns(rows) is not None) is plain
+    if len(rows) == 1:
+        assert (SCHEMA._plain_row(rows[0]) is not None) is plain
