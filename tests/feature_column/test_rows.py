@@ -115,6 +115,12 @@ def test_rows_encode_exactly_as_the_vectorised_transform(instances: list[dict]) 
         assert fast is not None and other is not None
         _assert_equal(fast.encoded(), whole)
         _assert_equal(other.encoded(), whole)
+    # One row at a time (the usual request) takes the single-row branches: the same again.
+    alone = encoder.encode(instances[:1])
+    assert alone is not None
+    for fast, whole in zip(alone, _vectorised(transformers, instances[:1]), strict=True):
+        assert fast is not None
+        _assert_equal(fast.encoded(), whole)
 
 
 def test_a_missing_number_without_default_falls_back_to_the_vectorised_error() -> None:

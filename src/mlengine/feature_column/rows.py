@@ -217,6 +217,8 @@ class _Compiled:
         def bucketized(rows: _Rows) -> _Ids:
             # The vectorised path bucketizes float32 values (as the dense features hold them).
             values = _float32(self.numbers(rows, slot))
+            if rows.n == 1:
+                return [bisect.bisect_right(boundaries, values[0])], [1.0]
             return [bisect.bisect_right(boundaries, v) for v in values], [1.0] * rows.n
 
         return bucketized
@@ -228,6 +230,8 @@ class _Compiled:
         hash_key, size = column.hash_key, column.hash_bucket_size
 
         def crossed(rows: _Rows) -> _Ids:
+            if rows.n == 1:
+                return crossed_one(rows)
             keys_per_part: list[list[int | None]] = []
             for part in parts:
                 if isinstance(part, str):
@@ -249,6 +253,20 @@ class _Compiled:
                     out_ids.append(cross_hash_one(keys, hash_key) % size)
                     out_weights.append(1.0)
             return out_ids, out_weights
+
+        def crossed_one(rows: _Rows) -> _Ids:
+            """``crossed`` for one row (every part read, as there, so errors are the same)."""
+            keys: list[int | None] = []
+            for part in parts:
+                if isinstance(part, str):
+                    value = rows.strings(part)[0]
+                    keys.append(None if value is None else hash_string(value))
+                else:
+                    ids, weights = self.ids(rows, part)
+                    keys.append(ids[0] if weights[0] > 0 else None)
+            if None in keys:
+                return [0], [0.0]
+            return [cross_hash_one(tuple(keys), hash_key) % size], [1.0]
 
         return crossed
 
@@ -325,6 +343,8 @@ def _float32(values: list[float]) -> list[float]:
 
 
 def _with_weights(ids: list[int | None]) -> _Ids:
+    if len(ids) == 1:  # one row, the usual request: no list comprehensions
+        return ([0], [0.0]) if ids[0] is None else ([ids[0]], [1.0])
     return [0 if i is None else i for i in ids], [0.0 if i is None else 1.0 for i in ids]
 
 
@@ -334,12 +354,8 @@ class _Layout:
     def __init__(self, transformer: FeatureTransformer, compiled: _Compiled):
         if any(c.width != 1 for c in transformer.numeric_columns):
             raise _Fallback
-        self.sparse = [
-            (compiled.slot(c), offset)
-            for c, offset in zip(
-                transformer.sparse_columns, transformer.sparse_offsets, strict=True
-            )
-        ]
+        self.sparse = [compiled.slot(c) for c in transformer.sparse_columns]
+        self.sparse_offsets = np.asarray(transformer.sparse_offsets, dtype=np.int64)
         self.numeric = [compiled.number_slot(c) for c in transformer.numeric_columns]
         start = len(self.numeric)
         self.indicator: list[tuple[int, int]] = []
@@ -403,7 +419,7 @@ class RowEncoder:
 
     def _fill(self, layout: _Layout, rows: _Rows) -> RowFeatures:
         n, ids_of = rows.n, self._compiled.ids
-        sparse = [(ids_of(rows, slot), offset) for slot, offset in layout.sparse]
+        sparse = [ids_of(rows, slot) for slot in layout.sparse]
         dense = [[0.0] * layout.dense_width for _ in range(n)]
         for position, slot in enumerate(layout.numeric):
             for row, value in zip(dense, self._compiled.numbers(rows, slot), strict=True):
@@ -414,8 +430,8 @@ class RowEncoder:
                 row[start + i] = w
         embedded = [ids_of(rows, slot) for slot in layout.embedding]
         return RowFeatures(
-            _row_major([[i + offset for i in ids] for (ids, _), offset in sparse], n, np.int64),
-            _row_major([weights for (_, weights), _ in sparse], n, np.float32),
+            _row_major([ids for ids, _ in sparse], n, np.int64) + layout.sparse_offsets,
+            _row_major([weights for _, weights in sparse], n, np.float32),
             np.array(dense, dtype=np.float32).reshape(n, layout.dense_width),
             _row_major([ids for ids, _ in embedded], n, np.int64),
             _row_major([weights for _, weights in embedded], n, np.float32),
