@@ -518,6 +518,35 @@ def test_every_input_form_gives_the_same_encoding(make: Any) -> None:
     assert expected.sparse_weights.tolist() == [[1, 1, 1, 1, 1], [1, 1, 1, 0, 0], [1, 1, 0, 0, 1]]
 
 
+def test_small_and_large_dictionaries_give_the_same_ids(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A feature with few distinct values is looked up entry by entry in Python, one with many
+    through pyarrow: forcing the pyarrow way on the same values changes nothing."""
+    workclass = fc.categorical_column_with_vocabulary_list(
+        "workclass", WORKCLASS, num_oov_buckets=3
+    )
+    columns = [
+        workclass,
+        fc.indicator_column(workclass),
+        fc.categorical_column_with_hash_bucket("occupation", 100),
+        fc.crossed_column(["workclass", "occupation"], 100),
+        fc.embedding_column(workclass, 2),
+    ]
+    values = [" Private", None, "State-gov", "", "  ", "Moon-base", "Private ", "北京"] * 40
+    features = {
+        "workclass": pa.array(values),
+        "occupation": pa.array(["Sales", None, " Sales", "", "Tech"] * 64),
+    }
+    small = encode(columns, features)
+    monkeypatch.setattr(mlengine.feature_column.transform, "_HASH_ONE_BY_ONE", 0)
+    large = encode(columns, features)
+    for name in ("sparse_ids", "sparse_weights", "dense"):
+        np.testing.assert_array_equal(getattr(small, name), getattr(large, name), err_msg=name)
+    np.testing.assert_array_equal(small.embedding_ids[0], large.embedding_ids[0])
+    np.testing.assert_array_equal(small.embedding_weights[0], large.embedding_weights[0])
+    slot = [c.name for c in fc.FeatureTransformer(columns).sparse_columns].index("workclass")
+    assert small.sparse_weights[:8, slot].tolist() == [1, 0, 1, 0, 0, 1, 1, 1]  # blank: no value
+
+
 def test_pandas_string_dtype_with_missing_values() -> None:
     frame = pd.DataFrame({"workclass": pd.Series(["Private", None, " Self-emp"], dtype="str")})
     column = fc.categorical_column_with_vocabulary_list("workclass", WORKCLASS)

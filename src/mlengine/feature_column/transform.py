@@ -111,8 +111,9 @@ same lookups and hashes; a test checks they agree."""
 class _Strings:
     """A string feature, dictionary-encoded: per-value codes into a stripped dictionary.
 
-    The dictionary is an arrow array (large batches) or a tuple of Python strings (small
-    batches, see :data:`SMALL_BATCH_ROWS`); the per-entry operations below accept both.
+    The dictionary is a tuple of Python strings when it is small (a small batch, see
+    :data:`SMALL_BATCH_ROWS`, or a feature with few distinct values) and an arrow array
+    otherwise; the per-entry operations below accept both.
     """
 
     def __init__(
@@ -138,12 +139,10 @@ class _Strings:
     @property
     def hashes(self) -> np.ndarray:
         if self._hashes is None:
-            if isinstance(self.dictionary, tuple) or len(self.dictionary) <= _HASH_ONE_BY_ONE:
-                # A few distinct values (a census feature has tens): the remembered one-string
-                # hash beats a numpy pass per byte position.
+            if isinstance(self.dictionary, tuple):
+                # A few distinct values: the remembered one-string hash beats a numpy pass per
+                # byte position.
                 values = self.dictionary
-                if not isinstance(values, tuple):
-                    values = values.to_pylist()
                 self._hashes = np.array([hash_string(v or "") for v in values], dtype=np.uint64)
             else:
                 self._hashes = hash_strings(self.dictionary)
@@ -314,6 +313,10 @@ class _Batch:
             encoded = pc.dictionary_encode(arr)
         dictionary = pc.utf8_trim_whitespace(encoded.dictionary.cast(pa.string()))
         codes = np.asarray(encoded.indices.fill_null(-1), dtype=np.int64)
+        if len(dictionary) <= _HASH_ONE_BY_ONE:
+            # A few distinct values (a census feature has tens): per-entry lookups in Python
+            # cost less than a pyarrow call each (a null entry means no value, as "").
+            dictionary = tuple(value or "" for value in dictionary.to_pylist())
         result = _Strings(codes, dictionary, offsets)
         self._strings[key] = result
         return result
