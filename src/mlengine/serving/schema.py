@@ -101,6 +101,8 @@ def _to_str(value: Any) -> Any:
 
 CONVERTERS: dict[str, Callable[[Any], Any]] = {FLOAT: _to_float, INT: _to_int, STRING: _to_str}
 _PLAIN: dict[str, tuple[type, ...]] = {FLOAT: (int, float), INT: (int,), STRING: (str,)}
+# The ints each input takes as they are (a float32 input converts bigger ones to floats).
+_INT_RANGE = {FLOAT: (-_EXACT, _EXACT), INT: (_INT64_MIN, _INT64_MAX), STRING: (0, 0)}
 
 
 @dataclass(frozen=True)
@@ -147,7 +149,9 @@ class InputSchema:
             specs.append((str(spec["name"]), dtype, bool(spec.get("required"))))
         self.specs: list[tuple[str, str, bool]] = specs
         # For one instance: the plain Python types each input takes as they are.
-        self._plain_types = [(name, _PLAIN[dtype], required) for name, dtype, required in specs]
+        self._plain_types = [
+            (name, _PLAIN[dtype], required, _INT_RANGE[dtype]) for name, dtype, required in specs
+        ]
         self.names = [name for name, _, _ in specs]
         self.dtypes = {name: dtype for name, dtype, _ in specs}
         self.required = [name for name, _, required in specs if required]
@@ -200,21 +204,15 @@ class InputSchema:
         finite numbers, 64-bit integers, nulls for optional inputs): the usual request, checked
         with a type test per value. None sends it through the value-by-value path."""
         columns: dict[str, list[Any]] = {}
-        for name, kinds, required in self._plain_types:
-            value = instance.get(name)
+        for name, kinds, required, (low, high) in self._plain_types:
+            value: Any = instance.get(name)
             kind = type(value)
-            if kind is str or kind is float or kind is int:
-                if kind not in kinds:
+            if kind not in kinds:
+                if value is not None or required:
                     return None
-                if kind is float and not math.isfinite(value):
-                    return None
-                if kind is int and not (
-                    -_EXACT <= value <= _EXACT
-                    if float in kinds
-                    else _INT64_MIN <= value <= _INT64_MAX
-                ):
-                    return None
-            elif value is not None or required:
+            elif kind is float and not math.isfinite(value):
+                return None
+            elif kind is int and not low <= value <= high:
                 return None
             columns[name] = [value]
         return columns
