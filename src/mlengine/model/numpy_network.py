@@ -10,7 +10,7 @@ rounding, from the same weights (its ``state_dict``, by name).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from mlengine.model.networks import WideDeepNetwork
 
 Weights = Mapping[str, np.ndarray]
+Inputs = TypeVar("Inputs", "EncodedFeatures", "RowFeatures")  # one part's inputs, either layout
 GROUPED_TABLE_BYTES = 16 << 20  # larger embedding tables are looked up one by one
 FOLDED_TABLE_BYTES = 32 << 20  # the most memory the row path's folded first layer may take
 CHUNK_ROWS = 2048
@@ -231,18 +232,17 @@ class NumpyNetwork:
         self, linear: EncodedFeatures | None, dnn: EncodedFeatures | None, num_rows: int
     ) -> np.ndarray:
         """Logits ``[num_rows, logits_dimension]`` (float32)."""
-        if self.bias is not None:
-            return np.tile(self.bias, (num_rows, 1))
-        if num_rows > CHUNK_ROWS:
+        if num_rows > CHUNK_ROWS and self.bias is None:
             return np.concatenate([
-                self._logits(
+                self._sum(
                     None if linear is None else linear.slice(start, start + CHUNK_ROWS),
                     None if dnn is None else dnn.slice(start, start + CHUNK_ROWS),
                     min(CHUNK_ROWS, num_rows - start),
+                    self._dnn,
                 )
                 for start in range(0, num_rows, CHUNK_ROWS)
             ])  # fmt: skip
-        return self._logits(linear, dnn, num_rows)
+        return self._sum(linear, dnn, num_rows, self._dnn)
 
     def rows(
         self, linear: RowFeatures | None, dnn: RowFeatures | None, num_rows: int
@@ -250,24 +250,22 @@ class NumpyNetwork:
         """Logits of a few rows from the row path (:class:`RowFeatures`: one id per row and
         embedding column), with the folded first layer; the same as ``__call__`` up to
         float32 rounding."""
+        return self._sum(linear, dnn, num_rows, self._dnn_rows)
+
+    def _sum(
+        self,
+        linear: EncodedFeatures | RowFeatures | None,
+        dnn: Inputs | None,
+        num_rows: int,
+        deep: Callable[[Inputs], np.ndarray],
+    ) -> np.ndarray:
+        """The linear part's logits plus the DNN's (computed by ``deep``), or the bias alone."""
         if self.bias is not None:
             return np.tile(self.bias, (num_rows, 1))
         logits = self._linear(linear, num_rows) if self.has_linear else None
         if self.has_dnn:
             assert dnn is not None
-            deep = self._dnn_rows(dnn)
-            logits = deep if logits is None else logits + deep
-        assert logits is not None
-        return logits
-
-    def _logits(
-        self, linear: EncodedFeatures | None, dnn: EncodedFeatures | None, num_rows: int
-    ) -> np.ndarray:
-        logits = self._linear(linear, num_rows) if self.has_linear else None
-        if self.has_dnn:
-            assert dnn is not None
-            deep = self._dnn(dnn)
-            logits = deep if logits is None else logits + deep
+            logits = deep(dnn) if logits is None else logits + deep(dnn)
         assert logits is not None
         return logits
 
