@@ -19,10 +19,7 @@ registry_helpers = helper_modules.helpers("registry")
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No test reads the developer's registry, token or origins."""
-    for name in serving_helpers.REGISTRY_ENV + serving_helpers.ACCESS_ENV:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("MLENGINE_HOME", str(tmp_path / "home"))
+    serving_helpers.clean_env(monkeypatch, tmp_path / "home")
 
 
 @pytest.fixture(scope="session")

@@ -20,10 +20,7 @@ helpers = helper_modules.helpers("serving")
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No test reads the developer's registry, token or origins."""
-    for name in helpers.REGISTRY_ENV + helpers.ACCESS_ENV:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("MLENGINE_HOME", str(tmp_path / "home"))
+    helpers.clean_env(monkeypatch, tmp_path / "home")
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MODULE_NAME = "mlengine_tests_serving_helpers"
@@ -26,6 +27,13 @@ EDUCATION = ["Bachelors", "HS-grad", "11th", "Masters", "Some-college"]
 STARTED = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
 REGISTRY_ENV = ("MLENGINE_DATABASE_URL", "MLENGINE_ARTIFACT_ROOT", "MLENGINE_ALLOWED_ORIGINS")
 ACCESS_ENV = ("MLENGINE_API_TOKEN", "MLENGINE_PROTECT_PREDICT")
+
+
+def clean_env(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
+    """No test reads the developer's registry, token or origins: ``home`` is MLENGINE_HOME."""
+    for name in REGISTRY_ENV + ACCESS_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MLENGINE_HOME", str(home))
 
 
 def _census(rows: int) -> tuple[Any, Any]:
