@@ -207,6 +207,32 @@ def test_the_same_seed_gives_identical_metrics(case: Case, tmp_path: Path) -> No
         assert other.evaluate(case.eval_fn()) != results[0]
 
 
+def test_training_in_several_calls_keeps_the_models_own_random_stream(tmp_path: Path) -> None:
+    """Dropout draws from the model's random stream, not the caller's: training in two calls
+    with an evaluation between (as the census program does) gives the same weights whatever
+    the process's RNG holds, and the same as a new estimator resuming from the checkpoint."""
+    case = next(c for c in CASES if c.id == "DNNClassifier")  # dropout 0.2
+
+    def weights(model: estimator.Estimator) -> dict[str, np.ndarray]:
+        return {name: model.get_variable_value(name) for name in model.get_variable_names()}
+
+    results = []
+    for run, caller_seed in (("a", 1), ("b", 2)):
+        torch.manual_seed(caller_seed)  # what the process's global RNG happens to hold
+        model = case.make(tmp_path / run, seed=123)
+        model.train(case.train_fn(), steps=3)
+        model.evaluate(case.eval_fn())
+        model.train(case.train_fn(seed=1), steps=3)
+        results.append(weights(model))
+    resumed = case.make(tmp_path / "c", seed=123).train(case.train_fn(), steps=3)
+    resumed = case.make(tmp_path / "c", seed=123).train(case.train_fn(seed=1), steps=3)
+    results.append(weights(resumed))
+    for other in results[1:]:
+        assert other.keys() == results[0].keys()
+        for name in results[0]:
+            np.testing.assert_array_equal(other[name], results[0][name], err_msg=name)
+
+
 def test_variable_names_values_and_latest_checkpoint(case: Case, trained: Any) -> None:
     names = trained.get_variable_names()
     assert names == sorted(names) and names

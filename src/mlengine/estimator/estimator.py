@@ -229,6 +229,7 @@ class Estimator:
         distributed = self._join_job()
         with _threads(self._config.intra_op_threads), torch.random.fork_rng(devices=[]):
             session = self._session_at(latest, for_training=True)
+            session.resume_rng()
             if max_steps is not None and session.global_step >= max_steps:
                 logger.info("Skipping training: global_step %d >= max_steps.", session.global_step)
                 return self
@@ -248,6 +249,7 @@ class Estimator:
                 gradient_clip_norm=self._gradient_clip_norm,
                 distributed=distributed,
             )
+            session.keep_rng()
         if distributed:
             barrier()  # the chief's checkpoint is on disk before any rank reads model_dir
         return self

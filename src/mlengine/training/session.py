@@ -38,6 +38,10 @@ class TrainingSession:
     global_step: int
     device: torch.device
     resumable: bool = True  # False when restored without optimizer and RNG state
+    # The training RNG where the last train() left it: train() runs in a fork of the caller's
+    # RNG, so a session kept in memory must carry its own stream (dropout) to the next call,
+    # as a checkpoint carries it to a restored session.
+    rng: tuple[dict[str, torch.Tensor], dict[str, Any]] | None = None
 
     @classmethod
     def create(
@@ -72,6 +76,15 @@ class TrainingSession:
         rng_tensors, rng_info = rng_state()
         tensors.update(rng_tensors)
         return tensors, {"optimizers": structures, "rng": rng_info}
+
+    def keep_rng(self) -> None:
+        """Remember the RNG state training left (call before leaving train()'s RNG fork)."""
+        self.rng = rng_state()
+
+    def resume_rng(self) -> None:
+        """Continue the random stream of the last train() on this session, if any."""
+        if self.rng is not None:
+            restore_rng_state(*self.rng)
 
     def save(self, model_dir: str, keep_checkpoint_max: int | None) -> str:
         tensors, extra = self.state_tensors()
