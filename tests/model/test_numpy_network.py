@@ -1,4 +1,5 @@
-"""NumpyNetwork (the few-row serving forward) computes the torch network's logits."""
+"""NumpyNetwork (the Predictor's forward, at every batch size) computes the torch network's
+logits."""
 
 from __future__ import annotations
 

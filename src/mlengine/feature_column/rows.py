@@ -349,7 +349,7 @@ def _with_weights(ids: list[int | None]) -> _Ids:
 
 
 class _Layout:
-    """Where one transformer's columns go in :class:`EncodedFeatures`."""
+    """Where one transformer's columns go in :class:`RowFeatures`."""
 
     def __init__(self, transformer: FeatureTransformer, compiled: _Compiled):
         if any(c.width != 1 for c in transformer.numeric_columns):
