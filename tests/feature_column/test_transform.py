@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import doctest
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -435,6 +436,16 @@ def test_weighted_categorical_column_list_weights_and_combiners() -> None:
     np.testing.assert_allclose(sqrtn, [[0.6, 0.8], [1, 0], [0, 1]], rtol=1e-6)
     indicator = encode([fc.indicator_column(column)], features).dense
     assert indicator.tolist() == [[3, 0, 4], [0, 2, 0], [1, 0, 0]]
+
+
+@pytest.mark.parametrize("combiner", ["mean", "sqrtn"])
+def test_combiners_scale_tiny_weights_without_overflow(combiner: str) -> None:
+    # 1 / 1.4e-45 overflows float32: the scale is computed in float64 (found by hypothesis).
+    column = fc.weighted_categorical_column(fc.categorical_column_with_identity("i", 3), "w")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = encode([column], {"i": [2, 1], "w": [1.401298464324817e-45, 0.0]}, combiner=combiner)
+    assert out.sparse_weights[:, 0].tolist() == [1.0, 0.0]
 
 
 def test_weighted_categorical_column_needs_one_weight_per_id() -> None:

@@ -430,12 +430,14 @@ def _combine(ids: _Ids, combiner: str) -> _Ids:
     """Scale weights per row so a weighted sum implements TF's combiner."""
     if combiner == "sum":
         return ids
+    # In float64: the inverse of a tiny (subnormal) float32 weight overflows float32.
+    weights = ids.weights.astype(np.float64)
     if combiner == "mean":
-        norm = ids.weights.sum(axis=1, keepdims=True)
+        norm = weights.sum(axis=1, keepdims=True)
     else:  # sqrtn
-        norm = np.sqrt((ids.weights**2).sum(axis=1, keepdims=True))
+        norm = np.sqrt((weights**2).sum(axis=1, keepdims=True))
     scale = np.divide(1.0, norm, out=np.zeros_like(norm), where=norm > 0)
-    return _Ids(ids.ids, (ids.weights * scale).astype(np.float32))
+    return _Ids(ids.ids, (weights * scale).astype(np.float32))
 
 
 class _ColumnIds:
