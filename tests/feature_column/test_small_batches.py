@@ -54,6 +54,12 @@ def test_row_by_row_equals_the_whole_batch(instances: list[dict[str, object]]) -
     with mock.patch.object(transform_module, "SMALL_BATCH_ROWS", 4):  # the vectorised path
         (whole,) = transform_all([transformer], _columns(instances))
     assert whole is not None
+    as_lists = {key: [row[key] for row in instances] for key in instances[0]}
+    (lists,) = transform_all([transformer], as_lists)
+    assert lists is not None  # the whole batch as Python lists: the dict path
+    np.testing.assert_array_equal(lists.sparse_ids, whole.sparse_ids)
+    np.testing.assert_array_equal(lists.sparse_weights, whole.sparse_weights)
+    np.testing.assert_array_equal(lists.dense, whole.dense)
     for i, instance in enumerate(instances):
         for form in (_columns([instance]), {k: [v] for k, v in instance.items()}):
             one = transformer.transform(form)

@@ -51,6 +51,7 @@ from mlengine.feature_column.hashing import bucket, cross_hash, hash_string, has
 
 RawBatch = Mapping[str, Any]
 _COMPARE_BOUNDARIES = 64  # bucketize by comparisons up to this many boundaries (int8 counts)
+_COMPARE_MIN_VALUES = 256  # ... for more values than this (fewer: one binary search each)
 _CROSS_TABLE_LIMIT = 1 << 16  # crosses with at most this many combinations use a lookup table
 _BLOCK_ROWS = 8192  # rows of the outputs filled at a time (a block stays in the L2 cache)
 _HASH_ONE_BY_ONE = 256  # dictionaries up to this size are hashed value by value
@@ -102,10 +103,11 @@ class _Ids:
     weights: np.ndarray
 
 
-SMALL_BATCH_ROWS = 256
-"""Batches up to this many rows (a serving request) skip pyarrow's per-call overhead for
-string features: values are stripped and looked up with Python dicts. Both paths implement the
-same lookups and hashes; a test checks they agree."""
+SMALL_BATCH_ROWS = 2048
+"""Batches up to this many rows given as Python lists (serving requests, and the server's
+merged batches of them) skip pyarrow: each distinct string is stripped and looked up once in
+Python dicts, numbers become one numpy array; a list needs no conversion to arrow first. Both
+paths implement the same lookups and hashes; a test checks they agree."""
 
 
 class _Strings:
@@ -158,7 +160,11 @@ class _Strings:
 
 
 def _small_strings(values: Any) -> _Strings | None:
-    """The Python-dict path for a few univalent string values; None when it does not apply."""
+    """The Python-dict path for a few univalent string values; None when it does not apply.
+
+    Each distinct value is stripped and placed once; the per-value codes are then one C-level
+    pass (``dict.fromkeys`` to find the distinct values, ``map`` over a dict to code them).
+    """
     if isinstance(values, pa.ChunkedArray | pa.Array):
         if not (pa.types.is_string(values.type) or pa.types.is_null(values.type)):
             return None
@@ -167,24 +173,29 @@ def _small_strings(values: Any) -> _Strings | None:
         items = values
     else:
         return None
+    try:
+        distinct = dict.fromkeys(items)
+    except TypeError:  # unhashable values (lists: a multivalent feature) take the general path
+        return None
     positions: dict[str, int] = {}
-    codes = np.empty(len(items), dtype=np.int64)
-    for row, value in enumerate(items):
+    code_of: dict[Any, int] = {}
+    for value in distinct:
         if value is None:
-            codes[row] = -1
+            code_of[value] = -1
         elif isinstance(value, str):
-            codes[row] = positions.setdefault(value.strip(), len(positions))
+            code_of[value] = positions.setdefault(value.strip(), len(positions))
         else:
-            return None  # numbers, lists, bytes: the general path decides what they mean
+            return None  # numbers, bytes: the general path decides what they mean
+    codes = np.fromiter(map(code_of.__getitem__, items), dtype=np.int64, count=len(items))
     return _Strings(codes, tuple(positions), None)
 
 
-_NUMBER_TYPES = frozenset({int, float, np.int64, np.int32, np.float64, np.float32})
+_PLAIN_NUMBER_TYPES = frozenset({int, float, type(None)})
 
 
 def _small_floats(values: Any) -> np.ndarray | None:
     """A few univalent numbers (None for missing) as float64 without pyarrow compute calls;
-    None when the values need the general path (strings, lists, other types)."""
+    None when the values need the general path (strings, lists, bools, other types)."""
     if isinstance(values, pa.Array):
         kind = values.type
         if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_null(kind)):
@@ -192,11 +203,12 @@ def _small_floats(values: Any) -> np.ndarray | None:
         values = values.to_pylist()
     if not isinstance(values, list):
         return None
-    if not all(
-        v is None or (isinstance(v, int | float) and not isinstance(v, bool)) for v in values
-    ):
+    kinds = set(map(type, values))
+    if not kinds <= _PLAIN_NUMBER_TYPES:
         return None
-    return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+    if type(None) in kinds:
+        values = [math.nan if v is None else v for v in values]
+    return np.array(values, dtype=np.float64)
 
 
 def _to_arrow(values: Any, key: str) -> pa.Array:
@@ -755,7 +767,7 @@ def _bucket_ids(column: BucketizedColumn, batch: _Batch) -> _Ids:
     # As TF: the source column's normaliser (if any) applies before bucketizing.
     values = _numeric_values(column.source_column, batch)
     boundaries = np.asarray(column.boundaries, dtype=np.float64)
-    if len(boundaries) <= _COMPARE_BOUNDARIES and values.size > SMALL_BATCH_ROWS:
+    if len(boundaries) <= _COMPARE_BOUNDARIES and values.size > _COMPARE_MIN_VALUES:
         # len - #(boundaries > value) == searchsorted(side="right"), NaN included (-> len), and
         # a few vectorised comparisons beat a binary search per value. Comparing float32 values
         # with float64 scalars happens in float64, as searchsorted does.
