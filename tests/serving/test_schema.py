@@ -66,7 +66,8 @@ def test_plain_paths_equal_the_value_by_value_path(rows: list[dict[str, Any]]) -
     ("rows", "plain"),
     [
         ([{"age": 30, "hours": 40.5, "code": 7, "city": "Oslo"}], True),
-        ([{"age": 30}, {"age": 31.5, "city": None}], True),
+        ([{"age": 30}, {"age": 31.5, "city": None}], True),  # optional inputs left out
+        ([{"age": 1, "hours": 2, "code": 3, "city": "a"}] * 3, True),  # every input given
         ([{"age": 30, "hours": 2**60}], False),  # an int beyond float precision: converted
         ([{"age": 30, "code": 7.0}], False),  # an integral float for an int input: converted
         ([{"age": 30, "city": ["Oslo"]}], False),  # a one-element list: unwrapped

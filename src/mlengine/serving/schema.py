@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -137,6 +138,17 @@ def concat(parts: Sequence[Columns]) -> Columns:
     return Columns(merged, sum(part.count for part in parts))
 
 
+def _values_getter(names: list[str]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    """``instance -> (instance[n] for n in names)``, one C call (itemgetter of one key gives the
+    value itself, not a tuple)."""
+    if len(names) > 1:
+        return operator.itemgetter(*names)
+    if names:
+        single = operator.itemgetter(names[0])
+        return lambda instance: (single(instance),)
+    return lambda instance: ()
+
+
 class InputSchema:
     """Checks and converts request values for one signature (see the module docstring)."""
 
@@ -153,6 +165,8 @@ class InputSchema:
             (name, _PLAIN[dtype], required, _INT_RANGE[dtype]) for name, dtype, required in specs
         ]
         self.names = [name for name, _, _ in specs]
+        # An instance's values, in the order of ``names`` (KeyError when one is absent).
+        self._gather = _values_getter(self.names)
         self.dtypes = {name: dtype for name, dtype, _ in specs}
         self.required = [name for name, _, required in specs if required]
         self.single = self.names[0] if len(self.names) == 1 else None
@@ -222,9 +236,13 @@ class InputSchema:
         numbers, 64-bit integers, nulls for optional inputs): checked a column at a time by
         type, with no call per value. None sends the request through the value-by-value
         path, which converts what it can and names the first bad value."""
+        try:  # every instance has every input: one C-level pass gathers and transposes
+            gathered: Iterable[Sequence[Any]] = zip(*map(self._gather, instances), strict=True)
+        except KeyError:  # an optional input is left out somewhere: None where absent
+            gathered = ([instance.get(name) for instance in instances] for name in self.names)
         columns: dict[str, list[Any]] = {}
-        for name, dtype, required in self.specs:
-            values = [instance.get(name) for instance in instances]
+        for (name, dtype, required), found in zip(self.specs, gathered, strict=True):
+            values = list(found)
             kinds = set(map(type, values))
             if type(None) in kinds:
                 if required:

@@ -8,6 +8,7 @@ TF, a classification signature's ``classes`` are all the class labels, aligned w
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from mlengine.export.format import (
@@ -93,8 +94,9 @@ def rows(loaded: LoadedVersion, outputs: Outputs, pairs: list[tuple[str, str]]) 
     columns = [(name, values(loaded, outputs, key)) for name, key in pairs]
     if len(columns) == 1:
         return columns[0][1]
-    count = len(columns[0][1]) if columns else 0
-    return [{name: column[i] for name, column in columns} for i in range(count)]
+    names = [name for name, _ in columns]
+    per_instance = zip(*(column for _, column in columns), strict=True)
+    return list(map(dict, map(zip, itertools.repeat(names), per_instance)))
 
 
 __all__ = [
