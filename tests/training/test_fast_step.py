@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mlengine.training.fast_step import backward
+from mlengine.training.fast_step import FastUpdater, backward
+from mlengine.training.ftrl import Ftrl
 
 
 def _loss(model: torch.nn.Module, seed: int) -> torch.Tensor:
@@ -37,3 +38,62 @@ def test_backward_frees_the_graph_and_refuses_what_loss_backward_refuses() -> No
         backward(model(torch.ones(2, 3)))
     with pytest.raises(RuntimeError, match="does not require grad"):
         backward(torch.ones(()))
+
+
+def _train(updater_kind: str, steps: int = 4) -> list[torch.Tensor]:
+    """Weights after ``steps`` FTRL + Adagrad steps, one parameter never reached by the loss
+    (updated with a zero gradient, as before gradients were cleared)."""
+    torch.manual_seed(0)
+    wide = torch.nn.Linear(3, 1)
+    deep = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 1))
+    unused = torch.nn.Parameter(torch.ones(2))  # as a part of the network a model leaves out
+    optimizers: list[torch.optim.Optimizer] = [
+        Ftrl([*wide.parameters(), unused], lr=0.1, l1=0.01),
+        torch.optim.Adagrad(deep.parameters(), lr=0.1, fused=True),
+    ]
+    if updater_kind == "torch":  # the reference: optimizers' own steps on zeroed gradients
+        for optimizer in optimizers:
+            for param in optimizer.param_groups[0]["params"]:
+                param.grad = torch.zeros_like(param)
+    else:
+        updater = FastUpdater(optimizers, keep_grads=updater_kind == "keep")
+    for seed in range(steps):
+        generator = torch.Generator().manual_seed(seed)
+        x = torch.randn(6, 3, generator=generator)
+        backward(torch.nn.functional.softplus(wide(x) + deep(x)).mean())
+        if updater_kind == "torch":
+            for optimizer in optimizers:
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=False)
+        else:
+            updater.step()
+    return [p.detach().clone() for p in [*wide.parameters(), unused, *deep.parameters()]]
+
+
+def test_fast_updates_give_the_optimizers_own_steps_with_cleared_or_zeroed_gradients() -> None:
+    expected = _train("torch")
+    for kind in ("clear", "keep"):
+        got = _train(kind)
+        for a, b in zip(got, expected, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_gradients_are_cleared_after_a_fast_update_and_kept_when_asked() -> None:
+    model = torch.nn.Linear(3, 1)
+    for keep in (False, True):
+        optimizer = torch.optim.Adagrad(model.parameters(), lr=0.1, fused=True)
+        updater = FastUpdater([optimizer], keep_grads=keep)
+        kept = [p.grad for p in model.parameters()]
+        backward(_loss(model, 0))
+        updater.step()
+        for param, before in zip(model.parameters(), kept, strict=True):
+            if keep:  # the same tensors, zeroed (distributed training's flat buffer views)
+                assert param.grad is before and not param.grad.any()
+            else:
+                assert param.grad is None
+    # An optimizer of torch's own keeps zeroed gradients: its step treats None differently.
+    sgd = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    updater = FastUpdater([sgd])
+    backward(_loss(model, 1))
+    updater.step()
+    assert all(p.grad is not None and not p.grad.any() for p in model.parameters())

@@ -54,7 +54,7 @@ def run_training(
     head = session.model.head
     params = [p for group in network.parameter_groups().values() for p in group]
     sync = GradientSync(params) if distributed else None  # grads become views of one buffer
-    updater = FastUpdater(list(session.optimizers.values()))
+    updater = FastUpdater(list(session.optimizers.values()), keep_grads=sync is not None)
     chief = is_chief()
     learning_rates = {
         part: float(opt.param_groups[0]["lr"]) for part, opt in session.optimizers.items()
@@ -78,7 +78,7 @@ def run_training(
                 logits = network(batch.inputs)
                 assert batch.labels is not None
                 loss = head.loss(logits, batch.labels, batch.weights)
-                backward(loss)  # gradients were zeroed in place by the previous update
+                backward(loss)  # gradients were cleared by the previous update
                 examples_since_tick += batch.num_rows
             if sync is not None and not sync.all_reduce(batch is not None):
                 break  # some rank's input has ended: every rank stops here, none updated
