@@ -12,6 +12,7 @@ import doctest
 import math
 import warnings
 from typing import Any
+from unittest import mock
 
 import numpy as np
 import pandas as pd
@@ -26,6 +27,7 @@ import mlengine.feature_column.transform
 from mlengine import feature_column as fc
 from mlengine.data import census
 from mlengine.errors import FeatureError, MLEngineError, NotSupportedError
+from mlengine.feature_column import transform as transform_module
 from mlengine.feature_column.hashing import bucket, cross_hash, hash_strings
 
 WORKCLASS = ["Private", "Self-emp", "State-gov"]
@@ -858,7 +860,11 @@ def test_bucketized_equals_searchsorted_of_float32_values(
     bounds = sorted(boundaries)
     source = fc.numeric_column("x", default_value=default)
     column = fc.bucketized_column(source, bounds)
-    out = encode([column], {"x": [*values, None]})
     as_float32 = np.asarray([*values, default], dtype=np.float32)
     expected = np.searchsorted(np.asarray(bounds), as_float32.astype(np.float64), side="right")
+    out = encode([column], {"x": [*values, None]})
+    assert out.sparse_ids[:, 0].tolist() == expected.tolist()
+    # Big batches with few boundaries count comparisons instead: the same buckets.
+    with mock.patch.object(transform_module, "_COMPARE_MIN_VALUES", 0):
+        out = encode([column], {"x": [*values, None]})
     assert out.sparse_ids[:, 0].tolist() == expected.tolist()

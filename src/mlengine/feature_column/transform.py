@@ -51,7 +51,7 @@ from mlengine.feature_column.hashing import bucket, cross_hash, hash_string, has
 
 RawBatch = Mapping[str, Any]
 _COMPARE_BOUNDARIES = 64  # bucketize by comparisons up to this many boundaries (int8 counts)
-_COMPARE_MIN_VALUES = 256  # ... for more values than this (fewer: one binary search each)
+_COMPARE_MIN_VALUES = 16384  # ... for more values than this (fewer: a binary search each is faster)
 _CROSS_TABLE_LIMIT = 1 << 16  # crosses with at most this many combinations use a lookup table
 _BLOCK_ROWS = 8192  # rows of the outputs filled at a time (a block stays in the L2 cache)
 _HASH_ONE_BY_ONE = 256  # dictionaries up to this size are hashed value by value
