@@ -440,14 +440,30 @@ def test_weighted_categorical_column_list_weights_and_combiners() -> None:
     assert indicator.tolist() == [[3, 0, 4], [0, 2, 0], [1, 0, 0]]
 
 
-@pytest.mark.parametrize("combiner", ["mean", "sqrtn"])
-def test_combiners_scale_tiny_weights_without_overflow(combiner: str) -> None:
-    # 1 / 1.4e-45 overflows float32: the scale is computed in float64 (found by hypothesis).
+TINY = 1.401298464324817e-45  # the smallest float32: 1 / TINY overflows float32
+
+
+@pytest.mark.parametrize(
+    ("combiner", "one_per_row", "lists"),
+    [
+        ("mean", [0.0, 0.0, 1.0, 1.0], [[0.5, 0.5], [0.0, 0.0]]),
+        ("sqrtn", [-1.0, 0.0, 1.0, 1.0], [[0.5**0.5, 0.5**0.5], [0.0, 0.0]]),
+    ],
+)
+def test_combiners_scale_weights_of_any_size(
+    combiner: str, one_per_row: list[float], lists: list[list[float]]
+) -> None:
     column = fc.weighted_categorical_column(fc.categorical_column_with_identity("i", 3), "w")
     with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        out = encode([column], {"i": [2, 1], "w": [1.401298464324817e-45, 0.0]}, combiner=combiner)
-    assert out.sparse_weights[:, 0].tolist() == [1.0, 0.0]
+        warnings.simplefilter("error")  # no overflow: the scale is computed in float64
+        single = encode([column], {"i": [2, 1, 0, 2], "w": [-2.0, 0.0, 3.0, TINY]}, combiner)
+        several = encode(
+            [column],
+            {"i": pa.array([[2, 1], [0]]), "w": pa.array([[TINY, TINY], [0.0]])},
+            combiner,
+        )
+    assert single.sparse_weights[:, 0].tolist() == one_per_row
+    np.testing.assert_allclose(several.sparse_weights, lists, rtol=1e-6)
 
 
 def test_weighted_categorical_column_needs_one_weight_per_id() -> None:

@@ -442,6 +442,9 @@ def _combine(ids: _Ids, combiner: str) -> _Ids:
     """Scale weights per row so a weighted sum implements TF's combiner."""
     if combiner == "sum":
         return ids
+    if ids.weights.shape[1] == 1:  # one id per row: w / w, or w / |w|
+        scaled = ids.weights > 0 if combiner == "mean" else np.sign(ids.weights)
+        return _Ids(ids.ids, scaled.astype(np.float32))
     # In float64: the inverse of a tiny (subnormal) float32 weight overflows float32.
     weights = ids.weights.astype(np.float64)
     if combiner == "mean":
