@@ -110,7 +110,7 @@ def _grads(params: list[torch.Tensor]) -> list[torch.Tensor]:
     """The parameters' gradients; a zero one for a parameter the step did not reach (a part of
     the network that this model does not use), as a zeroed gradient would have been."""
     grads = [p.grad for p in params]
-    if None in grads:
+    if any(grad is None for grad in grads):  # not `None in grads`: that calls Tensor.__eq__
         grads = [_grad(p) for p in params]
     return grads  # type: ignore[return-value]
 
