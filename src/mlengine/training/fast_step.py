@@ -6,8 +6,8 @@ parameters, gradients and state on every call. :class:`FastUpdater` collects par
 state once and calls the fused (or foreach) kernels directly. After the update it sets the
 gradients to None rather than zeroing them: the next backward then hands each parameter its
 new gradient as it is, where a zeroed one costs a kernel to zero and another to add into
-(together about 5% of a batch-40 step). Optimizers it does not know are stepped the usual way,
-with gradients zeroed in place as before. The state it updates is the optimizers' own, so
+(together about 3% of a batch-40 step). Optimizers it does not know are stepped the usual
+way, with gradients zeroed in place as before. The state it updates is the optimizers' own, so
 checkpoints and ``state_dict`` are unchanged. :func:`backward` likewise skips the Python layer
 of ``loss.backward()``.
 """
