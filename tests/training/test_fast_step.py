@@ -56,7 +56,7 @@ def _train(updater_kind: str, steps: int = 4) -> list[torch.Tensor]:
             for param in optimizer.param_groups[0]["params"]:
                 param.grad = torch.zeros_like(param)
     else:
-        updater = FastUpdater(optimizers, keep_grads=updater_kind == "keep")
+        updater = FastUpdater(optimizers, grads=updater_kind)
     for seed in range(steps):
         generator = torch.Generator().manual_seed(seed)
         x = torch.randn(6, 3, generator=generator)
@@ -72,7 +72,7 @@ def _train(updater_kind: str, steps: int = 4) -> list[torch.Tensor]:
 
 def test_fast_updates_give_the_optimizers_own_steps_with_cleared_or_zeroed_gradients() -> None:
     expected = _train("torch")
-    for kind in ("clear", "keep"):
+    for kind in ("clear", "zero"):
         got = _train(kind)
         for a, b in zip(got, expected, strict=True):
             torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
@@ -82,7 +82,7 @@ def test_gradients_are_cleared_after_a_fast_update_and_kept_when_asked() -> None
     model = torch.nn.Linear(3, 1)
     for keep in (False, True):
         optimizer = torch.optim.Adagrad(model.parameters(), lr=0.1, fused=True)
-        updater = FastUpdater([optimizer], keep_grads=keep)
+        updater = FastUpdater([optimizer], grads="zero" if keep else "clear")
         kept = [p.grad for p in model.parameters()]
         backward(_loss(model, 0))
         updater.step()

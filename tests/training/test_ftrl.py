@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mlengine.errors import InvalidParameterError
-from mlengine.training.ftrl import Ftrl
+from mlengine.training.ftrl import Ftrl, _foreach_update, _Hyper, _numpy_update
 
 FOREACH = pytest.mark.parametrize("foreach", [True, False], ids=["foreach", "loop"])
 
@@ -429,3 +429,56 @@ def test_cuda_matches_cpu() -> None:
         gpu_opt.step()
     for c, g in zip(cpu, gpu, strict=True):
         torch.testing.assert_close(g.detach().cpu(), c.detach(), rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------------------------ the numpy update
+
+
+@given(
+    lr=st.floats(0.01, 1.0),
+    lr_power=st.sampled_from([-0.5, 0.0, -0.25, -1.0]),
+    initial_accumulator_value=st.sampled_from([0.0, 0.1, 1.0]),
+    l1=st.sampled_from([0.0, 0.01, 0.3]),
+    l2=st.sampled_from([0.0, 0.01, 0.3]),
+    l2_shrinkage=st.sampled_from([0.0, 0.1]),
+    seed=st.integers(0, 2**16),
+)
+def test_numpy_update_equals_the_foreach_update(
+    lr: float,
+    lr_power: float,
+    initial_accumulator_value: float,
+    l1: float,
+    l2: float,
+    l2_shrinkage: float,
+    seed: int,
+) -> None:
+    """The CPU fast path (numpy views of the tensors) makes the foreach update's operations."""
+    rng = np.random.default_rng(seed)
+    hyper = _Hyper(
+        lr=lr,
+        lr_power=lr_power,
+        l1=l1,
+        l2=l2,
+        l2_shrinkage=l2_shrinkage,
+        zero_accum_possible=initial_accumulator_value == 0.0,
+    )
+    shapes = [(30, 1), (1,), (0, 1), (3, 5)]
+    start = [rng.normal(size=s) if initial_accumulator_value else np.zeros(s) for s in shapes]
+    sides = []
+    for _ in range(2):
+        sides.append(
+            (
+                [torch.tensor(w) for w in start],
+                [torch.full(s, initial_accumulator_value, dtype=torch.float64) for s in shapes],
+                [torch.zeros(s, dtype=torch.float64) for s in shapes],
+            )
+        )
+    for _ in range(5):
+        grads = [torch.tensor(rng.normal(size=s)) for s in shapes]
+        (w, acc, lin), (w2, acc2, lin2) = sides
+        _foreach_update(w, grads, acc, lin, hyper)
+        views = [[t.numpy() for t in ts] for ts in (w2, grads, acc2, lin2)]
+        _numpy_update(*views, hyper)
+    for torch_side, numpy_side in zip(sides[0], sides[1], strict=True):
+        for a, b in zip(torch_side, numpy_side, strict=True):
+            np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-12, atol=1e-12)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import torch
 
-from mlengine.training.ftrl import Ftrl, _foreach_update, _Hyper
+from mlengine.training.ftrl import Ftrl, _foreach_update, _Hyper, _numpy_update
 
 # The C++ autograd engine that ``Tensor.backward`` ends in; None should a torch version move it.
 _ENGINE = getattr(getattr(torch.autograd, "Variable", None), "_execution_engine", None)
@@ -94,6 +94,16 @@ def _ftrl_update(optimizer: Ftrl) -> Callable[[], None] | None:
         zero_accum_possible=group["initial_accumulator_value"] == 0.0,
     )
 
+    if all(p.device.type == "cpu" and p.dtype == torch.float32 for p in params):
+        # numpy views of the same memory: one call per operation (see _numpy_update)
+        views = [[t.detach().numpy() for t in tensors] for tensors in (params, accums, linears)]
+
+        def numpy_update() -> None:
+            grads = [grad.numpy() for grad in _grads(params)]
+            _numpy_update(views[0], grads, views[1], views[2], hyper)
+
+        return numpy_update
+
     def update() -> None:
         _foreach_update(params, _grads(params), accums, linears, hyper)
 
@@ -116,11 +126,15 @@ def _grads(params: list[torch.Tensor]) -> list[torch.Tensor]:
 
 
 class FastUpdater:
-    """``step()`` = every optimizer's update, then the gradients cleared (see the module
-    docstring). ``keep_grads``: zero them in place instead, for gradients that must stay the
-    same tensors (views of the buffer that distributed training all-reduces)."""
+    """``step()`` = every optimizer's update, then the gradients made ready for the next
+    backward, as ``grads`` says: ``"clear"`` (None; see the module docstring), ``"zero"`` (in
+    place, for gradients that must stay the same tensors: views of the buffer that distributed
+    training all-reduces) or ``"keep"`` (left as they are, for a step that overwrites them all:
+    :class:`~mlengine.training.numpy_step.NumpyStep`)."""
 
-    def __init__(self, optimizers: list[torch.optim.Optimizer], keep_grads: bool = False):
+    def __init__(self, optimizers: list[torch.optim.Optimizer], grads: str = "clear"):
+        if grads not in ("clear", "zero", "keep"):
+            raise ValueError(f"grads must be 'clear', 'zero' or 'keep'; got {grads!r}")
         self._updates: list[Callable[[], None]] = []
         fast_only = True
         for optimizer in optimizers:
@@ -140,15 +154,20 @@ class FastUpdater:
         ]
         # torch's own step skips a parameter whose gradient is None (not so a zero one, for
         # momentum): clear gradients only where every update is one of ours.
-        self._clear = fast_only and not keep_grads
+        self._after = "zero" if grads == "clear" and not fast_only else grads
         self._grads = [_grad(p) for p in self._params]
 
     @torch.no_grad()
     def step(self) -> None:
         for update in self._updates:
             update()
-        if self._clear:
+        if self._after == "clear":
             for param in self._params:
                 param.grad = None
-        else:
+        elif self._after == "zero":
             torch._foreach_zero_(self._grads)
+
+    @torch.no_grad()
+    def zero_grads(self) -> None:
+        """Zero the gradients in place (before a backward that adds into them)."""
+        torch._foreach_zero_([_grad(p) for p in self._params])

@@ -33,6 +33,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -256,6 +257,49 @@ def _foreach_update(
         torch._foreach_addcdiv_(weights, numerator, quad, value=h.lr)
     else:
         torch._foreach_addcdiv_(weights, linears, quad, value=-h.lr)
+
+
+def _numpy_update(
+    weights: list[np.ndarray],
+    grads: list[np.ndarray],
+    accums: list[np.ndarray],
+    linears: list[np.ndarray],
+    h: _Hyper,
+) -> None:
+    """:func:`_foreach_update` in numpy, in place, for CPU tensors given as numpy views: the
+    same operations in the same order, each one numpy call where a foreach call costs
+    several microseconds (a Wide & Deep linear part's update: about half the time)."""
+    power = -h.lr_power
+    for w, g, accum, linear in zip(weights, grads, accums, linears, strict=True):
+        if not w.size:
+            continue
+        if power == 0.5:
+            neg_sigma = np.sqrt(accum)
+            accum += g * g
+            quad = np.sqrt(accum)
+        else:
+            neg_sigma = accum**power
+            accum += g * g
+            quad = accum**power
+        neg_sigma -= quad  # accum**p - new_accum**p  (= -sigma * lr)
+        if h.l2_shrinkage:
+            linear += (2.0 * h.l2_shrinkage) * w
+        linear += g
+        neg_sigma *= w
+        neg_sigma *= 1.0 / h.lr
+        linear += neg_sigma
+        if h.l2:
+            quad += 2.0 * h.l2 * h.lr
+        if h.zero_accum_possible:
+            np.maximum(quad, np.finfo(w.dtype).tiny, out=quad)
+        if h.l1:
+            numerator = np.clip(linear, -h.l1, h.l1)
+            numerator -= linear  # clamp(linear) - linear
+            np.divide(numerator, quad, out=w)
+            w *= h.lr
+        else:
+            np.divide(linear, quad, out=w)
+            w *= -h.lr
 
 
 def _ftrl_math(

@@ -9,9 +9,11 @@ import time
 from collections.abc import Iterator
 
 import torch
+from threadpoolctl import threadpool_limits
 
 from mlengine.errors import DataError
 from mlengine.model.encode import Batch
+from mlengine.training import numpy_step as numpy_steps
 from mlengine.training.config import RunConfig
 from mlengine.training.distributed import GradientSync, is_chief
 from mlengine.training.fast_step import FastUpdater, backward
@@ -54,7 +56,11 @@ def run_training(
     head = session.model.head
     params = [p for group in network.parameter_groups().values() for p in group]
     sync = GradientSync(params) if distributed else None  # grads become views of one buffer
-    updater = FastUpdater(list(session.optimizers.values()), keep_grads=sync is not None)
+    # The common CPU model's forward and backward in numpy (numpy_step): it overwrites every
+    # gradient, so they are kept as they are between steps.
+    numpy_step = None if distributed else numpy_steps.build(network, head)
+    grads = "zero" if sync is not None else "keep" if numpy_step is not None else "clear"
+    updater = FastUpdater(list(session.optimizers.values()), grads=grads)
     chief = is_chief()
     learning_rates = {
         part: float(opt.param_groups[0]["lr"]) for part, opt in session.optimizers.items()
@@ -65,9 +71,11 @@ def run_training(
     last_save_time = tick_time = time.monotonic()
     tick_step = start_step
     examples_since_tick = 0
-    loss: torch.Tensor | None = None
+    loss: torch.Tensor | numpy_steps.Loss | None = None
     with contextlib.ExitStack() as stack:
         writer = stack.enter_context(SummaryWriter(model_dir)) if chief else _NoSummaries()
+        if numpy_step is not None:  # numpy's BLAS gets the threads torch has
+            stack.enter_context(threadpool_limits(torch.get_num_threads(), user_api="blas"))
         iterator = iter(batches)
         while last_step is None or session.global_step < last_step:
             batch = next(iterator, None)
@@ -75,10 +83,14 @@ def run_training(
                 break
             # -- the step
             if batch is not None:
-                logits = network(batch.inputs)
-                assert batch.labels is not None
-                loss = head.loss(logits, batch.labels, batch.weights)
-                backward(loss)  # gradients were cleared by the previous update
+                loss = None if numpy_step is None else numpy_step(batch)
+                if loss is None:
+                    if numpy_step is not None:
+                        updater.zero_grads()  # it kept them: the backward adds into them
+                    logits = network(batch.inputs)
+                    assert batch.labels is not None
+                    loss = head.loss(logits, batch.labels, batch.weights)
+                    backward(loss)  # gradients were cleared by the previous update
                 examples_since_tick += batch.num_rows
             if sync is not None and not sync.all_reduce(batch is not None):
                 break  # some rank's input has ended: every rank stops here, none updated
@@ -127,7 +139,7 @@ def run_training(
     return session.global_step - start_step
 
 
-def _finite_loss(loss: torch.Tensor, step: int) -> float:
+def _finite_loss(loss: torch.Tensor | numpy_steps.Loss, step: int) -> float:
     value = float(loss.detach())
     if not math.isfinite(value):
         raise NanLossDuringTrainingError(
