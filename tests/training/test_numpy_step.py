@@ -119,6 +119,22 @@ def test_a_batch_with_several_ids_in_an_embedding_row_trains_with_torch(tmp_path
     _assert_same_weights(model_a, model_b)
 
 
+def test_weighted_examples_train_with_torch(tmp_path: Path) -> None:
+    x, y = census_rows(80)
+    x["weight"] = np.linspace(0.5, 2.0, 80)
+
+    def make(d: str) -> estimator.Estimator:
+        return estimator.LinearClassifier(
+            model_dir=d, feature_columns=linear_columns(), weight_column="weight",
+            config=quiet_config(),
+        )  # fmt: skip
+
+    model, calls = _train(make, tmp_path / "numpy", True, x, y)
+    reference, _ = _train(make, tmp_path / "torch", False, x, y)
+    assert calls == [False] * STEPS  # every batch weighted: torch trained them all
+    _assert_same_weights(model, reference)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "reason"),
     [

@@ -9,8 +9,9 @@ clipping, checkpoints and everything else work on the result unchanged.
 
 It covers what the tutorial and most census models use (:func:`unsupported` says why a model
 is not covered, and that model trains with torch): float32 on CPU; a linear part and/or a DNN
-with relu, without batch norm or dropout; embeddings of one id per row, without ``max_norm``;
-the binary logistic head with the default loss reduction and no weight column. Sums run in
+with relu, without batch norm or dropout; embeddings without ``max_norm``; the binary logistic
+head with the default loss reduction. A batch with example weights, or with several ids in a
+row of an embedding column, is trained by torch. Sums run in
 another order than torch's, so weights agree with torch's to float32 rounding (a test
 trains both ways).
 """
@@ -98,9 +99,12 @@ class NumpyStep:
             ]  # fmt: skip
 
     def __call__(self, batch: Batch) -> Loss | None:
-        """The gradients of ``batch``'s loss, written; None (nothing written) for a batch with
-        several ids in a row of an embedding column, which torch must train."""
+        """The gradients of ``batch``'s loss, written; None (nothing written) for a batch that
+        torch must train: one with example weights, or with several ids in a row of an
+        embedding column."""
         assert batch.labels is not None
+        if batch.weights is not None:
+            return None
         if self._dnn is not None:
             assert batch.inputs.dnn is not None
             if any(ids.shape[1] != 1 for ids in batch.inputs.dnn.embedding_ids):
