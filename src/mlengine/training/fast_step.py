@@ -53,8 +53,6 @@ def _adagrad_update(optimizer: torch.optim.Adagrad) -> Callable[[], None] | None
     params = [p for p in group["params"] if p.requires_grad]
     if not params or not group.get("fused") or group["lr_decay"] or group["weight_decay"]:
         return None
-    for param in params:
-        _grad(param)  # the optimizer's state exists once a parameter has had a gradient
     sums = [optimizer.state[p]["sum"] for p in params]
     steps = [optimizer.state[p]["step"] for p in params]
 
@@ -169,5 +167,6 @@ class FastUpdater:
 
     @torch.no_grad()
     def zero_grads(self) -> None:
-        """Zero the gradients in place (before a backward that adds into them)."""
-        torch._foreach_zero_([_grad(p) for p in self._params])
+        """Zero the gradients in place, before a backward that adds into them (``"keep"`` or
+        ``"zero"``: the gradients are still the tensors they were at construction)."""
+        torch._foreach_zero_(self._grads)

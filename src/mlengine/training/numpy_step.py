@@ -81,12 +81,14 @@ class NumpyStep:
         if linear is not None:
             self._sparse = _view(linear.sparse_weights)[:, 0]
             self._sparse_grad = _grad_view(linear.sparse_weights)
+            self._linear_bias = _view(linear.bias)
             self._linear_bias_grad = _grad_view(linear.bias)
             self._dense_weights = _view(linear.dense_weights)
             self._dense_grad = _grad_view(linear.dense_weights)
         dnn = network.dnn
         if dnn is not None:
             self._tables = [_view(dnn.tables[spec.table]) for spec in dnn.embedding_specs]
+            self._embedded_width = sum(spec.dimension for spec in dnn.embedding_specs)
             self._table_grads = [
                 _grad_view(dnn.tables[spec.table]) if spec.trainable else None
                 for spec in dnn.embedding_specs
@@ -141,7 +143,7 @@ class NumpyStep:
         out = np.add.reduce(
             self._sparse[inputs.sparse_ids.numpy()] * inputs.sparse_weights.numpy(), axis=1
         )
-        out += _view(self._linear.bias)[0]
+        out += self._linear_bias[0]
         if self._linear.has_dense:
             out += (inputs.dense.numpy() @ self._dense_weights)[:, 0]
         return out
@@ -167,7 +169,7 @@ class NumpyStep:
         rows, width = dense.shape
         dnn = self._dnn
         assert dnn is not None
-        x = np.empty((rows, width + sum(s.dimension for s in dnn.embedding_specs)), np.float32)
+        x = np.empty((rows, width + self._embedded_width), np.float32)
         x[:, :width] = dense
         start = width
         for table, spec, ids, weights in zip(
