@@ -11,6 +11,7 @@ of hanging it. No object is ever pickled between ranks: only tensors travel.
 
 from __future__ import annotations
 
+import atexit
 import datetime
 import os
 from collections.abc import Mapping, Sequence
@@ -53,7 +54,19 @@ def ensure_process_group(device: torch.device, timeout_secs: float) -> bool:
         if device.type == "cuda":
             torch.cuda.set_device(local_device(device))
         dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout_secs))
+        atexit.register(_leave_process_group)
     return True
+
+
+def _leave_process_group() -> None:
+    """Destroy the group we joined while the interpreter is still whole.
+
+    Left to interpreter teardown, gloo's worker threads can outlive the objects they hold and
+    the process aborts ("terminate called without an active exception"), failing the job
+    after a successful run.
+    """
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def broadcast_parameters(module: torch.nn.Module) -> None:
