@@ -6,8 +6,9 @@ Run: ``make demo`` once (it writes ``exports/census``), then
 quick tuning runs).
 
 It registers the newest census export in a temporary registry, starts ``mlengine serve`` on it
-in a subprocess (one uvicorn worker, as shipped), and drives it from another process: ``wrk``
-with a Lua body script when it is installed (``apt-get install wrk``), else an async httpx
+in a subprocess (one process, as shipped; ``--serve-args "--workers 2"`` for two), and drives
+it from another process: ``wrk`` with a Lua body script when it is installed (``apt-get install
+wrk``), else an async httpx
 client (much slower than wrk: on 2 cores its figures at concurrency 32 measure the client).
 In the same run it drives a minimal Starlette app under uvicorn that parses the body and
 answers a constant JSON: the ceiling of the HTTP stack on this machine. It prints:
@@ -15,7 +16,8 @@ answers a constant JSON: the ceiling of the HTTP stack on this machine. It print
 * single-instance requests at concurrency 1: p50, p90, p99 latency;
 * single-instance requests at concurrency 32: requests/s (and the share of the ceiling's);
 * 100-instance requests at concurrency 8: instances/s;
-* the server's peak RSS, and the time from process start to the first successful prediction;
+* the server's peak RSS (summed over its workers), and the time from process start to the
+  first successful prediction;
 * the load average, since the machine may be shared.
 """
 
@@ -73,14 +75,20 @@ def body(count: int) -> bytes:
     return json.dumps({"instances": [instances[i % len(instances)] for i in range(count)]}).encode()
 
 
-def peak_rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
+def peak_rss_mb(pgid: int) -> float:
+    """The peak resident memory of a process group (the server and, with --workers, each
+    worker), summed; NaN where /proc is not readable."""
+    total_kb = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[2]) != pgid:
+                continue
+            for line in stat.with_name("status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total_kb += int(line.split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    return total_kb / 1024 if total_kb else float("nan")
 
 
 def wait_for_answer(port: int, payload: bytes, deadline: float) -> float:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
@@ -179,7 +180,8 @@ def test_sigterm_finishes_the_request_in_flight(registered: Registry, home: Path
 def test_serve_options(cli: Any) -> None:
     help_text = cli("serve", "--help").stdout
     for option in ("--host", "--port", "--max-loaded-versions", "--poll-interval",
-                   "--max-body-bytes", "--max-batch-size", "--access-log"):  # fmt: skip
+                   "--max-body-bytes", "--max-batch-size", "--workers",
+                   "--access-log"):  # fmt: skip
         assert option in help_text
     from mlengine.cli import serve
     from mlengine.serving import ServeSettings
@@ -191,3 +193,76 @@ def test_serve_options(cli: Any) -> None:
         serve.MAX_BATCH_SIZE, serve.MAX_BATCH_DELAY_MS / 1000)  # fmt: skip
     cli.fails("serve", "--max-loaded-versions", "0", match="'max_loaded_versions'")
     cli.fails("serve", "--port", "70000", match="'port'")
+    cli.fails("serve", "--workers", "0", match="'workers'")
+
+
+def _metric(url: str, name: str) -> float:
+    """The value of an unlabelled metric, or the sum of a labelled one's series (NaN while
+    no worker listens yet: the supervisor logs the port before its workers start)."""
+    try:
+        text = httpx.get(f"{url}/metrics", timeout=30).text
+    except httpx.ConnectError:
+        return float("nan")
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith((name + " ", name + "{"))
+    )
+
+
+def _workers(supervisor: int) -> set[int]:
+    """The pids of a ``--workers`` server's worker processes (multiprocessing's spawned
+    children of the supervisor)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            command = stat.with_name("cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == supervisor and b"spawn_main" in command:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def test_workers_share_the_port_sum_their_metrics_survive_a_crash_and_stop_on_sigterm(
+    registered: Registry, home: Path, two_exports: dict[str, Path]
+) -> None:
+    instances = sh.instances(2)
+    expected = {k: load(v).predict_instances(instances) for k, v in two_exports.items()}
+    with sh.serve(home, "--workers", "2") as (url, server):
+        # Each worker loads the default before it answers: two copies of v1, one per process.
+        sh.wait_until(lambda: _metric(url, "mlengine_loaded_versions") == 2, timeout=60)
+        sent = 12
+        for _ in range(sent):  # a new connection each: the workers take turns accepting
+            answer = sh.post(sh.predict_url(url, "census"), {"instances": instances}).json()
+            assert sh.close(answer["predictions"], expected["v1"])
+        assert _metric(url, "mlengine_requests_total") == sent  # every worker's, summed
+
+        # A worker killed outright is replaced; the supervisor drops its loaded-versions gauge.
+        first = _workers(server.process.pid)
+        assert len(first) == 2
+        os.kill(min(first), signal.SIGKILL)
+        sh.wait_until(lambda: _metric(url, "mlengine_version_load_seconds_count") == 3, 60)
+        assert len(_workers(server.process.pid) - first) == 1
+        assert _metric(url, "mlengine_loaded_versions") == 2
+
+        result = CliRunner().invoke(app, ["versions", "set-default", "v2", "--model", "census"])
+        assert result.exit_code == 0, result.output
+        # Both workers load the new default (v1 stays loaded too): four versions in memory.
+        sh.wait_until(lambda: _metric(url, "mlengine_loaded_versions") == 4, timeout=PICKUP)
+        answer = sh.post(sh.predict_url(url, "census"), {"instances": instances}).json()
+        assert sh.close(answer["predictions"], expected["v2"])
+
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(timeout=60) == 0
+
+        def no_worker_left() -> bool:  # the supervisor waited for its workers to finish
+            try:
+                os.killpg(server.process.pid, 0)
+            except ProcessLookupError:
+                return True
+            return False
+
+        sh.wait_until(no_worker_left, timeout=10)
+    assert server.log.count("Application shutdown complete.") == 2  # both live workers

@@ -46,6 +46,14 @@ def serve(
             "--max-batch-delay-ms", help="How long a batch may wait for more requests under load."
         ),
     ] = MAX_BATCH_DELAY_MS,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            help="Server processes sharing the port (each loads its versions; about one core "
+            "each).",
+        ),
+    ] = 1,
     access_log: Annotated[
         bool, typer.Option("--access-log", help="Log every request (costs throughput).")
     ] = False,
@@ -62,9 +70,6 @@ def serve(
         # without the collector running over them again and again it starts ~0.2 s sooner.
         # serve() freezes them and turns the collector back on.
         gc.disable()
-        from mlengine.registry import allowed_origins_from_env
-        from mlengine.serving.deferred import DeferredRegistry
-        from mlengine.serving.server import serve as run_server
         from mlengine.serving.settings import ServeSettings
 
         settings = ServeSettings.from_env(
@@ -75,14 +80,24 @@ def serve(
             max_body_bytes=max_body_bytes,
             max_batch_size=max_batch_size,
             max_batch_delay=max_batch_delay_ms / 1000,
+            workers=workers,
             access_log=access_log,
             log_level=log_level,
         )
-        # An unreachable database does not stop the server: it starts not ready and retries.
-        registry = DeferredRegistry(allowed_origins=allowed_origins_from_env())
-        try:
-            code = run_server(registry, settings)
-        finally:
-            registry.close()
+        if settings.workers > 1:
+            from mlengine.serving.server import serve_workers
+
+            code = serve_workers(settings)  # each worker opens the registry itself
+        else:
+            from mlengine.registry import allowed_origins_from_env
+            from mlengine.serving.deferred import DeferredRegistry
+            from mlengine.serving.server import serve as run_server
+
+            # An unreachable database does not stop the server: it starts not ready and retries.
+            registry = DeferredRegistry(allowed_origins=allowed_origins_from_env())
+            try:
+                code = run_server(registry, settings)
+            finally:
+                registry.close()
     if code:
         raise typer.Exit(code)

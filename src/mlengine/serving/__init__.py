@@ -13,7 +13,26 @@ Modules: ``app`` (the Starlette app), ``models`` (versions in memory, defaults, 
 protocol), ``auth``, ``errors``, ``metrics``, ``server`` (uvicorn).
 """
 
-from mlengine.serving.app import create_app
-from mlengine.serving.settings import ServeSettings
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlengine.serving.app import create_app
+    from mlengine.serving.settings import ServeSettings
 
 __all__ = ["ServeSettings", "create_app"]
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use: the supervisor of ``mlengine serve --workers N`` needs only the
+    # settings, and starts its workers sooner without the app's imports (numpy, pyarrow).
+    if name == "create_app":
+        from mlengine.serving.app import create_app
+
+        return create_app
+    if name == "ServeSettings":
+        from mlengine.serving.settings import ServeSettings
+
+        return ServeSettings
+    raise AttributeError(f"module 'mlengine.serving' has no attribute {name!r}")

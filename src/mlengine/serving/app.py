@@ -152,6 +152,7 @@ def create_app(registry: Registry, settings: ServeSettings | None = None) -> Sta
             yield
         finally:
             await manager.stop()
+            metrics.close()
 
     middleware = [Middleware(Console)]  # the web console's pages: outside the token guard
     if settings.api_token:

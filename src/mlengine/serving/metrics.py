@@ -5,12 +5,29 @@ histogram; per model and version: the sizes of model calls (micro-batching at wo
 times and failures; the number of versions in memory. Requests that never reached a version
 (unknown model, malformed body) count under empty model and version labels, so a client cannot
 grow the label set with made-up names.
+
+Under ``mlengine serve --workers N`` (``PROMETHEUS_MULTIPROC_DIR`` set) every worker process
+writes its values to files in that directory and the exposition sums them over the workers
+(prometheus_client's multiprocess mode): whichever worker answers ``GET /metrics``, it counts
+every worker's requests. A worker that exits removes its loaded-versions gauge (the supervisor
+does it for a worker that crashed: :func:`forget_process`).
 """
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    multiprocess,
+)
 from prometheus_client.exposition import generate_latest
+
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 LATENCY_BUCKETS = (
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0,
@@ -63,7 +80,10 @@ class Metrics:
             registry=self.registry,
         )
         self.loaded = Gauge(
-            "mlengine_loaded_versions", "Versions held in memory.", registry=self.registry
+            "mlengine_loaded_versions",
+            "Versions held in memory (summed over the live workers).",
+            registry=self.registry,
+            multiprocess_mode="livesum",
         )
         self._children: dict[tuple[str, str, str], tuple[Counter, Counter, Histogram]] = {}
 
@@ -99,8 +119,26 @@ class Metrics:
         return self.batch_size.labels(model, version)
 
     def exposition(self) -> tuple[bytes, str]:
-        """The text exposition format and its content type."""
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        """The text exposition format and its content type (every worker's values, summed,
+        in multiprocess mode)."""
+        directory = os.environ.get(MULTIPROCESS_ENV)
+        if not directory:
+            return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        combined = CollectorRegistry()
+        multiprocess.MultiProcessCollector(combined, path=directory)
+        return generate_latest(combined), CONTENT_TYPE_LATEST
+
+    def close(self) -> None:
+        """In multiprocess mode: this process's live gauges stop counting (it is exiting)."""
+        forget_process(os.getpid())
 
 
-__all__ = ["BATCH_BUCKETS", "LATENCY_BUCKETS", "Metrics"]
+def forget_process(pid: int) -> None:
+    """In multiprocess mode: drop the live gauges of a worker that is gone (its counters and
+    histograms still count: what it served was served)."""
+    directory = os.environ.get(MULTIPROCESS_ENV)
+    if directory:
+        multiprocess.mark_process_dead(pid, path=directory)
+
+
+__all__ = ["BATCH_BUCKETS", "LATENCY_BUCKETS", "MULTIPROCESS_ENV", "Metrics", "forget_process"]

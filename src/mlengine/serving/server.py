@@ -1,36 +1,115 @@
-"""Run the app under uvicorn: one worker, uvloop and httptools when installed, no access log.
+"""Run the app under uvicorn: uvloop and httptools when installed, no access log.
+
+One process by default. ``workers > 1`` starts that many server processes on one listening
+socket (uvicorn's supervisor; the kernel spreads connections over them): the GIL keeps one
+process to about one core, and a second core doubles what the model and the JSON work can do.
+Each worker loads its own versions and polls the registry; the Prometheus metrics are kept in
+files under a private directory and ``GET /metrics`` sums them over the workers.
 
 uvicorn handles SIGTERM and SIGINT: it stops accepting connections, lets the requests in flight
 finish (up to ``graceful_timeout`` seconds), then runs the app's shutdown (last-use times are
-written) and exits 0. Rolling updates depend on that.
+written) and exits 0. Rolling updates depend on that. With workers, the supervisor passes
+SIGTERM on to each of them and waits.
 """
 
 from __future__ import annotations
 
+import atexit
+import dataclasses
 import gc
+import json
 import logging
+import os
+import shutil
+import tempfile
+from typing import TYPE_CHECKING
 
 import uvicorn
-from threadpoolctl import threadpool_limits
+from uvicorn.supervisors import Multiprocess
 
-from mlengine.registry import Registry
-from mlengine.serving.app import create_app
-from mlengine.serving.settings import ServeSettings
+from mlengine.serving.metrics import MULTIPROCESS_ENV, forget_process
+from mlengine.serving.settings import ENV_SETTINGS, ServeSettings
+
+if TYPE_CHECKING:  # the app's imports wait for the process that serves (see serve_workers)
+    from starlette.applications import Starlette
+
+    from mlengine.registry import Registry
 
 STARTUP_FAILURE = 3  # uvicorn's exit code when the app cannot start
+WORKER_SETTINGS_ENV = "MLENGINE_SERVE_WORKER_SETTINGS"  # the flags, for worker processes
 
 log = logging.getLogger("mlengine.serving")
 
 
 def serve(registry: Registry, settings: ServeSettings) -> int:
-    """Serve until SIGTERM/SIGINT; returns the exit code (0, or 3 if start-up failed)."""
-    # The server parallelises model calls itself (on the event loop, or one worker thread per
-    # core): BLAS's own thread pool would only compete. (numpy's OpenBLAS splits a 32-row
-    # product over every core: on a busy machine its threads wait for each other, and the
-    # product takes 7x longer than on one thread.) Torch is not imported by the server.
-    threadpool_limits(1)
-    config = uvicorn.Config(
-        create_app(registry, settings),
+    """Serve in this process until SIGTERM/SIGINT; returns the exit code (0, or 3 if start-up
+    failed)."""
+    from mlengine.serving.app import create_app
+
+    _quiet_blas()
+    config = _config(create_app(registry, settings), settings)
+    _freeze()
+    server = uvicorn.Server(config)
+    server.run()
+    return 0 if server.started else STARTUP_FAILURE
+
+
+def worker_app() -> Starlette:
+    """The app of one worker process (uvicorn's factory): settings from the supervisor."""
+    from mlengine.registry import allowed_origins_from_env
+    from mlengine.serving.app import create_app
+    from mlengine.serving.deferred import DeferredRegistry
+
+    overrides = json.loads(os.environ[WORKER_SETTINGS_ENV])
+    settings = ServeSettings.from_env(**overrides)
+    registry = DeferredRegistry(allowed_origins=allowed_origins_from_env())
+    atexit.register(registry.close)
+    _quiet_blas()
+    app = create_app(registry, settings)
+    _freeze()
+    return app
+
+
+def serve_workers(settings: ServeSettings) -> int:
+    """Serve with ``settings.workers`` processes on one socket until SIGTERM/SIGINT; returns
+    the exit code (0, or 3 if a worker could not start). Each worker opens the registry from
+    the environment, as ``mlengine serve`` does."""
+    metrics_dir = tempfile.mkdtemp(prefix="mlengine-metrics-")
+    flags = {
+        f.name: getattr(settings, f.name)
+        for f in dataclasses.fields(settings)
+        if f.name not in ENV_SETTINGS
+    }
+    os.environ[WORKER_SETTINGS_ENV] = json.dumps(flags)
+    os.environ[MULTIPROCESS_ENV] = metrics_dir  # read by the workers' prometheus_client
+    try:
+        config = _config("mlengine.serving.server:worker_app", settings)
+        supervisor = _Supervisor(config, sockets=[config.bind_socket()])
+        supervisor.run()
+        failed = any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes)
+        return STARTUP_FAILURE if failed else 0
+    finally:
+        del os.environ[MULTIPROCESS_ENV], os.environ[WORKER_SETTINGS_ENV]
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+class _Supervisor(Multiprocess):
+    """uvicorn's supervisor (restarts a worker that died), which also drops a dead worker's
+    live gauges from the metrics."""
+
+    def keep_subprocess_alive(self) -> None:
+        before = {process.pid for process in self.processes}
+        super().keep_subprocess_alive()
+        for pid in before - {process.pid for process in self.processes}:
+            if pid is not None:
+                forget_process(pid)
+
+
+def _config(app: Starlette | str, settings: ServeSettings) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        factory=isinstance(app, str),
+        workers=settings.workers,
         host=settings.host,
         port=settings.port,
         lifespan="on",
@@ -40,15 +119,25 @@ def serve(registry: Registry, settings: ServeSettings) -> int:
         timeout_graceful_shutdown=int(settings.graceful_timeout),
         server_header=False,
     )
+
+
+def _quiet_blas() -> None:
+    from threadpoolctl import threadpool_limits
+
+    # The server parallelises model calls itself (on the event loop, or one worker thread per
+    # core): BLAS's own thread pool would only compete. (numpy's OpenBLAS splits a 32-row
+    # product over every core: on a busy machine its threads wait for each other, and the
+    # product takes 7x longer than on one thread.) Torch is not imported by the server.
+    threadpool_limits(1)
+
+
+def _freeze() -> None:
     # Move everything imported so far (numpy, sqlalchemy, starlette: ~10^5 objects) out of the
     # collector's reach: a full collection would otherwise walk them all under load (a pause of
     # ~100 ms every few seconds). No collection first: it would cost 0.15 s of start-up to
     # free a few megabytes of import-time garbage.
     gc.freeze()
     gc.enable()
-    server = uvicorn.Server(config)
-    server.run()
-    return 0 if server.started else STARTUP_FAILURE
 
 
-__all__ = ["STARTUP_FAILURE", "serve"]
+__all__ = ["STARTUP_FAILURE", "serve", "serve_workers", "worker_app"]

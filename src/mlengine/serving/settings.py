@@ -30,6 +30,10 @@ DEFAULT_MAX_BODY_BYTES = 1_572_864
 DEFAULT_MAX_BATCH = 1024
 
 
+# The settings read from MLENGINE_* variables rather than flags (worker processes re-read them).
+ENV_SETTINGS = frozenset({"api_token", "protect_predict", "allowed_origins", "allow_training_jobs"})
+
+
 def _true(value: str | None) -> bool:
     return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
@@ -53,7 +57,8 @@ class ServeSettings:
         max_batch_delay: seconds a batch may wait for more requests once concurrency was seen
             (a lone client never waits; 0: gather only requests that arrived while the previous
             call ran). 1 ms gave the best throughput in ``benchmarks/serve_load.py``.
-        model_threads: worker threads running model calls (default: one per core).
+        model_threads: threads running model calls in each process (default: one per core).
+        workers: server processes sharing the port (each loads its versions; 1: this process).
         touch_interval: seconds between writes of the versions' last-use times.
         load_retry_interval: seconds before a version that failed to load is tried again.
         graceful_timeout: seconds SIGTERM waits for requests in flight.
@@ -72,6 +77,7 @@ class ServeSettings:
     max_batch_size: int = DEFAULT_MAX_BATCH
     max_batch_delay: float = 0.001
     model_threads: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))
+    workers: int = 1
     touch_interval: float = 5.0
     load_retry_interval: float = 30.0
     graceful_timeout: float = 30.0
@@ -85,6 +91,7 @@ class ServeSettings:
             "max_body_bytes": self.max_body_bytes,
             "max_batch_size": self.max_batch_size,
             "model_threads": self.model_threads,
+            "workers": self.workers,
             "poll_interval": self.poll_interval,
             "touch_interval": self.touch_interval,
         }
@@ -126,6 +133,7 @@ __all__ = [
     "API_TOKEN_ENV",
     "DEFAULT_MAX_BATCH",
     "DEFAULT_MAX_BODY_BYTES",
+    "ENV_SETTINGS",
     "PROTECT_PREDICT_ENV",
     "ServeSettings",
 ]
