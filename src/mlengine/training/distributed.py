@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import datetime
+import importlib
 import os
 from collections.abc import Mapping, Sequence
 
@@ -53,13 +54,20 @@ def ensure_process_group(device: torch.device, timeout_secs: float) -> bool:
         backend = "nccl" if device.type == "cuda" else "gloo"
         if device.type == "cuda":
             torch.cuda.set_device(local_device(device))
+        # A group that exists when torch._dynamo is first imported (torch.optim's Adam imports
+        # it at its first step) is referenced for good and never freed, so destroying it at
+        # exit leaves gloo's threads running into interpreter teardown, where they can abort
+        # the process after a successful run. Imported first, dynamo holds no group.
+        importlib.import_module("torch._dynamo")
+
         dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout_secs))
         atexit.register(_leave_process_group)
     return True
 
 
 def _leave_process_group() -> None:
-    """Destroy the group we joined while the interpreter is still whole.
+    """Destroy the group we joined, and with it gloo's threads, while the interpreter is
+    still whole.
 
     Left to interpreter teardown, gloo's worker threads can outlive the objects they hold and
     the process aborts ("terminate called without an active exception"), failing the job
