@@ -85,6 +85,7 @@ def serve_workers(settings: ServeSettings) -> int:
     try:
         config = _config("mlengine.serving.server:worker_app", settings)
         supervisor = _Supervisor(config, sockets=[config.bind_socket()])
+        _freeze()
         supervisor.run()
         failed = any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes)
         return STARTUP_FAILURE if failed else 0
