@@ -6,6 +6,8 @@ A serving request usually carries one instance. The RowEncoder compiles a model'
 into small Python functions over lists of values (dictionary lookups, bisections, the same stable
 hashes) and fills :class:`RowFeatures`: the transformer's exact layout, except that the
 embedding lookups (one id per row) come stacked in one array rather than one array per column.
+For a single row, each categorical column's ids are remembered by the raw values they come from
+(up to :data:`MEMO_SIZE` values per column): a server sees the same categories again and again.
 
 It covers the plain case: a string for a string feature, an int or a float for a number, one
 value per row, every column type except weighted categorical columns, multi-valued numerics and
@@ -43,6 +45,7 @@ from mlengine.feature_column.transform import EncodedFeatures, FeatureTransforme
 Row = Mapping[str, Any]
 _Ids = tuple[list[int], list[float]]  # per row: one id, and its weight (0.0: no value)
 _LARGEST_EXACT_INT = 2**53  # larger ints are not all floats: the vectorised path decides
+MEMO_SIZE = 4096  # single-row ids remembered per column (then new values are computed each time)
 
 
 def _integer(value: Any) -> int | None:
@@ -88,7 +91,7 @@ class _Fallback(Exception):
 class _Rows:
     """One call's values, by feature, read once from rows (dicts) or columns (lists)."""
 
-    __slots__ = ("rows", "n", "ids", "numbers", "_values", "_strings")
+    __slots__ = ("rows", "n", "ids", "numbers", "_values", "_strings", "_tokens")
 
     def __init__(
         self, rows: Sequence[Row], columns: Mapping[str, Any] | None, n: int, compiled: _Compiled
@@ -99,6 +102,16 @@ class _Rows:
         self.numbers: list[list[float] | None] = [None] * len(compiled.number_functions)
         self._values: dict[str, list[Any]] = {} if columns is None else dict(columns)
         self._strings: dict[str, list[str | None]] = {}
+        self._tokens: dict[str, Any] = {}
+
+    def token(self, key: str) -> Any:
+        """The first row's value of ``key`` as a memo key: a string itself, anything else with
+        its type (2 and 2.0 are different inputs, though equal)."""
+        found = self._tokens.get(key)
+        if found is None:
+            value = self.values(key)[0]
+            found = self._tokens[key] = value if type(value) is str else (type(value), value)
+        return found
 
     def values(self, key: str) -> list[Any]:
         found = self._values.get(key)
@@ -162,11 +175,14 @@ def _numbers(column: NumericColumn) -> Callable[[_Rows], list[float]]:
 
 class _Compiled:
     """Each categorical column's id function and each numeric column's value function, by
-    slot, so that a column used several times is computed once per call."""
+    slot, so that a column used several times is computed once per call; and, for single rows,
+    each categorical column's ids remembered by the raw values they come from."""
 
     def __init__(self) -> None:
         self.slots: dict[CategoricalColumn, int] = {}
         self.functions: list[Callable[[_Rows], _Ids]] = []
+        self.raw_keys: list[tuple[str, ...]] = []  # by slot: the features its ids depend on
+        self.memos: list[dict[tuple[Any, ...], _Ids]] = []  # by slot: one row's ids by value
         self.number_slots: dict[NumericColumn, int] = {}
         self.number_functions: list[Callable[[_Rows], list[float]]] = []
 
@@ -189,12 +205,37 @@ class _Compiled:
             function = self._compile(column)
             found = self.slots[column] = len(self.functions)
             self.functions.append(function)
+            self.raw_keys.append(_raw_keys(column))
+            self.memos.append({})
         return found
 
     def ids(self, rows: _Rows, slot: int) -> _Ids:
         found = rows.ids[slot]
         if found is None:
-            found = rows.ids[slot] = self.functions[slot](rows)
+            if rows.n == 1:
+                found = self._remembered(rows, slot)
+            else:
+                found = self.functions[slot](rows)
+            rows.ids[slot] = found
+        return found
+
+    def _remembered(self, rows: _Rows, slot: int) -> _Ids:
+        """One row's ids, remembered by the raw values they come from, since a server sees the
+        same categories again and again."""
+        keys = self.raw_keys[slot]
+        if len(keys) == 1:
+            key: Any = rows.token(keys[0])
+        else:
+            key = tuple(map(rows.token, keys))
+        memo = self.memos[slot]
+        try:
+            found = memo.get(key)
+        except TypeError:  # unhashable (a list): computed, and the function decides
+            return self.functions[slot](rows)
+        if found is None:
+            found = self.functions[slot](rows)
+            if len(memo) < MEMO_SIZE:
+                memo[key] = found
         return found
 
     def _compile(self, column: CategoricalColumn) -> Callable[[_Rows], _Ids]:
@@ -269,6 +310,21 @@ class _Compiled:
             return [cross_hash_one(tuple(keys), hash_key) % size], [1.0]
 
         return crossed
+
+
+def _raw_keys(column: CategoricalColumn) -> tuple[str, ...]:
+    """The features a categorical column's ids are computed from."""
+    if isinstance(column, BucketizedColumn):
+        return (column.source_column.key,)
+    if isinstance(column, CrossedColumn):
+        return tuple(
+            key
+            for item in column.keys
+            for key in ((item,) if isinstance(item, str) else _raw_keys(item))
+        )
+    if isinstance(column, VocabularyColumn | HashBucketColumn | IdentityColumn):
+        return (column.key,)
+    raise _Fallback  # not compiled either (see _Compiled._compile)
 
 
 def _vocabulary(column: VocabularyColumn) -> Callable[[_Rows], _Ids]:
