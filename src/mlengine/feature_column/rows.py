@@ -182,7 +182,7 @@ class _Compiled:
         self.slots: dict[CategoricalColumn, int] = {}
         self.functions: list[Callable[[_Rows], _Ids]] = []
         self.raw_keys: list[tuple[str, ...]] = []  # by slot: the features its ids depend on
-        self.memos: list[dict[tuple[Any, ...], _Ids]] = []  # by slot: one row's ids by value
+        self.memos: list[dict[Any, _Ids]] = []  # by slot: one row's ids by its raw values
         self.number_slots: dict[NumericColumn, int] = {}
         self.number_functions: list[Callable[[_Rows], list[float]]] = []
 
@@ -221,7 +221,7 @@ class _Compiled:
 
     def _remembered(self, rows: _Rows, slot: int) -> _Ids:
         """One row's ids, remembered by the raw values they come from, since a server sees the
-        same categories again and again."""
+        same categories again and again (the lists are shared between calls: read-only)."""
         keys = self.raw_keys[slot]
         if len(keys) == 1:
             key: Any = rows.token(keys[0])
