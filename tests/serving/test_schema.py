@@ -1,12 +1,15 @@
 """Request checking: the plain-value paths (column at a time for several instances, a type test
 per value for one) give exactly what the value-by-value path gives, and anything else
-(conversions, errors) goes value by value."""
+(conversions, errors) goes value by value. The decoder of whole bodies (msgspec) takes every
+plain request, and gives what parsing and checking give."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from unittest import mock
 
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -78,3 +81,64 @@ def test_which_requests_take_a_plain_path(rows: list[dict[str, Any]], plain: boo
     assert (SCHEMA._plain_columns(rows) is not None) is plain
     if len(rows) == 1:
         assert (SCHEMA._plain_row(rows[0]) is not None) is plain
+
+
+def _as_floats(values: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    """Checked values as the model reads them: a float32 input's integers as floats."""
+    floats = [name for name, dtype in SCHEMA.dtypes.items() if dtype == "float32"]
+    return {
+        name: [None if v is None else float(v) for v in column] if name in floats else column
+        for name, column in values.items()
+    }
+
+
+@given(instances)
+def test_the_decoder_takes_every_plain_body_and_gives_what_parsing_and_checking_give(
+    rows: list[dict[str, Any]],
+) -> None:
+    raw = json.dumps({"instances": rows}).encode()  # NaN and Infinity as their (invalid) tokens
+    decoded = SCHEMA.decode_rows(raw)
+    if SCHEMA._plain_columns(rows) is not None:
+        assert decoded is not None
+    if decoded is not None:
+        columns, signature_name = decoded
+        checked = SCHEMA.from_rows(orjson.loads(raw)["instances"])  # raises on anything odd
+        assert columns.count == checked.count == len(rows)
+        assert repr(_as_floats(columns.values)) == repr(_as_floats(checked.values))
+        assert signature_name is None
+
+
+@pytest.mark.parametrize(
+    ("body", "decoded"),
+    [
+        (b'{"instances": [{"age": 30, "code": 7, "city": "Oslo"}]}', True),
+        (b'{"instances": [{"age": 30, "zip": "0150"}], "signature_name": "predict"}', True),
+        (b'{"instances": [{"age": 30}], "inputs": {}}', False),  # another key: TF says no
+        (b'{"instances": []}', False),  # "No instances to predict"
+        (b'{"instances": [30]}', False),  # not an object
+        (b'{"instances": [{"age": null}]}', False),  # a required value missing
+        (b'{"instances": [{"age": 30, "code": 7.0}]}', False),  # converted value by value
+        (b'{"instances": [{"age": 30, "code": 9223372036854775808}]}', False),  # over int64
+        (b'{"instances": [{"age": 30, "city": {"b64": "aGk="}}]}', False),
+        (b'{"instances": [{"age": 30, "city": ["Oslo"]}]}', False),
+        (b'{"instances": [{"age": 1e999}]}', False),  # infinite
+        (b'{"instances": [{"age": 30, "city": "\xff"}]}', False),  # not UTF-8
+        (b'{"instances": [{"age": 30}], "signature_name": 5}', False),
+    ],
+)
+def test_which_bodies_the_decoder_takes(body: bytes, decoded: bool) -> None:
+    assert (SCHEMA.decode_rows(body) is not None) is decoded
+
+
+def test_the_decoder_reads_the_signature_name_and_skips_unknown_features() -> None:
+    body = b'{"instances": [{"age": 30, "zip": "0150"}, {"age": 2.5, "city": "Oslo"}], '
+    decoded = SCHEMA.decode_rows(body + b'"signature_name": "predict"}')
+    assert decoded is not None
+    columns, signature_name = decoded
+    assert signature_name == "predict"
+    assert columns.values == {
+        "age": [30.0, 2.5],
+        "hours": [None, None],
+        "code": [None, None],
+        "city": [None, "Oslo"],
+    }

@@ -10,7 +10,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import orjson
+import msgspec
+import numpy as np
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -26,6 +27,8 @@ from mlengine.serving.settings import ServeSettings
 T = TypeVar("T")
 # parse(version, body) -> (columns, what render needs); render(version, outputs, that) -> JSON
 Parse = Callable[[LoadedVersion, dict[str, Any]], tuple[Columns, Any]]
+# decode(version, raw body) -> what parse gives, for the usual request only (else None)
+Decode = Callable[[LoadedVersion, bytes], tuple[Columns, Any] | None]
 Render = Callable[[LoadedVersion, Outputs, Any], Any]
 
 
@@ -61,10 +64,13 @@ class ServingContext:
         version: str | None,
         parse: Parse,
         render: Render,
+        decode: Decode | None = None,
     ) -> Response:
         """The frame of every prediction: read, resolve, check, batch, render, count.
 
-        JSON parsing, checking and rendering move to a thread for bodies over
+        ``decode`` reads the usual request straight from its bytes; when it gives None, the
+        body is parsed as JSON and ``parse`` reads it (and says what is wrong). JSON parsing,
+        checking and rendering move to a thread for bodies over
         :data:`~mlengine.serving.http.OFF_LOOP_BYTES`, so big requests never stall small ones.
         """
         started = time.perf_counter()
@@ -73,9 +79,14 @@ class ServingContext:
         try:
             raw = await read_body(request, self.settings.max_body_bytes)
             off = len(raw) > OFF_LOOP_BYTES
-            body = await self.maybe_off_loop(off, _object, raw)
             loaded = await self.manager.resolve(model, version)
-            columns, extra = await self.maybe_off_loop(off, parse, loaded, body)
+            decoded = None
+            if decode is not None:
+                decoded = await self.maybe_off_loop(off, decode, loaded, raw)
+            if decoded is None:
+                body = await self.maybe_off_loop(off, _object, raw)
+                decoded = await self.maybe_off_loop(off, parse, loaded, body)
+            columns, extra = decoded
             count = columns.count
             outputs = await loaded.predict(columns)
             content = await self.maybe_off_loop(off, _dumps, render, loaded, outputs, extra)
@@ -114,8 +125,18 @@ def _object(raw: bytes) -> dict[str, Any]:
     return data
 
 
+def _numpy_as_json(value: Any) -> Any:
+    if isinstance(value, np.ndarray | np.generic):
+        return value.tolist()
+    raise TypeError(f"Cannot write a {type(value).__name__} as JSON.")
+
+
+encode_json = msgspec.json.Encoder(enc_hook=_numpy_as_json).encode
+"""A rendered answer as JSON bytes: msgspec structs (prediction rows), numpy arrays too."""
+
+
 def _dumps(render: Render, loaded: LoadedVersion, outputs: Outputs, extra: Any) -> bytes:
-    return orjson.dumps(render(loaded, outputs, extra), option=orjson.OPT_SERIALIZE_NUMPY)
+    return encode_json(render(loaded, outputs, extra))
 
 
-__all__ = ["Parse", "Render", "ServingContext", "endpoint"]
+__all__ = ["Decode", "Parse", "Render", "ServingContext", "encode_json", "endpoint"]

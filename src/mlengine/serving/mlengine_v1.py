@@ -64,12 +64,26 @@ def _basename(name: str) -> str:
     return name.rstrip("/").rsplit("/", 1)[-1]
 
 
+def _output_pairs(loaded: LoadedVersion, signature_name: Any) -> list[tuple[str, str]]:
+    _, signature = signatures.find_signature(loaded, signature_name, PREDICT_METHOD)
+    return signatures.output_pairs(signature)
+
+
 def parse_predict(loaded: LoadedVersion, body: dict[str, Any]) -> tuple[Columns, Any]:
     """``{"instances": [...], "signature_name"?}`` → columns and the output pairs."""
     if "instances" not in body:
         raise invalid("The request body needs an 'instances' list: {\"instances\": [...]}.")
-    _, signature = signatures.find_signature(loaded, body.get("signature_name"), PREDICT_METHOD)
-    return loaded.schema.from_rows(body["instances"]), signatures.output_pairs(signature)
+    pairs = _output_pairs(loaded, body.get("signature_name"))
+    return loaded.schema.from_rows(body["instances"]), pairs
+
+
+def decode_predict(loaded: LoadedVersion, raw: bytes) -> tuple[Columns, Any] | None:
+    """:func:`parse_predict` of the usual body, from its bytes (None: any other body)."""
+    decoded = loaded.schema.decode_rows(raw)
+    if decoded is None:
+        return None
+    columns, signature_name = decoded
+    return columns, _output_pairs(loaded, signature_name)
 
 
 def render_predict(loaded: LoadedVersion, outputs: Outputs, pairs: Any) -> Any:
@@ -186,7 +200,8 @@ class MLEngineV1:
             params.get("version"),
             parse_predict,
             render_predict,
+            decode_predict,
         )
 
 
-__all__ = ["PROTOCOL", "MLEngineV1", "parse_predict", "render_predict"]
+__all__ = ["PROTOCOL", "MLEngineV1", "decode_predict", "parse_predict", "render_predict"]

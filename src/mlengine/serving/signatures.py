@@ -8,8 +8,10 @@ TF, a classification signature's ``classes`` are all the class labels, aligned w
 
 from __future__ import annotations
 
-import itertools
+import functools
 from typing import Any
+
+import msgspec
 
 from mlengine.export.format import (
     CLASSIFY_METHOD,
@@ -88,15 +90,24 @@ def values(loaded: LoadedVersion, outputs: Outputs, key: str) -> list[Any]:
     return result
 
 
+@functools.lru_cache(maxsize=256)
+def _row_type(names: tuple[str, ...]) -> type[msgspec.Struct]:
+    """A struct that encodes as a JSON object with these keys, built from positional values
+    (one C call per instance, where a dict needs its keys zipped in)."""
+    fields = [(f"f{index}", Any) for index in range(len(names))]  # names need not be identifiers
+    return msgspec.defstruct(
+        "Prediction", fields, rename={f"f{i}": name for i, name in enumerate(names)}, gc=False
+    )
+
+
 def rows(loaded: LoadedVersion, outputs: Outputs, pairs: list[tuple[str, str]]) -> list[Any]:
     """One object per instance, keyed by output name (the row format's predictions); with a
-    single output, its values themselves (as TF Serving and ML Engine answer)."""
-    columns = [(name, values(loaded, outputs, key)) for name, key in pairs]
+    single output, its values themselves (as TF Serving and ML Engine answer). The objects are
+    msgspec structs: :func:`~mlengine.serving.context.encode_json` writes them."""
+    columns = [values(loaded, outputs, key) for _, key in pairs]
     if len(columns) == 1:
-        return columns[0][1]
-    names = [name for name, _ in columns]
-    per_instance = zip(*(column for _, column in columns), strict=True)
-    return list(map(dict, map(zip, itertools.repeat(names), per_instance)))
+        return columns[0]
+    return list(map(_row_type(tuple(name for name, _ in pairs)), *columns))
 
 
 __all__ = [

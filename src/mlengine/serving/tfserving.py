@@ -20,7 +20,7 @@ from mlengine.export.format import CLASSIFY_METHOD, PREDICT_METHOD, REGRESS_METH
 from mlengine.registry import ModelVersion, VersionState
 from mlengine.serving import signatures
 from mlengine.serving.batching import Outputs
-from mlengine.serving.context import ServingContext, endpoint
+from mlengine.serving.context import Decode, ServingContext, endpoint
 from mlengine.serving.errors import invalid
 from mlengine.serving.http import json_response, json_type
 from mlengine.serving.models import LoadedVersion
@@ -84,6 +84,17 @@ def parse_predict(loaded: LoadedVersion, body: dict[str, Any]) -> tuple[Columns,
     if has_columns:
         return loaded.schema.from_columns(body["inputs"]), ("columns", pairs)
     raise invalid("Missing 'instances' (row format) or 'inputs' (columnar format) in the request.")
+
+
+def decode_predict(loaded: LoadedVersion, raw: bytes) -> tuple[Columns, Any] | None:
+    """:func:`parse_predict` of the usual row-format body, from its bytes (None: any other
+    body)."""
+    decoded = loaded.schema.decode_rows(raw)
+    if decoded is None:
+        return None
+    columns, signature_name = decoded
+    _, signature = signatures.find_signature(loaded, signature_name, PREDICT_METHOD)
+    return columns, ("rows", signatures.output_pairs(signature))
 
 
 def render_predict(loaded: LoadedVersion, outputs: Outputs, extra: Any) -> Any:
@@ -188,7 +199,7 @@ class TFServing:
         return json_response(metadata(loaded))
 
     async def predict(self, request: Request) -> Response:
-        return await self._run(request, parse_predict, render_predict)
+        return await self._run(request, parse_predict, render_predict, decode_predict)
 
     async def classify(self, request: Request) -> Response:
         return await self._run(request, _parse_examples(CLASSIFY_METHOD), render_classify)
@@ -196,11 +207,20 @@ class TFServing:
     async def regress(self, request: Request) -> Response:
         return await self._run(request, _parse_examples(REGRESS_METHOD), render_regress)
 
-    async def _run(self, request: Request, parse: Any, render: Any) -> Response:
+    async def _run(
+        self, request: Request, parse: Any, render: Any, decode: Decode | None = None
+    ) -> Response:
         params = request.path_params
         return await self.ctx.predict(
-            PROTOCOL, request, params["model"], params.get("version"), parse, render
+            PROTOCOL, request, params["model"], params.get("version"), parse, render, decode
         )
 
 
-__all__ = ["PROTOCOL", "TFServing", "metadata", "parse_predict", "render_predict"]
+__all__ = [
+    "PROTOCOL",
+    "TFServing",
+    "decode_predict",
+    "metadata",
+    "parse_predict",
+    "render_predict",
+]
