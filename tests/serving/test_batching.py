@@ -1,5 +1,6 @@
-"""Micro-batching: a lone request runs at once, concurrent ones share model calls, a bad request
-in a shared call gets its own error, and a big request neither waits for nor blocks small ones."""
+"""Micro-batching: a lone request runs at once, concurrent ones share model calls (a call waits,
+briefly, for as many instances as the previous one took), a bad request in a shared call gets
+its own error, and a big request neither waits for nor blocks small ones."""
 
 from __future__ import annotations
 
@@ -97,6 +98,45 @@ def test_concurrent_requests_share_calls(pools: Any) -> None:
     assert sum(model.calls) == 40
     assert len(model.calls) <= 3 and max(model.calls) >= 30
     assert seen == model.calls
+
+
+def test_a_call_waits_until_it_has_as_many_instances_as_the_previous_one(pools: Any) -> None:
+    model = FakeModel()
+    batcher = Batcher(model, *pools, max_batch=64, max_delay=5.0)
+
+    async def main() -> tuple[bool, float, list[Any]]:
+        await asyncio.gather(*(batcher.predict(columns(i, i, i)) for i in range(3)))  # 9 rows
+        first = asyncio.ensure_future(batcher.predict(columns(1, 1, 1)))
+        await asyncio.sleep(0.2)
+        waited = not first.done()  # 3 of the 9 instances the last call took
+        started = time.monotonic()
+        rest = await asyncio.gather(first, *(batcher.predict(columns(i, i, i)) for i in (2, 3)))
+        return waited, time.monotonic() - started, rest
+
+    waited, took, rest = asyncio.run(main())
+    assert waited
+    assert took < 2.5  # the call started once the 9 instances were in, not after 5 s
+    assert model.calls == [9, 9]
+    assert [r["y"].tolist() for r in rest] == [[2.0] * 3, [4.0] * 3, [6.0] * 3]
+
+
+def test_the_wait_for_more_instances_ends_after_max_delay(pools: Any) -> None:
+    model = FakeModel()
+    batcher = Batcher(model, *pools, max_batch=64, max_delay=0.2)
+
+    async def main() -> tuple[float, float]:
+        await asyncio.gather(*(batcher.predict(columns(i, i)) for i in range(3)))  # 6 rows
+        started = time.monotonic()
+        await batcher.predict(columns(5, 5))  # waits 0.2 s for 4 more that never come
+        waited = time.monotonic() - started
+        started = time.monotonic()
+        await batcher.predict(columns(6, 6))  # as many as the last call: at once
+        return waited, time.monotonic() - started
+
+    waited, then = asyncio.run(main())
+    assert 0.19 <= waited < 2.0
+    assert then < 0.15
+    assert model.calls == [6, 2, 2]
 
 
 def test_batches_respect_max_batch(pools: Any) -> None:

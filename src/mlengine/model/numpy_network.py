@@ -57,7 +57,7 @@ def _weighted_sum(
     table: np.ndarray, ids: np.ndarray, weights: np.ndarray, max_norm: float | None = None
 ) -> np.ndarray:
     """numpy's :func:`~mlengine.model.networks.weighted_sum`."""
-    vectors = table[ids]  # [n, slots, dim]
+    vectors = np.take(table, ids, axis=0)  # [n, slots, dim]
     if max_norm is not None:
         norms = np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-12)
         vectors = vectors * np.minimum(max_norm / norms, 1.0).astype(np.float32)
@@ -92,7 +92,8 @@ def _with_bias_row(weight: np.ndarray, bias: np.ndarray, ones: float, carry: boo
 
 class _EmbeddingGroup:
     """The univalent lookups of several tables of one dimension as one gather: the tables
-    stacked, each one's ids offset by the rows before it."""
+    stacked, each one's ids offset by the rows before it. (Gathers use ``np.take``: indexing a
+    table with an array of row ids, ``table[ids]``, was ten times slower at 800 rows.)"""
 
     def __init__(self, members: list[int], tables: list[np.ndarray]):
         self.members = members
@@ -102,7 +103,10 @@ class _EmbeddingGroup:
     def __call__(self, ids: tuple[np.ndarray, ...], weights: tuple[np.ndarray, ...]) -> np.ndarray:
         rows = np.concatenate([ids[i] for i in self.members], axis=1) + self.offsets
         scale = np.concatenate([weights[i] for i in self.members], axis=1)
-        return (self.table[rows] * scale[:, :, None]).reshape(len(rows), -1)
+        vectors = np.take(self.table, rows, axis=0)  # [n, members, dim]
+        if not (scale == 1).all():  # usually every value is there, with weight 1
+            vectors *= scale[:, :, None]
+        return vectors.reshape(len(rows), -1)
 
 
 class NumpyNetwork:

@@ -3,9 +3,11 @@
 TF Serving's ``--enable_batching``, without its fixed wait. A request that finds the version
 idle starts a model call at once, so a lone client pays nothing. Requests that arrive while a
 call runs queue up, and the next call takes them all (up to ``max_batch`` instances): the
-busier the server, the bigger the batches. ``max_delay`` (1 ms in the server's settings) lets
-a batch bound for a worker thread wait a little longer for company, but only once concurrency
-has been seen: fewer, bigger model calls cost less per instance.
+busier the server, the bigger the batches. A batch bound for a worker thread may also wait, up to
+``max_delay`` (1 ms in the server's settings), until it has as many instances as the previous
+call took: under steady concurrency the clients' next requests are on their way, and fewer,
+bigger model calls cost less per instance; once they are all in, the call starts. A lone client
+never waits (its previous call held only its own request).
 
 A call of at most ``inline_rows`` instances (the Predictor's row path: Python lookups and numpy
 on tiny arrays, a fraction of a millisecond) runs on the event loop: it holds the GIL throughout,
@@ -74,7 +76,8 @@ class Batcher:
         self._pending: list[tuple[Columns, asyncio.Future[Outputs]]] = []
         self._pending_rows = 0
         self._task: asyncio.Task[None] | None = None
-        self._concurrent = False
+        self._last_rows = 0  # instances in the previous call: what the next one waits for
+        self._enough: asyncio.Future[None] | None = None  # done once that many are pending
 
     async def predict(self, columns: Columns) -> Outputs:
         """The outputs for ``columns`` (one row per instance), from a shared model call."""
@@ -88,9 +91,23 @@ class Batcher:
         future: asyncio.Future[Outputs] = loop.create_future()
         self._pending.append((columns, future))
         self._pending_rows += columns.count
+        if self._enough is not None and self._pending_rows >= self._last_rows:
+            _finish(self._enough)
         if self._task is None:
             self._task = loop.create_task(self._drain())
         return await future
+
+    async def _gather(self) -> None:
+        """Wait until as many instances as the previous call took are pending, or
+        ``max_delay`` has passed."""
+        loop = asyncio.get_running_loop()
+        self._enough = loop.create_future()
+        timer = loop.call_later(self.max_delay, _finish, self._enough)
+        try:
+            await self._enough
+        finally:
+            timer.cancel()
+            self._enough = None
 
     def _take(self) -> list[tuple[Columns, asyncio.Future[Outputs]]]:
         taken, rows = 0, 0
@@ -110,11 +127,11 @@ class Batcher:
                     # An inline call holds the loop: let requests already received join it,
                     # but wait no longer, since nothing else could serve them meanwhile.
                     await asyncio.sleep(0)
-                elif self.max_delay and self._concurrent and self._pending_rows < self.max_batch:
-                    await asyncio.sleep(self.max_delay)
+                elif self.max_delay and self._pending_rows < min(self._last_rows, self.max_batch):
+                    await self._gather()
                 items = self._take()
-                self._concurrent = len(items) > 1 or bool(self._pending)
                 batch = concat([columns for columns, _ in items])
+                self._last_rows = batch.count
                 if self._on_batch is not None:
                     self._on_batch(batch.count)
                 try:
@@ -155,6 +172,11 @@ class Batcher:
             else:
                 if not future.done():
                     future.set_result(outputs)
+
+
+def _finish(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def _fail(future: asyncio.Future[Outputs], error: BaseException) -> None:

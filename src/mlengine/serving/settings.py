@@ -54,9 +54,10 @@ class ServeSettings:
         allowed_origins: prefixes that API-created versions may be read from.
         max_batch_size: instances per model call; concurrent small requests to one version are
             gathered up to this, larger requests are cut into calls of this size.
-        max_batch_delay: seconds a batch may wait for more requests once concurrency was seen
-            (a lone client never waits; 0: gather only requests that arrived while the previous
-            call ran). 1 ms gave the best throughput in ``benchmarks/serve_load.py``.
+        max_batch_delay: seconds a batch may wait until it has as many instances as the
+            previous call took (a lone client never waits; 0: gather only requests that arrived
+            while the previous call ran). 1 ms gave the best throughput in
+            ``benchmarks/serve_load.py``.
         model_threads: threads running model calls in each process (default: one per core).
         workers: server processes sharing the port (each loads its versions; 1: this process).
         touch_interval: seconds between writes of the versions' last-use times.
