@@ -100,13 +100,12 @@ async def _measure(app: Any, instances: int, in_flight: int, requests: int) -> d
 
 
 async def _run(export: Path, requests: int) -> list[tuple[int, int, dict[str, float]]]:
-    from threadpoolctl import threadpool_limits
-
     from mlengine.registry import Registry
     from mlengine.serving.app import create_app
+    from mlengine.serving.server import prepare_process
     from mlengine.serving.settings import ServeSettings
 
-    threadpool_limits(1)  # as the server
+    prepare_process()  # as the server
     with Registry() as registry:
         registry.create_model("census")
         registry.create_version("census", "v1", str(export))
