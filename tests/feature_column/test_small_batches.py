@@ -1,8 +1,10 @@
 """Small batches (serving requests) take a Python-dict path for strings and numbers; it must
-give exactly what the vectorised pyarrow path gives for the same rows."""
+give exactly what the vectorised pyarrow path gives for the same rows, and so must a memory of
+string codes kept from batch to batch (the Predictor's), full or not, on one thread or several."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from unittest import mock
 
 import numpy as np
@@ -12,7 +14,8 @@ from hypothesis import strategies as st
 
 from mlengine import feature_column as fc
 from mlengine.feature_column import transform as transform_module
-from mlengine.feature_column.transform import transform_all
+from mlengine.feature_column.memory import TransformMemory
+from mlengine.feature_column.transform import EncodedFeatures, transform_all
 
 WORKCLASS = ["Private", "Self-emp-inc", "State-gov"]
 COLUMNS = [
@@ -22,6 +25,9 @@ COLUMNS = [
     fc.categorical_column_with_vocabulary_list("sex", ["F", "M"], default_value=0),
     fc.categorical_column_with_hash_bucket("occupation", 50),
     fc.crossed_column(["workclass", "occupation"], 97),
+    fc.crossed_column(
+        [fc.bucketized_column(fc.numeric_column("age", default_value=30), [18, 65]), "sex"], 31
+    ),
     fc.indicator_column(fc.categorical_column_with_vocabulary_list("race", ["A", "B"])),
     fc.embedding_column(fc.categorical_column_with_hash_bucket("country", 20), 3),
 ]
@@ -42,6 +48,21 @@ rows = st.fixed_dictionaries(
         "country": strings,
     }
 )
+
+
+def _lists(instances: list[dict[str, object]]) -> dict[str, list[object]]:
+    return {key: [row[key] for row in instances] for key in instances[0]}
+
+
+def _assert_same(got: EncodedFeatures | None, want: EncodedFeatures | None) -> None:
+    assert got is not None and want is not None
+    np.testing.assert_array_equal(got.sparse_ids, want.sparse_ids)
+    np.testing.assert_array_equal(got.sparse_weights, want.sparse_weights)
+    np.testing.assert_array_equal(got.dense, want.dense)
+    for a, b in zip(got.embedding_ids, want.embedding_ids, strict=True):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(got.embedding_weights, want.embedding_weights, strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def _columns(instances: list[dict[str, object]]) -> dict[str, pa.Array]:
@@ -70,6 +91,46 @@ def test_row_by_row_equals_the_whole_batch(instances: list[dict[str, object]]) -
                 np.testing.assert_array_equal(a[0], b[i])
             for a, b in zip(one.embedding_weights, whole.embedding_weights, strict=True):
                 np.testing.assert_array_equal(a[0], b[i])
+
+
+@given(
+    st.lists(st.lists(rows, min_size=1, max_size=20), min_size=1, max_size=6),
+    st.sampled_from([3, 4096]),
+)
+def test_a_memory_kept_over_batches_gives_what_each_batch_gives_alone(
+    batches: list[list[dict[str, object]]], table_size: int
+) -> None:
+    """New values join the tables batch after batch (a table of 3 fills up and goes back to
+    per-batch codes); every batch still encodes as it does without a memory."""
+    transformer = fc.FeatureTransformer(COLUMNS)
+    memory = TransformMemory(table_size)
+    for instances in batches:
+        (alone,) = transform_all([transformer], _lists(instances))
+        (remembered,) = transform_all([transformer], _lists(instances), memory)
+        _assert_same(remembered, alone)
+
+
+def test_a_memory_shared_by_threads_gives_what_each_batch_gives_alone() -> None:
+    transformer = fc.FeatureTransformer(COLUMNS)
+    memory = TransformMemory()
+    values = [*WORKCLASS, " Private", "", None, "F", " M", "x", "北京", *map(str, range(40))]
+    rng = np.random.default_rng(7)
+
+    def batch(seed: int) -> dict[str, list[object]]:
+        rng = np.random.default_rng(seed)
+        pick = lambda: [values[i] for i in rng.integers(0, len(values), 16)]  # noqa: E731
+        ages = rng.integers(0, 90, 16).tolist()
+        return {
+            "age": ages, "hours": ages, "workclass": pick(), "sex": pick(),
+            "occupation": pick(), "race": pick(), "country": pick(),
+        }  # fmt: skip
+
+    seeds = rng.integers(0, 2**31, 200).tolist()
+    with ThreadPoolExecutor(4) as pool:
+        remembered = list(pool.map(lambda s: transform_all([transformer], batch(s), memory), seeds))
+    for seed, (got,) in zip(seeds, remembered, strict=True):
+        (alone,) = transform_all([transformer], batch(seed))
+        _assert_same(got, alone)
 
 
 @given(

@@ -36,6 +36,7 @@ from mlengine.export.format import (
     VARIABLES_FILE,
 )
 from mlengine.feature_column.columns import read_vocabulary_file
+from mlengine.feature_column.memory import TransformMemory
 from mlengine.feature_column.rows import RowEncoder
 from mlengine.feature_column.transform import SMALL_BATCH_ROWS as TRANSFORM_SMALL_ROWS
 from mlengine.feature_column.transform import as_feature_dict, count_rows, transform_all
@@ -178,6 +179,8 @@ class Predictor:
         rows = RowEncoder([self.linear_transformer, self.dnn_transformer])
         self._row_path = rows if rows.supported and self.numpy_network is not None else None
         self._warned_unknown: set[str] = set()
+        # String codes and what depends on them, kept from one prediction to the next.
+        self._memory = TransformMemory()
         signature = self.manifest["signature"]
         self.inputs: list[dict[str, Any]] = list(signature.get("inputs", []))
         self.input_names = [spec["name"] for spec in self.inputs]
@@ -285,7 +288,9 @@ class Predictor:
         features = self._features(instances)
         if self.numpy_network is None:
             return self._predict_torch(features)
-        linear, dnn = transform_all([self.linear_transformer, self.dnn_transformer], features)
+        linear, dnn = transform_all(
+            [self.linear_transformer, self.dnn_transformer], features, self._memory
+        )
         return self.head.predictions(self.numpy_network(linear, dnn, count_rows(features)))
 
     def _predict_torch(self, features: Mapping[str, Any]) -> dict[str, np.ndarray]:

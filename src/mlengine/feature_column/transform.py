@@ -12,7 +12,9 @@ parts, each a handful of numpy arrays, whatever the number of columns:
 
 Columns are laid out in name order, as TensorFlow builds its layers. String values are stripped
 of surrounding white space; each string feature is dictionary-encoded once per batch, and lookups
-and hashes run over the (small) dictionary, then are gathered per row.
+and hashes run over the (small) dictionary, then are gathered per row. A predicting process
+passes a :class:`~mlengine.feature_column.memory.TransformMemory`, whose dictionaries outlive the
+batch: lookups, hashes and small crosses are then computed once per distinct value, not per batch.
 """
 
 from __future__ import annotations
@@ -48,11 +50,13 @@ from mlengine.feature_column.columns import (
     check_unique_names,
 )
 from mlengine.feature_column.hashing import bucket, cross_hash, hash_string, hash_strings
+from mlengine.feature_column.memory import StringTable, TransformMemory
 
 RawBatch = Mapping[str, Any]
 _COMPARE_BOUNDARIES = 64  # bucketize by comparisons up to this many boundaries (int8 counts)
 _COMPARE_MIN_VALUES = 16384  # ... for more values than this (fewer: a binary search each is faster)
 _CROSS_TABLE_LIMIT = 1 << 16  # crosses with at most this many combinations use a lookup table
+_REMEMBERED_CROSS_LIMIT = 1 << 14  # ... kept from batch to batch (hashing them takes ~1 ms)
 _BLOCK_ROWS = 8192  # rows of the outputs filled at a time (a block stays in the L2 cache)
 _HASH_ONE_BY_ONE = 256  # dictionaries up to this size are hashed value by value
 
@@ -119,12 +123,23 @@ class _Strings:
     """
 
     def __init__(
-        self, codes: np.ndarray, dictionary: pa.Array | tuple[str, ...], offsets: np.ndarray | None
+        self,
+        codes: np.ndarray,
+        dictionary: pa.Array | tuple[str, ...],
+        offsets: np.ndarray | None,
+        table: StringTable | None = None,
     ):
         self.codes = codes  # int64 per value, -1 for null
         self.dictionary = dictionary  # stripped strings
         self.offsets = offsets  # list offsets [n + 1] for multivalent input, else None
+        self.table = table  # the dictionary is this table's values: per-entry results last
         self._hashes: np.ndarray | None = None
+
+    def _per_entry(self, key: Any, compute: Any) -> np.ndarray:
+        if self.table is None:
+            result: np.ndarray = compute()
+            return result
+        return self.table.derived(key, len(self.dictionary), compute)
 
     def gather(self, per_entry: np.ndarray, missing: float) -> np.ndarray:
         """Per-value result from a per-dictionary-entry array (``missing`` for nulls)."""
@@ -135,7 +150,10 @@ class _Strings:
     @property
     def empty(self) -> np.ndarray:
         if isinstance(self.dictionary, tuple):
-            return np.array([value == "" for value in self.dictionary], dtype=bool)
+            values = self.dictionary
+            return self._per_entry(
+                "empty", lambda: np.array([value == "" for value in values], dtype=bool)
+            )
         return np.asarray(pc.equal(self.dictionary, "").fill_null(True), dtype=bool)
 
     @property
@@ -145,7 +163,10 @@ class _Strings:
                 # A few distinct values: the remembered one-string hash beats a numpy pass per
                 # byte position.
                 values = self.dictionary
-                self._hashes = np.array([hash_string(v or "") for v in values], dtype=np.uint64)
+                self._hashes = self._per_entry(
+                    "hashes",
+                    lambda: np.array([hash_string(v or "") for v in values], dtype=np.uint64),
+                )
             else:
                 self._hashes = hash_strings(self.dictionary)
         return self._hashes
@@ -153,17 +174,21 @@ class _Strings:
     def index_in(self, column: VocabularyColumn) -> np.ndarray:
         """Per-entry id in the column's vocabulary, -1 where absent."""
         if isinstance(self.dictionary, tuple):
-            index = column.vocabulary_index
-            return np.array([index.get(v, -1) for v in self.dictionary], dtype=np.int64)
+            index, values = column.vocabulary_index, self.dictionary
+            return self._per_entry(
+                column,
+                lambda: np.array([index.get(v, -1) for v in values], dtype=np.int64),
+            )
         found = pc.index_in(self.dictionary, value_set=column.arrow_vocabulary)
         return np.asarray(found.fill_null(-1), dtype=np.int64)
 
 
-def _small_strings(values: Any) -> _Strings | None:
+def _small_strings(values: Any, table: StringTable | None = None) -> _Strings | None:
     """The Python-dict path for a few univalent string values; None when it does not apply.
 
     Each distinct value is stripped and placed once; the per-value codes are then one C-level
-    pass (``dict.fromkeys`` to find the distinct values, ``map`` over a dict to code them).
+    pass (``dict.fromkeys`` to find the distinct values, ``map`` over a dict to code them). With
+    a ``table``, the codes are the table's (one lookup per value) and its values the dictionary.
     """
     if isinstance(values, pa.ChunkedArray | pa.Array):
         if not (pa.types.is_string(values.type) or pa.types.is_null(values.type)):
@@ -173,6 +198,10 @@ def _small_strings(values: Any) -> _Strings | None:
         items = values
     else:
         return None
+    if table is not None:
+        encoded = table.encode(items)
+        if encoded is not None:
+            return _Strings(encoded[0], encoded[1], None, table)
     try:
         distinct = dict.fromkeys(items)
     except TypeError:  # unhashable values (lists: a multivalent feature) take the general path
@@ -277,9 +306,10 @@ def count_rows(features: RawBatch) -> int:
 class _Batch:
     """A raw batch plus per-key caches, so shared keys are decoded once per call."""
 
-    def __init__(self, raw: RawBatch):
+    def __init__(self, raw: RawBatch, memory: TransformMemory | None = None):
         self.raw = as_feature_dict(raw)
         self.n = count_rows(self.raw)
+        self.memory = memory
         self._strings: dict[str, _Strings] = {}
         self._floats: dict[tuple[str, int], np.ndarray] = {}
 
@@ -301,7 +331,7 @@ class _Batch:
             return cached
         raw = self.get(key, needed_by)
         if self.n <= SMALL_BATCH_ROWS:
-            small = _small_strings(raw)
+            small = _small_strings(raw, None if self.memory is None else self.memory.table(key))
             if small is not None:
                 self._strings[key] = small
                 return small
@@ -590,11 +620,14 @@ class FeatureTransformer:
 
 
 def transform_all(
-    transformers: Sequence[FeatureTransformer | None], features: RawBatch
+    transformers: Sequence[FeatureTransformer | None],
+    features: RawBatch,
+    memory: TransformMemory | None = None,
 ) -> list[EncodedFeatures | None]:
     """Encode one batch for several transformers (a Wide & Deep model's two parts), decoding
-    each raw feature and computing each shared column's ids only once."""
-    batch = _Batch(features)
+    each raw feature and computing each shared column's ids only once; ``memory`` keeps string
+    codes and what depends on them from batch to batch (:mod:`mlengine.feature_column.memory`)."""
+    batch = _Batch(features, memory)
     memo = _ColumnIds(batch)
     return [None if t is None else t._transform(batch, memo) for t in transformers]
 
@@ -791,9 +824,11 @@ def _crossed_ids(column: CrossedColumn, batch: _Batch, ids_of: Any) -> _Ids:
     tables: list[np.ndarray | None] = []  # None: the key is the code itself
     sizes: list[int] = []
     valid = np.ones(batch.n, dtype=bool)
+    remembered = batch.memory is not None  # every string part's codes are a table's
     for item in column.keys:
         if isinstance(item, str):
             s = batch.strings(item, column.name)
+            remembered = remembered and s.table is not None
             if s.offsets is not None:
                 raise NotSupportedError(
                     f"crossed_column {column.name!r}: feature {item!r} has several values per "
@@ -819,14 +854,24 @@ def _crossed_ids(column: CrossedColumn, batch: _Batch, ids_of: Any) -> _Ids:
             sizes.append(item.num_buckets)
             valid &= ids.weights[:, 0] > 0
     combinations = math.prod(sizes)
-    if combinations <= min(_CROSS_TABLE_LIMIT, batch.n):
-        # Fewer combinations than rows: hash every combination once (the same cross_hash), then
-        # look each row's combination up by its mixed-radix index.
-        grid = np.indices(sizes).reshape(len(sizes), -1)
-        keys = [
-            g.astype(np.uint64) if t is None else t[g] for g, t in zip(grid, tables, strict=True)
-        ]
-        table = bucket(cross_hash(keys, column.hash_key), column.hash_bucket_size)
+    remembered = remembered and combinations <= _REMEMBERED_CROSS_LIMIT
+    if remembered or combinations <= min(_CROSS_TABLE_LIMIT, batch.n):
+        # Fewer combinations than rows (or a table that outlives the batch): hash every
+        # combination once (the same cross_hash), then look each row's combination up by its
+        # mixed-radix index.
+        def every_combination() -> np.ndarray:
+            grid = np.indices(sizes).reshape(len(sizes), -1)
+            keys = [
+                g.astype(np.uint64) if t is None else t[g]
+                for g, t in zip(grid, tables, strict=True)
+            ]
+            return bucket(cross_hash(keys, column.hash_key), column.hash_bucket_size)
+
+        if remembered:
+            assert batch.memory is not None
+            table = batch.memory.cross_table(column, tuple(sizes), every_combination)
+        else:
+            table = every_combination()
         index = codes[0]
         for code, size in zip(codes[1:], sizes[1:], strict=True):
             index = index * size + code
