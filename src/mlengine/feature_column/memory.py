@@ -34,7 +34,7 @@ class StringTable:
         self.size = size
         self.values: list[str] = []  # the stripped value of each code
         self._code_of: dict[Any, int] = {None: -1}  # raw value (unstripped) -> code
-        self._derived: dict[Hashable, tuple[int, np.ndarray]] = {}
+        self._derived: dict[Hashable, tuple[Hashable, np.ndarray]] = {}
         self._lock = threading.Lock()
         self.full = False  # a batch held more new values than the table could take
 
@@ -56,12 +56,7 @@ class StringTable:
     def derived(self, key: Hashable, size: int, compute: Callable[[], np.ndarray]) -> np.ndarray:
         """``compute()``, an array over the first ``size`` codes, remembered under ``key``
         until the table grows."""
-        found = self._derived.get(key)
-        if found is not None and found[0] == size:
-            return found[1]
-        value = compute()
-        self._derived[key] = (size, value)
-        return value
+        return _remember(self._derived, key, size, compute)
 
     def _codes(self, items: list[Any]) -> np.ndarray | None:
         try:
@@ -92,7 +87,7 @@ class TransformMemory:
     def __init__(self, table_size: int = STRING_TABLE_SIZE) -> None:
         self.table_size = table_size
         self._tables: dict[str, StringTable] = {}
-        self._crosses: dict[Hashable, tuple[tuple[int, ...], np.ndarray]] = {}
+        self._crosses: dict[Hashable, tuple[Hashable, np.ndarray]] = {}
 
     def table(self, key: str) -> StringTable:
         found = self._tables.get(key)
@@ -105,12 +100,23 @@ class TransformMemory:
     ) -> np.ndarray:
         """``compute()``: a cross's bucket for every combination of its parts' codes (sizes as
         given), remembered until a part's table grows."""
-        found = self._crosses.get(column)
-        if found is not None and found[0] == sizes:
-            return found[1]
-        value = compute()
-        self._crosses[column] = (sizes, value)
-        return value
+        return _remember(self._crosses, column, sizes, compute)
+
+
+def _remember(
+    cache: dict[Hashable, tuple[Hashable, np.ndarray]],
+    key: Hashable,
+    version: Hashable,
+    compute: Callable[[], np.ndarray],
+) -> np.ndarray:
+    """``cache[key]`` if it was computed for this ``version`` (the tables' sizes), else
+    ``compute()``, which replaces it."""
+    found = cache.get(key)
+    if found is not None and found[0] == version:
+        return found[1]
+    value = compute()
+    cache[key] = (version, value)
+    return value
 
 
 __all__ = ["STRING_TABLE_SIZE", "StringTable", "TransformMemory"]
