@@ -11,12 +11,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import helper_modules
 from mlengine import feature_column as fc
 from mlengine.errors import FeatureError
 from mlengine.feature_column import transform as transform_module
 from mlengine.feature_column.rows import RowEncoder
 from mlengine.feature_column.transform import EncodedFeatures, transform_all
 
+fc_helpers = helper_modules.helpers("feature_column")
 WORKCLASS = ["Private", "Self-emp-inc", "State-gov"]
 AGE = fc.numeric_column("age", default_value=30, normalizer_fn=fc.ZScore(38.5, 13.6))
 HOURS_BUCKETS = fc.bucketized_column(fc.numeric_column("hours", default_value=40), [20, 40, 60])
@@ -81,14 +83,7 @@ rows = st.fixed_dictionaries(
 
 
 def _assert_equal(a: EncodedFeatures, b: EncodedFeatures) -> None:
-    np.testing.assert_array_equal(a.sparse_ids, b.sparse_ids)
-    np.testing.assert_array_equal(a.sparse_weights, b.sparse_weights)
-    np.testing.assert_array_equal(a.dense, b.dense)
-    assert len(a.embedding_ids) == len(b.embedding_ids)
-    for x, y in zip(a.embedding_ids, b.embedding_ids, strict=True):
-        np.testing.assert_array_equal(x, y)
-    for x, y in zip(a.embedding_weights, b.embedding_weights, strict=True):
-        np.testing.assert_array_equal(x, y)
+    fc_helpers.assert_same_encoding(a, b)
     for x, y in ((a.sparse_ids, b.sparse_ids), (a.dense, b.dense)):
         assert x.dtype == y.dtype and x.shape == y.shape
 

@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import helper_modules
 from mlengine import feature_column as fc
 from mlengine.errors import ExportFormatError
 
@@ -109,6 +109,7 @@ def test_unsafe_or_broken_documents_are_refused(document: dict[str, Any], messag
 # ---------------------------------------------------------------------------------------------
 # Property: JSON round trip gives an equal column and the same transform output
 
+fc_helpers = helper_modules.helpers("feature_column")
 STRING_KEYS = ("s1", "s2")
 LETTERS = "abcdef"
 
@@ -228,13 +229,7 @@ def test_json_round_trip_gives_the_same_transform(
         batch = {**batch, "f1": [0.0 if v is None else v for v in batch["f1"]]}
     before = fc.FeatureTransformer(columns, sparse_combiner=combiner).transform(batch)
     after = fc.FeatureTransformer(rebuilt, sparse_combiner=combiner).transform(batch)
-    np.testing.assert_array_equal(before.sparse_ids, after.sparse_ids)
-    np.testing.assert_array_equal(before.sparse_weights, after.sparse_weights)
-    np.testing.assert_array_equal(before.dense, after.dense)
-    for a, b in zip(before.embedding_ids, after.embedding_ids, strict=True):
-        np.testing.assert_array_equal(a, b)
-    for a, b in zip(before.embedding_weights, after.embedding_weights, strict=True):
-        np.testing.assert_array_equal(a, b)
+    fc_helpers.assert_same_encoding(after, before)
     transformer = fc.FeatureTransformer(rebuilt, sparse_combiner=combiner)
     assert after.sparse_ids.shape == (len(batch["f1"]), len(transformer.sparse_columns))
     for j, column in enumerate(transformer.sparse_columns):

@@ -12,11 +12,13 @@ import pyarrow as pa
 from hypothesis import given
 from hypothesis import strategies as st
 
+import helper_modules
 from mlengine import feature_column as fc
 from mlengine.feature_column import transform as transform_module
 from mlengine.feature_column.memory import TransformMemory
-from mlengine.feature_column.transform import EncodedFeatures, transform_all
+from mlengine.feature_column.transform import transform_all
 
+fc_helpers = helper_modules.helpers("feature_column")
 WORKCLASS = ["Private", "Self-emp-inc", "State-gov"]
 COLUMNS = [
     fc.numeric_column("age", default_value=30),
@@ -52,17 +54,6 @@ rows = st.fixed_dictionaries(
 
 def _lists(instances: list[dict[str, object]]) -> dict[str, list[object]]:
     return {key: [row[key] for row in instances] for key in instances[0]}
-
-
-def _assert_same(got: EncodedFeatures | None, want: EncodedFeatures | None) -> None:
-    assert got is not None and want is not None
-    np.testing.assert_array_equal(got.sparse_ids, want.sparse_ids)
-    np.testing.assert_array_equal(got.sparse_weights, want.sparse_weights)
-    np.testing.assert_array_equal(got.dense, want.dense)
-    for a, b in zip(got.embedding_ids, want.embedding_ids, strict=True):
-        np.testing.assert_array_equal(a, b)
-    for a, b in zip(got.embedding_weights, want.embedding_weights, strict=True):
-        np.testing.assert_array_equal(a, b)
 
 
 def _columns(instances: list[dict[str, object]]) -> dict[str, pa.Array]:
@@ -107,7 +98,7 @@ def test_a_memory_kept_over_batches_gives_what_each_batch_gives_alone(
     for instances in batches:
         (alone,) = transform_all([transformer], _lists(instances))
         (remembered,) = transform_all([transformer], _lists(instances), memory)
-        _assert_same(remembered, alone)
+        fc_helpers.assert_same_encoding(remembered, alone)
 
 
 def test_a_memory_shared_by_threads_gives_what_each_batch_gives_alone() -> None:
@@ -130,7 +121,7 @@ def test_a_memory_shared_by_threads_gives_what_each_batch_gives_alone() -> None:
         remembered = list(pool.map(lambda s: transform_all([transformer], batch(s), memory), seeds))
     for seed, (got,) in zip(seeds, remembered, strict=True):
         (alone,) = transform_all([transformer], batch(seed))
-        _assert_same(got, alone)
+        fc_helpers.assert_same_encoding(got, alone)
 
 
 @given(
