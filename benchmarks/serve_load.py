@@ -6,7 +6,8 @@ Run: ``make demo`` once (it writes ``exports/census``), then
 quick tuning runs).
 
 It registers the newest census export in a temporary registry, starts ``mlengine serve`` on it
-in a subprocess (one process, as shipped; ``--serve-args "--workers 2"`` for two), and drives
+in a subprocess (as shipped: one worker process per core; ``--serve-args "--workers 1"`` for
+one process), and drives
 it from another process: ``wrk`` with a Lua body script when it is installed (``apt-get install
 wrk``), else an async httpx
 client (much slower than wrk: on 2 cores its figures at concurrency 32 measure the client).
@@ -16,7 +17,9 @@ answers a constant JSON: the ceiling of the HTTP stack on this machine. It print
 * single-instance requests at concurrency 1: p50, p90, p99 latency;
 * single-instance requests at concurrency 32: requests/s (and the share of the ceiling's);
 * 100-instance requests at concurrency 8: instances/s;
-* the server's peak RSS (summed over its workers), and the time from process start to the
+* the server's memory: peak RSS summed over its processes (pages that forked workers share
+  count once per process) and PSS (shared pages split between them), and the time from
+  process start to the
   first successful prediction;
 * the load average, since the machine may be shared.
 """
@@ -75,20 +78,25 @@ def body(count: int) -> bytes:
     return json.dumps({"instances": [instances[i % len(instances)] for i in range(count)]}).encode()
 
 
-def peak_rss_mb(pgid: int) -> float:
-    """The peak resident memory of a process group (the server and, with --workers, each
-    worker), summed; NaN where /proc is not readable."""
-    total_kb = 0
+def group_memory_mb(pgid: int) -> tuple[int, float, float]:
+    """A process group's processes (the server, or a supervisor and its workers), their peak
+    RSS summed and their PSS summed (MB; NaN where /proc is not readable)."""
+    processes, peak_kb, pss_kb = 0, 0, 0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             if int(stat.read_text().rsplit(")", 1)[1].split()[2]) != pgid:
                 continue
+            processes += 1
             for line in stat.with_name("status").read_text().splitlines():
                 if line.startswith("VmHWM:"):
-                    total_kb += int(line.split()[1])
+                    peak_kb += int(line.split()[1])
+            for line in stat.with_name("smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    pss_kb += int(line.split()[1])
         except (OSError, ValueError, IndexError):
             continue
-    return total_kb / 1024 if total_kb else float("nan")
+    nan = float("nan")
+    return processes, peak_kb / 1024 if peak_kb else nan, pss_kb / 1024 if pss_kb else nan
 
 
 def wait_for_answer(port: int, payload: bytes, deadline: float) -> float:
@@ -325,7 +333,7 @@ def main() -> None:
     )
     try:
         results["mlengine"] = measure(drive, port, args.duration)
-        rss = peak_rss_mb(server.process.pid)
+        processes, rss, pss = group_memory_mb(server.process.pid)
         start_to_answer = server.start_to_answer
     finally:
         server.stop()
@@ -362,8 +370,8 @@ def main() -> None:
         f"serve_load: client {client}, {args.duration:g} s per figure, {os.cpu_count()} CPUs, "
         f"load average {'/'.join(f'{x:.2f}' for x in os.getloadavg())}, export {export.name}"
     )
-    if args.serve_args:
-        print(f"mlengine serve {args.serve_args}")
+    workers = f"{processes - 1} workers" if processes > 1 else "one process"
+    print(f"mlengine serve {args.serve_args}".rstrip() + f": {workers}; the ceiling: one process")
     print(f"{'':34}{'mlengine serve':>16}{'constant Starlette':>20}")
     for label, key in (
         ("c=1 p50 latency (ms)", "p50"),
@@ -386,7 +394,8 @@ def main() -> None:
         f"{'errors (all runs)':34}{sum(r['errors'] for r in ours.values()):>16.0f}"
         f"{sum(r['errors'] for r in top.values()):>20.0f}"
     )
-    print(f"{'server peak RSS (MB)':34}{rss:>16.0f}")
+    print(f"{'server peak RSS, summed (MB)':34}{rss:>16.0f}")
+    print(f"{'server PSS at the end (MB)':34}{pss:>16.0f}")
     print(f"{'start to first answer (s)':34}{start_to_answer:>16.2f}")
 
 

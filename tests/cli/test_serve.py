@@ -21,6 +21,7 @@ import helper_modules
 from mlengine.cli.main import app
 from mlengine.export import load
 from mlengine.registry import Registry
+from mlengine.serving.workers import default_workers
 
 sh = helper_modules.helpers("serving")
 PICKUP = 2.0 + 1.5  # the promise, plus slack for a loaded CI machine and CLI start-up
@@ -211,16 +212,14 @@ def _metric(url: str, name: str) -> float:
 
 
 def _workers(supervisor: int) -> set[int]:
-    """The pids of a ``--workers`` server's worker processes (multiprocessing's spawned
-    children of the supervisor)."""
+    """The pids of a ``--workers`` server's worker processes (the supervisor's children)."""
     found = set()
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-            command = stat.with_name("cmdline").read_bytes()
         except (OSError, ValueError, IndexError):
             continue
-        if ppid == supervisor and b"spawn_main" in command:
+        if ppid == supervisor:
             found.add(int(stat.parent.name))
     return found
 
@@ -266,3 +265,25 @@ def test_workers_share_the_port_sum_their_metrics_survive_a_crash_and_stop_on_si
 
         sh.wait_until(no_worker_left, timeout=10)
     assert server.log.count("Application shutdown complete.") == 2  # both live workers
+
+
+def test_by_default_every_usable_core_serves(registered: Registry, home: Path) -> None:
+    """``mlengine serve`` with no ``--workers``: one worker process per usable core (one
+    process on a one-core machine), each with the default version loaded."""
+    cores = default_workers()
+    with sh.serve(home, one_process=False) as (url, server):
+        sh.wait_until(lambda: _metric(url, "mlengine_loaded_versions") == cores, timeout=60)
+        answer = sh.post(sh.predict_url(url, "census"), {"instances": sh.instances(2)}).json()
+        assert len(answer["predictions"]) == 2
+        assert len(_workers(server.process.pid)) == (cores if cores > 1 else 0)
+
+
+def test_workers_that_cannot_open_the_registry_stop_the_server(home: Path) -> None:
+    """A registry URL that no worker can open fails every worker alike: the server exits 3
+    (uvicorn's start-up failure) with the reason, instead of restarting workers forever."""
+    with sh.serve(home, "--workers", "2", MLENGINE_DATABASE_URL="nosuch://database") as (
+        _url,
+        server,
+    ):
+        assert server.process.wait(timeout=60) == 3
+    assert "could not start: Unsupported registry database 'nosuch://database'" in server.log

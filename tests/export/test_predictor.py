@@ -347,7 +347,7 @@ def test_a_predictor_never_imports_torch(export_dir: Path, instances: list[dict[
     script = f"""
 import sys
 from mlengine.export import load
-import mlengine.serving.server, mlengine.cli.serve
+import mlengine.serving.server, mlengine.serving.workers, mlengine.cli.serve
 predictor = load({str(export_dir)!r})
 row = {instances[0]!r}
 assert predictor.predict([row])["logistic"].shape == (1, 1)

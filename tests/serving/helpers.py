@@ -115,14 +115,19 @@ def child_env(home: Path, **extra: str) -> dict[str, str]:
 
 
 class ServerProcess:
-    """``mlengine serve --port 0`` in its own process group; stderr collected in a thread."""
+    """``mlengine serve --port 0`` in its own process group; stderr collected in a thread.
 
-    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+    One process (``--workers 1``) unless ``args`` say otherwise or ``one_process`` is False
+    (the default, one worker per core, has its own tests in tests/cli/test_serve.py).
+    """
+
+    def __init__(self, args: list[str], env: dict[str, str], one_process: bool = True) -> None:
         self.lines: list[str] = []
         self._port: int | None = None
         self._started = threading.Event()
+        first = ["--port", "0", *(["--workers", "1"] if one_process else [])]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "mlengine.cli.main", "serve", "--port", "0", *args],
+            [sys.executable, "-m", "mlengine.cli.main", "serve", *first, *args],
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -167,10 +172,12 @@ class ServerProcess:
 
 
 @contextmanager
-def serve(home: Path, *args: str, **env: str) -> Iterator[tuple[str, ServerProcess]]:
-    """Start ``mlengine serve`` over ``home``'s registry; yields (base URL, process). The
-    process group is killed on exit, whatever happened."""
-    server = ServerProcess(list(args), child_env(home, **env))
+def serve(
+    home: Path, *args: str, one_process: bool = True, **env: str
+) -> Iterator[tuple[str, ServerProcess]]:
+    """Start ``mlengine serve`` over ``home``'s registry (see :class:`ServerProcess`); yields
+    (base URL, process). The process group is killed on exit, whatever happened."""
+    server = ServerProcess(list(args), child_env(home, **env), one_process)
     try:
         yield server.wait_started(), server
     finally:

@@ -47,13 +47,14 @@ def serve(
         ),
     ] = MAX_BATCH_DELAY_MS,
     workers: Annotated[
-        int,
+        int | None,
         typer.Option(
             "--workers",
-            help="Server processes sharing the port (each loads its versions; about one core "
-            "each).",
+            help="Server processes sharing the port, each about one core and its own copy of "
+            "the loaded versions (default: one per usable core, at most 8; 1: this process).",
+            show_default=False,
         ),
-    ] = 1,
+    ] = None,
     access_log: Annotated[
         bool, typer.Option("--access-log", help="Log every request (costs throughput).")
     ] = False,
@@ -71,6 +72,7 @@ def serve(
         # serve() freezes them and turns the collector back on.
         gc.disable()
         from mlengine.serving.settings import ServeSettings
+        from mlengine.serving.workers import default_workers
 
         settings = ServeSettings.from_env(
             host=host,
@@ -80,24 +82,17 @@ def serve(
             max_body_bytes=max_body_bytes,
             max_batch_size=max_batch_size,
             max_batch_delay=max_batch_delay_ms / 1000,
-            workers=workers,
+            workers=default_workers() if workers is None else workers,
             access_log=access_log,
             log_level=log_level,
         )
         if settings.workers > 1:
-            from mlengine.serving.server import serve_workers
+            from mlengine.serving.workers import serve_workers
 
             code = serve_workers(settings)  # each worker opens the registry itself
         else:
-            from mlengine.registry import allowed_origins_from_env
-            from mlengine.serving.deferred import DeferredRegistry
-            from mlengine.serving.server import serve as run_server
+            from mlengine.serving.server import serve_from_env
 
-            # An unreachable database does not stop the server: it starts not ready and retries.
-            registry = DeferredRegistry(allowed_origins=allowed_origins_from_env())
-            try:
-                code = run_server(registry, settings)
-            finally:
-                registry.close()
+            code = serve_from_env(settings)
     if code:
         raise typer.Exit(code)

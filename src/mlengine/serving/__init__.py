@@ -25,8 +25,8 @@ __all__ = ["ServeSettings", "create_app"]
 
 
 def __getattr__(name: str) -> Any:
-    # Imported on first use: the supervisor of ``mlengine serve --workers N`` needs only the
-    # settings, and starts its workers sooner without the app's imports (numpy, pyarrow).
+    # Imported on first use: ``mlengine serve`` reads its settings before it imports the app
+    # (the supervisor of its workers sets up the metrics' multiprocess mode in between).
     if name == "create_app":
         from mlengine.serving.app import create_app
 

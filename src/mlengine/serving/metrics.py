@@ -27,7 +27,7 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import generate_latest
 
-MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+from mlengine.serving.settings import METRICS_DIR_ENV
 
 LATENCY_BUCKETS = (
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0,
@@ -121,7 +121,7 @@ class Metrics:
     def exposition(self) -> tuple[bytes, str]:
         """The text exposition format and its content type (every worker's values, summed,
         in multiprocess mode)."""
-        directory = os.environ.get(MULTIPROCESS_ENV)
+        directory = os.environ.get(METRICS_DIR_ENV)
         if not directory:
             return generate_latest(self.registry), CONTENT_TYPE_LATEST
         combined = CollectorRegistry()
@@ -136,9 +136,9 @@ class Metrics:
 def forget_process(pid: int) -> None:
     """In multiprocess mode: drop the live gauges of a worker that is gone (its counters and
     histograms still count: what it served was served)."""
-    directory = os.environ.get(MULTIPROCESS_ENV)
+    directory = os.environ.get(METRICS_DIR_ENV)
     if directory:
         multiprocess.mark_process_dead(pid, path=directory)
 
 
-__all__ = ["BATCH_BUCKETS", "LATENCY_BUCKETS", "MULTIPROCESS_ENV", "Metrics", "forget_process"]
+__all__ = ["BATCH_BUCKETS", "LATENCY_BUCKETS", "Metrics", "forget_process"]

@@ -21,6 +21,9 @@ from mlengine.registry import allowed_origins_from_env
 API_TOKEN_ENV = "MLENGINE_API_TOKEN"
 ALLOW_TRAINING_JOBS_ENV = "MLENGINE_ALLOW_TRAINING_JOBS"
 PROTECT_PREDICT_ENV = "MLENGINE_PROTECT_PREDICT"
+# Set by the supervisor of ``--workers``: prometheus_client's multiprocess mode, in which every
+# worker writes its metrics to files there (see mlengine.serving.metrics).
+METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 # ML Engine's online prediction payload limit ("1.5 MB", gcloud's help).
 DEFAULT_MAX_BODY_BYTES = 1_572_864
@@ -28,10 +31,6 @@ DEFAULT_MAX_BODY_BYTES = 1_572_864
 # transform's vectorised path) and ~4 us per row, so large calls are cheap per instance; 1024
 # rows take ~8 ms on one core, which bounds how long a small request can wait behind one.
 DEFAULT_MAX_BATCH = 1024
-
-
-# The settings read from MLENGINE_* variables rather than flags (worker processes re-read them).
-ENV_SETTINGS = frozenset({"api_token", "protect_predict", "allowed_origins", "allow_training_jobs"})
 
 
 def _true(value: str | None) -> bool:
@@ -134,7 +133,7 @@ __all__ = [
     "API_TOKEN_ENV",
     "DEFAULT_MAX_BATCH",
     "DEFAULT_MAX_BODY_BYTES",
-    "ENV_SETTINGS",
+    "METRICS_DIR_ENV",
     "PROTECT_PREDICT_ENV",
     "ServeSettings",
 ]
