@@ -1,7 +1,7 @@
 """Request checking: the plain-value paths (column at a time for several instances, a type test
 per value for one) give exactly what the value-by-value path gives, and anything else
 (conversions, errors) goes value by value. The decoder of whole bodies (msgspec) takes every
-plain request, and gives what parsing and checking give."""
+plain request whose strings the checks have seen, and gives what parsing and checking give."""
 
 from __future__ import annotations
 
@@ -17,14 +17,13 @@ from hypothesis import strategies as st
 from mlengine.serving.errors import ApiError
 from mlengine.serving.schema import InputSchema
 
-SCHEMA = InputSchema(
-    [
-        {"name": "age", "dtype": "float32", "required": True},
-        {"name": "hours", "dtype": "float32", "required": False},
-        {"name": "code", "dtype": "int64", "required": False},
-        {"name": "city", "dtype": "string", "required": False},
-    ]
-)
+INPUTS = [
+    {"name": "age", "dtype": "float32", "required": True},
+    {"name": "hours", "dtype": "float32", "required": False},
+    {"name": "code", "dtype": "int64", "required": False},
+    {"name": "city", "dtype": "string", "required": False},
+]
+SCHEMA = InputSchema(INPUTS)
 values = st.one_of(
     st.none(),
     st.booleans(),
@@ -97,9 +96,10 @@ def test_the_decoder_takes_every_plain_body_and_gives_what_parsing_and_checking_
     rows: list[dict[str, Any]],
 ) -> None:
     raw = json.dumps({"instances": rows}).encode()  # NaN and Infinity as their (invalid) tokens
-    decoded = SCHEMA.decode_rows(raw)
     if SCHEMA._plain_columns(rows) is not None:
-        assert decoded is not None
+        SCHEMA.from_rows(rows)  # the checks have seen its strings
+        assert SCHEMA.decode_rows(raw) is not None
+    decoded = SCHEMA.decode_rows(raw)
     if decoded is not None:
         columns, signature_name = decoded
         checked = SCHEMA.from_rows(orjson.loads(raw)["instances"])  # raises on anything odd
@@ -127,11 +127,14 @@ def test_the_decoder_takes_every_plain_body_and_gives_what_parsing_and_checking_
     ],
 )
 def test_which_bodies_the_decoder_takes(body: bytes, decoded: bool) -> None:
-    assert (SCHEMA.decode_rows(body) is not None) is decoded
+    schema = InputSchema(INPUTS)
+    schema.from_rows([{"age": 1, "city": "Oslo"}])
+    assert (schema.decode_rows(body) is not None) is decoded
 
 
 def test_the_decoder_reads_the_signature_name_and_skips_unknown_features() -> None:
     body = b'{"instances": [{"age": 30, "zip": "0150"}, {"age": 2.5, "city": "Oslo"}], '
+    SCHEMA.from_rows([{"age": 1, "city": "Oslo"}])
     decoded = SCHEMA.decode_rows(body + b'"signature_name": "predict"}')
     assert decoded is not None
     columns, signature_name = decoded
@@ -142,3 +145,37 @@ def test_the_decoder_reads_the_signature_name_and_skips_unknown_features() -> No
         "code": [None, None],
         "city": [None, "Oslo"],
     }
+
+
+def test_the_decoder_learns_string_values_from_the_checks() -> None:
+    """A string it has not seen sends the body through the checks, which teach it: from then
+    on the decoder takes the body."""
+    schema = InputSchema(INPUTS)
+    body = b'{"instances": [{"age": 30, "city": "Oslo"}, {"age": 31}]}'
+    assert schema.decode_rows(body) is None  # no string known yet
+    schema.from_rows(orjson.loads(body)["instances"])
+    decoded = schema.decode_rows(body)
+    assert decoded is not None
+    assert decoded[0].values["city"] == ["Oslo", None]
+    assert schema.decode_rows(body.replace(b"Oslo", b"Rome")) is None  # not known yet
+    assert schema.decode_rows(body.replace(b'"Oslo"', b"null")) is not None
+
+
+def test_a_string_input_with_too_many_values_takes_any_string() -> None:
+    schema = InputSchema(INPUTS, known_strings=3)
+    schema.from_rows([{"age": 1, "city": city} for city in ("a", "b", "c")])
+    assert schema.decode_rows(b'{"instances": [{"age": 1, "city": "d"}]}') is None
+    schema.from_rows([{"age": 1, "city": "d"}])  # a fourth value: too many to name
+    for city in (b"e", b"f"):
+        decoded = schema.decode_rows(b'{"instances": [{"age": 1, "city": "%s"}]}' % city)
+        assert decoded is not None and decoded[0].values["city"] == [city.decode()]
+
+
+def test_a_required_string_input_is_decoded_once_a_value_is_known() -> None:
+    schema = InputSchema([{"name": "city", "dtype": "string", "required": True}])
+    body = b'{"instances": [{"city": "Oslo"}]}'
+    assert schema.decode_rows(body) is None
+    schema.from_rows([{"city": "Oslo"}])
+    decoded = schema.decode_rows(body)
+    assert decoded is not None and decoded[0].values == {"city": ["Oslo"]}
+    assert schema.decode_rows(b'{"instances": [{}]}') is None  # still required

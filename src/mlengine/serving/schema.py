@@ -13,6 +13,12 @@ The usual request (a JSON object with an ``instances`` list of objects whose val
 their inputs' types) is decoded straight from its bytes into typed values by msgspec
 (:meth:`InputSchema.decode_rows`), which checks each value in C as it parses; anything else goes
 through orjson and the checks here, which also name what is wrong.
+
+The decoder names the values of each string input that it has seen (up to
+:data:`KNOWN_STRINGS`; an input with more takes any string): msgspec then answers a known value
+with a string it holds, one lookup, without making a string, and the model's string tables
+look it up without hashing it again (a string keeps its hash). A request with a value the decoder
+does not know goes through the checks instead, which teach it the request's values.
 """
 
 from __future__ import annotations
@@ -21,9 +27,10 @@ import base64
 import binascii
 import math
 import operator
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 import pyarrow as pa
@@ -35,6 +42,7 @@ from mlengine.serving.http import json_type
 FLOAT, INT, STRING = "float32", "int64", "string"
 ARROW_TYPES = {FLOAT: pa.float64(), INT: pa.int64(), STRING: pa.string()}
 _EXACT = 2**53  # integers beyond this are sent to the model as floats (float32 inputs)
+KNOWN_STRINGS = 1024  # values of a string input that the decoder names (more: any string)
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
@@ -162,13 +170,25 @@ _DECODED_TYPES: dict[str, Any] = {
 }
 
 
-def _rows_decoder(specs: list[tuple[str, str, bool]]) -> msgspec.json.Decoder[Any]:
+def _rows_decoder(
+    specs: list[tuple[str, str, bool]], known: Mapping[str, Mapping[str, None] | None]
+) -> msgspec.json.Decoder[Any] | None:
     """A decoder of ``{"instances": [{input: value}, ...], "signature_name"?: "..."}`` that
     accepts only values of their inputs' types (``null`` for an optional input), and no other
-    key in the body; keys of an instance that the signature does not list are skipped."""
+    key in the body; keys of an instance that the signature does not list are skipped.
+
+    A string input takes only its ``known`` values (any string where they are None); None when
+    a required string input has no known value yet (every request goes through the checks).
+    """
     fields: list[Any] = []
-    for index, (_, dtype, required) in enumerate(specs):
+    for index, (name, dtype, required) in enumerate(specs):
         kind = _DECODED_TYPES[dtype]
+        values = known.get(name)
+        if dtype == STRING and values is not None:
+            if not values and required:
+                return None
+            # No value known yet: only null, until the checks have seen one.
+            kind = Literal[tuple(values)] if values else type(None)
         # Fields are f0, f1...: input names need not be Python identifiers.
         fields.append((f"f{index}", kind) if required else (f"f{index}", kind | None, None))
     instance: Any = msgspec.defstruct(
@@ -188,9 +208,14 @@ def _rows_decoder(specs: list[tuple[str, str, bool]]) -> msgspec.json.Decoder[An
 
 
 class InputSchema:
-    """Checks and converts request values for one signature (see the module docstring)."""
+    """Checks and converts request values for one signature (see the module docstring).
 
-    def __init__(self, inputs: Iterable[Mapping[str, Any]]):
+    Args:
+        inputs: the signature's inputs (``name``, ``dtype``, ``required``).
+        known_strings: values of a string input that :meth:`decode_rows` names.
+    """
+
+    def __init__(self, inputs: Iterable[Mapping[str, Any]], known_strings: int = KNOWN_STRINGS):
         specs = []
         for spec in inputs:
             dtype = str(spec.get("dtype"))
@@ -208,15 +233,24 @@ class InputSchema:
         self.dtypes = {name: dtype for name, dtype, _ in specs}
         self.required = [name for name, _, required in specs if required]
         self.single = self.names[0] if len(self.names) == 1 else None
-        self._rows_decoder = _rows_decoder(specs)
+        # Each string input's values seen so far, the first object of each (None: too many).
+        self._known: dict[str, dict[str, None] | None] = {
+            name: {} for name, dtype, _ in specs if dtype == STRING
+        }
+        self._known_limit = known_strings
+        self._learning = threading.Lock()
+        self._rows_decoder = _rows_decoder(specs, self._known)
 
     def decode_rows(self, raw: bytes) -> tuple[Columns, str | None] | None:
         """The columns and ``signature_name`` of a row-format body whose values all have their
         inputs' types, decoded and checked in one pass; None for any other body (then
         :func:`~mlengine.serving.http.parse_json` and :meth:`from_rows` run, and name what is
         wrong)."""
+        decoder = self._rows_decoder
+        if decoder is None:
+            return None
         try:
-            body = self._rows_decoder.decode(raw)
+            body = decoder.decode(raw)
         except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError):
             return None
         instances = body.instances
@@ -230,7 +264,32 @@ class InputSchema:
 
     def from_rows(self, instances: Any, label: str = "Instance") -> Columns:
         """Row format: a list of instances, each an object of feature values (or, for a
-        one-input signature, the value itself)."""
+        one-input signature, the value itself). :meth:`decode_rows` learns their strings."""
+        columns = self._checked_rows(instances, label)
+        if self._known:
+            self._learn_strings(columns.values)
+        return columns
+
+    def _learn_strings(self, columns: dict[str, list[Any]]) -> None:
+        """Add the string values of ``columns`` to what the decoder knows (see the module
+        docstring); the decoder is rebuilt when there was something new."""
+        with self._learning:
+            learned = False
+            for name, known in self._known.items():
+                if known is None:
+                    continue
+                for value in dict.fromkeys(columns[name]):
+                    if value is None or value in known:
+                        continue
+                    learned = True
+                    if len(known) >= self._known_limit:
+                        self._known[name] = None  # too many values: any string from now on
+                        break
+                    known[value] = None
+            if learned:
+                self._rows_decoder = _rows_decoder(self.specs, self._known)
+
+    def _checked_rows(self, instances: Any, label: str) -> Columns:
         if not isinstance(instances, list):
             raise invalid(f"'instances' must be a list; got {json_type(instances)}.")
         if not instances:
