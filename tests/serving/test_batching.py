@@ -84,6 +84,39 @@ def test_small_calls_run_on_the_event_loop_and_big_ones_on_workers(pools: Any) -
     assert threads[2:] == [loop_thread]  # the three gathered into one inline call
 
 
+def burn(seconds: float) -> None:
+    """Spend ``seconds`` of this thread's CPU time (what the batcher measures)."""
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
+        pass
+
+
+def test_calls_expected_to_be_quick_run_on_the_event_loop(pools: Any) -> None:
+    """Above ``inline_rows``, a call runs on the loop when the model's CPU time per instance so
+    far says it takes at most ``inline_seconds``; before any call was measured, or when it
+    would take longer, on a worker thread."""
+    threads: list[tuple[int, int]] = []
+
+    def run(batch: Columns) -> dict[str, np.ndarray]:
+        threads.append((batch.count, threading.get_ident()))
+        burn(batch.count * 20e-6)  # 20 us of CPU an instance
+        return {"y": np.asarray(batch.values["x"], dtype=np.float64)}
+
+    batcher = Batcher(run, *pools, max_batch=4096, inline_rows=4, inline_seconds=0.01)
+
+    async def main() -> int:
+        await batcher.predict(columns(*range(100)))  # not measured yet: a worker (2 ms)
+        await batcher.predict(columns(*range(100)))  # 2 ms expected: the loop
+        await batcher.predict(columns(*range(1000)))  # 20 ms expected: a worker
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(main())
+    assert [rows for rows, _ in threads] == [100, 100, 1000]
+    on_loop = [thread == loop_thread for _, thread in threads]
+    assert on_loop == [False, True, False]
+    assert batcher.seconds_per_row is not None and batcher.seconds_per_row >= 20e-6
+
+
 def test_concurrent_requests_share_calls(pools: Any) -> None:
     model = FakeModel(delay=0.05)
     seen: list[int] = []

@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import sys
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -303,6 +304,7 @@ class ModelManager:
             self.settings.max_batch_delay,
             on_batch=self.metrics.batch_observer(found.model, found.name).observe,
             inline_rows=predictor.few_rows,
+            inline_seconds=sys.getswitchinterval(),
         )
         loaded.warm(min(self.settings.max_batch_size, 256))
         return loaded
