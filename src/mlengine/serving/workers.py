@@ -115,7 +115,8 @@ class _Supervisor:
     def run(self) -> int:
         previous = {sig: signal.signal(sig, self._stop) for sig in _STOP_SIGNALS}
         try:
-            self.workers = [self._start() for _ in range(self.settings.workers)]
+            for _ in range(self.settings.workers):
+                self.workers.append(self._start())  # (each one started is stopped below)
             code = self._watch()
         finally:
             for sig, handler in previous.items():
