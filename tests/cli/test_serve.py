@@ -267,6 +267,57 @@ def test_workers_share_the_port_sum_their_metrics_survive_a_crash_and_stop_on_si
     assert server.log.count("Application shutdown complete.") == 2  # both live workers
 
 
+def _connections(pid: int, port: int) -> int:
+    """The established TCP connections to ``port`` that process ``pid`` holds (from /proc)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local_port = int(fields[1].rsplit(":", 1)[1], 16)
+            if local_port == port and fields[3] == "01" and fields[9] in inodes:
+                count += 1
+    return count
+
+
+def test_workers_spread_keep_alive_connections(registered: Registry, home: Path) -> None:
+    """Eight keep-alive clients all on one worker (the other stopped while they connect): that
+    worker asks some of them to reconnect (``Connection: close`` on a prediction) until the
+    two hold about half each, and no request fails."""
+    body = {"instances": sh.instances(1)}
+    with sh.serve(home, "--workers", "2") as (url, server):
+        sh.wait_until(lambda: _metric(url, "mlengine_loaded_versions") == 2, timeout=60)
+        port = int(url.rsplit(":", 1)[1])
+        busy, idle = sorted(_workers(server.process.pid))
+        clients = [httpx.Client(timeout=30) for _ in range(8)]
+        try:
+            os.kill(idle, signal.SIGSTOP)
+            try:
+                for client in clients:
+                    assert client.post(sh.predict_url(url, "census"), json=body).status_code == 200
+                assert _connections(busy, port) == 8
+            finally:
+                os.kill(idle, signal.SIGCONT)
+
+            def spread() -> bool:
+                for client in clients:
+                    answer = client.post(sh.predict_url(url, "census"), json=body)
+                    assert answer.status_code == 200
+                return _connections(idle, port) >= 3 and _connections(busy, port) <= 5
+
+            sh.wait_until(spread, timeout=30)
+        finally:
+            for client in clients:
+                client.close()
+
+
 def test_by_default_every_usable_core_serves(registered: Registry, home: Path) -> None:
     """``mlengine serve`` with no ``--workers``: one worker process per usable core (one
     process on a one-core machine), each with the default version loaded."""

@@ -28,6 +28,7 @@ from starlette.types import Receive, Scope, Send
 
 from mlengine.registry import Registry
 from mlengine.serving.auth import BearerAuth
+from mlengine.serving.balance import ConnectionBalancer
 from mlengine.serving.console import Console
 from mlengine.serving.context import ServingContext, endpoint
 from mlengine.serving.errors import EXCEPTION_HANDLERS
@@ -94,33 +95,45 @@ class PredictionFastPath:
             and route.path.endswith(PREDICTION_SUFFIXES)
         ]
 
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> bool:
-        """Answer ``scope`` if it is a prediction; False (nothing sent) otherwise."""
+    async def handle(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        balancer: ConnectionBalancer | None = None,
+    ) -> bool:
+        """Answer ``scope`` if it is a prediction; False (nothing sent) otherwise. The
+        ``balancer`` of a worker may ask the client to reconnect (``Connection: close``)."""
         if scope["type"] != "http" or scope["method"] != "POST":
             return False
         for route in self.routes:
             match, child = route.matches(scope)
             if match is Match.FULL:
                 response = await route.endpoint(Request({**scope, **child}, receive))
+                if balancer is not None and balancer.close_this_one():
+                    response.headers["connection"] = "close"
                 await response(scope, receive, send)
                 return True
         return False
 
 
 class ServingApp(Starlette):
-    """Starlette, with predictions answered before its middleware (see PredictionFastPath)."""
+    """Starlette, with predictions answered before its middleware (see PredictionFastPath);
+    in a worker of several, with the :class:`~mlengine.serving.balance.ConnectionBalancer`
+    that spreads connections over the workers."""
 
     fast_path: PredictionFastPath | None = None
+    balancer: ConnectionBalancer | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.fast_path is not None:
             scope["app"] = self
-            if await self.fast_path.handle(scope, receive, send):
+            if await self.fast_path.handle(scope, receive, send, self.balancer):
                 return
         await super().__call__(scope, receive, send)
 
 
-def create_app(registry: Registry, settings: ServeSettings | None = None) -> Starlette:
+def create_app(registry: Registry, settings: ServeSettings | None = None) -> ServingApp:
     """The server's ASGI app over ``registry`` (which the caller opens and closes).
 
     Args:

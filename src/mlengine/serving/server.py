@@ -24,26 +24,40 @@ if TYPE_CHECKING:  # the app's imports wait for the process that serves
     from starlette.applications import Starlette
 
     from mlengine.registry import Registry
+    from mlengine.serving.balance import ConnectionBalancer
 
 STARTUP_FAILURE = 3  # uvicorn's exit code when the app cannot start
 
 
 def serve(
-    registry: Registry, settings: ServeSettings, sockets: list[socket.socket] | None = None
+    registry: Registry,
+    settings: ServeSettings,
+    sockets: list[socket.socket] | None = None,
+    balancer: ConnectionBalancer | None = None,
 ) -> int:
     """Serve in this process until SIGTERM/SIGINT (on ``sockets``, else on the settings' host
-    and port); returns the exit code (0, or 3 if start-up failed)."""
+    and port; a worker of several with its ``balancer``); returns the exit code (0, or 3 if
+    start-up failed)."""
     from mlengine.serving.app import create_app
 
     prepare_process()
-    config = uvicorn_config(create_app(registry, settings), settings)
+    app = create_app(registry, settings)
+    config = uvicorn_config(app, settings)
     freeze_imports()
     server = uvicorn.Server(config)
+    if balancer is not None:
+        balancer.connections = lambda: len(server.server_state.connections)
+        app.balancer = balancer
+        balancer.start()
     server.run(sockets)
     return 0 if server.started else STARTUP_FAILURE
 
 
-def serve_from_env(settings: ServeSettings, sockets: list[socket.socket] | None = None) -> int:
+def serve_from_env(
+    settings: ServeSettings,
+    sockets: list[socket.socket] | None = None,
+    balancer: ConnectionBalancer | None = None,
+) -> int:
     """:func:`serve` over the registry of ``MLENGINE_*`` (opened here, closed on exit). An
     unreachable database does not stop the server: it starts not ready and retries."""
     from mlengine.registry import allowed_origins_from_env
@@ -51,7 +65,7 @@ def serve_from_env(settings: ServeSettings, sockets: list[socket.socket] | None 
 
     registry = DeferredRegistry(allowed_origins=allowed_origins_from_env())
     try:
-        return serve(registry, settings, sockets)
+        return serve(registry, settings, sockets, balancer)
     finally:
         registry.close()
 

@@ -12,6 +12,9 @@ imports starts a thread or opens the registry: each worker opens its own. The Pr
 metrics are kept in files under a private directory (set before ``prometheus_client`` is
 imported, which picks its value class then) and ``GET /metrics`` sums them over the workers.
 
+Workers share their connection counts (shared memory) so that one holding more than its share
+asks some clients to reconnect (:mod:`mlengine.serving.balance`).
+
 The supervisor replaces a worker that dies (and drops its live gauges from the metrics); a
 worker that fails to start stops the server with exit code 3, since every replacement would
 fail the same way. On SIGTERM or SIGINT it passes SIGTERM on to each worker, which finishes
@@ -35,6 +38,7 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 from mlengine.serving import server
+from mlengine.serving.balance import ConnectionBalancer
 from mlengine.serving.settings import METRICS_DIR_ENV, ServeSettings
 
 MAX_DEFAULT_WORKERS = 8  # each worker holds its own copy of the loaded versions
@@ -111,12 +115,14 @@ class _Supervisor:
         self.stopping = threading.Event()
         self.workers: list[BaseProcess] = []
         self._fork = multiprocessing.get_context("fork")
+        # Each worker's connections (shared memory, inherited): see mlengine.serving.balance.
+        self.connections = self._fork.RawArray("i", settings.workers)
 
     def run(self) -> int:
         previous = {sig: signal.signal(sig, self._stop) for sig in _STOP_SIGNALS}
         try:
-            for _ in range(self.settings.workers):
-                self.workers.append(self._start())  # (each one started is stopped below)
+            for index in range(self.settings.workers):
+                self.workers.append(self._start(index))  # (each one started is stopped below)
             code = self._watch()
         finally:
             for sig, handler in previous.items():
@@ -127,9 +133,12 @@ class _Supervisor:
     def _stop(self, _signum: int, _frame: object) -> None:
         self.stopping.set()
 
-    def _start(self) -> BaseProcess:
+    def _start(self, index: int) -> BaseProcess:
+        self.connections[index] = 0
         worker = self._fork.Process(
-            target=_run_worker, args=(self.settings, self.sock), name="mlengine-serve-worker"
+            target=_run_worker,
+            args=(self.settings, self.sock, ConnectionBalancer(self.connections, index)),
+            name=f"mlengine-serve-worker-{index}",
         )
         worker.start()
         return worker
@@ -151,7 +160,7 @@ class _Supervisor:
                 log.warning("Worker %s died (exit code %s); starting another.", worker.pid, code)
                 if worker.pid is not None:
                     forget_process(worker.pid)
-                self.workers[index] = self._start()
+                self.workers[index] = self._start(index)
         return 0
 
     def _stop_all(self) -> None:
@@ -166,12 +175,12 @@ class _Supervisor:
                 worker.join()
 
 
-def _run_worker(settings: ServeSettings, sock: socket.socket) -> None:
+def _run_worker(settings: ServeSettings, sock: socket.socket, balancer: ConnectionBalancer) -> None:
     """A worker process (forked): serve on the supervisor's socket until SIGTERM."""
     for sig in _STOP_SIGNALS:  # the supervisor's handlers; uvicorn installs its own
         signal.signal(sig, signal.SIG_DFL)
     try:
-        code = server.serve_from_env(settings, [sock])
+        code = server.serve_from_env(settings, [sock], balancer)
     except Exception as error:  # the registry could not be opened: every worker would fail alike
         log.error("Worker %s could not start: %s", os.getpid(), error)
         code = server.STARTUP_FAILURE
