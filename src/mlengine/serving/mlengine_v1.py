@@ -27,7 +27,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from mlengine.export.format import PREDICT_METHOD
 from mlengine.registry.origins import check_allowed, normalize_origin
 from mlengine.serving import signatures
 from mlengine.serving.batching import Outputs
@@ -64,16 +63,11 @@ def _basename(name: str) -> str:
     return name.rstrip("/").rsplit("/", 1)[-1]
 
 
-def _output_pairs(loaded: LoadedVersion, signature_name: Any) -> list[tuple[str, str]]:
-    _, signature = signatures.find_signature(loaded, signature_name, PREDICT_METHOD)
-    return signatures.output_pairs(signature)
-
-
 def parse_predict(loaded: LoadedVersion, body: dict[str, Any]) -> tuple[Columns, Any]:
     """``{"instances": [...], "signature_name"?}`` → columns and the output pairs."""
     if "instances" not in body:
         raise invalid("The request body needs an 'instances' list: {\"instances\": [...]}.")
-    pairs = _output_pairs(loaded, body.get("signature_name"))
+    pairs = signatures.predict_outputs(loaded, body.get("signature_name"))
     return loaded.schema.from_rows(body["instances"]), pairs
 
 
@@ -83,7 +77,7 @@ def decode_predict(loaded: LoadedVersion, raw: bytes) -> tuple[Columns, Any] | N
     if decoded is None:
         return None
     columns, signature_name = decoded
-    return columns, _output_pairs(loaded, signature_name)
+    return columns, signatures.predict_outputs(loaded, signature_name)
 
 
 def render_predict(loaded: LoadedVersion, outputs: Outputs, pairs: Any) -> Any:

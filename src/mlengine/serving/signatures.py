@@ -81,6 +81,12 @@ def output_pairs(signature: dict[str, Any]) -> list[tuple[str, str]]:
     return [(str(key), str(key)) for key in outputs]
 
 
+def predict_outputs(loaded: LoadedVersion, signature_name: Any) -> list[tuple[str, str]]:
+    """The output pairs of the predict signature a request names (the default when None)."""
+    _, signature = find_signature(loaded, signature_name, PREDICT_METHOD)
+    return output_pairs(signature)
+
+
 def values(loaded: LoadedVersion, outputs: Outputs, key: str) -> list[Any]:
     """One output's values, one per instance, as JSON-ready lists."""
     if key == CLASS_LABELS:
@@ -114,6 +120,7 @@ __all__ = [
     "CLASS_LABELS",
     "find_signature",
     "output_pairs",
+    "predict_outputs",
     "rows",
     "signature_defs",
     "values",

@@ -74,8 +74,7 @@ def metadata(loaded: LoadedVersion) -> dict[str, Any]:
 
 def parse_predict(loaded: LoadedVersion, body: dict[str, Any]) -> tuple[Columns, Any]:
     """Row (``instances``) or columnar (``inputs``) request → columns, (format, pairs)."""
-    _, signature = signatures.find_signature(loaded, body.get("signature_name"), PREDICT_METHOD)
-    pairs = signatures.output_pairs(signature)
+    pairs = signatures.predict_outputs(loaded, body.get("signature_name"))
     has_rows, has_columns = "instances" in body, "inputs" in body
     if has_rows and has_columns:
         raise invalid("Send either 'instances' (row format) or 'inputs' (columnar), not both.")
@@ -93,8 +92,7 @@ def decode_predict(loaded: LoadedVersion, raw: bytes) -> tuple[Columns, Any] | N
     if decoded is None:
         return None
     columns, signature_name = decoded
-    _, signature = signatures.find_signature(loaded, signature_name, PREDICT_METHOD)
-    return columns, ("rows", signatures.output_pairs(signature))
+    return columns, ("rows", signatures.predict_outputs(loaded, signature_name))
 
 
 def render_predict(loaded: LoadedVersion, outputs: Outputs, extra: Any) -> Any:
