@@ -28,6 +28,7 @@ from mlengine.feature_column.hashing import (
     hash_strings,
     splitmix64,
 )
+from mlengine.feature_column.memory import ValueMemory
 
 MASK = (1 << 64) - 1
 
@@ -159,9 +160,10 @@ def test_vectorised_hash_equals_the_reference(values: list[str]) -> None:
 
 @given(st.text(max_size=40).filter(lambda v: not any(0xD800 <= ord(c) < 0xE000 for c in v)))
 def test_the_one_string_hash_equals_the_vectorised_one(value: str) -> None:
-    hash_string.cache_clear()
     assert hash_string(value) == int(hash_strings(pa.array([value], pa.string()))[0])
     assert hash_string(value) == reference_hash(value)
+    memory = ValueMemory()
+    assert memory.hash_string(value) == memory.hash_string(value) == reference_hash(value)
 
 
 @given(st.lists(st.one_of(st.none(), st.text(max_size=10)), min_size=1, max_size=20), st.data())

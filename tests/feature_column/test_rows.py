@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 
 import helper_modules
 from mlengine import feature_column as fc
+from mlengine import tuning
 from mlengine.errors import FeatureError
-from mlengine.feature_column import transform as transform_module
-from mlengine.feature_column.rows import RowEncoder
+from mlengine.feature_column.row_encoder import RowEncoder
 from mlengine.feature_column.transform import EncodedFeatures, transform_all
 
 fc_helpers = helper_modules.helpers("feature_column")
@@ -92,7 +92,7 @@ def _vectorised(transformers: list[fc.FeatureTransformer], instances: list[dict]
     columns = {
         key: pa.array([row[key] for row in instances], from_pandas=True) for key in instances[0]
     }
-    with mock.patch.object(transform_module, "SMALL_BATCH_ROWS", 0):
+    with mock.patch.object(tuning, "SMALL_BATCH_ROWS", 0):
         return transform_all(transformers, columns)
 
 
@@ -173,7 +173,7 @@ def test_columns_it_does_not_cover_always_fall_back() -> None:
 
 
 def test_float32_rounding_is_numpys_cast() -> None:
-    from mlengine.feature_column.rows import _float32
+    from mlengine.feature_column.rowpath import float32 as _float32
 
     values = [0.1, 1 / 3, 16777217.0, -2.5e-45, 3.4e38, float("inf"), float("nan")]
     expected = np.array(values, dtype=np.float32).tolist()

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 import helper_modules
 from mlengine import feature_column as fc
-from mlengine.feature_column import transform as transform_module
-from mlengine.feature_column.memory import TransformMemory
+from mlengine import tuning
+from mlengine.feature_column.memory import ENTRY_BYTES, ValueMemory, entry_bytes
 from mlengine.feature_column.transform import transform_all
 
 fc_helpers = helper_modules.helpers("feature_column")
@@ -63,7 +63,7 @@ def _columns(instances: list[dict[str, object]]) -> dict[str, pa.Array]:
 @given(st.lists(rows, min_size=5, max_size=30))
 def test_row_by_row_equals_the_whole_batch(instances: list[dict[str, object]]) -> None:
     transformer = fc.FeatureTransformer(COLUMNS)
-    with mock.patch.object(transform_module, "SMALL_BATCH_ROWS", 4):  # the vectorised path
+    with mock.patch.object(tuning, "SMALL_BATCH_ROWS", 4):  # the vectorised path
         (whole,) = transform_all([transformer], _columns(instances))
     assert whole is not None
     as_lists = {key: [row[key] for row in instances] for key in instances[0]}
@@ -89,12 +89,13 @@ def test_row_by_row_equals_the_whole_batch(instances: list[dict[str, object]]) -
     st.sampled_from([3, 4096]),
 )
 def test_a_memory_kept_over_batches_gives_what_each_batch_gives_alone(
-    batches: list[list[dict[str, object]]], table_size: int
+    batches: list[list[dict[str, object]]], values: int
 ) -> None:
-    """New values join the tables batch after batch (a table of 3 fills up and goes back to
-    per-batch codes); every batch still encodes as it does without a memory."""
+    """New values join the tables batch after batch (a memory with room for 3 values fills up,
+    and batches go back to per-batch codes); every batch still encodes as it does without a
+    memory."""
     transformer = fc.FeatureTransformer(COLUMNS)
-    memory = TransformMemory(table_size)
+    memory = ValueMemory(values * (ENTRY_BYTES + 16))
     for instances in batches:
         (alone,) = transform_all([transformer], _lists(instances))
         (remembered,) = transform_all([transformer], _lists(instances), memory)
@@ -103,7 +104,7 @@ def test_a_memory_kept_over_batches_gives_what_each_batch_gives_alone(
 
 def test_a_memory_shared_by_threads_gives_what_each_batch_gives_alone() -> None:
     transformer = fc.FeatureTransformer(COLUMNS)
-    memory = TransformMemory()
+    memory = ValueMemory()
     values = [*WORKCLASS, " Private", "", None, "F", " M", "x", "北京", *map(str, range(40))]
     rng = np.random.default_rng(7)
 
@@ -132,12 +133,30 @@ def test_a_memory_shared_by_threads_gives_what_each_batch_gives_alone() -> None:
 def test_cross_hash_of_few_rows_equals_the_vectorised_one(
     first: list[int], second: list[int], hash_key: int | None
 ) -> None:
-    from mlengine.feature_column.hashing import SMALL_CROSS_ROWS, cross_hash
+    from mlengine.feature_column.hashing import cross_hash
 
     n = min(len(first), len(second))
     keys = [np.array(first[:n], dtype=np.uint64), np.array(second[:n], dtype=np.int64)]
     whole = cross_hash(keys, hash_key)  # more rows than SMALL_CROSS_ROWS: numpy
-    assert n > SMALL_CROSS_ROWS
+    assert n > tuning.SMALL_CROSS_ROWS
     for row in range(n):
         one = cross_hash([k[row : row + 1] for k in keys], hash_key)  # Python ints
         assert one[0] == whole[row]
+
+
+def test_the_memory_stays_within_its_byte_budget_and_stops_learning_when_full() -> None:
+    memory = ValueMemory(max_bytes=10 * (ENTRY_BYTES + 8))
+    table = memory.table("city")
+    values = [f"city-{i}" for i in range(100)]  # 6-7 characters each
+    assert not table.learn(values)  # the budget ends before the last
+    learned = len(table.raw_values)
+    assert 0 < learned < 100 and memory.full
+    assert memory.used_bytes <= memory.max_bytes
+    assert not table.learn(["one more"]) and len(table.raw_values) == learned
+    assert table.learn(values[:learned])  # those it has keep their codes
+    codes, _ = table.encode(values[:learned]) or (None, None)
+    assert codes is not None and codes.tolist() == list(range(learned))
+    assert not memory.charge(entry_bytes("x"))  # the row path's memos share the spent budget
+    assert (
+        memory.hash_string("x") == memory.hash_string("x") and memory.used_bytes <= memory.max_bytes
+    )

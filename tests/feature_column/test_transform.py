@@ -23,11 +23,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import mlengine.feature_column
+import mlengine.feature_column.row_encoder
 import mlengine.feature_column.transform
+import mlengine.tuning
 from mlengine import feature_column as fc
+from mlengine import tuning
 from mlengine.data import census
 from mlengine.errors import FeatureError, MLEngineError, NotSupportedError
-from mlengine.feature_column import transform as transform_module
 from mlengine.feature_column.hashing import bucket, cross_hash, hash_strings
 
 WORKCLASS = ["Private", "Self-emp", "State-gov"]
@@ -566,7 +568,7 @@ def test_small_and_large_dictionaries_give_the_same_ids(monkeypatch: pytest.Monk
         "occupation": pa.array(["Sales", None, " Sales", "", "Tech"] * 64),
     }
     small = encode(columns, features)
-    monkeypatch.setattr(mlengine.feature_column.transform, "_HASH_ONE_BY_ONE", 0)
+    monkeypatch.setattr(mlengine.tuning, "FEW_DISTINCT_STRINGS", 0)
     large = encode(columns, features)
     for name in ("sparse_ids", "sparse_weights", "dense"):
         np.testing.assert_array_equal(getattr(small, name), getattr(large, name), err_msg=name)
@@ -881,6 +883,6 @@ def test_bucketized_equals_searchsorted_of_float32_values(
     out = encode([column], {"x": [*values, None]})
     assert out.sparse_ids[:, 0].tolist() == expected.tolist()
     # Big batches with few boundaries count comparisons instead: the same buckets.
-    with mock.patch.object(transform_module, "_COMPARE_MIN_VALUES", 0):
+    with mock.patch.object(tuning, "BUCKETIZE_BY_COMPARISON_VALUES", 0):
         out = encode([column], {"x": [*values, None]})
     assert out.sparse_ids[:, 0].tolist() == expected.tolist()

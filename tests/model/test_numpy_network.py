@@ -194,7 +194,7 @@ def test_the_row_path_forward_equals_the_general_one(
 ) -> None:
     """``rows`` (the serving request's forward: one id per embedding column, the first layer
     folded into the tables) gives the torch network's logits too."""
-    from mlengine.feature_column.rows import RowEncoder
+    from mlengine.feature_column.row_encoder import RowEncoder
     from mlengine.model import numpy_network
 
     if not fold:

@@ -14,6 +14,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mlengine import feature_column as fc
+from mlengine.feature_column.memory import ValueMemory
+from mlengine.feature_column.transform import transform_all
 from mlengine.serving.errors import ApiError
 from mlengine.serving.schema import InputSchema
 
@@ -179,3 +182,22 @@ def test_a_required_string_input_is_decoded_once_a_value_is_known() -> None:
     decoded = schema.decode_rows(body)
     assert decoded is not None and decoded[0].values == {"city": ["Oslo"]}
     assert schema.decode_rows(b'{"instances": [{}]}') is None  # still required
+
+
+def test_the_decoder_names_what_the_models_memory_remembers() -> None:
+    """One memory of string values: what the transform learned (here from a batch of lists)
+    the decoder names too, without having checked a request of its own; a memory whose budget
+    is spent learns nothing more, and such values take the checks every time."""
+    memory = ValueMemory()
+    transformer = fc.FeatureTransformer([fc.categorical_column_with_hash_bucket("city", 10)])
+    transform_all([transformer], {"city": ["Oslo", " Rome"]}, memory)
+    schema = InputSchema(INPUTS, memory)
+    for name in (b"Oslo", b" Rome"):
+        decoded = schema.decode_rows(b'{"instances": [{"age": 1, "city": "%s"}]}' % name)
+        assert decoded is not None and decoded[0].values["city"] == [name.decode()]
+
+    full = ValueMemory(max_bytes=0)
+    schema = InputSchema(INPUTS, full)
+    body = b'{"instances": [{"age": 1, "city": "Oslo"}]}'
+    schema.from_rows(orjson.loads(body)["instances"])
+    assert schema.decode_rows(body) is None and full.table("city").raw_values == []

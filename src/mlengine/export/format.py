@@ -13,18 +13,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from mlengine.feature_column import (
-    BucketizedColumn,
-    CrossedColumn,
-    EmbeddingColumn,
-    FeatureColumn,
-    HashBucketColumn,
-    IdentityColumn,
-    IndicatorColumn,
-    NumericColumn,
-    VocabularyColumn,
-    WeightedCategoricalColumn,
-)
+from mlengine.feature_column import FeatureColumn
 from mlengine.model.heads import Head
 
 FORMAT_NAME = "mlengine-export"
@@ -40,67 +29,20 @@ CLASSIFY_METHOD = "tensorflow/serving/classify"
 REGRESS_METHOD = "tensorflow/serving/regress"
 
 
-def _input_specs(column: FeatureColumn, out: dict[str, dict[str, Any]]) -> None:
-    """Add the raw inputs one column reads (dtype, shape, required, default) to ``out``."""
-    if isinstance(column, NumericColumn):
-        shape = [-1, *column.shape] if column.shape != (1,) else [-1]
-        required = column.default_value is None
-        default = None
-        if column.default_value is not None:
-            default = (
-                column.default_value[0] if column.shape == (1,) else list(column.default_value)
-            )
-        spec = {"dtype": "float32", "shape": shape, "required": required, "default": default}
-        previous = out.get(column.key)
-        if previous is None or (previous["dtype"] == "float32" and required):
-            out[column.key] = {"name": column.key, **spec}
-        return
-    if isinstance(column, BucketizedColumn):
-        _input_specs(column.source_column, out)
-        return
-    if isinstance(column, IndicatorColumn | EmbeddingColumn):
-        _input_specs(column.categorical_column, out)
-        return
-    if isinstance(column, WeightedCategoricalColumn):
-        _input_specs(column.categorical_column, out)
-        key = column.weight_feature_key
-        out.setdefault(
-            key, {"name": key, "dtype": "float32", "shape": [-1], "required": False, "default": 0.0}
-        )
-        return
-    if isinstance(column, CrossedColumn):
-        for item in column.keys:
-            if isinstance(item, str):
-                out.setdefault(
-                    item,
-                    {
-                        "name": item,
-                        "dtype": "string",
-                        "shape": [-1],
-                        "required": False,
-                        "default": None,
-                    },
-                )
-            else:
-                _input_specs(item, out)
-        return
-    if isinstance(column, IdentityColumn):
-        dtype = "int64"
-    elif isinstance(column, VocabularyColumn | HashBucketColumn):
-        dtype = "string" if column.dtype == "string" else "int64"
-    else:  # pragma: no cover - every column class is handled above
-        raise TypeError(f"unknown column {column!r}")
-    key = column.raw_keys[0]
-    out.setdefault(
-        key, {"name": key, "dtype": dtype, "shape": [-1], "required": False, "default": None}
-    )
-
-
 def signature_inputs(columns: list[FeatureColumn]) -> list[dict[str, Any]]:
-    """The raw inputs the columns need, sorted by name (TF Serving's named JSON features)."""
+    """The raw inputs the columns need, sorted by name (TF Serving's named JSON features).
+
+    An input read by several columns is listed once, as the first column declares it, except
+    that a required number (a numeric column without default) makes an optional one required.
+    """
     specs: dict[str, dict[str, Any]] = {}
     for column in columns:
-        _input_specs(column, specs)
+        for spec in column.input_specs():
+            previous = specs.get(spec["name"])
+            if previous is None or (
+                spec["required"] and spec["dtype"] == previous["dtype"] == "float32"
+            ):
+                specs[spec["name"]] = spec
     return [specs[name] for name in sorted(specs)]
 
 

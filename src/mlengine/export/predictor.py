@@ -6,8 +6,9 @@ name and version, asset paths (they must stay inside the export), and every tens
 shape — the shapes are worked out from the spec alone, so a manifest that asks for enormous
 tables is refused before any memory is allocated.
 
-Predictions of a few rows take the row path (:class:`~mlengine.feature_column.rows.RowEncoder`
-and :class:`~mlengine.model.numpy_network.NumpyNetwork`); bigger batches the vectorised
+Predictions of a few rows take the row path
+(:class:`~mlengine.feature_column.row_encoder.RowEncoder` and
+:class:`~mlengine.model.numpy_network.NumpyNetwork`); bigger batches the vectorised
 transform, then the same numpy network, whose matrix products use every core (BLAS threads).
 Torch is imported only for a network numpy cannot run (a gelu DNN), so a process that only
 predicts, such as the server, starts in a fraction of a second.
@@ -27,6 +28,7 @@ import pyarrow as pa
 from safetensors import SafetensorError
 from safetensors.numpy import load_file
 
+from mlengine import tuning
 from mlengine.errors import ExportFormatError, FeatureError, MLEngineError
 from mlengine.export.format import (
     ASSETS_DIR,
@@ -36,9 +38,8 @@ from mlengine.export.format import (
     VARIABLES_FILE,
 )
 from mlengine.feature_column.columns import read_vocabulary_file
-from mlengine.feature_column.memory import TransformMemory
-from mlengine.feature_column.rows import RowEncoder
-from mlengine.feature_column.transform import SMALL_BATCH_ROWS as TRANSFORM_SMALL_ROWS
+from mlengine.feature_column.memory import ValueMemory
+from mlengine.feature_column.row_encoder import RowEncoder
 from mlengine.feature_column.transform import as_feature_dict, count_rows, transform_all
 from mlengine.model.heads import Head, head_from_config
 from mlengine.model.numpy_network import CHUNK_ROWS, NumpyNetwork
@@ -49,8 +50,6 @@ if TYPE_CHECKING:
     from mlengine.model.encode import Encoder
 
 logger = logging.getLogger("mlengine")
-
-ROW_PATH_ROWS = 64  # up to this many rows, Python lookups and numpy beat the vectorised path
 
 
 def _inside(root: str, relative: Any, what: str) -> str:
@@ -175,12 +174,13 @@ class Predictor:
         self._model: Model | None = None
         self._encoder: Encoder | None = None
         self._torch_lock = threading.Lock()
+        # String values and what depends on them, kept from one prediction to the next (the
+        # server's request decoder reads it too).
+        self.memory = ValueMemory()
         # Requests of a few rows: compiled per-column Python and the numpy forward.
-        rows = RowEncoder([self.linear_transformer, self.dnn_transformer])
+        rows = RowEncoder([self.linear_transformer, self.dnn_transformer], self.memory)
         self._row_path = rows if rows.supported and self.numpy_network is not None else None
         self._warned_unknown: set[str] = set()
-        # String codes and what depends on them, kept from one prediction to the next.
-        self._memory = TransformMemory()
         signature = self.manifest["signature"]
         self.inputs: list[dict[str, Any]] = list(signature.get("inputs", []))
         self.input_names = [spec["name"] for spec in self.inputs]
@@ -191,7 +191,7 @@ class Predictor:
     def few_rows(self) -> int:
         """The most rows a call takes the row path for (0: this model never does). Such a
         call is Python and numpy on tiny arrays: it holds the GIL from start to end."""
-        return ROW_PATH_ROWS if self._row_path is not None else 0
+        return tuning.ROW_PATH_ROWS if self._row_path is not None else 0
 
     @property
     def global_step(self) -> int:
@@ -222,7 +222,7 @@ class Predictor:
                         raise FeatureError(
                             f"Instance {index}: required feature {name!r} is {state}."
                         )
-            if len(values) <= TRANSFORM_SMALL_ROWS and _plain(values):
+            if len(values) <= tuning.SMALL_BATCH_ROWS and _plain(values):
                 columns[name] = values  # the transform's small-batch path reads lists directly
                 continue
             try:
@@ -281,7 +281,7 @@ class Predictor:
 
     def predict(self, instances: Any) -> dict[str, np.ndarray]:
         """Predictions as columns: one array per output key, first axis = instances."""
-        if self._row_path is not None and 0 < _count_plain(instances) <= ROW_PATH_ROWS:
+        if self._row_path is not None and 0 < _count_plain(instances) <= tuning.ROW_PATH_ROWS:
             outputs = self._predict_few(instances)
             if outputs is not None:
                 return outputs
@@ -289,7 +289,7 @@ class Predictor:
         if self.numpy_network is None:
             return self._predict_torch(features)
         linear, dnn = transform_all(
-            [self.linear_transformer, self.dnn_transformer], features, self._memory
+            [self.linear_transformer, self.dnn_transformer], features, self.memory
         )
         return self.head.predictions(self.numpy_network(linear, dnn, count_rows(features)))
 

@@ -1,5 +1,20 @@
 """Feature columns with ``tf.feature_column``'s names, arguments and defaults.
 
+Modules:
+
+* ``columns/``: one module per column type (its home: spec, signature entry, vectorised
+  encoding, row encoding where measured); ``columns/base.py`` says what a home holds.
+* ``transform``: :class:`FeatureTransformer`, which places the columns' outputs into model inputs.
+* ``encoding`` and ``decoding``: the reference encoding of a raw batch (values decoded once per
+  feature key) and the helpers column homes build their outputs with.
+* ``small_batch``: the fast path for a few values (Python dicts instead of pyarrow calls).
+* ``row_encoder`` and ``rowpath``: the fast path for a serving request's few instances.
+* ``memory``: the one memory of string values a predicting process keeps.
+* ``hashing``: the stable hash of values and crosses.
+* ``serialization``: columns to and from JSON (an allow-list, no code).
+* ``analyze``: statistics that fill columns in (vocabularies, mean/std, quantiles).
+* ``contrib``: ``tf.contrib.layers``' names, as aliases.
+
 Example:
     >>> from mlengine import feature_column as fc
     >>> age = fc.numeric_column("age")
@@ -18,6 +33,7 @@ from mlengine.feature_column.columns import (
     CrossedColumn,
     DenseColumn,
     EmbeddingColumn,
+    EmbeddingSpec,
     FeatureColumn,
     HashBucketColumn,
     IdentityColumn,
@@ -25,6 +41,7 @@ from mlengine.feature_column.columns import (
     Log1p,
     MinMax,
     NumericColumn,
+    PiecewiseLinearColumn,
     VocabularyColumn,
     WeightedCategoricalColumn,
     ZScore,
@@ -37,6 +54,7 @@ from mlengine.feature_column.columns import (
     embedding_column,
     indicator_column,
     numeric_column,
+    piecewise_linear_column,
     shared_embeddings,
     weighted_categorical_column,
 )
@@ -48,7 +66,7 @@ from mlengine.feature_column.contrib import (
     sparse_column_with_keys,
 )
 from mlengine.feature_column.serialization import from_config, to_config
-from mlengine.feature_column.transform import EmbeddingSpec, EncodedFeatures, FeatureTransformer
+from mlengine.feature_column.transform import EncodedFeatures, FeatureTransformer
 
 shared_embedding_columns = shared_embeddings  # TF1's name
 
@@ -68,6 +86,7 @@ __all__ = [
     "Log1p",
     "MinMax",
     "NumericColumn",
+    "PiecewiseLinearColumn",
     "VocabularyColumn",
     "WeightedCategoricalColumn",
     "ZScore",
@@ -82,6 +101,7 @@ __all__ = [
     "indicator_column",
     "numeric_column",
     "one_hot_column",
+    "piecewise_linear_column",
     "quantile_bucketized_column",
     "real_valued_column",
     "shared_embedding_columns",

@@ -19,10 +19,12 @@ matters when weights are moved between the two systems (they cannot be).
 
 from __future__ import annotations
 
-import functools
+from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa
+
+from mlengine import tuning
 
 FNV_OFFSET_BASIS = np.uint64(0xCBF29CE484222325)
 FNV_PRIME = np.uint64(0x100000001B3)
@@ -77,7 +79,6 @@ def hash_strings(values: pa.Array) -> np.ndarray:
 
 
 _MASK = (1 << 64) - 1
-SMALL_CROSS_ROWS = 8  # below this, Python ints beat seven numpy calls per mix
 
 
 def _splitmix64_int(z: int) -> int:
@@ -88,10 +89,8 @@ def _splitmix64_int(z: int) -> int:
     return z ^ (z >> 31)
 
 
-@functools.lru_cache(maxsize=1 << 16)
-def cross_hash_one(keys: tuple[int, ...], hash_key: int | None) -> int:
-    """:func:`cross_hash` of one row's keys, on Python ints (a serving request's few rows);
-    remembered, as a server sees the same combinations again and again."""
+def cross_hash_one(keys: Sequence[int], hash_key: int | None) -> int:
+    """:func:`cross_hash` of one row's keys, on Python ints (a serving request's few rows)."""
     value = _splitmix64_int(DEFAULT_CROSS_HASH_KEY if hash_key is None else hash_key)
     for key in keys:
         value = _splitmix64_int(value ^ _splitmix64_int(key))
@@ -102,7 +101,7 @@ def cross_hash(keys: list[np.ndarray], hash_key: int | None) -> np.ndarray:
     """Combine per-row uint64 keys of the crossed features into one uint64 per row."""
     seed = DEFAULT_CROSS_HASH_KEY if hash_key is None else hash_key
     rows = len(keys[0])
-    if rows <= SMALL_CROSS_ROWS:
+    if rows <= tuning.SMALL_CROSS_ROWS:
         out = [
             cross_hash_one(tuple(int(key[row]) for key in keys), hash_key) for row in range(rows)
         ]
@@ -113,10 +112,9 @@ def cross_hash(keys: list[np.ndarray], hash_key: int | None) -> np.ndarray:
     return h
 
 
-@functools.lru_cache(maxsize=1 << 16)
 def hash_string(value: str) -> int:
-    """:func:`hash_strings` of one (stripped) string, on Python ints; remembered, as a
-    serving process sees the same few values again and again."""
+    """:func:`hash_strings` of one (stripped) string, on Python ints (a predicting process
+    remembers them: :meth:`mlengine.feature_column.memory.ValueMemory.hash_string`)."""
     h = int(FNV_OFFSET_BASIS)
     for byte in value.encode("utf-8"):
         h = ((h ^ byte) * 0x100000001B3) & _MASK

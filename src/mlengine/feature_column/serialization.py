@@ -1,7 +1,8 @@
 """Columns to and from JSON: ``{"class_name": ..., "config": {...}}`` with an explicit allow-list.
 
-Only the classes registered here can be rebuilt, and rebuilding runs no code from the document,
-so an export's feature columns are data, never pickles.
+Only the classes on the allow-list can be rebuilt (each column's home puts its class there with
+:func:`~mlengine.feature_column.columns.base.serializable`), and rebuilding runs no code from
+the document, so an export's feature columns are data, never pickles.
 """
 
 from __future__ import annotations
@@ -10,39 +11,8 @@ import dataclasses
 from typing import Any
 
 from mlengine.errors import ExportFormatError
-from mlengine.feature_column.columns import (
-    BucketizedColumn,
-    CrossedColumn,
-    EmbeddingColumn,
-    FeatureColumn,
-    HashBucketColumn,
-    IdentityColumn,
-    IndicatorColumn,
-    Log1p,
-    MinMax,
-    NumericColumn,
-    VocabularyColumn,
-    WeightedCategoricalColumn,
-    ZScore,
-)
-
-_CLASSES: dict[str, type] = {
-    cls.__name__: cls
-    for cls in (
-        BucketizedColumn,
-        CrossedColumn,
-        EmbeddingColumn,
-        HashBucketColumn,
-        IdentityColumn,
-        IndicatorColumn,
-        NumericColumn,
-        VocabularyColumn,
-        WeightedCategoricalColumn,
-        ZScore,
-        MinMax,
-        Log1p,
-    )
-}
+from mlengine.feature_column.columns import FeatureColumn
+from mlengine.feature_column.columns.base import SERIALIZABLE
 
 
 def _encode(value: Any) -> Any:
@@ -66,7 +36,7 @@ def to_config(column: FeatureColumn) -> dict[str, Any]:
 def _decode(value: Any, where: str) -> Any:
     if isinstance(value, dict) and "class_name" in value:
         name = value["class_name"]
-        cls = _CLASSES.get(name)
+        cls = SERIALIZABLE.get(name)
         if cls is None:
             raise ExportFormatError(f"{where}: unknown feature column class {name!r}.")
         config = value.get("config")

@@ -12,16 +12,8 @@ from typing import Any
 
 import torch
 
-from mlengine.errors import InvalidParameterError, MLEngineError, NotSupportedError
-from mlengine.feature_column import (
-    BucketizedColumn,
-    CategoricalColumn,
-    EmbeddingColumn,
-    FeatureColumn,
-    FeatureTransformer,
-    indicator_column,
-    to_config,
-)
+from mlengine.errors import MLEngineError
+from mlengine.feature_column import FeatureColumn, FeatureTransformer, to_config
 from mlengine.model.heads import Head, head_from_config
 from mlengine.model.networks import WideDeepNetwork
 from mlengine.model.spec import check_weights, transformers_from_spec
@@ -48,30 +40,14 @@ class Model:
 
 
 def dnn_input_columns(columns: Sequence[FeatureColumn], owner: str) -> list[FeatureColumn]:
-    """The DNN's columns as dense columns: bucketized ones become one-hot, as in TF."""
-    out: list[FeatureColumn] = []
-    for column in columns:
-        if isinstance(column, BucketizedColumn):
-            out.append(indicator_column(column))
-        elif isinstance(column, CategoricalColumn):
-            raise InvalidParameterError(
-                f"{owner}: DNN feature columns must be dense; {column.name!r} is categorical. "
-                f"Wrap it in embedding_column(...) or indicator_column(...)."
-            )
-        else:
-            out.append(column)
-    return out
+    """The DNN's columns as dense columns: bucketized ones become one-hot, as in TF; other
+    categorical columns are refused (they need an embedding or indicator column)."""
+    return [column.as_dnn_input(owner) for column in columns]
 
 
 def linear_input_columns(columns: Sequence[FeatureColumn], owner: str) -> list[FeatureColumn]:
     """The linear part's columns; embeddings are refused (they need a DNN to be useful)."""
-    for column in columns:
-        if isinstance(column, EmbeddingColumn):
-            raise NotSupportedError(
-                f"{owner}: embedding column {column.name!r} is not supported in the linear part; "
-                "put it in the DNN's feature columns."
-            )
-    return list(columns)
+    return [column.as_linear_input(owner) for column in columns]
 
 
 def columns_config(columns: Sequence[FeatureColumn] | None) -> list[dict[str, Any]] | None:

@@ -19,7 +19,7 @@ from mlengine.feature_column import EmbeddingSpec, EncodedFeatures
 from mlengine.model.spec import BATCH_NORM_EPSILON
 
 if TYPE_CHECKING:
-    from mlengine.feature_column.rows import RowFeatures
+    from mlengine.feature_column.row_encoder import RowFeatures
     from mlengine.model.networks import WideDeepNetwork
 
 Weights = Mapping[str, np.ndarray]

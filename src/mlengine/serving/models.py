@@ -294,7 +294,7 @@ class ModelManager:
             name=found.name,
             number=found.number,
             predictor=predictor,
-            schema=InputSchema(predictor.inputs),
+            schema=InputSchema(predictor.inputs, predictor.memory),
         )
         loaded.batcher = Batcher(
             loaded.run,

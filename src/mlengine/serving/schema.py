@@ -14,11 +14,12 @@ their inputs' types) is decoded straight from its bytes into typed values by msg
 (:meth:`InputSchema.decode_rows`), which checks each value in C as it parses; anything else goes
 through orjson and the checks here, which also name what is wrong.
 
-The decoder names the values of each string input that it has seen (up to
-:data:`KNOWN_STRINGS`; an input with more takes any string): msgspec then answers a known value
-with a string it holds, one lookup, without making a string, and the model's string tables
-look it up without hashing it again (a string keeps its hash). A request with a value the decoder
-does not know goes through the checks instead, which teach it the request's values.
+The decoder names the values of each string input that the model remembers (its
+:class:`~mlengine.feature_column.memory.ValueMemory`, up to :data:`~mlengine.tuning.KNOWN_STRINGS`
+per input; an input with more takes any string): msgspec then answers a known value with the
+string the memory holds, one lookup, without making a string, and the model's string tables look
+it up without hashing it again (a string keeps its hash). A request with a value the decoder does
+not know goes through the checks instead, which teach the memory the request's values.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ import base64
 import binascii
 import math
 import operator
-import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -35,14 +35,14 @@ from typing import Annotated, Any, Literal
 import msgspec
 import pyarrow as pa
 
-from mlengine.feature_column.transform import SMALL_BATCH_ROWS
+from mlengine import tuning
+from mlengine.feature_column.memory import ValueMemory
 from mlengine.serving.errors import ApiError, invalid
 from mlengine.serving.http import json_type
 
 FLOAT, INT, STRING = "float32", "int64", "string"
 ARROW_TYPES = {FLOAT: pa.float64(), INT: pa.int64(), STRING: pa.string()}
 _EXACT = 2**53  # integers beyond this are sent to the model as floats (float32 inputs)
-KNOWN_STRINGS = 1024  # values of a string input that the decoder names (more: any string)
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
@@ -130,7 +130,7 @@ class Columns:
     def features(self, dtypes: Mapping[str, str]) -> dict[str, Any]:
         """The columns as the Predictor reads them: typed arrow arrays, or for a few rows the
         lists themselves (the transform's small-batch path reads Python values directly)."""
-        if self.count <= SMALL_BATCH_ROWS:
+        if self.count <= tuning.SMALL_BATCH_ROWS:
             return self.values
         return {
             name: pa.array(v, type=ARROW_TYPES[dtypes[name]]) for name, v in self.values.items()
@@ -171,7 +171,7 @@ _DECODED_TYPES: dict[str, Any] = {
 
 
 def _rows_decoder(
-    specs: list[tuple[str, str, bool]], known: Mapping[str, Mapping[str, None] | None]
+    specs: list[tuple[str, str, bool]], known: Mapping[str, Sequence[str] | None]
 ) -> msgspec.json.Decoder[Any] | None:
     """A decoder of ``{"instances": [{input: value}, ...], "signature_name"?: "..."}`` that
     accepts only values of their inputs' types (``null`` for an optional input), and no other
@@ -212,10 +212,17 @@ class InputSchema:
 
     Args:
         inputs: the signature's inputs (``name``, ``dtype``, ``required``).
-        known_strings: values of a string input that :meth:`decode_rows` names.
+        memory: the model's memory of string values, which the decoder names (a new one when
+            None: the schema then only learns what its own requests bring).
+        known_strings: at most this many values of a string input are named.
     """
 
-    def __init__(self, inputs: Iterable[Mapping[str, Any]], known_strings: int = KNOWN_STRINGS):
+    def __init__(
+        self,
+        inputs: Iterable[Mapping[str, Any]],
+        memory: ValueMemory | None = None,
+        known_strings: int = tuning.KNOWN_STRINGS,
+    ):
         specs = []
         for spec in inputs:
             dtype = str(spec.get("dtype"))
@@ -233,13 +240,28 @@ class InputSchema:
         self.dtypes = {name: dtype for name, dtype, _ in specs}
         self.required = [name for name, _, required in specs if required]
         self.single = self.names[0] if len(self.names) == 1 else None
-        # Each string input's values seen so far, the first object of each (None: too many).
-        self._known: dict[str, dict[str, None] | None] = {
-            name: {} for name, dtype, _ in specs if dtype == STRING
-        }
+        memory = ValueMemory() if memory is None else memory
+        self._tables = {name: memory.table(name) for name, dtype, _ in specs if dtype == STRING}
         self._known_limit = known_strings
-        self._learning = threading.Lock()
-        self._rows_decoder = _rows_decoder(specs, self._known)
+        self._named: dict[str, int | None] = {}  # values the decoder names, per string input
+        self._rows_decoder = self._build_decoder()
+
+    def _build_decoder(self) -> msgspec.json.Decoder[Any] | None:
+        """A decoder naming each string input's remembered values (see :func:`_rows_decoder`);
+        an input with more than ``known_strings`` takes any string."""
+        known: dict[str, Sequence[str] | None] = {}
+        for name, table in self._tables.items():
+            values = table.raw_values
+            known[name] = None if len(values) > self._known_limit else list(values)
+            self._named[name] = None if known[name] is None else len(values)
+        return _rows_decoder(self.specs, known)
+
+    def _outdated(self) -> bool:
+        """Whether a string input the decoder names has been taught new values since."""
+        return any(
+            count is not None and len(self._tables[name].raw_values) != count
+            for name, count in self._named.items()
+        )
 
     def decode_rows(self, raw: bytes) -> tuple[Columns, str | None] | None:
         """The columns and ``signature_name`` of a row-format body whose values all have their
@@ -264,30 +286,15 @@ class InputSchema:
 
     def from_rows(self, instances: Any, label: str = "Instance") -> Columns:
         """Row format: a list of instances, each an object of feature values (or, for a
-        one-input signature, the value itself). :meth:`decode_rows` learns their strings."""
+        one-input signature, the value itself). The memory learns their strings, so that
+        :meth:`decode_rows` decodes them next time."""
         columns = self._checked_rows(instances, label)
-        if self._known:
-            self._learn_strings(columns.values)
+        if self._tables:
+            for name, table in self._tables.items():
+                table.learn(columns.values[name])
+            if self._outdated():
+                self._rows_decoder = self._build_decoder()
         return columns
-
-    def _learn_strings(self, columns: dict[str, list[Any]]) -> None:
-        """Add the string values of ``columns`` to what the decoder knows (see the module
-        docstring); the decoder is rebuilt when there was something new."""
-        with self._learning:
-            learned = False
-            for name, known in self._known.items():
-                if known is None:
-                    continue
-                for value in dict.fromkeys(columns[name]):
-                    if value is None or value in known:
-                        continue
-                    learned = True
-                    if len(known) >= self._known_limit:
-                        self._known[name] = None  # too many values: any string from now on
-                        break
-                    known[value] = None
-            if learned:
-                self._rows_decoder = _rows_decoder(self.specs, self._known)
 
     def _checked_rows(self, instances: Any, label: str) -> Columns:
         if not isinstance(instances, list):

@@ -1,0 +1,203 @@
+"""``numeric_column``: real values, optionally normalised, as dense inputs."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from mlengine.errors import FeatureError, NotSupportedError
+from mlengine.feature_column.columns.base import (
+    FLOAT32,
+    INT64,
+    DenseColumn,
+    InputSpec,
+    KeyedColumn,
+    RowDense,
+    check_key,
+    fail,
+    serializable,
+)
+from mlengine.feature_column.rowpath import LARGEST_EXACT_INT, RowCompiler, RowFallback, RowValues
+
+if TYPE_CHECKING:
+    from mlengine.feature_column.encoding import FeatureBatch, IdsOf
+
+# --------------------------------------------------------------------------------------------
+# Normalisers: the serialisable replacement of TensorFlow's ``normalizer_fn`` callables.
+
+
+@serializable
+@dataclass(frozen=True)
+class ZScore:
+    """``(x - mean) / std``; build one by hand or with :func:`mlengine.feature_column.analyze`."""
+
+    mean: float
+    std: float
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.std) and self.std > 0):
+            raise fail("ZScore", "std", "a positive finite float", self.std)
+
+    def __call__(self, values: np.ndarray) -> np.ndarray:
+        return (values - self.mean) / self.std
+
+    def one(self, value: float) -> float:
+        return (value - self.mean) / self.std
+
+
+@serializable
+@dataclass(frozen=True)
+class MinMax:
+    """``(x - min) / (max - min)``."""
+
+    min: float
+    max: float
+
+    def __post_init__(self) -> None:
+        if not self.max > self.min:
+            raise fail("MinMax", "max", f"greater than min={self.min}", self.max)
+
+    def __call__(self, values: np.ndarray) -> np.ndarray:
+        return (values - self.min) / (self.max - self.min)
+
+    def one(self, value: float) -> float:
+        return (value - self.min) / (self.max - self.min)
+
+
+@serializable
+@dataclass(frozen=True)
+class Log1p:
+    """``sign(x) * log1p(|x|)``: tames heavy tails such as capital_gain."""
+
+    def __call__(self, values: np.ndarray) -> np.ndarray:
+        return np.sign(values) * np.log1p(np.abs(values))
+
+    def one(self, value: float) -> float:
+        # numpy's log1p, not math's: the same last bit as the vectorised path.
+        return float(self(np.array(value)))
+
+
+Normalizer = ZScore | MinMax | Log1p
+
+
+@serializable
+@dataclass(frozen=True)
+class NumericColumn(KeyedColumn, DenseColumn):
+    """Real-valued feature(s): ``numeric_column(key, shape=(1,), default_value=None, ...)``."""
+
+    key: str
+    shape: tuple[int, ...] = (1,)
+    default_value: tuple[float, ...] | None = None
+    dtype: str = FLOAT32
+    normalizer: Normalizer | None = None
+
+    def __post_init__(self) -> None:
+        if not self.shape or any(not isinstance(d, int) or d < 1 for d in self.shape):
+            raise fail("NumericColumn", "shape", "a tuple of positive ints", self.shape)
+
+    @property
+    def width(self) -> int:
+        return math.prod(self.shape)
+
+    def input_specs(self) -> Iterable[InputSpec]:
+        scalar = self.shape == (1,)
+        default = self.default_value
+        yield {
+            "name": self.key,
+            "dtype": "float32",
+            "shape": [-1] if scalar else [-1, *self.shape],
+            "required": default is None,
+            "default": None if default is None else (default[0] if scalar else list(default)),
+        }
+
+    def values(self, batch: FeatureBatch) -> np.ndarray:
+        """The batch's values ``[n, width]`` as float32: defaults filled in, then normalised."""
+        values = batch.floats(self.key, self.width, self.name)
+        missing = np.isnan(values)
+        if missing.any():
+            if self.default_value is None:
+                row = int(np.flatnonzero(missing.any(axis=1))[0])
+                raise FeatureError(
+                    f"Feature {self.key!r}: missing value in row {row}, and numeric_column "
+                    f"{self.name!r} has no default_value."
+                )
+            values = np.where(missing, np.asarray(self.default_value)[None, :], values)
+        if self.normalizer is not None:
+            values = self.normalizer(values)
+        return values.astype(np.float32)
+
+    def transform_dense(self, batch: FeatureBatch, ids_of: IdsOf) -> np.ndarray:
+        return self.values(batch)
+
+    def row_dense(self, compiler: RowCompiler) -> RowDense | None:
+        return None if self.width != 1 else ("values", compiler.number_slot(self))
+
+    def row_values(self) -> Callable[[RowValues], list[float]]:
+        """The row path's function for each row's normalised value, as float64 (scalar
+        columns only: see :meth:`row_dense`)."""
+        key = self.key
+        default = None if self.default_value is None else float(self.default_value[0])
+        norm = self.normalizer
+
+        def numbers(rows: RowValues) -> list[float]:
+            out: list[float] = []
+            for value in rows.values(key):
+                kind = type(value)
+                if kind is float:
+                    if value != value:  # NaN: a missing value
+                        value = default
+                elif kind is int:
+                    if not -LARGEST_EXACT_INT <= value <= LARGEST_EXACT_INT:
+                        raise RowFallback
+                    value = float(value)
+                elif value is None:
+                    value = default
+                else:
+                    raise RowFallback  # strings, booleans, lists...
+                if value is None:
+                    raise RowFallback  # missing and no default: the vectorised path says so
+                out.append(value)
+            return out if norm is None else [norm.one(v) for v in out]
+
+        return numbers
+
+
+def numeric_column(
+    key: str,
+    shape: int | Sequence[int] = (1,),
+    default_value: float | Sequence[float] | None = None,
+    dtype: str = FLOAT32,
+    normalizer_fn: Normalizer | None = None,
+) -> NumericColumn:
+    """A numeric column, as ``tf.feature_column.numeric_column``.
+
+    ``default_value`` fills missing values (without it a missing value is an error naming the
+    column and row). ``normalizer_fn`` takes a serialisable normaliser (:class:`ZScore`,
+    :class:`MinMax`, :class:`Log1p`) instead of TensorFlow's arbitrary callable.
+    """
+    owner = "numeric_column"
+    check_key(owner, key)
+    dims = (shape,) if isinstance(shape, int) else tuple(shape)
+    if not dims or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in dims):
+        raise fail(owner, "shape", "a positive int or a tuple of positive ints", shape)
+    if dtype not in (FLOAT32, "float64", INT64, "int32"):
+        raise fail(owner, "dtype", "one of float32, float64, int32, int64", dtype)
+    width = math.prod(dims)
+    default: tuple[float, ...] | None = None
+    if default_value is not None:
+        if isinstance(default_value, int | float):
+            default = (float(default_value),) * width
+        else:
+            default = tuple(float(v) for v in default_value)
+            if len(default) != width:
+                raise fail(owner, "default_value", f"a scalar or {width} values", default_value)
+    if normalizer_fn is not None and not isinstance(normalizer_fn, ZScore | MinMax | Log1p):
+        raise NotSupportedError(
+            f"numeric_column {key!r}: normalizer_fn must be ZScore, MinMax or Log1p; arbitrary "
+            "callables cannot be exported. Compute statistics with feature_column.analyze()."
+        )
+    return NumericColumn(key, dims, default, dtype, normalizer_fn)
