@@ -120,17 +120,17 @@ def test_default_set_from_the_cli_is_served_live(
     registered: Registry, home: Path, instances_file: Path, two_exports: dict[str, Path]
 ) -> None:
     instances = sh.instances(3)
-    expected = {k: load(v).predict_instances(instances) for k, v in two_exports.items()}
+    expected = {k: sh.expected(v, instances) for k, v in two_exports.items()}
     with sh.serve(home) as (url, _server):
         answer = sh.post(sh.predict_url(url, "census"), {"instances": instances}).json()
-        assert sh.close(answer["predictions"], expected["v1"])
+        assert expected["v1"].matches(answer["predictions"])
         result = CliRunner().invoke(app, ["versions", "set-default", "v2", "--model", "census"])
         assert result.exit_code == 0, result.output
         switched = time.monotonic()
 
         def serves_v2() -> bool:
             got = sh.post(sh.predict_url(url, "census"), {"instances": instances}).json()
-            return sh.close(got["predictions"], expected["v2"])
+            return expected["v2"].matches(got["predictions"])
 
         sh.wait_until(serves_v2, timeout=PICKUP)
         assert time.monotonic() - switched <= PICKUP
@@ -228,14 +228,14 @@ def test_workers_share_the_port_sum_their_metrics_survive_a_crash_and_stop_on_si
     registered: Registry, home: Path, two_exports: dict[str, Path]
 ) -> None:
     instances = sh.instances(2)
-    expected = {k: load(v).predict_instances(instances) for k, v in two_exports.items()}
+    expected = {k: sh.expected(v, instances) for k, v in two_exports.items()}
     with sh.serve(home, "--workers", "2") as (url, server):
         # Each worker loads the default before it answers: two copies of v1, one per process.
         sh.wait_until(lambda: _metric(url, "mlengine_loaded_versions") == 2, timeout=60)
         sent = 12
         for _ in range(sent):  # a new connection each: the workers take turns accepting
             answer = sh.post(sh.predict_url(url, "census"), {"instances": instances}).json()
-            assert sh.close(answer["predictions"], expected["v1"])
+            assert expected["v1"].matches(answer["predictions"])
         assert _metric(url, "mlengine_requests_total") == sent  # every worker's, summed
 
         # A worker killed outright is replaced; the supervisor drops its loaded-versions gauge.
@@ -251,7 +251,7 @@ def test_workers_share_the_port_sum_their_metrics_survive_a_crash_and_stop_on_si
         # Both workers load the new default (v1 stays loaded too): four versions in memory.
         sh.wait_until(lambda: _metric(url, "mlengine_loaded_versions") == 4, timeout=PICKUP)
         answer = sh.post(sh.predict_url(url, "census"), {"instances": instances}).json()
-        assert sh.close(answer["predictions"], expected["v2"])
+        assert expected["v2"].matches(answer["predictions"])
 
         server.process.send_signal(signal.SIGTERM)
         assert server.process.wait(timeout=60) == 0

@@ -48,11 +48,11 @@ def exports(tmp_path_factory: pytest.TempPathFactory, sh: ModuleType) -> dict[st
 def expected(exports: dict[str, Path], sh: ModuleType) -> dict[str, Any]:
     """Each version's predictions of the test instances, computed locally."""
     instances = sh.instances(INSTANCES_COUNT)
-    found = {name: load(str(path)).predict_instances(instances) for name, path in exports.items()}
+    found = {name: sh.expected(path, instances) for name, path in exports.items()}
     for a in found:
         for b in found:
             if a != b:
-                assert not sh.close(found[a], found[b], rel=1e-3), f"{a} and {b} agree"
+                assert not found[a].matches(found[b].predictions), f"{a} and {b} agree"
     return found
 
 
@@ -166,9 +166,7 @@ def wait_for_all(
     pending = list(bases)
     while pending:
         pending = [
-            base
-            for base in pending
-            if not sh.close(default_predictions(sh, base, instances), want, rel=1e-6)
+            base for base in pending if not want.matches(default_predictions(sh, base, instances))
         ]
         elapsed = time.monotonic() - started
         if pending and elapsed > within:
@@ -214,7 +212,7 @@ def test_replicas_serve_the_same_default(
     bases = [server.wait_started() for server in servers]
     for base in bases:
         sh.wait_until(lambda base=base: probe(base, ready_path) == 200, timeout=60)
-        assert sh.close(default_predictions(sh, base, instances), expected["v1"], rel=1e-6)
+        assert expected["v1"].matches(default_predictions(sh, base, instances))
     # A new default through replica A's API (the Secret's token guards it)...
     set_default = f"{bases[0]}/v1/projects/local/models/census/versions/v2:setDefault"
     assert httpx.post(set_default, timeout=30).status_code in (401, 403)
@@ -233,7 +231,7 @@ def test_replicas_serve_the_same_default(
     servers[0].kill()
     assert probe(bases[0], ready_path) == 0
     assert probe(bases[1], ready_path) == 200
-    assert sh.close(default_predictions(sh, bases[1], instances), expected["v3"], rel=1e-6)
+    assert expected["v3"].matches(default_predictions(sh, bases[1], instances))
 
 
 def _replace_port(url: str, port: int) -> str:
@@ -275,7 +273,7 @@ def test_replica_waits_for_an_unreachable_database(
         forwarder = h.TcpForwarder(port, (real.host or "127.0.0.1", real.port or 5432))
         sh.wait_until(lambda: probe(base, ready_path) == 200, timeout=20, interval=0.1)
         assert server.process.poll() is None
-        assert sh.close(default_predictions(sh, base, instances), expected["v1"], rel=1e-6)
+        assert expected["v1"].matches(default_predictions(sh, base, instances))
         assert healthcheck(h, base) == 0
         # SIGTERM (a rollout, a drain) still ends it cleanly (uvicorn re-raises the signal
         # once shut down, so the parent may see "terminated by SIGTERM").

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 import helper_modules
+import tolerance
 from mlengine import feature_column as fc
 from mlengine.export import Predictor, load
 
@@ -37,6 +38,12 @@ def export_dir(trained: Any) -> Path:
 @pytest.fixture(scope="session")
 def predictor(export_dir: Path) -> Predictor:
     return load(export_dir)
+
+
+@pytest.fixture(scope="session")
+def bound(export_dir: Path) -> tolerance.Bound:
+    """The Wide & Deep export's logit tolerances (tests/tolerance.py)."""
+    return tolerance.Bound.of_export(export_dir)
 
 
 @pytest.fixture(scope="session")

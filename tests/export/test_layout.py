@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import mlengine
+import tolerance
 from mlengine.export import FORMAT_NAME, FORMAT_VERSION, load
 
 
@@ -52,15 +53,14 @@ def test_model_loads_after_the_original_vocabulary_file_is_deleted(vocab_file_mo
     assert not original.exists()  # the fixture deleted it after the export
     predictor = load(vocab_file_model.export_dir)
     rows = vocab_file_model.x.head(50)
-    expected = np.array(
-        [
-            p["logistic"]
-            for p in vocab_file_model.estimator.predict(
-                input_fn=mlengine.estimator.inputs.pandas_input_fn(rows, shuffle=False)
-            )
-        ]
+    predictions = list(
+        vocab_file_model.estimator.predict(
+            input_fn=mlengine.estimator.inputs.pandas_input_fn(rows, shuffle=False)
+        )
     )
-    np.testing.assert_allclose(predictor.predict(rows)["logistic"], expected, atol=1e-6)
+    expected = {key: np.stack([p[key] for p in predictions]) for key in predictions[0]}
+    rounding = tolerance.Bound.of_export(vocab_file_model.export_dir).logits(rows)
+    tolerance.assert_predictions_close(predictor.predict(rows), expected, rounding)
 
 
 def test_manifest_describes_the_model(trained: Any, h: ModuleType) -> None:
@@ -261,4 +261,5 @@ def test_two_vocabulary_files_of_one_key_get_two_assets(tmp_path: Path) -> None:
     with torch.no_grad():
         expected = model.network(Encoder(model, torch.device("cpu")).inputs(features))
     out = load(export).predict(features)
-    np.testing.assert_allclose(out["logits"], expected.numpy(), atol=1e-6)
+    rounding = tolerance.Bound.of_export(export).logits(features)
+    tolerance.assert_close(out["logits"], expected.numpy(), rounding, "logits")
