@@ -24,7 +24,7 @@ from mlengine.registry import Registry
 from mlengine.serving.workers import default_workers
 
 sh = helper_modules.helpers("serving")
-PICKUP = 2.0 + 1.5  # the promise, plus slack for a loaded CI machine and CLI start-up
+PICKUP = 2.0 + 5.0  # the promise, plus generous slack: a loaded machine stalls for seconds
 
 
 @pytest.fixture(scope="module")
@@ -300,9 +300,16 @@ def test_workers_spread_keep_alive_connections(registered: Registry, home: Path)
         try:
             os.kill(idle, signal.SIGSTOP)
             try:
+                kept = 0
                 for client in clients:
-                    assert client.post(sh.predict_url(url, "census"), json=body).status_code == 200
-                assert _connections(busy, port) == 8
+                    answer = client.post(sh.predict_url(url, "census"), json=body)
+                    assert answer.status_code == 200
+                    kept += answer.headers.get("connection", "").lower() != "close"
+                # Every open connection is the busy worker's. (On a slow machine the 8 requests
+                # outlast its first look at its connections: it may already have asked a few
+                # clients to reconnect, which they do at their next request.)
+                assert _connections(busy, port) == kept
+                assert _connections(idle, port) == 0
             finally:
                 os.kill(idle, signal.SIGCONT)
 

@@ -7,6 +7,7 @@ Imported as ``registry.helpers``: ``tests/`` is on ``sys.path`` because ``tests/
 from __future__ import annotations
 
 import os
+import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -45,6 +46,15 @@ def build_export(base: Path) -> Path:
     )
     model.evaluate(input_fn=estimator.inputs.pandas_input_fn(x, y, batch_size=200, shuffle=False))
     return Path(model.export_saved_model(str(base / "exports")))
+
+
+@contextmanager
+def refusing_port() -> Iterator[int]:
+    """A port on 127.0.0.1 that refuses connections while the block runs: bound by a socket
+    that never listens. (A fixed port, even 1, may be open on some machine.)"""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield int(sock.getsockname()[1])
 
 
 def pg_base_url() -> str | None:

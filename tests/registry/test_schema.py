@@ -13,6 +13,8 @@ from sqlalchemy.engine import Connection
 from mlengine.errors import FailedPreconditionError, InvalidParameterError, UnavailableError
 from mlengine.registry import Registry, schema
 
+from .helpers import refusing_port
+
 
 def _engine(database_url: str) -> sa.Engine:
     return sa.create_engine(database_url, poolclass=sa.pool.NullPool)
@@ -86,8 +88,11 @@ def test_foreign_tables_are_left_alone(database_url: str, tmp_path: Path) -> Non
 @pytest.mark.timeout(30)
 def test_unreachable_postgresql_fails_fast(tmp_path: Path) -> None:
     started = time.monotonic()
-    with pytest.raises(UnavailableError, match=r"Cannot reach the registry database") as info:
-        Registry("postgresql://user:secret@127.0.0.1:1/registry", tmp_path / "a")
+    with (
+        refusing_port() as port,
+        pytest.raises(UnavailableError, match=r"Cannot reach the registry database") as info,
+    ):
+        Registry(f"postgresql://user:secret@127.0.0.1:{port}/registry", tmp_path / "a")
     assert time.monotonic() - started < 15
     assert "secret" not in str(info.value)
     assert "\n" not in str(info.value)

@@ -15,7 +15,7 @@ from mlengine.serving import ServeSettings
 
 PREDICT = "/v1/projects/local/models/census:predict"
 PICKUP_LIMIT = 2.0  # seconds, as the issue promises
-SLACK = 1.0  # a loaded CI machine
+SLACK = 5.0  # generous: a loaded 2-core machine can stall a process for seconds
 
 
 def _corrupt(registry: Registry, version: str) -> None:
