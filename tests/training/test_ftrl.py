@@ -11,6 +11,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+import tolerance
 from mlengine.errors import InvalidParameterError
 from mlengine.training.ftrl import Ftrl, _foreach_update, _Hyper, _numpy_update
 
@@ -427,8 +428,9 @@ def test_cuda_matches_cpu() -> None:
             g.grad = c.grad.cuda()
         cpu_opt.step()
         gpu_opt.step()
-    for c, g in zip(cpu, gpu, strict=True):
-        torch.testing.assert_close(g.detach().cpu(), c.detach(), rtol=1e-5, atol=1e-6)
+    for c, g in zip(cpu, gpu, strict=True):  # CUDA's kernels round their own way
+        want = c.detach().numpy()
+        tolerance.assert_close(g.detach().cpu().numpy(), want, tolerance.trained(want, steps=5))
 
 
 # ------------------------------------------------------------------ the numpy update
