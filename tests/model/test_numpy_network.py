@@ -167,6 +167,19 @@ def test_big_batches_run_in_chunks_with_the_same_logits(monkeypatch: pytest.Monk
         tolerance.assert_close(chunked, network(inputs).numpy(), rounding, "torch's logits")
 
 
+def test_the_tolerance_is_rounding_not_slack_a_weight_off_by_a_thousandth_is_caught() -> None:
+    network = _randomised(WideDeepNetwork(2, WIDE, DEEP, hidden_units=[8, 5]))
+    inputs, encoded = _inputs(True, True, FEATURES)
+    rounding = tolerance.Bound.of_network(network).encoded(*encoded, 6)
+    with torch.no_grad():
+        expected = network(inputs).numpy()
+        network.dnn.hidden[0].weight[0, 0] *= 1.001  # multiplies the feature "size"
+    forward = NumpyNetwork.of(network)
+    assert forward is not None
+    with pytest.raises(AssertionError, match="differ by more than their tolerance"):
+        tolerance.assert_close(forward(*encoded, 6), expected, rounding, "logits")
+
+
 MAX_NORM_DEEP = fc.FeatureTransformer(
     [
         fc.numeric_column("size"),
