@@ -59,7 +59,7 @@ def test_a_network_numpy_cannot_run_predicts_on_torch(
     trained = SimpleNamespace(estimator=model)
     predictor = load(model.export_saved_model(str(tmp_path / "exports")))
     assert predictor.numpy_network is None
-    monkeypatch.setattr("mlengine.export.predictor.CHUNK_ROWS", 128)  # 300 rows: 3 chunks
+    monkeypatch.setattr("mlengine.export.predictor.FORWARD_CHUNK_ROWS", 128)  # 300 rows: 3 chunks
     expected = _estimator_predictions(trained, x)
     out = predictor.predict(x)
     tolerance.assert_predictions_close(out, expected, tolerance.Bound.of_estimator(model).logits(x))

@@ -158,7 +158,7 @@ def test_big_batches_run_in_chunks_with_the_same_logits(monkeypatch: pytest.Monk
     forward = NumpyNetwork.of(network)
     assert forward is not None
     whole = forward(encoded[0], encoded[1], 6)
-    monkeypatch.setattr(numpy_network, "CHUNK_ROWS", 4)  # 6 rows: a chunk of 4, then 2
+    monkeypatch.setattr(numpy_network, "FORWARD_CHUNK_ROWS", 4)  # 6 rows: a chunk of 4, then 2
     chunked = forward(encoded[0], encoded[1], 6)
     # BLAS may sum a row of a 4-row product in another order than in a 6-row one.
     rounding = tolerance.Bound.of_network(network).encoded(*encoded, 6)

@@ -63,16 +63,7 @@ from mlengine.data.readers import (
 )
 from mlengine.data.sharding import Piece, even_range, plan_shards
 from mlengine.errors import DataError, InvalidParameterError, NotSupportedError
-
-CHUNK_ROWS = 1 << 16
-"""Rows per chunk: large enough to amortise a transform over many batches, small enough that a
-transformed chunk stays a few tens of MB."""
-
-SHUFFLE_BUFFER_ROWS = 100_000
-"""Default shuffle buffer for files: holds all of census (32,561 rows), so it is fully shuffled."""
-
-CSV_BLOCK_BYTES = 1 << 22
-"""Bytes pyarrow's CSV reader parses at a time (4 MiB, about 30,000 census rows)."""
+from mlengine.tuning import CSV_BLOCK_BYTES, INPUT_CHUNK_ROWS, SHUFFLE_BUFFER_ROWS
 
 Uneven = Literal["pad", "drop", "keep"]
 """What a shard does when the ranks' parts differ in rows (see :meth:`InputFn.shard`)."""
@@ -111,7 +102,7 @@ class InputFn:
         shuffle: bool | None,
         seed: int | None,
         owner: str,
-        chunk_rows: int = CHUNK_ROWS,
+        chunk_rows: int = INPUT_CHUNK_ROWS,
     ) -> None:
         self.batch_size = _check_positive_int(batch_size, "batch_size", owner)
         if num_epochs is not None:
@@ -781,7 +772,6 @@ def _array_to_column(value: Any, name: str, owner: str) -> Column:
 
 
 __all__ = [
-    "CHUNK_ROWS",
     "UNEVEN_MODES",
     "CsvInputFn",
     "FileInputFn",

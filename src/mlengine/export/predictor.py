@@ -38,19 +38,17 @@ from mlengine.export.format import (
 from mlengine.feature_column.columns import read_vocabulary_file
 from mlengine.feature_column.memory import TransformMemory
 from mlengine.feature_column.rows import RowEncoder
-from mlengine.feature_column.transform import SMALL_BATCH_ROWS as TRANSFORM_SMALL_ROWS
 from mlengine.feature_column.transform import as_feature_dict, count_rows, transform_all
 from mlengine.model.heads import Head, head_from_config
-from mlengine.model.numpy_network import CHUNK_ROWS, NumpyNetwork
+from mlengine.model.numpy_network import NumpyNetwork
 from mlengine.model.spec import check_weights, transformers_from_spec, weight_shapes
+from mlengine.tuning import FORWARD_CHUNK_ROWS, ROW_PATH_ROWS, SMALL_BATCH_ROWS
 
 if TYPE_CHECKING:
     from mlengine.model import Model
     from mlengine.model.encode import Encoder
 
 logger = logging.getLogger("mlengine")
-
-ROW_PATH_ROWS = 64  # up to this many rows, Python lookups and numpy beat the vectorised path
 
 
 def _inside(root: str, relative: Any, what: str) -> str:
@@ -222,7 +220,7 @@ class Predictor:
                         raise FeatureError(
                             f"Instance {index}: required feature {name!r} is {state}."
                         )
-            if len(values) <= TRANSFORM_SMALL_ROWS and _plain(values):
+            if len(values) <= SMALL_BATCH_ROWS and _plain(values):
                 columns[name] = values  # the transform's small-batch path reads lists directly
                 continue
             try:
@@ -299,8 +297,8 @@ class Predictor:
         model, encoder = self._torch()
         with torch.no_grad():
             inputs = encoder.inputs(features)
-            # In chunks whose activations stay in the cache (see CHUNK_ROWS).
-            logits = torch.cat([model.network(part) for part in inputs.split(CHUNK_ROWS)])
+            # In chunks whose activations stay in the cache (see FORWARD_CHUNK_ROWS).
+            logits = torch.cat([model.network(part) for part in inputs.split(FORWARD_CHUNK_ROWS)])
         return self.head.predictions(logits)
 
     def _torch(self) -> tuple[Model, Encoder]:

@@ -17,6 +17,7 @@ import numpy as np
 
 from mlengine.feature_column import EmbeddingSpec, EncodedFeatures
 from mlengine.model.spec import BATCH_NORM_EPSILON
+from mlengine.tuning import FOLDED_TABLE_BYTES, FORWARD_CHUNK_ROWS, GROUPED_TABLE_BYTES
 
 if TYPE_CHECKING:
     from mlengine.feature_column.rows import RowFeatures
@@ -24,12 +25,6 @@ if TYPE_CHECKING:
 
 Weights = Mapping[str, np.ndarray]
 Inputs = TypeVar("Inputs", "EncodedFeatures", "RowFeatures")  # one part's inputs, either layout
-GROUPED_TABLE_BYTES = 16 << 20  # larger embedding tables are looked up one by one
-FOLDED_TABLE_BYTES = 32 << 20  # the most memory the row path's folded first layer may take
-CHUNK_ROWS = 2048
-"""Big batches run through the network this many rows at a time: a chunk's activations stay
-in the CPU's cache between layers (the whole census test set's do not), which makes the
-forward about 1.6 times faster."""
 
 
 def _elu(x: np.ndarray) -> np.ndarray:
@@ -237,15 +232,15 @@ class NumpyNetwork:
         self, linear: EncodedFeatures | None, dnn: EncodedFeatures | None, num_rows: int
     ) -> np.ndarray:
         """Logits ``[num_rows, logits_dimension]`` (float32)."""
-        if num_rows > CHUNK_ROWS and self.bias is None:
+        if num_rows > FORWARD_CHUNK_ROWS and self.bias is None:
             return np.concatenate([
                 self._sum(
-                    None if linear is None else linear.slice(start, start + CHUNK_ROWS),
-                    None if dnn is None else dnn.slice(start, start + CHUNK_ROWS),
-                    min(CHUNK_ROWS, num_rows - start),
+                    None if linear is None else linear.slice(start, start + FORWARD_CHUNK_ROWS),
+                    None if dnn is None else dnn.slice(start, start + FORWARD_CHUNK_ROWS),
+                    min(FORWARD_CHUNK_ROWS, num_rows - start),
                     self._dnn,
                 )
-                for start in range(0, num_rows, CHUNK_ROWS)
+                for start in range(0, num_rows, FORWARD_CHUNK_ROWS)
             ])  # fmt: skip
         return self._sum(linear, dnn, num_rows, self._dnn)
 
@@ -327,5 +322,5 @@ class NumpyNetwork:
         # np.maximum with a zeros array of x's shape is several times faster than with the
         # scalar 0 (numpy's broadcast loop); the zeros are reused, and only ever read.
         if self._zeros.size < x.size:
-            self._zeros = np.zeros(max(x.size, CHUNK_ROWS * x.shape[1]), dtype=np.float32)
+            self._zeros = np.zeros(max(x.size, FORWARD_CHUNK_ROWS * x.shape[1]), dtype=np.float32)
         return np.maximum(x, self._zeros[: x.size].reshape(x.shape), out=x)

@@ -35,9 +35,9 @@ from typing import Annotated, Any, Literal
 import msgspec
 import pyarrow as pa
 
-from mlengine.feature_column.transform import SMALL_BATCH_ROWS
 from mlengine.serving.errors import ApiError, invalid
 from mlengine.serving.http import json_type
+from mlengine.tuning import SMALL_BATCH_ROWS
 
 FLOAT, INT, STRING = "float32", "int64", "string"
 ARROW_TYPES = {FLOAT: pa.float64(), INT: pa.int64(), STRING: pa.string()}

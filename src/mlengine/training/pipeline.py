@@ -14,10 +14,11 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from mlengine.data.batches import rebatch
-from mlengine.data.inputs import CHUNK_ROWS, InputFn
+from mlengine.data.inputs import InputFn
 from mlengine.errors import DataError, FeatureError
 from mlengine.model.encode import Batch, Encoder
 from mlengine.training.prefetch import prefetch
+from mlengine.tuning import INPUT_CHUNK_ROWS
 
 logger = logging.getLogger("mlengine")
 
@@ -36,7 +37,7 @@ def _split(item: Any) -> tuple[Mapping[str, Any], Any]:
 def raw_batches(input_fn: Any) -> tuple[Iterable[Any], int | None]:
     """The raw items an input_fn gives, and the batch size when it is one of ours."""
     if isinstance(input_fn, InputFn):
-        rows = math.ceil(CHUNK_ROWS / input_fn.batch_size) * input_fn.batch_size
+        rows = math.ceil(INPUT_CHUNK_ROWS / input_fn.batch_size) * input_fn.batch_size
         # Chunks of a whole number of batches: batches never straddle two encoded chunks.
         return rebatch(input_fn.chunks(), rows), input_fn.batch_size
     source = input_fn() if callable(input_fn) else input_fn
