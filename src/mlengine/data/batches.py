@@ -27,7 +27,7 @@ def to_column(values: pa.Array | pa.ChunkedArray, keep_dictionary: bool = False)
 
     Numbers and booleans without nulls become numpy arrays (what torch wants, zero-copy where
     pyarrow allows); strings and anything with nulls stay pyarrow Arrays, because turning them
-    into Python objects costs tens of nanoseconds a value. Dictionary-encoded columns (pandas
+    into Python objects costs a Python object per value. Dictionary-encoded columns (pandas
     categoricals, some Parquet files) are decoded to their value type, unless
     ``keep_dictionary``: a shuffle buffer moves dictionary indices much more cheaply than
     strings, and decodes once on the way out (:func:`decode_dictionaries`).

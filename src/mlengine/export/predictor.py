@@ -10,7 +10,7 @@ Predictions of a few rows take the row path (:class:`~mlengine.feature_column.ro
 and :class:`~mlengine.model.numpy_network.NumpyNetwork`); bigger batches the vectorised
 transform, then the same numpy network, whose matrix products use every core (BLAS threads).
 Torch is imported only for a network numpy cannot run (a gelu DNN), so a process that only
-predicts, such as the server, starts in a fraction of a second.
+predicts, such as the server, never pays for importing it.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """A trained network's inference forward in numpy: the Predictor's, at every batch size.
 
-At one row, each torch op costs several microseconds of dispatch and the Wide & Deep forward
-about 90 µs; the same arithmetic in numpy costs about a quarter of that. For big batches it is
-as fast as torch's (one matmul per layer, in cache-sized chunks), and a process that only
-predicts need not import torch at all (over a second of start-up). :class:`NumpyNetwork`
+At a few rows the forward is per-op overhead, not arithmetic, and a numpy call costs a fraction
+of a torch op's dispatch; for big batches it is as fast as torch's (one matmul per layer, in
+cache-sized chunks), and a process that only predicts need not import torch at all (its import
+dominates start-up). :class:`NumpyNetwork`
 computes :class:`~mlengine.model.networks.WideDeepNetwork`'s eval-mode logits in float32, up to
 rounding, from the same weights (its ``state_dict``, by name).
 """
@@ -87,8 +87,8 @@ def _with_bias_row(weight: np.ndarray, bias: np.ndarray, ones: float, carry: boo
 
 class _EmbeddingGroup:
     """The univalent lookups of several tables of one dimension as one gather: the tables
-    stacked, each one's ids offset by the rows before it. (Gathers use ``np.take``: indexing a
-    table with an array of row ids, ``table[ids]``, was ten times slower at 800 rows.)"""
+    stacked, each one's ids offset by the rows before it. (Gathers use ``np.take``, which is
+    faster than indexing a table with an array of row ids, ``table[ids]``.)"""
 
     def __init__(self, members: list[int], tables: list[np.ndarray]):
         self.members = members

@@ -79,8 +79,8 @@ class PredictionFastPath:
     """A prediction POST straight to its route's endpoint, ahead of everything else.
 
     Predictions are the hot path: this skips Starlette's middleware stack, the scan of every
-    route and Starlette's per-request wrappers, calling the route's endpoint itself (about a
-    third of what the server spends on a one-instance prediction besides the model). Nothing
+    route and Starlette's per-request wrappers, calling the route's endpoint itself (a large
+    part of what the server spends on a one-instance prediction besides the model). Nothing
     skipped applies to these routes: their endpoints answer every error themselves (see
     :func:`~mlengine.serving.context.endpoint`), the console only serves GETs, and when
     predictions need a token (``MLENGINE_PROTECT_PREDICT=1``) the shortcut is not installed.

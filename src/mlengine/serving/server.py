@@ -124,10 +124,9 @@ def freeze_imports() -> None:
     """Move everything imported so far (numpy, sqlalchemy, starlette: ~10^5 objects) out of
     the collector's reach, and turn it back on (``mlengine serve`` starts with it off).
 
-    A full collection would otherwise walk them all under load (a pause of ~100 ms every few
-    seconds); forked workers also keep sharing those pages, which a collection would touch.
-    No collection first: it would cost 0.15 s of start-up to free a few megabytes of
-    import-time garbage.
+    A full collection would otherwise walk them all under load (a pause every few seconds);
+    forked workers also keep sharing those pages, which a collection would touch. No collection
+    first: it would lengthen start-up only to free a few megabytes of import-time garbage.
     """
     gc.freeze()
     gc.enable()

@@ -61,7 +61,7 @@ class ServeSettings:
         touch_interval: seconds between writes of the versions' last-use times.
         load_retry_interval: seconds before a version that failed to load is tried again.
         graceful_timeout: seconds SIGTERM waits for requests in flight.
-        access_log: uvicorn's per-request log line (off: it costs a third of the throughput).
+        access_log: uvicorn's per-request log line (off: it costs throughput).
         log_level: uvicorn's log level.
     """
 

@@ -6,8 +6,8 @@ versions and polls the registry) and the kernel spreads connections over them. B
 uses every core.
 
 The supervisor imports the app before it forks the workers, so a worker starts with
-everything imported (about 0.7 s sooner than a fresh interpreter would; start-up with two
-workers takes what one process takes) and shares those pages with its siblings. Nothing it
+everything imported (sooner than a fresh interpreter would: start-up with several workers
+takes what one process takes) and shares those pages with its siblings. Nothing it
 imports starts a thread or opens the registry: each worker opens its own. The Prometheus
 metrics are kept in files under a private directory (set before ``prometheus_client`` is
 imported, which picks its value class then) and ``GET /metrics`` sums them over the workers.

@@ -5,10 +5,10 @@ dominated by per-call overhead, not arithmetic: ``torch.optim.Optimizer.step`` r
 parameters, gradients and state on every call. :class:`FastUpdater` collects parameters and
 state once and calls the fused (or foreach) kernels directly. After the update it sets the
 gradients to None rather than zeroing them: the next backward then hands each parameter its
-new gradient as it is, where a zeroed one costs a kernel to zero and another to add into
-(together about 3% of a batch-40 step). Optimizers it does not know are stepped the usual
-way, with gradients zeroed in place as before. The state it updates is the optimizers' own, so
-checkpoints and ``state_dict`` are unchanged. :func:`backward` likewise skips the Python layer
+new gradient as it is, where a zeroed one costs a kernel to zero and another to add into.
+Optimizers it does not know are stepped the usual way, with gradients zeroed in place as
+before. The state it updates is the optimizers' own, so checkpoints and ``state_dict`` are
+unchanged. :func:`backward` likewise skips the Python layer
 of ``loss.backward()``.
 """
 
@@ -27,10 +27,10 @@ _ENGINE = getattr(getattr(torch.autograd, "Variable", None), "_execution_engine"
 def backward(loss: torch.Tensor) -> None:
     """``loss.backward()`` for a scalar loss, minus ``torch.autograd.backward``'s Python layer.
 
-    That layer (argument normalisation, a logging-level lookup, a copy of the context variables
-    for compiled autograd) costs about 6% of a batch-40 Wide & Deep step on CPU. This makes the
-    engine call it ends in, with the same arguments: seed 1, free the graph, accumulate into
-    the leaves' ``.grad``. Anything but a scalar loss takes the public path.
+    That layer (argument normalisation, a logging-level lookup, a copy of the context variables for
+    compiled autograd) is a visible part of a small-batch Wide & Deep step on CPU. This makes the
+    engine call it ends in, with the same arguments: seed 1, free the graph, accumulate into the
+    leaves' ``.grad``. Anything but a scalar loss takes the public path.
     """
     if _ENGINE is None or loss.dim() != 0:
         loss.backward()

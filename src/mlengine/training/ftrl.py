@@ -267,8 +267,8 @@ def _numpy_update(
     h: _Hyper,
 ) -> None:
     """:func:`_foreach_update` in numpy, in place, for CPU tensors given as numpy views: the
-    same operations in the same order, each one numpy call where a foreach call costs
-    several microseconds (a Wide & Deep linear part's update: about half the time)."""
+    same operations in the same order, each one numpy call, whose overhead is a fraction of a
+    foreach call's."""
     power = -h.lr_power
     for w, g, accum, linear in zip(weights, grads, accums, linears, strict=True):
         if not w.size:

@@ -218,9 +218,10 @@ class AdagradOptimizer(OptimizerSpec):
 
     ``var -= lr * g / (sqrt(accum) + epsilon)`` with ``accum`` starting at 0.1, which is what
     the v2 canned estimators run (TF1's kernel has no epsilon; at 1e-7 the two agree closely).
-    Builds ``torch.optim.Adagrad`` with the fused kernel, measured about 2.4x faster than
-    foreach on CPU for a Wide & Deep parameter set. The fused kernel refuses sparse gradients:
-    a model with ``sparse=True`` embeddings must build its own foreach Adagrad.
+    Builds ``torch.optim.Adagrad`` with the fused kernel, faster than foreach on CPU for a
+    Wide & Deep parameter set (``benchmarks/optimizer_step.py``). The fused kernel refuses
+    sparse gradients: a model with ``sparse=True`` embeddings must build its own foreach
+    Adagrad.
     """
 
     tf_name: ClassVar[str] = "Adagrad"
@@ -256,7 +257,8 @@ class AdamOptimizer(OptimizerSpec):
     One difference: TensorFlow adds ``epsilon`` after folding the bias correction into the
     learning rate ("epsilon hat"), torch before, so TF's effective epsilon is
     ``epsilon / sqrt(1 - beta2**t)``. It only matters while ``sqrt(v)`` is near ``epsilon``.
-    Uses the fused kernel where it can (about 3x faster than foreach on CPU).
+    Uses the fused kernel where it can (faster than foreach on CPU:
+    ``benchmarks/optimizer_step.py``).
     """
 
     tf_name: ClassVar[str] = "Adam"
@@ -298,7 +300,7 @@ class GradientDescentOptimizer(OptimizerSpec):
         _positive(self, "learning_rate")
 
     def build(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
-        """A plain ``torch.optim.SGD`` (foreach; fused measured no faster on CPU)."""
+        """A plain ``torch.optim.SGD`` (foreach; fused was no faster on CPU)."""
         return torch.optim.SGD(_params_list(params), lr=self.learning_rate, foreach=True)
 
 
