@@ -9,7 +9,7 @@ import torch
 
 import tolerance
 from mlengine import feature_column as fc
-from mlengine.model.inputs import FeatureTensors
+from mlengine.model.feature_tensors import FeatureTensors
 from mlengine.model.networks import NetworkInputs, WideDeepNetwork
 from mlengine.model.numpy_network import NUMPY_ACTIVATIONS, NumpyNetwork
 

@@ -5,7 +5,7 @@
 """
 
 from mlengine.data import census
-from mlengine.data.inputs import (
+from mlengine.data.input_fns import (
     InputFn,
     csv_input_fn,
     numpy_input_fn,

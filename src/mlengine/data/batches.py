@@ -2,7 +2,7 @@
 
 A batch's columns are numpy arrays or pyarrow Arrays (see :func:`to_column` for which is which),
 so every operation here dispatches on that one distinction and never loops over rows in Python.
-The input functions in :mod:`mlengine.data.inputs` are built from these pieces: a stream of
+The input functions in :mod:`mlengine.data.input_fns` are built from these pieces: a stream of
 chunks is coalesced (:func:`coalesce`), optionally shuffled through a bounded buffer
 (:func:`shuffle_buffer`) and cut into batches (:func:`rebatch`).
 """

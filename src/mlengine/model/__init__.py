@@ -19,13 +19,13 @@ from mlengine.model.heads import (
 
 if TYPE_CHECKING:
     from mlengine.model.build import Model, build_model
-    from mlengine.model.inputs import FeatureTensors
+    from mlengine.model.feature_tensors import FeatureTensors
     from mlengine.model.networks import NetworkInputs, WideDeepNetwork
 
 _TORCH_PARTS = {
     "Model": "mlengine.model.build",
     "build_model": "mlengine.model.build",
-    "FeatureTensors": "mlengine.model.inputs",
+    "FeatureTensors": "mlengine.model.feature_tensors",
     "NetworkInputs": "mlengine.model.networks",
     "WideDeepNetwork": "mlengine.model.networks",
 }

@@ -13,7 +13,7 @@ from mlengine.errors import FeatureError
 from mlengine.feature_column import FeatureTransformer, numeric_column
 from mlengine.feature_column.transform import as_feature_dict, count_rows, transform_all
 from mlengine.model.build import Model
-from mlengine.model.inputs import FeatureTensors
+from mlengine.model.feature_tensors import FeatureTensors
 from mlengine.model.networks import NetworkInputs
 
 

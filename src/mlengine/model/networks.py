@@ -19,7 +19,7 @@ from torch import nn
 
 from mlengine.errors import InvalidParameterError
 from mlengine.feature_column import EmbeddingSpec, FeatureTransformer
-from mlengine.model.inputs import FeatureTensors
+from mlengine.model.feature_tensors import FeatureTensors
 from mlengine.tuning import PARALLEL_PUT_MIN_IDS
 
 ACTIVATIONS: dict[str, Any] = {

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from mlengine.data.batches import rebatch
-from mlengine.data.inputs import InputFn
+from mlengine.data.input_fns import InputFn
 from mlengine.errors import DataError, FeatureError
 from mlengine.model.encode import Batch, Encoder
 from mlengine.training.prefetch import prefetch
