@@ -19,7 +19,7 @@ process group; states, times and errors live in the registry database, logs and 
 from mlengine.jobs.entities import ACTIVE_STATES, FINAL_STATES, Job, JobKind, JobState
 from mlengine.jobs.manager import JobManager
 from mlengine.jobs.requests import parse_job
-from mlengine.jobs.rows import validate_job_id
+from mlengine.jobs.table import validate_job_id
 
 __all__ = [
     "ACTIVE_STATES",

@@ -75,7 +75,7 @@ def to_job(row: Row[Any]) -> Job:
     )
 
 
-class JobRows:
+class JobTable:
     """Reads and conditional updates of job rows in one registry database."""
 
     def __init__(self, db: Database) -> None:
@@ -215,7 +215,7 @@ class JobRows:
 __all__ = [
     "ARTIFACT_ROOT_ENV",
     "DATABASE_ENV",
-    "JobRows",
+    "JobTable",
     "not_found",
     "now",
     "to_job",
