@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from mlengine.errors import InvalidParameterError, NotFoundError, NotSupportedError
 from mlengine.jobs import Job, JobKind, JobManager, JobState, parse_job
 from mlengine.jobs.logs import follow, tail_lines
-from mlengine.registry import Registry, schema
+from mlengine.registry import Registry, migrations
 from mlengine.registry.queries import worker_id
 
 
@@ -20,10 +20,10 @@ def test_jobs_migration_upgrades_a_version_1_database(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'old.db'}"
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     with engine.begin() as conn:  # a registry as schema version 1 left it, with a model
-        schema.MIGRATIONS[0].apply(conn)
-        schema.metadata.create_all(conn, tables=[schema.schema_table])
+        migrations.MIGRATIONS[0].apply(conn)
+        migrations.metadata.create_all(conn, tables=[migrations.schema_table])
         conn.execute(
-            schema.schema_table.insert().values(
+            migrations.schema_table.insert().values(
                 version=1, description="models and versions", applied_at=datetime.now(UTC)
             )
         )
@@ -33,7 +33,7 @@ def test_jobs_migration_upgrades_a_version_1_database(tmp_path: Path) -> None:
         assert registry.get_model("census").name == "census"
         assert jobs.list_jobs() == []
     with engine.connect() as conn:
-        recorded = conn.execute(sa.select(schema.schema_table.c.version)).scalars().all()
+        recorded = conn.execute(sa.select(migrations.schema_table.c.version)).scalars().all()
         assert sa.inspect(conn).has_table("mlengine_jobs")
     engine.dispose()
     assert sorted(recorded) == [1, 2]

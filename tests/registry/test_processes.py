@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from mlengine.registry import Registry, VersionState
-from mlengine.registry.schema import versions_table
+from mlengine.registry.migrations import versions_table
 
 from .helpers import child_env
 

@@ -19,8 +19,8 @@ from sqlalchemy.engine import Connection, Row
 from mlengine.errors import AlreadyExistsError, InvalidParameterError, NotFoundError
 from mlengine.jobs.entities import ACTIVE_STATES, Job, JobKind, JobState
 from mlengine.registry.db import Database
+from mlengine.registry.migrations import jobs_table as jobs
 from mlengine.registry.names import NAME_PATTERN
-from mlengine.registry.schema import jobs_table as jobs
 
 # How a supervisor learns the registry it reports to (kept off its command line, which any
 # local user can read, and not passed on to the job's own processes).

@@ -33,8 +33,8 @@ from mlengine.registry import queries
 from mlengine.registry.artifacts import STAGING_PREFIX, ArtifactStore, relative_path
 from mlengine.registry.db import Database, RetryableConflict
 from mlengine.registry.entities import VersionState
-from mlengine.registry.schema import models_table as models
-from mlengine.registry.schema import versions_table as versions
+from mlengine.registry.migrations import models_table as models
+from mlengine.registry.migrations import versions_table as versions
 
 log = logging.getLogger(__name__)
 

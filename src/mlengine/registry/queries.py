@@ -16,8 +16,8 @@ from sqlalchemy.engine import Connection, Row
 
 from mlengine.errors import AlreadyExistsError, NotFoundError
 from mlengine.registry.entities import Model, ModelVersion, VersionState
-from mlengine.registry.schema import models_table as models
-from mlengine.registry.schema import versions_table as versions
+from mlengine.registry.migrations import models_table as models
+from mlengine.registry.migrations import versions_table as versions
 
 # This process's identity in the `worker` column: host, pid, and a token that tells this
 # process from an earlier one that had the same pid (a restarted container keeps its hostname).

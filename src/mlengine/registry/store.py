@@ -34,11 +34,11 @@ from mlengine.registry.artifacts import ArtifactStore
 from mlengine.registry.db import Database
 from mlengine.registry.entities import Model, ModelVersion, VersionState
 from mlengine.registry.lifecycle import BUSY_STATES, Lifecycle, label, now, quietly
+from mlengine.registry.migrations import check_supported, current_version, migrate, schema_version
+from mlengine.registry.migrations import models_table as models
+from mlengine.registry.migrations import versions_table as versions
 from mlengine.registry.names import parse_version_ref, validate_labels, validate_name
 from mlengine.registry.origins import check_allowed, normalize_origin, precheck_export
-from mlengine.registry.schema import check_supported, current_version, migrate, schema_version
-from mlengine.registry.schema import models_table as models
-from mlengine.registry.schema import versions_table as versions
 
 DEFAULT_STALE_AFTER = timedelta(minutes=10)
 

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from mlengine.errors import FailedPreconditionError, InvalidParameterError, UnavailableError
-from mlengine.registry import Registry, schema
+from mlengine.registry import Registry, migrations
 
 from .helpers import refusing_port
 
@@ -24,7 +24,7 @@ def test_fresh_database_records_its_migrations(database_url: str, tmp_path: Path
     Registry(database_url, tmp_path / "a").close()
     engine = _engine(database_url)
     with engine.connect() as conn:
-        recorded = conn.execute(sa.select(schema.schema_table)).all()
+        recorded = conn.execute(sa.select(migrations.schema_table)).all()
     engine.dispose()
     assert [(r.version, r.description) for r in recorded] == [
         (1, "models and versions"),
@@ -38,12 +38,12 @@ def test_newer_schema_is_a_clear_error(database_url: str, tmp_path: Path) -> Non
     engine = _engine(database_url)
     with engine.begin() as conn:
         conn.execute(
-            schema.schema_table.insert().values(
+            migrations.schema_table.insert().values(
                 version=99, description="from the future", applied_at=datetime.now(UTC)
             )
         )
     engine.dispose()
-    latest = schema.schema_version()
+    latest = migrations.schema_version()
     with pytest.raises(
         FailedPreconditionError, match=f"schema version 99.*up to {latest}.*upgrade"
     ):
@@ -56,14 +56,14 @@ def test_older_schema_is_migrated_in_order(
     with Registry(database_url, tmp_path / "a") as registry:
         registry.create_model("census")
     applied: list[int] = []
-    following = schema.schema_version() + 1
+    following = migrations.schema_version() + 1
 
     def add_column(conn: Connection) -> None:
         applied.append(following)
         conn.execute(sa.text("ALTER TABLE mlengine_models ADD COLUMN etag VARCHAR(64)"))
 
-    migrations = (*schema.MIGRATIONS, schema.Migration(following, "model etags", add_column))
-    monkeypatch.setattr(schema, "MIGRATIONS", migrations)
+    extended = (*migrations.MIGRATIONS, migrations.Migration(following, "model etags", add_column))
+    monkeypatch.setattr(migrations, "MIGRATIONS", extended)
     with Registry(database_url, tmp_path / "a") as registry:
         assert registry.get_model("census").name == "census"  # data kept
     with Registry(database_url, tmp_path / "a"):
@@ -71,7 +71,7 @@ def test_older_schema_is_migrated_in_order(
     assert applied == [following]  # once
     engine = _engine(database_url)
     with engine.connect() as conn:
-        versions = conn.execute(sa.select(schema.schema_table.c.version)).scalars().all()
+        versions = conn.execute(sa.select(migrations.schema_table.c.version)).scalars().all()
     engine.dispose()
     assert sorted(versions) == list(range(1, following + 1))
 
