@@ -33,9 +33,9 @@ from mlengine.serving.console import Console
 from mlengine.serving.context import ServingContext, endpoint
 from mlengine.serving.errors import EXCEPTION_HANDLERS
 from mlengine.serving.jobs import Jobs
-from mlengine.serving.metrics import Metrics
 from mlengine.serving.mlengine_v1 import MLEngineV1
-from mlengine.serving.models import ModelManager
+from mlengine.serving.model_manager import ModelManager
+from mlengine.serving.prometheus import Metrics
 from mlengine.serving.settings import ServeSettings
 from mlengine.serving.tfserving import TFServing
 from mlengine.serving.v2 import V2

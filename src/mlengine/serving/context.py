@@ -19,8 +19,8 @@ from mlengine.registry import Registry
 from mlengine.serving.batching import Outputs
 from mlengine.serving.errors import JSON_TYPE, error_response, invalid
 from mlengine.serving.http import json_type, parse_json, read_body
-from mlengine.serving.metrics import Metrics
-from mlengine.serving.models import LoadedVersion, ModelManager
+from mlengine.serving.model_manager import LoadedVersion, ModelManager
+from mlengine.serving.prometheus import Metrics
 from mlengine.serving.schema import Columns
 from mlengine.serving.settings import ServeSettings
 from mlengine.tuning import OFF_LOOP_BYTES

@@ -23,7 +23,7 @@ API_TOKEN_ENV = "MLENGINE_API_TOKEN"
 ALLOW_TRAINING_JOBS_ENV = "MLENGINE_ALLOW_TRAINING_JOBS"
 PROTECT_PREDICT_ENV = "MLENGINE_PROTECT_PREDICT"
 # Set by the supervisor of ``--workers``: prometheus_client's multiprocess mode, in which every
-# worker writes its metrics to files there (see mlengine.serving.metrics).
+# worker writes its metrics to files there (see mlengine.serving.prometheus).
 METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 # ML Engine's online prediction payload limit ("1.5 MB", gcloud's help).

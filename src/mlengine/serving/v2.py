@@ -23,7 +23,7 @@ from mlengine.serving.batching import Outputs
 from mlengine.serving.context import ServingContext, endpoint
 from mlengine.serving.errors import invalid
 from mlengine.serving.http import json_response, json_type
-from mlengine.serving.models import LoadedVersion
+from mlengine.serving.model_manager import LoadedVersion
 from mlengine.serving.schema import FLOAT, INT, STRING, Columns
 
 PROTOCOL = "v2"

@@ -145,7 +145,7 @@ class _Supervisor:
 
     def _watch(self) -> int:
         """Replace workers that die until told to stop; 3 if one could not start."""
-        from mlengine.serving.metrics import forget_process  # (multiprocess mode: see above)
+        from mlengine.serving.prometheus import forget_process  # (multiprocess mode: see above)
 
         while not self.stopping.is_set():
             wait([worker.sentinel for worker in self.workers], timeout=0.5)
