@@ -15,7 +15,7 @@ PostgreSQL when several machines share one registry, with one artifact root (any
 that the database refers to by relative paths.
 """
 
-from mlengine.registry.entities import Model, ModelVersion, VersionState
+from mlengine.registry.entities import Model, ModelVersion, RegisteredModel, VersionState
 from mlengine.registry.names import validate_name
 from mlengine.registry.origins import allowed_origins_from_env
 from mlengine.registry.store import Registry
@@ -23,6 +23,7 @@ from mlengine.registry.store import Registry
 __all__ = [
     "Model",
     "ModelVersion",
+    "RegisteredModel",
     "Registry",
     "VersionState",
     "allowed_origins_from_env",

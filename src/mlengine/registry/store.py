@@ -32,7 +32,7 @@ from mlengine.errors import FailedPreconditionError
 from mlengine.registry import queries
 from mlengine.registry.artifacts import ArtifactStore
 from mlengine.registry.db import Database
-from mlengine.registry.entities import Model, ModelVersion, VersionState
+from mlengine.registry.entities import ModelVersion, RegisteredModel, VersionState
 from mlengine.registry.lifecycle import BUSY_STATES, Lifecycle, label, now, quietly
 from mlengine.registry.migrations import check_supported, current_version, migrate, schema_version
 from mlengine.registry.migrations import models_table as models
@@ -122,7 +122,7 @@ class Registry:
 
     def create_model(
         self, name: str, description: str | None = None, labels: Mapping[str, str] | None = None
-    ) -> Model:
+    ) -> RegisteredModel:
         """Create an empty model.
 
         Raises:
@@ -149,7 +149,7 @@ class Registry:
         self._db.write(work)
         return self.get_model(name)
 
-    def get_model(self, name: str) -> Model:
+    def get_model(self, name: str) -> RegisteredModel:
         """The model and its default version.
 
         Raises:
@@ -161,7 +161,7 @@ class Registry:
             default = queries.default_versions(conn, [row.id]).get(row.id)
             return queries.to_model(row, None if default is None else queries.to_version(default))
 
-    def list_models(self) -> list[Model]:
+    def list_models(self) -> list[RegisteredModel]:
         """Every model, by name."""
         with self._db.read() as conn:
             defaults = queries.default_versions(conn)

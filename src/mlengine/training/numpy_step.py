@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mlengine.model.encode import Batch
+from mlengine.model.encode import EncodedBatch
 from mlengine.model.heads import SUM_OVER_BATCH_SIZE, BinaryClassHead, Head
 from mlengine.model.networks import WideDeepNetwork
 
@@ -99,7 +99,7 @@ class NumpyStep:
                 for layer in layers
             ]  # fmt: skip
 
-    def __call__(self, batch: Batch) -> Loss | None:
+    def __call__(self, batch: EncodedBatch) -> Loss | None:
         """The gradients of ``batch``'s loss, written; None (nothing written) for a batch that
         torch must train: one with example weights, or with several ids in a row of an
         embedding column."""
