@@ -13,6 +13,18 @@ and the server are thin layers over it::
 SQLite is the embedded default; ``MLENGINE_DATABASE_URL`` (or ``database_url``) selects
 PostgreSQL when several machines share one registry, with one artifact root (any fsspec URL)
 that the database refers to by relative paths.
+
+Modules:
+
+* ``artifacts``: the artifact store: each version's own copy of its export
+* ``db``: the database connection: engine setup, transactions, retries, error translation
+* ``entities``: the plain values: ``RegisteredModel``, ``ModelVersion``, ``VersionState``
+* ``lifecycle``: a version's life between rows and files: create, fail, delete, recover
+* ``migrations``: the tables, the schema version and the ordered, recorded migrations
+* ``names``: name, label and version-reference rules
+* ``origins``: where a version's export may come from, and the checks made first
+* ``queries``: queries shared by the registry's operations, rows to entities, dead workers
+* ``store``: :class:`Registry`: the one Python API holding every rule
 """
 
 from mlengine.registry.entities import Model, ModelVersion, RegisteredModel, VersionState
