@@ -14,16 +14,13 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-import helper_modules
-import tolerance
 from mlengine.cli.main import app
 from mlengine.export import Predictor, load
+from tests import tolerance
+from tests.export import helpers
 
 HEADER = ["CLASS_IDS", "CLASSES", "LOGISTIC", "LOGITS", "PROBABILITIES"]
 COMMAND = "ERROR: (mlengine.predict) "
-
-
-helpers = helper_modules.helpers("export")
 
 
 @pytest.fixture(scope="session")

@@ -13,9 +13,8 @@ from pathlib import Path
 import pytest
 
 from mlengine.registry import Registry
-from registry.helpers import refusing_port
-
-from .conftest import Cli
+from tests.cli.helpers import Cli
+from tests.registry.helpers import refusing_port
 
 
 def test_models_commands(cli: Cli, any_database: str) -> None:

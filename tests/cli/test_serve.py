@@ -17,13 +17,12 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-import helper_modules
 from mlengine.cli.main import app
 from mlengine.export import load
 from mlengine.registry import Registry
 from mlengine.serving.workers import default_workers
+from tests.serving import helpers as sh
 
-sh = helper_modules.helpers("serving")
 PICKUP = 2.0 + 5.0  # the promise, plus generous slack: a loaded machine stalls for seconds
 
 

@@ -26,6 +26,8 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from mlengine.registry import Registry
+from tests.deploy import helpers as h
+from tests.serving import helpers as sh
 
 PICKUP = 2.0 + 5.0  # the server's promise ("within 2 seconds"), plus generous slack for a
 # loaded machine (one can stall a process for seconds)
@@ -34,7 +36,7 @@ INSTANCES_COUNT = 3
 
 
 @pytest.fixture(scope="module")
-def exports(tmp_path_factory: pytest.TempPathFactory, sh: ModuleType) -> dict[str, Path]:
+def exports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Three versions of one binary model that answer differently."""
     root = tmp_path_factory.mktemp("deploy_exports")
     return {
@@ -45,7 +47,7 @@ def exports(tmp_path_factory: pytest.TempPathFactory, sh: ModuleType) -> dict[st
 
 
 @pytest.fixture(scope="module")
-def expected(exports: dict[str, Path], sh: ModuleType) -> dict[str, Any]:
+def expected(exports: dict[str, Path]) -> dict[str, Any]:
     """Each version's predictions of the test instances, computed locally."""
     instances = sh.instances(INSTANCES_COUNT)
     found = {name: sh.expected(path, instances) for name, path in exports.items()}
@@ -133,7 +135,7 @@ class Cluster:
 
 
 @pytest.fixture
-def cluster(h: ModuleType, sh: ModuleType, tmp_path: Path, pg_url: str) -> Any:
+def cluster(tmp_path: Path, pg_url: str) -> Any:
     made = Cluster(h, sh, tmp_path, pg_url)
     try:
         yield made
@@ -195,8 +197,6 @@ def healthcheck(h: ModuleType, base: str) -> int:
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_replicas_serve_the_same_default(
-    h: ModuleType,
-    sh: ModuleType,
     cluster: Cluster,
     exports: dict[str, Path],
     expected: dict[str, Any],
@@ -241,8 +241,6 @@ def _replace_port(url: str, port: int) -> str:
 @pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_replica_waits_for_an_unreachable_database(
-    h: ModuleType,
-    sh: ModuleType,
     cluster: Cluster,
     exports: dict[str, Path],
     expected: dict[str, Any],

@@ -9,16 +9,15 @@ from typing import Any
 import numpy as np
 import pytest
 
-import helper_modules
-import tolerance
 from mlengine import estimator, export
-
-from .helpers import BINARY_KEYS, census_rows, quiet_config
+from tests import tolerance
+from tests.estimator.helpers import BINARY_KEYS, census_rows, quiet_config
+from tests.helpers import census_example
 
 
 @pytest.fixture(scope="module")
 def tutorial() -> Any:
-    return helper_modules.census_example()
+    return census_example()
 
 
 @pytest.mark.parametrize("model_type", ["wide", "deep", "wide_deep"])

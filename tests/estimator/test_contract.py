@@ -19,11 +19,10 @@ import numpy as np
 import pytest
 import torch
 
-import tolerance
 from mlengine import estimator, export
 from mlengine.errors import InvalidParameterError, NotFittedError
-
-from .helpers import (
+from tests import tolerance
+from tests.estimator.helpers import (
     CASE_IDS,
     CASES,
     EVAL_KEYS,

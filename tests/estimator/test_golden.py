@@ -15,12 +15,11 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-import tolerance
 from mlengine import estimator
 from mlengine import feature_column as fc
 from mlengine.errors import CheckpointError
-
-from .helpers import quiet_config, read_scalars
+from tests import tolerance
+from tests.estimator.helpers import quiet_config, read_scalars
 
 ROUNDINGS = 12
 """Float32 roundings in any value below, at most: a gradient over three rows, one step, a sum

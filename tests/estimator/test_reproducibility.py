@@ -19,7 +19,7 @@ import torch
 from safetensors.numpy import load_file
 from threadpoolctl import threadpool_limits
 
-import helper_modules
+from tests.helpers import census_example
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 # make demo's training: `examples/census/wide_deep.py` with the Makefile's flags.
@@ -45,7 +45,7 @@ def _readme_promise() -> dict[str, float]:
 
 def _demo(base: Path, epochs: int) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """The demo's run for ``epochs`` epochs (evaluated every 4): its summary and weights."""
-    summary = helper_modules.census_example().main(
+    summary = census_example().main(
         [*DEMO, "--train-epochs", str(epochs), "--epochs-between-evals", str(min(4, epochs)),
          "--model-dir", str(base / "model"), "--export-dir", str(base / "exports")]
     )  # fmt: skip

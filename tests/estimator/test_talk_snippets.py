@@ -22,12 +22,11 @@ import pandas as pd
 import pytest
 import torch.nn.functional as nn
 
-import tolerance
 from mlengine import estimator as learn
 from mlengine import estimator as train
 from mlengine import feature_column as layers
-
-from .helpers import census_rows, quiet_config
+from tests import tolerance
+from tests.estimator.helpers import census_rows, quiet_config
 
 BUCKET_SIZE = 1000
 

@@ -4,23 +4,14 @@ once per session, small exports of the other heads, and a loaded Predictor."""
 from __future__ import annotations
 
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
-import helper_modules
-import tolerance
 from mlengine import feature_column as fc
 from mlengine.export import Predictor, load
-
-helpers = helper_modules.helpers("export")
-
-
-@pytest.fixture(scope="session")
-def h() -> ModuleType:
-    """tests/export/helpers.py (constants and small builders)."""
-    return helpers
+from tests import tolerance
+from tests.export import helpers
 
 
 @pytest.fixture(scope="session")

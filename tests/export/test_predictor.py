@@ -7,7 +7,7 @@ import logging
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType, SimpleNamespace
+from types import SimpleNamespace
 from typing import Any
 from unittest import mock
 
@@ -15,12 +15,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import tolerance
 from mlengine import estimator
 from mlengine import feature_column as fc
 from mlengine.data import census
 from mlengine.errors import FeatureError
 from mlengine.export import Predictor, load
+from tests import tolerance
+from tests.export import helpers as h
 
 
 def _assert_same(a: dict[str, np.ndarray], b: dict[str, np.ndarray], bound: Any, rows: Any) -> None:
@@ -76,7 +77,7 @@ def test_list_dataframe_and_columns_give_equal_results(
 
 
 def test_predict_returns_columns_of_the_binary_keys(
-    predictor: Predictor, instances: list[dict[str, Any]], h: ModuleType
+    predictor: Predictor, instances: list[dict[str, Any]]
 ) -> None:
     out = predictor.predict(instances)
     assert sorted(out) == h.BINARY_KEYS
@@ -92,7 +93,7 @@ def test_predict_returns_columns_of_the_binary_keys(
 
 @pytest.mark.parametrize("kind", ["binary", "multiclass", "regression"])
 def test_keys_per_head_and_equality_with_estimator_predict(
-    kind: str, head_models: dict[str, Any], h: ModuleType
+    kind: str, head_models: dict[str, Any]
 ) -> None:
     model = head_models[kind]
     predictor = load(model.export_dir)
@@ -146,7 +147,7 @@ def test_predictions_equal_estimator_predict_on_the_same_rows(
 
 
 def test_predict_instances_is_json_ready_and_per_instance(
-    predictor: Predictor, instances: list[dict[str, Any]], h: ModuleType
+    predictor: Predictor, instances: list[dict[str, Any]]
 ) -> None:
     result = predictor.predict_instances(instances)
     assert isinstance(result, list) and len(result) == 2

@@ -11,11 +11,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-import tolerance
 from mlengine.data import census
 from mlengine.errors import DataError, InvalidParameterError, NotFoundError
 from mlengine.export import load
 from mlengine.jobs import JobManager, JobState
+from tests import tolerance
 
 ROWS = 1234
 

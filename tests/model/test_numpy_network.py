@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-import tolerance
 from mlengine import feature_column as fc
 from mlengine.model.feature_tensors import FeatureTensors
 from mlengine.model.networks import NetworkInputs, WideDeepNetwork
 from mlengine.model.numpy_network import NUMPY_ACTIVATIONS, NumpyNetwork
+from tests import tolerance
 
 COLOUR = fc.categorical_column_with_vocabulary_list("colour", ["red", "green", "blue"])
 SIZE = fc.bucketized_column(fc.numeric_column("size"), [1.0, 5.0])

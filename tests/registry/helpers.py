@@ -1,7 +1,7 @@
 """Helpers shared by the registry and CLI tests (and the child processes they start).
 
-Imported as ``registry.helpers``: ``tests/`` is on ``sys.path`` because ``tests/registry`` and
-``tests/cli`` are packages (pytest's rootdir-relative import).
+Imported as ``tests.registry.helpers`` (see ``tests/helpers.py``); a child process gets the
+repository root on its ``PYTHONPATH`` (:func:`child_env`) to import it the same way.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from fsspec.implementations.local import LocalFileSystem
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-TESTS_DIR = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 PG_ENV = "MLENGINE_TEST_DATABASE_URL"
 
 
@@ -106,7 +106,7 @@ class SlowFileSystem(LocalFileSystem):
 
 
 def child_env() -> dict[str, str]:
-    """The environment for a child Python: the test's, with ``tests/`` importable."""
+    """The environment for a child Python: the test's, with ``tests`` importable."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS_DIR), env.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     return env

@@ -12,8 +12,7 @@ from sqlalchemy.engine import Connection
 
 from mlengine.errors import FailedPreconditionError, InvalidParameterError, UnavailableError
 from mlengine.registry import Registry, migrations
-
-from .helpers import refusing_port
+from tests.registry.helpers import refusing_port
 
 
 def _engine(database_url: str) -> sa.Engine:

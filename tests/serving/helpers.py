@@ -1,7 +1,7 @@
 """Helpers of the server tests (and ``tests/cli/test_serve.py``): tiny exports, instances, and
 ``mlengine serve`` in a subprocess that is always killed with its process group.
 
-Loaded by path under one module name (``helper_modules.helpers``).
+Imported as ``tests.serving.helpers`` (see ``tests/helpers.py``).
 """
 
 from __future__ import annotations
@@ -23,10 +23,9 @@ import httpx
 import numpy as np
 import pytest
 
-import tolerance
+from tests import tolerance
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-MODULE_NAME = "mlengine_tests_serving_helpers"
 EDUCATION = ["Bachelors", "HS-grad", "11th", "Masters", "Some-college"]
 STARTED = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
 REGISTRY_ENV = ("MLENGINE_DATABASE_URL", "MLENGINE_ARTIFACT_ROOT", "MLENGINE_ALLOWED_ORIGINS")

@@ -17,6 +17,7 @@ import pytest
 from mlengine.errors import FeatureError
 from mlengine.serving.batching import Batcher, run_chunked
 from mlengine.serving.schema import Columns
+from tests.serving import helpers as h
 
 
 def columns(*values: float) -> Columns:
@@ -220,9 +221,7 @@ def test_big_requests_are_chunked_and_do_not_block_small_ones(pools: Any) -> Non
     assert run_chunked(model, columns(*range(9)), 4)["y"].tolist() == [2.0 * i for i in range(9)]
 
 
-def test_concurrent_http_requests_match_one_by_one(
-    fresh: Any, exports: dict[str, Path], h: Any
-) -> None:
+def test_concurrent_http_requests_match_one_by_one(fresh: Any, exports: dict[str, Path]) -> None:
     """32 clients at once: every answer is the one its own instances get alone, and the
     batch-size histogram shows calls of more than one request."""
     rows = h.instances(64)

@@ -6,12 +6,12 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from mlengine.export import load
 from mlengine.registry import Registry
 from mlengine.serving import ServeSettings
+from tests.serving import helpers as h
 
 PREDICT = "/v1/projects/local/models/census:predict"
 PICKUP_LIMIT = 2.0  # seconds, as the issue promises
@@ -25,7 +25,6 @@ def _corrupt(registry: Registry, version: str) -> None:
 
 
 def test_default_switch_loses_no_request(
-    h: ModuleType,
     make_client: Any,
     registry: Registry,
     exports: dict[str, Path],
@@ -81,7 +80,7 @@ def test_default_switch_loses_no_request(
 
 
 def test_failed_default_keeps_the_previous_one_serving(
-    fresh: Any, registry: Registry, h: ModuleType, instances: list[dict[str, Any]]
+    fresh: Any, registry: Registry, instances: list[dict[str, Any]]
 ) -> None:
     before = fresh.post(PREDICT, json={"instances": instances}).json()
     _corrupt(registry, "v2")
@@ -155,7 +154,7 @@ def test_at_most_n_versions_stay_loaded(
 
 
 def test_deleted_version_is_dropped(
-    fresh: Any, registry: Registry, h: ModuleType, instances: list[dict[str, Any]]
+    fresh: Any, registry: Registry, instances: list[dict[str, Any]]
 ) -> None:
     url = "/v1/projects/local/models/census/versions/v2:predict"
     assert fresh.post(url, json={"instances": instances}).status_code == 200

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-import tolerance
 from mlengine.export import load
+from tests import tolerance
 
 OUTPUTS = ["class_ids", "classes", "logistic", "logits", "probabilities"]
 

@@ -8,9 +8,9 @@ from unittest import mock
 import pytest
 import torch
 
-import tolerance
 from mlengine.training.fast_step import FastUpdater, _grads, backward
 from mlengine.training.ftrl import Ftrl
+from tests import tolerance
 
 
 def _loss(model: torch.nn.Module, seed: int) -> torch.Tensor:

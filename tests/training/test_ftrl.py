@@ -11,9 +11,9 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-import tolerance
 from mlengine.errors import InvalidParameterError
 from mlengine.training.ftrl import Ftrl, FtrlHyper, foreach_update, numpy_update
+from tests import tolerance
 
 FOREACH = pytest.mark.parametrize("foreach", [True, False], ids=["foreach", "loop"])
 

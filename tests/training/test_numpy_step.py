@@ -12,11 +12,11 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-import tolerance
 from estimator.helpers import EDUCATION, census_rows, dnn_columns, linear_columns, quiet_config
 from mlengine import estimator
 from mlengine import feature_column as fc
 from mlengine.training import loop, numpy_step
+from tests import tolerance
 
 STEPS = 25
 
