@@ -53,6 +53,10 @@ def test_every_threshold_is_a_positive_number_with_a_comment() -> None:
 
 @pytest.mark.parametrize(("module", "old", "new"), FORMER_HOMES)
 def test_a_former_home_that_still_holds_a_threshold_agrees(module: str, old: str, new: str) -> None:
-    held = getattr(importlib.import_module(module), old, None)
+    try:
+        home = importlib.import_module(module)
+    except ModuleNotFoundError:
+        return  # the module itself is gone (renamed): nothing holds a second copy there
+    held = getattr(home, old, None)
     if held is not None:
         assert held == getattr(tuning, new), f"{module}.{old} != mlengine.tuning.{new}"
