@@ -7,12 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner, Result
 
-import helper_modules
-from mlengine.cli.main import app
-
-helpers = helper_modules.helpers("registry")
+from tests.cli.helpers import Cli
+from tests.registry import helpers
 
 
 @pytest.fixture(autouse=True)
@@ -44,28 +41,6 @@ def any_database(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 def export_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real export of a tiny census model (read only)."""
     return helpers.build_export(tmp_path_factory.mktemp("census"))
-
-
-class Cli:
-    """Runs ``mlengine ARGS...`` in-process and checks the exit code."""
-
-    def __init__(self) -> None:
-        self.runner = CliRunner()
-
-    def __call__(self, *args: str, code: int = 0) -> Result:
-        result = self.runner.invoke(app, list(args), catch_exceptions=False)
-        assert result.exit_code == code, (result.stdout, result.stderr)
-        return result
-
-    def fails(self, *args: str, match: str) -> str:
-        """Run a command that must fail with one line on stderr containing ``match``."""
-        result = self(*args, code=1)
-        lines = result.stderr.strip().splitlines()
-        assert len(lines) >= 1 and lines[-1].startswith("ERROR: (mlengine."), result.stderr
-        assert match in lines[-1], lines[-1]
-        assert "Traceback" not in result.output
-        assert result.stdout == ""
-        return lines[-1]
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from mlengine.registry import Registry
-
-from .conftest import Cli
+from tests.cli.helpers import Cli
+from tests.registry.helpers import refusing_port
 
 
 def test_models_commands(cli: Cli, any_database: str) -> None:
@@ -144,9 +144,11 @@ def test_failed_load_is_reported_and_recorded(cli: Cli, export_dir: Path, tmp_pa
 
 @pytest.mark.timeout(30)
 def test_unreachable_database_fails_fast(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MLENGINE_DATABASE_URL", "postgresql://user:secret@127.0.0.1:1/registry")
-    started = time.monotonic()
-    line = cli.fails("models", "list", match="Cannot reach the registry database")
+    with refusing_port() as port:
+        url = f"postgresql://user:secret@127.0.0.1:{port}/registry"
+        monkeypatch.setenv("MLENGINE_DATABASE_URL", url)
+        started = time.monotonic()
+        line = cli.fails("models", "list", match="Cannot reach the registry database")
     assert "secret" not in line
     assert time.monotonic() - started < 15
 

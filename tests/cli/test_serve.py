@@ -17,14 +17,13 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-import helper_modules
 from mlengine.cli.main import app
 from mlengine.export import load
 from mlengine.registry import Registry
 from mlengine.serving.workers import default_workers
+from tests.serving import helpers as sh
 
-sh = helper_modules.helpers("serving")
-PICKUP = 2.0 + 1.5  # the promise, plus slack for a loaded CI machine and CLI start-up
+PICKUP = 2.0 + 5.0  # the promise, plus generous slack: a loaded machine stalls for seconds
 
 
 @pytest.fixture(scope="module")
@@ -120,17 +119,17 @@ def test_default_set_from_the_cli_is_served_live(
     registered: Registry, home: Path, instances_file: Path, two_exports: dict[str, Path]
 ) -> None:
     instances = sh.instances(3)
-    expected = {k: load(v).predict_instances(instances) for k, v in two_exports.items()}
+    expected = {k: sh.expected(v, instances) for k, v in two_exports.items()}
     with sh.serve(home) as (url, _server):
         answer = sh.post(sh.predict_url(url, "census"), {"instances": instances}).json()
-        assert sh.close(answer["predictions"], expected["v1"])
+        assert expected["v1"].matches(answer["predictions"])
         result = CliRunner().invoke(app, ["versions", "set-default", "v2", "--model", "census"])
         assert result.exit_code == 0, result.output
         switched = time.monotonic()
 
         def serves_v2() -> bool:
             got = sh.post(sh.predict_url(url, "census"), {"instances": instances}).json()
-            return sh.close(got["predictions"], expected["v2"])
+            return expected["v2"].matches(got["predictions"])
 
         sh.wait_until(serves_v2, timeout=PICKUP)
         assert time.monotonic() - switched <= PICKUP
@@ -228,14 +227,14 @@ def test_workers_share_the_port_sum_their_metrics_survive_a_crash_and_stop_on_si
     registered: Registry, home: Path, two_exports: dict[str, Path]
 ) -> None:
     instances = sh.instances(2)
-    expected = {k: load(v).predict_instances(instances) for k, v in two_exports.items()}
+    expected = {k: sh.expected(v, instances) for k, v in two_exports.items()}
     with sh.serve(home, "--workers", "2") as (url, server):
         # Each worker loads the default before it answers: two copies of v1, one per process.
         sh.wait_until(lambda: _metric(url, "mlengine_loaded_versions") == 2, timeout=60)
         sent = 12
         for _ in range(sent):  # a new connection each: the workers take turns accepting
             answer = sh.post(sh.predict_url(url, "census"), {"instances": instances}).json()
-            assert sh.close(answer["predictions"], expected["v1"])
+            assert expected["v1"].matches(answer["predictions"])
         assert _metric(url, "mlengine_requests_total") == sent  # every worker's, summed
 
         # A worker killed outright is replaced; the supervisor drops its loaded-versions gauge.
@@ -251,7 +250,7 @@ def test_workers_share_the_port_sum_their_metrics_survive_a_crash_and_stop_on_si
         # Both workers load the new default (v1 stays loaded too): four versions in memory.
         sh.wait_until(lambda: _metric(url, "mlengine_loaded_versions") == 4, timeout=PICKUP)
         answer = sh.post(sh.predict_url(url, "census"), {"instances": instances}).json()
-        assert sh.close(answer["predictions"], expected["v2"])
+        assert expected["v2"].matches(answer["predictions"])
 
         server.process.send_signal(signal.SIGTERM)
         assert server.process.wait(timeout=60) == 0
@@ -300,9 +299,16 @@ def test_workers_spread_keep_alive_connections(registered: Registry, home: Path)
         try:
             os.kill(idle, signal.SIGSTOP)
             try:
+                kept = 0
                 for client in clients:
-                    assert client.post(sh.predict_url(url, "census"), json=body).status_code == 200
-                assert _connections(busy, port) == 8
+                    answer = client.post(sh.predict_url(url, "census"), json=body)
+                    assert answer.status_code == 200
+                    kept += answer.headers.get("connection", "").lower() != "close"
+                # Every open connection is the busy worker's. (On a slow machine the 8 requests
+                # outlast its first look at its connections: it may already have asked a few
+                # clients to reconnect, which they do at their next request.)
+                assert _connections(busy, port) == kept
+                assert _connections(idle, port) == 0
             finally:
                 os.kill(idle, signal.SIGCONT)
 

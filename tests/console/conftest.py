@@ -12,19 +12,15 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
-import helper_modules
+from tests.serving import helpers as sh
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 API = "/v1/projects/local"
-
-
-sh = helper_modules.helpers("serving")
 
 
 def missing(reason: str) -> None:
@@ -32,11 +28,6 @@ def missing(reason: str) -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(f"{reason}; with CI=true the browser tests must run, not skip")
     pytest.skip(reason)
-
-
-@pytest.fixture(scope="session")
-def h() -> ModuleType:
-    return sh
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.serving import helpers as h
+
 pytestmark = pytest.mark.timeout(240)
 API = "/v1/projects/local"
 TOKEN = "console-s3cret"
@@ -215,7 +217,7 @@ for step in range(600):
 """
 
 
-def test_jobs_page(page: Any, serve: Any, exports: dict[str, Path], h: Any, tmp_path: Path) -> None:
+def test_jobs_page(page: Any, serve: Any, exports: dict[str, Path], tmp_path: Path) -> None:
     package = tmp_path / "trainer"
     package.mkdir()
     (package / "__init__.py").write_text("")

@@ -13,6 +13,7 @@ import pytest
 
 from mlengine.registry import Registry
 from mlengine.serving import ServeSettings, create_app
+from tests.serving import helpers as h
 
 pytestmark = pytest.mark.timeout(60)
 TOKEN = "console-token"
@@ -22,7 +23,7 @@ ABSOLUTE_URL = re.compile(r"https?://", re.IGNORECASE)
 
 
 @pytest.fixture
-def protected(tmp_path: Path, h: Any) -> Iterator[Any]:
+def protected(tmp_path: Path) -> Iterator[Any]:
     """An in-process server with an API token, over an empty registry."""
     with Registry(f"sqlite:///{tmp_path / 'registry.db'}", tmp_path / "artifacts") as registry:
         client = h.LiveClient(create_app(registry, ServeSettings(api_token=TOKEN)))

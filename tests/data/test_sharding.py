@@ -20,14 +20,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mlengine.data import InputFn, csv_input_fn, numpy_input_fn, pandas_input_fn, parquet_input_fn
-from mlengine.data.batches import Batch, num_rows
+from mlengine.data.batches import InputBatch, num_rows
 from mlengine.data.sharding import deal_files, even_range, plan_shards, range_pieces
 from mlengine.errors import DataError, InvalidParameterError
 
 # ---- helpers --------------------------------------------------------------------------------
 
 
-def ids(batches: Iterable[Batch]) -> list[int]:
+def ids(batches: Iterable[InputBatch]) -> list[int]:
     """The "id" feature of every row of a stream, in order."""
     out: list[int] = []
     for features, _ in batches:

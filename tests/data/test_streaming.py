@@ -15,7 +15,7 @@ import pytest
 
 from mlengine.data import csv_input_fn, parquet_input_fn
 from mlengine.data.batches import decode_dictionaries, num_rows, shuffle_buffer
-from mlengine.data.inputs import FileInputFn
+from mlengine.data.input_fns import FileInputFn
 from mlengine.data.readers import FileSource
 from mlengine.errors import DataError
 

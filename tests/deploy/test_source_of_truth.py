@@ -9,7 +9,6 @@ import inspect
 import re
 import tomllib
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import typer
@@ -23,6 +22,7 @@ from mlengine.serving.settings import (
     PROTECT_PREDICT_ENV,
     ServeSettings,
 )
+from tests.deploy import helpers as h
 
 READY = "/v2/health/ready"
 LIVE = "/v2/health/live"
@@ -41,7 +41,7 @@ def _container_port(container: dict[str, Any], port: int | str) -> int:
     return int(named[port])
 
 
-def test_env_names_of_the_code_are_the_ones_we_import(h: ModuleType) -> None:
+def test_env_names_of_the_code_are_the_ones_we_import() -> None:
     names = h.code_env_names()
     for name in (API_TOKEN_ENV, PROTECT_PREDICT_ENV, ALLOW_TRAINING_JOBS_ENV, ALLOWED_ORIGINS_ENV):
         assert name in names
@@ -49,7 +49,7 @@ def test_env_names_of_the_code_are_the_ones_we_import(h: ModuleType) -> None:
     assert {"MLENGINE_HOME", "MLENGINE_DATABASE_URL", "MLENGINE_ARTIFACT_ROOT"} <= names
 
 
-def test_image_command_is_mlengine_serve_on_the_exposed_port(h: ModuleType) -> None:
+def test_image_command_is_mlengine_serve_on_the_exposed_port() -> None:
     dockerfile = h.Dockerfile.read()
     cmd = dockerfile.cmd()
     pyproject = tomllib.loads((h.REPO_ROOT / "pyproject.toml").read_text())
@@ -69,7 +69,7 @@ def test_image_command_is_mlengine_serve_on_the_exposed_port(h: ModuleType) -> N
     assert port == _serve_default("port") == ServeSettings().port == 8080
 
 
-def test_healthcheck_asks_the_readiness_route_on_that_port(h: ModuleType, tmp_path: Path) -> None:
+def test_healthcheck_asks_the_readiness_route_on_that_port(tmp_path: Path) -> None:
     dockerfile = h.Dockerfile.read()
     options, command = dockerfile.healthcheck()
     assert command[:2] == ["python", "-c"], "no curl in a slim image: python asks"
@@ -80,7 +80,7 @@ def test_healthcheck_asks_the_readiness_route_on_that_port(h: ModuleType, tmp_pa
     assert int(options["start-period"].rstrip("s")) >= 60
 
 
-def test_deployment_probes_ports_and_command(h: ModuleType, tmp_path: Path) -> None:
+def test_deployment_probes_ports_and_command(tmp_path: Path) -> None:
     dockerfile = h.Dockerfile.read()
     port = dockerfile.exposed_ports()[0]
     routes = h.app_routes(tmp_path)
@@ -124,7 +124,7 @@ def test_deployment_probes_ports_and_command(h: ModuleType, tmp_path: Path) -> N
     assert pod["terminationGracePeriodSeconds"] >= grace
 
 
-def test_environment_variables_agree(h: ModuleType) -> None:
+def test_environment_variables_agree() -> None:
     known = h.code_env_names()
     dockerfile = h.Dockerfile.read()
     secret = h.objects()["Secret/mlengine"]
@@ -168,7 +168,7 @@ def test_environment_variables_agree(h: ModuleType) -> None:
     assert origin.startswith(server[ALLOWED_ORIGINS_ENV]["value"] + "/")
 
 
-def test_every_variable_named_in_deploy_files_exists(h: ModuleType) -> None:
+def test_every_variable_named_in_deploy_files_exists() -> None:
     known = h.code_env_names()
     files = [h.DOCKERFILE, *h.REPO_ROOT.joinpath("deploy").rglob("*.yaml")]
     readme = (h.REPO_ROOT / "README.md").read_text()

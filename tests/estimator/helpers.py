@@ -1,6 +1,6 @@
 """Small census slices and tiny canned estimators shared by the estimator tests.
 
-Imported as ``from .helpers import ...``: ``tests/estimator`` is a package, as ``tests/registry``.
+Imported as ``from tests.estimator.helpers import ...`` (see ``tests/helpers.py``).
 Every model here is deliberately small (a few columns, hidden units of 8 and 4) and every data
 set a slice of a few hundred census rows, so a train + evaluate takes well under a second on a
 2-core CI machine.

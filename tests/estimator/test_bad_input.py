@@ -25,8 +25,7 @@ from mlengine.errors import (
     MLEngineError,
     NotSupportedError,
 )
-
-from .helpers import quiet_config
+from tests.estimator.helpers import quiet_config
 
 X = fc.numeric_column("x")
 C = fc.categorical_column_with_vocabulary_list("c", ["a", "b"])

@@ -9,15 +9,15 @@ from typing import Any
 import numpy as np
 import pytest
 
-import helper_modules
 from mlengine import estimator, export
-
-from .helpers import BINARY_KEYS, census_rows, quiet_config
+from tests import tolerance
+from tests.estimator.helpers import BINARY_KEYS, census_rows, quiet_config
+from tests.helpers import census_example
 
 
 @pytest.fixture(scope="module")
 def tutorial() -> Any:
-    return helper_modules.census_example()
+    return census_example()
 
 
 @pytest.mark.parametrize("model_type", ["wide", "deep", "wide_deep"])
@@ -48,8 +48,9 @@ def test_the_tutorials_columns_train_evaluate_and_serve(
     assert metrics["global_step"] == 50  # one epoch of 2,000 rows at batch 40
     assert metrics["accuracy_baseline"] == pytest.approx(max(y_test.mean(), 1 - y_test.mean()))
 
-    served = export.load(model.export_saved_model(tmp_path / "exports")).predict(x_test[:50])
+    path = model.export_saved_model(tmp_path / "exports")
+    served = export.load(path).predict(x_test[:50])
     ours = list(model.predict(estimator.inputs.pandas_input_fn(x_test[:50], shuffle=False)))
-    np.testing.assert_allclose(
-        served["logistic"][:, 0], [p["logistic"][0] for p in ours], rtol=0, atol=1e-6
-    )
+    expected = {key: np.stack([p[key] for p in ours]) for key in ours[0]}
+    rounding = tolerance.Bound.of_export(path).logits(x_test[:50])
+    tolerance.assert_predictions_close(served, expected, rounding)

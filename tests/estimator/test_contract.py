@@ -21,8 +21,8 @@ import torch
 
 from mlengine import estimator, export
 from mlengine.errors import InvalidParameterError, NotFittedError
-
-from .helpers import (
+from tests import tolerance
+from tests.estimator.helpers import (
     CASE_IDS,
     CASES,
     EVAL_KEYS,
@@ -265,11 +265,8 @@ def test_exported_model_predicts_what_the_estimator_predicts(
     expected = as_columns(list(trained.predict(case.predict_fn(n=40))))
 
     assert set(served) == set(expected)
-    for key, values in expected.items():
-        if values.dtype == object:
-            np.testing.assert_array_equal(served[key], values)
-        else:
-            np.testing.assert_allclose(served[key], values, rtol=0, atol=1e-6)
+    rounding = tolerance.Bound.of_export(path).logits(x)  # numpy's sums and torch's
+    tolerance.assert_predictions_close(served, expected, rounding)
 
 
 def test_batch_norm_trains_on_a_last_batch_of_one_row(tmp_path: Path) -> None:
@@ -322,8 +319,9 @@ def test_trained_on_cuda_it_exports_and_resumes_on_the_cpu(tmp_path: Path) -> No
 
     expected = as_columns(list(on_gpu.predict(case.predict_fn(n=40))))
     x, _ = census_rows(40, 2000)
-    served = export.load(on_gpu.export_saved_model(tmp_path / "exports")).predict(x)  # CPU
-    np.testing.assert_allclose(served["logits"], expected["logits"], rtol=0, atol=1e-5)
+    path = on_gpu.export_saved_model(tmp_path / "exports")
+    served = export.load(path).predict(x)  # on the CPU
+    tolerance.assert_predictions_close(served, expected, tolerance.Bound.of_export(path).logits(x))
 
     on_cpu = case.make(tmp_path).train(case.train_fn(), steps=1)
     assert global_step_of(on_cpu.latest_checkpoint()) == 5

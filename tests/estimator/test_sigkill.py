@@ -27,8 +27,7 @@ import pytest
 from mlengine import estimator
 from mlengine import feature_column as fc
 from mlengine.training.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint
-
-from .helpers import global_step_of
+from tests.estimator.helpers import global_step_of
 
 pytestmark = [
     pytest.mark.slow,

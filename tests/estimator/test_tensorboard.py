@@ -15,8 +15,14 @@ from pathlib import Path
 import pytest
 
 from mlengine import estimator
-
-from .helpers import CASES, EVAL_KEYS, dnn_columns, linear_columns, quiet_config, read_scalars
+from tests.estimator.helpers import (
+    CASES,
+    EVAL_KEYS,
+    dnn_columns,
+    linear_columns,
+    quiet_config,
+    read_scalars,
+)
 
 BINARY = next(case for case in CASES if case.id == "LinearClassifier")
 

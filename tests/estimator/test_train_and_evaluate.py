@@ -17,8 +17,7 @@ import pytest
 from mlengine import estimator, export
 from mlengine import feature_column as fc
 from mlengine.errors import CheckpointError, InvalidParameterError
-
-from .helpers import (
+from tests.estimator.helpers import (
     BINARY_KEYS,
     CASES,
     census_rows,

@@ -4,22 +4,14 @@ once per session, small exports of the other heads, and a loaded Predictor."""
 from __future__ import annotations
 
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
-import helper_modules
 from mlengine import feature_column as fc
 from mlengine.export import Predictor, load
-
-helpers = helper_modules.helpers("export")
-
-
-@pytest.fixture(scope="session")
-def h() -> ModuleType:
-    """tests/export/helpers.py (constants and small builders)."""
-    return helpers
+from tests import tolerance
+from tests.export import helpers
 
 
 @pytest.fixture(scope="session")
@@ -37,6 +29,12 @@ def export_dir(trained: Any) -> Path:
 @pytest.fixture(scope="session")
 def predictor(export_dir: Path) -> Predictor:
     return load(export_dir)
+
+
+@pytest.fixture(scope="session")
+def bound(export_dir: Path) -> tolerance.Bound:
+    """The Wide & Deep export's logit tolerances (tests/tolerance.py)."""
+    return tolerance.Bound.of_export(export_dir)
 
 
 @pytest.fixture(scope="session")

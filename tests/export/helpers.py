@@ -1,7 +1,7 @@
 """Trained models and exports shared by the export tests and ``tests/cli/test_predict.py``.
 
-Loaded by path under one module name (``helper_modules.helpers``), so the Wide & Deep model is
-trained once per test session even though several test folders use it.
+Imported as ``tests.export.helpers``: one module however many folders use it, so the Wide & Deep
+model is trained once per test session.
 """
 
 from __future__ import annotations
@@ -14,14 +14,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-import helper_modules
 from mlengine import estimator
 from mlengine import feature_column as fc
 from mlengine.data import census
+from tests.helpers import census_example
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CENSUS_JSON = REPO_ROOT / "examples" / "census" / "census.json"
-MODULE_NAME = "mlengine_tests_export_helpers"
 
 BINARY_KEYS = ["class_ids", "classes", "logistic", "logits", "probabilities"]
 MULTICLASS_KEYS = ["class_ids", "classes", "logits", "probabilities"]
@@ -58,7 +57,7 @@ def wide_deep(base: Path, rows: int = 2000, steps: int = 300) -> Trained:
         return cached
     x, y = census.load("train")
     x, y = x.head(rows).reset_index(drop=True), y[:rows].copy()
-    wide, deep = helper_modules.census_example().build_model_columns()
+    wide, deep = census_example().build_model_columns()
     model = estimator.DNNLinearCombinedClassifier(
         model_dir=str(base / "model"),
         linear_feature_columns=wide,

@@ -7,7 +7,6 @@ import os
 import re
 import time
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -15,6 +14,8 @@ import pytest
 
 import mlengine
 from mlengine.export import FORMAT_NAME, FORMAT_VERSION, load
+from tests import tolerance
+from tests.export import helpers as h
 
 
 def _version_dirs(base: Path) -> list[str]:
@@ -33,7 +34,7 @@ def test_layout_is_timestamp_dir_with_manifest_variables_and_assets(
     assert os.listdir(export.parent) == [export.name]  # no .temp-* left behind
 
 
-def test_vocabulary_file_is_copied_into_assets(vocab_file_model: Any, h: ModuleType) -> None:
+def test_vocabulary_file_is_copied_into_assets(vocab_file_model: Any) -> None:
     export = vocab_file_model.export_dir
     manifest = h.read_manifest(export)
     assert manifest["assets"] == {"education": "assets/education.vocab"}
@@ -52,18 +53,17 @@ def test_model_loads_after_the_original_vocabulary_file_is_deleted(vocab_file_mo
     assert not original.exists()  # the fixture deleted it after the export
     predictor = load(vocab_file_model.export_dir)
     rows = vocab_file_model.x.head(50)
-    expected = np.array(
-        [
-            p["logistic"]
-            for p in vocab_file_model.estimator.predict(
-                input_fn=mlengine.estimator.inputs.pandas_input_fn(rows, shuffle=False)
-            )
-        ]
+    predictions = list(
+        vocab_file_model.estimator.predict(
+            input_fn=mlengine.estimator.inputs.pandas_input_fn(rows, shuffle=False)
+        )
     )
-    np.testing.assert_allclose(predictor.predict(rows)["logistic"], expected, atol=1e-6)
+    expected = {key: np.stack([p[key] for p in predictions]) for key in predictions[0]}
+    rounding = tolerance.Bound.of_export(vocab_file_model.export_dir).logits(rows)
+    tolerance.assert_predictions_close(predictor.predict(rows), expected, rounding)
 
 
-def test_manifest_describes_the_model(trained: Any, h: ModuleType) -> None:
+def test_manifest_describes_the_model(trained: Any) -> None:
     manifest = h.read_manifest(trained.export_dir)
     assert manifest["format"] == FORMAT_NAME == "mlengine-export"
     assert manifest["format_version"] == FORMAT_VERSION == 1
@@ -86,7 +86,7 @@ def test_manifest_describes_the_model(trained: Any, h: ModuleType) -> None:
     assert created.endswith("+00:00")
 
 
-def test_manifest_holds_the_last_eval_metrics(trained: Any, h: ModuleType) -> None:
+def test_manifest_holds_the_last_eval_metrics(trained: Any) -> None:
     metrics = h.read_manifest(trained.export_dir)["metrics"]
     assert {"accuracy", "auc", "loss", "average_loss", "precision", "recall"} <= set(metrics)
     assert 0.0 <= metrics["accuracy"] <= 1.0
@@ -94,13 +94,11 @@ def test_manifest_holds_the_last_eval_metrics(trained: Any, h: ModuleType) -> No
     assert load(trained.export_dir).metrics == metrics
 
 
-def test_manifest_without_evaluation_has_no_metrics(vocab_file_model: Any, h: ModuleType) -> None:
+def test_manifest_without_evaluation_has_no_metrics(vocab_file_model: Any) -> None:
     assert h.read_manifest(vocab_file_model.export_dir)["metrics"] == {}
 
 
-def test_signature_inputs_list_name_dtype_shape_required_default(
-    trained: Any, h: ModuleType
-) -> None:
+def test_signature_inputs_list_name_dtype_shape_required_default(trained: Any) -> None:
     inputs = {i["name"]: i for i in h.read_manifest(trained.export_dir)["signature"]["inputs"]}
     assert sorted(inputs) == [
         "age", "capital_gain", "capital_loss", "education", "education_num", "hours_per_week",
@@ -119,9 +117,7 @@ def test_signature_inputs_list_name_dtype_shape_required_default(
         assert inputs[categorical]["required"] is False
 
 
-def test_signature_lists_the_default_of_a_numeric_column(
-    vocab_file_model: Any, h: ModuleType
-) -> None:
+def test_signature_lists_the_default_of_a_numeric_column(vocab_file_model: Any) -> None:
     inputs = {
         i["name"]: i for i in h.read_manifest(vocab_file_model.export_dir)["signature"]["inputs"]
     }
@@ -132,7 +128,7 @@ def test_signature_lists_the_default_of_a_numeric_column(
     assert inputs["education"]["required"] is False
 
 
-def test_signature_outputs_of_a_binary_classifier(trained: Any, h: ModuleType) -> None:
+def test_signature_outputs_of_a_binary_classifier(trained: Any) -> None:
     outputs = {o["name"]: o for o in h.read_manifest(trained.export_dir)["signature"]["outputs"]}
     assert sorted(outputs) == h.BINARY_KEYS
     assert outputs["probabilities"]["shape"] == [-1, 2]
@@ -141,7 +137,7 @@ def test_signature_outputs_of_a_binary_classifier(trained: Any, h: ModuleType) -
 
 
 def test_signature_defs_of_classifiers_and_regressors(
-    trained: Any, head_models: dict[str, Any], h: ModuleType
+    trained: Any, head_models: dict[str, Any]
 ) -> None:
     binary = h.read_manifest(trained.export_dir)["signature_defs"]
     assert {"serving_default", "predict", "classification", "regression"} <= set(binary)
@@ -160,7 +156,7 @@ def test_signature_defs_of_classifiers_and_regressors(
     assert regression["regression"]["outputs"] == {"outputs": "predictions"}
 
 
-def test_variables_hold_every_weight_by_name(trained: Any, h: ModuleType) -> None:
+def test_variables_hold_every_weight_by_name(trained: Any) -> None:
     from safetensors import safe_open
 
     manifest = h.read_manifest(trained.export_dir)
@@ -261,4 +257,5 @@ def test_two_vocabulary_files_of_one_key_get_two_assets(tmp_path: Path) -> None:
     with torch.no_grad():
         expected = model.network(Encoder(model, torch.device("cpu")).inputs(features))
     out = load(export).predict(features)
-    np.testing.assert_allclose(out["logits"], expected.numpy(), atol=1e-6)
+    rounding = tolerance.Bound.of_export(export).logits(features)
+    tolerance.assert_close(out["logits"], expected.numpy(), rounding, "logits")

@@ -7,7 +7,7 @@ import logging
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType, SimpleNamespace
+from types import SimpleNamespace
 from typing import Any
 from unittest import mock
 
@@ -20,19 +20,15 @@ from mlengine import feature_column as fc
 from mlengine.data import census
 from mlengine.errors import FeatureError
 from mlengine.export import Predictor, load
+from tests import tolerance
+from tests.export import helpers as h
 
 
-def _assert_same(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> None:
-    """Equal outputs, up to float32 rounding: a few rows take the row path, a DataFrame the
-    vectorised transform, and the two sum in different orders (the row path adds the folded
-    embeddings after the dense features' product). This model reads capital_gain raw: terms of
-    1e4 in the first layer leave logits of 20 equal to 2e-6 relative."""
-    assert list(a) == list(b)
-    for key in a:
-        if a[key].dtype == object:
-            assert a[key].tolist() == b[key].tolist(), key
-        else:
-            np.testing.assert_allclose(a[key], b[key], rtol=1e-5, atol=1e-6, err_msg=key)
+def _assert_same(a: dict[str, np.ndarray], b: dict[str, np.ndarray], bound: Any, rows: Any) -> None:
+    """Equal outputs up to float32 rounding (``bound``'s tolerance of ``rows``): a few rows
+    take the row path, a DataFrame the vectorised transform, and the two sum in different
+    orders (the row path adds the folded embeddings after the dense features' product)."""
+    tolerance.assert_predictions_close(a, b, bound.logits(rows))
 
 
 def _estimator_predictions(trained: Any, rows: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -64,24 +60,24 @@ def test_a_network_numpy_cannot_run_predicts_on_torch(
     trained = SimpleNamespace(estimator=model)
     predictor = load(model.export_saved_model(str(tmp_path / "exports")))
     assert predictor.numpy_network is None
-    monkeypatch.setattr("mlengine.export.predictor.CHUNK_ROWS", 128)  # 300 rows: 3 chunks
+    monkeypatch.setattr("mlengine.export.predictor.FORWARD_CHUNK_ROWS", 128)  # 300 rows: 3 chunks
     expected = _estimator_predictions(trained, x)
     out = predictor.predict(x)
-    np.testing.assert_allclose(out["logistic"], expected["logistic"], rtol=0, atol=1e-6)
+    tolerance.assert_predictions_close(out, expected, tolerance.Bound.of_estimator(model).logits(x))
 
 
 def test_list_dataframe_and_columns_give_equal_results(
-    predictor: Predictor, instances: list[dict[str, Any]]
+    predictor: Predictor, bound: tolerance.Bound, instances: list[dict[str, Any]]
 ) -> None:
     from_list = predictor.predict(instances)
     from_frame = predictor.predict(pd.DataFrame(instances))
     from_columns = predictor.predict({k: [i[k] for i in instances] for k in instances[0]})
-    _assert_same(from_list, from_frame)
-    _assert_same(from_list, from_columns)
+    _assert_same(from_list, from_frame, bound, instances)
+    _assert_same(from_list, from_columns, bound, instances)
 
 
 def test_predict_returns_columns_of_the_binary_keys(
-    predictor: Predictor, instances: list[dict[str, Any]], h: ModuleType
+    predictor: Predictor, instances: list[dict[str, Any]]
 ) -> None:
     out = predictor.predict(instances)
     assert sorted(out) == h.BINARY_KEYS
@@ -97,7 +93,7 @@ def test_predict_returns_columns_of_the_binary_keys(
 
 @pytest.mark.parametrize("kind", ["binary", "multiclass", "regression"])
 def test_keys_per_head_and_equality_with_estimator_predict(
-    kind: str, head_models: dict[str, Any], h: ModuleType
+    kind: str, head_models: dict[str, Any]
 ) -> None:
     model = head_models[kind]
     predictor = load(model.export_dir)
@@ -107,16 +103,13 @@ def test_keys_per_head_and_equality_with_estimator_predict(
     assert sorted(out) == keys
     expected = _estimator_predictions(model, rows)
     assert sorted(expected) == keys
-    for key in keys:
-        if out[key].dtype == object:
-            assert out[key].tolist() == expected[key].tolist()
-        else:  # numpy's float32 sums run in another order than torch's: logits of 20 differ
-            # in their last bit (2e-6), so 1e-6 is relative as well as absolute
-            np.testing.assert_allclose(out[key], expected[key], rtol=1e-6, atol=1e-6, err_msg=key)
+    # numpy's float32 sums run in another order than torch's
+    rounding = tolerance.Bound.of_export(model.export_dir).logits(rows)
+    tolerance.assert_predictions_close(out, expected, rounding)
     if kind == "multiclass":
         assert out["probabilities"].shape == (100, 3)
         assert set(out["classes"][:, 0]) <= {"low", "mid", "high"}
-        np.testing.assert_allclose(out["probabilities"].sum(axis=1), 1.0, atol=1e-6)
+        np.testing.assert_allclose(out["probabilities"].sum(axis=1), 1.0, atol=1e-12)  # float64
     if kind == "regression":
         assert out["predictions"].shape == (100, 1)
     # A few instances as dicts take the row path (Python lookups, numpy forward): the same.
@@ -131,36 +124,30 @@ def test_keys_per_head_and_equality_with_estimator_predict(
     with mock.patch.object(predictor, "_predict_few", spy):
         out = predictor.predict(few)
     assert len(taken) == 1 and taken[0] is not None
-    for key in keys:
-        if out[key].dtype == object:
-            assert out[key].tolist() == expected[key][:3].tolist()
-        else:
-            np.testing.assert_allclose(out[key], expected[key][:3], rtol=0, atol=1e-6, err_msg=key)
+    first_three = {key: values[:3] for key, values in expected.items()}
+    tolerance.assert_predictions_close(out, first_three, rounding[:3])
 
 
 def test_predictions_equal_estimator_predict_on_the_same_rows(
-    trained: Any, predictor: Predictor
+    trained: Any, predictor: Predictor, bound: tolerance.Bound
 ) -> None:
     """The Predictor's numpy forward and the estimator's torch forward agree to float32
     rounding. The tutorial's DNN reads capital_gain raw (up to 99,999): its first layer sums
-    terms of 1e5 whose last bits differ with the order of the sum, so logits of 66 differ by
-    1e-4 (1.5e-6 relative) and probabilities by 1.5e-6 on these rows."""
+    terms of 1e5 whose last bits differ with the order of the sum, so those rows' logits may
+    differ by 1e-3 (their tolerance, from tests/tolerance.py, is larger still)."""
     rows = trained.x.head(500)
     expected = _estimator_predictions(trained, rows)
-    out = predictor.predict(rows)
-    np.testing.assert_allclose(out["logits"], expected["logits"], rtol=1e-5, atol=1e-5)
-    for key in ("logistic", "probabilities"):
-        np.testing.assert_allclose(out[key], expected[key], rtol=0, atol=1e-5, err_msg=key)
-    assert out["class_ids"].tolist() == expected["class_ids"].tolist()
-    assert out["classes"].tolist() == expected["classes"].tolist()
+    rounding = bound.logits(rows)
+    tolerance.assert_predictions_close(predictor.predict(rows), expected, rounding)
     as_instances = predictor.predict_instances(rows.to_dict("records"))
-    np.testing.assert_allclose(
-        [p["logistic"][0] for p in as_instances], expected["logistic"][:, 0], atol=1e-5
-    )
+    columns = {
+        key: np.array([p[key] for p in as_instances], dtype=expected[key].dtype) for key in expected
+    }
+    tolerance.assert_predictions_close(columns, expected, rounding)
 
 
 def test_predict_instances_is_json_ready_and_per_instance(
-    predictor: Predictor, instances: list[dict[str, Any]], h: ModuleType
+    predictor: Predictor, instances: list[dict[str, Any]]
 ) -> None:
     result = predictor.predict_instances(instances)
     assert isinstance(result, list) and len(result) == 2
@@ -187,18 +174,22 @@ def test_predict_instances_of_other_heads_is_json_ready(
 
 
 def test_leading_spaces_give_the_same_prediction_as_stripped_values(
-    predictor: Predictor, instances: list[dict[str, Any]]
+    predictor: Predictor, bound: tolerance.Bound, instances: list[dict[str, Any]]
 ) -> None:
     assert any(isinstance(v, str) and v.startswith(" ") for v in instances[0].values())
     stripped = [
         {k: v.strip() if isinstance(v, str) else v for k, v in i.items()} for i in instances
     ]
-    _assert_same(predictor.predict(instances), predictor.predict(stripped))
-    _assert_same(predictor.predict(pd.DataFrame(instances)), predictor.predict(stripped))
+    _assert_same(predictor.predict(instances), predictor.predict(stripped), bound, stripped)
+    frame = predictor.predict(pd.DataFrame(instances))
+    _assert_same(frame, predictor.predict(stripped), bound, stripped)
 
 
 def test_unknown_keys_are_ignored_with_one_warning_listing_them(
-    predictor: Predictor, instances: list[dict[str, Any]], caplog: pytest.LogCaptureFixture
+    predictor: Predictor,
+    bound: tolerance.Bound,
+    instances: list[dict[str, Any]],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     known = set(predictor.input_names)
     extra = [dict(i, zzz_extra=1) for i in instances]
@@ -214,7 +205,7 @@ def test_unknown_keys_are_ignored_with_one_warning_listing_them(
     for name in known:
         assert repr(name) not in message
     clean = [{k: v for k, v in i.items() if k in known} for i in instances]
-    _assert_same(out, predictor.predict(clean))
+    _assert_same(out, predictor.predict(clean), bound, clean)
 
 
 def test_no_warning_without_unknown_keys(
@@ -295,8 +286,9 @@ def test_dataframe_missing_a_required_column_is_refused(
 def test_numeric_default_fills_a_missing_value(vocab_file_model: Any) -> None:
     predictor = load(vocab_file_model.export_dir)
     filled = predictor.predict([{"age": 30, "education": "Masters"}])
-    explicit = predictor.predict([{"age": 30, "education": "Masters", "hours_per_week": 40}])
-    _assert_same(filled, explicit)
+    row = {"age": 30, "education": "Masters", "hours_per_week": 40}
+    explicit = predictor.predict([row])
+    _assert_same(filled, explicit, tolerance.Bound.of_export(vocab_file_model.export_dir), [row])
 
 
 def test_predictor_exposes_signature_and_manifest(predictor: Predictor, export_dir: Path) -> None:

@@ -13,13 +13,10 @@ from pathlib import Path
 
 import pytest
 
-import helper_modules
 from mlengine.jobs import JobManager
 from mlengine.registry import Registry
-
-from .helpers import cleanup, write_trainers
-
-registry_helpers = helper_modules.helpers("registry")
+from tests.jobs.helpers import cleanup, write_trainers
+from tests.registry import helpers as registry_helpers
 
 
 @pytest.fixture(autouse=True)

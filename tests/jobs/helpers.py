@@ -88,7 +88,7 @@ def wait_for_log(
 
 def supervisor_pid(jobs: JobManager, job_id: str) -> int:
     """The pid of the job's supervisor, from the row's worker column (``host:pid[:token]``)."""
-    return int(jobs.rows.row(job_id).worker.split(":")[1])
+    return int(jobs.table.row(job_id).worker.split(":")[1])
 
 
 def wait_gone(pids: list[int], timeout: float = 15.0) -> list[int]:
@@ -104,12 +104,12 @@ def wait_gone(pids: list[int], timeout: float = 15.0) -> list[int]:
 
 def cleanup(jobs: JobManager, extra_pids: list[int] | None = None) -> None:
     """Cancel active jobs, then SIGKILL whatever of theirs still runs."""
-    rows = jobs.rows.rows()
+    rows = jobs.table.rows()
     for row in rows:
         if row.state in ("QUEUED", "RUNNING", "CANCELLING"):
             with contextlib.suppress(Exception):
                 jobs.cancel_job(row.job_id, wait=jobs.cancel_grace + 15)
-    for row in jobs.rows.rows():
+    for row in jobs.table.rows():
         if row.process_id and group_alive(row.process_id):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(row.process_id, signal.SIGKILL)

@@ -12,18 +12,18 @@ import sqlalchemy as sa
 from mlengine.errors import InvalidParameterError, NotFoundError, NotSupportedError
 from mlengine.jobs import Job, JobKind, JobManager, JobState, parse_job
 from mlengine.jobs.logs import follow, tail_lines
-from mlengine.registry import Registry, schema
-from mlengine.registry.rows import worker_id
+from mlengine.registry import Registry, migrations
+from mlengine.registry.queries import worker_id
 
 
 def test_jobs_migration_upgrades_a_version_1_database(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'old.db'}"
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     with engine.begin() as conn:  # a registry as schema version 1 left it, with a model
-        schema.MIGRATIONS[0].apply(conn)
-        schema.metadata.create_all(conn, tables=[schema.schema_table])
+        migrations.MIGRATIONS[0].apply(conn)
+        migrations.metadata.create_all(conn, tables=[migrations.schema_table])
         conn.execute(
-            schema.schema_table.insert().values(
+            migrations.schema_table.insert().values(
                 version=1, description="models and versions", applied_at=datetime.now(UTC)
             )
         )
@@ -33,7 +33,7 @@ def test_jobs_migration_upgrades_a_version_1_database(tmp_path: Path) -> None:
         assert registry.get_model("census").name == "census"
         assert jobs.list_jobs() == []
     with engine.connect() as conn:
-        recorded = conn.execute(sa.select(schema.schema_table.c.version)).scalars().all()
+        recorded = conn.execute(sa.select(migrations.schema_table.c.version)).scalars().all()
         assert sa.inspect(conn).has_table("mlengine_jobs")
     engine.dispose()
     assert sorted(recorded) == [1, 2]
@@ -159,10 +159,10 @@ def test_cancel_of_a_queued_job_is_immediate(sqlite_jobs: JobManager, tmp_path: 
     # A QUEUED row whose supervisor has not started (this process stands for its submitter).
     run_dir = str(tmp_path / "home" / "jobs" / "queued")
     spec = {"pythonModule": "trainer.ok", "args": [], "jobDir": "/tmp/x"}
-    sqlite_jobs.rows.insert("queued", JobKind.TRAINING, spec, {}, "here", run_dir, worker_id())
+    sqlite_jobs.table.insert("queued", JobKind.TRAINING, spec, {}, "here", run_dir, worker_id())
     job = sqlite_jobs.cancel_job("queued")
     assert job.state is JobState.CANCELLED and job.end_time is not None
-    assert sqlite_jobs.rows.start("queued", worker_id()) is False  # the supervisor backs off
+    assert sqlite_jobs.table.start("queued", worker_id()) is False  # the supervisor backs off
 
 
 def test_silent_supervisor_on_another_host_is_taken_for_dead(
@@ -170,11 +170,11 @@ def test_silent_supervisor_on_another_host_is_taken_for_dead(
 ) -> None:
     spec = {"pythonModule": "trainer.ok", "args": [], "jobDir": "/tmp/x"}
     for job_id in ("quiet", "chatty"):
-        jobs.rows.insert(job_id, JobKind.TRAINING, spec, {}, "elsewhere", "/nowhere", "me")
-        jobs.rows.update(job_id, [JobState.QUEUED], state=JobState.RUNNING)
+        jobs.table.insert(job_id, JobKind.TRAINING, spec, {}, "elsewhere", "/nowhere", "me")
+        jobs.table.update(job_id, [JobState.QUEUED], state=JobState.RUNNING)
     old = datetime.now(UTC) - jobs.stale_after - timedelta(seconds=5)
-    jobs.rows.update("quiet", [JobState.RUNNING], worker="elsewhere:42:t", heartbeat_time=old)
-    jobs.rows.update("chatty", [JobState.RUNNING], worker="elsewhere:43:t")
+    jobs.table.update("quiet", [JobState.RUNNING], worker="elsewhere:42:t", heartbeat_time=old)
+    jobs.table.update("chatty", [JobState.RUNNING], worker="elsewhere:43:t")
     assert jobs.reap_stale() == ["quiet"]
     quiet = jobs.get_job("quiet")
     assert quiet.state is JobState.FAILED
@@ -184,7 +184,7 @@ def test_silent_supervisor_on_another_host_is_taken_for_dead(
         jobs.read_logs("chatty")
     with pytest.raises(NotFoundError, match=r"Job \(id=nosuch\) not found"):
         jobs.get_job("nosuch")
-    jobs.rows.finish("chatty", JobState.FAILED)  # nothing of it runs here to clean up
+    jobs.table.finish("chatty", JobState.FAILED)  # nothing of it runs here to clean up
 
 
 def test_tail_and_follow(tmp_path: Path) -> None:

@@ -7,24 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner, Result
 
-from mlengine.cli.main import app
 from mlengine.jobs import JobManager, JobState
-
-from .helpers import cleanup, wait_for_log
-
-
-class Cli:
-    """Runs ``mlengine ARGS...`` in-process and checks the exit code."""
-
-    def __init__(self) -> None:
-        self.runner = CliRunner()
-
-    def __call__(self, *args: str, code: int = 0) -> Result:
-        result = self.runner.invoke(app, list(args), catch_exceptions=False)
-        assert result.exit_code == code, (result.stdout, result.stderr)
-        return result
+from tests.cli.helpers import Cli
+from tests.jobs.helpers import cleanup, wait_for_log
 
 
 @pytest.fixture

@@ -13,8 +13,7 @@ import pytest
 
 from mlengine.jobs import JobManager, JobState
 from mlengine.jobs.processes import pid_alive
-
-from .helpers import wait_for_log, wait_gone
+from tests.jobs.helpers import wait_for_log, wait_gone
 
 pytestmark = pytest.mark.slow
 

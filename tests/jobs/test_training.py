@@ -12,8 +12,7 @@ import pytest
 from mlengine.errors import AlreadyExistsError, FailedPreconditionError, InvalidParameterError
 from mlengine.jobs import JobManager, JobState
 from mlengine.jobs.processes import group_alive, pid_alive
-
-from .helpers import supervisor_pid, wait_for_log, wait_gone
+from tests.jobs.helpers import supervisor_pid, wait_for_log, wait_gone
 
 
 @pytest.mark.timeout(120)

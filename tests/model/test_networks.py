@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from mlengine import feature_column as fc
-from mlengine.model.inputs import FeatureTensors
+from mlengine.model.feature_tensors import FeatureTensors
 from mlengine.model.networks import DNNPart, weighted_sum
 
 
@@ -64,3 +64,13 @@ def test_linear_lookup_gradients_are_deterministic_on_several_threads() -> None:
         assert all(torch.equal(first, other) for other in others)
     finally:
         torch.set_num_threads(previous)
+
+
+def test_feature_tensors_has_the_fields_of_encoded_features() -> None:
+    """FeatureTensors is EncodedFeatures' torch side: the same fields, in the same order."""
+    import dataclasses
+
+    from mlengine.feature_column import EncodedFeatures
+
+    names = [field.name for field in dataclasses.fields(FeatureTensors)]
+    assert names == [field.name for field in dataclasses.fields(EncodedFeatures)]

@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from mlengine import feature_column as fc
-from mlengine.model.inputs import FeatureTensors
+from mlengine.model.feature_tensors import FeatureTensors
 from mlengine.model.networks import NetworkInputs, WideDeepNetwork
 from mlengine.model.numpy_network import NUMPY_ACTIVATIONS, NumpyNetwork
+from tests import tolerance
 
 COLOUR = fc.categorical_column_with_vocabulary_list("colour", ["red", "green", "blue"])
 SIZE = fc.bucketized_column(fc.numeric_column("size"), [1.0, 5.0])
@@ -96,7 +97,8 @@ def test_numpy_forward_equals_torch(
         assert sorted(len(g.members) for g in numpy_network.groups) == [1, 2]
     got = numpy_network(encoded[0], encoded[1], inputs.num_rows)
     assert got.dtype == np.float32 and got.shape == expected.shape == (6, logits)
-    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+    rounding = tolerance.Bound.of_network(network).encoded(*encoded, inputs.num_rows)
+    tolerance.assert_close(got, expected, rounding, "logits")
 
 
 def test_an_activation_without_a_numpy_version_keeps_torch() -> None:
@@ -144,7 +146,8 @@ def test_tables_too_big_to_copy_are_looked_up_one_by_one(monkeypatch: pytest.Mon
     assert forward is not None and forward.groups == []
     with torch.no_grad():
         expected = network(inputs).numpy()
-    np.testing.assert_allclose(forward(None, encoded[1], 6), expected, rtol=1e-5, atol=1e-5)
+    rounding = tolerance.Bound.of_network(network).encoded(None, encoded[1], 6)
+    tolerance.assert_close(forward(None, encoded[1], 6), expected, rounding, "logits")
 
 
 def test_big_batches_run_in_chunks_with_the_same_logits(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -155,11 +158,26 @@ def test_big_batches_run_in_chunks_with_the_same_logits(monkeypatch: pytest.Monk
     forward = NumpyNetwork.of(network)
     assert forward is not None
     whole = forward(encoded[0], encoded[1], 6)
-    monkeypatch.setattr(numpy_network, "CHUNK_ROWS", 4)  # 6 rows: a chunk of 4, then 2
+    monkeypatch.setattr(numpy_network, "FORWARD_CHUNK_ROWS", 4)  # 6 rows: a chunk of 4, then 2
     chunked = forward(encoded[0], encoded[1], 6)
-    np.testing.assert_array_equal(chunked, whole)
+    # BLAS may sum a row of a 4-row product in another order than in a 6-row one.
+    rounding = tolerance.Bound.of_network(network).encoded(*encoded, 6)
+    tolerance.assert_close(chunked, whole, rounding, "chunked logits")
     with torch.no_grad():
-        np.testing.assert_allclose(chunked, network(inputs).numpy(), rtol=1e-5, atol=1e-5)
+        tolerance.assert_close(chunked, network(inputs).numpy(), rounding, "torch's logits")
+
+
+def test_the_tolerance_is_rounding_not_slack_a_weight_off_by_a_thousandth_is_caught() -> None:
+    network = _randomised(WideDeepNetwork(2, WIDE, DEEP, hidden_units=[8, 5]))
+    inputs, encoded = _inputs(True, True, FEATURES)
+    rounding = tolerance.Bound.of_network(network).encoded(*encoded, 6)
+    with torch.no_grad():
+        expected = network(inputs).numpy()
+        network.dnn.hidden[0].weight[0, 0] *= 1.001  # multiplies the feature "size"
+    forward = NumpyNetwork.of(network)
+    assert forward is not None
+    with pytest.raises(AssertionError, match="differ by more than their tolerance"):
+        tolerance.assert_close(forward(*encoded, 6), expected, rounding, "logits")
 
 
 MAX_NORM_DEEP = fc.FeatureTransformer(
@@ -219,4 +237,5 @@ def test_the_row_path_forward_equals_the_general_one(
         expected = network(NetworkInputs(tensors[0], tensors[1], 6)).numpy()
     got = forward.rows(encoded[0], encoded[1], 6)
     assert got.shape == expected.shape == (6, 2)
-    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+    rounding = tolerance.Bound.of_network(network, (wide, deep)).logits(UNIVALENT)
+    tolerance.assert_close(got, expected, rounding, "logits")

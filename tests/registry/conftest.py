@@ -16,8 +16,7 @@ from pathlib import Path
 import pytest
 
 from mlengine.registry import Registry
-
-from .helpers import build_export, pg_base_url, postgres_schema
+from tests.registry.helpers import build_export, pg_base_url, postgres_schema
 
 
 @pytest.fixture(autouse=True)

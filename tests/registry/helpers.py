@@ -1,12 +1,13 @@
 """Helpers shared by the registry and CLI tests (and the child processes they start).
 
-Imported as ``registry.helpers``: ``tests/`` is on ``sys.path`` because ``tests/registry`` and
-``tests/cli`` are packages (pytest's rootdir-relative import).
+Imported as ``tests.registry.helpers`` (see ``tests/helpers.py``); a child process gets the
+repository root on its ``PYTHONPATH`` (:func:`child_env`) to import it the same way.
 """
 
 from __future__ import annotations
 
 import os
+import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ from fsspec.implementations.local import LocalFileSystem
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-TESTS_DIR = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 PG_ENV = "MLENGINE_TEST_DATABASE_URL"
 
 
@@ -45,6 +46,15 @@ def build_export(base: Path) -> Path:
     )
     model.evaluate(input_fn=estimator.inputs.pandas_input_fn(x, y, batch_size=200, shuffle=False))
     return Path(model.export_saved_model(str(base / "exports")))
+
+
+@contextmanager
+def refusing_port() -> Iterator[int]:
+    """A port on 127.0.0.1 that refuses connections while the block runs: bound by a socket
+    that never listens. (A fixed port, even 1, may be open on some machine.)"""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield int(sock.getsockname()[1])
 
 
 def pg_base_url() -> str | None:
@@ -96,7 +106,7 @@ class SlowFileSystem(LocalFileSystem):
 
 
 def child_env() -> dict[str, str]:
-    """The environment for a child Python: the test's, with ``tests/`` importable."""
+    """The environment for a child Python: the test's, with ``tests`` importable."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS_DIR), env.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     return env

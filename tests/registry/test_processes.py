@@ -14,9 +14,8 @@ import pytest
 import sqlalchemy as sa
 
 from mlengine.registry import Registry, VersionState
-from mlengine.registry.schema import versions_table
-
-from .helpers import child_env
+from mlengine.registry.migrations import versions_table
+from tests.registry.helpers import child_env
 
 CREATOR = """
 import json, os, sys, time
@@ -91,7 +90,7 @@ def test_eight_processes_create_versions_at_once(
 KILLED = """
 import os, sys, time
 import fsspec
-from registry.helpers import SlowFileSystem
+from tests.registry.helpers import SlowFileSystem
 import mlengine.registry.artifacts as artifacts
 from mlengine.registry import Registry
 

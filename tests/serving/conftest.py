@@ -6,26 +6,18 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
-import helper_modules
 from mlengine.registry import Registry
 from mlengine.serving import ServeSettings, create_app
-
-helpers = helper_modules.helpers("serving")
+from tests.serving import helpers
 
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     helpers.clean_env(monkeypatch, tmp_path / "home")
-
-
-@pytest.fixture(scope="session")
-def h() -> ModuleType:
-    return helpers
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,7 @@
 """Helpers of the server tests (and ``tests/cli/test_serve.py``): tiny exports, instances, and
 ``mlengine serve`` in a subprocess that is always killed with its process group.
 
-Loaded by path under one module name (``helper_modules.helpers``).
+Imported as ``tests.serving.helpers`` (see ``tests/helpers.py``).
 """
 
 from __future__ import annotations
@@ -15,14 +15,17 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
+from tests import tolerance
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
-MODULE_NAME = "mlengine_tests_serving_helpers"
 EDUCATION = ["Bachelors", "HS-grad", "11th", "Masters", "Some-college"]
 STARTED = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
 REGISTRY_ENV = ("MLENGINE_DATABASE_URL", "MLENGINE_ARTIFACT_ROOT", "MLENGINE_ALLOWED_ORIGINS")
@@ -266,21 +269,32 @@ class LiveClient(httpx.Client):
         assert not self._thread.is_alive(), "the in-process server did not stop"
 
 
-def close(got: Any, want: Any, rel: float = 1e-6) -> bool:
-    """Predictions equal up to float32 rounding: a row's last bits depend on the batch it was
-    computed in (a few rows take the Predictor's numpy row path, more rows torch's kernels)."""
-    if isinstance(want, dict):
-        return (
-            isinstance(got, dict)
-            and got.keys() == want.keys()
-            and all(close(got[k], want[k], rel) for k in want)
-        )
-    if isinstance(want, list):
-        return (
-            isinstance(got, list)
-            and len(got) == len(want)
-            and all(close(g, w, rel) for g, w in zip(got, want, strict=True))
-        )
-    if isinstance(want, float) and isinstance(got, int | float):
-        return abs(got - want) <= rel * max(1.0, abs(want))
-    return bool(got == want)
+@dataclass(frozen=True)
+class Expected:
+    """What an export predicts for some instances (``predictions``, as REST answers carry
+    them), and the float32 rounding of its logits there (tests/tolerance.py): a server may
+    compute a row in another batch, whose sums run in another order."""
+
+    predictions: list[dict[str, Any]]
+    rounding: np.ndarray
+
+    def __getitem__(self, rows: slice) -> Expected:
+        return Expected(self.predictions[rows], self.rounding[rows])
+
+    def matches(self, got: Any) -> bool:
+        """Whether ``got`` (an answer's predictions) are these, up to rounding."""
+        try:
+            tolerance.assert_instances_close(got, self.predictions, self.rounding)
+        except (AssertionError, TypeError, KeyError):
+            return False
+        return True
+
+
+def expected(export: Path, instances: list[dict[str, Any]]) -> Expected:
+    """``export``'s predictions of ``instances`` (as the Predictor makes them)."""
+    from mlengine.export import load
+
+    return Expected(
+        load(export).predict_instances(instances),
+        tolerance.Bound.of_export(export).logits(instances),
+    )

@@ -206,9 +206,10 @@ def test_prediction_posts_skip_the_middleware_and_other_posts_do_not() -> None:
     import asyncio
 
     from starlette.responses import PlainTextResponse
-    from starlette.routing import Route
+    from starlette.routing import BaseRoute
 
     from mlengine.serving.app import PredictionFastPath
+    from mlengine.serving.routes import Access, ApiRoute
 
     async def predict(_request: Any) -> PlainTextResponse:
         return PlainTextResponse("route")
@@ -216,10 +217,10 @@ def test_prediction_posts_skip_the_middleware_and_other_posts_do_not() -> None:
     async def rest_of_the_app(scope: Any, receive: Any, send: Any) -> None:
         await PlainTextResponse("app")(scope, receive, send)
 
-    routes = [
-        Route("/m:predict", predict, methods=["POST"]),
-        Route("/m", predict, methods=["POST"]),  # not a prediction: never shortcut
-        Route("/m/infer", predict, methods=["GET"]),  # not a POST route
+    routes: list[BaseRoute] = [
+        ApiRoute("POST", "/m:predict", predict, Access.PREDICT),
+        ApiRoute("POST", "/m", predict, Access.MANAGE),  # not a prediction: never shortcut
+        ApiRoute("GET", "/m/infer", predict, Access.READ),  # not a POST route
     ]
     fast_path = PredictionFastPath(routes)
 
@@ -239,3 +240,25 @@ def test_prediction_posts_skip_the_middleware_and_other_posts_do_not() -> None:
             return [(await client.request(method, path)).text for method, path in calls]
 
     assert asyncio.run(answers()) == ["route", "app", "app", "app"]
+
+
+def test_access_rules_come_from_the_declared_routes(tmp_path: Any) -> None:
+    from mlengine.registry import Registry
+    from mlengine.serving import ServeSettings, create_app
+    from mlengine.serving.routes import Access, AccessRules, ApiRoute
+
+    with Registry(f"sqlite:///{tmp_path / 'r.db'}", tmp_path / "artifacts") as registry:
+        routes = create_app(registry, ServeSettings()).routes
+    assert all(isinstance(route, ApiRoute) for route in routes)
+    rules = AccessRules(routes)
+    assert {path: rules.access(path) for _, path in OPEN} == {p: Access.OPEN for _, p in OPEN}
+    for _, path in PREDICTION:
+        assert rules.access(path) in (Access.READ, Access.PREDICT), path
+    for _, path in MANAGEMENT:
+        assert rules.access(path) is Access.MANAGE, path
+    # Every prediction POST, and nothing else, is a PREDICT route (the fast path's).
+    predict = {r.path for r in routes if isinstance(r, ApiRoute) and r.access is Access.PREDICT}
+    assert predict == {
+        r.path for r in routes if isinstance(r, ApiRoute) and r.endpoint.__name__ in
+        ("predict", "classify", "regress", "infer")
+    }  # fmt: skip

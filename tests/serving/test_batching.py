@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 from mlengine.errors import FeatureError
-from mlengine.export import load
 from mlengine.serving.batching import Batcher, run_chunked
 from mlengine.serving.schema import Columns
+from tests.serving import helpers as h
 
 
 def columns(*values: float) -> Columns:
@@ -221,13 +221,11 @@ def test_big_requests_are_chunked_and_do_not_block_small_ones(pools: Any) -> Non
     assert run_chunked(model, columns(*range(9)), 4)["y"].tolist() == [2.0 * i for i in range(9)]
 
 
-def test_concurrent_http_requests_match_one_by_one(
-    fresh: Any, exports: dict[str, Path], h: Any
-) -> None:
+def test_concurrent_http_requests_match_one_by_one(fresh: Any, exports: dict[str, Path]) -> None:
     """32 clients at once: every answer is the one its own instances get alone, and the
     batch-size histogram shows calls of more than one request."""
     rows = h.instances(64)
-    expected = load(exports["v1"]).predict_instances(rows)
+    expected = h.expected(exports["v1"], rows)
     url = "/v1/projects/local/models/census:predict"
     barrier = threading.Barrier(32)
     results: dict[int, Any] = {}
@@ -244,7 +242,7 @@ def test_concurrent_http_requests_match_one_by_one(
     for thread in threads:
         thread.join(timeout=60)
     for i in range(32):
-        assert h.close(results[i], expected[2 * i : 2 * i + 2])
+        assert expected[2 * i : 2 * i + 2].matches(results[i])
     text = fresh.get("/metrics").text
     count = _sample(text, 'mlengine_batch_size_count{model="census",version="v1"}')
     total = _sample(text, 'mlengine_batch_size_sum{model="census",version="v1"}')

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -16,6 +15,7 @@ from hypothesis import strategies as st
 
 from mlengine.registry import Registry
 from mlengine.serving import ServeSettings, create_app
+from tests.serving import helpers as h
 
 BASE = "/v1/projects/local/models"
 ROUTES = [
@@ -107,7 +107,7 @@ bodies = st.one_of(
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory, h: ModuleType) -> Iterator[Any]:
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """One server for the whole fuzz run (hypothesis reuses it across examples)."""
     root = tmp_path_factory.mktemp("fuzz")
     exports = {
@@ -147,7 +147,7 @@ def test_fuzz_request_bodies(live: Any, route: str, body: bytes) -> None:
     _check(live.post(route, content=body))
 
 
-def test_server_still_serves_after_abuse(live: Any, h: ModuleType) -> None:
+def test_server_still_serves_after_abuse(live: Any) -> None:
     instances = h.instances(2)
     for body in (b"x" * 2_000_000, b"[" * 1_000_000, bytes(range(256)) * 100):
         response = live.post(f"{BASE}/census:predict", content=body)

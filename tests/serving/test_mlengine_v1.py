@@ -4,13 +4,13 @@ rules) and ``:predict`` on the default or a named version, with the shapes of se
 from __future__ import annotations
 
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
 from mlengine.export import load
 from mlengine.registry import Registry
+from tests.serving import helpers as h
 
 BASE = "/v1/projects/local/models"
 KEYS = ["class_ids", "classes", "logistic", "logits", "probabilities"]
@@ -90,7 +90,7 @@ def test_delete_rules(fresh: Any) -> None:
 
 
 def test_create_version_is_creating_then_ready(
-    make_client: Any, exports: dict[str, Path], exports_root: Path, h: ModuleType
+    make_client: Any, exports: dict[str, Path], exports_root: Path
 ) -> None:
     fs = h.gated_filesystem()
     fs.gate.clear()
@@ -152,7 +152,7 @@ def test_origins_come_only_from_the_settings(make_client: Any, exports: dict[str
 
 
 def test_set_default_through_the_api_switches_predictions(
-    fresh: Any, exports: dict[str, Path], instances: list[dict[str, Any]], h: ModuleType
+    fresh: Any, exports: dict[str, Path], instances: list[dict[str, Any]]
 ) -> None:
     expected = {name: load(exports[name]).predict_instances(instances) for name in ("v1", "v2")}
     url = f"{BASE}/census:predict"

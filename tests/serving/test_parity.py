@@ -5,23 +5,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pytest
 
-import helper_modules
 from mlengine.export import Predictor, load
 from mlengine.registry import Registry
 from mlengine.serving import ServeSettings, create_app
+from tests.export import helpers as export_helpers
+from tests.serving import helpers as h
 
 
 @pytest.fixture(scope="module")
 def wide_deep(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return Path(
-        helper_modules.helpers("export").wide_deep(tmp_path_factory.mktemp("wide_deep")).export_dir
-    )
+    return Path(export_helpers.wide_deep(tmp_path_factory.mktemp("wide_deep")).export_dir)
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +29,7 @@ def predictor(wide_deep: Path) -> Predictor:
 
 
 @pytest.fixture(scope="module")
-def live(wide_deep: Path, tmp_path_factory: pytest.TempPathFactory, h: ModuleType) -> Iterator[Any]:
+def live(wide_deep: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     root = tmp_path_factory.mktemp("parity")
     with Registry(f"sqlite:///{root / 'r.db'}", root / "artifacts") as registry:
         registry.create_model("census")
@@ -62,7 +60,7 @@ def _rows(count: int) -> list[dict[str, Any]]:
 @pytest.fixture(scope="module", params=["talk", "census_200"])
 def instances(request: pytest.FixtureRequest) -> list[dict[str, Any]]:
     if request.param == "talk":
-        return list(helper_modules.helpers("export").census_instances())
+        return list(export_helpers.census_instances())
     return _rows(200)
 
 
@@ -105,7 +103,7 @@ def test_cli_endpoint_prints_the_local_table(live: Any, predictor: Predictor) ->
 
     from mlengine.cli.main import app
 
-    census_json = str(helper_modules.helpers("export").CENSUS_JSON)
+    census_json = str(export_helpers.CENSUS_JSON)
     runner = CliRunner()
     local = runner.invoke(
         app, ["predict", "--export-dir", predictor.path, "--json-instances", census_json]

@@ -10,6 +10,7 @@ import torch
 
 from mlengine.training.fast_step import FastUpdater, _grads, backward
 from mlengine.training.ftrl import Ftrl
+from tests import tolerance
 
 
 def _loss(model: torch.nn.Module, seed: int) -> torch.Tensor:
@@ -74,11 +75,11 @@ def _train(updater_kind: str, steps: int = 4) -> list[torch.Tensor]:
 
 
 def test_fast_updates_give_the_optimizers_own_steps_with_cleared_or_zeroed_gradients() -> None:
-    expected = _train("torch")
+    expected = _train("torch", steps=4)
     for kind in ("clear", "zero"):
-        got = _train(kind)
-        for a, b in zip(got, expected, strict=True):
-            torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+        got = _train(kind, steps=4)
+        for a, b in zip(got, expected, strict=True):  # fused and foreach kernels: rounding
+            tolerance.assert_close(a.numpy(), b.numpy(), tolerance.trained(b.numpy(), steps=4))
 
 
 def test_gradients_are_cleared_after_a_fast_update_and_kept_when_asked() -> None:

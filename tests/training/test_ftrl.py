@@ -12,7 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mlengine.errors import InvalidParameterError
-from mlengine.training.ftrl import Ftrl, _foreach_update, _Hyper, _numpy_update
+from mlengine.training.ftrl import Ftrl, FtrlHyper, foreach_update, numpy_update
+from tests import tolerance
 
 FOREACH = pytest.mark.parametrize("foreach", [True, False], ids=["foreach", "loop"])
 
@@ -427,8 +428,9 @@ def test_cuda_matches_cpu() -> None:
             g.grad = c.grad.cuda()
         cpu_opt.step()
         gpu_opt.step()
-    for c, g in zip(cpu, gpu, strict=True):
-        torch.testing.assert_close(g.detach().cpu(), c.detach(), rtol=1e-5, atol=1e-6)
+    for c, g in zip(cpu, gpu, strict=True):  # CUDA's kernels round their own way
+        want = c.detach().numpy()
+        tolerance.assert_close(g.detach().cpu().numpy(), want, tolerance.trained(want, steps=5))
 
 
 # ------------------------------------------------------------------ the numpy update
@@ -454,7 +456,7 @@ def test_numpy_update_equals_the_foreach_update(
 ) -> None:
     """The CPU fast path (numpy views of the tensors) makes the foreach update's operations."""
     rng = np.random.default_rng(seed)
-    hyper = _Hyper(
+    hyper = FtrlHyper(
         lr=lr,
         lr_power=lr_power,
         l1=l1,
@@ -476,9 +478,9 @@ def test_numpy_update_equals_the_foreach_update(
     for _ in range(5):
         grads = [torch.tensor(rng.normal(size=s)) for s in shapes]
         (w, acc, lin), (w2, acc2, lin2) = sides
-        _foreach_update(w, grads, acc, lin, hyper)
+        foreach_update(w, grads, acc, lin, hyper)
         views = [[t.numpy() for t in ts] for ts in (w2, grads, acc2, lin2)]
-        _numpy_update(*views, hyper)
+        numpy_update(*views, hyper)
     for torch_side, numpy_side in zip(sides[0], sides[1], strict=True):
         for a, b in zip(torch_side, numpy_side, strict=True):
             np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-12, atol=1e-12)

@@ -2,7 +2,7 @@
 
 A batch's columns are numpy arrays or pyarrow Arrays (see :func:`to_column` for which is which),
 so every operation here dispatches on that one distinction and never loops over rows in Python.
-The input functions in :mod:`mlengine.data.inputs` are built from these pieces: a stream of
+The input functions in :mod:`mlengine.data.input_fns` are built from these pieces: a stream of
 chunks is coalesced (:func:`coalesce`), optionally shuffled through a bounded buffer
 (:func:`shuffle_buffer`) and cut into batches (:func:`rebatch`).
 """
@@ -19,7 +19,9 @@ import pyarrow as pa
 Column: TypeAlias = "npt.NDArray[Any] | pa.Array"
 Features: TypeAlias = "dict[str, Column]"
 Labels: TypeAlias = "Column | None"
-Batch: TypeAlias = "tuple[Features, Labels]"
+InputBatch: TypeAlias = "tuple[Features, Labels]"
+"""One batch as an input function yields it (the network's, once encoded, is
+:class:`~mlengine.model.encode.EncodedBatch`)."""
 
 
 def to_column(values: pa.Array | pa.ChunkedArray, keep_dictionary: bool = False) -> Column:
@@ -27,7 +29,7 @@ def to_column(values: pa.Array | pa.ChunkedArray, keep_dictionary: bool = False)
 
     Numbers and booleans without nulls become numpy arrays (what torch wants, zero-copy where
     pyarrow allows); strings and anything with nulls stay pyarrow Arrays, because turning them
-    into Python objects costs tens of nanoseconds a value. Dictionary-encoded columns (pandas
+    into Python objects costs a Python object per value. Dictionary-encoded columns (pandas
     categoricals, some Parquet files) are decoded to their value type, unless
     ``keep_dictionary``: a shuffle buffer moves dictionary indices much more cheaply than
     strings, and decodes once on the way out (:func:`decode_dictionaries`).
@@ -47,7 +49,7 @@ def to_column(values: pa.Array | pa.ChunkedArray, keep_dictionary: bool = False)
 
 def table_to_batch(
     table: pa.Table | pa.RecordBatch, label_key: str | None, keep_dictionaries: bool = False
-) -> Batch:
+) -> InputBatch:
     """Splits a table into a features dict and the label column (None without a label_key)."""
     keep = keep_dictionaries
     features = {
@@ -63,7 +65,7 @@ def _is_dictionary(column: Column | None) -> bool:
     return isinstance(column, pa.DictionaryArray)
 
 
-def decode_dictionaries(batch: Batch, larger_than: int = -1) -> Batch:
+def decode_dictionaries(batch: InputBatch, larger_than: int = -1) -> InputBatch:
     """The batch with its dictionary-encoded columns decoded (see :func:`to_column`).
 
     With ``larger_than``, only dictionaries of more than that many values are decoded: a
@@ -90,7 +92,7 @@ def column_length(column: Column) -> int:
     return len(column)
 
 
-def num_rows(batch: Batch) -> int:
+def num_rows(batch: InputBatch) -> int:
     """The number of rows of a batch (0 for a batch without columns)."""
     features, labels = batch
     if labels is not None:
@@ -129,7 +131,7 @@ def _concat(columns: list[Column]) -> Column:
     return to_column(pa.concat_arrays(arrays))
 
 
-def slice_batch(batch: Batch, start: int, stop: int) -> Batch:
+def slice_batch(batch: InputBatch, start: int, stop: int) -> InputBatch:
     """Rows ``start:stop`` of a batch (views, no copy)."""
     features, labels = batch
     return (
@@ -138,7 +140,7 @@ def slice_batch(batch: Batch, start: int, stop: int) -> Batch:
     )
 
 
-def take_batch(batch: Batch, indices: npt.NDArray[np.intp]) -> Batch:
+def take_batch(batch: InputBatch, indices: npt.NDArray[np.intp]) -> InputBatch:
     """The rows of a batch at ``indices``, in that order."""
     features, labels = batch
     return (
@@ -147,7 +149,7 @@ def take_batch(batch: Batch, indices: npt.NDArray[np.intp]) -> Batch:
     )
 
 
-def concat_batches(batches: list[Batch]) -> Batch:
+def concat_batches(batches: list[InputBatch]) -> InputBatch:
     """Concatenates batches with the same keys, row-wise."""
     if len(batches) == 1:
         return batches[0]
@@ -159,13 +161,13 @@ def concat_batches(batches: list[Batch]) -> Batch:
     return features, labels
 
 
-def coalesce(batches: Iterable[Batch], min_rows: int) -> Iterator[Batch]:
+def coalesce(batches: Iterable[InputBatch], min_rows: int) -> Iterator[InputBatch]:
     """Merges consecutive small batches so that each one yielded has at least ``min_rows`` rows.
 
     Only the last batch may be smaller. Batches that are large enough pass through untouched;
     empty batches are dropped.
     """
-    pending: list[Batch] = []
+    pending: list[InputBatch] = []
     pending_rows = 0
     for batch in batches:
         n = num_rows(batch)
@@ -180,7 +182,7 @@ def coalesce(batches: Iterable[Batch], min_rows: int) -> Iterator[Batch]:
         yield concat_batches(pending)
 
 
-def take_rows(batches: Iterable[Batch], rows: int) -> Iterator[Batch]:
+def take_rows(batches: Iterable[InputBatch], rows: int) -> Iterator[InputBatch]:
     """The first ``rows`` rows of a stream (the last batch cut short); stops pulling after them.
 
     The stream may be endless: nothing past the batch that completes ``rows`` is read.
@@ -197,13 +199,13 @@ def take_rows(batches: Iterable[Batch], rows: int) -> Iterator[Batch]:
             rows -= n
 
 
-def rebatch(chunks: Iterable[Batch], batch_size: int) -> Iterator[Batch]:
+def rebatch(chunks: Iterable[InputBatch], batch_size: int) -> Iterator[InputBatch]:
     """Cuts a stream of chunks into batches of exactly ``batch_size`` rows, except the last.
 
     The remainder of one chunk is carried over into the next, so batches may straddle chunk
     (and so epoch) boundaries, as TensorFlow's ``repeat().batch()`` does.
     """
-    pending: list[Batch] = []
+    pending: list[InputBatch] = []
     pending_rows = 0
     for chunk in chunks:
         n = num_rows(chunk)
@@ -227,8 +229,8 @@ def rebatch(chunks: Iterable[Batch], batch_size: int) -> Iterator[Batch]:
 
 
 def shuffle_buffer(
-    chunks: Iterable[Batch], buffer_rows: int, out_rows: int, rng: np.random.Generator
-) -> Iterator[Batch]:
+    chunks: Iterable[InputBatch], buffer_rows: int, out_rows: int, rng: np.random.Generator
+) -> Iterator[InputBatch]:
     """Shuffles a stream through a buffer of ``buffer_rows`` rows, a chunk at a time.
 
     Like ``tf.data.Dataset.shuffle``, each row yielded is drawn uniformly from the rows
@@ -240,7 +242,7 @@ def shuffle_buffer(
     Dictionary-encoded columns stay encoded (each row moves as one index), except those whose
     dictionary outgrows the rows kept, which are decoded; the caller decodes the output.
     """
-    pending: list[Batch] = []
+    pending: list[InputBatch] = []
     pending_rows = 0
     for chunk in chunks:
         n = num_rows(chunk)

@@ -29,6 +29,7 @@ from fsspec.core import url_to_fs
 from fsspec.utils import infer_compression
 
 from mlengine.errors import DataError, InvalidParameterError
+from mlengine.tuning import CSV_BLOCK_BYTES
 
 FilePattern = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 
@@ -120,7 +121,7 @@ class CsvOptions:
     column_defaults: tuple[Any, ...] | None = None
     header: bool = True
     delimiter: str = ","
-    block_size: int = 1 << 22
+    block_size: int = CSV_BLOCK_BYTES
 
 
 _REQUIRED = object()  # a column_defaults entry of [] (TF: "an empty tensor if required")

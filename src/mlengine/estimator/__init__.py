@@ -3,6 +3,15 @@
 Example:
     >>> from mlengine import estimator, feature_column as fc
     >>> model = estimator.LinearClassifier([fc.numeric_column("x")])
+
+Modules:
+
+* ``canned``: the canned estimators: Linear, DNN, Wide & Deep and Baseline
+* ``estimator``: the Estimator base: train / evaluate / predict / export over a model_dir
+* ``exporters``: Latest, Best and Final exporters for ``EvalSpec(exporters=...)``
+* ``inputs``: ``tf.estimator.inputs``: the input functions of :mod:`mlengine.data`
+* ``training``: ``TrainSpec``, ``EvalSpec`` and ``train_and_evaluate``
+* ``warm_start``: ``warm_start_from``: start from a checkpoint's, model_dir's or export's weights
 """
 
 from mlengine.estimator import inputs
@@ -19,7 +28,7 @@ from mlengine.estimator.canned import (
 from mlengine.estimator.estimator import Estimator
 from mlengine.estimator.exporters import BestExporter, Exporter, FinalExporter, LatestExporter
 from mlengine.estimator.training import EvalSpec, TrainSpec, train_and_evaluate
-from mlengine.model.heads import SUM, SUM_OVER_BATCH_SIZE
+from mlengine.model import heads as _heads
 from mlengine.training.config import RunConfig
 from mlengine.training.loop import NanLossDuringTrainingError
 from mlengine.training.optimizers import (
@@ -42,8 +51,8 @@ class ModeKeys:
 class LossReduction:
     """tf.losses.Reduction values accepted by ``loss_reduction``."""
 
-    SUM = SUM
-    SUM_OVER_BATCH_SIZE = SUM_OVER_BATCH_SIZE
+    SUM = _heads.SUM
+    SUM_OVER_BATCH_SIZE = _heads.SUM_OVER_BATCH_SIZE
 
 
 __all__ = [
@@ -51,11 +60,11 @@ __all__ = [
     "AdamOptimizer",
     "BaselineClassifier",
     "BaselineRegressor",
+    "BestExporter",
     "DNNClassifier",
     "DNNLinearCombinedClassifier",
     "DNNLinearCombinedRegressor",
     "DNNRegressor",
-    "BestExporter",
     "Estimator",
     "EvalSpec",
     "Exporter",

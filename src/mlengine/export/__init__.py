@@ -2,6 +2,12 @@
 
 This package uses :mod:`mlengine.model` only, never the training code, so serving never
 imports it.
+
+Modules:
+
+* ``format``: the export format (version 1): names, the signature, manifest I/O
+* ``predictor``: load an export and predict: :class:`Predictor`, from the directory alone
+* ``writer``: write a trained model as a versioned export directory, atomically
 """
 
 from mlengine.export.format import FORMAT_NAME, FORMAT_VERSION

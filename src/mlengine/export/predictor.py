@@ -11,7 +11,7 @@ Predictions of a few rows take the row path
 :class:`~mlengine.model.numpy_network.NumpyNetwork`); bigger batches the vectorised
 transform, then the same numpy network, whose matrix products use every core (BLAS threads).
 Torch is imported only for a network numpy cannot run (a gelu DNN), so a process that only
-predicts, such as the server, starts in a fraction of a second.
+predicts, such as the server, never pays for importing it.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ import pyarrow as pa
 from safetensors import SafetensorError
 from safetensors.numpy import load_file
 
-from mlengine import tuning
 from mlengine.errors import ExportFormatError, FeatureError, MLEngineError
 from mlengine.export.format import (
     ASSETS_DIR,
@@ -42,8 +41,9 @@ from mlengine.feature_column.memory import ValueMemory
 from mlengine.feature_column.row_encoder import RowEncoder
 from mlengine.feature_column.transform import as_feature_dict, count_rows, transform_all
 from mlengine.model.heads import Head, head_from_config
-from mlengine.model.numpy_network import CHUNK_ROWS, NumpyNetwork
+from mlengine.model.numpy_network import NumpyNetwork
 from mlengine.model.spec import check_weights, transformers_from_spec, weight_shapes
+from mlengine.tuning import FORWARD_CHUNK_ROWS, ROW_PATH_ROWS, SMALL_BATCH_ROWS
 
 if TYPE_CHECKING:
     from mlengine.model import Model
@@ -191,7 +191,7 @@ class Predictor:
     def few_rows(self) -> int:
         """The most rows a call takes the row path for (0: this model never does). Such a
         call is Python and numpy on tiny arrays: it holds the GIL from start to end."""
-        return tuning.ROW_PATH_ROWS if self._row_path is not None else 0
+        return ROW_PATH_ROWS if self._row_path is not None else 0
 
     @property
     def global_step(self) -> int:
@@ -222,7 +222,7 @@ class Predictor:
                         raise FeatureError(
                             f"Instance {index}: required feature {name!r} is {state}."
                         )
-            if len(values) <= tuning.SMALL_BATCH_ROWS and _plain(values):
+            if len(values) <= SMALL_BATCH_ROWS and _plain(values):
                 columns[name] = values  # the transform's small-batch path reads lists directly
                 continue
             try:
@@ -281,7 +281,7 @@ class Predictor:
 
     def predict(self, instances: Any) -> dict[str, np.ndarray]:
         """Predictions as columns: one array per output key, first axis = instances."""
-        if self._row_path is not None and 0 < _count_plain(instances) <= tuning.ROW_PATH_ROWS:
+        if self._row_path is not None and 0 < _count_plain(instances) <= ROW_PATH_ROWS:
             outputs = self._predict_few(instances)
             if outputs is not None:
                 return outputs
@@ -299,8 +299,8 @@ class Predictor:
         model, encoder = self._torch()
         with torch.no_grad():
             inputs = encoder.inputs(features)
-            # In chunks whose activations stay in the cache (see CHUNK_ROWS).
-            logits = torch.cat([model.network(part) for part in inputs.split(CHUNK_ROWS)])
+            # In chunks whose activations stay in the cache (see FORWARD_CHUNK_ROWS).
+            logits = torch.cat([model.network(part) for part in inputs.split(FORWARD_CHUNK_ROWS)])
         return self.head.predictions(logits)
 
     def _torch(self) -> tuple[Model, Encoder]:

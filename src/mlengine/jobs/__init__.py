@@ -14,12 +14,24 @@ are thin layers over it)::
 Each job runs under a detached supervisor (``python -m mlengine.jobs.supervisor``) in its own
 process group; states, times and errors live in the registry database, logs and results in
 ``$MLENGINE_HOME/jobs/<job id>/``.
+
+Modules:
+
+* ``batch``: batch prediction: the process a prediction job runs
+* ``entities``: the plain values: ``Job``, ``JobState``, ``JobKind``
+* ``logs``: a job's log file: its last lines, read from the end
+* ``manager``: :class:`JobManager`: the Python API of jobs
+* ``processes``: a job's processes: detached start, liveness, the tree, stopping it all
+* ``requests``: ML Engine's Job resource to submit arguments
+* ``specs``: what a job runs: checked inputs and the command lines
+* ``supervisor``: the detached process that runs one job
+* ``table``: the ``mlengine_jobs`` table: every read and state change of a job
 """
 
 from mlengine.jobs.entities import ACTIVE_STATES, FINAL_STATES, Job, JobKind, JobState
 from mlengine.jobs.manager import JobManager
 from mlengine.jobs.requests import parse_job
-from mlengine.jobs.rows import validate_job_id
+from mlengine.jobs.table import validate_job_id
 
 __all__ = [
     "ACTIVE_STATES",

@@ -38,9 +38,8 @@ from mlengine.data.readers import FileSource, expand_patterns
 from mlengine.errors import DataError, MLEngineError
 from mlengine.export import Predictor, load
 from mlengine.jobs.specs import DEFAULT_BATCH_SIZE, RESULTS_PREFIX
+from mlengine.tuning import CSV_BLOCK_BYTES, RESULT_SHARD_ROWS
 
-SHARD_ROWS = 1_000_000
-_CSV_BLOCK = 1 << 22
 _ARROW_TYPES = {"float32": pa.float64(), "float64": pa.float64(), "int64": pa.int64()}
 
 
@@ -123,7 +122,7 @@ def csv_chunks(source: FileSource, predictor: Predictor) -> Iterator[Chunk]:
         spec["name"]: _ARROW_TYPES.get(str(spec.get("dtype")), pa.string())
         for spec in predictor.inputs
     }
-    read = pa_csv.ReadOptions(block_size=_CSV_BLOCK, use_threads=True)
+    read = pa_csv.ReadOptions(block_size=CSV_BLOCK_BYTES, use_threads=True)
     convert = pa_csv.ConvertOptions(column_types=types, null_values=[""], strings_can_be_null=True)
     first = 2  # line 1 is the header
     try:
@@ -140,7 +139,7 @@ def _csv_message(source: FileSource, error: pa.ArrowInvalid, convert: Any) -> st
     """pyarrow's message as ``FILE, line N: ...`` (re-read single-threaded to learn the row)."""
     found: BaseException = error
     if not re.search(r"Row #\d+", str(error)):
-        slow = pa_csv.ReadOptions(block_size=_CSV_BLOCK, use_threads=False)
+        slow = pa_csv.ReadOptions(block_size=CSV_BLOCK_BYTES, use_threads=False)
         try:
             with source.open() as handle:
                 for _ in pa_csv.open_csv(handle, slow, convert_options=convert):
@@ -234,7 +233,7 @@ class ShardWriter:
         self._rows = 0
 
     def write(self, predictions: Sequence[dict[str, Any]]) -> None:
-        if self._handle is None or self._rows >= SHARD_ROWS:
+        if self._handle is None or self._rows >= RESULT_SHARD_ROWS:
             self.new_shard()
         self._handle.write(b"".join(orjson.dumps(p) + b"\n" for p in predictions))
         self._rows += len(predictions)

@@ -42,10 +42,10 @@ from mlengine.jobs import logs, processes, specs
 from mlengine.jobs.entities import ACTIVE_STATES, Job, JobKind, JobState
 from mlengine.jobs.logs import error_with_tail
 from mlengine.jobs.requests import parse_job
-from mlengine.jobs.rows import (
+from mlengine.jobs.table import (
     ARTIFACT_ROOT_ENV,
     DATABASE_ENV,
-    JobRows,
+    JobTable,
     now,
     to_job,
     validate_job_id,
@@ -54,7 +54,7 @@ from mlengine.registry import Registry, VersionState
 from mlengine.registry.db import Database
 from mlengine.registry.names import validate_labels
 from mlengine.registry.origins import check_allowed, precheck_export
-from mlengine.registry.rows import worker_id
+from mlengine.registry.queries import worker_id
 
 HOST = socket.gethostname()
 DEFAULT_STALE_AFTER = timedelta(minutes=10)
@@ -106,7 +106,7 @@ class JobManager:
     ) -> None:
         self._owned = registry is None
         self.registry = Registry() if registry is None else registry
-        self.rows = JobRows(_database(self.registry))
+        self.table = JobTable(_database(self.registry))
         base = home or os.environ.get("MLENGINE_HOME") or "~/.mlengine"
         self.jobs_root = Path(base).expanduser().resolve() / "jobs"
         self.cancel_grace = cancel_grace
@@ -244,14 +244,14 @@ class JobManager:
         run_dir = self.jobs_root / job_id
         if run_dir.exists() and any(run_dir.iterdir()):
             try:
-                self.rows.row(job_id)  # the job exists: the insert below says so
+                self.table.row(job_id)  # the job exists: the insert below says so
             except NotFoundError:
                 raise FailedPreconditionError(
                     f"The folder {run_dir} exists but no job (id={job_id}) does (left by "
                     "another registry database?): remove it or choose another job id."
                 ) from None
         me = worker_id()
-        self.rows.insert(job_id, kind, spec, clean_labels, HOST, str(run_dir), me)
+        self.table.insert(job_id, kind, spec, clean_labels, HOST, str(run_dir), me)
         try:
             run_dir.mkdir(parents=True, exist_ok=True)
             env = dict(os.environ)
@@ -265,11 +265,11 @@ class JobManager:
             )
         except (MLEngineError, OSError) as error:
             message = f"The job's supervisor could not start: {' '.join(str(error).split())}"
-            self.rows.finish(job_id, JobState.FAILED, [JobState.QUEUED], error_message=message)
+            self.table.finish(job_id, JobState.FAILED, [JobState.QUEUED], error_message=message)
             raise MLEngineError(f"Job (id={job_id}) FAILED: {message}") from error
         # The supervisor claims the job with its own identity when it starts; until then the
         # row names its pid, so a supervisor that dies before starting is noticed too.
-        self.rows.update(job_id, ACTIVE_STATES, owner=me, worker=f"{HOST}:{pid}")
+        self.table.update(job_id, ACTIVE_STATES, owner=me, worker=f"{HOST}:{pid}")
         return self.get_job(job_id)
 
     # -------------------------------------------------------------------- read
@@ -281,9 +281,9 @@ class JobManager:
             InvalidParameterError: a bad job id.  NotFoundError: no such job.
         """
         validate_job_id(job_id)
-        row = self.rows.row(job_id)
+        row = self.table.row(job_id)
         if JobState(row.state) in ACTIVE_STATES and self._settle(row):
-            row = self.rows.row(job_id)
+            row = self.table.row(job_id)
         return to_job(row)
 
     def list_jobs(
@@ -298,10 +298,10 @@ class JobManager:
         wanted = None if states is None else [_state(state) for state in states]
         if limit is not None:
             limit = specs.positive_int(limit, "limit")
-        found = self.rows.rows(wanted, limit)
+        found = self.table.rows(wanted, limit)
         active = [row for row in found if JobState(row.state) in ACTIVE_STATES]
         if any([self._settle(row) for row in active]):
-            found = self.rows.rows(wanted, limit)
+            found = self.table.rows(wanted, limit)
         return [to_job(row) for row in found]
 
     def wait(self, job_id: str, timeout: float | None = None, poll: float = 0.2) -> Job:
@@ -325,11 +325,11 @@ class JobManager:
             FailedPreconditionError: the job is already SUCCEEDED, FAILED or CANCELLED.
         """
         job = self.get_job(job_id)
-        if job.state is JobState.QUEUED and self.rows.finish(
+        if job.state is JobState.QUEUED and self.table.finish(
             job_id, JobState.CANCELLED, [JobState.QUEUED]
         ):
             return self.get_job(job_id)
-        if not self.rows.update(
+        if not self.table.update(
             job_id, [JobState.QUEUED, JobState.RUNNING], state=JobState.CANCELLING
         ):
             job = self.get_job(job_id)
@@ -385,7 +385,7 @@ class JobManager:
             f"outcome.{killed}"
         )
         message = error_with_tail(summary, f"{row.run_dir}/output.log")
-        return self.rows.finish(
+        return self.table.finish(
             row.job_id, JobState.FAILED, ACTIVE_STATES, owner=row.worker, error_message=message
         )
 
@@ -404,7 +404,7 @@ class JobManager:
     def reap_stale(self) -> list[str]:
         """Settle the active jobs of dead supervisors; returns their ids (a server may call
         this periodically; reads do it anyway)."""
-        found = self.rows.rows(list(ACTIVE_STATES))
+        found = self.table.rows(list(ACTIVE_STATES))
         return [row.job_id for row in found if self._settle(row)]
 
 

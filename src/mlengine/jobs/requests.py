@@ -17,7 +17,7 @@ from typing import Any
 from mlengine.errors import InvalidParameterError, NotSupportedError
 from mlengine.jobs import specs
 from mlengine.jobs.entities import JobKind
-from mlengine.jobs.rows import validate_job_id
+from mlengine.jobs.table import validate_job_id
 
 _IGNORED = {"region", "runtimeVersion", "pythonVersion", "scaleTier", "masterType", "network"}
 _TRAINING = {"pythonModule", "packagePath", "packageUris", "args", "jobDir", "workerCount"}

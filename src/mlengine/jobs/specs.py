@@ -19,10 +19,11 @@ from typing import Any
 from mlengine.errors import InvalidParameterError
 from mlengine.jobs.processes import free_port
 from mlengine.registry.origins import is_url
+from mlengine.tuning import BATCH_PREDICTION_ROWS
 
 _MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 DATA_FORMATS = {"json": "JSON", "text": "JSON", "csv": "CSV", "parquet": "PARQUET"}
-DEFAULT_BATCH_SIZE = 65536
+DEFAULT_BATCH_SIZE = BATCH_PREDICTION_ROWS  # a prediction job's batchSize when it names none
 DEFAULT_RDZV_TIMEOUT = 60.0
 RESULTS_PREFIX = "prediction.results-"
 

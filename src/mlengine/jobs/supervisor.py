@@ -29,9 +29,9 @@ from mlengine.errors import MLEngineError
 from mlengine.jobs import processes, specs
 from mlengine.jobs.entities import Job, JobKind, JobState
 from mlengine.jobs.logs import error_with_tail, tail_lines
-from mlengine.jobs.rows import ARTIFACT_ROOT_ENV, DATABASE_ENV, JobRows, to_job
+from mlengine.jobs.table import ARTIFACT_ROOT_ENV, DATABASE_ENV, JobTable, to_job
 from mlengine.registry.db import Database
-from mlengine.registry.rows import worker_id
+from mlengine.registry.queries import worker_id
 
 LOST_AFTER_S = 120.0
 _EXCEPTION_LINE = re.compile(
@@ -59,16 +59,16 @@ class Supervisor:
     """Runs one job: see the module's docstring."""
 
     def __init__(
-        self, rows: JobRows, job_id: str, grace: float, poll: float, heartbeat: float
+        self, table: JobTable, job_id: str, grace: float, poll: float, heartbeat: float
     ) -> None:
-        self.rows, self.job_id = rows, job_id
+        self.table, self.job_id = table, job_id
         self.grace, self.poll, self.heartbeat = grace, poll, heartbeat
         self.me = worker_id()
         self.endpoint: str | None = None
 
     def run(self) -> int:
-        job = to_job(self.rows.row(self.job_id))
-        if not self.rows.start(self.job_id, self.me):
+        job = to_job(self.table.row(self.job_id))
+        if not self.table.start(self.job_id, self.me):
             return 0  # cancelled (or taken for dead) before it started
         proc: subprocess.Popen[bytes] | None = None
         try:
@@ -84,7 +84,7 @@ class Supervisor:
                     env=env,
                     start_new_session=True,
                 )
-            self.rows.update(
+            self.table.update(
                 self.job_id, [JobState.RUNNING, JobState.CANCELLING], process_id=proc.pid
             )
             outcome = self.watch(proc, specs.max_running_time(job.input))
@@ -136,9 +136,9 @@ class Supervisor:
                 try:
                     if now >= next_beat:
                         next_beat = now + self.heartbeat
-                        state = self.rows.beat(self.job_id, self.me)
+                        state = self.table.beat(self.job_id, self.me)
                     else:
-                        state = self.rows.state(self.job_id)
+                        state = self.table.state(self.job_id)
                     last_ok = now
                 except MLEngineError as error:
                     print(f"mlengine supervisor: {error}", file=sys.stderr, flush=True)
@@ -169,8 +169,10 @@ class Supervisor:
         self.log(job, f"mlengine: the job's main process {processes.describe_exit(code)}")
         if outcome == "lost":
             return
-        if outcome == "cancelled" or self.rows.state(self.job_id) is JobState.CANCELLING:
-            self.rows.finish(self.job_id, JobState.CANCELLED, [JobState.CANCELLING], exit_code=code)
+        if outcome == "cancelled" or self.table.state(self.job_id) is JobState.CANCELLING:
+            self.table.finish(
+                self.job_id, JobState.CANCELLED, [JobState.CANCELLING], exit_code=code
+            )
             return
         if outcome == "timeout":
             limit = job.input["scheduling"]["maxRunningTime"]
@@ -180,7 +182,7 @@ class Supervisor:
         if code == 0:
             output = self.output(job)
             if output is not None:
-                self.rows.finish(self.job_id, JobState.SUCCEEDED, output=output, exit_code=code)
+                self.table.finish(self.job_id, JobState.SUCCEEDED, output=output, exit_code=code)
                 return
             self.fail(job, error_with_tail("The job left no result.json.", job.log_path), code)
             return
@@ -224,7 +226,7 @@ class Supervisor:
         return error_with_tail(summary + ".", job.log_path)
 
     def fail(self, job: Job, message: str, code: int | None) -> None:
-        self.rows.finish(self.job_id, JobState.FAILED, error_message=message, exit_code=code)
+        self.table.finish(self.job_id, JobState.FAILED, error_message=message, exit_code=code)
 
     def abort(self, job: Job, proc: subprocess.Popen[bytes] | None, reason: str) -> None:
         """Stop whatever runs and record FAILED, after an error of the supervisor itself."""
@@ -259,7 +261,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     database = Database(os.environ[DATABASE_ENV])
     try:
         supervisor = Supervisor(
-            JobRows(database), args.job_id, args.grace, args.poll, args.heartbeat
+            JobTable(database), args.job_id, args.grace, args.poll, args.heartbeat
         )
         return supervisor.run()
     finally:

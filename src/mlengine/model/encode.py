@@ -13,13 +13,14 @@ from mlengine.errors import FeatureError
 from mlengine.feature_column import FeatureTransformer, numeric_column
 from mlengine.feature_column.transform import as_feature_dict, count_rows, transform_all
 from mlengine.model.build import Model
-from mlengine.model.inputs import FeatureTensors
+from mlengine.model.feature_tensors import FeatureTensors
 from mlengine.model.networks import NetworkInputs
 
 
 @dataclass(frozen=True)
-class Batch:
-    """One encoded batch (or chunk): inputs, and labels / weights when known."""
+class EncodedBatch:
+    """One batch (or chunk) encoded for the network: inputs, and labels / weights when known.
+    (Before encoding, an input function's batch is a ``mlengine.data.batches.InputBatch``.)"""
 
     inputs: NetworkInputs
     labels: torch.Tensor | None
@@ -29,15 +30,15 @@ class Batch:
     def num_rows(self) -> int:
         return self.inputs.num_rows
 
-    def split(self, size: int) -> list[Batch]:
+    def split(self, size: int) -> list[EncodedBatch]:
         """Consecutive batches of ``size`` rows, as views (one split per tensor)."""
         inputs = self.inputs.split(size)
         labels = [None] * len(inputs) if self.labels is None else torch.split(self.labels, size)
         weights = [None] * len(inputs) if self.weights is None else torch.split(self.weights, size)
-        return [Batch(*parts) for parts in zip(inputs, labels, weights, strict=True)]
+        return [EncodedBatch(*parts) for parts in zip(inputs, labels, weights, strict=True)]
 
-    def slice(self, start: int, stop: int) -> Batch:
-        return Batch(
+    def slice(self, start: int, stop: int) -> EncodedBatch:
+        return EncodedBatch(
             self.inputs.slice(start, stop),
             None if self.labels is None else self.labels[start:stop],
             None if self.weights is None else self.weights[start:stop],
@@ -76,8 +77,9 @@ class Encoder:
             count_rows(features),
         )
 
-    def encode(self, features: Mapping[str, Any], labels: Any = None) -> Batch:
-        """A :class:`Batch`; labels are validated by the head, weights by the weight column."""
+    def encode(self, features: Mapping[str, Any], labels: Any = None) -> EncodedBatch:
+        """An :class:`EncodedBatch`; labels are validated by the head, weights by the weight
+        column."""
         features = as_feature_dict(features)
         inputs = self.inputs(features)
         label_tensor = None
@@ -98,4 +100,4 @@ class Encoder:
                     f"in row {row}."
                 )
             weights = self._tensor(values)
-        return Batch(inputs, label_tensor, weights)
+        return EncodedBatch(inputs, label_tensor, weights)

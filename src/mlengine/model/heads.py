@@ -93,8 +93,8 @@ def _functional() -> ModuleType:
 
 
 def _float64(logits: torch.Tensor | np.ndarray) -> np.ndarray:
-    """Logits as float64 numpy: predictions are computed in numpy, which costs microseconds
-    less than torch per call on the few rows of a serving request."""
+    """Logits as float64 numpy: predictions are computed in numpy, whose per-call cost is
+    lower than torch's on the few rows of a serving request."""
     if isinstance(logits, np.ndarray):
         return logits.astype(np.float64)
     return logits.detach().cpu().double().numpy()

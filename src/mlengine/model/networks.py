@@ -19,7 +19,8 @@ from torch import nn
 
 from mlengine.errors import InvalidParameterError
 from mlengine.feature_column import EmbeddingSpec, FeatureTransformer
-from mlengine.model.inputs import FeatureTensors
+from mlengine.model.feature_tensors import FeatureTensors
+from mlengine.tuning import PARALLEL_PUT_MIN_IDS
 
 ACTIVATIONS: dict[str, Any] = {
     "relu": F.relu,
@@ -50,15 +51,10 @@ def activation_name(activation: Any) -> str:
     )
 
 
-# ATen's GRAIN_SIZE: from this many ids on, with more than one torch thread, the backward of
-# torch.take (put_ with accumulate) adds gradients with parallel atomics, in no fixed order.
-_PARALLEL_PUT_MIN_IDS = 32768
-
-
 def _take_is_deterministic(ids: torch.Tensor) -> bool:
     """Whether ``torch.take``'s gradient on CPU adds up in index order, as ``index_select``'s
     always does (and so bitwise equal to it): on one thread, or below ATen's grain size."""
-    return ids.numel() < _PARALLEL_PUT_MIN_IDS or torch.get_num_threads() == 1
+    return ids.numel() < PARALLEL_PUT_MIN_IDS or torch.get_num_threads() == 1
 
 
 def weighted_sum(

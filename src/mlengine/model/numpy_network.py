@@ -1,9 +1,9 @@
 """A trained network's inference forward in numpy: the Predictor's, at every batch size.
 
-At one row, each torch op costs several microseconds of dispatch and the Wide & Deep forward
-about 90 µs; the same arithmetic in numpy costs about a quarter of that. For big batches it is
-as fast as torch's (one matmul per layer, in cache-sized chunks), and a process that only
-predicts need not import torch at all (over a second of start-up). :class:`NumpyNetwork`
+At a few rows the forward is per-op overhead, not arithmetic, and a numpy call costs a fraction
+of a torch op's dispatch; for big batches it is as fast as torch's (one matmul per layer, in
+cache-sized chunks), and a process that only predicts need not import torch at all (its import
+dominates start-up). :class:`NumpyNetwork`
 computes :class:`~mlengine.model.networks.WideDeepNetwork`'s eval-mode logits in float32, up to
 rounding, from the same weights (its ``state_dict``, by name).
 """
@@ -17,6 +17,7 @@ import numpy as np
 
 from mlengine.feature_column import EmbeddingSpec, EncodedFeatures
 from mlengine.model.spec import BATCH_NORM_EPSILON
+from mlengine.tuning import FOLDED_TABLE_BYTES, FORWARD_CHUNK_ROWS, GROUPED_TABLE_BYTES
 
 if TYPE_CHECKING:
     from mlengine.feature_column.row_encoder import RowFeatures
@@ -24,12 +25,6 @@ if TYPE_CHECKING:
 
 Weights = Mapping[str, np.ndarray]
 Inputs = TypeVar("Inputs", "EncodedFeatures", "RowFeatures")  # one part's inputs, either layout
-GROUPED_TABLE_BYTES = 16 << 20  # larger embedding tables are looked up one by one
-FOLDED_TABLE_BYTES = 32 << 20  # the most memory the row path's folded first layer may take
-CHUNK_ROWS = 2048
-"""Big batches run through the network this many rows at a time: a chunk's activations stay
-in the CPU's cache between layers (the whole census test set's do not), which makes the
-forward about 1.6 times faster."""
 
 
 def _elu(x: np.ndarray) -> np.ndarray:
@@ -92,8 +87,8 @@ def _with_bias_row(weight: np.ndarray, bias: np.ndarray, ones: float, carry: boo
 
 class _EmbeddingGroup:
     """The univalent lookups of several tables of one dimension as one gather: the tables
-    stacked, each one's ids offset by the rows before it. (Gathers use ``np.take``: indexing a
-    table with an array of row ids, ``table[ids]``, was ten times slower at 800 rows.)"""
+    stacked, each one's ids offset by the rows before it. (Gathers use ``np.take``, which is
+    faster than indexing a table with an array of row ids, ``table[ids]``.)"""
 
     def __init__(self, members: list[int], tables: list[np.ndarray]):
         self.members = members
@@ -237,15 +232,15 @@ class NumpyNetwork:
         self, linear: EncodedFeatures | None, dnn: EncodedFeatures | None, num_rows: int
     ) -> np.ndarray:
         """Logits ``[num_rows, logits_dimension]`` (float32)."""
-        if num_rows > CHUNK_ROWS and self.bias is None:
+        if num_rows > FORWARD_CHUNK_ROWS and self.bias is None:
             return np.concatenate([
                 self._sum(
-                    None if linear is None else linear.slice(start, start + CHUNK_ROWS),
-                    None if dnn is None else dnn.slice(start, start + CHUNK_ROWS),
-                    min(CHUNK_ROWS, num_rows - start),
+                    None if linear is None else linear.slice(start, start + FORWARD_CHUNK_ROWS),
+                    None if dnn is None else dnn.slice(start, start + FORWARD_CHUNK_ROWS),
+                    min(FORWARD_CHUNK_ROWS, num_rows - start),
                     self._dnn,
                 )
-                for start in range(0, num_rows, CHUNK_ROWS)
+                for start in range(0, num_rows, FORWARD_CHUNK_ROWS)
             ])  # fmt: skip
         return self._sum(linear, dnn, num_rows, self._dnn)
 
@@ -327,5 +322,5 @@ class NumpyNetwork:
         # np.maximum with a zeros array of x's shape is several times faster than with the
         # scalar 0 (numpy's broadcast loop); the zeros are reused, and only ever read.
         if self._zeros.size < x.size:
-            self._zeros = np.zeros(max(x.size, CHUNK_ROWS * x.shape[1]), dtype=np.float32)
+            self._zeros = np.zeros(max(x.size, FORWARD_CHUNK_ROWS * x.shape[1]), dtype=np.float32)
         return np.maximum(x, self._zeros[: x.size].reshape(x.shape), out=x)

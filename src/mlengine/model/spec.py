@@ -1,10 +1,10 @@
 """A model spec's torch-free parts: the feature transformers, and the weights the network has.
 
-Training builds the torch network (:func:`mlengine.model.build_model`); a serving process needs
-only these, with :class:`~mlengine.model.numpy_network.NumpyNetwork`, and so never imports
-torch (it would cost over a second of start-up). :func:`weight_shapes` states the names and
-shapes of :class:`~mlengine.model.networks.WideDeepNetwork`'s ``state_dict``; a test checks
-them against the module for every kind of network.
+Training builds the torch network (:func:`mlengine.model.build_model`); a serving process needs only
+these, with :class:`~mlengine.model.numpy_network.NumpyNetwork`, and so never imports torch (whose
+import dominates a predicting process's start-up). :func:`weight_shapes` states the names and shapes
+of :class:`~mlengine.model.networks.WideDeepNetwork`'s ``state_dict``; a test checks them against
+the module for every kind of network.
 """
 
 from __future__ import annotations

@@ -13,9 +13,21 @@ and the server are thin layers over it::
 SQLite is the embedded default; ``MLENGINE_DATABASE_URL`` (or ``database_url``) selects
 PostgreSQL when several machines share one registry, with one artifact root (any fsspec URL)
 that the database refers to by relative paths.
+
+Modules:
+
+* ``artifacts``: the artifact store: each version's own copy of its export
+* ``db``: the database connection: engine setup, transactions, retries, error translation
+* ``entities``: the plain values: ``RegisteredModel``, ``ModelVersion``, ``VersionState``
+* ``lifecycle``: a version's life between rows and files: create, fail, delete, recover
+* ``migrations``: the tables, the schema version and the ordered, recorded migrations
+* ``names``: name, label and version-reference rules
+* ``origins``: where a version's export may come from, and the checks made first
+* ``queries``: queries shared by the registry's operations, rows to entities, dead workers
+* ``store``: :class:`Registry`: the one Python API holding every rule
 """
 
-from mlengine.registry.entities import Model, ModelVersion, VersionState
+from mlengine.registry.entities import Model, ModelVersion, RegisteredModel, VersionState
 from mlengine.registry.names import validate_name
 from mlengine.registry.origins import allowed_origins_from_env
 from mlengine.registry.store import Registry
@@ -23,6 +35,7 @@ from mlengine.registry.store import Registry
 __all__ = [
     "Model",
     "ModelVersion",
+    "RegisteredModel",
     "Registry",
     "VersionState",
     "allowed_origins_from_env",

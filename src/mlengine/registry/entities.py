@@ -1,4 +1,4 @@
-"""The registry's plain values: :class:`Model`, :class:`ModelVersion` and :class:`VersionState`.
+"""The registry's plain values: RegisteredModel, ModelVersion and VersionState.
 
 Database rows become these frozen dataclasses before the connection closes (as mlflow's
 ``to_mlflow_entity``), so nothing outside :mod:`mlengine.registry.store` sees SQLAlchemy.
@@ -97,7 +97,7 @@ class ModelVersion:
 
 
 @dataclass(frozen=True)
-class Model:
+class RegisteredModel:
     """A named container of versions, one of which (once READY) is the default.
 
     Attributes:
@@ -129,4 +129,6 @@ class Model:
         )
 
 
-__all__ = ["Model", "ModelVersion", "VersionState", "format_time"]
+Model = RegisteredModel  # its name until issue 18 (``mlengine.registry.Model``), kept working
+
+__all__ = ["Model", "ModelVersion", "RegisteredModel", "VersionState", "format_time"]

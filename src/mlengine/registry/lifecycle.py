@@ -29,12 +29,12 @@ from mlengine.errors import (
     MLEngineError,
     RegistryError,
 )
-from mlengine.registry import rows
+from mlengine.registry import queries
 from mlengine.registry.artifacts import STAGING_PREFIX, ArtifactStore, relative_path
 from mlengine.registry.db import Database, RetryableConflict
 from mlengine.registry.entities import VersionState
-from mlengine.registry.schema import models_table as models
-from mlengine.registry.schema import versions_table as versions
+from mlengine.registry.migrations import models_table as models
+from mlengine.registry.migrations import versions_table as versions
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def _one_line(error: BaseException) -> str:
 
 
 def _where_version(model: str, number: int) -> sa.ColumnElement[bool]:
-    return sa.and_(versions.c.model_id == rows.model_id(model), versions.c.number == number)
+    return sa.and_(versions.c.model_id == queries.model_id(model), versions.c.number == number)
 
 
 def quietly(action: Callable[..., object], *args: object) -> None:
@@ -83,7 +83,7 @@ class Lifecycle:
         """Insert a CREATING row with the model's next number; returns the number."""
 
         def work(conn: Connection) -> int:
-            row = rows.model_row(conn, model, for_update=True)
+            row = queries.model_row(conn, model, for_update=True)
             taken = conn.execute(
                 sa.select(versions.c.number).where(
                     versions.c.model_id == row.id, versions.c.name == name
@@ -107,7 +107,7 @@ class Lifecycle:
                     path=relative_path(model, number),
                     state=VersionState.CREATING.value,
                     create_time=started,
-                    worker=rows.worker_id(),
+                    worker=queries.worker_id(),
                     heartbeat_time=started,
                 )
             )
@@ -213,7 +213,7 @@ class Lifecycle:
                 versions.update()
                 .where(_where_version(model, number))
                 .where(versions.c.state == VersionState.CREATING.value)
-                .values(heartbeat_time=now(), worker=rows.worker_id())
+                .values(heartbeat_time=now(), worker=queries.worker_id())
             ).rowcount
 
         if self.db.write(work) != 1:
@@ -231,8 +231,8 @@ class Lifecycle:
         """
 
         def work(conn: Connection) -> int:
-            model_row = rows.model_row(conn, model, for_update=True)
-            row = rows.version_row(conn, model, ref)
+            model_row = queries.model_row(conn, model, for_update=True)
+            row = queries.version_row(conn, model, ref)
             if row.state == VersionState.CREATING.value and not self.is_stale(row):
                 raise FailedPreconditionError(
                     f"{label(model, ref)} is still being created: wait until it is READY or "
@@ -262,7 +262,7 @@ class Lifecycle:
                 .where(versions.c.id == row.id)
                 .values(
                     state=VersionState.DELETING.value,
-                    worker=rows.worker_id(),
+                    worker=queries.worker_id(),
                     heartbeat_time=now(),
                 )
             )
@@ -282,14 +282,15 @@ class Lifecycle:
         )
 
     def is_stale(self, row: Row[Any]) -> bool:
-        """Whether a CREATING/DELETING row's worker is gone (see :func:`rows.is_stale`)."""
-        return rows.is_stale(row.worker, row.heartbeat_time, self.stale_after, now())
+        """Whether a CREATING/DELETING row's worker is gone (see :func:`queries.is_stale
+        <mlengine.registry.queries.is_stale>`)."""
+        return queries.is_stale(row.worker, row.heartbeat_time, self.stale_after, now())
 
     def reap(self, found: Iterable[Row[Any]] | None = None) -> list[str]:
         """Settle busy rows of dead workers (all, or those in ``found``); returns their names."""
         if found is None:
             with self.db.read() as conn:
-                query = rows.version_select().where(versions.c.state.in_(BUSY_STATES))
+                query = queries.version_select().where(versions.c.state.in_(BUSY_STATES))
                 found = list(conn.execute(query))
         settled = []
         for row in found:
@@ -318,7 +319,7 @@ class Lifecycle:
         """
         listed = self.artifacts.entries()
         with self.db.read() as conn:
-            live = conn.execute(rows.version_select()).all()
+            live = conn.execute(queries.version_select()).all()
             model_names = set(conn.execute(sa.select(models.c.name)).scalars())
         keep = {(r.model_name, str(r.number)) for r in live}
         creating = {(r.model_name, r.number) for r in live if r.state in BUSY_STATES}

@@ -29,16 +29,16 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from mlengine.errors import FailedPreconditionError
-from mlengine.registry import rows
+from mlengine.registry import queries
 from mlengine.registry.artifacts import ArtifactStore
 from mlengine.registry.db import Database
-from mlengine.registry.entities import Model, ModelVersion, VersionState
+from mlengine.registry.entities import ModelVersion, RegisteredModel, VersionState
 from mlengine.registry.lifecycle import BUSY_STATES, Lifecycle, label, now, quietly
+from mlengine.registry.migrations import check_supported, current_version, migrate, schema_version
+from mlengine.registry.migrations import models_table as models
+from mlengine.registry.migrations import versions_table as versions
 from mlengine.registry.names import parse_version_ref, validate_labels, validate_name
 from mlengine.registry.origins import check_allowed, normalize_origin, precheck_export
-from mlengine.registry.schema import check_supported, current_version, migrate, schema_version
-from mlengine.registry.schema import models_table as models
-from mlengine.registry.schema import versions_table as versions
 
 DEFAULT_STALE_AFTER = timedelta(minutes=10)
 
@@ -122,7 +122,7 @@ class Registry:
 
     def create_model(
         self, name: str, description: str | None = None, labels: Mapping[str, str] | None = None
-    ) -> Model:
+    ) -> RegisteredModel:
         """Create an empty model.
 
         Raises:
@@ -133,7 +133,7 @@ class Registry:
         clean_labels = validate_labels(labels, f"model {name}")
 
         def work(conn: Connection) -> None:
-            rows.ensure_model_absent(conn, name)
+            queries.ensure_model_absent(conn, name)
             conn.execute(
                 models.insert().values(
                     name=name,
@@ -149,7 +149,7 @@ class Registry:
         self._db.write(work)
         return self.get_model(name)
 
-    def get_model(self, name: str) -> Model:
+    def get_model(self, name: str) -> RegisteredModel:
         """The model and its default version.
 
         Raises:
@@ -157,18 +157,18 @@ class Registry:
         """
         validate_name(name, "model")
         with self._db.read() as conn:
-            row = rows.model_row(conn, name)
-            default = rows.default_versions(conn, [row.id]).get(row.id)
-            return rows.to_model(row, None if default is None else rows.to_version(default))
+            row = queries.model_row(conn, name)
+            default = queries.default_versions(conn, [row.id]).get(row.id)
+            return queries.to_model(row, None if default is None else queries.to_version(default))
 
-    def list_models(self) -> list[Model]:
+    def list_models(self) -> list[RegisteredModel]:
         """Every model, by name."""
         with self._db.read() as conn:
-            defaults = rows.default_versions(conn)
+            defaults = queries.default_versions(conn)
             found = conn.execute(sa.select(models).order_by(models.c.name)).all()
             return [
-                rows.to_model(
-                    row, rows.to_version(defaults[row.id]) if row.id in defaults else None
+                queries.to_model(
+                    row, queries.to_version(defaults[row.id]) if row.id in defaults else None
                 )
                 for row in found
             ]
@@ -183,7 +183,7 @@ class Registry:
         validate_name(name, "model")
 
         def work(conn: Connection) -> None:
-            row = rows.model_row(conn, name, for_update=True)
+            row = queries.model_row(conn, name, for_update=True)
             query = sa.select(versions.c.name).where(versions.c.model_id == row.id)
             remaining = list(conn.execute(query.order_by(versions.c.number)).scalars())
             if remaining:
@@ -250,11 +250,11 @@ class Registry:
         validate_name(model, "model")
         ref = parse_version_ref(version)
         with self._db.read() as conn:
-            row = rows.version_row(conn, model, ref)
+            row = queries.version_row(conn, model, ref)
         if row.state in BUSY_STATES and self._life.reap([row]):
             with self._db.read() as conn:
-                row = rows.version_row(conn, model, ref)
-        return rows.to_version(row)
+                row = queries.version_row(conn, model, ref)
+        return queries.to_version(row)
 
     def list_versions(self, model: str) -> list[ModelVersion]:
         """The model's versions, by number.
@@ -266,14 +266,14 @@ class Registry:
 
         def read() -> list[Row[Any]]:
             with self._db.read() as conn:
-                model_id = rows.model_row(conn, model).id
-                query = rows.version_select().where(versions.c.model_id == model_id)
+                model_id = queries.model_row(conn, model).id
+                query = queries.version_select().where(versions.c.model_id == model_id)
                 return list(conn.execute(query.order_by(versions.c.number)))
 
         found = read()
         if any(row.state in BUSY_STATES for row in found) and self._life.reap(found):
             found = read()
-        return [rows.to_version(row) for row in found]
+        return [queries.to_version(row) for row in found]
 
     def get_default_version(self, model: str) -> ModelVersion:
         """The version that serves requests naming only the model.
@@ -300,8 +300,8 @@ class Registry:
         ref = parse_version_ref(version)
 
         def work(conn: Connection) -> None:
-            model_id = rows.model_row(conn, model, for_update=True).id
-            row = rows.version_row(conn, model, ref)
+            model_id = queries.model_row(conn, model, for_update=True).id
+            row = queries.version_row(conn, model, ref)
             if row.state != VersionState.READY.value:
                 raise FailedPreconditionError(
                     f"{label(model, ref)} is {row.state}: only a READY version can be the default."
@@ -348,7 +348,7 @@ class Registry:
         batch = [(model, parse_version_ref(ref), when) for model, ref, when in uses]
         if not batch:
             return 0
-        return self._db.write(lambda conn: sum(rows.touch(conn, *use) for use in batch))
+        return self._db.write(lambda conn: sum(queries.touch(conn, *use) for use in batch))
 
     def wait_for_version(
         self, model: str, version: str | int, timeout: float = 600.0, poll: float = 0.2

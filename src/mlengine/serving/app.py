@@ -3,10 +3,11 @@
 One app serves three protocols over one registry (see :mod:`~mlengine.serving.mlengine_v1`,
 :mod:`~mlengine.serving.tfserving`, :mod:`~mlengine.serving.v2`) plus ``GET /metrics``. Its
 lifespan loads and warms the default versions before the server accepts connections, and on
-shutdown writes the pending last-use times. Path parameters only match valid names (a model
-name cannot hold ``:``), so ``census:predict`` never reads as a model called that; anything
-else is a JSON 404 or 405. With an API token, :class:`~mlengine.serving.auth.BearerAuth` guards
-the routes.
+shutdown writes the pending last-use times. Each protocol module declares its routes once, as
+:class:`~mlengine.serving.routes.ApiRoute` objects that carry their access; the app's routing,
+the prediction fast path and, with an API token, the rules of
+:class:`~mlengine.serving.auth.BearerAuth` all derive from that one list. Anything else is a
+JSON 404 or 405.
 
 Run it with uvicorn (``mlengine serve`` does, see :func:`mlengine.serving.server.serve`)::
 
@@ -19,68 +20,35 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
-from starlette.convertors import Convertor, register_url_convertor
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Match, Route
+from starlette.routing import BaseRoute, Match
 from starlette.types import Receive, Scope, Send
 
 from mlengine.registry import Registry
 from mlengine.serving.auth import BearerAuth
 from mlengine.serving.balance import ConnectionBalancer
 from mlengine.serving.console import Console
-from mlengine.serving.context import ServingContext, endpoint
+from mlengine.serving.context import ServingContext
 from mlengine.serving.errors import EXCEPTION_HANDLERS
 from mlengine.serving.jobs import Jobs
-from mlengine.serving.metrics import Metrics
 from mlengine.serving.mlengine_v1 import MLEngineV1
-from mlengine.serving.models import ModelManager
+from mlengine.serving.model_manager import ModelManager
+from mlengine.serving.prometheus import Metrics
+from mlengine.serving.routes import Access, AccessRules, ApiRoute
 from mlengine.serving.settings import ServeSettings
 from mlengine.serving.tfserving import TFServing
 from mlengine.serving.v2 import V2
 
 
-class _Pattern(Convertor[str]):
-    def convert(self, value: str) -> str:
-        return value
-
-    def to_string(self, value: str) -> str:
-        return value
-
-
-class NameConvertor(_Pattern):
-    """A model name: a letter, then letters, digits and underscores (the registry's rule)."""
-
-    regex = "[A-Za-z][A-Za-z0-9_]*"
-
-
-class VersionConvertor(_Pattern):
-    """A version reference: a number or a name."""
-
-    regex = "[A-Za-z0-9_]+"
-
-
-class ProjectConvertor(_Pattern):
-    """Any project id (one registry is one project)."""
-
-    regex = "[^/:]+"
-
-
-register_url_convertor("name", NameConvertor())
-register_url_convertor("version", VersionConvertor())
-register_url_convertor("project", ProjectConvertor())
-
-
-PREDICTION_SUFFIXES = (":predict", ":classify", ":regress", "/infer")
-
-
 class PredictionFastPath:
-    """A prediction POST straight to its route's endpoint, ahead of everything else.
+    """A prediction POST straight to its route's endpoint, ahead of everything else: the
+    routes declared with :attr:`~mlengine.serving.routes.Access.PREDICT`.
 
     Predictions are the hot path: this skips Starlette's middleware stack, the scan of every
-    route and Starlette's per-request wrappers, calling the route's endpoint itself (about a
-    third of what the server spends on a one-instance prediction besides the model). Nothing
+    route and Starlette's per-request wrappers, calling the route's endpoint itself (a large
+    part of what the server spends on a one-instance prediction besides the model). Nothing
     skipped applies to these routes: their endpoints answer every error themselves (see
     :func:`~mlengine.serving.context.endpoint`), the console only serves GETs, and when
     predictions need a token (``MLENGINE_PROTECT_PREDICT=1``) the shortcut is not installed.
@@ -90,9 +58,7 @@ class PredictionFastPath:
         self.routes = [
             route
             for route in routes
-            if isinstance(route, Route)
-            and route.methods == {"POST"}
-            and route.path.endswith(PREDICTION_SUFFIXES)
+            if isinstance(route, ApiRoute) and route.access is Access.PREDICT
         ]
 
     async def handle(
@@ -150,12 +116,12 @@ def create_app(registry: Registry, settings: ServeSettings | None = None) -> Ser
         body, content_type = metrics.exposition()
         return Response(body, headers={"content-type": content_type})
 
-    routes = [
+    routes: list[BaseRoute] = [
         *MLEngineV1(ctx).routes(),
         *TFServing(ctx).routes(),
         *V2(ctx).routes(),
         *Jobs(ctx).routes(),
-        Route("/metrics", endpoint(metrics_endpoint), methods=["GET"]),
+        ApiRoute("GET", "/metrics", metrics_endpoint, Access.OPEN),
     ]
 
     @asynccontextmanager
@@ -171,7 +137,10 @@ def create_app(registry: Registry, settings: ServeSettings | None = None) -> Ser
     if settings.api_token:
         middleware.append(
             Middleware(
-                BearerAuth, token=settings.api_token, protect_predict=settings.protect_predict
+                BearerAuth,
+                token=settings.api_token,
+                rules=AccessRules(routes),
+                protect_predict=settings.protect_predict,
             )
         )
     app = ServingApp(

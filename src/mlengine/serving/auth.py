@@ -1,47 +1,42 @@
 """Bearer-token access control, as an ASGI middleware.
 
-With ``MLENGINE_API_TOKEN`` set, every request needs ``Authorization: Bearer <token>`` except:
+With ``MLENGINE_API_TOKEN`` set, every request needs ``Authorization: Bearer <token>`` except
+those to a path whose routes are declared (:mod:`mlengine.serving.routes`):
 
-* health, readiness and ``/metrics`` (``/v2/health/*``, ``/v2/models/.../ready``, ``/metrics``):
-  always open, so probes and scrapers need no secret;
-* predictions and the prediction protocols' read-only calls (ML Engine ``:predict``, TF
-  Serving's ``/v1/models/...``, v2's ``/v2`` and ``/v2/models/...``): open unless
-  ``MLENGINE_PROTECT_PREDICT=1``.
+* :attr:`~mlengine.serving.routes.Access.OPEN`: health, readiness and ``/metrics``, always
+  open, so probes and scrapers need no secret;
+* :attr:`~mlengine.serving.routes.Access.PREDICT` and ``READ``: predictions and the prediction
+  protocols' status and metadata, open unless ``MLENGINE_PROTECT_PREDICT=1``.
 
-Everything else (ML Engine's management of models and versions, unknown paths) is a management
-call. Tokens are compared in constant time; a refusal is a 401 with ``WWW-Authenticate``.
+Everything else (the management of models, versions and jobs, and paths no route declares) is
+a management call. Tokens are compared in constant time; a refusal is a 401 with
+``WWW-Authenticate``.
 """
 
 from __future__ import annotations
 
 import hmac
-import re
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mlengine.serving.errors import JSON_TYPE, error_body
-
-OPEN = re.compile(
-    r"^/(?:metrics|v2/health/(?:live|ready)|v2/models/[^/]+(?:/versions/[^/]+)?/ready)$"
-)
-PREDICTION = re.compile(
-    r"^/(?:v1/projects/[^/]+/models/[^/]+(?:/versions/[^/]+)?:predict"
-    r"|v1/models/.*|v2|v2/models/.*)$"
-)
+from mlengine.serving.routes import Access, AccessRules
 
 
 class BearerAuth:
     """Refuses requests without the token (see the module docstring)."""
 
-    def __init__(self, app: ASGIApp, token: str, protect_predict: bool = False) -> None:
+    def __init__(
+        self, app: ASGIApp, token: str, rules: AccessRules, protect_predict: bool = False
+    ) -> None:
         self.app = app
         self._expected = f"Bearer {token}".encode()
+        self.rules = rules
         self.protect_predict = protect_predict
+        self.open = {Access.OPEN} if protect_predict else {Access.OPEN, Access.READ, Access.PREDICT}
 
     def allowed(self, path: str, authorization: bytes | None) -> bool:
-        if OPEN.match(path):
-            return True
-        if not self.protect_predict and PREDICTION.match(path):
+        if self.rules.access(path) in self.open:
             return True
         return authorization is not None and hmac.compare_digest(authorization, self._expected)
 
@@ -77,4 +72,4 @@ class BearerAuth:
         await send({"type": "http.response.body", "body": body})
 
 
-__all__ = ["OPEN", "PREDICTION", "BearerAuth"]
+__all__ = ["BearerAuth"]

@@ -4,20 +4,19 @@ TF Serving's ``--enable_batching``, without its fixed wait. A request that finds
 idle starts a model call at once, so a lone client pays nothing. Requests that arrive while a
 call runs queue up, and the next call takes them all (up to ``max_batch`` instances): the
 busier the server, the bigger the batches. A batch bound for a worker thread may also wait, up to
-``max_delay`` (1 ms in the server's settings), until it has as many instances as the previous
+``max_delay`` (``--max-batch-delay-ms``), until it has as many instances as the previous
 call took: under steady concurrency the clients' next requests are on their way, and fewer,
 bigger model calls cost less per instance; once they are all in, the call starts. A lone client
 never waits (its previous call held only its own request).
 
 A call of at most ``inline_rows`` instances (the Predictor's row path: Python lookups and numpy
-on tiny arrays, a fraction of a millisecond) runs on the event loop: it holds the GIL throughout,
+on tiny arrays) runs on the event loop: it holds the GIL throughout,
 so a worker thread would not free the loop, only add two thread handoffs to every request.
 So does a bigger call expected to take at most ``inline_seconds`` (the server passes the GIL's
-switch interval, 5 ms), going by the model's CPU time per instance in the calls so far: on a
+switch interval), going by the model's CPU time per instance in the calls so far: on a
 worker thread it would hold the GIL for most of that time anyway, in stretches of up to the
 switch interval, and the handoffs of the GIL between the thread and the loop cost more than the
-numpy sections that release it gain (one server process used 0.94 cores and ~10% more CPU per
-100-instance request than with such calls on the loop). Slower calls run on worker threads,
+numpy sections that release it gain. Slower calls run on worker threads,
 where torch and numpy release the GIL in their long operations. A request of
 ``max_batch`` instances or more skips the queue: it is cut into calls of ``max_batch`` on a
 separate pool, so a big request neither waits behind small ones nor holds them up. If a merged

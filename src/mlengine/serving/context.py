@@ -18,11 +18,12 @@ from starlette.responses import Response
 from mlengine.registry import Registry
 from mlengine.serving.batching import Outputs
 from mlengine.serving.errors import JSON_TYPE, error_response, invalid
-from mlengine.serving.http import OFF_LOOP_BYTES, json_type, parse_json, read_body
-from mlengine.serving.metrics import Metrics
-from mlengine.serving.models import LoadedVersion, ModelManager
+from mlengine.serving.http import json_type, parse_json, read_body
+from mlengine.serving.model_manager import LoadedVersion, ModelManager
+from mlengine.serving.prometheus import Metrics
 from mlengine.serving.schema import Columns
 from mlengine.serving.settings import ServeSettings
+from mlengine.tuning import OFF_LOOP_BYTES
 
 T = TypeVar("T")
 # parse(version, body) -> (columns, what render needs); render(version, outputs, that) -> JSON
@@ -71,7 +72,7 @@ class ServingContext:
         ``decode`` reads the usual request straight from its bytes; when it gives None, the
         body is parsed as JSON and ``parse`` reads it (and says what is wrong). JSON parsing,
         checking and rendering move to a thread for bodies over
-        :data:`~mlengine.serving.http.OFF_LOOP_BYTES`, so big requests never stall small ones.
+        :data:`~mlengine.tuning.OFF_LOOP_BYTES`, so big requests never stall small ones.
         """
         started = time.perf_counter()
         loaded: LoadedVersion | None = None

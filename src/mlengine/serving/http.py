@@ -4,8 +4,9 @@ Bodies are read against the configured limit: a ``Content-Length`` over it is re
 byte is read, and a chunked body is counted as it arrives, so neither costs more than the
 limit in memory. JSON is strict (orjson): ``NaN``/``Infinity`` tokens, numbers that overflow a
 double, invalid UTF-8, lone surrogates and nesting deeper than 1024 are refused with a 400 that
-says why. Bodies over :data:`OFF_LOOP_BYTES` are parsed on a worker thread by the caller
-(:class:`mlengine.serving.context.ServingContext`), so they never hold up the event loop.
+says why. Bodies over :data:`~mlengine.tuning.OFF_LOOP_BYTES` are parsed on a worker thread by
+the caller (:class:`mlengine.serving.context.ServingContext`), so they never hold up the event
+loop.
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ from starlette.responses import Response
 
 from mlengine.serving.errors import JSON_TYPE, ApiError, invalid
 
-# Bodies above this are parsed on a worker thread (about a millisecond of parsing).
-OFF_LOOP_BYTES = 64 * 1024
 _NON_FINITE = (b"NaN", b"Infinity")
 
 
@@ -100,7 +99,6 @@ def json_type(value: Any) -> str:
 
 
 __all__ = [
-    "OFF_LOOP_BYTES",
     "json_response",
     "json_type",
     "parse_json",

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
 
 from mlengine.jobs import JobManager
-from mlengine.serving.context import ServingContext, endpoint
+from mlengine.serving.context import ServingContext
 from mlengine.serving.errors import ApiError, invalid
 from mlengine.serving.http import json_response
+from mlengine.serving.routes import Access, ApiRoute
 
 PREFIX = "/v1/projects/{project:project}/jobs"
 MAX_TAIL = 10_000
@@ -35,14 +35,14 @@ class Jobs:
         self.ctx = ctx
         self.jobs = JobManager(ctx.registry)
 
-    def routes(self) -> list[BaseRoute]:
+    def routes(self) -> list[ApiRoute]:
         job = PREFIX + "/{job:name}"
         return [
-            Route(PREFIX, endpoint(self.list_jobs), methods=["GET"]),
-            Route(PREFIX, endpoint(self.submit), methods=["POST"]),
-            Route(job, endpoint(self.get_job), methods=["GET"]),
-            Route(job + ":cancel", endpoint(self.cancel), methods=["POST"]),
-            Route(job + "/logs", endpoint(self.logs), methods=["GET"]),
+            ApiRoute("GET", PREFIX, self.list_jobs, Access.MANAGE),
+            ApiRoute("POST", PREFIX, self.submit, Access.MANAGE),
+            ApiRoute("GET", job, self.get_job, Access.MANAGE),
+            ApiRoute("POST", job + ":cancel", self.cancel, Access.MANAGE),
+            ApiRoute("GET", job + "/logs", self.logs, Access.MANAGE),
         ]
 
     async def list_jobs(self, request: Request) -> Response:

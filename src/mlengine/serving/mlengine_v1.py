@@ -25,15 +25,15 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
 
 from mlengine.registry.origins import check_allowed, normalize_origin
 from mlengine.serving import signatures
 from mlengine.serving.batching import Outputs
-from mlengine.serving.context import ServingContext, endpoint
+from mlengine.serving.context import ServingContext
 from mlengine.serving.errors import invalid
 from mlengine.serving.http import json_response, json_type
-from mlengine.serving.models import LoadedVersion
+from mlengine.serving.model_manager import LoadedVersion
+from mlengine.serving.routes import Access, ApiRoute
 from mlengine.serving.schema import Columns
 
 PROTOCOL = "mlengine_v1"
@@ -91,21 +91,21 @@ class MLEngineV1:
         self.ctx = ctx
         self.registry = ctx.registry
 
-    def routes(self) -> list[BaseRoute]:
+    def routes(self) -> list[ApiRoute]:
         model = PREFIX + "/{model:name}"
         version = model + "/versions/{version:version}"
         return [
-            Route(PREFIX, endpoint(self.list_models), methods=["GET"]),
-            Route(PREFIX, endpoint(self.create_model), methods=["POST"]),
-            Route(model, endpoint(self.get_model), methods=["GET"]),
-            Route(model, endpoint(self.delete_model), methods=["DELETE"]),
-            Route(model + ":predict", endpoint(self.predict), methods=["POST"]),
-            Route(model + "/versions", endpoint(self.list_versions), methods=["GET"]),
-            Route(model + "/versions", endpoint(self.create_version), methods=["POST"]),
-            Route(version, endpoint(self.get_version), methods=["GET"]),
-            Route(version, endpoint(self.delete_version), methods=["DELETE"]),
-            Route(version + ":setDefault", endpoint(self.set_default), methods=["POST"]),
-            Route(version + ":predict", endpoint(self.predict), methods=["POST"]),
+            ApiRoute("GET", PREFIX, self.list_models, Access.MANAGE),
+            ApiRoute("POST", PREFIX, self.create_model, Access.MANAGE),
+            ApiRoute("GET", model, self.get_model, Access.MANAGE),
+            ApiRoute("DELETE", model, self.delete_model, Access.MANAGE),
+            ApiRoute("POST", model + ":predict", self.predict, Access.PREDICT),
+            ApiRoute("GET", model + "/versions", self.list_versions, Access.MANAGE),
+            ApiRoute("POST", model + "/versions", self.create_version, Access.MANAGE),
+            ApiRoute("GET", version, self.get_version, Access.MANAGE),
+            ApiRoute("DELETE", version, self.delete_version, Access.MANAGE),
+            ApiRoute("POST", version + ":setDefault", self.set_default, Access.MANAGE),
+            ApiRoute("POST", version + ":predict", self.predict, Access.PREDICT),
         ]
 
     # ------------------------------------------------------------------ models

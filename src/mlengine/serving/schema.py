@@ -35,10 +35,10 @@ from typing import Annotated, Any, Literal
 import msgspec
 import pyarrow as pa
 
-from mlengine import tuning
 from mlengine.feature_column.memory import ValueMemory
 from mlengine.serving.errors import ApiError, invalid
 from mlengine.serving.http import json_type
+from mlengine.tuning import KNOWN_STRINGS, SMALL_BATCH_ROWS
 
 FLOAT, INT, STRING = "float32", "int64", "string"
 ARROW_TYPES = {FLOAT: pa.float64(), INT: pa.int64(), STRING: pa.string()}
@@ -130,7 +130,7 @@ class Columns:
     def features(self, dtypes: Mapping[str, str]) -> dict[str, Any]:
         """The columns as the Predictor reads them: typed arrow arrays, or for a few rows the
         lists themselves (the transform's small-batch path reads Python values directly)."""
-        if self.count <= tuning.SMALL_BATCH_ROWS:
+        if self.count <= SMALL_BATCH_ROWS:
             return self.values
         return {
             name: pa.array(v, type=ARROW_TYPES[dtypes[name]]) for name, v in self.values.items()
@@ -221,7 +221,7 @@ class InputSchema:
         self,
         inputs: Iterable[Mapping[str, Any]],
         memory: ValueMemory | None = None,
-        known_strings: int = tuning.KNOWN_STRINGS,
+        known_strings: int = KNOWN_STRINGS,
     ):
         specs = []
         for spec in inputs:

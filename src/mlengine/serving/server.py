@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import uvicorn
 
 from mlengine.serving.settings import ServeSettings
+from mlengine.tuning import KEPT_FREE_BYTES
 
 if TYPE_CHECKING:  # the app's imports wait for the process that serves
     from starlette.applications import Starlette
@@ -104,15 +105,13 @@ def _quiet_blas() -> None:
 
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
-KEPT_FREE_BYTES = 64 << 20
 
 
 def _keep_freed_memory() -> None:
     # glibc hands a freed block of over 128 KiB back to the kernel, and a worker thread's heap
-    # gives back its free top: each batch's arrays (800 rows x 129 float32 units: 400 KiB)
-    # were then fresh pages, faulted in one at a time (about 25 page faults per 100-instance
-    # request, and a model call up to 1.3 times as long). Blocks up to half this size now come
-    # from the heap, and up to this much free memory stays there. Not glibc: nothing changes.
+    # gives back its free top: each batch's arrays were then fresh pages, faulted in one at a
+    # time (see KEPT_FREE_BYTES in mlengine.tuning). Blocks up to half of KEPT_FREE_BYTES now
+    # come from the heap, and up to that much free memory stays there. Not glibc: no change.
     try:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
@@ -125,10 +124,9 @@ def freeze_imports() -> None:
     """Move everything imported so far (numpy, sqlalchemy, starlette: ~10^5 objects) out of
     the collector's reach, and turn it back on (``mlengine serve`` starts with it off).
 
-    A full collection would otherwise walk them all under load (a pause of ~100 ms every few
-    seconds); forked workers also keep sharing those pages, which a collection would touch.
-    No collection first: it would cost 0.15 s of start-up to free a few megabytes of
-    import-time garbage.
+    A full collection would otherwise walk them all under load (a pause every few seconds);
+    forked workers also keep sharing those pages, which a collection would touch. No collection
+    first: it would lengthen start-up only to free a few megabytes of import-time garbage.
     """
     gc.freeze()
     gc.enable()

@@ -17,20 +17,19 @@ from typing import Any
 
 from mlengine.errors import InvalidParameterError
 from mlengine.registry import allowed_origins_from_env
+from mlengine.tuning import MAX_BATCH_DELAY_S, MAX_BATCH_ROWS
 
 API_TOKEN_ENV = "MLENGINE_API_TOKEN"
 ALLOW_TRAINING_JOBS_ENV = "MLENGINE_ALLOW_TRAINING_JOBS"
 PROTECT_PREDICT_ENV = "MLENGINE_PROTECT_PREDICT"
 # Set by the supervisor of ``--workers``: prometheus_client's multiprocess mode, in which every
-# worker writes its metrics to files there (see mlengine.serving.metrics).
+# worker writes its metrics to files there (see mlengine.serving.prometheus).
 METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 # ML Engine's online prediction payload limit ("1.5 MB", gcloud's help).
 DEFAULT_MAX_BODY_BYTES = 1_572_864
-# Instances per model call. A call has a fixed cost of a few milliseconds above 64 rows (the
-# transform's vectorised path) and ~4 us per row, so large calls are cheap per instance; 1024
-# rows take ~8 ms on one core, which bounds how long a small request can wait behind one.
-DEFAULT_MAX_BATCH = 1024
+# Instances per model call (why this many: see MAX_BATCH_ROWS in mlengine.tuning).
+DEFAULT_MAX_BATCH = MAX_BATCH_ROWS
 
 
 def _true(value: str | None) -> bool:
@@ -55,14 +54,14 @@ class ServeSettings:
             gathered up to this, larger requests are cut into calls of this size.
         max_batch_delay: seconds a batch may wait until it has as many instances as the
             previous call took (a lone client never waits; 0: gather only requests that arrived
-            while the previous call ran). 1 ms gave the best throughput in
-            ``benchmarks/serve_load.py``.
+            while the previous call ran). The default: ``MAX_BATCH_DELAY_S`` in
+            :mod:`mlengine.tuning`.
         model_threads: threads running model calls in each process (default: one per core).
         workers: server processes sharing the port (each loads its versions; 1: this process).
         touch_interval: seconds between writes of the versions' last-use times.
         load_retry_interval: seconds before a version that failed to load is tried again.
         graceful_timeout: seconds SIGTERM waits for requests in flight.
-        access_log: uvicorn's per-request log line (off: it costs a third of the throughput).
+        access_log: uvicorn's per-request log line (off: it costs throughput).
         log_level: uvicorn's log level.
     """
 
@@ -75,7 +74,7 @@ class ServeSettings:
     protect_predict: bool = False
     allowed_origins: tuple[str, ...] = field(default_factory=tuple)
     max_batch_size: int = DEFAULT_MAX_BATCH
-    max_batch_delay: float = 0.001
+    max_batch_delay: float = MAX_BATCH_DELAY_S
     model_threads: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))
     workers: int = 1
     touch_interval: float = 5.0

@@ -21,7 +21,7 @@ from mlengine.export.format import (
 )
 from mlengine.serving.batching import Outputs
 from mlengine.serving.errors import invalid
-from mlengine.serving.models import LoadedVersion
+from mlengine.serving.model_manager import LoadedVersion
 
 CLASS_LABELS = "<class labels>"  # stands for "every class's label" in an output pair
 _DEFAULT_FOR = {

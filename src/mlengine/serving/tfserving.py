@@ -14,16 +14,16 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
 
 from mlengine.export.format import CLASSIFY_METHOD, PREDICT_METHOD, REGRESS_METHOD
 from mlengine.registry import ModelVersion, VersionState
 from mlengine.serving import signatures
 from mlengine.serving.batching import Outputs
-from mlengine.serving.context import Decode, ServingContext, endpoint
+from mlengine.serving.context import Decode, ServingContext
 from mlengine.serving.errors import invalid
 from mlengine.serving.http import json_response, json_type
-from mlengine.serving.models import LoadedVersion
+from mlengine.serving.model_manager import LoadedVersion
+from mlengine.serving.routes import Access, ApiRoute
 from mlengine.serving.schema import Columns
 
 PROTOCOL = "tfserving"
@@ -166,18 +166,18 @@ class TFServing:
     def __init__(self, ctx: ServingContext) -> None:
         self.ctx = ctx
 
-    def routes(self) -> list[BaseRoute]:
-        routes: list[BaseRoute] = []
+    def routes(self) -> list[ApiRoute]:
+        routes: list[ApiRoute] = []
         for base in (
             "/v1/models/{model:name}",
             "/v1/models/{model:name}/versions/{version:version}",
         ):
             routes += [
-                Route(base, endpoint(self.status), methods=["GET"]),
-                Route(base + "/metadata", endpoint(self.metadata), methods=["GET"]),
-                Route(base + ":predict", endpoint(self.predict), methods=["POST"]),
-                Route(base + ":classify", endpoint(self.classify), methods=["POST"]),
-                Route(base + ":regress", endpoint(self.regress), methods=["POST"]),
+                ApiRoute("GET", base, self.status, Access.READ),
+                ApiRoute("GET", base + "/metadata", self.metadata, Access.READ),
+                ApiRoute("POST", base + ":predict", self.predict, Access.PREDICT),
+                ApiRoute("POST", base + ":classify", self.classify, Access.PREDICT),
+                ApiRoute("POST", base + ":regress", self.regress, Access.PREDICT),
             ]
         return routes
 

@@ -15,15 +15,15 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
 
 from mlengine import __version__
 from mlengine.errors import MLEngineError
 from mlengine.serving.batching import Outputs
-from mlengine.serving.context import ServingContext, endpoint
+from mlengine.serving.context import ServingContext
 from mlengine.serving.errors import invalid
 from mlengine.serving.http import json_response, json_type
-from mlengine.serving.models import LoadedVersion
+from mlengine.serving.model_manager import LoadedVersion
+from mlengine.serving.routes import Access, ApiRoute
 from mlengine.serving.schema import FLOAT, INT, STRING, Columns
 
 PROTOCOL = "v2"
@@ -170,20 +170,20 @@ class V2:
     def __init__(self, ctx: ServingContext) -> None:
         self.ctx = ctx
 
-    def routes(self) -> list[BaseRoute]:
-        routes: list[BaseRoute] = [
-            Route("/v2", endpoint(self.server_metadata), methods=["GET"]),
-            Route("/v2/health/live", endpoint(self.live), methods=["GET"]),
-            Route("/v2/health/ready", endpoint(self.ready), methods=["GET"]),
+    def routes(self) -> list[ApiRoute]:
+        routes = [
+            ApiRoute("GET", "/v2", self.server_metadata, Access.READ),
+            ApiRoute("GET", "/v2/health/live", self.live, Access.OPEN),
+            ApiRoute("GET", "/v2/health/ready", self.ready, Access.OPEN),
         ]
         for base in (
             "/v2/models/{model:name}",
             "/v2/models/{model:name}/versions/{version:version}",
         ):
             routes += [
-                Route(base, endpoint(self.model_metadata), methods=["GET"]),
-                Route(base + "/ready", endpoint(self.model_ready), methods=["GET"]),
-                Route(base + "/infer", endpoint(self.infer), methods=["POST"]),
+                ApiRoute("GET", base, self.model_metadata, Access.READ),
+                ApiRoute("GET", base + "/ready", self.model_ready, Access.OPEN),
+                ApiRoute("POST", base + "/infer", self.infer, Access.PREDICT),
             ]
         return routes
 

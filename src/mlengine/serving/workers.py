@@ -6,8 +6,8 @@ versions and polls the registry) and the kernel spreads connections over them. B
 uses every core.
 
 The supervisor imports the app before it forks the workers, so a worker starts with
-everything imported (about 0.7 s sooner than a fresh interpreter would; start-up with two
-workers takes what one process takes) and shares those pages with its siblings. Nothing it
+everything imported (sooner than a fresh interpreter would: start-up with several workers
+takes what one process takes) and shares those pages with its siblings. Nothing it
 imports starts a thread or opens the registry: each worker opens its own. The Prometheus
 metrics are kept in files under a private directory (set before ``prometheus_client`` is
 imported, which picks its value class then) and ``GET /metrics`` sums them over the workers.
@@ -145,7 +145,7 @@ class _Supervisor:
 
     def _watch(self) -> int:
         """Replace workers that die until told to stop; 3 if one could not start."""
-        from mlengine.serving.metrics import forget_process  # (multiprocess mode: see above)
+        from mlengine.serving.prometheus import forget_process  # (multiprocess mode: see above)
 
         while not self.stopping.is_set():
             wait([worker.sentinel for worker in self.workers], timeout=0.5)

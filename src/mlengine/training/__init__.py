@@ -1,1 +1,23 @@
-"""mlengine.training."""
+"""Training: the loop, its step, optimizers, checkpoints, metrics and summaries.
+
+The estimators (:mod:`mlengine.estimator`) drive it; serving never imports it.
+
+Modules:
+
+* ``checkpoint``: checkpoints: a safetensors file plus a JSON manifest, written atomically
+* ``config``: ``RunConfig``: where and how an estimator runs
+* ``distributed``: data-parallel training under ``torchrun``: process group, all-reduce
+* ``fast_step``: backward passes and optimizer updates with little Python per step
+* ``ftrl``: FTRL-Proximal as a torch optimizer, with TensorFlow's exact update
+* ``loop``: the training loop: forward, loss, backward, clip, step, log, save
+* ``metrics``: evaluation metrics with tf.estimator's keys, accumulated batch by batch
+* ``numpy_step``: the common Wide & Deep network's forward and backward in numpy, on CPU
+* ``optimizers``: TensorFlow-named optimizer specs and the canned estimators' learning rates
+* ``pipeline``: from an ``input_fn`` to encoded batches, transforming large chunks at a time
+* ``prefetch``: run an iterator one item ahead in a background thread (GPU training)
+* ``session``: a model with its optimizers and global step: build, checkpoint, restore
+* ``summaries``: TensorBoard event files with tf.estimator's tags
+* ``torch_private``: the private torch APIs mlengine uses, all in this one place
+"""
+
+__all__: list[str] = []

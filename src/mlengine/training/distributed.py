@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import atexit
 import datetime
-import importlib
 import os
 from collections.abc import Mapping, Sequence
 
 import torch
 import torch.distributed as dist
+
+from mlengine.training import torch_private
 
 
 def world_size() -> int:
@@ -58,7 +59,7 @@ def ensure_process_group(device: torch.device, timeout_secs: float) -> bool:
         # it at its first step) is referenced for good and never freed, so destroying it at
         # exit leaves gloo's threads running into interpreter teardown, where they can abort
         # the process after a successful run. Imported first, dynamo holds no group.
-        importlib.import_module("torch._dynamo")
+        torch_private.import_dynamo()
 
         dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout_secs))
         atexit.register(_leave_process_group)

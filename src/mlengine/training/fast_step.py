@@ -5,10 +5,10 @@ dominated by per-call overhead, not arithmetic: ``torch.optim.Optimizer.step`` r
 parameters, gradients and state on every call. :class:`FastUpdater` collects parameters and
 state once and calls the fused (or foreach) kernels directly. After the update it sets the
 gradients to None rather than zeroing them: the next backward then hands each parameter its
-new gradient as it is, where a zeroed one costs a kernel to zero and another to add into
-(together about 3% of a batch-40 step). Optimizers it does not know are stepped the usual
-way, with gradients zeroed in place as before. The state it updates is the optimizers' own, so
-checkpoints and ``state_dict`` are unchanged. :func:`backward` likewise skips the Python layer
+new gradient as it is, where a zeroed one costs a kernel to zero and another to add into.
+Optimizers it does not know are stepped the usual way, with gradients zeroed in place as
+before. The state it updates is the optimizers' own, so checkpoints and ``state_dict`` are
+unchanged. :func:`backward` likewise skips the Python layer
 of ``loss.backward()``.
 """
 
@@ -18,32 +18,12 @@ from collections.abc import Callable
 
 import torch
 
-from mlengine.training.ftrl import Ftrl, _foreach_update, _Hyper, _numpy_update
+from mlengine.training import torch_private
+from mlengine.training.ftrl import Ftrl, FtrlHyper, foreach_update, numpy_update
 
-# The C++ autograd engine that ``Tensor.backward`` ends in; None should a torch version move it.
-_ENGINE = getattr(getattr(torch.autograd, "Variable", None), "_execution_engine", None)
-
-
-def backward(loss: torch.Tensor) -> None:
-    """``loss.backward()`` for a scalar loss, minus ``torch.autograd.backward``'s Python layer.
-
-    That layer (argument normalisation, a logging-level lookup, a copy of the context variables
-    for compiled autograd) costs about 6% of a batch-40 Wide & Deep step on CPU. This makes the
-    engine call it ends in, with the same arguments: seed 1, free the graph, accumulate into
-    the leaves' ``.grad``. Anything but a scalar loss takes the public path.
-    """
-    if _ENGINE is None or loss.dim() != 0:
-        loss.backward()
-        return
-    _ENGINE.run_backward(
-        (loss,),
-        (torch.ones_like(loss),),
-        False,
-        False,
-        (),
-        allow_unreachable=True,
-        accumulate_grad=True,
-    )
+backward = torch_private.backward_scalar
+"""``loss.backward()`` for a scalar loss, minus ``torch.autograd.backward``'s Python layer (see
+:mod:`mlengine.training.torch_private`)."""
 
 
 def _adagrad_update(optimizer: torch.optim.Adagrad) -> Callable[[], None] | None:
@@ -57,7 +37,7 @@ def _adagrad_update(optimizer: torch.optim.Adagrad) -> Callable[[], None] | None
     steps = [optimizer.state[p]["step"] for p in params]
 
     def update() -> None:
-        torch._fused_adagrad_(
+        torch_private.fused_adagrad_(
             params,
             _grads(params),
             sums,
@@ -83,7 +63,7 @@ def _ftrl_update(optimizer: Ftrl) -> Callable[[], None] | None:
     accums = [s["accum"] for s in states]
     linears = [s["linear"] for s in states]
     lr = group["lr"]
-    hyper = _Hyper(
+    hyper = FtrlHyper(
         lr=lr,
         lr_power=group["lr_power"],
         l1=group["l1"],
@@ -93,17 +73,17 @@ def _ftrl_update(optimizer: Ftrl) -> Callable[[], None] | None:
     )
 
     if all(p.device.type == "cpu" and p.dtype == torch.float32 for p in params):
-        # numpy views of the same memory: one call per operation (see _numpy_update)
+        # numpy views of the same memory: one call per operation (see numpy_update)
         views = [[t.detach().numpy() for t in tensors] for tensors in (params, accums, linears)]
 
-        def numpy_update() -> None:
+        def update_in_numpy() -> None:
             grads = [grad.numpy() for grad in _grads(params)]
-            _numpy_update(views[0], grads, views[1], views[2], hyper)
+            numpy_update(views[0], grads, views[1], views[2], hyper)
 
-        return numpy_update
+        return update_in_numpy
 
     def update() -> None:
-        _foreach_update(params, _grads(params), accums, linears, hyper)
+        foreach_update(params, _grads(params), accums, linears, hyper)
 
     return update
 
@@ -163,10 +143,10 @@ class FastUpdater:
             for param in self._params:
                 param.grad = None
         elif self._after == "zero":
-            torch._foreach_zero_(self._grads)
+            torch_private.foreach_zero_(self._grads)
 
     @torch.no_grad()
     def zero_grads(self) -> None:
         """Zero the gradients in place, before a backward that adds into them (``"keep"`` or
         ``"zero"``: the gradients are still the tensors they were at construction)."""
-        torch._foreach_zero_(self._grads)
+        torch_private.foreach_zero_(self._grads)

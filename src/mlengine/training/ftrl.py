@@ -38,8 +38,9 @@ import torch
 from torch import Tensor
 
 from mlengine.errors import InvalidParameterError
+from mlengine.training import torch_private
 
-__all__ = ["Ftrl"]
+__all__ = ["Ftrl", "FtrlHyper", "foreach_update", "numpy_update"]
 
 # TensorFlow's FtrlOptimizer._prepare guards the beta term with max(learning_rate, 1e-36).
 _MIN_LR_FOR_BETA = 1e-36
@@ -146,7 +147,7 @@ class Ftrl(torch.optim.Optimizer):
                 loss = closure()
         for group in self.param_groups:
             lr: float = group["lr"]
-            hyper = _Hyper(
+            hyper = FtrlHyper(
                 lr=lr,
                 lr_power=group["lr_power"],
                 l1=group["l1"],
@@ -175,14 +176,14 @@ class Ftrl(torch.optim.Optimizer):
             use_foreach = group["foreach"] is not False
             for weights, grads, accums, linears in buckets.values():
                 if use_foreach:
-                    _foreach_update(weights, grads, accums, linears, hyper)
+                    foreach_update(weights, grads, accums, linears, hyper)
                 else:
                     for w, g, a, lin in zip(weights, grads, accums, linears, strict=True):
                         _dense_update(w, g, a, lin, hyper)
         return loss
 
 
-class _Hyper:
+class FtrlHyper:
     """The scalars of one group's step, with ``beta`` already folded into ``l2``."""
 
     __slots__ = ("lr", "lr_power", "l1", "l2", "l2_shrinkage", "zero_accum_possible")
@@ -210,12 +211,12 @@ class _Hyper:
         self.zero_accum_possible = zero_accum_possible and lr_power < 0 and l2 == 0.0
 
 
-def _foreach_update(
+def foreach_update(
     weights: list[Tensor],
     grads: list[Tensor],
     accums: list[Tensor],
     linears: list[Tensor],
-    h: _Hyper,
+    h: FtrlHyper,
 ) -> None:
     """TF's ApplyFtrlV2 over lists of same-device, same-dtype tensors, in place.
 
@@ -231,44 +232,44 @@ def _foreach_update(
     power = -h.lr_power
     # accum**p before the update, kept to form sigma once accum has been updated in place.
     if power == 0.5:
-        neg_sigma = torch._foreach_sqrt(accums)
-        torch._foreach_addcmul_(accums, grads, grads)  # accum = new_accum (the raw gradient)
-        quad = torch._foreach_sqrt(accums)
+        neg_sigma = torch_private.foreach_sqrt(accums)
+        torch_private.foreach_addcmul_(accums, grads, grads)  # accum = new_accum (the raw gradient)
+        quad = torch_private.foreach_sqrt(accums)
     else:
-        neg_sigma = torch._foreach_pow(accums, power)
-        torch._foreach_addcmul_(accums, grads, grads)
-        quad = torch._foreach_pow(accums, power)
-    torch._foreach_sub_(neg_sigma, quad)  # accum**p - new_accum**p  (= -sigma * lr)
+        neg_sigma = torch_private.foreach_pow(accums, power)
+        torch_private.foreach_addcmul_(accums, grads, grads)
+        quad = torch_private.foreach_pow(accums, power)
+    torch_private.foreach_sub_(neg_sigma, quad)  # accum**p - new_accum**p  (= -sigma * lr)
     if h.l2_shrinkage:
         # g_shrink = g + 2 * l2_shrinkage * w, with w from before this step.
-        torch._foreach_add_(linears, weights, alpha=2.0 * h.l2_shrinkage)
-    torch._foreach_add_(linears, grads)
-    torch._foreach_addcmul_(linears, neg_sigma, weights, value=1.0 / h.lr)
+        torch_private.foreach_add_(linears, weights, alpha=2.0 * h.l2_shrinkage)
+    torch_private.foreach_add_(linears, grads)
+    torch_private.foreach_addcmul_(linears, neg_sigma, weights, value=1.0 / h.lr)
     # quad = new_accum**p + 2 * l2 * lr  (the quadratic term times lr)
     if h.l2:
-        torch._foreach_add_(quad, 2.0 * h.l2 * h.lr)
+        torch_private.foreach_add_(quad, 2.0 * h.l2 * h.lr)
     if h.zero_accum_possible:
-        torch._foreach_clamp_min_(quad, torch.finfo(weights[0].dtype).tiny)
-    torch._foreach_zero_(weights)
+        torch_private.foreach_clamp_min_(quad, torch.finfo(weights[0].dtype).tiny)
+    torch_private.foreach_zero_(weights)
     if h.l1:
-        numerator = torch._foreach_clamp_min(linears, -h.l1)
-        torch._foreach_clamp_max_(numerator, h.l1)
-        torch._foreach_sub_(numerator, linears)  # clamp(linear) - linear
-        torch._foreach_addcdiv_(weights, numerator, quad, value=h.lr)
+        numerator = torch_private.foreach_clamp_min(linears, -h.l1)
+        torch_private.foreach_clamp_max_(numerator, h.l1)
+        torch_private.foreach_sub_(numerator, linears)  # clamp(linear) - linear
+        torch_private.foreach_addcdiv_(weights, numerator, quad, value=h.lr)
     else:
-        torch._foreach_addcdiv_(weights, linears, quad, value=-h.lr)
+        torch_private.foreach_addcdiv_(weights, linears, quad, value=-h.lr)
 
 
-def _numpy_update(
+def numpy_update(
     weights: list[np.ndarray],
     grads: list[np.ndarray],
     accums: list[np.ndarray],
     linears: list[np.ndarray],
-    h: _Hyper,
+    h: FtrlHyper,
 ) -> None:
-    """:func:`_foreach_update` in numpy, in place, for CPU tensors given as numpy views: the
-    same operations in the same order, each one numpy call where a foreach call costs
-    several microseconds (a Wide & Deep linear part's update: about half the time)."""
+    """:func:`foreach_update` in numpy, in place, for CPU tensors given as numpy views: the
+    same operations in the same order, each one numpy call, whose overhead is a fraction of a
+    foreach call's."""
     power = -h.lr_power
     for w, g, accum, linear in zip(weights, grads, accums, linears, strict=True):
         if not w.size:
@@ -303,7 +304,7 @@ def _numpy_update(
 
 
 def _ftrl_math(
-    w: Tensor, g: Tensor, accum: Tensor, linear: Tensor, h: _Hyper
+    w: Tensor, g: Tensor, accum: Tensor, linear: Tensor, h: FtrlHyper
 ) -> tuple[Tensor, Tensor, Tensor]:
     """TF's ApplyFtrlV2 as plain tensor expressions: return ``(w, new_accum, new_linear)``.
 
@@ -323,7 +324,7 @@ def _ftrl_math(
     return new_w, new_accum, new_linear
 
 
-def _dense_update(w: Tensor, g: Tensor, accum: Tensor, linear: Tensor, h: _Hyper) -> None:
+def _dense_update(w: Tensor, g: Tensor, accum: Tensor, linear: Tensor, h: FtrlHyper) -> None:
     """One tensor's update with ordinary ops (``foreach=False``)."""
     new_w, new_accum, new_linear = _ftrl_math(w, g, accum, linear, h)
     w.copy_(new_w)
@@ -331,7 +332,7 @@ def _dense_update(w: Tensor, g: Tensor, accum: Tensor, linear: Tensor, h: _Hyper
     linear.copy_(new_linear)
 
 
-def _sparse_update(w: Tensor, grad: Tensor, accum: Tensor, linear: Tensor, h: _Hyper) -> None:
+def _sparse_update(w: Tensor, grad: Tensor, accum: Tensor, linear: Tensor, h: FtrlHyper) -> None:
     """Update only the rows a sparse gradient touches, as TF's SparseApplyFtrlV2.
 
     Duplicate indices are summed first (``coalesce``), as TF's Optimizer does for

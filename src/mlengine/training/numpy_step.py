@@ -1,10 +1,9 @@
 """The forward and backward pass of the common Wide & Deep network in numpy, on CPU.
 
-At the census tutorial's batch of 40 a torch step is some 40 kernels through the dispatcher
-and autograd, several microseconds each, around a few microseconds of arithmetic. A numpy
-call costs about a microsecond and a backward written out needs no graph: the pass takes
-about half the time. :class:`NumpyStep` writes the gradient of the loss into every
-parameter's own ``.grad`` (numpy views of the same memory), so the optimizers, gradient
+At the census tutorial's batch of 40 a torch step is some 40 kernels through the dispatcher and
+autograd, whose overhead outweighs the arithmetic. A numpy call costs a fraction of that overhead
+and a backward written out needs no graph. :class:`NumpyStep` writes the gradient of the loss into
+every parameter's own ``.grad`` (numpy views of the same memory), so the optimizers, gradient
 clipping, checkpoints and everything else work on the result unchanged.
 
 It covers what the tutorial and most census models use (:func:`unsupported` says why a model
@@ -25,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mlengine.model.encode import Batch
+from mlengine.model.encode import EncodedBatch
 from mlengine.model.heads import SUM_OVER_BATCH_SIZE, BinaryClassHead, Head
 from mlengine.model.networks import WideDeepNetwork
 
@@ -100,7 +99,7 @@ class NumpyStep:
                 for layer in layers
             ]  # fmt: skip
 
-    def __call__(self, batch: Batch) -> Loss | None:
+    def __call__(self, batch: EncodedBatch) -> Loss | None:
         """The gradients of ``batch``'s loss, written; None (nothing written) for a batch that
         torch must train: one with example weights, or with several ids in a row of an
         embedding column."""

@@ -13,11 +13,9 @@ Where the torch optimizer differs from TensorFlow's, the spec says so in its doc
 from __future__ import annotations
 
 import abc
-import contextlib
 import dataclasses
 import math
-import sys
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import KW_ONLY, dataclass
 from typing import Any, ClassVar
 
@@ -43,7 +41,6 @@ __all__ = [
     "get_optimizer",
     "linear_default_learning_rate",
     "optimizer_from_config",
-    "without_dynamo_import",
 ]
 
 # ----------------------------------------------------------------------------------------------
@@ -218,9 +215,10 @@ class AdagradOptimizer(OptimizerSpec):
 
     ``var -= lr * g / (sqrt(accum) + epsilon)`` with ``accum`` starting at 0.1, which is what
     the v2 canned estimators run (TF1's kernel has no epsilon; at 1e-7 the two agree closely).
-    Builds ``torch.optim.Adagrad`` with the fused kernel, measured about 2.4x faster than
-    foreach on CPU for a Wide & Deep parameter set. The fused kernel refuses sparse gradients:
-    a model with ``sparse=True`` embeddings must build its own foreach Adagrad.
+    Builds ``torch.optim.Adagrad`` with the fused kernel, faster than foreach on CPU for a
+    Wide & Deep parameter set (``benchmarks/optimizer_step.py``). The fused kernel refuses
+    sparse gradients: a model with ``sparse=True`` embeddings must build its own foreach
+    Adagrad.
     """
 
     tf_name: ClassVar[str] = "Adagrad"
@@ -256,7 +254,8 @@ class AdamOptimizer(OptimizerSpec):
     One difference: TensorFlow adds ``epsilon`` after folding the bias correction into the
     learning rate ("epsilon hat"), torch before, so TF's effective epsilon is
     ``epsilon / sqrt(1 - beta2**t)``. It only matters while ``sqrt(v)`` is near ``epsilon``.
-    Uses the fused kernel where it can (about 3x faster than foreach on CPU).
+    Uses the fused kernel where it can (faster than foreach on CPU:
+    ``benchmarks/optimizer_step.py``).
     """
 
     tf_name: ClassVar[str] = "Adam"
@@ -298,7 +297,7 @@ class GradientDescentOptimizer(OptimizerSpec):
         _positive(self, "learning_rate")
 
     def build(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
-        """A plain ``torch.optim.SGD`` (foreach; fused measured no faster on CPU)."""
+        """A plain ``torch.optim.SGD`` (foreach; fused was no faster on CPU)."""
         return torch.optim.SGD(_params_list(params), lr=self.learning_rate, foreach=True)
 
 
@@ -486,38 +485,3 @@ def _torch_optimizer_error(obj: object, owner: str, param: str) -> InvalidParame
         "AdagradOptimizer(learning_rate=0.05), AdamOptimizer(learning_rate=0.001), "
         "GradientDescentOptimizer(learning_rate=0.1) or RMSPropOptimizer(learning_rate=0.001)."
     )
-
-
-# ----------------------------------------------------------------------------------------------
-# Start-up time: torch.optim.Optimizer's bookkeeping methods import torch._dynamo.
-
-_DYNAMO_WRAPPED_METHODS = ("add_param_group", "state_dict", "load_state_dict", "zero_grad")
-
-
-@contextlib.contextmanager
-def without_dynamo_import() -> Iterator[None]:
-    """Build, save and restore torch optimizers without importing ``torch._dynamo``.
-
-    ``torch.optim.Optimizer`` wraps ``add_param_group``, ``state_dict``, ``load_state_dict`` and
-    ``zero_grad`` in ``torch._disable_dynamo``, whose first call imports ``torch._dynamo`` (about
-    1.1 s on our CPU machines, as long as ``import torch`` itself) only to keep those methods out
-    of compiled graphs. The training fast path (``fast_step``) never calls ``step()``, so that
-    import is all the census tutorial would pay for. While ``torch._dynamo`` is not imported
-    nothing is being compiled, so within this block the wrapper's own cache attribute
-    (``__dynamo_disable``, set on the wrapped function) points at the plain method and the
-    import is skipped; it is removed on exit, so a later call after a real import of dynamo
-    behaves as torch intends. Should torch rename that attribute, the import simply happens.
-    """
-    if "torch._dynamo" in sys.modules:
-        yield
-        return
-    methods = [getattr(torch.optim.Optimizer, name) for name in _DYNAMO_WRAPPED_METHODS]
-    plain = [m.__wrapped__ for m in methods if hasattr(m, "__wrapped__")]
-    for function in plain:
-        setattr(function, "__dynamo_disable", function)
-    try:
-        yield
-    finally:
-        for function in plain:
-            if getattr(function, "__dynamo_disable", None) is function:
-                delattr(function, "__dynamo_disable")

@@ -14,10 +14,11 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from mlengine.data.batches import rebatch
-from mlengine.data.inputs import CHUNK_ROWS, InputFn
+from mlengine.data.input_fns import InputFn
 from mlengine.errors import DataError, FeatureError
-from mlengine.model.encode import Batch, Encoder
+from mlengine.model.encode import EncodedBatch, Encoder
 from mlengine.training.prefetch import prefetch
+from mlengine.tuning import INPUT_CHUNK_ROWS
 
 logger = logging.getLogger("mlengine")
 
@@ -36,7 +37,7 @@ def _split(item: Any) -> tuple[Mapping[str, Any], Any]:
 def raw_batches(input_fn: Any) -> tuple[Iterable[Any], int | None]:
     """The raw items an input_fn gives, and the batch size when it is one of ours."""
     if isinstance(input_fn, InputFn):
-        rows = math.ceil(CHUNK_ROWS / input_fn.batch_size) * input_fn.batch_size
+        rows = math.ceil(INPUT_CHUNK_ROWS / input_fn.batch_size) * input_fn.batch_size
         # Chunks of a whole number of batches: batches never straddle two encoded chunks.
         return rebatch(input_fn.chunks(), rows), input_fn.batch_size
     source = input_fn() if callable(input_fn) else input_fn
@@ -54,7 +55,7 @@ def raw_batches(input_fn: Any) -> tuple[Iterable[Any], int | None]:
 
 def encoded_chunks(
     input_fn: Any, encoder: Encoder, *, need_labels: bool
-) -> Iterator[tuple[Batch, int | None]]:
+) -> Iterator[tuple[EncodedBatch, int | None]]:
     """Encoded chunks (or batches) of ``input_fn`` with the batch size to slice them by."""
     items, batch_size = raw_batches(input_fn)
     warned = False
@@ -76,7 +77,9 @@ def encoded_chunks(
         yield batch, batch_size
 
 
-def encoded_batches(input_fn: Any, encoder: Encoder, *, need_labels: bool) -> Iterator[Batch]:
+def encoded_batches(
+    input_fn: Any, encoder: Encoder, *, need_labels: bool
+) -> Iterator[EncodedBatch]:
     """Encoded batches of ``input_fn``, each exactly as the input function batches rows."""
     chunks = encoded_chunks(input_fn, encoder, need_labels=need_labels)
     if encoder.device.type == "cuda":  # encode the next chunk while the GPU trains on this one

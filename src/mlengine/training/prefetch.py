@@ -3,7 +3,7 @@
 On a GPU the training step is mostly waiting for kernels, so the next chunk's feature
 transform (numpy and pyarrow, which release the GIL) and its pinned-memory copy can run
 meanwhile. On the CPU it is not used: there the step itself needs the interpreter, and a
-measured background encoder made census training 2-4 times slower.
+background encoder made census training slower when measured.
 Exceptions raised while producing an item are re-raised to the consumer, and closing the
 consumer stops the producer.
 """

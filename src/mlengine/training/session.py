@@ -24,7 +24,8 @@ from mlengine.training.checkpoint import (
     save_checkpoint,
     tensors_under,
 )
-from mlengine.training.optimizers import OptimizerSpec, without_dynamo_import
+from mlengine.training.optimizers import OptimizerSpec
+from mlengine.training.torch_private import without_dynamo_import
 
 MODEL_PREFIX = "model/"
 

@@ -15,9 +15,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from mlengine.errors import AlreadyExistsError, NotFoundError
-from mlengine.registry.entities import Model, ModelVersion, VersionState
-from mlengine.registry.schema import models_table as models
-from mlengine.registry.schema import versions_table as versions
+from mlengine.registry.entities import ModelVersion, RegisteredModel, VersionState
+from mlengine.registry.migrations import models_table as models
+from mlengine.registry.migrations import versions_table as versions
 
 # This process's identity in the `worker` column: host, pid, and a token that tells this
 # process from an earlier one that had the same pid (a restarted container keeps its hostname).
@@ -99,10 +99,10 @@ def to_version(row: Row[Any]) -> ModelVersion:
     )
 
 
-def to_model(row: Row[Any], default: ModelVersion | None) -> Model:
-    """A model row as a :class:`Model` with its default version."""
+def to_model(row: Row[Any], default: ModelVersion | None) -> RegisteredModel:
+    """A model row as a :class:`RegisteredModel` with its default version."""
     m = row._mapping
-    return Model(
+    return RegisteredModel(
         name=m["name"],
         create_time=m["create_time"],
         default_version=default,

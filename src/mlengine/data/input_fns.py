@@ -37,8 +37,8 @@ import pandas as pd
 import pyarrow as pa
 
 from mlengine.data.batches import (
-    Batch,
     Column,
+    InputBatch,
     coalesce,
     column_length,
     decode_dictionaries,
@@ -63,16 +63,7 @@ from mlengine.data.readers import (
 )
 from mlengine.data.sharding import Piece, even_range, plan_shards
 from mlengine.errors import DataError, InvalidParameterError, NotSupportedError
-
-CHUNK_ROWS = 1 << 16
-"""Rows per chunk: large enough to amortise a transform over many batches, small enough that a
-transformed chunk stays a few tens of MB."""
-
-SHUFFLE_BUFFER_ROWS = 100_000
-"""Default shuffle buffer for files: holds all of census (32,561 rows), so it is fully shuffled."""
-
-CSV_BLOCK_BYTES = 1 << 22
-"""Bytes pyarrow's CSV reader parses at a time (4 MiB, about 30,000 census rows)."""
+from mlengine.tuning import CSV_BLOCK_BYTES, INPUT_CHUNK_ROWS, SHUFFLE_BUFFER_ROWS
 
 Uneven = Literal["pad", "drop", "keep"]
 """What a shard does when the ranks' parts differ in rows (see :meth:`InputFn.shard`)."""
@@ -111,7 +102,7 @@ class InputFn:
         shuffle: bool | None,
         seed: int | None,
         owner: str,
-        chunk_rows: int = CHUNK_ROWS,
+        chunk_rows: int = INPUT_CHUNK_ROWS,
     ) -> None:
         self.batch_size = _check_positive_int(batch_size, "batch_size", owner)
         if num_epochs is not None:
@@ -131,7 +122,7 @@ class InputFn:
         self.seed = seed
         self.chunk_rows = _check_positive_int(chunk_rows, "chunk_rows", owner)
 
-    def __call__(self) -> Iterator[Batch]:
+    def __call__(self) -> Iterator[InputBatch]:
         """A fresh iterator of ``(features, labels)`` batches of ``batch_size`` rows."""
         return rebatch(self.chunks(), self.batch_size)
 
@@ -139,7 +130,7 @@ class InputFn:
     """Whether a chunk may hold several small epochs (cheap in memory; for files it would
     delay the first batch by reading the data many times over)."""
 
-    def chunks(self) -> Iterator[Batch]:
+    def chunks(self) -> Iterator[InputBatch]:
         """The rows of ``__call__()``, in the same order, in chunks of ``chunk_rows`` or more.
 
         Only the last chunk, and for files the last chunk of each epoch, may be smaller.
@@ -252,7 +243,7 @@ class InputFn:
             "data, or uneven='keep' for evaluation."
         )
 
-    def _epochs(self, rng: np.random.Generator) -> Iterator[Batch]:
+    def _epochs(self, rng: np.random.Generator) -> Iterator[InputBatch]:
         per_epoch = self._epoch_rows()
         if per_epoch is not None and self.num_epochs is not None:
             # Passes over this rank's part, cut into epochs of the same length on every rank.
@@ -270,7 +261,7 @@ class InputFn:
                 return
             epoch += 1
 
-    def _passes(self, rng: np.random.Generator) -> Iterator[Batch]:
+    def _passes(self, rng: np.random.Generator) -> Iterator[InputBatch]:
         """Passes over the data, one after another, forever (shuffled anew each time)."""
         while True:
             rows = 0
@@ -280,7 +271,7 @@ class InputFn:
             if rows == 0:
                 raise DataError(self._empty_message(self.rank))
 
-    def _epoch(self, rng: np.random.Generator) -> Iterator[Batch]:
+    def _epoch(self, rng: np.random.Generator) -> Iterator[InputBatch]:
         """One pass over the data, shuffled with ``rng`` when ``shuffle`` is set."""
         raise NotImplementedError
 
@@ -301,11 +292,11 @@ class MemoryInputFn(InputFn):
     or pyarrow ``take``, so at most one chunk is copied at a time.
     """
 
-    def __init__(self, data: Batch, **kwargs: Any) -> None:
+    def __init__(self, data: InputBatch, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.data = data
 
-    def _epoch(self, rng: np.random.Generator) -> Iterator[Batch]:
+    def _epoch(self, rng: np.random.Generator) -> Iterator[InputBatch]:
         n = num_rows(self.data)
         order = rng.permutation(n) if self.shuffle else None
         for start in range(0, n, self.chunk_rows):
@@ -355,7 +346,7 @@ class FileInputFn(InputFn):
             shuffle_buffer_size, "shuffle_buffer_size", kwargs["owner"]
         )
 
-    def _epoch(self, rng: np.random.Generator) -> Iterator[Batch]:
+    def _epoch(self, rng: np.random.Generator) -> Iterator[InputBatch]:
         order = rng.permutation(len(self.sources)) if self.shuffle else range(len(self.sources))
         chunks = coalesce(self._read_sources([self.sources[i] for i in order]), self.chunk_rows)
         if not self.shuffle:
@@ -364,7 +355,7 @@ class FileInputFn(InputFn):
         for chunk in shuffle_buffer(chunks, self.shuffle_buffer_size, self.chunk_rows, rng):
             yield decode_dictionaries(chunk)
 
-    def _read_sources(self, sources: list[FileSource]) -> Iterator[Batch]:
+    def _read_sources(self, sources: list[FileSource]) -> Iterator[InputBatch]:
         for source in sources:
             for record_batch in self._read(source):
                 if self.label_key is not None and self.label_key not in record_batch.schema.names:
@@ -781,7 +772,6 @@ def _array_to_column(value: Any, name: str, owner: str) -> Column:
 
 
 __all__ = [
-    "CHUNK_ROWS",
     "UNEVEN_MODES",
     "CsvInputFn",
     "FileInputFn",

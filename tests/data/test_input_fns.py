@@ -26,7 +26,7 @@ from mlengine.data import (
     pandas_input_fn,
     parquet_input_fn,
 )
-from mlengine.data.batches import Batch, num_rows, shuffle_buffer
+from mlengine.data.batches import InputBatch, num_rows, shuffle_buffer
 from mlengine.errors import DataError, InvalidParameterError, NotSupportedError
 
 # ---- helpers --------------------------------------------------------------------------------
@@ -36,7 +36,7 @@ def as_list(column: Any) -> list[Any]:
     return column.tolist() if isinstance(column, np.ndarray) else column.to_pylist()
 
 
-def collect(batches: Iterable[Batch]) -> tuple[dict[str, list[Any]], list[Any] | None]:
+def collect(batches: Iterable[InputBatch]) -> tuple[dict[str, list[Any]], list[Any] | None]:
     """All rows of a stream of batches, as Python lists per column."""
     features: dict[str, list[Any]] = {}
     labels: list[Any] | None = None
@@ -350,7 +350,7 @@ def test_csv_shuffle_is_seeded_and_complete(tmp_path: Path) -> None:
 def test_shuffle_buffer_memory_is_bounded() -> None:
     consumed = 0
 
-    def source() -> Iterable[Batch]:
+    def source() -> Iterable[InputBatch]:
         nonlocal consumed
         for start in range(0, 10_000, 100):
             consumed += 100

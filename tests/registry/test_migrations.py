@@ -11,7 +11,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from mlengine.errors import FailedPreconditionError, InvalidParameterError, UnavailableError
-from mlengine.registry import Registry, schema
+from mlengine.registry import Registry, migrations
+from tests.registry.helpers import refusing_port
 
 
 def _engine(database_url: str) -> sa.Engine:
@@ -22,7 +23,7 @@ def test_fresh_database_records_its_migrations(database_url: str, tmp_path: Path
     Registry(database_url, tmp_path / "a").close()
     engine = _engine(database_url)
     with engine.connect() as conn:
-        recorded = conn.execute(sa.select(schema.schema_table)).all()
+        recorded = conn.execute(sa.select(migrations.schema_table)).all()
     engine.dispose()
     assert [(r.version, r.description) for r in recorded] == [
         (1, "models and versions"),
@@ -36,12 +37,12 @@ def test_newer_schema_is_a_clear_error(database_url: str, tmp_path: Path) -> Non
     engine = _engine(database_url)
     with engine.begin() as conn:
         conn.execute(
-            schema.schema_table.insert().values(
+            migrations.schema_table.insert().values(
                 version=99, description="from the future", applied_at=datetime.now(UTC)
             )
         )
     engine.dispose()
-    latest = schema.schema_version()
+    latest = migrations.schema_version()
     with pytest.raises(
         FailedPreconditionError, match=f"schema version 99.*up to {latest}.*upgrade"
     ):
@@ -54,14 +55,14 @@ def test_older_schema_is_migrated_in_order(
     with Registry(database_url, tmp_path / "a") as registry:
         registry.create_model("census")
     applied: list[int] = []
-    following = schema.schema_version() + 1
+    following = migrations.schema_version() + 1
 
     def add_column(conn: Connection) -> None:
         applied.append(following)
         conn.execute(sa.text("ALTER TABLE mlengine_models ADD COLUMN etag VARCHAR(64)"))
 
-    migrations = (*schema.MIGRATIONS, schema.Migration(following, "model etags", add_column))
-    monkeypatch.setattr(schema, "MIGRATIONS", migrations)
+    extended = (*migrations.MIGRATIONS, migrations.Migration(following, "model etags", add_column))
+    monkeypatch.setattr(migrations, "MIGRATIONS", extended)
     with Registry(database_url, tmp_path / "a") as registry:
         assert registry.get_model("census").name == "census"  # data kept
     with Registry(database_url, tmp_path / "a"):
@@ -69,7 +70,7 @@ def test_older_schema_is_migrated_in_order(
     assert applied == [following]  # once
     engine = _engine(database_url)
     with engine.connect() as conn:
-        versions = conn.execute(sa.select(schema.schema_table.c.version)).scalars().all()
+        versions = conn.execute(sa.select(migrations.schema_table.c.version)).scalars().all()
     engine.dispose()
     assert sorted(versions) == list(range(1, following + 1))
 
@@ -86,8 +87,11 @@ def test_foreign_tables_are_left_alone(database_url: str, tmp_path: Path) -> Non
 @pytest.mark.timeout(30)
 def test_unreachable_postgresql_fails_fast(tmp_path: Path) -> None:
     started = time.monotonic()
-    with pytest.raises(UnavailableError, match=r"Cannot reach the registry database") as info:
-        Registry("postgresql://user:secret@127.0.0.1:1/registry", tmp_path / "a")
+    with (
+        refusing_port() as port,
+        pytest.raises(UnavailableError, match=r"Cannot reach the registry database") as info,
+    ):
+        Registry(f"postgresql://user:secret@127.0.0.1:{port}/registry", tmp_path / "a")
     assert time.monotonic() - started < 15
     assert "secret" not in str(info.value)
     assert "\n" not in str(info.value)

@@ -44,7 +44,7 @@ from mlengine.registry.names import parse_version_ref, validate_name
 from mlengine.serving.batching import Batcher, Outputs
 from mlengine.serving.deferred import DeferredRegistry
 from mlengine.serving.errors import scrub
-from mlengine.serving.metrics import Metrics
+from mlengine.serving.prometheus import Metrics
 from mlengine.serving.schema import FLOAT, INT, Columns, InputSchema
 from mlengine.serving.settings import ServeSettings
 

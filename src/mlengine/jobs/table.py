@@ -19,8 +19,8 @@ from sqlalchemy.engine import Connection, Row
 from mlengine.errors import AlreadyExistsError, InvalidParameterError, NotFoundError
 from mlengine.jobs.entities import ACTIVE_STATES, Job, JobKind, JobState
 from mlengine.registry.db import Database
+from mlengine.registry.migrations import jobs_table as jobs
 from mlengine.registry.names import NAME_PATTERN
-from mlengine.registry.schema import jobs_table as jobs
 
 # How a supervisor learns the registry it reports to (kept off its command line, which any
 # local user can read, and not passed on to the job's own processes).
@@ -75,7 +75,7 @@ def to_job(row: Row[Any]) -> Job:
     )
 
 
-class JobRows:
+class JobTable:
     """Reads and conditional updates of job rows in one registry database."""
 
     def __init__(self, db: Database) -> None:
@@ -215,7 +215,7 @@ class JobRows:
 __all__ = [
     "ARTIFACT_ROOT_ENV",
     "DATABASE_ENV",
-    "JobRows",
+    "JobTable",
     "not_found",
     "now",
     "to_job",
