@@ -45,8 +45,10 @@ class ZScore:
     def __call__(self, values: np.ndarray) -> np.ndarray:
         return (values - self.mean) / self.std
 
-    def one(self, value: float) -> float:
-        return (value - self.mean) / self.std
+    def each(self, values: list[float]) -> list[float]:
+        """:meth:`__call__` of each value, in Python (the row path's few values)."""
+        mean, std = self.mean, self.std
+        return [(v - mean) / std for v in values]
 
 
 @serializable
@@ -64,8 +66,10 @@ class MinMax:
     def __call__(self, values: np.ndarray) -> np.ndarray:
         return (values - self.min) / (self.max - self.min)
 
-    def one(self, value: float) -> float:
-        return (value - self.min) / (self.max - self.min)
+    def each(self, values: list[float]) -> list[float]:
+        """:meth:`__call__` of each value, in Python (the row path's few values)."""
+        low, span = self.min, self.max - self.min
+        return [(v - low) / span for v in values]
 
 
 @serializable
@@ -76,9 +80,10 @@ class Log1p:
     def __call__(self, values: np.ndarray) -> np.ndarray:
         return np.sign(values) * np.log1p(np.abs(values))
 
-    def one(self, value: float) -> float:
-        # numpy's log1p, not math's: the same last bit as the vectorised path.
-        return float(self(np.array(value)))
+    def each(self, values: list[float]) -> list[float]:
+        """:meth:`__call__` of each value (numpy's log1p, not math's: the same last bit)."""
+        result: list[float] = self(np.array(values)).tolist()
+        return result
 
 
 Normalizer = ZScore | MinMax | Log1p
@@ -161,7 +166,7 @@ class NumericColumn(KeyedColumn, DenseColumn):
                 if value is None:
                     raise RowFallback  # missing and no default: the vectorised path says so
                 out.append(value)
-            return out if norm is None else [norm.one(v) for v in out]
+            return out if norm is None else norm.each(out)
 
         return numbers
 

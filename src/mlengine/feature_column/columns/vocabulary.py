@@ -126,11 +126,16 @@ class VocabularyColumn(KeyedColumn, CategoricalColumn):
 
     def row_ids(self, compiler: RowCompiler) -> RowIdsFunction | None:
         key, id_of, is_string = self.key, self.id_of, self.dtype == STRING
+        position = self.vocabulary_index.get
 
         def vocabulary(rows: RowValues) -> RowIds:
-            values: list[Any] = rows.strings(key) if is_string else rows.integers(key)
-            ids = [None if value is None else id_of(value) for value in values]
-            return with_weights([None if i is None or i < 0 else i for i in ids])
+            ids: list[int | None] = []
+            for value in rows.strings(key) if is_string else rows.integers(key):
+                found = None if value is None else position(value)
+                if found is None and value is not None:
+                    found = id_of(value)  # not in the vocabulary: an OOV bucket or the default
+                ids.append(None if found is None or found < 0 else found)
+            return with_weights(ids)
 
         return vocabulary
 
