@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import ast
-import importlib
 from pathlib import Path
 
-import pytest
-
 from mlengine import tuning
+
 
 def test_imports_nothing_from_mlengine() -> None:
     tree = ast.parse(Path(tuning.__file__).read_text())

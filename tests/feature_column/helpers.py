@@ -1,4 +1,4 @@
-"""Shared by the feature-column tests (loaded through ``helper_modules.helpers``)."""
+"""Shared by the feature-column tests (``from tests.feature_column import helpers``)."""
 
 from __future__ import annotations
 

@@ -11,14 +11,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import helper_modules
 from mlengine import feature_column as fc
 from mlengine import tuning
 from mlengine.errors import FeatureError
 from mlengine.feature_column.row_encoder import RowEncoder
 from mlengine.feature_column.transform import EncodedFeatures, transform_all
+from tests.feature_column import helpers as fc_helpers
 
-fc_helpers = helper_modules.helpers("feature_column")
 WORKCLASS = ["Private", "Self-emp-inc", "State-gov"]
 AGE = fc.numeric_column("age", default_value=30, normalizer_fn=fc.ZScore(38.5, 13.6))
 HOURS_BUCKETS = fc.bucketized_column(fc.numeric_column("hours", default_value=40), [20, 40, 60])

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import helper_modules
 from mlengine import feature_column as fc
 from mlengine.errors import ExportFormatError
+from tests.feature_column import helpers as fc_helpers
 
 
 def round_trip(column: fc.FeatureColumn) -> fc.FeatureColumn:
@@ -109,7 +109,6 @@ def test_unsafe_or_broken_documents_are_refused(document: dict[str, Any], messag
 # ---------------------------------------------------------------------------------------------
 # Property: JSON round trip gives an equal column and the same transform output
 
-fc_helpers = helper_modules.helpers("feature_column")
 STRING_KEYS = ("s1", "s2")
 LETTERS = "abcdef"
 

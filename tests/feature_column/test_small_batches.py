@@ -12,13 +12,12 @@ import pyarrow as pa
 from hypothesis import given
 from hypothesis import strategies as st
 
-import helper_modules
 from mlengine import feature_column as fc
 from mlengine import tuning
 from mlengine.feature_column.memory import ENTRY_BYTES, ValueMemory, entry_bytes
 from mlengine.feature_column.transform import transform_all
+from tests.feature_column import helpers as fc_helpers
 
-fc_helpers = helper_modules.helpers("feature_column")
 WORKCLASS = ["Private", "Self-emp-inc", "State-gov"]
 COLUMNS = [
     fc.numeric_column("age", default_value=30),

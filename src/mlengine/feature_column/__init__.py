@@ -2,13 +2,14 @@
 
 Modules:
 
-* ``columns/``: one module per column type (its home: spec, signature entry, vectorised
+* ``columns``: one module per column type (its home: spec, signature entry, vectorised
   encoding, row encoding where measured); ``columns/base.py`` says what a home holds.
 * ``transform``: :class:`FeatureTransformer`, which places the columns' outputs into model inputs.
-* ``encoding`` and ``decoding``: the reference encoding of a raw batch (values decoded once per
-  feature key) and the helpers column homes build their outputs with.
+* ``encoding``: the reference encoding of a raw batch, and the helpers column homes build with.
+* ``decoding``: raw values decoded once per feature key (strings dictionary-encoded, numbers).
 * ``small_batch``: the fast path for a few values (Python dicts instead of pyarrow calls).
-* ``row_encoder`` and ``rowpath``: the fast path for a serving request's few instances.
+* ``row_encoder``: the fast path for a serving request's few instances.
+* ``rowpath``: what column homes need to write their row encodings.
 * ``memory``: the one memory of string values a predicting process keeps.
 * ``hashing``: the stable hash of values and crosses.
 * ``serialization``: columns to and from JSON (an allow-list, no code).

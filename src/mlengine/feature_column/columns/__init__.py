@@ -1,9 +1,18 @@
-"""Feature column types, one module (its *home*) per type; see :mod:`.base` for what a home holds.
+"""Feature column types, one module (its *home*) per type.
 
-Modules: ``base`` (what every column is; the export allow-list; parameter checks), ``numeric``
-(``numeric_column`` and the normalisers), ``bucketized``, ``vocabulary`` (list and file),
-``identity``, ``hash_bucket``, ``crossed``, ``weighted``, ``indicator``, ``embedding`` (and
-shared embeddings), ``piecewise_linear`` (not in TensorFlow).
+Modules:
+
+* ``base``: what every column is, the export allow-list, parameter checks.
+* ``numeric``: ``numeric_column`` and the normalisers.
+* ``bucketized``: ``bucketized_column``.
+* ``vocabulary``: ``categorical_column_with_vocabulary_list`` and ``_file``.
+* ``identity``: ``categorical_column_with_identity``.
+* ``hash_bucket``: ``categorical_column_with_hash_bucket``.
+* ``crossed``: ``crossed_column``.
+* ``weighted``: ``weighted_categorical_column``.
+* ``indicator``: ``indicator_column``.
+* ``embedding``: ``embedding_column`` and ``shared_embeddings``.
+* ``piecewise_linear``: ``piecewise_linear_column`` (not in TensorFlow).
 """
 
 from mlengine.feature_column.columns.base import (
