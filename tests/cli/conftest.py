@@ -1,4 +1,5 @@
-"""Fixtures of the CLI tests: a private MLENGINE_HOME, an export, and a typer CliRunner."""
+"""Fixtures of the CLI tests: a private MLENGINE_HOME, an export, a trainer package, and a
+typer CliRunner."""
 
 from __future__ import annotations
 
@@ -13,6 +14,17 @@ import helper_modules
 from mlengine.cli.main import app
 
 helpers = helper_modules.helpers("registry")
+job_helpers = helper_modules.helpers("jobs")
+
+# A trainer that shows what it was given: arguments, folder, TF_CONFIG, torchrun's rank.
+ENV_TRAINER = """
+import json, os, sys
+config = json.loads(os.environ["TF_CONFIG"])
+print(json.dumps({"args": sys.argv[1:], "cwd": os.getcwd(), "job": config["job"],
+                  "environment": config["environment"], "rank": os.environ.get("RANK"),
+                  "world": os.environ.get("WORLD_SIZE")}), flush=True)
+sys.exit(int(os.environ.get("TRAINER_EXIT", "0")))
+"""
 
 
 @pytest.fixture(autouse=True)
@@ -46,14 +58,22 @@ def export_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return helpers.build_export(tmp_path_factory.mktemp("census"))
 
 
+@pytest.fixture
+def trainer_package(tmp_path: Path) -> Path:
+    """``tmp_path/src/trainer``: the job tests' trainer modules, plus ``trainer.env``."""
+    package = Path(job_helpers.write_trainers(tmp_path))
+    (package / "env.py").write_text(ENV_TRAINER.lstrip())
+    return package
+
+
 class Cli:
     """Runs ``mlengine ARGS...`` in-process and checks the exit code."""
 
     def __init__(self) -> None:
         self.runner = CliRunner()
 
-    def __call__(self, *args: str, code: int = 0) -> Result:
-        result = self.runner.invoke(app, list(args), catch_exceptions=False)
+    def __call__(self, *args: str, code: int = 0, stdin: str | None = None) -> Result:
+        result = self.runner.invoke(app, list(args), input=stdin, catch_exceptions=False)
         assert result.exit_code == code, (result.stdout, result.stderr)
         return result
 
@@ -66,6 +86,15 @@ class Cli:
         assert "Traceback" not in result.output
         assert result.stdout == ""
         return lines[-1]
+
+    def usage(self, *args: str, match: str) -> str:
+        """Run a command that must be refused as a usage error: exit 2, one ERROR line."""
+        result = self(*args, code=2)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("ERROR: (mlengine"), result.stderr
+        assert match in lines[0], lines[0]
+        assert result.stdout == ""
+        return lines[0]
 
 
 @pytest.fixture
