@@ -152,3 +152,10 @@ def test_filters(expression: str, names: list[str]) -> None:
 def test_bad_filters_name_the_position(bad: str) -> None:
     with pytest.raises(FilterError, match=r"in --filter \[.*\] at position \d+"):
         parse_filter(bad)
+
+
+def test_yaml_writes_repeated_values_out_again() -> None:
+    shared = {"name": "v1", "state": "READY"}
+    text = out("yaml", [{"metadata": {"version": shared}, "response": shared}], single=True)
+    assert "&id" not in text and "*id" not in text
+    assert yaml.safe_load(text) == {"metadata": {"version": shared}, "response": shared}

@@ -54,9 +54,21 @@ def _json(records: list[Any], single: bool) -> str:
     return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False)
 
 
+class _Dumper(yaml.SafeDumper):
+    """Safe YAML that writes a repeated value out again rather than as an ``&id001`` alias."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 def _yaml_one(record: Any) -> str:
-    text: str = yaml.safe_dump(
-        record, default_flow_style=False, sort_keys=True, allow_unicode=True, width=1 << 30
+    text: str = yaml.dump(
+        record,
+        Dumper=_Dumper,
+        default_flow_style=False,
+        sort_keys=True,
+        allow_unicode=True,
+        width=1 << 30,
     )
     return text.removesuffix("...\n").rstrip("\n")
 
