@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from mlengine import __version__
-from mlengine.cli import jobs, models, operations, predict, serve, versions
+from mlengine.cli import jobs, local, models, operations, predict, serve, versions
 from mlengine.cli.gcloud import GcloudGroup
 
 app = typer.Typer(
@@ -27,6 +27,7 @@ app = typer.Typer(
 app.add_typer(models.app, name="models")
 app.add_typer(versions.app, name="versions")
 app.add_typer(jobs.app, name="jobs")
+app.add_typer(local.app, name="local")
 app.add_typer(operations.app, name="operations")
 app.command("predict")(predict.predict)
 app.command("serve")(serve.serve)
