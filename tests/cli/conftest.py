@@ -17,12 +17,14 @@ helpers = helper_modules.helpers("registry")
 job_helpers = helper_modules.helpers("jobs")
 
 # A trainer that shows what it was given: arguments, folder, TF_CONFIG, torchrun's rank.
-ENV_TRAINER = """
+ENV_TRAINER = r"""
 import json, os, sys
 config = json.loads(os.environ["TF_CONFIG"])
-print(json.dumps({"args": sys.argv[1:], "cwd": os.getcwd(), "job": config["job"],
-                  "environment": config["environment"], "rank": os.environ.get("RANK"),
-                  "world": os.environ.get("WORLD_SIZE")}), flush=True)
+shown = {"args": sys.argv[1:], "cwd": os.getcwd(), "job": config["job"],
+         "environment": config["environment"], "rank": os.environ.get("RANK"),
+         "world": os.environ.get("WORLD_SIZE")}
+sys.stdout.write(json.dumps(shown) + "\n")  # one write: the ranks share one output
+sys.stdout.flush()
 sys.exit(int(os.environ.get("TRAINER_EXIT", "0")))
 """
 
