@@ -310,3 +310,17 @@ def test_jobs_submit_prediction_as_the_census_readme(
     assert summary.stdout.startswith("Job Overview\n") and "Predict Input Summary" in summary.stdout
     listed = cli("jobs", "list", "--filter", "state=SUCCEEDED", "--format", "value(jobId)")
     assert listed.stdout == "census_prediction\n"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("models", "add-iam-policy-binding", "census", "--member=user:a@b.c", "--role=x"),
+        ("models", "get-iam-policy", "census", "--format", "json"),
+        ("init-project",),
+        ("locations", "list"),
+    ],
+)
+def test_cloud_only_commands_say_so(cli: Cli, args: tuple[str, ...]) -> None:
+    message = cli.fails(*args, match="needs Google Cloud:")
+    assert message.startswith(f"ERROR: (mlengine.{'.'.join(args[:2])})")

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from mlengine import __version__
-from mlengine.cli import jobs, local, models, operations, predict, serve, versions
+from mlengine.cli import cloud_commands, jobs, local, models, operations, predict, serve, versions
 from mlengine.cli.gcloud import GcloudGroup
 
 app = typer.Typer(
@@ -29,8 +29,10 @@ app.add_typer(versions.app, name="versions")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(local.app, name="local")
 app.add_typer(operations.app, name="operations")
+app.add_typer(cloud_commands.locations_app, name="locations", hidden=True)
 app.command("predict")(predict.predict)
 app.command("serve")(serve.serve)
+cloud_commands.register({"": app, "models": models.app, "locations": cloud_commands.locations_app})
 
 
 def _print_version(value: bool) -> None:
