@@ -364,3 +364,14 @@ def test_endpoint_needs_a_registered_model(wide_deep: Path) -> None:
         "--endpoint", "http://127.0.0.1:8080",
     )  # fmt: skip
     assert "--endpoint takes --model" in message
+
+
+def test_verbosity_error_silences_the_unknown_features_warning(wide_deep: Path) -> None:
+    census_json = str(helpers.CENSUS_JSON)
+    quiet = run("--export-dir", str(wide_deep), "--json-instances", census_json,
+                "--verbosity", "error")  # fmt: skip
+    assert quiet.exit_code == 0 and "Ignoring unknown features" not in quiet.stderr
+    told = run("--export-dir", str(wide_deep), "--json-instances", census_json,
+               "--verbosity", "info")  # fmt: skip
+    assert "Ignoring unknown features" in told.stderr
+    assert logging.getLogger("mlengine").level == logging.NOTSET  # restored after the command

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
@@ -39,6 +40,7 @@ GLOBAL_PANEL = "gcloud-wide flags"
 LIST_PANEL = "List flags (gcloud's)"
 CLOUD_PANEL = "Google Cloud flags (accepted, ignored here)"
 VERBOSITIES = ("debug", "info", "warning", "error", "critical", "none")
+_LOG_LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50, "none": 60}
 
 
 @dataclass
@@ -57,6 +59,7 @@ class Invocation:
     uri: bool = False
     ignored: list[str] = field(default_factory=list)
     reported: bool = False
+    log_handler: logging.Handler | None = None
 
     @property
     def warnings(self) -> bool:
@@ -114,9 +117,18 @@ def _set_format(state: Invocation, value: str) -> None:
 
 
 def _set_verbosity(state: Invocation, value: str) -> None:
+    """gcloud's levels on mlengine's logger (until the command ends: see GcloudGroup.main);
+    debug and info get a handler on standard error, which Python only gives warnings."""
     if value.lower() not in VERBOSITIES:
         raise ValueError(f"{value!r} is not one of {', '.join(VERBOSITIES)}.")
     state.verbosity = value.lower()
+    logger = logging.getLogger("mlengine")
+    logger.setLevel(_LOG_LEVELS[state.verbosity])
+    if state.verbosity in ("debug", "info") and not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+        logger.addHandler(handler)
+        state.log_handler = handler
 
 
 def _set_sort_by(state: Invocation, value: str) -> None:
@@ -415,10 +427,15 @@ class GcloudGroup(TyperGroup):
         argv, path = normalize(self, list(sys.argv[1:] if args is None else args))
         state = Invocation(command=".".join(("mlengine", *path)))
         token = _CURRENT.set(state)
+        logger = logging.getLogger("mlengine")
+        level = logger.level
         try:
             code = self._run(argv, complete_var, extra)
         finally:
             _CURRENT.reset(token)
+            logger.setLevel(level)  # --verbosity lasts one command (tests run many in-process)
+            if state.log_handler is not None:
+                logger.removeHandler(state.log_handler)
         if standalone_mode:
             sys.exit(code)
         return code
