@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from mlengine.cli.config import read_config
-from mlengine.cli.gcloud import ignore, invocation
+from mlengine.cli.gcloud import flush_ignored, ignore, invocation
 from mlengine.cli.metadata import LabelsOption, parse_labels
 from mlengine.cli.output import fail, open_registry, show, status
 from mlengine.errors import InvalidParameterError
@@ -141,6 +141,7 @@ def _submitted(jobs: JobManager, job: Job, stream: bool) -> None:
 
 def _stream(jobs: JobManager, job_id: str, command: str, poll: float) -> None:
     """Print the job's logs until it is over; exit 1 unless it SUCCEEDED."""
+    flush_ignored()
     for text in jobs.follow_logs(job_id, poll=poll):
         typer.echo(text, nl=False)
     job = jobs.get_job(job_id)
