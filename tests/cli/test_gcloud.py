@@ -279,9 +279,17 @@ def test_jobs_submit_training_with_a_config_and_cloud_flags(
         "jobs", "describe", "census_1", "--format", "value(state, trainingInput.pythonModule)"
     )
     assert state.stdout == "SUCCEEDED\ttrainer.env\n"
-    config.write_text("trainingInput:\n  scaleTeir: BASIC\n")
-    cli.fails("jobs", "submit", "training", "census_2", "--module-name", "trainer.ok",
-              "--config", str(config), match="Unknown field 'trainingInput.scaleTeir'")  # fmt: skip
+    for text, path in (
+        ("trainingInput:\n  scaleTeir: BASIC\n", "trainingInput.scaleTeir"),
+        (
+            "trainingInput:\n  scheduling: {maxRunTime: 60s}\n",
+            "trainingInput.scheduling.maxRunTime",
+        ),
+        ("trainingInputs: {}\n", "trainingInputs"),
+    ):
+        config.write_text(text)
+        cli.fails("jobs", "submit", "training", "census_2", "--module-name", "trainer.ok",
+                  "--config", str(config), match=f"Unknown field '{path}'")  # fmt: skip
     cli.usage("jobs", "submit", "training", "census_3", match="'--module-name'")
     if importlib.util.find_spec("gcsfs") is None:
         cli.fails(

@@ -69,12 +69,14 @@ def _texts(value: Any, what: str) -> list[str]:
     return [_text(item, what) for item in value]
 
 
-def _max_running_time(data: Mapping[str, Any]) -> float | None:
+def _max_running_time(data: Mapping[str, Any], where: str) -> float | None:
     scheduling = data.get("scheduling")
     if scheduling is None:
         return None
     if not isinstance(scheduling, Mapping):
         raise InvalidParameterError(f"Invalid scheduling {scheduling!r}: expected an object.")
+    # maxWaitTime and priority order a Cloud queue: accepted, nothing waits here.
+    _check_keys(scheduling, {"maxRunningTime", "maxWaitTime", "priority"}, f"{where}.scheduling")
     value = scheduling.get("maxRunningTime")
     return None if value is None else specs.parse_duration(value, "scheduling.maxRunningTime")
 
@@ -103,7 +105,7 @@ def _training(data: Mapping[str, Any]) -> dict[str, Any]:
     if data.get("rendezvousTimeout") is not None:
         timeout = data["rendezvousTimeout"]
         kwargs["rdzv_timeout"] = specs.parse_duration(timeout, "rendezvousTimeout")
-    kwargs["max_running_time"] = _max_running_time(data)
+    kwargs["max_running_time"] = _max_running_time(data, "trainingInput")
     return kwargs
 
 
@@ -129,7 +131,7 @@ def _prediction(data: Mapping[str, Any]) -> dict[str, Any]:
         "batch_size": specs.positive_int(
             data.get("batchSize", specs.DEFAULT_BATCH_SIZE), "batchSize"
         ),
-        "max_running_time": _max_running_time(data),
+        "max_running_time": _max_running_time(data, "predictionInput"),
     }
     model, version = data.get("modelName"), data.get("versionName")
     if version is not None:
