@@ -235,6 +235,7 @@ def test_operations_are_accepted_with_nothing_to_act_on(cli: Cli) -> None:
     listed = cli("operations", "list")
     assert listed.stdout == "" and listed.stderr.strip() == "Listed 0 items."
     assert cli("operations", "list", "--format", "json").stdout.strip() == "[]"
+    assert cli("operations", "list", "--filter", "done=false", "--limit", "5").stdout == ""
     message = cli.fails("operations", "wait", "projects/local/operations/create_census_v1-1",
                         match="not found")  # fmt: skip
     assert "finish before their command returns" in message

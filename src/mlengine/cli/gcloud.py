@@ -235,7 +235,7 @@ LIST_FLAGS: tuple[FlagSpec, ...] = (
         panel=LIST_PANEL,
     ),  # fmt: skip
 )
-LIST_COMMANDS = {("models", "list"), ("versions", "list"), ("jobs", "list")}
+LIST_COMMANDS = {("models", "list"), ("versions", "list"), ("jobs", "list"), ("operations", "list")}
 
 
 def _callback(spec: FlagSpec) -> Callable[[Any], Any]:
