@@ -215,7 +215,6 @@ def submit_training(
         )
     with open_jobs(command) as jobs:
         body, training = _job_body(config, "trainingInput", name)
-        check_scheme(job_dir, "--job-dir")
         if module_name is not None:
             training["pythonModule"] = module_name
         if not training.get("pythonModule"):
@@ -237,6 +236,7 @@ def submit_training(
         training.update({key: value for key, value in given.items() if value is not None})
         if max_running_time is not None:
             training["scheduling"] = {"maxRunningTime": f"{max_running_time:g}s"}
+        check_scheme(training.get("jobDir"), "--job-dir")
         job = _submit(jobs, body, labels)
         _submitted(jobs, job, stream_logs)
 
@@ -290,8 +290,6 @@ def submit_prediction(
     with open_jobs(command) as jobs:
         body, prediction = _job_body(config, "predictionInput", name)
         paths = [p.strip() for value in input_paths or () for p in value.split(",") if p.strip()]
-        for path in [*paths, output_path]:
-            check_scheme(path, "--input-paths" if path in paths else "--output-path")
         given: dict[str, Any] = {
             "inputPaths": paths or None,
             "outputPath": output_path,
@@ -308,6 +306,13 @@ def submit_prediction(
         for key, flag in (("inputPaths", "--input-paths"), ("outputPath", "--output-path")):
             if not prediction.get(key):
                 raise typer.BadParameter("is required (or its field in --config)", param_hint=flag)
+        inputs = prediction["inputPaths"] if isinstance(prediction["inputPaths"], list) else []
+        for flag, path in [
+            *(("--input-paths", path) for path in inputs),
+            ("--output-path", prediction["outputPath"]),
+            ("--model-dir", prediction.get("uri")),
+        ]:
+            check_scheme(path if isinstance(path, str) else None, flag)
         job = _submit(jobs, body, labels)
         _submitted(jobs, job, stream_logs)
 
