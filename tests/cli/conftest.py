@@ -1,4 +1,5 @@
-"""Fixtures of the CLI tests: a private MLENGINE_HOME, an export, and a typer CliRunner."""
+"""Fixtures of the CLI tests: a private MLENGINE_HOME, an export, a trainer package, and a
+typer CliRunner."""
 
 from __future__ import annotations
 
@@ -9,7 +10,20 @@ from pathlib import Path
 import pytest
 
 from tests.cli.helpers import Cli
+from tests.jobs import helpers as job_helpers
 from tests.registry import helpers
+
+# A trainer that shows what it was given: arguments, folder, TF_CONFIG, torchrun's rank.
+ENV_TRAINER = r"""
+import json, os, sys
+config = json.loads(os.environ["TF_CONFIG"])
+shown = {"args": sys.argv[1:], "cwd": os.getcwd(), "job": config["job"],
+         "environment": config["environment"], "rank": os.environ.get("RANK"),
+         "world": os.environ.get("WORLD_SIZE")}
+sys.stdout.write(json.dumps(shown) + "\n")  # one write: the ranks share one output
+sys.stdout.flush()
+sys.exit(int(os.environ.get("TRAINER_EXIT", "0")))
+"""
 
 
 @pytest.fixture(autouse=True)
@@ -41,6 +55,14 @@ def any_database(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 def export_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real export of a tiny census model (read only)."""
     return helpers.build_export(tmp_path_factory.mktemp("census"))
+
+
+@pytest.fixture
+def trainer_package(tmp_path: Path) -> Path:
+    """``tmp_path/src/trainer``: the job tests' trainer modules, plus ``trainer.env``."""
+    package = Path(job_helpers.write_trainers(tmp_path))
+    (package / "env.py").write_text(ENV_TRAINER.lstrip())
+    return package
 
 
 @pytest.fixture

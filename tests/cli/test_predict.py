@@ -142,26 +142,46 @@ def test_dash_reads_stdin(wide_deep: Path, predictor: Predictor) -> None:
     assert json.loads(result.stdout)["predictions"] == expected
 
 
-def test_text_instances_in_the_signature_order(
-    wide_deep: Path, predictor: Predictor, instances: list[dict[str, Any]], tmp_path: Path
+ADULT_ROWS = [  # the first rows of adult.data, label column included
+    "39, State-gov, 77516, Bachelors, 13, Never-married, Adm-clerical, Not-in-family, White, "
+    "Male, 2174, 0, 40, United-States, <=50K",
+    "50, Self-emp-not-inc, 83311, Bachelors, 13, Married-civ-spouse, Exec-managerial, Husband, "
+    "White, Male, 0, 0, 13, United-States, <=50K",
+]
+
+
+def test_text_instances_census_rows_with_a_header(
+    wide_deep: Path, predictor: Predictor, tmp_path: Path
 ) -> None:
-    names = predictor.input_names
-    assert names == [
-        "age", "capital_gain", "capital_loss", "education", "education_num", "hours_per_week",
-        "marital_status", "occupation", "relationship", "workclass",
-    ]  # fmt: skip
-    text = _write(tmp_path / "instances.csv", _csv_lines(instances, names))
-    assert " Private" in Path(text).read_text()  # the leading spaces travel too
+    from mlengine.data.census import CSV_COLUMNS
+
+    text = _write(tmp_path / "adult.csv", ",".join(CSV_COLUMNS) + "\n" + "\n".join(ADULT_ROWS))
     result = run("--export-dir", str(wide_deep), "--text-instances", text, "--format", "json")
     assert result.exit_code == 0, result.stderr
-    expected = predictor.predict_instances(instances)
     got = json.loads(result.stdout)["predictions"]
+    rows = [dict(zip(CSV_COLUMNS, row.split(","), strict=True)) for row in ADULT_ROWS]
+    instances = [
+        {k: int(v) if v.strip().lstrip("-").isdigit() else v for k, v in row.items()}
+        for row in rows
+    ]
+    expected = predictor.predict_instances(instances)
+    assert len(got) == 2
     # Numbers read from text are floats: those rows may take another path than JSON's ints.
     rounding = tolerance.Bound.of_export(wide_deep).logits(instances)
     tolerance.assert_instances_close(got, expected, rounding)
     table = run("--export-dir", str(wide_deep), "--text-instances", text)
     assert table.exit_code == 0, table.stderr
     assert re.split(r" {2,}", table.stdout.splitlines()[0]) == HEADER
+
+
+def test_text_instances_without_a_header_name_the_inputs(
+    wide_deep: Path, predictor: Predictor, instances: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    names = predictor.input_names
+    text = _write(tmp_path / "instances.csv", _csv_lines(instances, names))
+    message = fails("--export-dir", str(wide_deep), "--text-instances", text)
+    assert "line 1 is not a header" in message
+    assert ", ".join(names) in message
 
 
 def test_unknown_keys_only_warn(wide_deep: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -231,15 +251,80 @@ def test_an_instance_that_is_not_an_object(wide_deep: Path, tmp_path: Path) -> N
     assert "Instance 0" in message and "object" in message
 
 
-def test_wrong_number_of_csv_values_names_the_expected_order(
+def test_wrong_number_of_csv_values_names_the_header(
     wide_deep: Path, predictor: Predictor, instances: list[dict[str, Any]], tmp_path: Path
 ) -> None:
-    good = _csv_lines(instances[:1], predictor.input_names)
+    names = predictor.input_names
+    good = ",".join(names) + "\n" + _csv_lines(instances[:1], names)
     bad = _write(tmp_path / "short.csv", good + "25, Private, 11th\n")
     message = fails("--export-dir", str(wide_deep), "--text-instances", bad)
-    assert "line 2 has 3 values" in message
-    assert "expected 10" in message
-    assert ", ".join(predictor.input_names) in message
+    assert "line 3 has 3 values" in message
+    assert "names 10 columns" in message
+    assert ", ".join(names) in message
+
+
+def test_a_header_missing_a_required_input(wide_deep: Path, tmp_path: Path) -> None:
+    bad = _write(tmp_path / "partial.csv", "age,workclass\n25, Private\n")
+    message = fails("--export-dir", str(wide_deep), "--text-instances", bad)
+    assert "lacks the required input(s)" in message and "hours_per_week" in message
+
+
+def test_json_request_and_files_of_the_wrong_kind(
+    wide_deep: Path, predictor: Predictor, instances: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    request = _write(tmp_path / "request.json", json.dumps({"instances": instances}, indent=2))
+    ndjson = str(helpers.CENSUS_JSON)
+    csv_file = _write(tmp_path / "rows.csv", "\n".join(ADULT_ROWS) + "\n")
+    by_request = run("--export-dir", str(wide_deep), "--json-request", request, "--format", "json")
+    assert by_request.exit_code == 0, by_request.stderr
+    assert json.loads(by_request.stdout)["predictions"] == predictor.predict_instances(instances)
+    for flag, path, fit in (
+        ("--json-instances", request, "--json-request"),
+        ("--json-request", ndjson, "--json-instances"),
+        ("--json-instances", csv_file, "--text-instances"),
+        ("--text-instances", ndjson, "--json-instances"),
+        ("--json-request", csv_file, "--text-instances"),
+    ):
+        message = fails("--export-dir", str(wide_deep), flag, path)
+        assert f"with {fit}" in message, (flag, message)
+    one_line = _write(tmp_path / "one.json", json.dumps({"instances": instances}) + "\n")
+    assert "--json-request" in fails("--export-dir", str(wide_deep), "--json-instances", one_line)
+    instance = _write(tmp_path / "instance.json", json.dumps(instances[0]))
+    message = fails("--export-dir", str(wide_deep), "--json-request", instance)
+    assert 'missing "instances"' in message and "--json-instances" in message
+
+
+def test_signature_name_picks_the_outputs(
+    wide_deep: Path, predictor: Predictor, instances: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    census_json = str(helpers.CENSUS_JSON)
+    result = run("--export-dir", str(wide_deep), "--json-instances", census_json,
+                 "--signature-name", "regression", "--format", "json")  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    logistic = [p["logistic"] for p in predictor.predict_instances(instances)]
+    assert json.loads(result.stdout)["predictions"] == logistic  # one output: bare values
+    bare = run("--export-dir", str(wide_deep), "--json-instances", census_json,
+               "--signature-name", "regression")  # fmt: skip
+    assert [ast.literal_eval(line) for line in bare.stdout.splitlines()] == logistic
+    body = {"instances": instances, "signature_name": "regression"}
+    request = _write(tmp_path / "request.json", json.dumps(body))
+    by_body = run("--export-dir", str(wide_deep), "--json-request", request, "--format", "json")
+    assert json.loads(by_body.stdout)["predictions"] == logistic
+    message = fails("--export-dir", str(wide_deep), "--json-instances", census_json,
+                    "--signature-name", "nope")  # fmt: skip
+    assert '"nope" not found' in message and "serving_default" in message
+
+
+def test_format_yaml_and_value_print_the_response(wide_deep: Path) -> None:
+    census_json = str(helpers.CENSUS_JSON)
+    yaml_out = run("--export-dir", str(wide_deep), "--json-instances", census_json,
+                   "--format", "yaml")  # fmt: skip
+    assert yaml_out.exit_code == 0, yaml_out.stderr
+    assert yaml_out.stdout.startswith("predictions:\n- class_ids:")
+    value = run("--export-dir", str(wide_deep), "--json-instances", census_json,
+                "--format", "value(predictions[0].classes, predictions[1].class_ids)")  # fmt: skip
+    assert value.exit_code == 0, value.stderr
+    assert value.stdout.count("\t") == 1 and value.stdout.endswith("\n")
 
 
 def test_missing_file(wide_deep: Path, tmp_path: Path) -> None:
@@ -277,3 +362,14 @@ def test_endpoint_needs_a_registered_model(wide_deep: Path) -> None:
         "--endpoint", "http://127.0.0.1:8080",
     )  # fmt: skip
     assert "--endpoint takes --model" in message
+
+
+def test_verbosity_error_silences_the_unknown_features_warning(wide_deep: Path) -> None:
+    census_json = str(helpers.CENSUS_JSON)
+    quiet = run("--export-dir", str(wide_deep), "--json-instances", census_json,
+                "--verbosity", "error")  # fmt: skip
+    assert quiet.exit_code == 0 and "Ignoring unknown features" not in quiet.stderr
+    told = run("--export-dir", str(wide_deep), "--json-instances", census_json,
+               "--verbosity", "info")  # fmt: skip
+    assert "Ignoring unknown features" in told.stderr
+    assert logging.getLogger("mlengine").level == logging.NOTSET  # restored after the command

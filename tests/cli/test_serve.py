@@ -70,15 +70,20 @@ def test_endpoint_prints_the_local_table(
         )  # fmt: skip
         expected = load(two_exports["v2"]).predict_instances(sh.instances(3))
         assert json.loads(as_json.stdout) == {"predictions": expected}
-        # Text instances follow the signature's input order, read from the server.
+        # Text instances name their columns in a header; the inputs come from the server.
         text = instances_file.with_suffix(".csv")
-        text.write_text("39,Bachelors,40,Adm-clerical\n50,HS-grad,13,\n")
+        rows = "39,Bachelors,40,Adm-clerical\n50,HS-grad,13,\n"
+        text.write_text("age,education,hours_per_week,occupation\n" + rows)
         lines = predict(
             "--endpoint", url.removeprefix("http://"), "--model", "census", "--text-instances",
             str(text),
         )  # fmt: skip
         assert lines.exit_code == 0, lines.output
         assert len(lines.stdout.splitlines()) == 3
+        text.write_text(rows)
+        headerless = predict("--endpoint", url, "--model", "census", "--text-instances", str(text))
+        assert headerless.exit_code == 1
+        assert "Its inputs: age, education, hours_per_week, occupation." in headerless.stderr
         # Server errors come back as the CLI's one-line errors.
         missing = predict(
             "--endpoint", url, "--model", "nope", "--json-instances", str(instances_file)

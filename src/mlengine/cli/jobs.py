@@ -2,30 +2,26 @@
 
 gcloud ml-engine's job commands over :class:`mlengine.jobs.JobManager`: a submitted job runs
 in the background (the command returns at once, unless ``--stream-logs``), and its state,
-times and error live in the registry database.
+times and error live in the registry database. The flags and a ``--config`` file make ML
+Engine's Job resource, which :meth:`JobManager.submit` takes as the REST API does (flags
+override the file; Cloud-only fields are reported as ignored).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from mlengine.cli.output import (
-    FormatOption,
-    LabelsOption,
-    OutputFormat,
-    fail,
-    open_registry,
-    parse_labels,
-    print_json,
-    print_table,
-    print_yaml,
-    status,
-)
+from mlengine.cli.config import read_config
+from mlengine.cli.gcloud import flush_ignored, ignore, invocation
+from mlengine.cli.metadata import LabelsOption, parse_labels
+from mlengine.cli.output import fail, open_registry, show, status
+from mlengine.errors import InvalidParameterError
 from mlengine.jobs import Job, JobManager, JobState
+from mlengine.jobs.requests import cloud_only_fields
 
 app = typer.Typer(
     help="Submit training and batch prediction jobs; list, describe, cancel them and stream "
@@ -46,7 +42,30 @@ MaxRunningOption = Annotated[
     float | None,
     typer.Option("--max-running-time", help="Stop and fail the job after this many seconds."),
 ]
-JOB_COLUMNS = ("JOB_ID", "STATUS", "CREATED")
+UserArgs = Annotated[
+    list[str] | None,
+    typer.Argument(help="Arguments for the trainer, after `--`.", show_default=False),
+]
+ConfigOption = Annotated[
+    str | None,
+    typer.Option(
+        "--config",
+        help="YAML or JSON file holding ML Engine's Job resource (flags override it).",
+    ),
+]
+LIST_FORMAT = "table(jobId.basename(), state:label=STATUS, createTime.date(tz=LOCAL):label=CREATED)"
+SUBMITTED_FORMAT = "yaml(jobId, state, startTime.date(tz=LOCAL), endTime.date(tz=LOCAL))"
+SUMMARY_FORMATS = {
+    "trainingInput": 'table[title="Training Input Summary"](trainingInput.pythonModule, '
+    "trainingInput.packagePath, trainingInput.jobDir, trainingInput.workerCount, "
+    "trainingInput.scaleTier)",
+    "predictionInput": 'table[title="Predict Input Summary"](predictionInput.modelName, '
+    "predictionInput.versionName, predictionInput.uri, predictionInput.dataFormat, "
+    "predictionInput.outputPath, predictionInput.batchSize)",
+    "predictionOutput": 'table[title="Predict Output Summary"](predictionOutput.errorCount, '
+    "predictionOutput.outputPath, predictionOutput.predictionCount)",
+}
+OVERVIEW_FORMAT = 'table[title="Job Overview"](jobId, createTime, startTime, endTime, state)'
 
 
 @contextmanager
@@ -56,22 +75,57 @@ def open_jobs(command: str) -> Iterator[JobManager]:
         yield JobManager(registry)
 
 
-def show_job(job: Job, fmt: OutputFormat | None) -> None:
-    """One job: YAML unless ``--format`` says otherwise (as gcloud's describe)."""
-    if fmt is OutputFormat.JSON:
-        print_json(job.to_json())
-    elif fmt is OutputFormat.TABLE:
-        print_table(JOB_COLUMNS, [_row(job)])
-    else:
-        print_yaml(job.to_json())
+def check_scheme(value: str | None, flag: str) -> None:
+    """Refuse at once a URL whose filesystem package is missing (``gs://`` without gcsfs),
+    rather than let the job fail later.
+
+    Raises:
+        InvalidParameterError: the protocol is unknown or its package is not installed.
+    """
+    if value is None or "://" not in value:
+        return
+    import fsspec
+
+    protocol = value.split("://", 1)[0]
+    try:
+        fsspec.get_filesystem_class(protocol)
+    except ImportError as error:
+        raise InvalidParameterError(
+            f"{flag} {value}: reading {protocol}:// needs a package that is not installed "
+            f"({' '.join(str(error).split())}); use a local path."
+        ) from None
+    except ValueError:
+        raise InvalidParameterError(f"{flag} {value}: unknown protocol {protocol}://.") from None
 
 
-def _row(job: Job) -> list[str]:
-    return [job.job_id, job.state.value, job.create_time.strftime("%Y-%m-%dT%H:%M:%S")]
+def _job_body(config: str | None, section: str, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The ``--config`` Job resource (or an empty one) and its ``section`` to fill from flags."""
+    body = read_config(config) if config else {}
+    other = "predictionInput" if section == "trainingInput" else "trainingInput"
+    if body.get(other) is not None:
+        kind = "prediction" if other == "predictionInput" else "training"
+        raise InvalidParameterError(
+            f"--config file {config!r} describes a {kind} job ({other}): submit it with "
+            f"`mlengine jobs submit {kind}`."
+        )
+    data = body.get(section) or {}
+    if not isinstance(data, dict):
+        raise InvalidParameterError(f"{section} in --config file {config!r} must be a mapping.")
+    body["jobId"] = name
+    body[section] = data
+    return body, data
 
 
-def _submitted(jobs: JobManager, job: Job, stream: bool, fmt: OutputFormat | None) -> None:
-    command = "mlengine.jobs.submit"
+def _submit(jobs: JobManager, body: dict[str, Any], labels: list[str] | None) -> Job:
+    if labels:
+        body["labels"] = parse_labels(labels)
+    ignore(*(f"{path} (--config)" for path in cloud_only_fields(body)))
+    if "hyperparameters" in (body.get("trainingInput") or {}):
+        status("mlengine has no hyperparameter tuning yet: the trainer runs once, as given.")
+    return jobs.submit(body)
+
+
+def _submitted(jobs: JobManager, job: Job, stream: bool) -> None:
     status(f"Job [{job.job_id}] submitted successfully.")
     if not stream:
         status(
@@ -80,17 +134,15 @@ def _submitted(jobs: JobManager, job: Job, stream: bool, fmt: OutputFormat | Non
             "or continue streaming the logs with the command\n\n"
             f"  $ mlengine jobs stream-logs {job.job_id}"
         )
-        if fmt is None:
-            print_yaml({"jobId": job.job_id, "state": job.state.value})
-        else:
-            show_job(job, fmt)
+        show(job.to_json(), SUBMITTED_FORMAT, single=True)
         return
-    _stream(jobs, job.job_id, command)
+    _stream(jobs, job.job_id, "mlengine.jobs.submit", 0.5)
 
 
-def _stream(jobs: JobManager, job_id: str, command: str) -> None:
+def _stream(jobs: JobManager, job_id: str, command: str, poll: float) -> None:
     """Print the job's logs until it is over; exit 1 unless it SUCCEEDED."""
-    for text in jobs.follow_logs(job_id):
+    flush_ignored()
+    for text in jobs.follow_logs(job_id, poll=poll):
         typer.echo(text, nl=False)
     job = jobs.get_job(job_id)
     if job.state is not JobState.SUCCEEDED:
@@ -105,17 +157,15 @@ def _stream(jobs: JobManager, job_id: str, command: str) -> None:
 def submit_training(
     name: JobId,
     module_name: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--module-name",
-            help="The trainer module, run as `python -m MODULE --job-dir DIR ARGS...`.",
+            help="The trainer module, run as `python -m MODULE --job-dir DIR ARGS...` "
+            "(or the config's trainingInput.pythonModule).",
             show_default=False,
         ),
-    ],
-    user_args: Annotated[
-        list[str] | None,
-        typer.Argument(help="Arguments for the trainer, after `--`.", show_default=False),
     ] = None,
+    user_args: UserArgs = None,
     package_path: Annotated[
         str | None,
         typer.Option(
@@ -129,12 +179,20 @@ def submit_training(
             "--job-dir", help="Passed as --job-dir (default: $MLENGINE_HOME/jobs/JOB/output)."
         ),
     ] = None,
+    config: ConfigOption = None,
+    worker_count: Annotated[
+        int | None,
+        typer.Option(
+            "--worker-count", min=1, help="gcloud's name for --workers (trainingInput.workerCount)."
+        ),
+    ] = None,
     workers: Annotated[
-        int, typer.Option("--workers", min=1, help="Processes; > 1 runs them under torchrun.")
-    ] = 1,
+        int | None,
+        typer.Option("--workers", min=1, help="Processes; > 1 runs them under torchrun."),
+    ] = None,
     nnodes: Annotated[
-        int, typer.Option("--nnodes", min=1, help="Machines taking part (torchrun).")
-    ] = 1,
+        int | None, typer.Option("--nnodes", min=1, help="Machines taking part (torchrun).")
+    ] = None,
     rdzv_endpoint: Annotated[
         str | None,
         typer.Option(
@@ -142,58 +200,72 @@ def submit_training(
         ),
     ] = None,
     rdzv_timeout: Annotated[
-        float,
-        typer.Option("--rdzv-timeout", help="Seconds for all workers to join the rendezvous."),
-    ] = 60.0,
+        float | None,
+        typer.Option("--rdzv-timeout", help="Seconds for all workers to join the rendezvous (60)."),
+    ] = None,
     max_running_time: MaxRunningOption = None,
     labels: LabelsOption = None,
     stream_logs: StreamLogsOption = False,
-    fmt: FormatOption = None,
 ) -> None:
     """Run a trainer module in the background (through torchrun when --workers > 1)."""
-    parsed = parse_labels(labels)
-    with open_jobs("mlengine.jobs.submit.training") as jobs:
-        job = jobs.submit_training(
-            name,
-            module_name,
-            package_path=package_path,
-            job_dir=job_dir,
-            args=user_args or [],
-            workers=workers,
-            nnodes=nnodes,
-            rdzv_endpoint=rdzv_endpoint,
-            rdzv_timeout=rdzv_timeout,
-            max_running_time=max_running_time,
-            labels=parsed,
+    command = "mlengine.jobs.submit.training"
+    if workers is not None and worker_count is not None and workers != worker_count:
+        raise typer.BadParameter(
+            "give --workers or --worker-count, not both", param_hint="'--workers'"
         )
-        _submitted(jobs, job, stream_logs, fmt)
+    with open_jobs(command) as jobs:
+        body, training = _job_body(config, "trainingInput", name)
+        if module_name is not None:
+            training["pythonModule"] = module_name
+        if not training.get("pythonModule"):
+            raise typer.BadParameter(
+                "give the trainer module (or trainingInput.pythonModule in --config)",
+                param_hint="'--module-name'",
+            )
+        if package_path is not None:
+            training.pop("packageUris", None)
+            training["packagePath"] = package_path
+        given: dict[str, Any] = {
+            "jobDir": job_dir,
+            "args": user_args or None,
+            "workerCount": workers if workers is not None else worker_count,
+            "nnodes": nnodes,
+            "rdzvEndpoint": rdzv_endpoint,
+            "rendezvousTimeout": None if rdzv_timeout is None else f"{rdzv_timeout:g}s",
+        }
+        training.update({key: value for key, value in given.items() if value is not None})
+        if max_running_time is not None:
+            training["scheduling"] = {"maxRunningTime": f"{max_running_time:g}s"}
+        check_scheme(training.get("jobDir"), "--job-dir")
+        job = _submit(jobs, body, labels)
+        _submitted(jobs, job, stream_logs)
 
 
 @submit_app.command("prediction")
 def submit_prediction(
     name: JobId,
     input_paths: Annotated[
-        list[str],
+        list[str] | None,
         typer.Option(
             "--input-paths",
             help="Input files: paths, globs or URLs, comma-separated or repeated.",
             show_default=False,
         ),
-    ],
+    ] = None,
     output_path: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--output-path", help="Folder for the prediction.results-* shards.", show_default=False
         ),
-    ],
+    ] = None,
     data_format: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--data-format",
-            help="json (one JSON object per line), csv (with a header row) or parquet.",
+            help="text or json (one JSON instance per line), csv (with a header row) or parquet.",
             show_default=False,
         ),
-    ],
+    ] = None,
     model: Annotated[str | None, typer.Option("--model", help="A registered model.")] = None,
     version: Annotated[
         str | None, typer.Option("--version", help="Its version (default: the default version).")
@@ -202,30 +274,47 @@ def submit_prediction(
         str | None, typer.Option("--model-dir", help="An export folder, instead of --model.")
     ] = None,
     batch_size: Annotated[
-        int, typer.Option("--batch-size", min=1, help="Rows predicted at once.")
-    ] = 65536,
+        int | None, typer.Option("--batch-size", min=1, help="Rows predicted at once (65536).")
+    ] = None,
+    signature_name: Annotated[
+        str | None,
+        typer.Option("--signature-name", help="serving_default (the default) or predict."),
+    ] = None,
+    config: ConfigOption = None,
     max_running_time: MaxRunningOption = None,
     labels: LabelsOption = None,
     stream_logs: StreamLogsOption = False,
-    fmt: FormatOption = None,
 ) -> None:
     """Predict every row of the input files into JSON-lines shards, in the background."""
-    parsed = parse_labels(labels)
-    paths = [part.strip() for value in input_paths for part in value.split(",") if part.strip()]
-    with open_jobs("mlengine.jobs.submit.prediction") as jobs:
-        job = jobs.submit_prediction(
-            name,
-            input_paths=paths,
-            output_path=output_path,
-            data_format=data_format,
-            model=model,
-            version=version,
-            model_dir=model_dir,
-            batch_size=batch_size,
-            max_running_time=max_running_time,
-            labels=parsed,
-        )
-        _submitted(jobs, job, stream_logs, fmt)
+    command = "mlengine.jobs.submit.prediction"
+    with open_jobs(command) as jobs:
+        body, prediction = _job_body(config, "predictionInput", name)
+        paths = [p.strip() for value in input_paths or () for p in value.split(",") if p.strip()]
+        given: dict[str, Any] = {
+            "inputPaths": paths or None,
+            "outputPath": output_path,
+            "dataFormat": None if data_format is None else data_format.replace("-", "_"),
+            "modelName": model,
+            "versionName": version,
+            "uri": model_dir,
+            "batchSize": batch_size,
+            "signatureName": signature_name,
+        }
+        prediction.update({key: value for key, value in given.items() if value is not None})
+        if max_running_time is not None:
+            prediction["scheduling"] = {"maxRunningTime": f"{max_running_time:g}s"}
+        for key, flag in (("inputPaths", "--input-paths"), ("outputPath", "--output-path")):
+            if not prediction.get(key):
+                raise typer.BadParameter("is required (or its field in --config)", param_hint=flag)
+        inputs = prediction["inputPaths"] if isinstance(prediction["inputPaths"], list) else []
+        for flag, path in [
+            *(("--input-paths", path) for path in inputs),
+            ("--output-path", prediction["outputPath"]),
+            ("--model-dir", prediction.get("uri")),
+        ]:
+            check_scheme(path if isinstance(path, str) else None, flag)
+        job = _submit(jobs, body, labels)
+        _submitted(jobs, job, stream_logs)
 
 
 @app.command("list")
@@ -233,35 +322,56 @@ def list_(
     state: Annotated[
         list[str] | None, typer.Option("--state", help="Only jobs in this state (repeatable).")
     ] = None,
-    limit: Annotated[int | None, typer.Option("--limit", min=1, help="At most this many.")] = None,
-    fmt: FormatOption = None,
 ) -> None:
     """List jobs, newest first."""
     with open_jobs("mlengine.jobs.list") as jobs:
-        found = jobs.list_jobs(state or None, limit)
-    if fmt is OutputFormat.JSON:
-        print_json([job.to_json() for job in found])
-    elif fmt is OutputFormat.YAML:
-        print_yaml([job.to_json() for job in found])
-    else:
-        print_table(JOB_COLUMNS, [_row(job) for job in found])
+        found = jobs.list_jobs(state or None)
+    show(
+        [job.to_json() for job in found],
+        LIST_FORMAT,
+        uri=lambda r: f"projects/local/jobs/{r['jobId']}",
+    )
 
 
 @app.command("describe")
-def describe(name: JobId, fmt: FormatOption = None) -> None:
+def describe(
+    name: JobId,
+    summarize: Annotated[
+        bool,
+        typer.Option(
+            "--summarize",
+            help="Print summary tables instead of the whole job (overrides --format).",
+        ),
+    ] = False,
+) -> None:
     """Show a job: its input, state, times, output and error."""
     with open_jobs("mlengine.jobs.describe") as jobs:
         job = jobs.get_job(name)
-    show_job(job, fmt)
+    resource = job.to_json()
+    if summarize:
+        invocation().format = None
+        show(resource, OVERVIEW_FORMAT, single=True)
+        for key, fmt in SUMMARY_FORMATS.items():
+            if key in resource:
+                typer.echo("")
+                show(resource, fmt, single=True)
+    else:
+        show(resource, "yaml", single=True)
     if not job.state.is_final:
         status(f"\nView the job's logs with\n\n  $ mlengine jobs stream-logs {name}")
 
 
 @app.command("stream-logs")
-def stream_logs(name: JobId) -> None:
+def stream_logs(
+    name: JobId,
+    polling_interval: Annotated[
+        float,
+        typer.Option("--polling-interval", min=0.05, help="Seconds between reads of the log."),
+    ] = 0.5,
+) -> None:
     """Print a job's logs, following them until the job is over (exit 1 unless SUCCEEDED)."""
     with open_jobs("mlengine.jobs.stream-logs") as jobs:
-        _stream(jobs, name, "mlengine.jobs.stream-logs")
+        _stream(jobs, name, "mlengine.jobs.stream-logs", polling_interval)
 
 
 @app.command("cancel")
@@ -279,3 +389,6 @@ def cancel(
         status(f"Cancelled job [{name}].")
     else:
         status(f"Job [{name}] is {job.state.value}.")
+
+
+__all__ = ["UserArgs", "app", "check_scheme", "open_jobs"]

@@ -1,7 +1,9 @@
 """The ``mlengine`` command: a thin registration of one sub-app per command group.
 
-Each group lives in its own module (``models``, ``versions``; ``predict``, ``serve`` and
-``jobs`` join the same way) and calls the Python API, so the CLI holds no rules of its own.
+Each group lives in its own module (``models``, ``versions``, ``jobs``, ``local``,
+``operations``; ``predict`` and ``serve`` are single commands) and calls the Python API, so the
+CLI holds no rules of its own. :class:`~mlengine.cli.gcloud.GcloudGroup` gives the whole tree
+gcloud's conventions: flags anywhere, gcloud-wide and cloud-only flags, one-line errors.
 """
 
 from __future__ import annotations
@@ -11,10 +13,12 @@ from typing import Annotated
 import typer
 
 from mlengine import __version__
-from mlengine.cli import jobs, models, predict, serve, versions
+from mlengine.cli import cloud_commands, jobs, local, models, operations, predict, serve, versions
+from mlengine.cli.gcloud import GcloudGroup
 
 app = typer.Typer(
     name="mlengine",
+    cls=GcloudGroup,
     help="Train, register and serve tf.estimator-style models (mirrors gcloud ml-engine).",
     no_args_is_help=True,
     add_completion=False,
@@ -23,8 +27,12 @@ app = typer.Typer(
 app.add_typer(models.app, name="models")
 app.add_typer(versions.app, name="versions")
 app.add_typer(jobs.app, name="jobs")
+app.add_typer(local.app, name="local")
+app.add_typer(operations.app, name="operations")
+app.add_typer(cloud_commands.locations_app, name="locations", hidden=True)
 app.command("predict")(predict.predict)
 app.command("serve")(serve.serve)
+cloud_commands.register({"": app, "models": models.app, "locations": cloud_commands.locations_app})
 
 
 def _print_version(value: bool) -> None:

@@ -1,46 +1,34 @@
-"""How the ``mlengine`` commands print: gcloud-like tables and YAML, or ``--format json``.
+"""How the ``mlengine`` commands print and fail, as gcloud does.
 
 Resources print with ML Engine's camelCase fields (``defaultVersion``, ``createTime``,
 ``lastUseTime``, ``isDefault``), as gcloud prints them, so a script can switch between the CLI
-and the REST API. Errors print as one line on standard error, ``ERROR: (mlengine.models.create)
-...``, with exit code 1 and no traceback; usage errors exit with 2 (click's rule).
+and the REST API. :func:`show` prints them in the command's default format or the one
+``--format`` names, after ``--flatten``, ``--filter``, ``--sort-by`` and ``--limit`` on lists.
+Progress lines go to standard error (:func:`status`). Errors print as one line on standard
+error, ``ERROR: (mlengine.models.create) ...``, with exit code 1 and no traceback (usage errors
+exit 2: :mod:`mlengine.cli.gcloud`).
 """
 
 from __future__ import annotations
 
-import enum
-import json
-from collections.abc import Iterator, Mapping, Sequence
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 
+from mlengine.cli.gcloud import Invocation, flush_ignored, invocation, one_line
+from mlengine.cli.printers import render, sort_key
+from mlengine.cli.projection import Format, Key, lookup, parse_format
 from mlengine.errors import MLEngineError
-from mlengine.registry import Model, ModelVersion, Registry
-
-
-class OutputFormat(enum.StrEnum):
-    """``--format`` values: ``table`` (aligned columns), ``yaml`` (gcloud's describe), ``json``."""
-
-    TABLE = "table"
-    YAML = "yaml"
-    JSON = "json"
-
-
-FormatOption = Annotated[
-    OutputFormat | None,
-    typer.Option("--format", help="Output format: table, yaml or json (camelCase fields)."),
-]
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
+from mlengine.registry import Registry
 
 
 def fail(command: str, message: str) -> typer.Exit:
     """Print ``ERROR: (command) message`` on standard error; returns the Exit to raise."""
-    typer.echo(f"ERROR: ({command}) {_one_line(message)}", err=True)
+    flush_ignored()
+    typer.echo(f"ERROR: ({command}) {one_line(message)}", err=True)
     return typer.Exit(code=1)
 
 
@@ -68,178 +56,134 @@ def open_registry(command: str) -> Iterator[Registry]:
 
 
 def status(message: str) -> None:
-    """A progress or confirmation line, on standard error as gcloud prints it."""
-    typer.echo(message, err=True)
+    """A progress or confirmation line, on standard error as gcloud prints it (none with
+    ``--no-user-output-enabled``)."""
+    flush_ignored()
+    if invocation().user_output:
+        typer.echo(message, err=True)
 
 
-def print_json(data: Any) -> None:
-    """Indented JSON on standard output."""
-    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+def stdin_is_tty() -> bool:
+    """Whether standard input is a terminal (a seam for the tests)."""
+    return sys.stdin.isatty()
 
 
-def _yaml_scalar(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    if isinstance(value, int | float):
-        return repr(value)
-    text = str(value)
-    plain = text and text.strip() == text and not any(c in text for c in ":#{}[],&*!|>'\"%@`")
-    return (
-        text
-        if plain and text.lower() not in ("true", "false", "null", "yes", "no")
-        else (json.dumps(text, ensure_ascii=False))
-    )
+def confirm(message: str) -> None:
+    """gcloud's "Do you want to continue (Y/n)?" before a deletion.
 
-
-def _yaml_lines(data: Any, indent: int) -> Iterator[str]:
-    pad = "  " * indent
-    if isinstance(data, Mapping):
-        for key, value in data.items():
-            if isinstance(value, list) and not any(isinstance(v, Mapping | list) for v in value):
-                yield f"{pad}{key}: [{', '.join(_yaml_scalar(v) for v in value)}]"
-            elif isinstance(value, Mapping | list) and value:
-                yield f"{pad}{key}:"
-                yield from _yaml_lines(value, indent + 1)
-            else:
-                empty = "{}" if isinstance(value, Mapping) else "[]"
-                shown = empty if isinstance(value, Mapping | list) else _yaml_scalar(value)
-                yield f"{pad}{key}: {shown}"
-    elif isinstance(data, list):
-        for item in data:
-            if isinstance(item, Mapping | list) and item:
-                inner = list(_yaml_lines(item, indent + 1))
-                yield f"{pad}- {inner[0].lstrip()}"
-                yield from inner[1:]
-            else:
-                yield f"{pad}- {_yaml_scalar(item)}"
-    else:
-        yield f"{pad}{_yaml_scalar(data)}"
-
-
-def print_yaml(data: Any) -> None:
-    """A YAML rendering (block style), as gcloud's ``describe`` prints resources."""
-    typer.echo("\n".join(_yaml_lines(data, 0)))
-
-
-def print_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    """Upper-case headers and left-aligned columns two spaces apart, as gcloud's tables."""
-    if not rows:
-        status("Listed 0 items.")
-        return
-    widths = [max(len(column), *(len(row[i]) for row in rows)) for i, column in enumerate(columns)]
-    for line in [columns, *rows]:
-        cells = [cell.ljust(width) for cell, width in zip(line, widths, strict=True)]
-        typer.echo("  ".join(cells).rstrip())
-
-
-def _time(value: Any) -> str:
-    """A table cell for a time: to the second, in UTC."""
-    return "-" if value is None else value.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-MODEL_COLUMNS = ("NAME", "DEFAULT_VERSION_NAME", "CREATE_TIME")
-VERSION_COLUMNS = (
-    "NAME",
-    "NUMBER",
-    "STATE",
-    "DEFAULT",
-    "CREATE_TIME",
-    "LAST_USE_TIME",
-    "DEPLOYMENT_URI",
-)
-
-
-def model_row(model: Model) -> list[str]:
-    default = model.default_version
-    return [model.name, "-" if default is None else default.name, _time(model.create_time)]
-
-
-def version_row(version: ModelVersion) -> list[str]:
-    return [
-        version.name,
-        str(version.number),
-        version.state.value,
-        "yes" if version.is_default else "",
-        _time(version.create_time),
-        _time(version.last_use_time),
-        version.origin,
-    ]
-
-
-def show_models(models: Sequence[Model], fmt: OutputFormat | None) -> None:
-    """Print models: a table unless ``--format`` says otherwise."""
-    if fmt is OutputFormat.JSON:
-        print_json([model.to_json() for model in models])
-    elif fmt is OutputFormat.YAML:
-        print_yaml([model.to_json() for model in models])
-    else:
-        print_table(MODEL_COLUMNS, [model_row(model) for model in models])
-
-
-def show_versions(versions: Sequence[ModelVersion], fmt: OutputFormat | None) -> None:
-    """Print versions: a table unless ``--format`` says otherwise."""
-    if fmt is OutputFormat.JSON:
-        print_json([version.to_json() for version in versions])
-    elif fmt is OutputFormat.YAML:
-        print_yaml([version.to_json() for version in versions])
-    else:
-        print_table(VERSION_COLUMNS, [version_row(version) for version in versions])
-
-
-def show_resource(resource: Model | ModelVersion, fmt: OutputFormat | None) -> None:
-    """Print one resource: YAML unless ``--format`` says otherwise (as gcloud's describe)."""
-    if fmt is OutputFormat.JSON:
-        print_json(resource.to_json())
-    elif fmt is OutputFormat.TABLE:
-        if isinstance(resource, Model):
-            print_table(MODEL_COLUMNS, [model_row(resource)])
-        else:
-            print_table(VERSION_COLUMNS, [version_row(resource)])
-    else:
-        print_yaml(resource.to_json())
-
-
-def parse_labels(values: Sequence[str] | None) -> dict[str, str]:
-    """``--labels k=v,k2=v2`` (repeatable) as a mapping; the registry checks the rule.
+    With ``--quiet``, or when standard input is not a terminal (a script), the answer is the
+    default, yes, as gcloud answers when it cannot prompt. Empty input or end of file means yes.
 
     Raises:
-        typer.BadParameter: an item without ``=``.
+        typer.Abort: the user answered no (printed as "Aborted by user.", exit 1).
     """
-    labels: dict[str, str] = {}
-    for value in values or ():
-        for item in value.split(","):
-            if not item.strip():
+    if invocation().quiet or not stdin_is_tty():
+        return
+    flush_ignored()
+    typer.echo(f"{message}\n\nDo you want to continue (Y/n)?  ", err=True, nl=False)
+    while True:
+        answer = sys.stdin.readline()
+        choice = answer.strip().lower()
+        if not answer or choice in ("", "y", "yes"):
+            typer.echo("", err=True)
+            return
+        if choice in ("n", "no"):
+            typer.echo("", err=True)
+            raise typer.Abort()
+        typer.echo("Please enter 'y' or 'n':  ", err=True, nl=False)
+
+
+def _flatten(records: list[Any], state: Invocation) -> list[Any]:
+    for key in state.flatten:
+        flat = []
+        for record in records:
+            items = lookup(record, key)
+            if not isinstance(items, list) or not items or not isinstance(record, dict):
+                flat.append(record)
                 continue
-            key, sep, text = item.partition("=")
-            if not sep:
-                raise typer.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--labels")
-            labels[key.strip()] = text.strip()
-    return labels
+            for item in items:
+                copy: dict[Any, Any] = dict(record)
+                node = copy
+                for part in key[:-1]:
+                    node[part] = dict(node.get(part) or {})
+                    node = node[part]
+                node[key[-1]] = item
+                flat.append(copy)
+        records = flat
+    return records
 
 
-LabelsOption = Annotated[
-    list[str] | None,
-    typer.Option("--labels", help="Labels as KEY=VALUE[,KEY=VALUE...] (repeatable)."),
-]
-DescriptionOption = Annotated[str | None, typer.Option("--description", help="Free text.")]
+def _at(key: Key) -> Callable[[Any], tuple[int, Any]]:
+    return lambda record: sort_key(lookup(record, key))
+
+
+def select(records: Sequence[Any]) -> list[Any]:
+    """A list command's resources after ``--flatten``, ``--filter``, ``--sort-by``, ``--limit``."""
+    state = invocation()
+    chosen = _flatten(list(records), state)
+    if state.filter is not None:
+        chosen = [record for record in chosen if state.filter(record)]
+    for key, descending in reversed(state.sort_by):
+        chosen = sorted(chosen, key=_at(key), reverse=descending)
+    return chosen if state.limit is None else chosen[: state.limit]
+
+
+def _effective(default: str | Format) -> Format:
+    """``--format``, borrowing the default format's keys when it names a printer only."""
+    fmt = invocation().format
+    base = parse_format(default) if isinstance(default, str) else default
+    if fmt is None:
+        return base
+    if fmt.columns is None and fmt.printer in ("table", "csv", "value", "get"):
+        return Format(fmt.printer, fmt.attrs, base.columns)
+    return fmt
+
+
+def show(
+    data: Any,
+    default: str | Format,
+    *,
+    single: bool = False,
+    uri: Callable[[Any], str] | None = None,
+) -> None:
+    """Print one resource (``single``) or a list command's resources as gcloud does.
+
+    Args:
+        data: a resource (JSON-like dict) or a list of them.
+        default: the command's format when there is no ``--format`` (gcloud's syntax, or
+            a parsed :class:`Format`).
+        single: one resource (describe, create): no list flags, json prints an object.
+        uri: the resource name printed for each resource with ``--uri``.
+    """
+    state = invocation()
+    records = [data] if single else select(data)
+    flush_ignored()
+    if state.uri and uri is not None and not single:
+        for record in records:
+            typer.echo(uri(record))
+        return
+    text = render(records, _effective(default), single=single)
+    if text:
+        typer.echo(text)
+    if not single and not records and state.format is None:
+        status("Listed 0 items.")
+
+
+def show_if_asked(resource: Any) -> None:
+    """A created or changed resource, printed only when ``--format`` asks (gcloud prints
+    nothing on standard output then)."""
+    if invocation().format is not None:
+        show(resource, "yaml", single=True)
 
 
 __all__ = [
-    "DescriptionOption",
-    "FormatOption",
-    "LabelsOption",
-    "OutputFormat",
+    "confirm",
     "fail",
     "handle_errors",
     "open_registry",
-    "parse_labels",
-    "print_json",
-    "print_table",
-    "print_yaml",
-    "show_models",
-    "show_resource",
-    "show_versions",
+    "select",
+    "show",
+    "show_if_asked",
     "status",
+    "stdin_is_tty",
 ]

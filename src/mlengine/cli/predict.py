@@ -1,51 +1,110 @@
-"""``mlengine predict``: predictions for JSON or text instances, printed as gcloud prints them.
+"""``mlengine predict``: predictions for instances in a file, printed as gcloud prints them.
 
-The model comes from an export directory (``--export-dir``) or from the registry
-(``--model`` and optionally ``--version``; the default version otherwise). With ``--endpoint
-URL`` the instances go to an ``mlengine serve`` server's ML Engine ``:predict`` instead, and the
-answer prints the same way.
+The model comes from the registry (``--model`` and optionally ``--version``; the default
+version otherwise) or from an export directory (``--export-dir``; ``mlengine local predict
+--model-dir`` is gcloud's spelling). With ``--endpoint URL`` the instances go to an ``mlengine
+serve`` server's ML Engine ``:predict`` instead, and the answer prints the same way. The
+outputs are those of the signature ``--signature-name`` names (``serving_default`` unless the
+request body says otherwise), chosen by the server's own signature code.
 """
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mlengine.cli.instances import read_json_instances, read_text_instances
-from mlengine.cli.output import FormatOption, OutputFormat, fail, handle_errors
-from mlengine.errors import FeatureError
+from mlengine.cli.gcloud import invocation
+from mlengine.cli.instances import (
+    InstanceFile,
+    Instances,
+    instance_file,
+    read_instances,
+)
+from mlengine.cli.output import fail, handle_errors, show
+from mlengine.cli.projection import Column, Format
+from mlengine.errors import DataError, FeatureError, MLEngineError
+
+if TYPE_CHECKING:  # loading an export needs numpy and pyarrow: imported when it happens
+    from mlengine.export import Predictor
 
 COMMAND = "mlengine.predict"
 
+JsonInstancesOption = Annotated[
+    str | None,
+    typer.Option("--json-instances", help="File of JSON instances, one per line (- = stdin)."),
+]
+JsonRequestOption = Annotated[
+    str | None,
+    typer.Option(
+        "--json-request", help='File holding one request body {"instances": [...]} (- = stdin).'
+    ),
+]
+TextInstancesOption = Annotated[
+    str | None,
+    typer.Option(
+        "--text-instances",
+        help="File of CSV lines with a header line naming the columns (- = stdin).",
+    ),
+]
+SignatureOption = Annotated[
+    str | None,
+    typer.Option(
+        "--signature-name",
+        help="The export's signature whose outputs to print (serving_default, predict, ...).",
+    ),
+]
 
-def _cell(value: Any) -> str:
-    """A table cell: lists as Python-style lists, numbers with full precision."""
-    return str(value)
 
-
-def format_table(predictions: Sequence[dict[str, Any]]) -> str:
-    """gcloud's table: one column per key, sorted and upper-cased, one row per instance."""
-    keys = sorted(predictions[0])
-    header = [key.upper() for key in keys]
-    rows = [[_cell(p.get(key)) for key in keys] for p in predictions]
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
-    lines = [header, *rows]
-    return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
-        for line in lines
-    )
-
-
-def _with_line_number(message: str, source: str | None) -> str:
-    """Name the file line of "Instance N" (instance N is on line N + 1: one per line)."""
+def _with_line_number(message: str, path: str, read: Instances) -> str:
+    """Name the file (and line) of "Instance N: ..." messages."""
     match = re.match(r"Instance (\d+): ", message)
-    if match is None or source is None:
+    if match is None:
         return message
-    return f"{source}: line {int(match.group(1)) + 1}: {message}"
+    line = read.line(int(match.group(1)))
+    return f"{path}: line {line}: {message}" if line is not None else f"{path}: {message}"
+
+
+def predict_with(predictor: Predictor, file: InstanceFile, signature_name: str | None) -> list[Any]:
+    """Predict the file's instances with a loaded export; outputs of the named signature."""
+    import msgspec
+
+    from mlengine.serving import signatures
+    from mlengine.serving.models import LoadedVersion
+    from mlengine.serving.schema import InputSchema
+
+    read = read_instances(file, predictor.input_names, predictor.required)
+    loaded = LoadedVersion(
+        model="", name="", number=0, predictor=predictor, schema=InputSchema(predictor.inputs)
+    )
+    pairs = signatures.predict_outputs(loaded, signature_name or read.signature_name)
+    try:
+        outputs = predictor.predict(read.items)
+    except FeatureError as error:
+        raise FeatureError(_with_line_number(str(error), file.path, read)) from None
+    rows: list[Any] = msgspec.to_builtins(signatures.rows(loaded, outputs, pairs))
+    return rows
+
+
+def predict_export(export_dir: str, file: InstanceFile, signature_name: str | None) -> list[Any]:
+    """Predict with the export in ``export_dir`` (no registry)."""
+    from mlengine.export import load
+
+    return predict_with(load(export_dir), file, signature_name)
+
+
+def show_predictions(predictions: list[Any]) -> None:
+    """gcloud's table (one column per output, sorted, upper-cased), or ``{"predictions":
+    [...]}`` in the ``--format`` given."""
+    if invocation().format is not None:
+        show({"predictions": predictions}, "json", single=True)
+    elif predictions and isinstance(predictions[0], dict):
+        columns = tuple(Column((key,)) for key in sorted(predictions[0]))
+        show(predictions, Format("table", {}, columns))
+    else:
+        rows = [{"prediction": value} for value in predictions]
+        show(rows, Format("table", {"no-heading": True}, (Column(("prediction",)),)))
 
 
 def predict(
@@ -56,91 +115,68 @@ def predict(
     export_dir: Annotated[
         str | None, typer.Option("--export-dir", help="An export directory to predict with.")
     ] = None,
-    json_instances: Annotated[
-        str | None,
-        typer.Option("--json-instances", help="File of JSON instances, one per line (- = stdin)."),
-    ] = None,
-    text_instances: Annotated[
-        str | None,
-        typer.Option("--text-instances", help="File of CSV lines in the signature's input order."),
-    ] = None,
+    json_instances: JsonInstancesOption = None,
+    json_request: JsonRequestOption = None,
+    text_instances: TextInstancesOption = None,
+    signature_name: SignatureOption = None,
     endpoint: Annotated[
         str | None, typer.Option("--endpoint", help="URL of an `mlengine serve` server.")
     ] = None,
-    fmt: FormatOption = None,
 ) -> None:
-    """Predict from instances in a file and print a table (or JSON with --format json)."""
-    if (json_instances is None) == (text_instances is None):
-        raise fail(COMMAND, "give exactly one of --json-instances and --text-instances.")
+    """Predict from instances in a file and print a table (or --format json, yaml, ...)."""
+    with handle_errors(COMMAND):
+        file = instance_file(json_instances, json_request, text_instances)
     if (model is None) == (export_dir is None):
         raise fail(COMMAND, "give exactly one of --model and --export-dir.")
     if version is not None and model is None:
         raise fail(COMMAND, "--version needs --model.")
-    if endpoint is not None:
-        if model is None:
-            raise fail(
-                COMMAND,
-                "--endpoint takes --model M [--version V]: a server predicts with registered "
-                "models, not with an export directory.",
-            )
-        with handle_errors(COMMAND):
-            predictions = _predict_remote(endpoint, model, version, json_instances, text_instances)
-        _show(predictions, fmt)
-        return
+    if endpoint is not None and model is None:
+        raise fail(
+            COMMAND,
+            "--endpoint takes --model M [--version V]: a server predicts with registered "
+            "models, not with an export directory.",
+        )
     with handle_errors(COMMAND):
-        from mlengine.export import load
-
-        if export_dir is not None:
-            predictor = load(export_dir)
+        if endpoint is not None:
+            assert model is not None
+            predictions = _predict_remote(endpoint, model, version, file, signature_name)
+        elif export_dir is not None:
+            predictions = predict_export(export_dir, file, signature_name)
         else:
             assert model is not None
-            from mlengine.registry import Registry
-
-            with Registry() as registry:
-                predictor = load(registry.export_dir(model, version))
-                chosen = (
-                    version if version is not None else registry.get_default_version(model).name
-                )
-                registry.touch(model, chosen)
-        if json_instances is not None:
-            instances = read_json_instances(json_instances)
-        else:
-            assert text_instances is not None
-            instances = read_text_instances(text_instances, predictor.input_names)
-        source = json_instances if json_instances is not None else text_instances
-        try:
-            predictions = predictor.predict_instances(instances)
-        except FeatureError as error:
-            raise FeatureError(_with_line_number(str(error), source)) from None
-    _show(predictions, fmt)
+            predictions = _predict_registered(model, version, file, signature_name)
+    show_predictions(predictions)
 
 
-def _show(predictions: list[Any], fmt: OutputFormat | None) -> None:
-    if fmt is OutputFormat.JSON:
-        typer.echo(json.dumps({"predictions": predictions}, indent=2))
-    elif predictions and not isinstance(predictions[0], dict):
-        typer.echo("\n".join(str(p) for p in predictions))
-    else:
-        typer.echo(format_table(predictions))
+def _predict_registered(
+    model: str, version: str | None, file: InstanceFile, signature_name: str | None
+) -> list[Any]:
+    from mlengine.export import load
+    from mlengine.registry import Registry
+
+    with Registry() as registry:
+        predictor = load(registry.export_dir(model, version))
+        chosen = version if version is not None else registry.get_default_version(model).name
+        predictions = predict_with(predictor, file, signature_name)
+        registry.touch(model, chosen)
+    return predictions
 
 
 def _predict_remote(
     endpoint: str,
     model: str,
     version: str | None,
-    json_instances: str | None,
-    text_instances: str | None,
+    file: InstanceFile,
+    signature_name: str | None,
 ) -> list[Any]:
     """POST the instances to a server's ML Engine ``:predict`` and return its predictions.
 
-    ``MLENGINE_API_TOKEN``, when set, is sent as the bearer token. Text instances follow the
-    signature's input order, which is read from the server first.
+    ``MLENGINE_API_TOKEN``, when set, is sent as the bearer token. Text instances need the
+    signature's inputs, which are read from the server first.
     """
     import os
 
     import httpx
-
-    from mlengine.errors import DataError, MLEngineError
 
     base = endpoint.rstrip("/")
     if "://" not in base:
@@ -162,6 +198,8 @@ def _predict_remote(
             body = None
         if response.status_code != 200:
             message = body.get("error") if isinstance(body, dict) else None
+            if isinstance(message, dict):
+                message = message.get("message")
             raise MLEngineError(
                 f"The server answered {response.status_code}: "
                 f"{message or response.text[:200] or response.reason_phrase}"
@@ -169,21 +207,23 @@ def _predict_remote(
         return body
 
     with httpx.Client(timeout=60.0) as client:
-        if json_instances is not None:
-            instances = read_json_instances(json_instances)
-        else:
-            assert text_instances is not None
+        inputs: list[dict[str, Any]] = []
+        if file.flag == "--text-instances":
             described = call(client, "GET", resource)
             if version is None:
                 described = (described or {}).get("defaultVersion") or {}
             inputs = ((described or {}).get("signature") or {}).get("inputs") or []
-            names = [spec["name"] for spec in inputs]
-            instances = read_text_instances(text_instances, names)
-        source = json_instances if json_instances is not None else text_instances
+        names = [spec["name"] for spec in inputs]
+        required = [spec["name"] for spec in inputs if spec.get("required")]
+        read = read_instances(file, names, required)
+        body: dict[str, Any] = {"instances": read.items}
+        if signature_name or read.signature_name:
+            body["signature_name"] = signature_name or read.signature_name
         try:
-            answer = call(client, "POST", f"{resource}:predict", json={"instances": instances})
+            answer = call(client, "POST", f"{resource}:predict", json=body)
         except MLEngineError as error:
-            raise DataError(_with_line_number(_after_status(str(error)), source)) from None
+            message = _after_status(str(error))
+            raise DataError(_with_line_number(message, file.path, read)) from None
     predictions = answer.get("predictions") if isinstance(answer, dict) else None
     if not isinstance(predictions, list):
         raise MLEngineError(f"The server's answer has no predictions: {str(answer)[:200]}")

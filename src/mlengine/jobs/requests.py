@@ -19,17 +19,42 @@ from mlengine.jobs import specs
 from mlengine.jobs.entities import JobKind
 from mlengine.jobs.table import validate_job_id
 
-_IGNORED = {"region", "runtimeVersion", "pythonVersion", "scaleTier", "masterType", "network"}
+_CLOUD = {"region", "runtimeVersion", "pythonVersion", "scaleTier", "masterType", "network"}
+# ML Engine's TrainingInput fields that choose Cloud machines, images, encryption or tuning.
+TRAINING_CLOUD_ONLY = frozenset(
+    _CLOUD
+    | {"masterConfig", "workerType", "workerConfig", "parameterServerType"}
+    | {"parameterServerConfig", "parameterServerCount", "evaluatorType", "evaluatorConfig"}
+    | {"evaluatorCount", "hyperparameters", "encryptionConfig", "serviceAccount"}
+    | {"useChiefInTfConfig", "enableWebAccess"}
+)
+PREDICTION_CLOUD_ONLY = frozenset(_CLOUD | {"maxWorkerCount", "accelerator"})
 _TRAINING = {"pythonModule", "packagePath", "packageUris", "args", "jobDir", "workerCount"}
 _TRAINING |= {"nnodes", "rdzvEndpoint", "rendezvousTimeout", "scheduling"}
 _PREDICTION = {"dataFormat", "inputPaths", "outputPath", "modelName", "versionName", "uri"}
-_PREDICTION |= {"batchSize", "scheduling", "signatureName", "outputDataFormat", "maxWorkerCount"}
+_PREDICTION |= {"batchSize", "scheduling", "signatureName", "outputDataFormat"}
 
 
-def _check_keys(data: Mapping[str, Any], known: set[str], where: str) -> None:
-    unknown = sorted(set(data) - known - _IGNORED)
+def _check_keys(data: Mapping[str, Any], known: set[str] | frozenset[str], where: str) -> None:
+    unknown = sorted(set(data) - known)
     if unknown:
-        raise InvalidParameterError(f"Unknown field {unknown[0]!r} in {where}.")
+        name = unknown[0] if where == "the job" else f"{where}.{unknown[0]}"
+        listed = ", ".join(sorted(known))
+        raise InvalidParameterError(f"Unknown field {name!r} in {where}; known: {listed}.")
+
+
+def cloud_only_fields(body: Mapping[str, Any]) -> list[str]:
+    """The paths (``trainingInput.scaleTier``, ...) of a Job resource's fields that only mean
+    something on Google Cloud, which :func:`parse_job` accepts and ignores."""
+    found = []
+    for section, fields in (
+        ("trainingInput", TRAINING_CLOUD_ONLY),
+        ("predictionInput", PREDICTION_CLOUD_ONLY),
+    ):
+        data = body.get(section)
+        if isinstance(data, Mapping):
+            found += [f"{section}.{key}" for key in sorted(data) if key in fields]
+    return found
 
 
 def _text(value: Any, what: str) -> str:
@@ -44,18 +69,20 @@ def _texts(value: Any, what: str) -> list[str]:
     return [_text(item, what) for item in value]
 
 
-def _max_running_time(data: Mapping[str, Any]) -> float | None:
+def _max_running_time(data: Mapping[str, Any], where: str) -> float | None:
     scheduling = data.get("scheduling")
     if scheduling is None:
         return None
     if not isinstance(scheduling, Mapping):
         raise InvalidParameterError(f"Invalid scheduling {scheduling!r}: expected an object.")
+    # maxWaitTime and priority order a Cloud queue: accepted, nothing waits here.
+    _check_keys(scheduling, {"maxRunningTime", "maxWaitTime", "priority"}, f"{where}.scheduling")
     value = scheduling.get("maxRunningTime")
     return None if value is None else specs.parse_duration(value, "scheduling.maxRunningTime")
 
 
 def _training(data: Mapping[str, Any]) -> dict[str, Any]:
-    _check_keys(data, _TRAINING, "trainingInput")
+    _check_keys(data, _TRAINING | TRAINING_CLOUD_ONLY, "trainingInput")
     kwargs: dict[str, Any] = {"module_name": _text(data.get("pythonModule"), "pythonModule")}
     package = data.get("packagePath")
     uris = data.get("packageUris")
@@ -78,7 +105,7 @@ def _training(data: Mapping[str, Any]) -> dict[str, Any]:
     if data.get("rendezvousTimeout") is not None:
         timeout = data["rendezvousTimeout"]
         kwargs["rdzv_timeout"] = specs.parse_duration(timeout, "rendezvousTimeout")
-    kwargs["max_running_time"] = _max_running_time(data)
+    kwargs["max_running_time"] = _max_running_time(data, "trainingInput")
     return kwargs
 
 
@@ -89,7 +116,7 @@ def _resource_tail(value: str, marker: str) -> str:
 
 
 def _prediction(data: Mapping[str, Any]) -> dict[str, Any]:
-    _check_keys(data, _PREDICTION, "predictionInput")
+    _check_keys(data, _PREDICTION | PREDICTION_CLOUD_ONLY, "predictionInput")
     fmt = _text(data.get("dataFormat", "JSON"), "dataFormat")
     if fmt.upper() in ("TF_RECORD", "TF_RECORD_GZIP"):
         raise NotSupportedError(f"dataFormat {fmt}: mlengine reads JSON, CSV and PARQUET.")
@@ -104,7 +131,7 @@ def _prediction(data: Mapping[str, Any]) -> dict[str, Any]:
         "batch_size": specs.positive_int(
             data.get("batchSize", specs.DEFAULT_BATCH_SIZE), "batchSize"
         ),
-        "max_running_time": _max_running_time(data),
+        "max_running_time": _max_running_time(data, "predictionInput"),
     }
     model, version = data.get("modelName"), data.get("versionName")
     if version is not None:
@@ -147,4 +174,4 @@ def parse_job(body: Any) -> tuple[JobKind, str, dict[str, Any]]:
     return kind, job_id, kwargs
 
 
-__all__ = ["parse_job"]
+__all__ = ["PREDICTION_CLOUD_ONLY", "TRAINING_CLOUD_ONLY", "cloud_only_fields", "parse_job"]

@@ -10,6 +10,7 @@ match nothing) is a clear error and never a job that fails later.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -71,7 +72,7 @@ def training_input(
     module_name: str,
     *,
     package_path: str | None = None,
-    job_dir: str,
+    job_dir: str | None,
     args: Sequence[str] = (),
     workers: int = 1,
     nnodes: int = 1,
@@ -79,7 +80,8 @@ def training_input(
     rdzv_timeout: float = DEFAULT_RDZV_TIMEOUT,
     max_running_time: float | None = None,
 ) -> dict[str, Any]:
-    """The checked ``trainingInput`` of a training job.
+    """The checked ``trainingInput`` of a training job (``job_dir`` None: the trainer gets no
+    ``--job-dir``, as with ``gcloud ml-engine local train`` without one).
 
     Raises:
         InvalidParameterError: a bad module name, package path, count, endpoint or timeout.
@@ -105,12 +107,10 @@ def training_input(
         )
     if not rdzv_timeout > 0:
         raise InvalidParameterError(f"Invalid rendezvous timeout {rdzv_timeout!r}: must be > 0.")
-    spec.update(
-        args=list(args),
-        jobDir=local_path(job_dir, "job dir"),
-        scaleTier="CUSTOM" if workers * nnodes > 1 else "BASIC",
-        workerCount=workers,
-    )
+    spec["args"] = list(args)
+    if job_dir is not None:
+        spec["jobDir"] = local_path(job_dir, "job dir")
+    spec.update(scaleTier="CUSTOM" if workers * nnodes > 1 else "BASIC", workerCount=workers)
     if nnodes > 1:
         spec["nnodes"] = nnodes
     if rdzv_endpoint is not None:
@@ -135,6 +135,34 @@ def python_path(spec: Mapping[str, Any], environ: Mapping[str, str]) -> str | No
     return os.pathsep.join(filter(None, [entry, environ.get("PYTHONPATH")]))
 
 
+def package_root(spec: Mapping[str, Any]) -> str | None:
+    """The folder holding the trainer's top package (gcloud runs ``local train`` there, so
+    relative paths in the trainer's arguments mean that folder); None without a package path."""
+    path = python_path(spec, {})
+    return path or None
+
+
+def training_environment(spec: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment a trainer runs in, as a background job and ``mlengine local train``
+    give it: ``environ`` plus unbuffered output, the package on ``PYTHONPATH``, and gcloud's
+    ``TF_CONFIG`` naming the job (``job_name``, ``args``; the cluster is torchrun's ``RANK``,
+    ``WORLD_SIZE``, ... when there are several processes)."""
+    env = dict(environ)
+    env["PYTHONUNBUFFERED"] = "1"
+    path = python_path(spec, environ)
+    if path:
+        env["PYTHONPATH"] = path
+    env["TF_CONFIG"] = json.dumps(
+        {
+            "cluster": {},
+            "task": {},
+            "job": {"job_name": str(spec["pythonModule"]), "args": list(spec.get("args", []))},
+            "environment": "cloud",
+        }
+    )
+    return env
+
+
 def training_command(spec: Mapping[str, Any], job_id: str) -> list[str]:
     """``python -m MODULE --job-dir DIR ARGS...``, through ``torchrun`` for several workers.
 
@@ -142,7 +170,9 @@ def training_command(spec: Mapping[str, Any], job_id: str) -> list[str]:
     restarts, and short join/read timeouts, so a rendezvous that never completes fails the job
     within ``rendezvousTimeout`` instead of hanging.
     """
-    target = ["-m", str(spec["pythonModule"]), "--job-dir", str(spec["jobDir"])]
+    target = ["-m", str(spec["pythonModule"])]
+    if spec.get("jobDir"):
+        target += ["--job-dir", str(spec["jobDir"])]
     target += [str(arg) for arg in spec.get("args", [])]
     workers = int(spec.get("workerCount", 1))
     nnodes = int(spec.get("nnodes", 1))
@@ -259,11 +289,13 @@ __all__ = [
     "duration",
     "local_path",
     "max_running_time",
+    "package_root",
     "parse_duration",
     "positive_int",
     "prediction_command",
     "prediction_input",
     "python_path",
     "training_command",
+    "training_environment",
     "training_input",
 ]

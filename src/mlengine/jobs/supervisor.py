@@ -100,15 +100,13 @@ class Supervisor:
     def command(self, job: Job) -> tuple[list[str], dict[str, str]]:
         """The job's command line and environment."""
         env = {k: v for k, v in os.environ.items() if k not in (DATABASE_ENV, ARTIFACT_ROOT_ENV)}
-        env["PYTHONUNBUFFERED"] = "1"
         if job.kind is JobKind.TRAINING:
             command = specs.training_command(job.input, job.job_id)
-            path = specs.python_path(job.input, os.environ)
-            if path:
-                env["PYTHONPATH"] = path
+            env = specs.training_environment(job.input, env)
             if len(command) > 3 and command[2] == "torch.distributed.run":
                 self.endpoint = next(a for a in command if a.startswith("--rdzv-endpoint="))
             return command, env
+        env["PYTHONUNBUFFERED"] = "1"
         return specs.prediction_command(job.input, self.export_dir(job), job.run_dir), env
 
     def export_dir(self, job: Job) -> str:

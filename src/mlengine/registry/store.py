@@ -173,6 +173,29 @@ class Registry:
                 for row in found
             ]
 
+    def update_model(
+        self,
+        name: str,
+        description: str | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> RegisteredModel:
+        """Change a model's description and labels (``None`` leaves one as it is; ``labels``
+        replaces them all, as ML Engine's PATCH with ``updateMask=labels``).
+
+        Raises:
+            NotFoundError: no such model.  InvalidParameterError: bad labels.
+        """
+        validate_name(name, "model")
+        values = _changes(description, labels, f"model {name}")
+        if values:
+
+            def work(conn: Connection) -> None:
+                row = queries.model_row(conn, name, for_update=True)
+                conn.execute(models.update().where(models.c.id == row.id).values(**values))
+
+            self._db.write(work)
+        return self.get_model(name)
+
     def delete_model(self, name: str) -> None:
         """Delete a model that has no versions left.
 
@@ -315,6 +338,30 @@ class Registry:
         self._db.write(work)
         return self.get_version(model, ref)
 
+    def update_version(
+        self,
+        model: str,
+        version: str | int,
+        description: str | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> ModelVersion:
+        """Change a version's description and labels (as :meth:`update_model`).
+
+        Raises:
+            NotFoundError: no such model or version.  InvalidParameterError: bad labels.
+        """
+        validate_name(model, "model")
+        ref = parse_version_ref(version)
+        values = _changes(description, labels, f"version {ref} of model {model}")
+        if values:
+
+            def work(conn: Connection) -> None:
+                row = queries.version_row(conn, model, ref)
+                conn.execute(versions.update().where(versions.c.id == row.id).values(**values))
+
+            self._db.write(work)
+        return self.get_version(model, ref)
+
     def delete_version(self, model: str, version: str | int) -> None:
         """Delete a version and its files.
 
@@ -394,6 +441,18 @@ class Registry:
     def collect_garbage(self) -> list[str]:
         """Remove artifact folders that no version row accounts for; returns what went."""
         return self._life.collect_garbage()
+
+
+def _changes(
+    description: str | None, labels: Mapping[str, str] | None, owner: str
+) -> dict[str, Any]:
+    """The column values an update sets (only those given)."""
+    values: dict[str, Any] = {}
+    if description is not None:
+        values["description"] = description
+    if labels is not None:
+        values["labels"] = validate_labels(labels, owner)
+    return values
 
 
 __all__ = ["DEFAULT_STALE_AFTER", "Registry"]
