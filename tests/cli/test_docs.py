@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import helper_modules
 import pytest
 import typer
 
@@ -26,12 +25,12 @@ from mlengine.cli.gcloud import (
 from mlengine.cli.main import app
 from mlengine.jobs import JobManager
 from mlengine.registry import Registry
+from tests.serving import helpers as sh
 
 from .conftest import Cli, job_helpers
 
 REPO = Path(__file__).resolve().parents[2]
 README = (REPO / "README.md").read_text()
-sh = helper_modules.helpers("serving")
 
 TRAINER = """
 import sys

@@ -11,14 +11,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import helper_modules
 import pytest
 
 from mlengine.export import load
+from tests.export import helpers as export_helpers
 
 from .conftest import Cli
-
-export_helpers = helper_modules.helpers("export")
 
 
 def shown(stdout: str) -> list[dict[str, Any]]:
