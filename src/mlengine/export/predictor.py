@@ -35,8 +35,10 @@ from mlengine.export.format import (
     FORMAT_NAME,
     FORMAT_VERSION,
     MANIFEST_FILE,
+    READABLE_VERSIONS,
     VARIABLES_FILE,
 )
+from mlengine.export.members import MEMBERS_KEY, check_members, inside
 from mlengine.feature_column.columns import read_vocabulary_file
 from mlengine.feature_column.memory import ValueMemory
 from mlengine.feature_column.row_encoder import RowEncoder
@@ -50,16 +52,6 @@ if TYPE_CHECKING:
     from mlengine.model.encode import Encoder
 
 logger = logging.getLogger("mlengine")
-
-
-def _inside(root: str, relative: Any, what: str) -> str:
-    """The path of ``relative`` under ``root``; anything escaping ``root`` is refused."""
-    if not isinstance(relative, str) or not relative or os.path.isabs(relative):
-        raise ExportFormatError(f"{what}: {relative!r} is not a relative path inside the export.")
-    path = os.path.realpath(os.path.join(root, relative))
-    if os.path.commonpath([path, os.path.realpath(root)]) != os.path.realpath(root):
-        raise ExportFormatError(f"{what}: {relative!r} points outside the export directory.")
-    return path
 
 
 def read_manifest(export_dir: str | os.PathLike[str]) -> dict[str, Any]:
@@ -79,14 +71,20 @@ def read_manifest(export_dir: str | os.PathLike[str]) -> dict[str, Any]:
         found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
         raise ExportFormatError(f"{path}: format is {found!r}, expected {FORMAT_NAME!r}.")
     version = manifest.get("format_version")
-    if version != FORMAT_VERSION:
+    if type(version) is int and version > FORMAT_VERSION:
+        raise ExportFormatError(
+            f"{path}: format_version {version!r} is newer than this mlengine reads (versions "
+            f"{READABLE_VERSIONS[0]} to {FORMAT_VERSION}); upgrade mlengine to load it."
+        )
+    if type(version) is not int or version not in READABLE_VERSIONS:
         raise ExportFormatError(
             f"{path}: format_version {version!r} is not supported by this mlengine (it reads "
-            f"version {FORMAT_VERSION}); upgrade mlengine or re-export the model."
+            f"versions {READABLE_VERSIONS[0]} to {FORMAT_VERSION})."
         )
     for key in ("model_spec", "signature"):
         if not isinstance(manifest.get(key), dict):
             raise ExportFormatError(f"{path}: {key!r} is missing or not an object.")
+    manifest[MEMBERS_KEY] = check_members(manifest, root, path)
     return manifest
 
 
@@ -97,7 +95,7 @@ def _resolve_assets(spec: Any, root: str) -> None:
         if spec.get("class_name") == "VocabularyColumn" and isinstance(config, dict):
             relative = config.get("vocabulary_file")
             if relative:
-                path = _inside(root, relative, f"vocabulary of {config.get('key')!r}")
+                path = inside(root, relative, f"vocabulary of {config.get('key')!r}")
                 if not path.startswith(os.path.join(os.path.realpath(root), ASSETS_DIR)):
                     raise ExportFormatError(f"vocabulary file {relative!r} is not under assets/.")
                 try:

@@ -32,6 +32,7 @@ from mlengine.export.format import (
     signature_inputs,
     signature_outputs,
 )
+from mlengine.export.members import MEMBERS_KEY
 from mlengine.feature_column import FeatureColumn, from_config
 from mlengine.model import Model
 
@@ -167,6 +168,7 @@ def export_model(
                 for name, t in state.items()
             },
             "assets": assets,
+            MEMBERS_KEY: {},
         }
         with open(os.path.join(temp, MANIFEST_FILE), "w", encoding="utf-8") as handle:
             json.dump(manifest, handle, indent=1, sort_keys=True, allow_nan=False)
