@@ -83,7 +83,11 @@ def signature_defs(head: Head) -> dict[str, dict[str, Any]]:
         defs[SERVING_DEFAULT] = {"method_name": PREDICT_METHOD, "outputs": outputs}
         if head.kind == "binary":
             defs["regression"] = {"method_name": REGRESS_METHOD, "outputs": {"outputs": "logistic"}}
-    else:
-        defs["regression"] = {"method_name": REGRESS_METHOD, "outputs": {"outputs": "predictions"}}
+    else:  # regression heads; a multi-label head has the predict signature only
+        if "predictions" in outputs:
+            defs["regression"] = {
+                "method_name": REGRESS_METHOD,
+                "outputs": {"outputs": "predictions"},
+            }
         defs[SERVING_DEFAULT] = {"method_name": PREDICT_METHOD, "outputs": outputs}
     return defs
