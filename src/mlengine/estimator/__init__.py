@@ -5,7 +5,7 @@ Example:
     >>> model = estimator.LinearClassifier([fc.numeric_column("x")])
 """
 
-from mlengine.estimator import inputs
+from mlengine.estimator import inputs, layers, losses, metrics
 from mlengine.estimator.canned import (
     BaselineClassifier,
     BaselineRegressor,
@@ -16,6 +16,7 @@ from mlengine.estimator.canned import (
     LinearClassifier,
     LinearRegressor,
 )
+from mlengine.estimator.custom import ModuleEstimator
 from mlengine.estimator.estimator import Estimator
 from mlengine.estimator.exporters import BestExporter, Exporter, FinalExporter, LatestExporter
 from mlengine.estimator.heads import (
@@ -33,7 +34,15 @@ from mlengine.estimator.heads import (
     poisson_regression_head,
     regression_head,
 )
+from mlengine.estimator.spec import (
+    ClassificationOutput,
+    EstimatorSpec,
+    ModeKeys,
+    PredictOutput,
+    RegressionOutput,
+)
 from mlengine.estimator.training import EvalSpec, TrainSpec, train_and_evaluate
+from mlengine.model.dense_features import DenseFeatures, LinearModel, ModelFeatures
 from mlengine.model.heads import SUM, SUM_OVER_BATCH_SIZE
 from mlengine.training.config import RunConfig
 from mlengine.training.loop import NanLossDuringTrainingError
@@ -44,14 +53,6 @@ from mlengine.training.optimizers import (
     GradientDescentOptimizer,
     RMSPropOptimizer,
 )
-
-
-class ModeKeys:
-    """tf.estimator.ModeKeys."""
-
-    TRAIN = "train"
-    EVAL = "eval"
-    PREDICT = "infer"
 
 
 class LossReduction:
@@ -68,11 +69,14 @@ __all__ = [
     "BaselineRegressor",
     "BestExporter",
     "BinaryClassHead",
+    "ClassificationOutput",
     "DNNClassifier",
     "DNNLinearCombinedClassifier",
     "DNNLinearCombinedRegressor",
     "DNNRegressor",
+    "DenseFeatures",
     "Estimator",
+    "EstimatorSpec",
     "EvalSpec",
     "Exporter",
     "FinalExporter",
@@ -81,21 +85,29 @@ __all__ = [
     "Head",
     "LatestExporter",
     "LinearClassifier",
+    "LinearModel",
     "LinearRegressor",
     "LogisticRegressionHead",
     "LossReduction",
     "ModeKeys",
+    "ModelFeatures",
+    "ModuleEstimator",
     "MultiClassHead",
     "MultiLabelHead",
     "NanLossDuringTrainingError",
     "PoissonRegressionHead",
+    "PredictOutput",
     "RMSPropOptimizer",
     "RegressionHead",
+    "RegressionOutput",
     "RunConfig",
     "TrainSpec",
     "binary_classification_head",
     "inputs",
+    "layers",
     "logistic_regression_head",
+    "losses",
+    "metrics",
     "multi_class_head",
     "multi_label_head",
     "poisson_regression_head",

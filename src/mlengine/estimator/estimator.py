@@ -74,11 +74,17 @@ def _shard(input_fn: Any, *, evaluation: bool = False) -> Any:
 
 
 class Estimator:
-    """Base class of the canned estimators.
-
-    ``Estimator(model_fn=...)`` (a custom model function) is not supported: mlengine offers the
-    canned estimators only, and says so.
+    """tf.estimator.Estimator: the base of the canned estimators, and, given a ``model_fn``,
+    a custom estimator (:class:`~mlengine.estimator.custom.CustomEstimator`, which
+    ``Estimator(model_fn=...)`` builds).
     """
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Estimator:
+        if cls is Estimator:  # Estimator(model_fn=...): TF's custom estimator
+            from mlengine.estimator.custom import CustomEstimator
+
+            return super().__new__(CustomEstimator)
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -88,12 +94,9 @@ class Estimator:
         params: dict[str, Any] | None = None,
         warm_start_from: str | None = None,
     ):
-        if model_fn is not None or type(self) is Estimator:
-            raise NotSupportedError(
-                "Estimator(model_fn=...) is not supported yet: mlengine provides the canned "
-                "estimators (LinearClassifier, DNNClassifier, DNNLinearCombinedClassifier, ...)."
-            )
-        self._init_run(model_dir, config, warm_start_from)
+        raise NotSupportedError(  # only reached by a subclass that does not define __init__
+            f"{type(self).__name__} must define its own __init__."
+        )
 
     # -- set-up shared by subclasses -------------------------------------------------------
 
