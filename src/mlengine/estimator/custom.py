@@ -142,7 +142,8 @@ def _label_values(labels: Any) -> Any:
         labels.to_numpy() if hasattr(labels, "to_numpy") and not hasattr(labels, "type") else labels
     )
     if isinstance(array, np.ndarray) and array.dtype.kind in "fiub":
-        return torch.from_numpy(np.ascontiguousarray(array))
+        array = np.ascontiguousarray(array)
+        return torch.from_numpy(array if array.flags.writeable else array.copy())
     return labels
 
 
@@ -206,6 +207,7 @@ class CustomEstimator(Estimator):
         self._restored_from: str | None = None
         self._direct_inputs: dict[str, str] = {}  # numeric features the network reads itself
         self._warm_started = False
+        self._raw_reads: set[str] = set()  # non-numeric features the model_fn reads itself
 
     @property
     def params(self) -> dict[str, Any]:
@@ -228,6 +230,7 @@ class CustomEstimator(Estimator):
             spec = self._model_fn(batch.features, labels, mode, **kwargs)
         for key in batch.features.read_directly:
             self._direct_inputs.setdefault(key, "float32")
+        self._raw_reads |= batch.features.read_raw
         return _check_spec(spec, mode), context.scalars
 
     def _transformers(self) -> list[tuple[str, FeatureTransformer]]:
@@ -294,6 +297,7 @@ class CustomEstimator(Estimator):
             "rng": rng_info,
             "feature_modules": self._inputs_config(),
             "direct_inputs": dict(sorted(self._direct_inputs.items())),
+            "raw_inputs": sorted(self._raw_reads),
         }
         return save_checkpoint(
             self._model_dir, self._global_step, tensors, manifest, self._config.keep_checkpoint_max
@@ -605,6 +609,13 @@ class CustomEstimator(Estimator):
         from mlengine.estimator.onnx_export import export_custom
 
         manifest = self._ensure_restored(checkpoint_path)
+        raw = sorted(set(manifest.get("raw_inputs", [])) | self._raw_reads)
+        if raw:
+            raise NotSupportedError(
+                f"The model_fn reads feature(s) {raw} directly as raw values (strings): an "
+                "exported network can read only numbers directly; read strings through feature "
+                "columns (input_layer, linear_model, DenseFeatures, LinearModel)."
+            )
         modules = manifest.get("feature_modules", [])
         transformers = [
             (

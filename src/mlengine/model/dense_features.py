@@ -62,7 +62,8 @@ class ModelFeatures(Mapping[str, Any]):
         self._encoded: dict[str, EncodedFeatures | FeatureTensors] = dict(encoded or {})
         self._tensors: dict[str, torch.Tensor] = {}
         self.num_rows = count_rows(raw) if num_rows is None else num_rows
-        self.read_directly: set[str] = set()  # keys the network read through __getitem__
+        self.read_directly: set[str] = set()  # numeric keys the network read itself
+        self.read_raw: set[str] = set()  # non-numeric keys the network read itself
         self.traced_inputs: dict[str, torch.Tensor] | None = None  # set while exporting
 
     def __getitem__(self, key: str) -> Any:
@@ -76,7 +77,6 @@ class ModelFeatures(Mapping[str, Any]):
             return self.traced_inputs[key]
         if key not in self._raw:
             raise FeatureError(f"Feature {key!r} is not in the input (it has {sorted(self._raw)}).")
-        self.read_directly.add(key)
         cached = self._tensors.get(key)
         if cached is not None:
             return cached
@@ -85,9 +85,13 @@ class ModelFeatures(Mapping[str, Any]):
         if array is None and hasattr(value, "to_numpy") and not hasattr(value, "type"):
             array = value.to_numpy()  # a pandas Series
         if array is not None and array.dtype.kind in "fiub":
-            tensor = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
-            self._tensors[key] = tensor.to(self.device)
+            array = np.ascontiguousarray(array, dtype=np.float32)
+            if not array.flags.writeable:  # torch warns on read-only memory (pandas' arrays)
+                array = array.copy()
+            self._tensors[key] = torch.from_numpy(array).to(self.device)
+            self.read_directly.add(key)
             return self._tensors[key]
+        self.read_raw.add(key)
         return value
 
     def __iter__(self) -> Iterator[str]:
