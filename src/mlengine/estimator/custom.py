@@ -82,7 +82,10 @@ def _head_spec(
         return EstimatorSpec(mode, predictions=predictions, head=head, logits=logits)
     if labels is None:
         raise DataError(f"The head needs labels in {mode} mode; the input_fn gave none.")
-    encoded = torch.from_numpy(head.encode_labels(_as_array(labels))).to(logits.device)
+    if isinstance(labels, EncodedLabels):
+        encoded = labels.tensor
+    else:
+        encoded = torch.from_numpy(head.encode_labels(_as_array(labels))).to(logits.device)
     if len(encoded) != logits.shape[0]:
         raise DataError(
             f"The batch has {logits.shape[0]} rows of logits but {len(encoded)} labels."
@@ -145,6 +148,16 @@ def _label_values(labels: Any) -> Any:
         array = np.ascontiguousarray(array)
         return torch.from_numpy(array if array.flags.writeable else array.copy())
     return labels
+
+
+class EncodedLabels:
+    """Labels already encoded by the head (ModuleEstimator encodes each chunk's once)."""
+
+    def __init__(self, tensor: torch.Tensor):
+        self.tensor = tensor
+
+    def __getitem__(self, rows: slice) -> EncodedLabels:
+        return EncodedLabels(self.tensor[rows])
 
 
 class _Batch:
@@ -252,8 +265,16 @@ class CustomEstimator(Estimator):
             chunk = ModelFeatures(features, self._device)
             if chunk.num_rows == 0:
                 raise DataError(f"input_fn yielded an empty batch (input batch {index}).")
-            chunk.encode([t for _, t in self._transformers()])  # a whole chunk at a time
+            transformers = [t for _, t in self._transformers()]
+            chunk.encode(transformers)  # a whole chunk at a time, moved to the device once
+            for transformer in transformers:
+                chunk.tensors(transformer)
             values = _label_values(labels)
+            head = getattr(self, "_head", None)
+            if head is not None and values is not None:  # ModuleEstimator: its head is known
+                values = EncodedLabels(
+                    torch.from_numpy(head.encode_labels(_as_array(values))).to(self._device)
+                )
             if batch_size is None or chunk.num_rows <= batch_size:
                 yield _Batch(chunk, values)
                 continue

@@ -57,14 +57,27 @@ class ModelFeatures(Mapping[str, Any]):
         encoded: Mapping[str, EncodedFeatures | FeatureTensors] | None = None,
         num_rows: int | None = None,
     ):
-        self._raw = raw
+        self._source = raw
+        self._rows: tuple[int, int] | None = None  # a slice of _source, taken on first use
         self.device = torch.device(device)
         self._encoded: dict[str, EncodedFeatures | FeatureTensors] = dict(encoded or {})
         self._tensors: dict[str, torch.Tensor] = {}
         self.num_rows = count_rows(raw) if num_rows is None else num_rows
+        self._sliced: dict[str, Any] | None = None
         self.read_directly: set[str] = set()  # numeric keys the network read itself
         self.read_raw: set[str] = set()  # non-numeric keys the network read itself
         self.traced_inputs: dict[str, torch.Tensor] | None = None  # set while exporting
+
+    @property
+    def _raw(self) -> Mapping[str, Any]:
+        """The raw features (a batch's slice of its chunk is taken when first needed: a
+        network that reads only feature columns never pays for it)."""
+        if self._rows is None:
+            return self._source
+        if self._sliced is None:
+            start, stop = self._rows
+            self._sliced = {k: _slice(v, start, stop) for k, v in self._source.items()}
+        return self._sliced
 
     def __getitem__(self, key: str) -> Any:
         if self.traced_inputs is not None:
@@ -95,10 +108,10 @@ class ModelFeatures(Mapping[str, Any]):
         return value
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._raw)
+        return iter(self._source)
 
     def __len__(self) -> int:
-        return len(self._raw)
+        return len(self._source)
 
     def raw(self) -> Mapping[str, Any]:
         """The raw feature values."""
@@ -125,10 +138,12 @@ class ModelFeatures(Mapping[str, Any]):
         return encoded
 
     def slice(self, start: int, stop: int) -> ModelFeatures:
-        """Rows ``[start, stop)``, their encodings sliced along (views, no copy)."""
-        raw = {k: _slice(v, start, stop) for k, v in self._raw.items()}
+        """Rows ``[start, stop)`` of a chunk, their encodings sliced along (views, no copy)."""
+        assert self._rows is None, "slice a chunk, not a slice"
         encoded = {k: v.slice(start, stop) for k, v in self._encoded.items()}
-        return ModelFeatures(raw, self.device, encoded, min(stop, self.num_rows) - start)
+        out = ModelFeatures(self._source, self.device, encoded, min(stop, self.num_rows) - start)
+        out._rows = (start, stop)
+        return out
 
 
 def _slice(values: Any, start: int, stop: int) -> Any:
