@@ -23,7 +23,6 @@ from mlengine.errors import (
     FeatureError,
     InvalidParameterError,
     MLEngineError,
-    NotSupportedError,
 )
 from tests.estimator.helpers import quiet_config
 
@@ -210,14 +209,9 @@ def test_steps_and_max_steps_together_are_refused(tmp_path: Path) -> None:
         model.train(batches((FEATURES, np.array([0, 1, 0]))), steps=0)
 
 
-def test_estimator_with_a_model_fn_is_not_supported() -> None:
-    def model_fn(features: Any, labels: Any, mode: Any) -> None:
-        return None
-
-    with pytest.raises(NotSupportedError, match=r"model_fn=.*not supported yet"):
-        estimator.Estimator(model_fn=model_fn)
-    with pytest.raises(NotImplementedError):  # NotSupportedError is a NotImplementedError
-        estimator.Estimator(model_fn=model_fn)
+def test_an_estimator_without_a_model_fn_is_refused() -> None:
+    with pytest.raises(InvalidParameterError, match="'model_fn' parameter of Estimator"):
+        estimator.Estimator(model_dir=None)
 
 
 # -- model_dir -------------------------------------------------------------------------------

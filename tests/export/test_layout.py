@@ -66,7 +66,8 @@ def test_model_loads_after_the_original_vocabulary_file_is_deleted(vocab_file_mo
 def test_manifest_describes_the_model(trained: Any) -> None:
     manifest = h.read_manifest(trained.export_dir)
     assert manifest["format"] == FORMAT_NAME == "mlengine-export"
-    assert manifest["format_version"] == FORMAT_VERSION == 1
+    assert manifest["format_version"] == FORMAT_VERSION == 2
+    assert manifest["members"] == {}  # a canned export carries no optional member by default
     assert manifest["estimator"] == "DNNLinearCombinedClassifier"
     assert manifest["mlengine_version"] == mlengine.__version__
     spec = manifest["model_spec"]

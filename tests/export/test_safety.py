@@ -68,10 +68,15 @@ def test_the_untouched_copy_loads(crafted: Path) -> None:
     load(crafted)
 
 
-@pytest.mark.parametrize("version", [2, 0, "1", None])
+@pytest.mark.parametrize("version", [0, "1", None, 1.5])
 def test_unknown_format_version_says_what_it_found(crafted: Path, version: Any) -> None:
     _edit_manifest(crafted, lambda m: m.update(format_version=version))
-    _refused(crafted, f"format_version {version!r}", "version 1")
+    _refused(crafted, f"format_version {version!r}", "versions 1 to 2")
+
+
+def test_a_newer_format_version_names_both_versions(crafted: Path) -> None:
+    _edit_manifest(crafted, lambda m: m.update(format_version=3))
+    _refused(crafted, "format_version 3 is newer", "versions 1 to 2", "upgrade mlengine")
 
 
 def test_other_format_name(crafted: Path) -> None:

@@ -7,14 +7,21 @@ Example:
 Modules:
 
 * ``canned``: the canned estimators: Linear, DNN, Wide & Deep and Baseline
+* ``custom``: custom estimators: ``ModuleEstimator`` and ``Estimator(model_fn=...)``'s loop
 * ``estimator``: the Estimator base: train / evaluate / predict / export over a model_dir
 * ``exporters``: Latest, Best and Final exporters for ``EvalSpec(exporters=...)``
+* ``heads``: the public heads, with tf.estimator's names and arguments
 * ``inputs``: ``tf.estimator.inputs``: the input functions of :mod:`mlengine.data`
+* ``layers``: TF 1.x layer functions for a model_fn (parameters created by name, then reused)
+* ``losses``: ``tf.losses`` for a model_fn
+* ``metrics``: ``tf.metrics`` for a model_fn (value and update op, accumulated over batches)
+* ``onnx_export``: a custom network exported as an ONNX graph, checked against onnxruntime
+* ``spec``: ``EstimatorSpec``, ``ModeKeys`` and the export outputs
 * ``training``: ``TrainSpec``, ``EvalSpec`` and ``train_and_evaluate``
 * ``warm_start``: ``warm_start_from``: start from a checkpoint's, model_dir's or export's weights
 """
 
-from mlengine.estimator import inputs
+from mlengine.estimator import inputs, layers, losses, metrics
 from mlengine.estimator.canned import (
     BaselineClassifier,
     BaselineRegressor,
@@ -25,10 +32,34 @@ from mlengine.estimator.canned import (
     LinearClassifier,
     LinearRegressor,
 )
+from mlengine.estimator.custom import ModuleEstimator
 from mlengine.estimator.estimator import Estimator
 from mlengine.estimator.exporters import BestExporter, Exporter, FinalExporter, LatestExporter
+from mlengine.estimator.heads import (
+    BinaryClassHead,
+    Head,
+    LogisticRegressionHead,
+    MultiClassHead,
+    MultiLabelHead,
+    PoissonRegressionHead,
+    RegressionHead,
+    binary_classification_head,
+    logistic_regression_head,
+    multi_class_head,
+    multi_label_head,
+    poisson_regression_head,
+    regression_head,
+)
+from mlengine.estimator.spec import (
+    ClassificationOutput,
+    EstimatorSpec,
+    ModeKeys,
+    PredictOutput,
+    RegressionOutput,
+)
 from mlengine.estimator.training import EvalSpec, TrainSpec, train_and_evaluate
 from mlengine.model import heads as _heads
+from mlengine.model.dense_features import DenseFeatures, LinearModel, ModelFeatures
 from mlengine.training.config import RunConfig
 from mlengine.training.loop import NanLossDuringTrainingError
 from mlengine.training.optimizers import (
@@ -38,14 +69,6 @@ from mlengine.training.optimizers import (
     GradientDescentOptimizer,
     RMSPropOptimizer,
 )
-
-
-class ModeKeys:
-    """tf.estimator.ModeKeys."""
-
-    TRAIN = "train"
-    EVAL = "eval"
-    PREDICT = "infer"
 
 
 class LossReduction:
@@ -61,25 +84,49 @@ __all__ = [
     "BaselineClassifier",
     "BaselineRegressor",
     "BestExporter",
+    "BinaryClassHead",
+    "ClassificationOutput",
     "DNNClassifier",
     "DNNLinearCombinedClassifier",
     "DNNLinearCombinedRegressor",
     "DNNRegressor",
+    "DenseFeatures",
     "Estimator",
+    "EstimatorSpec",
     "EvalSpec",
     "Exporter",
     "FinalExporter",
     "FtrlOptimizer",
     "GradientDescentOptimizer",
+    "Head",
     "LatestExporter",
     "LinearClassifier",
+    "LinearModel",
     "LinearRegressor",
+    "LogisticRegressionHead",
     "LossReduction",
     "ModeKeys",
+    "ModelFeatures",
+    "ModuleEstimator",
+    "MultiClassHead",
+    "MultiLabelHead",
     "NanLossDuringTrainingError",
+    "PoissonRegressionHead",
+    "PredictOutput",
     "RMSPropOptimizer",
+    "RegressionHead",
+    "RegressionOutput",
     "RunConfig",
     "TrainSpec",
+    "binary_classification_head",
     "inputs",
+    "layers",
+    "logistic_regression_head",
+    "losses",
+    "metrics",
+    "multi_class_head",
+    "multi_label_head",
+    "poisson_regression_head",
+    "regression_head",
     "train_and_evaluate",
 ]

@@ -34,8 +34,8 @@ from mlengine.training.distributed import (
     reduce_metric_state,
     world_size,
 )
+from mlengine.training.head_metrics import metrics_for_head
 from mlengine.training.loop import run_training
-from mlengine.training.metrics import BinaryMetrics, MulticlassMetrics, RegressionMetrics
 from mlengine.training.optimizers import OptimizerSpec
 from mlengine.training.pipeline import encoded_batches, encoded_chunks
 from mlengine.training.session import MODEL_PREFIX, TrainingSession, check_same_model
@@ -74,11 +74,17 @@ def _shard(input_fn: Any, *, evaluation: bool = False) -> Any:
 
 
 class Estimator:
-    """Base class of the canned estimators.
-
-    ``Estimator(model_fn=...)`` (a custom model function) is not supported: mlengine offers the
-    canned estimators only, and says so.
+    """tf.estimator.Estimator: the base of the canned estimators, and, given a ``model_fn``,
+    a custom estimator (:class:`~mlengine.estimator.custom.CustomEstimator`, which
+    ``Estimator(model_fn=...)`` builds).
     """
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Estimator:
+        if cls is Estimator:  # Estimator(model_fn=...): TF's custom estimator
+            from mlengine.estimator.custom import CustomEstimator
+
+            return super().__new__(CustomEstimator)
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -88,12 +94,9 @@ class Estimator:
         params: dict[str, Any] | None = None,
         warm_start_from: str | None = None,
     ):
-        if model_fn is not None or type(self) is Estimator:
-            raise NotSupportedError(
-                "Estimator(model_fn=...) is not supported yet: mlengine provides the canned "
-                "estimators (LinearClassifier, DNNClassifier, DNNLinearCombinedClassifier, ...)."
-            )
-        self._init_run(model_dir, config, warm_start_from)
+        raise NotSupportedError(  # only reached by a subclass that does not define __init__
+            f"{type(self).__name__} must define its own __init__."
+        )
 
     # -- set-up shared by subclasses -------------------------------------------------------
 
@@ -262,14 +265,6 @@ class Estimator:
 
     # -- evaluate ------------------------------------------------------------------------
 
-    def _metrics(self, model: Model) -> BinaryMetrics | MulticlassMetrics | RegressionMetrics:
-        head = model.head
-        if head.kind == "binary":
-            return BinaryMetrics()
-        if head.kind == "multiclass":
-            return MulticlassMetrics(head.logits_dimension)
-        return RegressionMetrics(head.logits_dimension)
-
     @torch.no_grad()
     def evaluate(
         self,
@@ -291,7 +286,7 @@ class Estimator:
             session = self._restored(checkpoint_path)
             model = session.model
             model.network.eval()
-            metrics = self._metrics(model)
+            metrics = metrics_for_head(model.head)
             loss_sum = torch.zeros((), dtype=torch.float64, device=self._device)
             batches = 0
             # (encoded rows, how many of the input function's batches they are)
@@ -317,7 +312,7 @@ class Estimator:
                 counts = torch.tensor([float(batches)], dtype=torch.float64, device=self._device)
                 state = reduce_metric_state({**metrics.state(), "_loss": loss_sum, "_n": counts[0]})
                 loss_sum, batches = state.pop("_loss"), int(state.pop("_n"))
-                result: dict[str, Any] = type(metrics).result_from_state(state)
+                result: dict[str, Any] = metrics.result_from_state(state)
             if batches == 0:
                 raise InvalidParameterError("evaluate(): input_fn gave no batches.")
             if not distributed:

@@ -1,11 +1,16 @@
-"""The export format (version 1): names, the signature derived from feature columns, and I/O.
+"""The export format (version 2): names, the signature derived from feature columns, and I/O.
 
 ::
 
     <export_base>/<unix-timestamp>/
-      saved_model.json                 everything but the weights (see :func:`build_manifest`)
+      saved_model.json                 everything but the weights, and the list of members
       variables/variables.safetensors  every weight, by name
       assets/                          vocabulary files of file-based vocabulary columns
+      model.onnx                       a member (see :mod:`mlengine.export.members`), if any
+
+Version 2 added ``members`` (:mod:`mlengine.export.members`): the optional parts of an export,
+each listed once. Version 1 exports (no members) still load; a newer version is refused with
+an error naming both versions.
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ from mlengine.feature_column import FeatureColumn
 from mlengine.model.heads import Head
 
 FORMAT_NAME = "mlengine-export"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # every version this mlengine loads
 MANIFEST_FILE = "saved_model.json"
 VARIABLES_FILE = os.path.join("variables", "variables.safetensors")
 ASSETS_DIR = "assets"
@@ -77,7 +83,11 @@ def signature_defs(head: Head) -> dict[str, dict[str, Any]]:
         defs[SERVING_DEFAULT] = {"method_name": PREDICT_METHOD, "outputs": outputs}
         if head.kind == "binary":
             defs["regression"] = {"method_name": REGRESS_METHOD, "outputs": {"outputs": "logistic"}}
-    else:
-        defs["regression"] = {"method_name": REGRESS_METHOD, "outputs": {"outputs": "predictions"}}
+    else:  # regression heads; a multi-label head has the predict signature only
+        if "predictions" in outputs:
+            defs["regression"] = {
+                "method_name": REGRESS_METHOD,
+                "outputs": {"outputs": "predictions"},
+            }
         defs[SERVING_DEFAULT] = {"method_name": PREDICT_METHOD, "outputs": outputs}
     return defs

@@ -34,8 +34,12 @@ from mlengine.export.format import (
     FORMAT_NAME,
     FORMAT_VERSION,
     MANIFEST_FILE,
+    READABLE_VERSIONS,
     VARIABLES_FILE,
 )
+from mlengine.export.members import MEMBERS_KEY, check_members, inside, read_member
+from mlengine.export.onnx_runtime import OnnxNetwork
+from mlengine.feature_column import FeatureTransformer, from_config
 from mlengine.feature_column.columns import read_vocabulary_file
 from mlengine.feature_column.memory import ValueMemory
 from mlengine.feature_column.row_encoder import RowEncoder
@@ -50,16 +54,6 @@ if TYPE_CHECKING:
     from mlengine.model.encode import Encoder
 
 logger = logging.getLogger("mlengine")
-
-
-def _inside(root: str, relative: Any, what: str) -> str:
-    """The path of ``relative`` under ``root``; anything escaping ``root`` is refused."""
-    if not isinstance(relative, str) or not relative or os.path.isabs(relative):
-        raise ExportFormatError(f"{what}: {relative!r} is not a relative path inside the export.")
-    path = os.path.realpath(os.path.join(root, relative))
-    if os.path.commonpath([path, os.path.realpath(root)]) != os.path.realpath(root):
-        raise ExportFormatError(f"{what}: {relative!r} points outside the export directory.")
-    return path
 
 
 def read_manifest(export_dir: str | os.PathLike[str]) -> dict[str, Any]:
@@ -79,14 +73,20 @@ def read_manifest(export_dir: str | os.PathLike[str]) -> dict[str, Any]:
         found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
         raise ExportFormatError(f"{path}: format is {found!r}, expected {FORMAT_NAME!r}.")
     version = manifest.get("format_version")
-    if version != FORMAT_VERSION:
+    if type(version) is int and version > FORMAT_VERSION:
+        raise ExportFormatError(
+            f"{path}: format_version {version!r} is newer than this mlengine reads (versions "
+            f"{READABLE_VERSIONS[0]} to {FORMAT_VERSION}); upgrade mlengine to load it."
+        )
+    if type(version) is not int or version not in READABLE_VERSIONS:
         raise ExportFormatError(
             f"{path}: format_version {version!r} is not supported by this mlengine (it reads "
-            f"version {FORMAT_VERSION}); upgrade mlengine or re-export the model."
+            f"versions {READABLE_VERSIONS[0]} to {FORMAT_VERSION})."
         )
     for key in ("model_spec", "signature"):
         if not isinstance(manifest.get(key), dict):
             raise ExportFormatError(f"{path}: {key!r} is missing or not an object.")
+    manifest[MEMBERS_KEY] = check_members(manifest, root, path)
     return manifest
 
 
@@ -97,7 +97,7 @@ def _resolve_assets(spec: Any, root: str) -> None:
         if spec.get("class_name") == "VocabularyColumn" and isinstance(config, dict):
             relative = config.get("vocabulary_file")
             if relative:
-                path = _inside(root, relative, f"vocabulary of {config.get('key')!r}")
+                path = inside(root, relative, f"vocabulary of {config.get('key')!r}")
                 if not path.startswith(os.path.join(os.path.realpath(root), ASSETS_DIR)):
                     raise ExportFormatError(f"vocabulary file {relative!r} is not under assets/.")
                 try:
@@ -137,6 +137,12 @@ class Predictor:
         self.manifest = read_manifest(root)
         spec = json.loads(json.dumps(self.manifest["model_spec"]))
         _resolve_assets(spec, root)
+        self._onnx: OnnxNetwork | None = None
+        self.memory = ValueMemory()
+        self._warned_unknown: set[str] = set()
+        if spec.get("network") == "onnx":  # a custom network: its ONNX graph
+            self._init_onnx(spec, root)
+            return
         try:
             self.head: Head = head_from_config(spec["head"])
             self.linear_transformer, self.dnn_transformer = transformers_from_spec(spec)
@@ -174,18 +180,66 @@ class Predictor:
         self._model: Model | None = None
         self._encoder: Encoder | None = None
         self._torch_lock = threading.Lock()
-        # String values and what depends on them, kept from one prediction to the next (the
-        # server's request decoder reads it too).
-        self.memory = ValueMemory()
+        # String values and what depends on them (self.memory) are kept from one prediction
+        # to the next (the server's request decoder reads them too).
         # Requests of a few rows: compiled per-column Python and the numpy forward.
         rows = RowEncoder([self.linear_transformer, self.dnn_transformer], self.memory)
         self._row_path = rows if rows.supported and self.numpy_network is not None else None
-        self._warned_unknown: set[str] = set()
+        self._init_signature()
+        self.output_keys = list(self.head.prediction_keys)
+
+    def _init_signature(self) -> None:
         signature = self.manifest["signature"]
         self.inputs: list[dict[str, Any]] = list(signature.get("inputs", []))
         self.input_names = [spec["name"] for spec in self.inputs]
         self.required = [spec["name"] for spec in self.inputs if spec.get("required")]
-        self.output_keys = list(self.head.prediction_keys)
+
+    def _init_onnx(self, spec: dict[str, Any], root: str) -> None:
+        """A custom network: feature transformers from the spec, the graph in onnxruntime."""
+        members = self.manifest[MEMBERS_KEY]
+        if "onnx" not in members:
+            raise ExportFormatError(f"{root!r}: a custom network's export has no 'onnx' member.")
+        try:
+            head_config = spec.get("head")
+            self._onnx_head = None if head_config is None else head_from_config(head_config)
+            self._modules = [
+                (
+                    str(entry["name"]),
+                    FeatureTransformer(
+                        [from_config(c, "feature_modules") for c in entry["columns"]],
+                        sparse_combiner=entry.get("sparse_combiner", "sum"),
+                    ),
+                )
+                for entry in spec.get("feature_modules", [])
+            ]
+            self._direct = sorted(spec.get("direct_inputs", {}))
+        except _SPEC_ERRORS as exc:
+            raise _spec_error(root, exc) from None
+        where = f"{root}: member 'onnx'"
+        self._onnx = OnnxNetwork(read_member(root, members["onnx"], where), members["onnx"], where)
+        if self._onnx_head is not None:
+            self.head = self._onnx_head
+            self.output_keys = list(self._onnx_head.prediction_keys)
+        else:
+            self.output_keys = list(self._onnx.outputs)
+        self.numpy_network = None
+        self._row_path = None
+        self._init_signature()
+
+    def _predict_onnx(self, features: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        assert self._onnx is not None
+        transformers = [t for _, t in self._modules]
+        encoded = transform_all(transformers, features, self.memory)
+        direct = {}
+        for key in self._direct:
+            try:
+                direct[key] = np.asarray(features[key], dtype=np.float32).reshape(-1)
+            except (TypeError, ValueError):
+                raise FeatureError(f"Feature {key!r} must be numbers.") from None
+        outputs = self._onnx(self._modules, encoded, direct)
+        if self._onnx_head is not None:
+            return self._onnx_head.predictions(outputs["logits"])
+        return outputs
 
     @property
     def few_rows(self) -> int:
@@ -286,6 +340,8 @@ class Predictor:
             if outputs is not None:
                 return outputs
         features = self._features(instances)
+        if self._onnx is not None:
+            return self._predict_onnx(features)
         if self.numpy_network is None:
             return self._predict_torch(features)
         linear, dnn = transform_all(

@@ -32,6 +32,7 @@ from mlengine.export.format import (
     signature_inputs,
     signature_outputs,
 )
+from mlengine.export.members import MEMBERS_KEY, write_member
 from mlengine.feature_column import FeatureColumn, from_config
 from mlengine.model import Model
 
@@ -129,25 +130,67 @@ def export_model(
     global_step: int,
     metrics: Mapping[str, Any] | None = None,
     serving_input_receiver_fn: Any = None,
+    members: Mapping[str, tuple[str, bytes, dict[str, Any]]] | None = None,
 ) -> str:
     """Write ``model`` to ``export_dir_base/<timestamp>/`` and return that path."""
+    inputs = signature_inputs(_model_columns(model.spec))
+    check_receiver(inputs, serving_input_receiver_fn)
+    return write_export(
+        export_dir_base,
+        spec=model.spec,
+        state=model.network.state_dict(),
+        estimator_name=estimator_name,
+        head=model.head.config(),
+        label_vocabulary=getattr(model.head, "label_vocabulary", None),
+        signature={"inputs": inputs, "outputs": signature_outputs(model.head)},
+        signature_defs=signature_defs(model.head),
+        global_step=global_step,
+        metrics=metrics,
+        members=members,
+    )
+
+
+def check_receiver(inputs: list[dict[str, Any]], serving_input_receiver_fn: Any) -> None:
+    """Refuse a serving input receiver that lacks a required input, naming it."""
+    names = _receiver_names(serving_input_receiver_fn)
+    if names is not None:
+        missing = sorted({i["name"] for i in inputs if i["required"]} - set(names))
+        if missing:
+            raise InvalidParameterError(
+                f"serving_input_receiver_fn does not provide required features {missing}."
+            )
+
+
+def write_export(
+    export_dir_base: str | os.PathLike[str],
+    *,
+    spec: Mapping[str, Any],
+    state: Mapping[str, Any],
+    estimator_name: str,
+    head: dict[str, Any] | None,
+    label_vocabulary: list[str] | None,
+    signature: dict[str, Any],
+    signature_defs: dict[str, Any],
+    global_step: int,
+    metrics: Mapping[str, Any] | None = None,
+    members: Mapping[str, tuple[str, bytes, dict[str, Any]]] | None = None,
+) -> str:
+    """Assemble an export in a temporary folder and rename it into
+    ``export_dir_base/<timestamp>``; ``members`` maps a kind to ``(relative path, bytes,
+    the kind's own entry keys)`` (see :mod:`mlengine.export.members`)."""
     base = os.fspath(export_dir_base)
     os.makedirs(base, exist_ok=True)
     temp = os.path.join(base, f".temp-{os.getpid()}-{time.time_ns()}")
     try:
         os.makedirs(os.path.join(temp, "variables"))
-        spec = copy.deepcopy(model.spec)
-        assets = _store_vocabulary_assets(spec, os.path.join(temp, ASSETS_DIR))
-        state = {k: v.detach().cpu().contiguous() for k, v in model.network.state_dict().items()}
-        save_file(state, os.path.join(temp, VARIABLES_FILE))
-        inputs = signature_inputs(_model_columns(model.spec))
-        names = _receiver_names(serving_input_receiver_fn)
-        if names is not None:
-            missing = sorted({i["name"] for i in inputs if i["required"]} - set(names))
-            if missing:
-                raise InvalidParameterError(
-                    f"serving_input_receiver_fn does not provide required features {missing}."
-                )
+        spec_copy = copy.deepcopy(dict(spec))
+        assets = _store_vocabulary_assets(spec_copy, os.path.join(temp, ASSETS_DIR))
+        tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
+        save_file(tensors, os.path.join(temp, VARIABLES_FILE))
+        entries = {
+            kind: write_member(temp, relative, data, **fields)
+            for kind, (relative, data, fields) in (members or {}).items()
+        }
         now = datetime.now(UTC)
         manifest = {
             "format": FORMAT_NAME,
@@ -155,18 +198,19 @@ def export_model(
             "mlengine_version": mlengine.__version__,
             "created": now.isoformat(),
             "estimator": estimator_name,
-            "model_spec": spec,
-            "head": model.head.config(),
-            "label_vocabulary": getattr(model.head, "label_vocabulary", None),
-            "signature": {"inputs": inputs, "outputs": signature_outputs(model.head)},
-            "signature_defs": signature_defs(model.head),
+            "model_spec": spec_copy,
+            "head": head,
+            "label_vocabulary": label_vocabulary,
+            "signature": signature,
+            "signature_defs": signature_defs,
             "global_step": int(global_step),
             "metrics": {k: v for k, v in (metrics or {}).items() if isinstance(v, int | float)},
             "variables": {
                 name: {"dtype": str(t.dtype).removeprefix("torch."), "shape": list(t.shape)}
-                for name, t in state.items()
+                for name, t in tensors.items()
             },
             "assets": assets,
+            MEMBERS_KEY: entries,
         }
         with open(os.path.join(temp, MANIFEST_FILE), "w", encoding="utf-8") as handle:
             json.dump(manifest, handle, indent=1, sort_keys=True, allow_nan=False)

@@ -10,6 +10,7 @@ serving process, which computes none, never imports it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -48,18 +49,92 @@ def _normalise_reduction(value: str) -> str:
     return reduction
 
 
+def _weight_key(value: Any) -> str | None:
+    """A weight column given as a feature key or a numeric_column, as its key."""
+    if value is None:
+        return None
+    key = getattr(value, "key", value)
+    if isinstance(key, str) and key:
+        return key
+    raise InvalidParameterError(
+        "The 'weight_column' parameter must be None, a feature key or a numeric_column. "
+        f"Got {value!r} instead."
+    )
+
+
+def _head_name(value: Any) -> str | None:
+    if value is None or (isinstance(value, str) and value and "/" not in value):
+        return value
+    raise InvalidParameterError(
+        f"The 'name' parameter of a head must be None or a non-empty string without '/'. "
+        f"Got {value!r} instead."
+    )
+
+
+# Set by mlengine.estimator.custom when it is imported: builds an EstimatorSpec for
+# Head.create_estimator_spec. The estimator layer sits above this one, so it plugs itself in.
+spec_builder: Any = None
+
+
 class Head:
-    """Base head. ``logits_dimension`` is what the network must output per example."""
+    """Base head. ``logits_dimension`` is what the network must output per example.
+
+    ``weight_column`` (a feature key) and ``name`` are what tf.estimator's public heads take:
+    a custom estimator reads example weights from the feature of that key, and a named head
+    suffixes its metric keys with ``/<name>``. The canned estimators keep their own
+    ``weight_column`` and leave both None, so their model specs are unchanged.
+    """
 
     kind = ""
     logits_dimension = 1
     prediction_keys: tuple[str, ...] = ()
 
-    def __init__(self, loss_reduction: str = SUM_OVER_BATCH_SIZE):
+    def __init__(
+        self,
+        loss_reduction: str = SUM_OVER_BATCH_SIZE,
+        weight_column: Any = None,
+        name: str | None = None,
+    ):
         self.loss_reduction = _normalise_reduction(loss_reduction)
+        self.weight_column = _weight_key(weight_column)
+        self.name = _head_name(name)
 
     def config(self) -> dict[str, Any]:
         raise NotImplementedError
+
+    def _common_config(self) -> dict[str, Any]:
+        """``loss_reduction``, and ``weight_column`` / ``name`` only when set."""
+        common: dict[str, Any] = {"loss_reduction": self.loss_reduction}
+        if self.weight_column is not None:
+            common["weight_column"] = self.weight_column
+        if self.name is not None:
+            common["name"] = self.name
+        return common
+
+    def create_estimator_spec(
+        self,
+        features: Any,
+        mode: str,
+        logits: torch.Tensor,
+        labels: Any = None,
+        optimizer: Any = None,
+        train_op_fn: Any = None,
+        regularization_losses: Any = None,
+    ) -> Any:
+        """tf.estimator's ``Head.create_estimator_spec``: the loss, predictions, metrics,
+        export outputs and (with ``optimizer`` or ``train_op_fn``) train op of ``logits``.
+
+        For use in a ``model_fn`` of :class:`mlengine.estimator.Estimator`.
+        """
+        if spec_builder is None:
+            from mlengine.errors import NotSupportedError
+
+            raise NotSupportedError(
+                "Head.create_estimator_spec needs mlengine.estimator (import it first)."
+            )
+        return spec_builder(
+            self, features, mode, logits, labels, optimizer, train_op_fn, regularization_losses
+        )
 
     def encode_labels(self, labels: Any) -> np.ndarray:
         """Raw labels (array-like) to the numeric array the loss takes; bad labels raise."""
@@ -85,14 +160,14 @@ class Head:
         raise NotImplementedError
 
 
-def _functional() -> ModuleType:
+def functional() -> ModuleType:
     """``torch.nn.functional`` (imported by the first loss; then a dictionary lookup)."""
     import torch.nn.functional
 
     return torch.nn.functional
 
 
-def _float64(logits: torch.Tensor | np.ndarray) -> np.ndarray:
+def as_float64(logits: torch.Tensor | np.ndarray) -> np.ndarray:
     """Logits as float64 numpy: predictions are computed in numpy, whose per-call cost is
     lower than torch's on the few rows of a serving request."""
     if isinstance(logits, np.ndarray):
@@ -100,7 +175,7 @@ def _float64(logits: torch.Tensor | np.ndarray) -> np.ndarray:
     return logits.detach().cpu().double().numpy()
 
 
-def _sigmoid(z: np.ndarray) -> np.ndarray:
+def stable_sigmoid(z: np.ndarray) -> np.ndarray:
     """``1 / (1 + exp(-z))`` without overflow for any ``z``."""
     return np.exp(-np.logaddexp(0.0, -z))
 
@@ -110,7 +185,7 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def _labels_array(labels: Any) -> pa.Array:
+def labels_array(labels: Any) -> pa.Array:
     if isinstance(labels, pa.ChunkedArray):
         return labels.combine_chunks()
     if isinstance(labels, pa.Array):
@@ -131,8 +206,10 @@ class ClassificationHead(Head):
         n_classes: int,
         label_vocabulary: list[str] | None = None,
         loss_reduction: str = SUM_OVER_BATCH_SIZE,
+        weight_column: Any = None,
+        name: str | None = None,
     ):
-        super().__init__(loss_reduction)
+        super().__init__(loss_reduction, weight_column, name)
         if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 2:
             raise InvalidParameterError(
                 f"The 'n_classes' parameter must be an int >= 2. Got {n_classes!r} instead."
@@ -160,11 +237,11 @@ class ClassificationHead(Head):
             "kind": self.kind,
             "n_classes": self.n_classes,
             "label_vocabulary": self.label_vocabulary,
-            "loss_reduction": self.loss_reduction,
+            **self._common_config(),
         }
 
     def encode_labels(self, labels: Any) -> np.ndarray:
-        arr = _labels_array(labels)
+        arr = labels_array(labels)
         if arr.null_count:
             row = int(np.flatnonzero(np.asarray(arr.is_null()))[0])
             raise DataError(f"Label of example {row} is missing.")
@@ -223,16 +300,28 @@ class BinaryClassHead(ClassificationHead):
     )
 
     def __init__(
-        self, label_vocabulary: list[str] | None = None, loss_reduction: str = SUM_OVER_BATCH_SIZE
+        self,
+        label_vocabulary: list[str] | None = None,
+        loss_reduction: str = SUM_OVER_BATCH_SIZE,
+        weight_column: Any = None,
+        thresholds: Sequence[float] | None = None,
+        name: str | None = None,
     ):
-        super().__init__(2, label_vocabulary, loss_reduction)
+        super().__init__(2, label_vocabulary, loss_reduction, weight_column, name)
+        self.thresholds = check_thresholds(thresholds)
+
+    def config(self) -> dict[str, Any]:
+        config = super().config()
+        if self.thresholds:
+            config["thresholds"] = list(self.thresholds)
+        return config
 
     def encode_labels(self, labels: Any) -> np.ndarray:
         """0/1 as float32: the dtype the loss takes, so no conversion runs per step."""
         return super().encode_labels(labels).astype(np.float32)
 
     def unreduced_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return _functional().binary_cross_entropy_with_logits(
+        return functional().binary_cross_entropy_with_logits(
             logits.view(-1), labels.to(logits.dtype), reduction="none"
         )
 
@@ -241,14 +330,14 @@ class BinaryClassHead(ClassificationHead):
     ) -> torch.Tensor:
         if weights is None and self.loss_reduction == SUM_OVER_BATCH_SIZE:
             # The common case in one kernel (and one autograd node).
-            return _functional().binary_cross_entropy_with_logits(
+            return functional().binary_cross_entropy_with_logits(
                 logits.view(-1), labels, reduction="mean"
             )
         return super().loss(logits, labels, weights)
 
     def predictions(self, logits: torch.Tensor | np.ndarray) -> dict[str, np.ndarray]:
-        z = _float64(logits).reshape(-1, 1)
-        p = _sigmoid(z)
+        z = as_float64(logits).reshape(-1, 1)
+        p = stable_sigmoid(z)
         out = self._class_outputs((p[:, 0] > 0.5).astype(np.int64))
         out[PredictionKeys.LOGISTIC] = p
         out[PredictionKeys.LOGITS] = z
@@ -272,15 +361,17 @@ class MultiClassHead(ClassificationHead):
         n_classes: int,
         label_vocabulary: list[str] | None = None,
         loss_reduction: str = SUM_OVER_BATCH_SIZE,
+        weight_column: Any = None,
+        name: str | None = None,
     ):
-        super().__init__(n_classes, label_vocabulary, loss_reduction)
+        super().__init__(n_classes, label_vocabulary, loss_reduction, weight_column, name)
         self.logits_dimension = n_classes
 
     def unreduced_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return _functional().cross_entropy(logits, labels.long(), reduction="none")
+        return functional().cross_entropy(logits, labels.long(), reduction="none")
 
     def predictions(self, logits: torch.Tensor | np.ndarray) -> dict[str, np.ndarray]:
-        z = _float64(logits)
+        z = as_float64(logits)
         p = _softmax(z)
         out = self._class_outputs(p.argmax(axis=1).astype(np.int64))
         out[PredictionKeys.LOGITS] = z
@@ -292,10 +383,16 @@ class RegressionHead(Head):
     """Mean squared error over ``label_dimension`` outputs."""
 
     kind = "regression"
-    prediction_keys = (PredictionKeys.PREDICTIONS,)
+    prediction_keys: tuple[str, ...] = (PredictionKeys.PREDICTIONS,)
 
-    def __init__(self, label_dimension: int = 1, loss_reduction: str = SUM_OVER_BATCH_SIZE):
-        super().__init__(loss_reduction)
+    def __init__(
+        self,
+        label_dimension: int = 1,
+        loss_reduction: str = SUM_OVER_BATCH_SIZE,
+        weight_column: Any = None,
+        name: str | None = None,
+    ):
+        super().__init__(loss_reduction, weight_column, name)
         if (
             isinstance(label_dimension, bool)
             or not isinstance(label_dimension, int)
@@ -312,7 +409,7 @@ class RegressionHead(Head):
         return {
             "kind": self.kind,
             "label_dimension": self.label_dimension,
-            "loss_reduction": self.loss_reduction,
+            **self._common_config(),
         }
 
     def encode_labels(self, labels: Any) -> np.ndarray:
@@ -340,19 +437,59 @@ class RegressionHead(Head):
         return ((logits - labels) ** 2).mean(dim=1)
 
     def predictions(self, logits: torch.Tensor | np.ndarray) -> dict[str, np.ndarray]:
-        return {PredictionKeys.PREDICTIONS: _float64(logits)}
+        return {PredictionKeys.PREDICTIONS: as_float64(logits)}
+
+
+def check_thresholds(thresholds: Sequence[float] | None) -> tuple[float, ...]:
+    """The ``thresholds`` of a head (for per-threshold metrics): distinct floats in (0, 1)."""
+    if thresholds is None:
+        return ()
+    values = tuple(thresholds) if isinstance(thresholds, list | tuple) else None
+    ok = values is not None and all(
+        isinstance(t, int | float) and not isinstance(t, bool) and 0 < t < 1 for t in values
+    )
+    if not ok or values is None or len(set(values)) != len(values):
+        raise InvalidParameterError(
+            "The 'thresholds' parameter must be a list of distinct floats in (0, 1). "
+            f"Got {thresholds!r} instead."
+        )
+    return tuple(float(t) for t in values)
 
 
 def head_from_config(config: dict[str, Any]) -> Head:
-    """Rebuild a head from :meth:`Head.config` (used by exports)."""
+    """Rebuild a head from :meth:`Head.config` (used by exports and checkpoints)."""
+    from mlengine.model.multi_label import MultiLabelHead
+    from mlengine.model.regression_heads import LogisticRegressionHead, PoissonRegressionHead
+
     kind = config.get("kind")
-    reduction = config.get("loss_reduction", SUM_OVER_BATCH_SIZE)
+    common = {
+        "loss_reduction": config.get("loss_reduction", SUM_OVER_BATCH_SIZE),
+        "weight_column": config.get("weight_column"),
+        "name": config.get("name"),
+    }
     if kind == BinaryClassHead.kind:
-        return BinaryClassHead(config.get("label_vocabulary"), reduction)
+        return BinaryClassHead(
+            config.get("label_vocabulary"), thresholds=config.get("thresholds"), **common
+        )
     if kind == MultiClassHead.kind:
-        return MultiClassHead(config["n_classes"], config.get("label_vocabulary"), reduction)
+        return MultiClassHead(config["n_classes"], config.get("label_vocabulary"), **common)
     if kind == RegressionHead.kind:
-        return RegressionHead(config.get("label_dimension", 1), reduction)
+        return RegressionHead(config.get("label_dimension", 1), **common)
+    if kind == MultiLabelHead.kind:
+        return MultiLabelHead(
+            config["n_classes"],
+            label_vocabulary=config.get("label_vocabulary"),
+            thresholds=config.get("thresholds"),
+            **common,
+        )
+    if kind == PoissonRegressionHead.kind:
+        return PoissonRegressionHead(
+            config.get("label_dimension", 1),
+            compute_full_loss=bool(config.get("compute_full_loss", True)),
+            **common,
+        )
+    if kind == LogisticRegressionHead.kind:
+        return LogisticRegressionHead(**common)
     raise InvalidParameterError(f"Unknown head kind {kind!r}.")
 
 

@@ -103,7 +103,7 @@ def run_training(
 
             # -- summaries and progress (loss.item() is a device sync: only every N steps)
             if step % config.save_summary_steps == 0:
-                value = _finite_loss(loss, step)
+                value = finite_loss(loss, step)
                 writer.scalar("loss", value, step)
                 if len(learning_rates) == 1:
                     writer.scalar("learning_rate", next(iter(learning_rates.values())), step)
@@ -116,7 +116,7 @@ def run_training(
                 writer.scalar("global_step/sec", (step - tick_step) / elapsed, step)
                 if not config.quiet and chief:
                     print(
-                        f"step {step}: loss = {_finite_loss(loss, step):.5f}, "
+                        f"step {step}: loss = {finite_loss(loss, step):.5f}, "
                         f"{examples_since_tick / elapsed:,.0f} examples/s",
                         file=sys.stderr,
                         flush=True,
@@ -128,18 +128,18 @@ def run_training(
             secs = config.checkpoint_secs
             due_time = secs is not None and time.monotonic() - last_save_time >= secs
             if chief and (due_steps or due_time):
-                _finite_loss(loss, step)  # never checkpoint a diverged model
+                finite_loss(loss, step)  # never checkpoint a diverged model
                 session.save(model_dir, config.keep_checkpoint_max)
                 writer.flush()
                 last_saved, last_save_time = step, time.monotonic()
         if chief and (session.global_step != last_saved or session.global_step == start_step):
             if loss is not None:
-                _finite_loss(loss, session.global_step)
+                finite_loss(loss, session.global_step)
             session.save(model_dir, config.keep_checkpoint_max)
     return session.global_step - start_step
 
 
-def _finite_loss(loss: torch.Tensor | numpy_steps.Loss, step: int) -> float:
+def finite_loss(loss: torch.Tensor | numpy_steps.Loss, step: int) -> float:
     value = float(loss.detach())
     if not math.isfinite(value):
         raise NanLossDuringTrainingError(

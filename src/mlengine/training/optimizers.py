@@ -37,6 +37,7 @@ __all__ = [
     "GradientDescentOptimizer",
     "OptimizerSpec",
     "RMSPropOptimizer",
+    "TrainOp",
     "combined_linear_learning_rate",
     "get_optimizer",
     "linear_default_learning_rate",
@@ -157,6 +158,19 @@ class OptimizerSpec(abc.ABC):
     def build(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
         """Create the torch optimizer for ``params`` (called once the model exists)."""
 
+    def minimize(
+        self,
+        loss: torch.Tensor,
+        global_step: Any = None,
+        var_list: Iterable[torch.nn.Parameter] | None = None,
+        name: str | None = None,
+    ) -> TrainOp:
+        """TF's ``optimizer.minimize(loss, global_step=...)`` in a ``model_fn``: a
+        :class:`TrainOp` the estimator runs when the ``model_fn`` returns (backward, this
+        optimizer's update of ``var_list`` or of every trainable variable, one global step).
+        The torch optimizer is built once, on the first step, and kept (and checkpointed)."""
+        return TrainOp(loss, self, None if var_list is None else tuple(var_list))
+
     def to_config(self) -> dict[str, Any]:
         """``{"name": <class name>, "args": {<TF argument>: value}}``, JSON-ready."""
         args = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
@@ -164,6 +178,16 @@ class OptimizerSpec(abc.ABC):
 
 
 _SPEC_CLASSES: dict[str, type[OptimizerSpec]] = {}
+
+
+@dataclass(frozen=True)
+class TrainOp:
+    """A deferred update (what :meth:`OptimizerSpec.minimize` returns): ``optimizer``
+    minimising ``loss`` over ``var_list`` (None: every trainable variable)."""
+
+    loss: torch.Tensor
+    optimizer: OptimizerSpec
+    var_list: tuple[torch.nn.Parameter, ...] | None = None
 
 
 @dataclass(frozen=True)
