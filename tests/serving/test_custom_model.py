@@ -5,18 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
-import helper_modules
 import numpy as np
 import pytest
 
 from mlengine.export import Predictor, load
 from mlengine.registry import Registry
 from mlengine.serving import ServeSettings, create_app
-
-export_helpers = helper_modules.helpers("export")
+from tests.export import helpers as export_helpers
+from tests.serving import helpers as serving_helpers
 
 
 @pytest.fixture(scope="module")
@@ -25,14 +23,12 @@ def custom_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def live(
-    custom_export: Path, tmp_path_factory: pytest.TempPathFactory, h: ModuleType
-) -> Iterator[Any]:
+def live(custom_export: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     root = tmp_path_factory.mktemp("custom_serving")
     with Registry(f"sqlite:///{root / 'r.db'}", root / "artifacts") as registry:
         registry.create_model("custom")
         registry.create_version("custom", "v1", str(custom_export))
-        client = h.LiveClient(create_app(registry, ServeSettings()))
+        client = serving_helpers.LiveClient(create_app(registry, ServeSettings()))
         try:
             yield client
         finally:

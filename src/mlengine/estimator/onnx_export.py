@@ -44,7 +44,7 @@ from mlengine.export.format import (
 from mlengine.export.writer import check_receiver, write_export
 from mlengine.feature_column import FeatureTransformer, to_config
 from mlengine.model.dense_features import ModelFeatures, transformer_key
-from mlengine.model.inputs import FeatureTensors
+from mlengine.model.feature_tensors import FeatureTensors
 
 if TYPE_CHECKING:
     from mlengine.estimator.custom import CustomEstimator

@@ -5,7 +5,9 @@ imports it.
 
 Modules:
 
-* ``format``: the export format (version 1): names, the signature, manifest I/O
+* ``format``: the export format (versions 1 and 2): names, the signature, manifest I/O
+* ``members``: format 2's optional members (ONNX graphs, ...): kinds, checks, reading
+* ``onnx_runtime``: an ONNX member run by onnxruntime, after checking its graph
 * ``predictor``: load an export and predict: :class:`Predictor`, from the directory alone
 * ``writer``: write a trained model as a versioned export directory, atomically
 """

@@ -6,11 +6,14 @@ which predicts with :mod:`mlengine.model.numpy_network`, never imports torch.
 Modules:
 
 * ``build``: a network, its feature transformers and its head from a JSON model spec
+* ``dense_features``: ``DenseFeatures`` and ``LinearModel``: feature columns as torch modules
 * ``encode``: raw feature batches to network inputs, labels and example weights on a device
 * ``feature_tensors``: :class:`FeatureTensors`, the torch side of ``EncodedFeatures``
 * ``heads``: heads: logits to a loss, predictions and label ids, apart from any network
+* ``multi_label``: the multi-label head (sigmoid cross-entropy over classes)
 * ``networks``: the torch networks: a linear part, a DNN part, and their sum
 * ``numpy_network``: a trained network's inference forward in numpy (the Predictor's)
+* ``regression_heads``: the Poisson and logistic regression heads
 * ``spec``: a model spec's torch-free parts: transformers and the weights' names and shapes
 """
 

@@ -29,7 +29,7 @@ from mlengine.errors import FeatureError, InvalidParameterError, NotSupportedErr
 from mlengine.feature_column import FeatureColumn, FeatureTransformer, to_config
 from mlengine.feature_column.columns import check_unique_names
 from mlengine.feature_column.transform import EncodedFeatures, count_rows, transform_all
-from mlengine.model.inputs import FeatureTensors
+from mlengine.model.feature_tensors import FeatureTensors
 from mlengine.model.networks import DNNPart, LinearPart, weighted_sum
 
 

@@ -9,6 +9,7 @@ Modules:
 * ``distributed``: data-parallel training under ``torchrun``: process group, all-reduce
 * ``fast_step``: backward passes and optimizer updates with little Python per step
 * ``ftrl``: FTRL-Proximal as a torch optimizer, with TensorFlow's exact update
+* ``head_metrics``: each head's evaluation metrics under TF's keys, from one table
 * ``loop``: the training loop: forward, loss, backward, clip, step, log, save
 * ``metrics``: evaluation metrics with tf.estimator's keys, accumulated batch by batch
 * ``numpy_step``: the common Wide & Deep network's forward and backward in numpy, on CPU
