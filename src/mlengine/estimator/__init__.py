@@ -18,6 +18,7 @@ from mlengine.estimator.canned import (
 )
 from mlengine.estimator.estimator import Estimator
 from mlengine.estimator.exporters import BestExporter, Exporter, FinalExporter, LatestExporter
+from mlengine.estimator.tabular import TabularResult, train_tabular
 from mlengine.estimator.training import EvalSpec, TrainSpec, train_and_evaluate
 from mlengine.model.heads import SUM, SUM_OVER_BATCH_SIZE
 from mlengine.training.config import RunConfig
@@ -70,7 +71,9 @@ __all__ = [
     "NanLossDuringTrainingError",
     "RMSPropOptimizer",
     "RunConfig",
+    "TabularResult",
     "TrainSpec",
     "inputs",
     "train_and_evaluate",
+    "train_tabular",
 ]

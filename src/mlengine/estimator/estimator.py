@@ -309,7 +309,9 @@ class Estimator:
                 assert batch.labels is not None
                 logits = model.network(batch.inputs)
                 losses = model.head.unreduced_loss(logits, batch.labels)
-                metrics.update(logits, batch.labels, batch.weights, losses)
+                metrics.update(
+                    model.head.metric_inputs(logits), batch.labels, batch.weights, losses
+                )
                 weighted = losses if batch.weights is None else losses * batch.weights
                 loss_sum += weighted.sum()
                 batches += count

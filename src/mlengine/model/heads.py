@@ -69,6 +69,11 @@ class Head:
         """Per-example loss ``[n]``."""
         raise NotImplementedError
 
+    def metric_inputs(self, logits: torch.Tensor) -> torch.Tensor:
+        """What evaluation's metrics take for these logits: the logits themselves, except for
+        a regression head that rescales its outputs (its predictions)."""
+        return logits
+
     def loss(
         self, logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor | None
     ) -> torch.Tensor:
@@ -289,13 +294,32 @@ class MultiClassHead(ClassificationHead):
 
 
 class RegressionHead(Head):
-    """Mean squared error over ``label_dimension`` outputs."""
+    """Mean squared error over ``label_dimension`` outputs.
+
+    ``label_center`` and ``label_scale`` (not in TensorFlow; 0 and 1 by default) make the
+    prediction ``label_center + label_scale * logits``: a network whose outputs start near 0
+    then fits labels of any offset and size (house prices, say) at ordinary learning rates.
+    The loss and every output stay in the labels' units.
+    """
 
     kind = "regression"
     prediction_keys = (PredictionKeys.PREDICTIONS,)
 
-    def __init__(self, label_dimension: int = 1, loss_reduction: str = SUM_OVER_BATCH_SIZE):
+    def __init__(
+        self,
+        label_dimension: int = 1,
+        loss_reduction: str = SUM_OVER_BATCH_SIZE,
+        label_center: float = 0.0,
+        label_scale: float = 1.0,
+    ):
         super().__init__(loss_reduction)
+        if not (np.isfinite(label_center) and np.isfinite(label_scale) and label_scale > 0):
+            raise InvalidParameterError(
+                "RegressionHead: label_center must be finite and label_scale positive. Got "
+                f"{label_center!r} and {label_scale!r} instead."
+            )
+        self.label_center = float(label_center)
+        self.label_scale = float(label_scale)
         if (
             isinstance(label_dimension, bool)
             or not isinstance(label_dimension, int)
@@ -309,11 +333,14 @@ class RegressionHead(Head):
         self.logits_dimension = label_dimension
 
     def config(self) -> dict[str, Any]:
-        return {
+        config: dict[str, Any] = {
             "kind": self.kind,
             "label_dimension": self.label_dimension,
             "loss_reduction": self.loss_reduction,
         }
+        if (self.label_center, self.label_scale) != (0.0, 1.0):  # (older exports lack them)
+            config.update(label_center=self.label_center, label_scale=self.label_scale)
+        return config
 
     def encode_labels(self, labels: Any) -> np.ndarray:
         if isinstance(labels, pa.Array | pa.ChunkedArray):
@@ -337,10 +364,18 @@ class RegressionHead(Head):
         return values
 
     def unreduced_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return ((logits - labels) ** 2).mean(dim=1)
+        return ((self.metric_inputs(logits) - labels) ** 2).mean(dim=1)
+
+    def metric_inputs(self, logits: torch.Tensor) -> torch.Tensor:
+        if (self.label_center, self.label_scale) == (0.0, 1.0):
+            return logits
+        return logits * self.label_scale + self.label_center
 
     def predictions(self, logits: torch.Tensor | np.ndarray) -> dict[str, np.ndarray]:
-        return {PredictionKeys.PREDICTIONS: _float64(logits)}
+        values = _float64(logits)
+        if (self.label_center, self.label_scale) != (0.0, 1.0):
+            values = values * self.label_scale + self.label_center
+        return {PredictionKeys.PREDICTIONS: values}
 
 
 def head_from_config(config: dict[str, Any]) -> Head:
@@ -352,7 +387,12 @@ def head_from_config(config: dict[str, Any]) -> Head:
     if kind == MultiClassHead.kind:
         return MultiClassHead(config["n_classes"], config.get("label_vocabulary"), reduction)
     if kind == RegressionHead.kind:
-        return RegressionHead(config.get("label_dimension", 1), reduction)
+        return RegressionHead(
+            config.get("label_dimension", 1),
+            reduction,
+            config.get("label_center", 0.0),
+            config.get("label_scale", 1.0),
+        )
     raise InvalidParameterError(f"Unknown head kind {kind!r}.")
 
 
