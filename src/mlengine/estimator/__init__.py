@@ -6,6 +6,7 @@ Example:
 """
 
 from mlengine.estimator import inputs
+from mlengine.estimator.boosted_trees import BoostedTreesClassifier, BoostedTreesRegressor
 from mlengine.estimator.canned import (
     BaselineClassifier,
     BaselineRegressor,
@@ -52,6 +53,8 @@ __all__ = [
     "AdamOptimizer",
     "BaselineClassifier",
     "BaselineRegressor",
+    "BoostedTreesClassifier",
+    "BoostedTreesRegressor",
     "DNNClassifier",
     "DNNLinearCombinedClassifier",
     "DNNLinearCombinedRegressor",

@@ -14,7 +14,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,6 +34,7 @@ from mlengine.export.format import (
 )
 from mlengine.feature_column import FeatureColumn, from_config
 from mlengine.model import Model
+from mlengine.model.heads import Head
 
 
 def _model_columns(spec: Mapping[str, Any]) -> list[FeatureColumn]:
@@ -41,7 +42,7 @@ def _model_columns(spec: Mapping[str, Any]) -> list[FeatureColumn]:
     return [from_config(c) for c in configs]
 
 
-def _store_vocabulary_assets(spec: dict[str, Any], assets: str) -> dict[str, str]:
+def store_vocabulary_assets(spec: dict[str, Any], assets: str) -> dict[str, str]:
     """Write each file-based vocabulary into ``assets/`` and point the column at it."""
     written: dict[str, str] = {}
     files: dict[tuple[str, tuple[Any, ...]], str] = {}  # (key, vocabulary) -> relative path
@@ -121,6 +122,67 @@ def _claim_version_dir(export_dir_base: str) -> str:
         return target
 
 
+def write_version(export_dir_base: str | os.PathLike[str], fill: Callable[[str], None]) -> str:
+    """Create ``export_dir_base/<timestamp>/`` atomically: ``fill`` writes the files into a
+    hidden temporary folder, which is then fsynced and renamed into place; returns its path."""
+    base = os.fspath(export_dir_base)
+    os.makedirs(base, exist_ok=True)
+    temp = os.path.join(base, f".temp-{os.getpid()}-{time.time_ns()}")
+    try:
+        os.makedirs(temp)
+        fill(temp)
+        _fsync_tree(temp)
+        target = _claim_version_dir(base)
+        os.replace(temp, target)  # replaces the empty claimed folder in one step
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+    return target
+
+
+def manifest_fields(
+    *,
+    estimator_name: str,
+    spec: Mapping[str, Any],
+    head: Head,
+    inputs: list[dict[str, Any]],
+    global_step: int,
+    metrics: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """The manifest entries every kind of export has (format, head, signature, step...)."""
+    return {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "mlengine_version": mlengine.__version__,
+        "created": datetime.now(UTC).isoformat(),
+        "estimator": estimator_name,
+        "model_spec": spec,
+        "head": head.config(),
+        "label_vocabulary": getattr(head, "label_vocabulary", None),
+        "signature": {"inputs": inputs, "outputs": signature_outputs(head)},
+        "signature_defs": signature_defs(head),
+        "global_step": int(global_step),
+        "metrics": {k: v for k, v in (metrics or {}).items() if isinstance(v, int | float)},
+    }
+
+
+def write_manifest(export_dir: str, manifest: Mapping[str, Any]) -> None:
+    """Write ``saved_model.json`` (strict JSON: no NaN)."""
+    with open(os.path.join(export_dir, MANIFEST_FILE), "w", encoding="utf-8") as handle:
+        json.dump(manifest, handle, indent=1, sort_keys=True, allow_nan=False)
+
+
+def check_receiver(inputs: list[dict[str, Any]], serving_input_receiver_fn: Any) -> None:
+    """Refuse a serving input receiver that lacks a required input."""
+    names = _receiver_names(serving_input_receiver_fn)
+    if names is not None:
+        missing = sorted({i["name"] for i in inputs if i["required"]} - set(names))
+        if missing:
+            raise InvalidParameterError(
+                f"serving_input_receiver_fn does not provide required features {missing}."
+            )
+
+
 def export_model(
     export_dir_base: str | os.PathLike[str],
     model: Model,
@@ -131,49 +193,28 @@ def export_model(
     serving_input_receiver_fn: Any = None,
 ) -> str:
     """Write ``model`` to ``export_dir_base/<timestamp>/`` and return that path."""
-    base = os.fspath(export_dir_base)
-    os.makedirs(base, exist_ok=True)
-    temp = os.path.join(base, f".temp-{os.getpid()}-{time.time_ns()}")
-    try:
+
+    def fill(temp: str) -> None:
         os.makedirs(os.path.join(temp, "variables"))
         spec = copy.deepcopy(model.spec)
-        assets = _store_vocabulary_assets(spec, os.path.join(temp, ASSETS_DIR))
+        assets = store_vocabulary_assets(spec, os.path.join(temp, ASSETS_DIR))
         state = {k: v.detach().cpu().contiguous() for k, v in model.network.state_dict().items()}
         save_file(state, os.path.join(temp, VARIABLES_FILE))
         inputs = signature_inputs(_model_columns(model.spec))
-        names = _receiver_names(serving_input_receiver_fn)
-        if names is not None:
-            missing = sorted({i["name"] for i in inputs if i["required"]} - set(names))
-            if missing:
-                raise InvalidParameterError(
-                    f"serving_input_receiver_fn does not provide required features {missing}."
-                )
-        now = datetime.now(UTC)
-        manifest = {
-            "format": FORMAT_NAME,
-            "format_version": FORMAT_VERSION,
-            "mlengine_version": mlengine.__version__,
-            "created": now.isoformat(),
-            "estimator": estimator_name,
-            "model_spec": spec,
-            "head": model.head.config(),
-            "label_vocabulary": getattr(model.head, "label_vocabulary", None),
-            "signature": {"inputs": inputs, "outputs": signature_outputs(model.head)},
-            "signature_defs": signature_defs(model.head),
-            "global_step": int(global_step),
-            "metrics": {k: v for k, v in (metrics or {}).items() if isinstance(v, int | float)},
-            "variables": {
-                name: {"dtype": str(t.dtype).removeprefix("torch."), "shape": list(t.shape)}
-                for name, t in state.items()
-            },
-            "assets": assets,
+        check_receiver(inputs, serving_input_receiver_fn)
+        manifest = manifest_fields(
+            estimator_name=estimator_name,
+            spec=spec,
+            head=model.head,
+            inputs=inputs,
+            global_step=global_step,
+            metrics=metrics,
+        )
+        manifest["variables"] = {
+            name: {"dtype": str(t.dtype).removeprefix("torch."), "shape": list(t.shape)}
+            for name, t in state.items()
         }
-        with open(os.path.join(temp, MANIFEST_FILE), "w", encoding="utf-8") as handle:
-            json.dump(manifest, handle, indent=1, sort_keys=True, allow_nan=False)
-        _fsync_tree(temp)
-        target = _claim_version_dir(base)
-        os.replace(temp, target)  # replaces the empty claimed folder in one step
-    except BaseException:
-        shutil.rmtree(temp, ignore_errors=True)
-        raise
-    return target
+        manifest["assets"] = assets
+        write_manifest(temp, manifest)
+
+    return write_version(export_dir_base, fill)

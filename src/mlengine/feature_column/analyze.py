@@ -153,11 +153,13 @@ class FeatureChoice:
 @dataclass(frozen=True)
 class InferredColumns:
     """Columns chosen from data by :func:`infer_feature_columns`: a Wide & Deep's two lists,
-    the crosses among the linear ones, and one :class:`FeatureChoice` per raw feature."""
+    the crosses among the linear ones, one :class:`FeatureChoice` per raw feature, and the
+    columns boosted trees read (raw numbers; categories as vocabularies)."""
 
     linear_feature_columns: tuple[FeatureColumn, ...]
     dnn_feature_columns: tuple[FeatureColumn, ...]
     choices: tuple[FeatureChoice, ...]
+    tree_feature_columns: tuple[FeatureColumn, ...] = ()
 
     def to_config(self) -> dict[str, Any]:
         """JSON-ready: the columns as :func:`~mlengine.feature_column.to_config` writes them."""
@@ -165,6 +167,7 @@ class InferredColumns:
             "linear_feature_columns": [to_config(c) for c in self.linear_feature_columns],
             "dnn_feature_columns": [to_config(c) for c in self.dnn_feature_columns],
             "choices": [dataclasses.asdict(c) for c in self.choices],
+            "tree_feature_columns": [to_config(c) for c in self.tree_feature_columns],
         }
 
     @classmethod
@@ -174,6 +177,7 @@ class InferredColumns:
             tuple(from_config(c) for c in config["linear_feature_columns"]),
             tuple(from_config(c) for c in config["dnn_feature_columns"]),
             tuple(FeatureChoice(**c) for c in config.get("choices", ())),
+            tuple(from_config(c) for c in config.get("tree_feature_columns", ())),
         )
 
     def __str__(self) -> str:
@@ -369,6 +373,7 @@ def infer_feature_columns(
     dnn: list[FeatureColumn] = []
     choices: list[FeatureChoice] = []
     crossable: dict[str, tuple[CategoricalColumn, np.ndarray]] = {}
+    trees: list[FeatureColumn] = []
     for key, arr in arrays.items():
         if key in exclude:
             continue
@@ -380,6 +385,8 @@ def infer_feature_columns(
         if chosen.linear is not None:
             linear.append(chosen.linear)
         dnn.extend(chosen.dnn)
+        if chosen.tree is not None:
+            trees.append(chosen.tree)
         if chosen.codes is not None and chosen.linear is not None:
             crossable[key] = (chosen.linear, chosen.codes)
     if not linear:
@@ -389,7 +396,7 @@ def infer_feature_columns(
     if crosses:
         assert labels is not None
         linear.extend(_best_crosses(crossable, _label_codes(labels), crosses))
-    return InferredColumns(tuple(linear), tuple(dnn), tuple(choices))
+    return InferredColumns(tuple(linear), tuple(dnn), tuple(choices), tuple(trees))
 
 
 def _best_crosses(
@@ -425,6 +432,7 @@ class _Chosen:
     linear: CategoricalColumn | None = None
     dnn: tuple[FeatureColumn, ...] = ()
     codes: np.ndarray | None = None
+    tree: FeatureColumn | None = None
 
 
 def _numeric_feature(key: str, arr: pa.Array) -> _Chosen:
@@ -455,7 +463,8 @@ def _numeric_feature(key: str, arr: pa.Array) -> _Chosen:
             f"{distinct.size} distinct values: standardised, {bounds.size + 1} quantile buckets",
         )
     embedded = embedding_column(buckets, embedding_dimension(buckets.num_buckets))
-    return _Chosen(choice, buckets, (scaled, embedded), codes)
+    raw = numeric_column(key, default_value=default)  # (JSON has no NaN: the median too)
+    return _Chosen(choice, buckets, (scaled, embedded), codes, raw)
 
 
 def _categorical_feature(key: str, arr: pa.Array, *, is_id: bool) -> _Chosen:
@@ -487,8 +496,8 @@ def _categorical_feature(key: str, arr: pa.Array, *, is_id: bool) -> _Chosen:
     embedded = embedding_column(column, embedding_dimension(column.num_buckets, cap))
     if is_id:
         reason = f"{len(frequency)} distinct values, {len(ranked)} seen {min_count}+ times"
-        return _Chosen(FeatureChoice(key, "id", reason), column, (embedded,))
+        return _Chosen(FeatureChoice(key, "id", reason), column, (embedded,), tree=column)
     index = {v: i for i, v in enumerate(ranked)}
     codes = np.array([index.get(v, len(ranked)) for v in strings.to_pylist()])
     choice = FeatureChoice(key, "categorical", f"{len(frequency)} distinct values")
-    return _Chosen(choice, column, (embedded,), codes)
+    return _Chosen(choice, column, (embedded,), codes, column)
