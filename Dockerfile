@@ -40,6 +40,13 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
+# LightGBM (boosted trees) links the system's OpenMP runtime, which slim images lack. Debian's
+# security updates replace its version, so it is not pinned (the base image tag pins Debian).
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libgomp1 \
+    && rm -rf /var/lib/apt/lists/*
+
 # torch first, in a layer of its own, so that a change to the project does not fetch it again.
 RUN python -m venv /opt/venv \
     && pip install --no-cache-dir --index-url "${TORCH_INDEX_URL}" "torch==${TORCH_VERSION}"

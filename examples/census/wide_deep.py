@@ -93,10 +93,19 @@ def build_demo_columns(train: Any) -> tuple[list[fc.FeatureColumn], list[fc.Feat
     }  # fmt: skip
     age_buckets = fc.bucketized_column(fc.numeric_column("age"), AGE_BOUNDARIES)
     hours = fc.bucketized_column(fc.numeric_column("hours_per_week"), [25, 35, 40, 45, 50, 60])
-    gain = fc.bucketized_column(fc.numeric_column("capital_gain"), [1, 3000, 5000, 7000, 10000])
-    loss = fc.bucketized_column(fc.numeric_column("capital_loss"), [1, 1500, 2000, 2500])
+    # capital_gain / capital_loss: one bucket per distinct training value (~120 and ~90), in
+    # both parts, embedded in 16 dimensions: test AUC 0.917 -> 0.929 in issue 23's study (the
+    # few values are round amounts whose effects no smooth function or quantile grid follows).
+    capital_values = [
+        fc.bucketized_column(
+            fc.numeric_column(key),
+            sorted(set(train[key].tolist()))[1:],
+            name=f"{key}_values",
+        )
+        for key in ("capital_gain", "capital_loss")
+    ]
     wide = [
-        *categorical.values(), age_buckets, hours, gain, loss,
+        *categorical.values(), age_buckets, hours, *capital_values,
         fc.crossed_column(["education", "occupation"], hash_bucket_size=10000),
         fc.crossed_column([age_buckets, "education", "occupation"], hash_bucket_size=10000),
         fc.crossed_column(["native_country", "occupation"], hash_bucket_size=10000),
@@ -108,13 +117,7 @@ def build_demo_columns(train: Any) -> tuple[list[fc.FeatureColumn], list[fc.Feat
         fc.embedding_column(fc.quantile_bucketized_column(train, key, 16), dimension=8)
         for key in ("age", "hours_per_week", "education_num")
     ]
-    capital_buckets = [
-        fc.embedding_column(fc.bucketized_column(fc.numeric_column(key), bounds), dimension=4)
-        for key, bounds in (
-            ("capital_gain", [1, 2000, 3000, 4000, 5000, 6000, 7000, 8000, 10000, 15000]),
-            ("capital_loss", [1, 1500, 1800, 1900, 2000, 2200, 2500]),
-        )
-    ]
+    capital_buckets = [fc.embedding_column(column, dimension=16) for column in capital_values]
     deep = [
         *numeric.values(),
         *capital,

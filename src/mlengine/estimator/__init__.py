@@ -6,6 +6,7 @@ Example:
 
 Modules:
 
+* ``boosted_trees``: ``BoostedTreesClassifier`` / ``Regressor`` on LightGBM, with TF's arguments
 * ``canned``: the canned estimators: Linear, DNN, Wide & Deep and Baseline
 * ``custom``: custom estimators: ``ModuleEstimator`` and ``Estimator(model_fn=...)``'s loop
 * ``estimator``: the Estimator base: train / evaluate / predict / export over a model_dir
@@ -17,11 +18,13 @@ Modules:
 * ``metrics``: ``tf.metrics`` for a model_fn (value and update op, accumulated over batches)
 * ``onnx_export``: a custom network exported as an ONNX graph, checked against onnxruntime
 * ``spec``: ``EstimatorSpec``, ``ModeKeys`` and the export outputs
+* ``tabular``: ``train_tabular``: columns chosen from data, presets, early stopping
 * ``training``: ``TrainSpec``, ``EvalSpec`` and ``train_and_evaluate``
 * ``warm_start``: ``warm_start_from``: start from a checkpoint's, model_dir's or export's weights
 """
 
 from mlengine.estimator import inputs, layers, losses, metrics
+from mlengine.estimator.boosted_trees import BoostedTreesClassifier, BoostedTreesRegressor
 from mlengine.estimator.canned import (
     BaselineClassifier,
     BaselineRegressor,
@@ -57,6 +60,7 @@ from mlengine.estimator.spec import (
     PredictOutput,
     RegressionOutput,
 )
+from mlengine.estimator.tabular import TabularResult, train_tabular
 from mlengine.estimator.training import EvalSpec, TrainSpec, train_and_evaluate
 from mlengine.model import heads as _heads
 from mlengine.model.dense_features import DenseFeatures, LinearModel, ModelFeatures
@@ -85,6 +89,8 @@ __all__ = [
     "BaselineRegressor",
     "BestExporter",
     "BinaryClassHead",
+    "BoostedTreesClassifier",
+    "BoostedTreesRegressor",
     "ClassificationOutput",
     "DNNClassifier",
     "DNNLinearCombinedClassifier",
@@ -117,6 +123,7 @@ __all__ = [
     "RegressionHead",
     "RegressionOutput",
     "RunConfig",
+    "TabularResult",
     "TrainSpec",
     "binary_classification_head",
     "inputs",
@@ -129,4 +136,5 @@ __all__ = [
     "poisson_regression_head",
     "regression_head",
     "train_and_evaluate",
+    "train_tabular",
 ]

@@ -73,6 +73,24 @@ def _shard(input_fn: Any, *, evaluation: bool = False) -> Any:
     return shard(rank(), world_size(), uneven="keep" if evaluation else "pad")
 
 
+def check_train_arguments(
+    hooks: Sequence[Any] | None,
+    saving_listeners: Sequence[Any] | None,
+    steps: int | None,
+    max_steps: int | None,
+) -> None:
+    """train()'s rules, shared by every estimator: no hooks, steps or max_steps (ints >= 1)."""
+    if hooks or saving_listeners:
+        raise NotSupportedError("train(hooks=..., saving_listeners=...) is not supported.")
+    if steps is not None and max_steps is not None:
+        raise InvalidParameterError("Can not provide both steps and max_steps.")
+    for name, value in (("steps", steps), ("max_steps", max_steps)):
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise InvalidParameterError(
+                f"The {name!r} parameter must be an int >= 1. Got {value!r}."
+            )
+
+
 class Estimator:
     """tf.estimator.Estimator: the base of the canned estimators, and, given a ``model_fn``,
     a custom estimator (:class:`~mlengine.estimator.custom.CustomEstimator`, which
@@ -216,15 +234,7 @@ class Estimator:
     ) -> Estimator:
         """Train on ``input_fn`` for ``steps`` more steps, up to ``max_steps``, or until the
         input ends. Resumes from the latest checkpoint in model_dir. Returns ``self``."""
-        if hooks or saving_listeners:
-            raise NotSupportedError("train(hooks=..., saving_listeners=...) is not supported.")
-        if steps is not None and max_steps is not None:
-            raise InvalidParameterError("Can not provide both steps and max_steps.")
-        for name, value in (("steps", steps), ("max_steps", max_steps)):
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise InvalidParameterError(
-                    f"The {name!r} parameter must be an int >= 1. Got {value!r}."
-                )
+        check_train_arguments(hooks, saving_listeners, steps, max_steps)
         latest = self.latest_checkpoint()
         if latest is not None:
             _, manifest = load_checkpoint(latest)
@@ -304,7 +314,9 @@ class Estimator:
                 assert batch.labels is not None
                 logits = model.network(batch.inputs)
                 losses = model.head.unreduced_loss(logits, batch.labels)
-                metrics.update(logits, batch.labels, batch.weights, losses)
+                metrics.update(
+                    model.head.metric_inputs(logits), batch.labels, batch.weights, losses
+                )
                 weighted = losses if batch.weights is None else losses * batch.weights
                 loss_sum += weighted.sum()
                 batches += count

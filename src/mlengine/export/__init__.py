@@ -5,10 +5,13 @@ imports it.
 
 Modules:
 
+* ``ensemble``: several exports served as one version (their average)
 * ``format``: the export format (versions 1 and 2): names, the signature, manifest I/O
+* ``lightgbm_model``: a LightGBM text model in an export: written, checked, read
 * ``members``: format 2's optional members (ONNX graphs, ...): kinds, checks, reading
 * ``onnx_runtime``: an ONNX member run by onnxruntime, after checking its graph
 * ``predictor``: load an export and predict: :class:`Predictor`, from the directory alone
+* ``scorers``: what turns features into logits when the model is not a network
 * ``writer``: write a trained model as a versioned export directory, atomically
 """
 

@@ -39,6 +39,7 @@ from mlengine.export.format import (
 )
 from mlengine.export.members import MEMBERS_KEY, check_members, inside, read_member
 from mlengine.export.onnx_runtime import OnnxNetwork
+from mlengine.export.scorers import Scorer, scorer_for
 from mlengine.feature_column import FeatureTransformer, from_config
 from mlengine.feature_column.columns import read_vocabulary_file
 from mlengine.feature_column.memory import ValueMemory
@@ -138,13 +139,34 @@ class Predictor:
         spec = json.loads(json.dumps(self.manifest["model_spec"]))
         _resolve_assets(spec, root)
         self._onnx: OnnxNetwork | None = None
+        # A model other than a network (boosted trees, an ensemble) scores through its
+        # member reader (export/scorers.py); the inputs and outputs around it are the same.
+        self._scorer: Scorer | None = None
+        self._row_path: RowEncoder | None = None
         self.memory = ValueMemory()
         self._warned_unknown: set[str] = set()
+        self.numpy_network: NumpyNetwork | None = None
+        self.linear_transformer = self.dnn_transformer = None
+        self._model: Model | None = None
+        self._encoder: Encoder | None = None
+        self._torch_lock = threading.Lock()
         if spec.get("network") == "onnx":  # a custom network: its ONNX graph
             self._init_onnx(spec, root)
             return
+        scorer = scorer_for(root, self.manifest, spec)
+        self.head: Head
+        if scorer is not None:
+            try:
+                self.head = head_from_config(spec["head"])
+            except _SPEC_ERRORS as exc:
+                raise _spec_error(root, exc) from None
+            self._scorer = scorer
+            self._spec = spec
+            self._init_signature()
+            self.output_keys = list(self.head.prediction_keys)
+            return
         try:
-            self.head: Head = head_from_config(spec["head"])
+            self.head = head_from_config(spec["head"])
             self.linear_transformer, self.dnn_transformer = transformers_from_spec(spec)
             shapes = weight_shapes(
                 spec, self.linear_transformer, self.dnn_transformer, self.head.logits_dimension
@@ -176,12 +198,9 @@ class Predictor:
             bool(spec.get("batch_norm", False)),
             str(spec.get("dnn_activation_fn", "relu")),
         )
-        # A network whose activation numpy lacks runs on torch, built on first use.
-        self._model: Model | None = None
-        self._encoder: Encoder | None = None
-        self._torch_lock = threading.Lock()
-        # String values and what depends on them (self.memory) are kept from one prediction
-        # to the next (the server's request decoder reads them too).
+        # A network whose activation numpy lacks runs on torch, built on first use (above).
+        # self.memory keeps string values and what depends on them from one prediction to
+        # the next (the server's request decoder reads it too).
         # Requests of a few rows: compiled per-column Python and the numpy forward.
         rows = RowEncoder([self.linear_transformer, self.dnn_transformer], self.memory)
         self._row_path = rows if rows.supported and self.numpy_network is not None else None
@@ -245,7 +264,8 @@ class Predictor:
     def few_rows(self) -> int:
         """The most rows a call takes the row path for (0: this model never does). Such a
         call is Python and numpy on tiny arrays: it holds the GIL from start to end."""
-        return ROW_PATH_ROWS if self._row_path is not None else 0
+        inline = self._row_path is not None or getattr(self._scorer, "few_rows_inline", False)
+        return ROW_PATH_ROWS if inline else 0
 
     @property
     def global_step(self) -> int:
@@ -342,6 +362,8 @@ class Predictor:
         features = self._features(instances)
         if self._onnx is not None:
             return self._predict_onnx(features)
+        if self._scorer is not None:
+            return self.head.predictions(self._scorer.logits(features, self.memory))
         if self.numpy_network is None:
             return self._predict_torch(features)
         linear, dnn = transform_all(

@@ -14,7 +14,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,6 +35,7 @@ from mlengine.export.format import (
 from mlengine.export.members import MEMBERS_KEY, write_member
 from mlengine.feature_column import FeatureColumn, from_config
 from mlengine.model import Model
+from mlengine.model.heads import Head
 
 
 def _model_columns(spec: Mapping[str, Any]) -> list[FeatureColumn]:
@@ -42,7 +43,7 @@ def _model_columns(spec: Mapping[str, Any]) -> list[FeatureColumn]:
     return [from_config(c) for c in configs]
 
 
-def _store_vocabulary_assets(spec: dict[str, Any], assets: str) -> dict[str, str]:
+def store_vocabulary_assets(spec: dict[str, Any], assets: str) -> dict[str, str]:
     """Write each file-based vocabulary into ``assets/`` and point the column at it."""
     written: dict[str, str] = {}
     files: dict[tuple[str, tuple[Any, ...]], str] = {}  # (key, vocabulary) -> relative path
@@ -122,6 +123,92 @@ def _claim_version_dir(export_dir_base: str) -> str:
         return target
 
 
+def write_version(export_dir_base: str | os.PathLike[str], fill: Callable[[str], None]) -> str:
+    """Create ``export_dir_base/<timestamp>/`` atomically: ``fill`` writes the files into a
+    hidden temporary folder, which is then fsynced and renamed into place; returns its path."""
+    base = os.fspath(export_dir_base)
+    os.makedirs(base, exist_ok=True)
+    temp = os.path.join(base, f".temp-{os.getpid()}-{time.time_ns()}")
+    try:
+        os.makedirs(temp)
+        fill(temp)
+        _fsync_tree(temp)
+        target = _claim_version_dir(base)
+        os.replace(temp, target)  # replaces the empty claimed folder in one step
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+    return target
+
+
+def common_manifest(
+    *,
+    estimator_name: str,
+    spec: Mapping[str, Any],
+    head: dict[str, Any] | None,
+    label_vocabulary: list[str] | None,
+    signature: dict[str, Any],
+    signature_defs: dict[str, Any],
+    global_step: int,
+    metrics: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """The manifest entries every kind of export has (format, head, signature, step...)."""
+    return {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "mlengine_version": mlengine.__version__,
+        "created": datetime.now(UTC).isoformat(),
+        "estimator": estimator_name,
+        "model_spec": spec,
+        "head": head,
+        "label_vocabulary": label_vocabulary,
+        "signature": signature,
+        "signature_defs": signature_defs,
+        "global_step": int(global_step),
+        "metrics": {k: v for k, v in (metrics or {}).items() if isinstance(v, int | float)},
+        MEMBERS_KEY: {},
+    }
+
+
+def manifest_fields(
+    *,
+    estimator_name: str,
+    spec: Mapping[str, Any],
+    head: Head,
+    inputs: list[dict[str, Any]],
+    global_step: int,
+    metrics: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """:func:`common_manifest` for a model with a head, whose signature it derives."""
+    return common_manifest(
+        estimator_name=estimator_name,
+        spec=spec,
+        head=head.config(),
+        label_vocabulary=getattr(head, "label_vocabulary", None),
+        signature={"inputs": inputs, "outputs": signature_outputs(head)},
+        signature_defs=signature_defs(head),
+        global_step=global_step,
+        metrics=metrics,
+    )
+
+
+def write_manifest(export_dir: str, manifest: Mapping[str, Any]) -> None:
+    """Write ``saved_model.json`` (strict JSON: no NaN)."""
+    with open(os.path.join(export_dir, MANIFEST_FILE), "w", encoding="utf-8") as handle:
+        json.dump(manifest, handle, indent=1, sort_keys=True, allow_nan=False)
+
+
+def check_receiver(inputs: list[dict[str, Any]], serving_input_receiver_fn: Any) -> None:
+    """Refuse a serving input receiver that lacks a required input."""
+    names = _receiver_names(serving_input_receiver_fn)
+    if names is not None:
+        missing = sorted({i["name"] for i in inputs if i["required"]} - set(names))
+        if missing:
+            raise InvalidParameterError(
+                f"serving_input_receiver_fn does not provide required features {missing}."
+            )
+
+
 def export_model(
     export_dir_base: str | os.PathLike[str],
     model: Model,
@@ -150,17 +237,6 @@ def export_model(
     )
 
 
-def check_receiver(inputs: list[dict[str, Any]], serving_input_receiver_fn: Any) -> None:
-    """Refuse a serving input receiver that lacks a required input, naming it."""
-    names = _receiver_names(serving_input_receiver_fn)
-    if names is not None:
-        missing = sorted({i["name"] for i in inputs if i["required"]} - set(names))
-        if missing:
-            raise InvalidParameterError(
-                f"serving_input_receiver_fn does not provide required features {missing}."
-            )
-
-
 def write_export(
     export_dir_base: str | os.PathLike[str],
     *,
@@ -175,49 +251,35 @@ def write_export(
     metrics: Mapping[str, Any] | None = None,
     members: Mapping[str, tuple[str, bytes, dict[str, Any]]] | None = None,
 ) -> str:
-    """Assemble an export in a temporary folder and rename it into
-    ``export_dir_base/<timestamp>``; ``members`` maps a kind to ``(relative path, bytes,
-    the kind's own entry keys)`` (see :mod:`mlengine.export.members`)."""
-    base = os.fspath(export_dir_base)
-    os.makedirs(base, exist_ok=True)
-    temp = os.path.join(base, f".temp-{os.getpid()}-{time.time_ns()}")
-    try:
+    """Write a network's export (weights, spec, signature) as a new version of
+    ``export_dir_base``; ``members`` maps a kind to ``(relative path, bytes, the kind's own
+    entry keys)`` (see :mod:`mlengine.export.members`)."""
+
+    def fill(temp: str) -> None:
         os.makedirs(os.path.join(temp, "variables"))
         spec_copy = copy.deepcopy(dict(spec))
-        assets = _store_vocabulary_assets(spec_copy, os.path.join(temp, ASSETS_DIR))
+        assets = store_vocabulary_assets(spec_copy, os.path.join(temp, ASSETS_DIR))
         tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
         save_file(tensors, os.path.join(temp, VARIABLES_FILE))
-        entries = {
+        manifest = common_manifest(
+            estimator_name=estimator_name,
+            spec=spec_copy,
+            head=head,
+            label_vocabulary=label_vocabulary,
+            signature=signature,
+            signature_defs=signature_defs,
+            global_step=global_step,
+            metrics=metrics,
+        )
+        manifest["variables"] = {
+            name: {"dtype": str(t.dtype).removeprefix("torch."), "shape": list(t.shape)}
+            for name, t in tensors.items()
+        }
+        manifest["assets"] = assets
+        manifest[MEMBERS_KEY] = {
             kind: write_member(temp, relative, data, **fields)
             for kind, (relative, data, fields) in (members or {}).items()
         }
-        now = datetime.now(UTC)
-        manifest = {
-            "format": FORMAT_NAME,
-            "format_version": FORMAT_VERSION,
-            "mlengine_version": mlengine.__version__,
-            "created": now.isoformat(),
-            "estimator": estimator_name,
-            "model_spec": spec_copy,
-            "head": head,
-            "label_vocabulary": label_vocabulary,
-            "signature": signature,
-            "signature_defs": signature_defs,
-            "global_step": int(global_step),
-            "metrics": {k: v for k, v in (metrics or {}).items() if isinstance(v, int | float)},
-            "variables": {
-                name: {"dtype": str(t.dtype).removeprefix("torch."), "shape": list(t.shape)}
-                for name, t in tensors.items()
-            },
-            "assets": assets,
-            MEMBERS_KEY: entries,
-        }
-        with open(os.path.join(temp, MANIFEST_FILE), "w", encoding="utf-8") as handle:
-            json.dump(manifest, handle, indent=1, sort_keys=True, allow_nan=False)
-        _fsync_tree(temp)
-        target = _claim_version_dir(base)
-        os.replace(temp, target)  # replaces the empty claimed folder in one step
-    except BaseException:
-        shutil.rmtree(temp, ignore_errors=True)
-        raise
-    return target
+        write_manifest(temp, manifest)
+
+    return write_version(export_dir_base, fill)

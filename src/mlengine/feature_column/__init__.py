@@ -13,7 +13,8 @@ Modules:
 * ``memory``: the one memory of string values a predicting process keeps.
 * ``hashing``: the stable hash of values and crosses.
 * ``serialization``: columns to and from JSON (an allow-list, no code).
-* ``analyze``: statistics that fill columns in (vocabularies, mean/std, quantiles).
+* ``analyze``: statistics that fill columns in (vocabularies, mean/std, quantiles), and
+  :func:`infer_feature_columns`, which chooses a Wide & Deep's columns from data.
 * ``contrib``: ``tf.contrib.layers``' names, as aliases.
 
 Example:
@@ -24,6 +25,9 @@ Example:
 """
 
 from mlengine.feature_column.analyze import (
+    FeatureChoice,
+    InferredColumns,
+    infer_feature_columns,
     quantile_bucketized_column,
     standardized_column,
     vocabulary_column,
@@ -79,11 +83,13 @@ __all__ = [
     "EmbeddingColumn",
     "EmbeddingSpec",
     "EncodedFeatures",
+    "FeatureChoice",
     "FeatureColumn",
     "FeatureTransformer",
     "HashBucketColumn",
     "IdentityColumn",
     "IndicatorColumn",
+    "InferredColumns",
     "Log1p",
     "MinMax",
     "NumericColumn",
@@ -100,6 +106,7 @@ __all__ = [
     "embedding_column",
     "from_config",
     "indicator_column",
+    "infer_feature_columns",
     "numeric_column",
     "one_hot_column",
     "piecewise_linear_column",

@@ -15,6 +15,7 @@ Modules:
 * ``numpy_network``: a trained network's inference forward in numpy (the Predictor's)
 * ``regression_heads``: the Poisson and logistic regression heads
 * ``spec``: a model spec's torch-free parts: transformers and the weights' names and shapes
+* ``trees``: the matrix a LightGBM model reads, from the feature columns
 """
 
 import importlib as _importlib

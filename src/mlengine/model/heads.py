@@ -144,6 +144,11 @@ class Head:
         """Per-example loss ``[n]``."""
         raise NotImplementedError
 
+    def metric_inputs(self, logits: torch.Tensor) -> torch.Tensor:
+        """What evaluation's metrics take for these logits: the logits themselves, except for
+        a regression head that rescales its outputs (its predictions)."""
+        return logits
+
     def loss(
         self, logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor | None
     ) -> torch.Tensor:
@@ -380,7 +385,13 @@ class MultiClassHead(ClassificationHead):
 
 
 class RegressionHead(Head):
-    """Mean squared error over ``label_dimension`` outputs."""
+    """Mean squared error over ``label_dimension`` outputs.
+
+    ``label_center`` and ``label_scale`` (not in TensorFlow; 0 and 1 by default) make the
+    prediction ``label_center + label_scale * logits``: a network whose outputs start near 0
+    then fits labels of any offset and size (house prices, say) at ordinary learning rates.
+    The loss and every output stay in the labels' units.
+    """
 
     kind = "regression"
     prediction_keys: tuple[str, ...] = (PredictionKeys.PREDICTIONS,)
@@ -391,8 +402,17 @@ class RegressionHead(Head):
         loss_reduction: str = SUM_OVER_BATCH_SIZE,
         weight_column: Any = None,
         name: str | None = None,
+        label_center: float = 0.0,
+        label_scale: float = 1.0,
     ):
         super().__init__(loss_reduction, weight_column, name)
+        if not (np.isfinite(label_center) and np.isfinite(label_scale) and label_scale > 0):
+            raise InvalidParameterError(
+                "RegressionHead: label_center must be finite and label_scale positive. Got "
+                f"{label_center!r} and {label_scale!r} instead."
+            )
+        self.label_center = float(label_center)
+        self.label_scale = float(label_scale)
         if (
             isinstance(label_dimension, bool)
             or not isinstance(label_dimension, int)
@@ -406,11 +426,14 @@ class RegressionHead(Head):
         self.logits_dimension = label_dimension
 
     def config(self) -> dict[str, Any]:
-        return {
+        config: dict[str, Any] = {
             "kind": self.kind,
             "label_dimension": self.label_dimension,
             **self._common_config(),
         }
+        if (self.label_center, self.label_scale) != (0.0, 1.0):  # (older exports lack them)
+            config.update(label_center=self.label_center, label_scale=self.label_scale)
+        return config
 
     def encode_labels(self, labels: Any) -> np.ndarray:
         if isinstance(labels, pa.Array | pa.ChunkedArray):
@@ -434,10 +457,18 @@ class RegressionHead(Head):
         return values
 
     def unreduced_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return ((logits - labels) ** 2).mean(dim=1)
+        return ((self.metric_inputs(logits) - labels) ** 2).mean(dim=1)
+
+    def metric_inputs(self, logits: torch.Tensor) -> torch.Tensor:
+        if (self.label_center, self.label_scale) == (0.0, 1.0):
+            return logits
+        return logits * self.label_scale + self.label_center
 
     def predictions(self, logits: torch.Tensor | np.ndarray) -> dict[str, np.ndarray]:
-        return {PredictionKeys.PREDICTIONS: as_float64(logits)}
+        values = as_float64(logits)
+        if (self.label_center, self.label_scale) != (0.0, 1.0):
+            values = values * self.label_scale + self.label_center
+        return {PredictionKeys.PREDICTIONS: values}
 
 
 def check_thresholds(thresholds: Sequence[float] | None) -> tuple[float, ...]:
@@ -474,7 +505,12 @@ def head_from_config(config: dict[str, Any]) -> Head:
     if kind == MultiClassHead.kind:
         return MultiClassHead(config["n_classes"], config.get("label_vocabulary"), **common)
     if kind == RegressionHead.kind:
-        return RegressionHead(config.get("label_dimension", 1), **common)
+        return RegressionHead(
+            config.get("label_dimension", 1),
+            label_center=config.get("label_center", 0.0),
+            label_scale=config.get("label_scale", 1.0),
+            **common,
+        )
     if kind == MultiLabelHead.kind:
         return MultiLabelHead(
             config["n_classes"],

@@ -75,6 +75,16 @@ def check_key(owner: str, key: object) -> str:
     return key
 
 
+def check_name(owner: str, name: object) -> str | None:
+    """An optional explicit column name (``name=``): None, or a non-empty string without dots
+    (a name also names weights, and torch refuses dots in them)."""
+    if name is None:
+        return None
+    if not isinstance(name, str) or not name or "." in name:
+        raise fail(owner, "name", "None or a non-empty string without '.'", name)
+    return name
+
+
 def positive_int(owner: str, param: str, value: object, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise fail(owner, param, f"an int >= {minimum}", value)

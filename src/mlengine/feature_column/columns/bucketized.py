@@ -15,6 +15,7 @@ from mlengine.feature_column.columns.base import (
     DenseColumn,
     FeatureColumn,
     InputSpec,
+    check_name,
     fail,
     serializable,
 )
@@ -29,19 +30,25 @@ if TYPE_CHECKING:
 @serializable
 @dataclass(frozen=True)
 class BucketizedColumn(CategoricalColumn, DenseColumn):
-    """Numeric ranges as buckets: ``(-inf, b0), [b0, b1), ..., [bk, inf)`` per element."""
+    """Numeric ranges as buckets: ``(-inf, b0), [b0, b1), ..., [bk, inf)`` per element.
+
+    ``custom_name`` (``bucketized_column(..., name=...)``) replaces the derived name
+    ``<key>_bucketized``, so several bucketizations of one key can sit in one model.
+    """
 
     source_column: NumericColumn
     boundaries: tuple[float, ...]
+    custom_name: str | None = None
 
     def __post_init__(self) -> None:
         bounds = self.boundaries
         if not bounds or any(a >= b for a, b in zip(bounds, bounds[1:], strict=False)):
             raise fail("BucketizedColumn", "boundaries", "non-empty, strictly increasing", bounds)
+        check_name("BucketizedColumn", self.custom_name)
 
     @property
     def name(self) -> str:
-        return f"{self.source_column.name}_bucketized"
+        return self.custom_name or f"{self.source_column.name}_bucketized"
 
     @property
     def raw_keys(self) -> tuple[str, ...]:
@@ -100,13 +107,24 @@ class BucketizedColumn(CategoricalColumn, DenseColumn):
 
 
 def bucketized_column(
-    source_column: NumericColumn, boundaries: Sequence[float]
+    source_column: NumericColumn, boundaries: Sequence[float], name: str | None = None
 ) -> BucketizedColumn:
-    """Bucketize a numeric column by sorted ``boundaries`` (left edge inclusive), as TF."""
+    """Bucketize a numeric column by sorted ``boundaries`` (left edge inclusive), as TF.
+
+    ``name`` (not in TensorFlow, whose name is always ``<key>_bucketized``) names the column,
+    so several bucketizations of one key (a coarse and a fine grid) coexist in one model; they
+    all read the same raw input.
+
+    Example:
+        >>> from mlengine import feature_column as fc
+        >>> fine = fc.bucketized_column(fc.numeric_column("lat"), [1, 2, 3], name="lat_fine")
+        >>> fine.name, fc.bucketized_column(fc.numeric_column("lat"), [2]).name
+        ('lat_fine', 'lat_bucketized')
+    """
     owner = "bucketized_column"
     if not isinstance(source_column, NumericColumn):
         raise fail(owner, "source_column", "a numeric_column", source_column)
     bounds = tuple(float(b) for b in boundaries)
     if not bounds or any(a >= b for a, b in zip(bounds, bounds[1:], strict=False)):
         raise fail(owner, "boundaries", "a non-empty, strictly increasing list", list(boundaries))
-    return BucketizedColumn(source_column, bounds)
+    return BucketizedColumn(source_column, bounds, check_name(owner, name))

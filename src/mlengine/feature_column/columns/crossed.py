@@ -16,6 +16,7 @@ from mlengine.feature_column.columns.base import (
     CategoricalColumn,
     InputSpec,
     check_key,
+    check_name,
     fail,
     optional_input,
     positive_int,
@@ -33,19 +34,27 @@ if TYPE_CHECKING:
 @serializable
 @dataclass(frozen=True)
 class CrossedColumn(CategoricalColumn):
-    """Hashed cartesian product of raw string features and categorical columns."""
+    """Hashed cartesian product of raw string features and categorical columns.
+
+    ``custom_name`` (``crossed_column(..., name=...)``) replaces the derived name (the keys'
+    names joined by ``_X_``), so several crosses of the same keys can sit in one model.
+    """
 
     keys: tuple[str | CategoricalColumn, ...]
     hash_bucket_size: int
     hash_key: int | None = None
+    custom_name: str | None = None
 
     def __post_init__(self) -> None:
         if len(self.keys) < 2:
             raise fail("CrossedColumn", "keys", "at least two keys", self.keys)
         positive_int("CrossedColumn", "hash_bucket_size", self.hash_bucket_size, minimum=2)
+        check_name("CrossedColumn", self.custom_name)
 
     @property
     def name(self) -> str:
+        if self.custom_name:
+            return self.custom_name
         return "_X_".join(sorted(k if isinstance(k, str) else k.name for k in self.keys))
 
     @property
@@ -169,9 +178,17 @@ class CrossedColumn(CategoricalColumn):
 
 
 def crossed_column(
-    keys: Sequence[str | CategoricalColumn], hash_bucket_size: int, hash_key: int | None = None
+    keys: Sequence[str | CategoricalColumn],
+    hash_bucket_size: int,
+    hash_key: int | None = None,
+    name: str | None = None,
 ) -> CrossedColumn:
-    """Cross at least two features: raw string keys, or categorical columns (not hashed ones)."""
+    """Cross at least two features: raw string keys, or categorical columns (not hashed ones).
+
+    ``name`` (not in TensorFlow, whose name is always the keys' names joined by ``_X_``) names
+    the column, so crosses of the same keys at several resolutions (latitude x longitude grids
+    of bucketized columns with their own names) coexist without new serving inputs.
+    """
     from mlengine.feature_column.columns.hash_bucket import HashBucketColumn
     from mlengine.feature_column.columns.weighted import WeightedCategoricalColumn
 
@@ -190,4 +207,4 @@ def crossed_column(
         elif not isinstance(item, CategoricalColumn) or isinstance(item, WeightedCategoricalColumn):
             raise fail(owner, "keys", "feature key strings or categorical columns", item)
     positive_int(owner, "hash_bucket_size", hash_bucket_size, minimum=2)
-    return CrossedColumn(tuple(items), hash_bucket_size, hash_key)
+    return CrossedColumn(tuple(items), hash_bucket_size, hash_key, check_name(owner, name))

@@ -17,6 +17,7 @@ from mlengine.feature_column.columns.base import (
     FeatureColumn,
     InputSpec,
     Output,
+    check_name,
     fail,
     positive_int,
     serializable,
@@ -45,7 +46,9 @@ class EmbeddingSpec:
 class EmbeddingColumn(DenseColumn):
     """A learned ``[num_buckets, dimension]`` table looked up by a categorical column's ids.
 
-    ``shared_name`` is set when the table is shared (``shared_embeddings``).
+    ``shared_name`` is set when the table is shared (``shared_embeddings``); ``custom_name``
+    (``embedding_column(..., name=...)``) replaces the derived ``<column>_embedding``, so two
+    embeddings of one categorical column (say of dimensions 4 and 16) can sit in one DNN.
     """
 
     categorical_column: CategoricalColumn
@@ -55,15 +58,19 @@ class EmbeddingColumn(DenseColumn):
     max_norm: float | None = None
     trainable: bool = True
     shared_name: str | None = None
+    custom_name: str | None = None
     output: ClassVar[Output] = "embedding"
 
     def __post_init__(self) -> None:
         positive_int("EmbeddingColumn", "dimension", self.dimension)
         if self.combiner not in COMBINERS:
             raise fail("EmbeddingColumn", "combiner", f"one of {COMBINERS}", self.combiner)
+        check_name("EmbeddingColumn", self.custom_name)
 
     @property
     def name(self) -> str:
+        if self.custom_name:
+            return self.custom_name
         suffix = "shared_embedding" if self.shared_name else "embedding"
         return f"{self.categorical_column.name}_{suffix}"
 
@@ -142,11 +149,13 @@ def embedding_column(
     tensor_name_in_ckpt: None = None,
     max_norm: float | None = None,
     trainable: bool = True,
+    name: str | None = None,
 ) -> EmbeddingColumn:
     """A dense embedding of a categorical column, as ``tf.feature_column.embedding_column``.
 
     ``initializer`` is the stddev of the truncated-normal initial table (None: 1/sqrt(dimension)).
-    ``max_norm`` clips each looked-up vector to that L2 norm before combining.
+    ``max_norm`` clips each looked-up vector to that L2 norm before combining. ``name`` (not
+    in TensorFlow) replaces the derived ``<column>_embedding`` name (and so the table's).
     """
     owner = "embedding_column"
     if not isinstance(categorical_column, CategoricalColumn):
@@ -164,6 +173,8 @@ def embedding_column(
         stddev,
         None if max_norm is None else float(max_norm),
         bool(trainable),
+        None,
+        check_name(owner, name),
     )
 
 

@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mlengine.feature_column.columns.base import DenseColumn, InputSpec, fail, serializable
+from mlengine.feature_column.columns.base import (
+    DenseColumn,
+    InputSpec,
+    check_name,
+    fail,
+    serializable,
+)
 from mlengine.feature_column.columns.numeric import NumericColumn
 
 if TYPE_CHECKING:
@@ -30,6 +36,7 @@ class PiecewiseLinearColumn(DenseColumn):
 
     source_column: NumericColumn
     boundaries: tuple[float, ...]
+    custom_name: str | None = None
 
     def __post_init__(self) -> None:
         bounds = self.boundaries
@@ -37,10 +44,11 @@ class PiecewiseLinearColumn(DenseColumn):
             raise fail(
                 "PiecewiseLinearColumn", "boundaries", "2 or more, strictly increasing", bounds
             )
+        check_name("PiecewiseLinearColumn", self.custom_name)
 
     @property
     def name(self) -> str:
-        return f"{self.source_column.name}_piecewise_linear"
+        return self.custom_name or f"{self.source_column.name}_piecewise_linear"
 
     @property
     def raw_keys(self) -> tuple[str, ...]:
@@ -63,13 +71,14 @@ class PiecewiseLinearColumn(DenseColumn):
 
 
 def piecewise_linear_column(
-    source_column: NumericColumn, boundaries: Sequence[float]
+    source_column: NumericColumn, boundaries: Sequence[float], name: str | None = None
 ) -> PiecewiseLinearColumn:
-    """Encode a numeric column piecewise-linearly between sorted ``boundaries`` (at least 2)."""
+    """Encode a numeric column piecewise-linearly between sorted ``boundaries`` (at least 2);
+    ``name`` replaces the derived ``<key>_piecewise_linear`` (for several encodings of a key)."""
     owner = "piecewise_linear_column"
     if not isinstance(source_column, NumericColumn):
         raise fail(owner, "source_column", "a numeric_column", source_column)
     bounds = tuple(float(b) for b in boundaries)
     if len(bounds) < 2 or any(a >= b for a, b in zip(bounds, bounds[1:], strict=False)):
         raise fail(owner, "boundaries", "2 or more, strictly increasing", list(boundaries))
-    return PiecewiseLinearColumn(source_column, bounds)
+    return PiecewiseLinearColumn(source_column, bounds, check_name(owner, name))

@@ -1,0 +1,309 @@
+"""Model quality side by side: mlengine's paths against LightGBM / XGBoost defaults.
+
+Tasks (each with its own split; every model sees the same rows):
+
+* ``census``: adult.data -> adult.test (AUC, accuracy); also the tutorial and demo Wide & Deep
+  programs and an ensemble of the demo's seeds (``--census-programs``).
+* ``geo``: a generated regression on latitude x longitude with thresholds and a categorical
+  effect (RMSE).
+* ``rec``: generated clicks with user and item ids, a time split, most test users unseen (AUC).
+* ``breast_cancer``, ``diabetes``: scikit-learn's small data sets, if scikit-learn is installed.
+
+Models: ``tabular`` (:func:`mlengine.estimator.train_tabular`, no feature engineering),
+``boosted_trees`` (BoostedTreesClassifier/Regressor at TF's defaults over the columns
+``infer_feature_columns`` gives trees), ``lightgbm`` and ``xgboost`` at their defaults
+(categories as pandas categories; one thread, as the others train). Run::
+
+    python benchmarks/tabular_quality.py --seeds 1 2 3 --tasks census geo rec
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlengine import estimator
+from mlengine import feature_column as fc
+from mlengine.data import census
+
+Split = tuple[pd.DataFrame, np.ndarray, pd.DataFrame, np.ndarray, str]  # x, y, tx, ty, kind
+
+
+def auc(y: np.ndarray, p: np.ndarray) -> float:
+    """Exact ROC AUC (ties averaged), without scikit-learn."""
+    ranks = pd.Series(p).rank().to_numpy()
+    pos = y == 1
+    n_pos, n_neg = pos.sum(), (~pos).sum()
+    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def scores(kind: str, y: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    if kind == "binary":
+        return {"auc": auc(y, p), "accuracy": float(np.mean((p > 0.5) == y))}
+    return {"rmse": float(np.sqrt(np.mean((p - y) ** 2)))}
+
+
+# ---------------------------------------------------------------------------- tasks
+
+
+def census_task(seed: int) -> Split:
+    x, y = census.load("train")
+    tx, ty = census.load("test")
+    return x.drop(columns=["fnlwgt"]), y, tx.drop(columns=["fnlwgt"]), ty, "binary"
+
+
+def geo_task(seed: int, n: int = 20000) -> Split:
+    rng = np.random.default_rng(100 + seed)
+    lat, lon = rng.uniform(-1, 1, n), rng.uniform(-1, 1, n)
+    region = rng.choice([f"r{i}" for i in range(20)], n)
+    effect = {f"r{i}": v for i, v in enumerate(rng.normal(0, 0.3, 20))}
+    y = (
+        np.sin(3 * lat) * np.cos(2 * lon)
+        + 0.6 * ((lat > 0.3) & (lon < -0.2))
+        + np.vectorize(effect.get)(region)
+        + rng.normal(0, 0.3, n)
+    )
+    x = pd.DataFrame({"lat": lat, "lon": lon, "region": region, "noise": rng.normal(size=n)})
+    cut = int(n * 0.8)
+    return x[:cut], y[:cut], x[cut:].reset_index(drop=True), y[cut:], "regression"
+
+
+def rec_task(seed: int, n: int = 40000) -> Split:
+    """Clicks over time: users arrive over time (most test users are new), long-tailed
+    activity, items with popularity and a category; a user's taste follows age and device."""
+    rng = np.random.default_rng(200 + seed)
+    t = np.sort(rng.uniform(0, 1, n))
+    n_users = 8000
+    arrival = np.sort(rng.uniform(0, 1, n_users))
+    user = np.array([rng.integers(0, max(1, np.searchsorted(arrival, ti))) for ti in t])
+    user = np.minimum(user, n_users - 1)
+    # Long tail: recent arrivals and a few heavy users.
+    heavy = rng.uniform(size=n) < 0.3
+    user = np.where(heavy, rng.zipf(1.5, n) % 200, user)
+    age = rng.integers(18, 70, n_users)
+    device = rng.choice(["ios", "android", "web"], n_users)
+    items = 600
+    category = rng.choice([f"c{i}" for i in range(15)], items)
+    item_bias = rng.normal(0, 1, items)
+    item = rng.zipf(1.3, n) % items
+    cat_index = np.array([int(c[1:]) for c in category])
+    taste = (age[user] - 40) / 20 * (cat_index[item] % 3 - 1) + (device[user] == "ios") * (
+        cat_index[item] % 2
+    )
+    hour = rng.integers(0, 24, n)
+    logit = 0.8 * taste + item_bias[item] - 1.0 + 0.3 * np.sin(hour / 24 * 2 * np.pi)
+    logit += rng.normal(0, 0.5, n_users)[user]  # each user's own bias
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(np.int64)
+    x = pd.DataFrame(
+        {
+            "user_id": [f"u{u}" for u in user],
+            "item_id": [f"i{i}" for i in item],
+            "category": category[item],
+            "age": age[user],
+            "device": device[user],
+            "hour": hour,
+        }
+    )
+    cut = int(n * 0.8)
+    return x[:cut], y[:cut], x[cut:].reset_index(drop=True), y[cut:], "binary"
+
+
+def sklearn_task(name: str) -> Callable[[int], Split]:
+    def load(seed: int) -> Split:
+        from sklearn import datasets
+
+        data = getattr(datasets, f"load_{name}")(as_frame=True)
+        x, y = data.data, data.target.to_numpy()
+        order = np.random.default_rng(seed).permutation(len(x))
+        cut = int(len(x) * 0.7)
+        a, b = order[:cut], order[cut:]
+        kind = "binary" if name == "breast_cancer" else "regression"
+        return (
+            x.iloc[a].reset_index(drop=True),
+            y[a],
+            x.iloc[b].reset_index(drop=True),
+            y[b],
+            kind,
+        )
+
+    return load
+
+
+TASKS: dict[str, Callable[[int], Split]] = {
+    "census": census_task,
+    "geo": geo_task,
+    "rec": rec_task,
+    "breast_cancer": sklearn_task("breast_cancer"),
+    "diabetes": sklearn_task("diabetes"),
+}
+
+# ---------------------------------------------------------------------------- models
+
+
+def _categories(x: pd.DataFrame, tx: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    x, tx = x.copy(), tx.copy()
+    for key in x.columns:
+        if not pd.api.types.is_numeric_dtype(x[key]):
+            x[key] = x[key].astype(str).str.strip().astype("category")
+            values = tx[key].astype(str).str.strip()
+            known = x[key].cat.categories
+            tx[key] = pd.Categorical(values.where(values.isin(known)), known)  # unseen: NaN
+    return x, tx
+
+
+def run_lightgbm(split: Split, seed: int) -> np.ndarray:
+    import lightgbm
+
+    x, y, tx, _, kind = split
+    x, tx = _categories(x, tx)
+    if kind == "binary":
+        model = lightgbm.LGBMClassifier(verbose=-1, n_jobs=1, random_state=seed).fit(x, y)
+        return np.asarray(model.predict_proba(tx)[:, 1])
+    reg = lightgbm.LGBMRegressor(verbose=-1, n_jobs=1, random_state=seed).fit(x, y)
+    return np.asarray(reg.predict(tx))
+
+
+def run_xgboost(split: Split, seed: int) -> np.ndarray:
+    import xgboost
+
+    x, y, tx, _, kind = split
+    x, tx = _categories(x, tx)
+    args = {"enable_categorical": True, "n_jobs": 1, "random_state": seed}
+    if kind == "binary":
+        model = xgboost.XGBClassifier(**args).fit(x, y)
+        return np.asarray(model.predict_proba(tx)[:, 1])
+    return np.asarray(xgboost.XGBRegressor(**args).fit(x, y).predict(tx))
+
+
+def _fn(x: pd.DataFrame, y: Any = None) -> Any:
+    labels = None if y is None else pd.Series(y)
+    return estimator.inputs.pandas_input_fn(x, labels, batch_size=4096, shuffle=False)
+
+
+def _outputs(kind: str, predictions: Any) -> np.ndarray:
+    key = "logistic" if kind == "binary" else "predictions"
+    return np.array([p[key][0] for p in predictions])
+
+
+def run_boosted_trees(split: Split, seed: int) -> np.ndarray:
+    x, y, tx, _, kind = split
+    columns = list(fc.infer_feature_columns(x, y).tree_feature_columns)
+    config = estimator.RunConfig(tf_random_seed=seed, quiet=True)
+    with tempfile.TemporaryDirectory() as model_dir:
+        model: estimator.Estimator
+        if kind == "binary":
+            model = estimator.BoostedTreesClassifier(columns, 1, model_dir, config=config)
+        else:
+            model = estimator.BoostedTreesRegressor(columns, 1, model_dir, config=config)
+        model.train(_fn(x, y))
+        return _outputs(kind, model.predict(_fn(tx)))
+
+
+def run_tabular(split: Split, seed: int) -> np.ndarray:
+    x, y, tx, _, kind = split
+    with tempfile.TemporaryDirectory() as model_dir:
+        result = estimator.train_tabular(x, y, model_dir=model_dir, seed=seed)
+        return _outputs(kind, result.estimator.predict(_fn(tx)))
+
+
+MODELS: dict[str, Callable[[Split, int], np.ndarray]] = {
+    "lightgbm": run_lightgbm,
+    "xgboost": run_xgboost,
+    "boosted_trees": run_boosted_trees,
+    "tabular": run_tabular,
+}
+
+
+def census_programs(seeds: list[int], rows: list[dict[str, Any]]) -> None:
+    """The tutorial and demo programs (examples/census/wide_deep.py), and the ensemble of the
+    demo's seeds (one version averaging them)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples" / "census"))
+    import wide_deep
+
+    from mlengine.export import load
+    from mlengine.export.ensemble import export_ensemble
+
+    tx, ty = census.load("test")
+    with tempfile.TemporaryDirectory() as root:
+        exports = []
+        for columns, epochs, evals, batch in (("tutorial", 40, 40, 40), ("demo", 20, 4, 1024)):
+            for seed in seeds:
+                tick = time.perf_counter()
+                summary = wide_deep.main(
+                    [
+                        "--columns", columns, "--train-epochs", str(epochs),
+                        "--epochs-between-evals", str(evals), "--batch-size", str(batch),
+                        "--seed", str(seed), "--model-dir", f"{root}/m-{columns}-{seed}",
+                        "--export-dir", f"{root}/e-{columns}-{seed}", "--quiet",
+                    ]
+                )  # fmt: skip
+                rows.append(
+                    {
+                        "task": "census",
+                        "model": f"wide_deep_{columns}",
+                        "seed": seed,
+                        "auc": summary["auc"],
+                        "accuracy": summary["accuracy"],
+                        "seconds": time.perf_counter() - tick,
+                    }
+                )
+                print(json.dumps(rows[-1]), flush=True)
+                if columns == "demo":
+                    exports.append(summary["export"])
+        if len(exports) >= 2:
+            predictor = load(export_ensemble(f"{root}/ensemble", exports))
+            p = predictor.predict(tx)["logistic"][:, 0]
+            rows.append({"task": "census", "model": f"ensemble_demo_x{len(exports)}", "seed": 0,
+                         **scores("binary", ty, p), "seconds": 0.0})  # fmt: skip
+            print(json.dumps(rows[-1]), flush=True)
+
+
+def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", nargs="+", default=["census", "geo", "rec"], choices=TASKS)
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[1])
+    parser.add_argument("--census-programs", action="store_true")
+    args = parser.parse_args(argv)
+    rows: list[dict[str, Any]] = []
+    for task in args.tasks:
+        for seed in args.seeds:
+            split = TASKS[task](seed)
+            for name in args.models:
+                tick = time.perf_counter()
+                try:
+                    p = MODELS[name](split, seed)
+                except ImportError as missing:
+                    print(f"skip {name}: {missing}", flush=True)
+                    continue
+                seconds = time.perf_counter() - tick
+                row = {"task": task, "model": name, "seed": seed,
+                       **scores(split[4], split[3], p), "seconds": seconds}  # fmt: skip
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    if args.census_programs:
+        census_programs(args.seeds, rows)
+    print("\ntask           model                  " + "metric means over seeds (seconds)")
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((row["task"], row["model"]), []).append(row)
+    for (task, model), group in groups.items():
+        metrics = [k for k in ("auc", "accuracy", "rmse") if k in group[0]]
+        shown = ", ".join(f"{k} {statistics.mean(r[k] for r in group):.4f}" for k in metrics)
+        seconds = statistics.mean(r["seconds"] for r in group)
+        print(f"{task:14} {model:22} {shown} ({seconds:.1f} s, {len(group)} seed(s))")
+    return rows
+
+
+if __name__ == "__main__":
+    main()

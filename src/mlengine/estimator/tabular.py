@@ -1,0 +1,342 @@
+"""The no-feature-engineering path: a DataFrame and a label in, a trained Wide & Deep out.
+
+:func:`train_tabular` chooses the columns from the data
+(:func:`~mlengine.feature_column.infer_feature_columns`), picks the task from the label, and
+trains a :class:`~mlengine.estimator.DNNLinearCombinedClassifier` (or ``Regressor``) with the
+tabular presets below, evaluating a validation split after each round of epochs and keeping
+the best checkpoint. The result is an ordinary canned estimator (evaluate, predict,
+``export_saved_model``) over ordinary columns: the export and the server need nothing new.
+
+TF's canned classes keep TF's defaults; only this path uses the presets.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlengine.errors import FeatureError, InvalidParameterError
+from mlengine.estimator.canned import DNNLinearCombinedClassifier, DNNLinearCombinedRegressor
+from mlengine.estimator.estimator import Estimator
+from mlengine.feature_column import InferredColumns, infer_feature_columns
+from mlengine.feature_column.analyze import check_labels
+from mlengine.model.heads import RegressionHead
+from mlengine.training.checkpoint import list_checkpoints
+from mlengine.training.config import RunConfig
+from mlengine.training.optimizers import AdamOptimizer, FtrlOptimizer
+
+# Tabular presets (issue 23's study). TF's FTRL defaults (learning rate 0.005 in Wide & Deep,
+# initial accumulator 0.1) barely move sparse weights under the averaged loss: on a
+# recommendation task (user and item ids, a time split) FTRL at 0.3 with initial accumulator
+# 0.001 for the wide part and Adam with dropout 0.3 for the DNN took AUC from 0.632 to 0.698
+# (LightGBM: 0.701); on census the same optimizers and per-value buckets gave 0.928-0.929.
+LINEAR_LEARNING_RATE = 0.3
+LINEAR_INITIAL_ACCUMULATOR = 0.001
+DNN_LEARNING_RATE = 0.001
+DNN_DROPOUT = 0.3
+HIDDEN_UNITS = (128, 64)
+#: Most classes a label may have before it is taken for a regression target.
+MAX_CLASSES = 50
+
+
+def tabular_optimizers() -> tuple[FtrlOptimizer, AdamOptimizer]:
+    """The presets' optimizers: FTRL for the wide part, Adam for the DNN."""
+    return (
+        FtrlOptimizer(
+            learning_rate=LINEAR_LEARNING_RATE,
+            initial_accumulator_value=LINEAR_INITIAL_ACCUMULATOR,
+        ),
+        AdamOptimizer(learning_rate=DNN_LEARNING_RATE),
+    )
+
+
+def default_batch_size(rows: int) -> int:
+    """1024 for big data (fast on CPU), smaller for small data, so an epoch is 20+ steps."""
+    return int(min(1024, max(32, 2 ** math.floor(math.log2(max(rows // 20, 1))))))
+
+
+@dataclass(frozen=True)
+class Task:
+    """What the label asks for: ``binary``, ``multiclass`` or ``regression``."""
+
+    kind: str
+    n_classes: int = 2
+    label_vocabulary: tuple[str, ...] | None = None
+
+    def labels(self, values: np.ndarray) -> np.ndarray:
+        """The labels as the head reads them (strings for a vocabulary, else numbers)."""
+        if self.label_vocabulary is not None:
+            return np.asarray([str(v) for v in values], dtype=object)
+        if self.kind == "regression":
+            return values.astype(np.float64)
+        return values.astype(np.int64)
+
+
+def infer_task(labels: np.ndarray, task: str | None = None) -> Task:
+    """The task from the label's values: numbers with fractions, or more than 50 distinct
+    values, are regressed; otherwise each distinct value is a class (ints 0..k-1 as they are,
+    anything else through a ``label_vocabulary`` of the sorted values).
+
+    Raises:
+        FeatureError: a label with missing values, or with a single value.
+    """
+    check_labels(labels)
+    if task not in (None, "classification", "regression"):
+        raise InvalidParameterError(
+            f"The 'task' parameter must be None, 'classification' or 'regression'. Got {task!r}."
+        )
+    numeric = labels.dtype.kind in "iufb"
+    values = np.unique(labels if numeric else labels.astype(str))
+    if values.size < 2:
+        raise FeatureError(
+            f"The label has a single value ({values[:1].tolist()}): nothing to learn."
+        )
+    fractional = labels.dtype.kind == "f" and not np.all(np.mod(labels, 1) == 0)
+    if task == "regression" or (
+        task is None and numeric and (fractional or values.size > MAX_CLASSES)
+    ):
+        if not numeric:
+            raise FeatureError("A regression label must be numbers.")
+        return Task("regression", 1)
+    kind = "binary" if values.size == 2 else "multiclass"
+    if numeric and labels.dtype.kind != "b" and np.array_equal(values, np.arange(values.size)):
+        return Task(kind, int(values.size))
+    return Task(kind, int(values.size), tuple(str(v) for v in values))
+
+
+@dataclass
+class TabularResult:
+    """What :func:`train_tabular` trained: the estimator (at its best checkpoint), the columns
+    it chose, the task, and the validation metrics after each round (``history``)."""
+
+    estimator: Estimator
+    columns: InferredColumns
+    task: Task
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_step: int | None = None
+
+
+def _split(
+    x: pd.DataFrame, y: np.ndarray, validation: Any, seed: int
+) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame | None, np.ndarray | None]:
+    if validation is None or validation == 0:
+        return x, y, None, None
+    if isinstance(validation, tuple):
+        vx, vy = validation
+        return x, y, vx, np.asarray(vy)
+    if not isinstance(validation, float) or not 0 < validation < 0.5:
+        raise InvalidParameterError(
+            "The 'validation' parameter must be None, a fraction in (0, 0.5) or a (features, "
+            f"labels) pair. Got {validation!r} instead."
+        )
+    order = np.random.default_rng(seed).permutation(len(x))
+    cut = int(round(len(x) * validation))
+    held, kept = np.sort(order[:cut]), np.sort(order[cut:])
+    return (
+        x.iloc[kept].reset_index(drop=True),
+        y[kept],
+        x.iloc[held].reset_index(drop=True),
+        y[held],
+    )
+
+
+def _frame(data: Any, label: Any) -> tuple[pd.DataFrame, np.ndarray]:
+    if isinstance(data, pd.DataFrame):
+        frame = data
+    elif isinstance(data, dict):
+        frame = pd.DataFrame(data)
+    else:
+        raise InvalidParameterError(
+            f"train_tabular takes a pandas DataFrame or a dict of columns; got "
+            f"{type(data).__name__}."
+        )
+    if isinstance(label, str):
+        if label not in frame.columns:
+            raise FeatureError(f"Label {label!r} is not a column of the data.")
+        return frame.drop(columns=[label]), frame[label].to_numpy()
+    labels = np.asarray(label)
+    if len(labels) != len(frame):
+        raise FeatureError(f"{len(labels)} labels for {len(frame)} rows.")
+    return frame, labels
+
+
+def train_tabular(
+    data: Any,
+    label: Any,
+    *,
+    model_dir: str | os.PathLike[str] | None = None,
+    task: str | None = None,
+    validation: float | tuple[Any, Any] | None = 0.1,
+    max_epochs: int = 40,
+    epochs_per_round: int | None = None,
+    patience: int = 3,
+    batch_size: int | None = None,
+    crosses: int = 0,
+    exclude: Sequence[str] = (),
+    ids: Sequence[str] = (),
+    categorical: Sequence[str] = (),
+    hidden_units: Sequence[int] = HIDDEN_UNITS,
+    seed: int = 1,
+    quiet: bool = True,
+) -> TabularResult:
+    """Train the best Wide & Deep we know for a table, with no feature engineering.
+
+    Columns come from :func:`~mlengine.feature_column.infer_feature_columns` (fitted on the
+    training rows only), the task from the label (:func:`infer_task`), the optimizers from the
+    tabular presets (FTRL at 0.3 with initial accumulator 0.001 for the wide part, Adam at 0.001
+    and dropout 0.3 for a [128, 64] DNN). Training runs in rounds of epochs; after each, the
+    validation rows are evaluated (AUC for two classes, else the average loss), and training
+    stops after ``patience`` rounds without improvement. The checkpoints after the best one
+    are removed, so the estimator (and its export) is the best model seen.
+
+    Args:
+        data: a pandas DataFrame (or a dict of columns) holding features and, if ``label`` is
+            a column name, the label.
+        label: the label's column name, or the labels (array-like, one per row).
+        model_dir: where checkpoints go (a temporary folder when None).
+        task: None (inferred), ``"classification"`` or ``"regression"``.
+        validation: a fraction of rows held out (random, seeded), a ``(features, labels)``
+            pair (for a time split, pass the latest rows), or None (no early stopping).
+        max_epochs: most epochs in all.
+        epochs_per_round: epochs between evaluations (None: enough for about 100 steps).
+        patience: rounds without improvement before stopping.
+        batch_size: None picks 1024 for big data, less for small (20+ steps per epoch).
+        crosses, exclude, ids, categorical: passed to ``infer_feature_columns``.
+        hidden_units: the DNN's layers.
+        seed: seeds the split, the initial weights and the shuffling.
+        quiet: no progress lines.
+
+    Returns:
+        :class:`TabularResult` with the trained estimator at its best checkpoint.
+
+    Raises:
+        FeatureError: a label with missing values or a single value, a mixed-type column.
+
+    Example:
+        >>> result = train_tabular(df, "income")                            # doctest: +SKIP
+        >>> result.estimator.export_saved_model("exports/income")           # doctest: +SKIP
+    """
+    x, y = _frame(data, label)
+    found = infer_task(y, task)
+    train_x, train_y, valid_x, valid_y = _split(x, y, validation, seed)
+    columns = infer_feature_columns(
+        train_x,
+        train_y,
+        exclude=exclude,
+        ids=ids,
+        categorical=categorical,
+        crosses=crosses,
+    )
+    batch = batch_size or default_batch_size(len(train_x))
+    steps_per_epoch = max(1, math.ceil(len(train_x) / batch))
+    per_round = epochs_per_round or max(1, math.ceil(100 / steps_per_epoch))
+    keep = None if valid_x is None else patience + 2  # the best is among the newest kept
+    config = RunConfig(
+        tf_random_seed=seed, quiet=quiet, keep_checkpoint_max=keep, log_step_count_steps=10**9
+    )
+    linear_optimizer, dnn_optimizer = tabular_optimizers()
+    common: dict[str, Any] = {
+        "model_dir": model_dir,
+        "linear_feature_columns": list(columns.linear_feature_columns),
+        "dnn_feature_columns": list(columns.dnn_feature_columns),
+        "dnn_hidden_units": list(hidden_units),
+        "linear_optimizer": linear_optimizer,
+        "dnn_optimizer": dnn_optimizer,
+        "dnn_dropout": DNN_DROPOUT,
+        "config": config,
+    }
+    model: Estimator
+    if found.kind == "regression":
+        values = train_y.astype(np.float64)
+        model = DNNLinearCombinedRegressor(**common)
+        # Outputs start near 0: let them stand for (label - mean) / std.
+        model._head = RegressionHead(1, label_center=values.mean(), label_scale=values.std() or 1)
+        model._spec["head"] = model._head.config()
+    else:
+        vocabulary = None if found.label_vocabulary is None else list(found.label_vocabulary)
+        model = DNNLinearCombinedClassifier(
+            n_classes=found.n_classes, label_vocabulary=vocabulary, **common
+        )
+    result = TabularResult(model, columns, found)
+    _fit_rounds(
+        result,
+        train_x,
+        found.labels(train_y),
+        valid_x,
+        valid_y,
+        batch,
+        per_round,
+        max_epochs,
+        patience,
+        seed,
+    )
+    return result
+
+
+def _fit_rounds(
+    result: TabularResult,
+    train_x: pd.DataFrame,
+    train_y: np.ndarray,
+    valid_x: pd.DataFrame | None,
+    valid_y: np.ndarray | None,
+    batch: int,
+    per_round: int,
+    max_epochs: int,
+    patience: int,
+    seed: int,
+) -> None:
+    """Train in rounds, evaluate each, stop on patience, keep the best checkpoint."""
+    from mlengine.estimator import inputs
+
+    model, task = result.estimator, result.task
+    higher_is_better = task.kind == "binary"
+    metric = "auc" if higher_is_better else "average_loss"
+    valid_fn = None
+    if valid_x is not None and valid_y is not None:
+        valid_fn = inputs.pandas_input_fn(
+            valid_x, pd.Series(task.labels(valid_y)), batch_size=4096, shuffle=False
+        )
+    best: float | None = None
+    waited = 0
+    rounds = max(1, math.ceil(max_epochs / per_round))
+    for n in range(rounds):
+        train_fn = inputs.pandas_input_fn(
+            train_x,
+            pd.Series(train_y),
+            batch_size=batch,
+            num_epochs=per_round,
+            shuffle=True,
+            seed=seed * 1000 + n,
+        )
+        model.train(train_fn)
+        if valid_fn is None:
+            continue
+        scores = model.evaluate(valid_fn, name="validation")
+        result.history.append(scores)
+        value = float(scores[metric])
+        if best is None or (value > best if higher_is_better else value < best):
+            best, waited, result.best_step = value, 0, int(scores["global_step"])
+        else:
+            waited += 1
+            if waited >= patience:
+                break
+    if result.best_step is not None:
+        restore_best(model.model_dir, result.best_step)
+
+
+def restore_best(model_dir: str, step: int) -> None:
+    """Make checkpoint ``step`` the latest: remove the later (worse) ones, manifest first, so
+    none is ever seen half-removed."""
+    for prefix in list_checkpoints(model_dir):
+        if int(prefix.rsplit("-", 1)[1]) > step:
+            for suffix in (".json", ".safetensors"):
+                try:
+                    os.remove(prefix + suffix)
+                except FileNotFoundError:
+                    pass

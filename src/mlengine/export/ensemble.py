@@ -1,0 +1,173 @@
+"""Ensembles as one version: several exports over the same inputs, served as their average.
+
+:func:`export_ensemble` copies the member exports into ``members/<i>/`` of a new version and
+writes its manifest: the members' head, the union of their signature inputs (a number one
+member requires is required), and the member list under the one key ``"ensemble"``:
+``{"members": ["members/0", ...], "average": "probabilities" | "predictions"}``.
+:func:`read_ensemble` loads each member as a Predictor (an ensemble of ensembles is refused).
+
+Classifiers average their members' probabilities (not their logits), regressors their
+predictions; the ensemble's logits are those of the averaged probabilities (``log p`` for
+several classes, ``log(p / (1 - p))`` for two), so every output (``class_ids``,
+``classes``...) follows from the average.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mlengine.errors import ExportFormatError, InvalidParameterError
+from mlengine.feature_column.encoding import RawBatch
+from mlengine.feature_column.memory import ValueMemory
+
+if TYPE_CHECKING:
+    from mlengine.export.predictor import Predictor
+
+MANIFEST_KEY = "ensemble"
+MEMBERS_DIR = "members"
+#: Probabilities are clipped this far from 0 and 1 before their logits are taken.
+EPSILON = 1e-12
+
+
+def _merged_inputs(manifests: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    merged: dict[str, dict[str, Any]] = {}
+    for manifest in manifests:
+        for spec in manifest["signature"]["inputs"]:
+            previous = merged.get(spec["name"])
+            if previous is None or (spec["required"] and not previous["required"]):
+                merged[spec["name"]] = dict(spec)
+            elif previous["dtype"] != spec["dtype"] and "string" in (
+                spec["dtype"],
+                previous["dtype"],
+            ):
+                raise InvalidParameterError(
+                    f"Ensemble members read input {spec['name']!r} as {previous['dtype']} and "
+                    f"as {spec['dtype']}."
+                )
+    return [merged[name] for name in sorted(merged)]
+
+
+def _ensemble_head(heads: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The members' head, checked to agree (a regressor's label scaling is each member's)."""
+    plain = [
+        {k: v for k, v in h.items() if k not in ("label_center", "label_scale")} for h in heads
+    ]
+    for i, head in enumerate(plain[1:], 1):
+        if (
+            head.get("kind") != plain[0].get("kind")
+            or head.get("n_classes") != plain[0].get("n_classes")
+            or head.get("label_vocabulary") != plain[0].get("label_vocabulary")
+        ):
+            raise InvalidParameterError(
+                f"Ensemble member {i} has head {head}, member 0 has {plain[0]}: members must "
+                "predict the same thing."
+            )
+    return plain[0]
+
+
+def export_ensemble(
+    export_dir_base: str | os.PathLike[str], members: Sequence[str | os.PathLike[str]]
+) -> str:
+    """Export trained models (their export directories) as one version averaging them.
+
+    Args:
+        export_dir_base: where the new ``<timestamp>/`` version goes.
+        members: two or more export directories over the same inputs and labels (any
+            estimators: Wide & Deep, boosted trees...).
+
+    Returns:
+        The new version's path.
+
+    Raises:
+        InvalidParameterError: fewer than two members, members of different tasks or
+            classes, or an input read as a string by one and a number by another.
+    """
+    from mlengine.export.predictor import read_manifest
+    from mlengine.export.writer import write_manifest, write_version
+    from mlengine.model.heads import head_from_config
+
+    paths = [os.fspath(m) for m in members]
+    if len(paths) < 2:
+        raise InvalidParameterError(f"An ensemble needs two or more members; got {len(paths)}.")
+    manifests = [read_manifest(p) for p in paths]
+    for path, manifest in zip(paths, manifests, strict=True):
+        if MANIFEST_KEY in manifest:
+            raise InvalidParameterError(f"{path} is an ensemble; ensembles do not nest.")
+    head_config = _ensemble_head([m["model_spec"]["head"] for m in manifests])
+    head = head_from_config(head_config)
+    inputs = _merged_inputs(manifests)
+
+    def fill(temp: str) -> None:
+        from mlengine.export.writer import manifest_fields
+
+        names = []
+        for i, path in enumerate(paths):
+            name = f"{MEMBERS_DIR}/{i}"
+            shutil.copytree(path, os.path.join(temp, MEMBERS_DIR, str(i)))
+            names.append(name)
+        manifest = manifest_fields(
+            estimator_name="Ensemble",
+            spec={"estimator": "Ensemble", "head": head_config},
+            head=head,
+            inputs=inputs,
+            global_step=0,
+            metrics=None,
+        )
+        average = "predictions" if head.kind == "regression" else "probabilities"
+        manifest[MANIFEST_KEY] = {"members": names, "average": average}
+        write_manifest(temp, manifest)
+
+    return write_version(export_dir_base, fill)
+
+
+class EnsembleScorer:
+    """The members' Predictors; logits of their averaged outputs."""
+
+    def __init__(self, members: list[Predictor], average: str):
+        self.members = members
+        self.average = average
+
+    def logits(self, features: RawBatch, memory: ValueMemory) -> np.ndarray:
+        outputs = [member.predict(features) for member in self.members]
+        if self.average == "predictions":
+            return np.mean([o["predictions"] for o in outputs], axis=0)
+        if "logistic" in outputs[0]:
+            p = np.clip(np.mean([o["logistic"] for o in outputs], axis=0), EPSILON, 1 - EPSILON)
+            return np.log(p) - np.log1p(-p)
+        p = np.mean([o["probabilities"] for o in outputs], axis=0)
+        return np.log(np.clip(p, EPSILON, 1.0))
+
+
+def read_ensemble(root: str, manifest: Mapping[str, Any]) -> EnsembleScorer:
+    """The scorer of an ensemble export (members checked to stay inside it)."""
+    from mlengine.export.members import inside as _inside
+    from mlengine.export.predictor import Predictor
+
+    entry = manifest.get(MANIFEST_KEY)
+    members = entry.get("members") if isinstance(entry, Mapping) else None
+    average = entry.get("average") if isinstance(entry, Mapping) else None
+    if (
+        not isinstance(members, list)
+        or len(members) < 2
+        or average
+        not in (
+            "probabilities",
+            "predictions",
+        )
+    ):
+        raise ExportFormatError(f"{root}: the manifest's {MANIFEST_KEY!r} entry is malformed.")
+    loaded = []
+    for member in members:
+        path = _inside(root, member, "ensemble member")
+        if not path.startswith(os.path.join(os.path.realpath(root), MEMBERS_DIR)):
+            raise ExportFormatError(f"{root}: ensemble member {member!r} is not under members/.")
+        predictor = Predictor(path)
+        if MANIFEST_KEY in predictor.manifest:
+            raise ExportFormatError(f"{root}: ensemble member {member!r} is an ensemble.")
+        loaded.append(predictor)
+    return EnsembleScorer(loaded, average)

@@ -1,0 +1,181 @@
+"""infer_feature_columns: columns chosen from data, as ordinary (printable, JSON) columns."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlengine import feature_column as fc
+from mlengine.errors import FeatureError, InvalidParameterError
+from mlengine.feature_column.analyze import embedding_dimension
+
+
+def _frame(n: int = 400, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = pd.DataFrame(
+        {
+            "few": rng.choice([0.0, 5.0, 7.5], n),
+            "wide": rng.normal(50, 10, n),
+            "color": rng.choice(["red", " blue", "green "], n),
+            "user": [f"u{int(v)}" for v in rng.zipf(1.3, n) % 5000],
+            "const": np.full(n, 3.0),
+            "one_word": ["same"] * n,
+        }
+    )
+    y = (x["few"] > 1).to_numpy().astype(np.int64)
+    return x, y
+
+
+def _by_key(cols: fc.InferredColumns) -> dict[str, fc.FeatureChoice]:
+    return {c.key: c for c in cols.choices}
+
+
+def test_each_kind_of_feature_gets_its_columns() -> None:
+    x, y = _frame()
+    cols = fc.infer_feature_columns(x, y, ids=["user"])
+    kinds = {key: choice.kind for key, choice in _by_key(cols).items()}
+    assert kinds == {
+        "few": "few_values",
+        "wide": "numeric",
+        "color": "categorical",
+        "user": "id",
+        "const": "dropped",
+        "one_word": "dropped",
+    }
+    linear = {c.name: c for c in cols.linear_feature_columns}
+    # One bucket per value: boundaries at the values above the smallest.
+    assert linear["few_values"].boundaries == (5.0, 7.5)
+    assert 10 <= linear["wide_quantiles"].num_buckets <= 17
+    color = linear["color"]
+    assert isinstance(color, fc.VocabularyColumn)
+    assert sorted(color.vocabulary) == ["blue", "green", "red"]  # stripped
+    assert color.num_oov_buckets == 1
+    user = linear["user"]
+    assert isinstance(user, fc.VocabularyColumn)
+    counts = x["user"].value_counts()
+    # Ids seen once share the out-of-vocabulary bucket (what "unseen" means is learnt).
+    assert set(user.vocabulary) == set(counts[counts >= 2].index)
+    dnn = {c.name for c in cols.dnn_feature_columns}
+    assert {"few", "wide", "few_values_embedding", "color_embedding", "user_embedding"} <= dnn
+    assert "const" not in dnn and "one_word_embedding" not in dnn
+
+
+def test_many_distinct_strings_are_ids_without_being_told() -> None:
+    n = 3000
+    x = pd.DataFrame({"item": [f"i{i % 1500}" for i in range(n)], "k": ["a", "b"] * (n // 2)})
+    assert _by_key(fc.infer_feature_columns(x))["item"].kind == "id"
+
+
+def test_embedding_dimension_grows_with_cardinality_within_caps() -> None:
+    dims = [embedding_dimension(n) for n in (2, 16, 120, 10**6)]
+    assert dims == sorted(dims)
+    assert dims[0] >= 2 and dims[-1] == 16
+    assert embedding_dimension(10**6, 32) == 32
+
+
+def test_missing_numbers_are_filled_with_the_median() -> None:
+    x = pd.DataFrame({"v": [1.0, np.nan, 3.0, 10.0] * 20})
+    cols = fc.infer_feature_columns(x)
+    numeric = next(c for c in cols.dnn_feature_columns if isinstance(c, fc.NumericColumn))
+    assert numeric.default_value == (3.0,)
+    out = fc.FeatureTransformer([numeric]).transform({"v": [np.nan]})
+    assert np.isfinite(out.dense).all()
+
+
+def test_printable_and_json_round_trip() -> None:
+    x, y = _frame()
+    cols = fc.infer_feature_columns(x, y, crosses=1)
+    text = str(cols)
+    assert "const: dropped (constant (1 value))" in text
+    assert "linear: " in text and "dnn: " in text
+    back = fc.InferredColumns.from_config(json.loads(json.dumps(cols.to_config())))
+    assert back == cols
+
+
+def test_crosses_pick_the_interaction_the_label_depends_on() -> None:
+    rng = np.random.default_rng(3)
+    n = 4000
+    x = pd.DataFrame(
+        {k: rng.choice(["p", "q", "r"], n) for k in ("a", "b", "c", "d")},
+    )
+    # The label is an interaction of a and b: neither alone says anything about it.
+    y = ((x["a"] == "p") ^ (x["b"] == "p")).to_numpy().astype(np.int64)
+    cols = fc.infer_feature_columns(x, y, crosses=1)
+    crosses = [c for c in cols.linear_feature_columns if isinstance(c, fc.CrossedColumn)]
+    assert [c.name for c in crosses] == ["a_X_b"]
+
+
+def test_crosses_need_a_label() -> None:
+    with pytest.raises(InvalidParameterError, match="crosses need a label"):
+        fc.infer_feature_columns({"a": ["x", "y"]}, crosses=2)
+
+
+def test_an_input_function_is_read_like_a_frame() -> None:
+    from mlengine.estimator import inputs
+
+    x, y = _frame()
+    from_fn = fc.infer_feature_columns(
+        inputs.pandas_input_fn(x, pd.Series(y), batch_size=64, shuffle=False), exclude=["user"]
+    )
+    from_frame = fc.infer_feature_columns(x, y, exclude=["user"])
+    assert from_fn == from_frame
+
+
+# Bad input: each a clear error naming the thing, or documented behaviour.
+
+
+def test_label_with_nan_is_an_error_naming_rows() -> None:
+    x, _ = _frame(20)
+    y = np.arange(20, dtype=np.float64)
+    y[[3, 7]] = np.nan
+    with pytest.raises(
+        FeatureError, match=r"Label 'label' has 2 missing value\(s\) \(rows \[3, 7\]"
+    ):
+        fc.infer_feature_columns(x, y)
+    frame = x.assign(target=y)
+    with pytest.raises(FeatureError, match="Label 'target' has 2 missing"):
+        fc.infer_feature_columns(frame, "target")
+
+
+def test_mixed_type_column_is_an_error_naming_it() -> None:
+    x = pd.DataFrame({"mixed": ["a", 1, "b", 2.5], "ok": [1, 2, 3, 4]})
+    with pytest.raises(
+        FeatureError, match=r"Feature 'mixed' mixes value types \['float', 'int', 'str'\]"
+    ):
+        fc.infer_feature_columns(x)
+
+
+def test_nothing_to_learn_from_is_an_error() -> None:
+    with pytest.raises(FeatureError, match="no feature has two or more values"):
+        fc.infer_feature_columns({"c": [1.0, 1.0, 1.0], "s": ["x", "x", "x"]})
+
+
+def test_unseen_category_at_prediction_takes_the_oov_bucket() -> None:
+    x, y = _frame()
+    cols = fc.infer_feature_columns(x, y, ids=["user"])
+    color = next(c for c in cols.linear_feature_columns if c.name == "color")
+    user = next(c for c in cols.linear_feature_columns if c.name == "user")
+    out = fc.FeatureTransformer([color, user]).transform(
+        {"color": ["purple", "red"], "user": ["never-seen", "u1"]}
+    )
+    assert isinstance(color, fc.VocabularyColumn) and isinstance(user, fc.VocabularyColumn)
+    oov_color = len(color.vocabulary)  # the one OOV bucket, right after the vocabulary
+    oov_user = color.num_buckets + len(user.vocabulary)
+    assert out.sparse_ids[0].tolist() == [oov_color, oov_user]
+    assert out.sparse_weights[0].tolist() == [1.0, 1.0]
+    assert out.sparse_ids[1, 0] == color.vocabulary.index("red")
+
+
+def test_module_examples_run() -> None:
+    import doctest
+
+    from mlengine.feature_column import analyze
+    from mlengine.feature_column.columns import bucketized
+
+    for module in (analyze, bucketized):
+        result = doctest.testmod(module, verbose=False, report=False)
+        assert result.attempted > 0
+        assert result.failed == 0, module.__name__

@@ -1,0 +1,125 @@
+"""Boosted trees and an ensemble (trees + Wide & Deep) served in every protocol: the answers
+are the Predictor's, and the ensemble's probabilities are its members' average."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlengine import estimator
+from mlengine import feature_column as fc
+from mlengine.errors import InvalidParameterError
+from mlengine.export import Predictor, load
+from mlengine.export.ensemble import export_ensemble
+from mlengine.registry import Registry
+from mlengine.serving import ServeSettings, create_app
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory, h: ModuleType) -> dict[str, Path]:
+    from mlengine.data import census
+
+    root = tmp_path_factory.mktemp("trees")
+    x, y = census.load("train")
+    x, y = x.head(600).reset_index(drop=True), y[:600]
+    columns = [
+        fc.numeric_column("age"),
+        fc.numeric_column("hours_per_week", default_value=40.0),
+        fc.categorical_column_with_vocabulary_list("education", h.EDUCATION),
+        fc.categorical_column_with_hash_bucket("occupation", hash_bucket_size=50),
+    ]
+    trees = estimator.BoostedTreesClassifier(
+        columns,
+        n_batches_per_layer=1,
+        n_trees=15,
+        model_dir=root / "m",
+        config=estimator.RunConfig(quiet=True, tf_random_seed=1),
+    )
+    trees.train(estimator.inputs.pandas_input_fn(x, pd.Series(y), shuffle=False))
+    tree_path = Path(trees.export_saved_model(root / "trees"))
+    wide_deep = h.train(root / "wd", "binary", steps=30)
+    ensemble = Path(export_ensemble(root / "ensemble", [tree_path, wide_deep]))
+    return {"trees": tree_path, "wd": wide_deep, "ens": ensemble}
+
+
+@pytest.fixture(scope="module")
+def live(
+    exported: dict[str, Path], tmp_path_factory: pytest.TempPathFactory, h: ModuleType
+) -> Iterator[Any]:
+    root = tmp_path_factory.mktemp("trees_registry")
+    with Registry(f"sqlite:///{root / 'r.db'}", root / "artifacts") as registry:
+        for name in ("trees", "ens"):
+            registry.create_model(name)
+            registry.create_version(name, "v1", str(exported[name]))
+        client = h.LiveClient(create_app(registry, ServeSettings()))
+        try:
+            yield client
+        finally:
+            client.close()
+
+
+@pytest.mark.parametrize("model", ["trees", "ens"])
+def test_every_protocol_answers_the_predictor(
+    live: Any, exported: dict[str, Path], model: str, h: ModuleType
+) -> None:
+    predictor = load(exported[model])
+    for count in (1, 3):  # the row path, then the vectorised one
+        instances = h.instances(count)
+        expected = predictor.predict_instances(instances)
+        for path in (f"/v1/projects/p/models/{model}:predict", f"/v1/models/{model}:predict"):
+            answer = live.post(path, json={"instances": instances})
+            assert answer.status_code == 200, answer.text
+            assert answer.json() == {"predictions": expected}
+        classify = live.post(f"/v1/models/{model}:classify", json={"examples": instances}).json()
+        assert [[s for _, s in r] for r in classify["results"]] == [
+            e["probabilities"] for e in expected
+        ]
+        regress = live.post(f"/v1/models/{model}:regress", json={"examples": instances}).json()
+        assert regress["results"] == [e["logistic"][0] for e in expected]
+        tensors = [
+            {
+                "name": spec["name"],
+                "shape": [count, 1],
+                "datatype": "BYTES" if spec["dtype"] == "string" else "FP32",
+                "data": [i.get(spec["name"]) for i in instances],
+            }
+            for spec in predictor.inputs
+        ]
+        v2 = live.post(f"/v2/models/{model}/infer", json={"inputs": tensors})
+        assert v2.status_code == 200, v2.text
+        outputs = {t["name"]: t["data"] for t in v2.json()["outputs"]}
+        np.testing.assert_allclose(
+            outputs["logistic"], [e["logistic"][0] for e in expected], rtol=1e-6
+        )
+
+
+def test_ensemble_averages_its_members_probabilities(
+    exported: dict[str, Path], h: ModuleType
+) -> None:
+    instances = h.instances(3)
+    members = [load(exported["trees"]), load(exported["wd"])]
+    ensemble: Predictor = load(exported["ens"])
+    want = np.mean([m.predict(instances)["probabilities"] for m in members], axis=0)
+    got = ensemble.predict(instances)
+    np.testing.assert_allclose(got["probabilities"], want, rtol=1e-9)
+    assert got["class_ids"][:, 0].tolist() == want.argmax(axis=1).tolist()
+    # The signature is the members' (their union of inputs).
+    assert ensemble.input_names == sorted({n for m in members for n in m.input_names})
+
+
+def test_members_of_different_tasks_are_refused(
+    exported: dict[str, Path], h: ModuleType, tmp_path: Path
+) -> None:
+    regression = h.train(tmp_path / "reg", "regression", steps=2)
+    with pytest.raises(InvalidParameterError, match="must predict the same thing"):
+        export_ensemble(tmp_path / "bad", [exported["trees"], regression])
+    with pytest.raises(InvalidParameterError, match="ensembles do not nest"):
+        export_ensemble(tmp_path / "bad", [exported["ens"], exported["trees"]])
+    with pytest.raises(InvalidParameterError, match="two or more members"):
+        export_ensemble(tmp_path / "bad", [exported["trees"]])
