@@ -66,11 +66,15 @@ def test_linear_lookup_gradients_are_deterministic_on_several_threads() -> None:
         torch.set_num_threads(previous)
 
 
-def test_feature_tensors_has_the_fields_of_encoded_features() -> None:
-    """FeatureTensors is EncodedFeatures' torch side: the same fields, in the same order."""
-    import dataclasses
-
+def test_feature_tensors_are_encoded_features_of_tensors() -> None:
+    """One layout: FeatureTensors is EncodedFeatures over torch tensors, and its slices stay
+    FeatureTensors (views of the same storage)."""
     from mlengine.feature_column import EncodedFeatures
 
-    names = [field.name for field in dataclasses.fields(FeatureTensors)]
-    assert names == [field.name for field in dataclasses.fields(EncodedFeatures)]
+    transformer = fc.FeatureTransformer([fc.numeric_column("x")])
+    tensors = FeatureTensors.from_encoded(transformer.transform({"x": [1.0, 2.0, 3.0]}))
+    assert isinstance(tensors, EncodedFeatures)
+    part = tensors.slice(1, 3)
+    assert isinstance(part, FeatureTensors) and part.num_rows == 2
+    assert part.dense.tolist() == [[2.0], [3.0]]
+    assert part.dense.data_ptr() == tensors.dense[1:].data_ptr()

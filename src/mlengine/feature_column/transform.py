@@ -17,9 +17,9 @@ own output (its home in :mod:`mlengine.feature_column.columns`); this module onl
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, Self, TypeVar
 
 import numpy as np
 
@@ -44,30 +44,39 @@ from mlengine.feature_column.encoding import (
 )
 from mlengine.feature_column.memory import ValueMemory
 
+A = TypeVar("A")
+"""The array type of :class:`EncodedFeatures`: numpy arrays here, torch tensors in a model."""
+
 
 @dataclass(frozen=True)
-class EncodedFeatures:
-    """Model inputs for ``n`` rows (see the module docstring for the layout)."""
+class EncodedFeatures(Generic[A]):
+    """Model inputs for ``n`` rows (see the module docstring for the layout), as numpy arrays
+    (what the transform returns) or any other array type with numpy's indexing and ``shape``
+    (:class:`mlengine.model.FeatureTensors` holds torch tensors)."""
 
-    sparse_ids: np.ndarray
-    sparse_weights: np.ndarray
-    dense: np.ndarray
-    embedding_ids: tuple[np.ndarray, ...]
-    embedding_weights: tuple[np.ndarray, ...]
+    sparse_ids: A
+    sparse_weights: A
+    dense: A
+    embedding_ids: tuple[A, ...]
+    embedding_weights: tuple[A, ...]
 
     @property
     def num_rows(self) -> int:
-        return int(self.dense.shape[0])
+        return int(self.dense.shape[0])  # type: ignore[attr-defined]
 
-    def slice(self, start: int, stop: int) -> EncodedFeatures:
-        """Rows ``[start, stop)`` as views (no copy)."""
-        return EncodedFeatures(
-            self.sparse_ids[start:stop],
-            self.sparse_weights[start:stop],
-            self.dense[start:stop],
-            tuple(a[start:stop] for a in self.embedding_ids),
-            tuple(a[start:stop] for a in self.embedding_weights),
+    def map(self, f: Callable[[A], A]) -> Self:
+        """The same layout with ``f`` applied to every array (a slice, a move to a device)."""
+        return type(self)(
+            f(self.sparse_ids),
+            f(self.sparse_weights),
+            f(self.dense),
+            tuple(map(f, self.embedding_ids)),
+            tuple(map(f, self.embedding_weights)),
         )
+
+    def slice(self, start: int, stop: int) -> Self:
+        """Rows ``[start, stop)`` as views (no copy)."""
+        return self.map(lambda a: a[start:stop])  # type: ignore[index]
 
 
 class _ColumnIds:

@@ -132,7 +132,7 @@ class ModelFeatures(Mapping[str, Any]):
         if key not in self._encoded:
             self.encode([transformer])
         encoded = self._encoded[key]
-        if isinstance(encoded, EncodedFeatures):
+        if not isinstance(encoded, FeatureTensors):  # numpy arrays: moved to the device once
             encoded = FeatureTensors.from_encoded(encoded, self.device)
             self._encoded[key] = encoded
         return encoded

@@ -1,8 +1,9 @@
-"""FeatureTensors: the torch side of :class:`~mlengine.feature_column.EncodedFeatures`."""
+"""FeatureTensors: :class:`~mlengine.feature_column.EncodedFeatures` of torch tensors."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -11,18 +12,13 @@ from mlengine.feature_column import EncodedFeatures
 
 
 @dataclass(frozen=True)
-class FeatureTensors:
-    """Encoded features of ``n`` rows as tensors on one device (see FeatureTransformer)."""
-
-    sparse_ids: torch.Tensor
-    sparse_weights: torch.Tensor
-    dense: torch.Tensor
-    embedding_ids: tuple[torch.Tensor, ...]
-    embedding_weights: tuple[torch.Tensor, ...]
+class FeatureTensors(EncodedFeatures[torch.Tensor]):
+    """Encoded features of ``n`` rows as tensors on one device: the transform's layout (the
+    fields, ``num_rows``, ``slice`` and ``map`` are :class:`EncodedFeatures`')."""
 
     @classmethod
     def from_encoded(
-        cls, encoded: EncodedFeatures, device: torch.device | str = "cpu"
+        cls, encoded: EncodedFeatures[Any], device: torch.device | str = "cpu"
     ) -> FeatureTensors:
         """Wrap numpy arrays without copying on CPU; copy (pinned, non-blocking) to a GPU."""
         target = torch.device(device)
@@ -41,10 +37,6 @@ class FeatureTensors:
             tuple(move(a) for a in encoded.embedding_weights),
         )
 
-    @property
-    def num_rows(self) -> int:
-        return int(self.dense.shape[0])
-
     def split(self, size: int) -> list[FeatureTensors]:
         """Consecutive views of ``size`` rows (the last may be shorter): one call per tensor."""
         fields = [
@@ -59,13 +51,3 @@ class FeatureTensors:
             FeatureTensors(p[0], p[1], p[2], tuple(p[3 : 3 + count]), tuple(p[3 + count :]))
             for p in zip(*fields, strict=True)
         ]
-
-    def slice(self, start: int, stop: int) -> FeatureTensors:
-        """Rows ``[start, stop)`` as views (no copy)."""
-        return FeatureTensors(
-            self.sparse_ids[start:stop],
-            self.sparse_weights[start:stop],
-            self.dense[start:stop],
-            tuple(t[start:stop] for t in self.embedding_ids),
-            tuple(t[start:stop] for t in self.embedding_weights),
-        )
