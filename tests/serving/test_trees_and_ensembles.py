@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -19,10 +18,11 @@ from mlengine.export import Predictor, load
 from mlengine.export.ensemble import export_ensemble
 from mlengine.registry import Registry
 from mlengine.serving import ServeSettings, create_app
+from tests.serving import helpers as h
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory: pytest.TempPathFactory, h: ModuleType) -> dict[str, Path]:
+def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     from mlengine.data import census
 
     root = tmp_path_factory.mktemp("trees")
@@ -49,9 +49,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory, h: ModuleType) -> dict[st
 
 
 @pytest.fixture(scope="module")
-def live(
-    exported: dict[str, Path], tmp_path_factory: pytest.TempPathFactory, h: ModuleType
-) -> Iterator[Any]:
+def live(exported: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     root = tmp_path_factory.mktemp("trees_registry")
     with Registry(f"sqlite:///{root / 'r.db'}", root / "artifacts") as registry:
         for name in ("trees", "ens"):
@@ -66,7 +64,7 @@ def live(
 
 @pytest.mark.parametrize("model", ["trees", "ens"])
 def test_every_protocol_answers_the_predictor(
-    live: Any, exported: dict[str, Path], model: str, h: ModuleType
+    live: Any, exported: dict[str, Path], model: str
 ) -> None:
     predictor = load(exported[model])
     for count in (1, 3):  # the row path, then the vectorised one
@@ -99,9 +97,7 @@ def test_every_protocol_answers_the_predictor(
         )
 
 
-def test_ensemble_averages_its_members_probabilities(
-    exported: dict[str, Path], h: ModuleType
-) -> None:
+def test_ensemble_averages_its_members_probabilities(exported: dict[str, Path]) -> None:
     instances = h.instances(3)
     members = [load(exported["trees"]), load(exported["wd"])]
     ensemble: Predictor = load(exported["ens"])
@@ -113,9 +109,7 @@ def test_ensemble_averages_its_members_probabilities(
     assert ensemble.input_names == sorted({n for m in members for n in m.input_names})
 
 
-def test_members_of_different_tasks_are_refused(
-    exported: dict[str, Path], h: ModuleType, tmp_path: Path
-) -> None:
+def test_members_of_different_tasks_are_refused(exported: dict[str, Path], tmp_path: Path) -> None:
     regression = h.train(tmp_path / "reg", "regression", steps=2)
     with pytest.raises(InvalidParameterError, match="must predict the same thing"):
         export_ensemble(tmp_path / "bad", [exported["trees"], regression])
