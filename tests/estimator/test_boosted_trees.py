@@ -141,7 +141,10 @@ def test_export_is_lightgbm_text_and_serves_equal_predictions(tmp_path: Path, da
     path = Path(model.export_saved_model(tmp_path / "e"))
     assert sorted(os.listdir(path)) == ["lightgbm.txt", "saved_model.json"]
     manifest = json.loads((path / "saved_model.json").read_text())
-    assert manifest["lightgbm"]["file"] == "lightgbm.txt"
+    # The trees are format 2's one member, with no top-level key of their own.
+    assert set(manifest["members"]) == {"lightgbm"} and "lightgbm" not in manifest
+    assert manifest["members"]["lightgbm"]["path"] == "lightgbm.txt"
+    assert manifest["members"]["lightgbm"]["format"] == "text"
     assert (path / "lightgbm.txt").read_text().startswith("tree\n")
     predictor = load(path)
     assert predictor.input_names == ["age", "education", "hours_per_week", "occupation"]
@@ -162,7 +165,7 @@ def test_altered_model_text_is_refused(tmp_path: Path, data: Any) -> None:
     path = Path(model.export_saved_model(tmp_path / "e"))
     text = (path / "lightgbm.txt").read_text()
     (path / "lightgbm.txt").write_text(text.replace("shrinkage=0.1", "shrinkage=0.2"))
-    with pytest.raises(ExportFormatError, match="sha256 differs"):
+    with pytest.raises(ExportFormatError, match="member 'lightgbm'.*does not match its sha256"):
         load(path)
 
 

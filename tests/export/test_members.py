@@ -134,3 +134,37 @@ def test_the_onnx_entry_is_checked_key_by_key(
 ) -> None:
     _edit(crafted, lambda m: m["members"]["onnx"].update(change))
     _refused(crafted, named)
+
+
+def test_two_members_that_are_each_the_model_are_refused(crafted: Path) -> None:
+    """The onnx member of a network that numpy runs is a portable copy (the crafted export
+    loads); trees and an ensemble are each the model, so both at once is ambiguous."""
+    trees = write_member(str(crafted), "lightgbm.txt", b"tree\n", format="text")
+    exports = [write_member(str(crafted), f"members/{i}/saved_model.json", b"{}") for i in (0, 1)]
+    ensemble = {"average": "probabilities", "exports": exports}
+    _edit(crafted, lambda m: m["members"].update(lightgbm=trees, ensemble=ensemble))
+    _refused(crafted, "['lightgbm', 'ensemble'] are each a whole model")
+
+
+@pytest.mark.parametrize(
+    "kind, entry, named",
+    [
+        ("lightgbm", {"format": "binary"}, "'format' must be one of ('text',)"),
+        ("ensemble", {"average": "logits"}, "'average' must be one of"),
+        ("ensemble", {"exports": [{"path": "members/0/saved_model.json"}]}, "two or more"),
+    ],
+)
+def test_the_lightgbm_and_ensemble_entries_are_checked(
+    crafted: Path, kind: str, entry: dict[str, Any], named: str
+) -> None:
+    base: dict[str, Any] = {
+        "lightgbm": write_member(str(crafted), "lightgbm.txt", b"tree\n", format="text"),
+        "ensemble": {
+            "average": "probabilities",
+            "exports": [
+                write_member(str(crafted), f"members/{i}/saved_model.json", b"{}") for i in range(2)
+            ],
+        },
+    }[kind]
+    _edit(crafted, lambda m: m.update(members={kind: {**base, **entry}}))
+    _refused(crafted, f"member {kind!r}", named)

@@ -3,6 +3,9 @@ are the Predictor's, and the ensemble's probabilities are its members' average."
 
 from __future__ import annotations
 
+import hashlib
+import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +16,7 @@ import pytest
 
 from mlengine import estimator
 from mlengine import feature_column as fc
-from mlengine.errors import InvalidParameterError
+from mlengine.errors import ExportFormatError, InvalidParameterError
 from mlengine.export import Predictor, load
 from mlengine.export.ensemble import export_ensemble
 from mlengine.registry import Registry
@@ -117,3 +120,60 @@ def test_members_of_different_tasks_are_refused(exported: dict[str, Path], tmp_p
         export_ensemble(tmp_path / "bad", [exported["ens"], exported["trees"]])
     with pytest.raises(InvalidParameterError, match="two or more members"):
         export_ensemble(tmp_path / "bad", [exported["trees"]])
+
+
+def _manifest(export: Path) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((export / "saved_model.json").read_text())
+    return loaded
+
+
+def test_trees_and_ensembles_are_format_2_members(exported: dict[str, Path]) -> None:
+    """One list of optional parts: neither kind has a top-level manifest key of its own."""
+    trees, ens = _manifest(exported["trees"]), _manifest(exported["ens"])
+    assert set(trees["members"]) == {"lightgbm"} and "lightgbm" not in trees
+    assert set(ens["members"]) == {"ensemble"} and "ensemble" not in ens
+    entry = ens["members"]["ensemble"]
+    assert entry["average"] == "probabilities"
+    assert [e["path"] for e in entry["exports"]] == [
+        "members/0/saved_model.json",
+        "members/1/saved_model.json",
+    ]
+    for part, source in zip(entry["exports"], (exported["trees"], exported["wd"]), strict=True):
+        data = (source / "saved_model.json").read_bytes()
+        assert part["bytes"] == len(data)
+        assert part["sha256"] == hashlib.sha256(data).hexdigest()
+
+
+def _ensemble_copy(exported: dict[str, Path], tmp_path: Path) -> Path:
+    copy = tmp_path / "ens"
+    shutil.copytree(exported["ens"], copy)
+    return copy
+
+
+def test_a_tampered_ensemble_member_is_refused(exported: dict[str, Path], tmp_path: Path) -> None:
+    # A member's manifest: the ensemble's digest of it no longer matches.
+    copy = _ensemble_copy(exported, tmp_path)
+    sub = copy / "members" / "0" / "saved_model.json"
+    sub.write_text(sub.read_text().replace('"global_step": 15', '"global_step": 16'))
+    with pytest.raises(ExportFormatError, match="member 'ensemble'.*does not match its sha256"):
+        load(copy)
+    # A member's trees: that member's own digest no longer matches.
+    copy = _ensemble_copy(exported, tmp_path / "2")
+    text = copy / "members" / "0" / "lightgbm.txt"
+    text.write_text(text.read_text().replace("shrinkage=0.1", "shrinkage=0.2"))
+    with pytest.raises(ExportFormatError, match="member 'lightgbm'.*does not match its sha256"):
+        load(copy)
+
+
+@pytest.mark.parametrize(
+    "path", ["../x/saved_model.json", "members/0/../../saved_model.json", "saved_model.json"]
+)
+def test_an_ensemble_export_path_outside_members_is_refused(
+    exported: dict[str, Path], tmp_path: Path, path: str
+) -> None:
+    copy = _ensemble_copy(exported, tmp_path)
+    manifest = _manifest(copy)
+    manifest["members"]["ensemble"]["exports"][0]["path"] = path
+    (copy / "saved_model.json").write_text(json.dumps(manifest))
+    with pytest.raises(ExportFormatError, match="'exports'\\[0\\] must be an object with 'path'"):
+        load(copy)

@@ -46,7 +46,8 @@ from mlengine.errors import InvalidParameterError, NotFittedError, NotSupportedE
 from mlengine.estimator.canned import _columns, _weight_column
 from mlengine.estimator.estimator import Estimator, check_train_arguments
 from mlengine.export.format import signature_inputs
-from mlengine.export.lightgbm_model import MANIFEST_KEY, write_lightgbm_model
+from mlengine.export.lightgbm_model import MEMBER, write_lightgbm_model
+from mlengine.export.members import MEMBERS_KEY
 from mlengine.export.writer import (
     check_receiver,
     manifest_fields,
@@ -428,7 +429,8 @@ class _BoostedTrees(Estimator):
         checkpoint_path: str | None = None,
         experimental_mode: Any = None,
     ) -> str:
-        """Export the trees (LightGBM's text model, ``lightgbm.txt``) and the columns."""
+        """Export the trees (LightGBM's text model, ``lightgbm.txt``, the ``lightgbm`` member)
+        and the columns."""
         booster, trees = self._booster(checkpoint_path)
         columns: list[FeatureColumn] = list(self._inputs.columns)
 
@@ -446,7 +448,8 @@ class _BoostedTrees(Estimator):
                 metrics=getattr(self, "_last_eval", None),
             )
             manifest["assets"] = assets
-            manifest[MANIFEST_KEY] = write_lightgbm_model(temp, booster.model_to_string())
+            # The trees are the export's one member (format 2's list of optional parts).
+            manifest[MEMBERS_KEY] = {MEMBER: write_lightgbm_model(temp, booster.model_to_string())}
             write_manifest(temp, manifest)
 
         return write_version(export_dir_base, fill)

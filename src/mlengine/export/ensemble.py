@@ -2,9 +2,16 @@
 
 :func:`export_ensemble` copies the member exports into ``members/<i>/`` of a new version and
 writes its manifest: the members' head, the union of their signature inputs (a number one
-member requires is required), and the member list under the one key ``"ensemble"``:
-``{"members": ["members/0", ...], "average": "probabilities" | "predictions"}``.
-:func:`read_ensemble` loads each member as a Predictor (an ensemble of ensembles is refused).
+member requires is required), and the member ``"ensemble"`` of format 2's ``members``::
+
+    "ensemble": {"average": "probabilities" | "predictions",
+                 "exports": [{"path": "members/0/saved_model.json", "bytes": N,
+                              "sha256": "..."}, ...]}
+
+Each member export is pinned by the digest of its manifest, which pins its own members in
+turn (a LightGBM model, an ONNX graph). :func:`read_ensemble` checks each manifest's digest
+(:func:`~mlengine.export.members.read_member`), then loads the member as a Predictor (an
+ensemble of ensembles is refused).
 
 Classifiers average their members' probabilities (not their logits), regressors their
 predictions; the ensemble's logits are those of the averaged probabilities (``log p`` for
@@ -22,14 +29,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mlengine.errors import ExportFormatError, InvalidParameterError
+from mlengine.export.format import MANIFEST_FILE
+from mlengine.export.members import ENSEMBLE_DIR, MEMBERS_KEY, inside, read_member, write_member
 from mlengine.feature_column.encoding import RawBatch
 from mlengine.feature_column.memory import ValueMemory
 
 if TYPE_CHECKING:
     from mlengine.export.predictor import Predictor
+    from mlengine.model.heads import Head
 
-MANIFEST_KEY = "ensemble"
-MEMBERS_DIR = "members"
+MEMBER = "ensemble"
+MEMBERS_DIR = ENSEMBLE_DIR
 #: Probabilities are clipped this far from 0 and 1 before their logits are taken.
 EPSILON = 1e-12
 
@@ -96,7 +106,7 @@ def export_ensemble(
         raise InvalidParameterError(f"An ensemble needs two or more members; got {len(paths)}.")
     manifests = [read_manifest(p) for p in paths]
     for path, manifest in zip(paths, manifests, strict=True):
-        if MANIFEST_KEY in manifest:
+        if MEMBER in manifest[MEMBERS_KEY]:
             raise InvalidParameterError(f"{path} is an ensemble; ensembles do not nest.")
     head_config = _ensemble_head([m["model_spec"]["head"] for m in manifests])
     head = head_from_config(head_config)
@@ -105,11 +115,21 @@ def export_ensemble(
     def fill(temp: str) -> None:
         from mlengine.export.writer import manifest_fields
 
-        names = []
+        exports = []
         for i, path in enumerate(paths):
-            name = f"{MEMBERS_DIR}/{i}"
-            shutil.copytree(path, os.path.join(temp, MEMBERS_DIR, str(i)))
-            names.append(name)
+            relative = f"{MEMBERS_DIR}/{i}"
+            # The member's files as they are; its manifest goes through write_member, which
+            # records the digest that pins the whole member export.
+            shutil.copytree(
+                path,
+                os.path.join(temp, relative),
+                ignore=lambda directory, names, top=path: (
+                    [MANIFEST_FILE] if directory == top else []
+                ),
+            )
+            with open(os.path.join(path, MANIFEST_FILE), "rb") as handle:
+                data = handle.read()
+            exports.append(write_member(temp, f"{relative}/{MANIFEST_FILE}", data))
         manifest = manifest_fields(
             estimator_name="Ensemble",
             spec={"estimator": "Ensemble", "head": head_config},
@@ -119,18 +139,24 @@ def export_ensemble(
             metrics=None,
         )
         average = "predictions" if head.kind == "regression" else "probabilities"
-        manifest[MANIFEST_KEY] = {"members": names, "average": average}
+        manifest[MEMBERS_KEY] = {MEMBER: {"average": average, "exports": exports}}
         write_manifest(temp, manifest)
 
     return write_version(export_dir_base, fill)
 
 
 class EnsembleScorer:
-    """The members' Predictors; logits of their averaged outputs."""
+    """The members' Predictors; the head's outputs of their averaged outputs."""
 
-    def __init__(self, members: list[Predictor], average: str):
+    #: Each member's own row path would run inline, but several in turn are no longer the
+    #: tens of microseconds that justify holding the server's event loop.
+    few_rows_inline = False
+
+    def __init__(self, members: list[Predictor], average: str, head: Head):
         self.members = members
         self.average = average
+        self.head = head
+        self.output_keys = list(head.prediction_keys)
 
     def logits(self, features: RawBatch, memory: ValueMemory) -> np.ndarray:
         outputs = [member.predict(features) for member in self.members]
@@ -142,32 +168,25 @@ class EnsembleScorer:
         p = np.mean([o["probabilities"] for o in outputs], axis=0)
         return np.log(np.clip(p, EPSILON, 1.0))
 
+    def predict(self, features: RawBatch, memory: ValueMemory) -> dict[str, np.ndarray]:
+        return self.head.predictions(self.logits(features, memory))
 
-def read_ensemble(root: str, manifest: Mapping[str, Any]) -> EnsembleScorer:
-    """The scorer of an ensemble export (members checked to stay inside it)."""
-    from mlengine.export.members import inside as _inside
+
+def read_ensemble(root: str, entry: Mapping[str, Any], head: Head) -> EnsembleScorer:
+    """The scorer of a checked ``ensemble`` member entry: each member export's manifest is
+    verified against its digest, and its folder must lie under ``members/`` of the export."""
     from mlengine.export.predictor import Predictor
 
-    entry = manifest.get(MANIFEST_KEY)
-    members = entry.get("members") if isinstance(entry, Mapping) else None
-    average = entry.get("average") if isinstance(entry, Mapping) else None
-    if (
-        not isinstance(members, list)
-        or len(members) < 2
-        or average
-        not in (
-            "probabilities",
-            "predictions",
-        )
-    ):
-        raise ExportFormatError(f"{root}: the manifest's {MANIFEST_KEY!r} entry is malformed.")
+    members_dir = os.path.join(os.path.realpath(root), MEMBERS_DIR)
     loaded = []
-    for member in members:
-        path = _inside(root, member, "ensemble member")
-        if not path.startswith(os.path.join(os.path.realpath(root), MEMBERS_DIR)):
-            raise ExportFormatError(f"{root}: ensemble member {member!r} is not under members/.")
-        predictor = Predictor(path)
-        if MANIFEST_KEY in predictor.manifest:
-            raise ExportFormatError(f"{root}: ensemble member {member!r} is an ensemble.")
+    for part in entry["exports"]:
+        what = f"{root}: member {MEMBER!r}, export {part['path']!r}"
+        read_member(root, part, what)
+        directory = os.path.dirname(inside(root, part["path"], what))
+        if os.path.commonpath([directory, members_dir]) != members_dir or directory == members_dir:
+            raise ExportFormatError(f"{what} is not in a folder under {MEMBERS_DIR}/.")
+        predictor = Predictor(directory)
+        if MEMBER in predictor.manifest[MEMBERS_KEY]:
+            raise ExportFormatError(f"{what} is an ensemble; ensembles do not nest.")
         loaded.append(predictor)
-    return EnsembleScorer(loaded, average)
+    return EnsembleScorer(loaded, entry["average"], head)

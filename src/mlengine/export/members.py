@@ -5,15 +5,25 @@ object, ``members``, keyed by kind::
 
     "members": {
       "onnx": {"path": "model.onnx", "bytes": 48213, "sha256": "9f2c...",
-               "opset": 17, "inputs": [...], "outputs": [...], "takes": "encoded"}
+               "opset": 17, "inputs": [...], "outputs": [...], "takes": "encoded"},
+      "lightgbm": {"path": "lightgbm.txt", "bytes": 301544, "sha256": "51ab...",
+                   "format": "text"},
+      "ensemble": {"average": "probabilities",
+                   "exports": [{"path": "members/0/saved_model.json", "bytes": 5120,
+                                "sha256": "c0de..."}, ...]}
     }
+
+(an export carries at most one of these three: each is the whole model; see
+:mod:`mlengine.export.scorers`).
 
 Each entry is a JSON object. An entry that holds a file names it with ``path`` (relative,
 inside the export) and gives its ``bytes`` and ``sha256``; an entry may also hold no file (a
-signature described by the manifest alone). Every other key belongs to the kind. An empty
-``members`` object is an export with none.
+signature described by the manifest alone). An entry may also list further files of the same
+form (an ensemble's member exports, each pinned by its manifest's digest): the kind's ``files``
+names them, and each is checked as the entry's own file is. Every other key belongs to the
+kind. An empty ``members`` object is an export with none.
 
-To add a kind (an extra signature, a LightGBM text model, evaluation evidence), register one
+To add a kind (an extra signature, evaluation evidence), register one
 :class:`MemberKind` below: its name, its size limit, and a function that checks the entry's
 own keys. Loading refuses a kind this mlengine does not know (an export that needs it would
 predict wrongly without it), refuses a path that leaves the export (``..``, absolute paths,
@@ -27,7 +37,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +58,9 @@ class MemberKind:
         needs_file: whether an entry must name a file.
         check: validates the entry's kind-specific keys; raises ExportFormatError naming the
             key (``where`` is the text to start the message with).
+        files: the further file entries an entry lists (``{"path", "bytes", "sha256"}`` each,
+            after ``check`` accepted the entry), checked like the entry's own file against
+            ``max_bytes``; None for a kind without any.
     """
 
     name: str
@@ -55,6 +68,7 @@ class MemberKind:
     max_bytes: int
     needs_file: bool
     check: Callable[[Mapping[str, Any], str], None]
+    files: Callable[[Mapping[str, Any]], Sequence[Mapping[str, Any]]] | None = None
 
 
 MEMBER_KINDS: dict[str, MemberKind] = {}
@@ -81,6 +95,14 @@ def _names(value: Any, where: str, key: str) -> list[dict[str, Any]]:
     return value
 
 
+def _one_of(entry: Mapping[str, Any], key: str, allowed: tuple[str, ...], where: str) -> None:
+    """Refuse an entry whose ``key`` is not one of ``allowed``."""
+    if entry.get(key) not in allowed:
+        raise ExportFormatError(
+            f"{where}: {key!r} must be one of {allowed}; got {entry.get(key)!r}."
+        )
+
+
 ONNX_TAKES = ("encoded", "raw")
 
 
@@ -90,10 +112,7 @@ def _check_onnx(entry: Mapping[str, Any], where: str) -> None:
         raise ExportFormatError(f"{where}: 'opset' must be an int in [7, 30]; got {opset!r}.")
     _names(entry.get("inputs"), where, "inputs")
     _names(entry.get("outputs"), where, "outputs")
-    if entry.get("takes") not in ONNX_TAKES:
-        raise ExportFormatError(
-            f"{where}: 'takes' must be one of {ONNX_TAKES}; got {entry.get('takes')!r}."
-        )
+    _one_of(entry, "takes", ONNX_TAKES, where)
 
 
 register_member(
@@ -103,6 +122,65 @@ register_member(
         max_bytes=1 << 30,
         needs_file=True,
         check=_check_onnx,
+    )
+)
+
+
+LIGHTGBM_FORMATS = ("text",)
+
+
+def _check_lightgbm(entry: Mapping[str, Any], where: str) -> None:
+    # LightGBM's text model only: tree structures and numbers. Its binary and pickled forms
+    # are never accepted.
+    _one_of(entry, "format", LIGHTGBM_FORMATS, where)
+
+
+register_member(
+    MemberKind(
+        name="lightgbm",
+        description="boosted trees as LightGBM's text model (lightgbm.txt)",
+        # 100 trees of 64 leaves take about 0.3 MB; thousands of deep trees stay far below.
+        max_bytes=512 * 1024 * 1024,
+        needs_file=True,
+        check=_check_lightgbm,
+    )
+)
+
+ENSEMBLE_AVERAGES = ("probabilities", "predictions")
+#: Where an ensemble keeps its member exports: ``members/<i>/``.
+ENSEMBLE_DIR = "members"
+_SUB_MANIFEST = "saved_model.json"
+
+
+def _ensemble_exports(entry: Mapping[str, Any]) -> Sequence[Mapping[str, Any]]:
+    exports: Sequence[Mapping[str, Any]] = entry["exports"]
+    return exports
+
+
+def _check_ensemble(entry: Mapping[str, Any], where: str) -> None:
+    _one_of(entry, "average", ENSEMBLE_AVERAGES, where)
+    exports = entry.get("exports")
+    if not isinstance(exports, list) or len(exports) < 2:
+        raise ExportFormatError(f"{where}: 'exports' must list two or more member exports.")
+    for i, item in enumerate(exports):
+        # Each member export sits in its own members/<i>/ and is pinned by the digest of its
+        # manifest, which in turn pins its own members (a LightGBM model, an ONNX graph).
+        expected = f"{ENSEMBLE_DIR}/{i}/{_SUB_MANIFEST}"
+        if not isinstance(item, dict) or item.get("path") != expected:
+            raise ExportFormatError(
+                f"{where}: 'exports'[{i}] must be an object with 'path' {expected!r}."
+            )
+
+
+register_member(
+    MemberKind(
+        name="ensemble",
+        description="an average of member exports kept in members/<i>/",
+        # The limit of each member's manifest (its spec holds in-line vocabulary lists).
+        max_bytes=128 * 1024 * 1024,
+        needs_file=False,
+        check=_check_ensemble,
+        files=_ensemble_exports,
     )
 )
 
@@ -142,6 +220,8 @@ def check_members(manifest: Mapping[str, Any], root: str, where: str) -> dict[st
         if kind.needs_file or has_file:
             _check_file(entry, root, what, kind)
         kind.check(entry, what)
+        for i, part in enumerate(kind.files(entry) if kind.files is not None else ()):
+            _check_file(part, root, f"{what} file {i}", kind)
         checked[name] = dict(entry)
     return checked
 
@@ -192,6 +272,9 @@ def write_member(export_dir: str, relative: str, data: bytes, **fields: Any) -> 
 
 
 __all__ = [
+    "ENSEMBLE_AVERAGES",
+    "ENSEMBLE_DIR",
+    "LIGHTGBM_FORMATS",
     "MEMBERS_KEY",
     "MEMBER_KINDS",
     "MemberKind",

@@ -6,7 +6,9 @@ name and version, asset paths (they must stay inside the export), and every tens
 shape — the shapes are worked out from the spec alone, so a manifest that asks for enormous
 tables is refused before any memory is allocated.
 
-Predictions of a few rows take the row path
+An export whose model is a member (an ONNX graph, LightGBM trees, an ensemble) predicts through
+that member's scorer (:func:`~mlengine.export.scorers.scorer_for`); every other export is a
+network in ``variables/``. Predictions of a few rows of a network take the row path
 (:class:`~mlengine.feature_column.row_encoder.RowEncoder` and
 :class:`~mlengine.model.numpy_network.NumpyNetwork`); bigger batches the vectorised
 transform, then the same numpy network, whose matrix products use every core (BLAS threads).
@@ -28,7 +30,7 @@ import pyarrow as pa
 from safetensors import SafetensorError
 from safetensors.numpy import load_file
 
-from mlengine.errors import ExportFormatError, FeatureError, MLEngineError
+from mlengine.errors import ExportFormatError, FeatureError
 from mlengine.export.format import (
     ASSETS_DIR,
     FORMAT_NAME,
@@ -37,10 +39,8 @@ from mlengine.export.format import (
     READABLE_VERSIONS,
     VARIABLES_FILE,
 )
-from mlengine.export.members import MEMBERS_KEY, check_members, inside, read_member
-from mlengine.export.onnx_runtime import OnnxNetwork
-from mlengine.export.scorers import Scorer, scorer_for
-from mlengine.feature_column import FeatureTransformer, from_config
+from mlengine.export.members import MEMBERS_KEY, check_members, inside
+from mlengine.export.scorers import SPEC_ERRORS, Scorer, scorer_for, spec_error
 from mlengine.feature_column.columns import read_vocabulary_file
 from mlengine.feature_column.memory import ValueMemory
 from mlengine.feature_column.row_encoder import RowEncoder
@@ -116,13 +116,6 @@ def _resolve_assets(spec: Any, root: str) -> None:
             _resolve_assets(value, root)
 
 
-_SPEC_ERRORS = (MLEngineError, ValueError, TypeError, KeyError, RuntimeError)
-
-
-def _spec_error(where: str, error: Exception) -> ExportFormatError:
-    return ExportFormatError(f"{where}: the model spec is invalid: {error}")
-
-
 class Predictor:
     """A loaded export: ``predict`` and ``predict_instances`` over raw features.
 
@@ -138,9 +131,8 @@ class Predictor:
         self.manifest = read_manifest(root)
         spec = json.loads(json.dumps(self.manifest["model_spec"]))
         _resolve_assets(spec, root)
-        self._onnx: OnnxNetwork | None = None
-        # A model other than a network (boosted trees, an ensemble) scores through its
-        # member reader (export/scorers.py); the inputs and outputs around it are the same.
+        # A model that is a member (an ONNX graph, boosted trees, an ensemble) scores through
+        # it (export/scorers.py); the inputs around it are the same as a network's.
         self._scorer: Scorer | None = None
         self._row_path: RowEncoder | None = None
         self.memory = ValueMemory()
@@ -150,20 +142,15 @@ class Predictor:
         self._model: Model | None = None
         self._encoder: Encoder | None = None
         self._torch_lock = threading.Lock()
-        if spec.get("network") == "onnx":  # a custom network: its ONNX graph
-            self._init_onnx(spec, root)
-            return
-        scorer = scorer_for(root, self.manifest, spec)
+        self._spec = spec
         self.head: Head
+        self._init_signature()
+        scorer = scorer_for(root, self.manifest, spec)
         if scorer is not None:
-            try:
-                self.head = head_from_config(spec["head"])
-            except _SPEC_ERRORS as exc:
-                raise _spec_error(root, exc) from None
             self._scorer = scorer
-            self._spec = spec
-            self._init_signature()
-            self.output_keys = list(self.head.prediction_keys)
+            if scorer.head is not None:
+                self.head = scorer.head
+            self.output_keys = list(scorer.output_keys)
             return
         try:
             self.head = head_from_config(spec["head"])
@@ -173,8 +160,8 @@ class Predictor:
             )
         except ExportFormatError:
             raise
-        except _SPEC_ERRORS as exc:
-            raise _spec_error(root, exc) from None
+        except SPEC_ERRORS as exc:
+            raise spec_error(root, exc) from None
         variables = os.path.join(root, VARIABLES_FILE)
         if not os.path.isfile(variables):
             raise ExportFormatError(f"{root!r} has no {VARIABLES_FILE}.")
@@ -186,7 +173,6 @@ class Predictor:
                 "not a safetensors file at all."
             ) from None
         check_weights(shapes, weights, variables, ExportFormatError)
-        self._spec = spec
         self._weights = {
             name: array.astype(np.float32, copy=False) if array.dtype.kind == "f" else array
             for name, array in weights.items()
@@ -204,7 +190,6 @@ class Predictor:
         # Requests of a few rows: compiled per-column Python and the numpy forward.
         rows = RowEncoder([self.linear_transformer, self.dnn_transformer], self.memory)
         self._row_path = rows if rows.supported and self.numpy_network is not None else None
-        self._init_signature()
         self.output_keys = list(self.head.prediction_keys)
 
     def _init_signature(self) -> None:
@@ -213,58 +198,13 @@ class Predictor:
         self.input_names = [spec["name"] for spec in self.inputs]
         self.required = [spec["name"] for spec in self.inputs if spec.get("required")]
 
-    def _init_onnx(self, spec: dict[str, Any], root: str) -> None:
-        """A custom network: feature transformers from the spec, the graph in onnxruntime."""
-        members = self.manifest[MEMBERS_KEY]
-        if "onnx" not in members:
-            raise ExportFormatError(f"{root!r}: a custom network's export has no 'onnx' member.")
-        try:
-            head_config = spec.get("head")
-            self._onnx_head = None if head_config is None else head_from_config(head_config)
-            self._modules = [
-                (
-                    str(entry["name"]),
-                    FeatureTransformer(
-                        [from_config(c, "feature_modules") for c in entry["columns"]],
-                        sparse_combiner=entry.get("sparse_combiner", "sum"),
-                    ),
-                )
-                for entry in spec.get("feature_modules", [])
-            ]
-            self._direct = sorted(spec.get("direct_inputs", {}))
-        except _SPEC_ERRORS as exc:
-            raise _spec_error(root, exc) from None
-        where = f"{root}: member 'onnx'"
-        self._onnx = OnnxNetwork(read_member(root, members["onnx"], where), members["onnx"], where)
-        if self._onnx_head is not None:
-            self.head = self._onnx_head
-            self.output_keys = list(self._onnx_head.prediction_keys)
-        else:
-            self.output_keys = list(self._onnx.outputs)
-        self.numpy_network = None
-        self._row_path = None
-        self._init_signature()
-
-    def _predict_onnx(self, features: Mapping[str, Any]) -> dict[str, np.ndarray]:
-        assert self._onnx is not None
-        transformers = [t for _, t in self._modules]
-        encoded = transform_all(transformers, features, self.memory)
-        direct = {}
-        for key in self._direct:
-            try:
-                direct[key] = np.asarray(features[key], dtype=np.float32).reshape(-1)
-            except (TypeError, ValueError):
-                raise FeatureError(f"Feature {key!r} must be numbers.") from None
-        outputs = self._onnx(self._modules, encoded, direct)
-        if self._onnx_head is not None:
-            return self._onnx_head.predictions(outputs["logits"])
-        return outputs
-
     @property
     def few_rows(self) -> int:
         """The most rows a call takes the row path for (0: this model never does). Such a
         call is Python and numpy on tiny arrays: it holds the GIL from start to end."""
-        inline = self._row_path is not None or getattr(self._scorer, "few_rows_inline", False)
+        inline = self._row_path is not None or (
+            self._scorer is not None and self._scorer.few_rows_inline
+        )
         return ROW_PATH_ROWS if inline else 0
 
     @property
@@ -360,10 +300,8 @@ class Predictor:
             if outputs is not None:
                 return outputs
         features = self._features(instances)
-        if self._onnx is not None:
-            return self._predict_onnx(features)
         if self._scorer is not None:
-            return self.head.predictions(self._scorer.logits(features, self.memory))
+            return self._scorer.predict(features, self.memory)
         if self.numpy_network is None:
             return self._predict_torch(features)
         linear, dnn = transform_all(
@@ -392,8 +330,8 @@ class Predictor:
 
                 try:
                     model = build_model(self._spec)
-                except _SPEC_ERRORS as exc:
-                    raise _spec_error(self.path, exc) from None
+                except SPEC_ERRORS as exc:
+                    raise spec_error(self.path, exc) from None
                 model.network.load_state_dict(
                     {name: torch.from_numpy(array) for name, array in self._weights.items()}
                 )

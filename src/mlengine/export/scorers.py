@@ -1,32 +1,115 @@
-"""Scorers for exports that are not a network: boosted trees and ensembles.
+"""Scorers: an export's model when it is one member rather than a numpy network.
 
-The :class:`~mlengine.export.predictor.Predictor` reads inputs, checks them and renders the
-head's outputs for every kind of export; a scorer only turns a batch of raw features into
-logits. :func:`scorer_for` picks one from the manifest's members: ``"lightgbm"``
-(:mod:`mlengine.export.lightgbm_model`) or ``"ensemble"`` (:mod:`mlengine.export.ensemble`);
-an export with neither is a network, which the Predictor runs itself.
+The :class:`~mlengine.export.predictor.Predictor` reads inputs and checks them for every kind
+of export; a scorer turns a batch of raw features into the outputs. :func:`scorer_for` picks
+one from the member kinds the manifest lists (:mod:`mlengine.export.members`), which are
+exclusive (each is the whole model):
+
+* ``"onnx"``: a custom network's ONNX graph, run by onnxruntime (:class:`OnnxScorer`);
+* ``"lightgbm"``: boosted trees (:class:`TreeScorer`, :mod:`mlengine.export.lightgbm_model`);
+* ``"ensemble"``: the average of member exports (:mod:`mlengine.export.ensemble`).
+
+An export with none of them is a network in ``variables/``, which the Predictor runs itself
+(numpy, or torch for an activation numpy lacks).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import numpy as np
 
 from mlengine import tuning
-from mlengine.errors import ExportFormatError, MLEngineError
+from mlengine.errors import ExportFormatError, FeatureError, MLEngineError
 from mlengine.export import ensemble, lightgbm_model
+from mlengine.export.members import MEMBERS_KEY, read_member
+from mlengine.export.onnx_runtime import OnnxNetwork
+from mlengine.feature_column import FeatureTransformer, from_config
 from mlengine.feature_column.encoding import RawBatch, count_rows
 from mlengine.feature_column.memory import ValueMemory
 from mlengine.feature_column.row_encoder import RowEncoder
+from mlengine.feature_column.transform import transform_all
+from mlengine.model.heads import Head, head_from_config
 from mlengine.model.trees import TreeInputs
+
+#: What a malformed model spec raises while it is read.
+SPEC_ERRORS = (MLEngineError, ValueError, TypeError, KeyError, RuntimeError)
+
+
+def spec_error(where: str, error: Exception) -> ExportFormatError:
+    """The error for a model spec that cannot be read (``error`` says why)."""
+    return ExportFormatError(f"{where}: the model spec is invalid: {error}")
+
+
+def spec_head(root: str, spec: Mapping[str, Any]) -> Head:
+    """The head of a spec, or an ExportFormatError naming the export."""
+    try:
+        return head_from_config(spec["head"])
+    except SPEC_ERRORS as exc:
+        raise spec_error(root, exc) from None
 
 
 class Scorer(Protocol):
-    """Raw features to logits ``[n, logits_dimension]``."""
+    """Raw features to the export's outputs (one array per key, first axis = rows)."""
 
-    def logits(self, features: RawBatch, memory: ValueMemory) -> np.ndarray: ...
+    @property
+    def head(self) -> Head | None:
+        """The head that renders the outputs (None: a custom network's own outputs)."""
+
+    @property
+    def output_keys(self) -> list[str]:
+        """The keys :meth:`predict` returns, in the signature's order."""
+
+    @property
+    def few_rows_inline(self) -> bool:
+        """Whether a few rows take microseconds, so the server may run them inline."""
+
+    def predict(self, features: RawBatch, memory: ValueMemory) -> dict[str, np.ndarray]: ...
+
+
+class OnnxScorer:
+    """A custom network: feature transformers from the spec, the graph in onnxruntime."""
+
+    #: The graph runs in an onnxruntime session (hundreds of microseconds a call, outside the
+    #: GIL): the server batches it like any vectorised model.
+    few_rows_inline = False
+
+    def __init__(self, root: str, entry: Mapping[str, Any], spec: Mapping[str, Any]):
+        try:
+            head_config = spec.get("head")
+            self.head: Head | None = None if head_config is None else head_from_config(head_config)
+            self.modules = [
+                (
+                    str(module["name"]),
+                    FeatureTransformer(
+                        [from_config(c, "feature_modules") for c in module["columns"]],
+                        sparse_combiner=module.get("sparse_combiner", "sum"),
+                    ),
+                )
+                for module in spec.get("feature_modules", [])
+            ]
+            self.direct = sorted(spec.get("direct_inputs", {}))
+        except SPEC_ERRORS as exc:
+            raise spec_error(root, exc) from None
+        where = f"{root}: member 'onnx'"
+        self.network = OnnxNetwork(read_member(root, entry, where), entry, where)
+        self.output_keys = (
+            list(self.head.prediction_keys) if self.head is not None else list(self.network.outputs)
+        )
+
+    def predict(self, features: RawBatch, memory: ValueMemory) -> dict[str, np.ndarray]:
+        encoded = transform_all([t for _, t in self.modules], features, memory)
+        direct = {}
+        for key in self.direct:
+            try:
+                direct[key] = np.asarray(features[key], dtype=np.float32).reshape(-1)
+            except (TypeError, ValueError):
+                raise FeatureError(f"Feature {key!r} must be numbers.") from None
+        outputs = self.network(self.modules, encoded, direct)
+        if self.head is not None:
+            return self.head.predictions(outputs["logits"])
+        return outputs
 
 
 class TreeScorer:
@@ -36,12 +119,14 @@ class TreeScorer:
     #: server may run them inline, as a network's row path.
     few_rows_inline = True
 
-    def __init__(self, root: str, manifest: Mapping[str, Any], spec: Mapping[str, Any]):
+    def __init__(self, root: str, entry: Mapping[str, Any], spec: Mapping[str, Any]):
+        self.head = spec_head(root, spec)
+        self.output_keys = list(self.head.prediction_keys)
         try:
             self.inputs = TreeInputs.from_spec(spec)
         except (MLEngineError, ValueError, TypeError, KeyError) as exc:
-            raise ExportFormatError(f"{root}: the model spec is invalid: {exc}") from None
-        self.booster = lightgbm_model.read_lightgbm_model(root, manifest)
+            raise spec_error(root, exc) from None
+        self.booster = lightgbm_model.read_lightgbm_model(root, entry)
         if self.booster.num_feature() != len(self.inputs.feature_names):
             raise ExportFormatError(
                 f"{root}: the trees read {self.booster.num_feature()} features, the columns "
@@ -72,11 +157,40 @@ class TreeScorer:
         raw = self.booster.predict(x, raw_score=True, num_threads=1)
         return np.asarray(raw, dtype=np.float64).reshape(count_rows(features), -1)
 
+    def predict(self, features: RawBatch, memory: ValueMemory) -> dict[str, np.ndarray]:
+        return self.head.predictions(self.logits(features, memory))
+
+
+def _ensemble(root: str, entry: Mapping[str, Any], spec: Mapping[str, Any]) -> Scorer:
+    return ensemble.read_ensemble(root, entry, spec_head(root, spec))
+
+
+#: The member kinds that are a whole model, and how each is read (entry already checked).
+SCORERS: dict[str, Callable[[str, Mapping[str, Any], Mapping[str, Any]], Scorer]] = {
+    "onnx": OnnxScorer,
+    lightgbm_model.MEMBER: TreeScorer,
+    ensemble.MEMBER: _ensemble,
+}
+
 
 def scorer_for(root: str, manifest: Mapping[str, Any], spec: Mapping[str, Any]) -> Scorer | None:
-    """The scorer of an export's member, or None for a network (variables.safetensors)."""
-    if lightgbm_model.MANIFEST_KEY in manifest:
-        return TreeScorer(root, manifest, spec)
-    if ensemble.MANIFEST_KEY in manifest:
-        return ensemble.read_ensemble(root, manifest)
-    return None
+    """The scorer of the one model member of a checked manifest, or None for a network in
+    ``variables/``.
+
+    An ``onnx`` member is the model of a custom network (its spec says ``"network": "onnx"``);
+    beside a network that numpy runs it is a portable copy for other runtimes, which the
+    Predictor does not need. Two model members, or a custom network's spec without its graph,
+    are refused: either would leave the export's predictions ambiguous.
+    """
+    members = manifest.get(MEMBERS_KEY, {})
+    custom = spec.get("network") == "onnx"
+    present = [kind for kind in SCORERS if kind in members and (kind != "onnx" or custom)]
+    if len(present) > 1:
+        raise ExportFormatError(
+            f"{root}: members {present} are each a whole model; an export holds one."
+        )
+    if custom and present != ["onnx"]:
+        raise ExportFormatError(f"{root!r}: a custom network's export has no 'onnx' member.")
+    if not present:
+        return None
+    return SCORERS[present[0]](root, members[present[0]], spec)
