@@ -375,6 +375,27 @@ class Predictor:
                 self._model = model
             return self._model, self._encoder
 
+    def onnx_inputs(self, instances: Any) -> dict[str, np.ndarray]:
+        """Every input of the export's portable graph (``model.onnx`` of a canned model
+        exported with ``export_onnx=True``) for ``instances``: each feature in the graph's
+        dtype, and each id input (``ids/<column>``: hash buckets, crosses) computed by
+        mlengine's feature columns, which an ONNX runtime cannot compute.
+
+        Raises:
+            ExportFormatError: the export has no portable graph.
+        """
+        entry = self.manifest[MEMBERS_KEY].get("onnx")
+        if entry is None or entry.get("takes") != "raw":
+            raise ExportFormatError(
+                f"{self.path!r} has no portable ONNX graph; export it with "
+                "export_saved_model(..., export_onnx=True)."
+            )
+        from mlengine.export.portable import onnx_inputs
+
+        return onnx_inputs(
+            entry, self.linear_transformer, self.dnn_transformer, self._features(instances)
+        )
+
     def predict_instances(self, instances: Any) -> list[dict[str, Any]]:
         """Predictions as one JSON-ready dict per instance (lists of numbers or strings)."""
         outputs = self.predict(instances)
