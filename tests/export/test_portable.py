@@ -221,3 +221,25 @@ def test_manifest_entry_is_json_with_descriptions(portable: Predictor) -> None:
         assert spec["description"]
         if spec["role"] == "ids":
             assert "mlengine" in spec["description"] and spec["column"]
+
+
+def test_the_census_programs_export_onnx_flag(tmp_path: Path) -> None:
+    """``examples/census/wide_deep.py --export-onnx`` (one epoch of the tutorial's DNN)."""
+    import helper_modules
+
+    summary = helper_modules.census_example().main(
+        [
+            "--model-type=deep",
+            "--train-epochs=1",
+            "--epochs-between-evals=1",
+            "--batch-size=1024",
+            f"--model-dir={tmp_path / 'model'}",
+            f"--export-dir={tmp_path / 'exports'}",
+            "--export-onnx",
+            "--quiet",
+        ]
+    )
+    predictor = load(summary["export"])
+    assert predictor.manifest["members"]["onnx"]["takes"] == "raw"
+    x, _ = census.load("test")
+    assert_matches_predictor(predictor, x.head(200))
