@@ -283,3 +283,22 @@ def test_a_string_feature_read_directly_cannot_be_exported(tmp_path: Path) -> No
 def test_layer_functions_outside_a_model_fn_say_so() -> None:
     with pytest.raises(NotSupportedError, match="dense can only be called inside a model_fn"):
         layers.dense(torch.zeros(2, 3), 4)
+
+
+def test_a_chunk_split_into_batches_is_its_slices() -> None:
+    columns = [
+        fc.numeric_column("a"),
+        fc.embedding_column(fc.categorical_column_with_identity("i", 5), 2),
+    ]
+    layer = estimator.DenseFeatures(columns)
+    raw = {"a": np.arange(10, dtype=np.float32), "i": np.arange(10) % 5}
+    chunk = ModelFeatures(raw)
+    chunk.tensors(layer.transformer)
+    for size in (3, 4, 10, 12):
+        parts = chunk.split(size)
+        assert [p.num_rows for p in parts] == [min(size, 10 - s) for s in range(0, 10, size)]
+        for index, part in enumerate(parts):
+            expected = chunk.slice(index * size, index * size + size)
+            with torch.no_grad():
+                torch.testing.assert_close(layer(part), layer(expected), rtol=0, atol=0)
+            assert part.raw()["a"].tolist() == expected.raw()["a"].tolist()

@@ -96,7 +96,8 @@ def _head_spec(
         if not isinstance(weights, torch.Tensor):
             raise DataError(f"Weight column {head.weight_column!r} must be numeric.")
         weights = weights.reshape(-1).to(logits.dtype)
-    unreduced = head.unreduced_loss(logits, encoded)
+    # Per-example losses feed evaluation's metrics only: training skips computing them twice.
+    unreduced = head.unreduced_loss(logits, encoded) if mode == ModeKeys.EVAL else None
     loss = head.loss(logits, encoded, weights)
     if regularization_losses:
         loss = loss + sum(regularization_losses)
@@ -278,11 +279,18 @@ class CustomEstimator(Estimator):
             if batch_size is None or chunk.num_rows <= batch_size:
                 yield _Batch(chunk, values)
                 continue
-            for start in range(0, chunk.num_rows, batch_size):
-                stop = start + batch_size
-                yield _Batch(
-                    chunk.slice(start, stop), None if values is None else values[start:stop]
-                )
+            parts = chunk.split(batch_size)
+            if isinstance(values, EncodedLabels):
+                labels_parts: list[Any] = [
+                    EncodedLabels(t) for t in torch.split(values.tensor, batch_size)
+                ]
+            else:
+                labels_parts = [
+                    None if values is None else values[i * batch_size : (i + 1) * batch_size]
+                    for i in range(len(parts))
+                ]
+            for part, part_labels in zip(parts, labels_parts, strict=True):
+                yield _Batch(part, part_labels)
 
     # -- checkpoints -----------------------------------------------------------------------
 
@@ -449,6 +457,13 @@ class CustomEstimator(Estimator):
                 loss.backward(retain_graph=index < len(losses) - 1)
         self._updater.step()
 
+    def _train_step(self, batch: _Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """One training step: the model_fn's spec, its train op run; the (detached) loss and
+        the model_fn's summary scalars."""
+        spec, scalars = self._call(batch, ModeKeys.TRAIN)
+        self._run_train_op(spec.train_op)
+        return spec.loss.detach(), scalars
+
     def train(
         self,
         input_fn: Any,
@@ -489,16 +504,14 @@ class CustomEstimator(Estimator):
         tick_time, tick_step, examples = time.monotonic(), start, 0
         last_save = time.monotonic()
         loss_value: torch.Tensor | None = None
+        self._network.train()  # once: nothing switches it back during the loop
         with SummaryWriter(self._model_dir) as writer:
             for batch in self._batches(input_fn, need_labels=True):
                 if last_step is not None and self._global_step >= last_step:
                     break
-                self._network.train()
-                spec, scalars = self._call(batch, ModeKeys.TRAIN)
-                self._run_train_op(spec.train_op)
+                loss_value, scalars = self._train_step(batch)
                 self._global_step += 1
                 step = self._global_step
-                loss_value = spec.loss.detach()
                 examples += batch.features.num_rows
                 if step % config.save_summary_steps == 0:
                     writer.scalars({"loss": finite_loss(loss_value, step), **scalars}, step)
