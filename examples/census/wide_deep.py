@@ -187,6 +187,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=40)
     parser.add_argument("--model-dir", default="models/census")
     parser.add_argument("--export-dir", default="exports/census")
+    parser.add_argument(
+        "--export-onnx",
+        action="store_true",
+        help="also export model.onnx: the whole model for ONNX runtimes outside Python",
+    )
     parser.add_argument("--data-dir", default=None, help="folder with adult.data and adult.test")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep-model-dir", action="store_true", help="resume instead of restart")
@@ -230,7 +235,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 f"auc {results['auc']:.4f}, loss {results['loss']:.4f}",
                 flush=True,
             )
-    export_path = model.export_saved_model(args.export_dir)
+    export_path = model.export_saved_model(args.export_dir, export_onnx=args.export_onnx)
     summary = {
         "model_type": args.model_type,
         "columns": args.columns,

@@ -104,3 +104,31 @@ def test_a_killed_rank_fails_the_job_within_a_minute(tmp_path: Path) -> None:
             job.wait(timeout=10)
         if job.stdout:
             job.stdout.close()
+
+
+CUSTOM_TRAINER = Path(__file__).with_name("custom_trainer.py")
+
+
+def test_a_custom_estimator_trains_data_parallel_as_one_process(tmp_path: Path) -> None:
+    """ModuleEstimator under torchrun: 2 ranks x 128 against 1 process x 256, one epoch."""
+    two = _run(
+        _torchrun(
+            2, str(tmp_path / "ddp"), str(tmp_path / "ddp"), "128", "1", script=CUSTOM_TRAINER
+        ),
+        240,
+    )
+    assert two.returncode == 0, two.stderr[-3000:]
+    one = _run([sys.executable, str(CUSTOM_TRAINER), str(tmp_path / "one"), str(tmp_path / "one"),
+                "256", "1"], 240)  # fmt: skip
+    assert one.returncode == 0, one.stderr[-3000:]
+    ranks = [json.loads((tmp_path / f"ddp.{r}.json").read_text()) for r in (0, 1)]
+    single = json.loads((tmp_path / "one.0.json").read_text())
+    assert ranks[0]["weights"] == ranks[1]["weights"]  # averaged gradients: identical replicas
+    assert ranks[0]["auc"] == ranks[1]["auc"]
+    # Each rank's padded shard takes ceil(16281 / 128) steps, the one process ceil(32561 / 256).
+    assert ranks[0]["global_step"] == ranks[1]["global_step"] == 128 == single["global_step"]
+    assert abs(ranks[0]["auc"] - single["auc"]) < 0.003, (ranks[0]["auc"], single["auc"])
+    assert ranks[0]["export"] == ranks[1]["export"]  # the chief's, told to every rank
+    assert len([p for p in (tmp_path / "ddp" / "export").iterdir() if p.name.isdigit()]) == 1
+    # Only the chief wrote checkpoints and summaries (one event file per train() call).
+    assert len(list((tmp_path / "ddp").glob("events.out.tfevents*"))) == 1

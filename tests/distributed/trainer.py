@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import sys
+from typing import Any
 
 import numpy as np
 
@@ -75,6 +76,14 @@ def main() -> None:
     result = model.evaluate(
         estimator.inputs.pandas_input_fn(xt, yt, batch_size=2048, shuffle=False), steps=None
     )
+    report(model, result, model_dir, out, rank)
+
+
+def report(
+    model: estimator.Estimator, result: dict[str, Any], model_dir: str, out: str, rank: int
+) -> None:
+    """Export (rank 0 writes it) and write ``OUT.<rank>.json``: the evaluation, a digest of
+    the weights, the export's path."""
     digest = hashlib.sha256()
     for name in model.get_variable_names():
         digest.update(name.encode())

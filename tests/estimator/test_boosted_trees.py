@@ -16,8 +16,7 @@ from mlengine import estimator
 from mlengine import feature_column as fc
 from mlengine.errors import ExportFormatError, InvalidParameterError, NotSupportedError
 from mlengine.export import load
-
-from .helpers import BINARY_KEYS, REGRESSION_KEYS, census_rows, quiet_config
+from tests.estimator.helpers import BINARY_KEYS, REGRESSION_KEYS, census_rows, quiet_config
 
 
 def _columns(x: pd.DataFrame) -> list[fc.FeatureColumn]:

@@ -20,6 +20,7 @@ from mlengine import estimator
 from mlengine import feature_column as fc
 from mlengine.errors import InvalidParameterError, NotSupportedError
 from mlengine.estimator import layers, losses, metrics
+from mlengine.estimator.custom import CustomEstimator
 from mlengine.export import load
 from mlengine.model.dense_features import ModelFeatures
 from tests.estimator.helpers import BINARY_KEYS, census_rows, quiet_config, read_scalars
@@ -281,3 +282,99 @@ def test_a_string_feature_read_directly_cannot_be_exported(tmp_path: Path) -> No
 def test_layer_functions_outside_a_model_fn_say_so() -> None:
     with pytest.raises(NotSupportedError, match="dense can only be called inside a model_fn"):
         layers.dense(torch.zeros(2, 3), 4)
+
+
+def test_the_module_forms_own_step_trains_as_the_model_fn_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ModuleEstimator's step (after the first) skips the EstimatorSpec round trip: the same
+    ops in the same order, so the weights after training are bitwise those of the model_fn
+    path, and each batch is the chunk's rows (batches split from the chunk at once)."""
+    x, y = census_rows(600)
+
+    def trained_weights(name: str) -> dict[str, np.ndarray]:
+        torch.manual_seed(0)
+        model = estimator.ModuleEstimator(
+            export_helpers.custom_network(),
+            estimator.binary_classification_head(),
+            "Adagrad",
+            model_dir=str(tmp_path / name),
+            config=quiet_config(),
+        )
+        model.train(
+            estimator.inputs.pandas_input_fn(
+                x, y, batch_size=64, num_epochs=None, shuffle=True, seed=3
+            ),
+            steps=30,
+        )
+        return {k: v.detach().numpy().copy() for k, v in model._network.state_dict().items()}
+
+    calls: list[int] = []
+    model_fn_step = CustomEstimator._train_step
+
+    def counted(self: Any, batch: Any) -> Any:
+        calls.append(1)
+        return model_fn_step(self, batch)
+
+    monkeypatch.setattr(CustomEstimator, "_train_step", counted)
+    own_step = trained_weights("own")
+    assert len(calls) == 1  # the first step builds the optimizer; the other 29 are its own
+    monkeypatch.setattr(estimator.ModuleEstimator, "_train_step", counted)
+    calls.clear()
+    reference = trained_weights("model_fn")
+    assert len(calls) == 30  # every step took the model_fn path
+    assert own_step.keys() == reference.keys()
+    for name, values in reference.items():
+        np.testing.assert_array_equal(own_step[name], values, err_msg=name)
+
+
+def test_a_chunk_split_into_batches_is_its_slices() -> None:
+    columns = [
+        fc.numeric_column("a"),
+        fc.embedding_column(fc.categorical_column_with_identity("i", 5), 2),
+    ]
+    layer = estimator.DenseFeatures(columns)
+    raw = {"a": np.arange(10, dtype=np.float32), "i": np.arange(10) % 5}
+    chunk = ModelFeatures(raw)
+    chunk.tensors(layer.transformer)
+    for size in (3, 4, 10, 12):
+        parts = chunk.split(size)
+        assert [p.num_rows for p in parts] == [min(size, 10 - s) for s in range(0, 10, size)]
+        for index, part in enumerate(parts):
+            expected = chunk.slice(index * size, index * size + size)
+            with torch.no_grad():
+                torch.testing.assert_close(layer(part), layer(expected), rtol=0, atol=0)
+            assert part.raw()["a"].tolist() == expected.raw()["a"].tolist()
+
+
+def test_the_module_forms_step_takes_flat_logits_as_the_model_fn_does(tmp_path: Path) -> None:
+    """Logits ``[n]`` instead of ``[n, 1]``: the head's spec reshapes them (no second
+    forward), so training gives bitwise the weights of the same module returning ``[n, 1]``."""
+    x, y = census_rows(300)
+
+    class Net(torch.nn.Module):
+        def __init__(self, flat: bool) -> None:
+            super().__init__()
+            self.flat = flat
+            self.inputs = estimator.DenseFeatures([fc.numeric_column("age")])
+            self.out = torch.nn.Linear(1, 1)
+
+        def forward(self, features: Any) -> torch.Tensor:
+            logits = self.out(self.inputs(features) / 50.0)
+            return logits.view(-1) if self.flat else logits
+
+    def trained_weights(flat: bool) -> dict[str, np.ndarray]:
+        torch.manual_seed(0)
+        model = estimator.ModuleEstimator(
+            Net(flat),
+            estimator.binary_classification_head(),
+            "Adagrad",
+            model_dir=str(tmp_path / str(flat)),
+            config=quiet_config(),
+        )
+        model.train(estimator.inputs.pandas_input_fn(x, y, batch_size=50, shuffle=False))
+        return {k: v.detach().numpy().copy() for k, v in model._network.state_dict().items()}
+
+    flat, column = trained_weights(True), trained_weights(False)
+    for name, values in column.items():
+        np.testing.assert_array_equal(flat[name], values, err_msg=name)

@@ -17,6 +17,7 @@ import pytest
 from mlengine import estimator, export
 from mlengine import feature_column as fc
 from mlengine.errors import CheckpointError, InvalidParameterError
+from mlengine.model.dense_features import ModelFeatures
 from tests.estimator.helpers import (
     BINARY_KEYS,
     CASES,
@@ -263,3 +264,72 @@ def test_warm_start_is_ignored_once_the_model_dir_has_a_checkpoint(
     again.train(BINARY.train_fn(), steps=1)  # resumes its own step-2 checkpoint
     assert global_step_of(again.latest_checkpoint()) == 3
     np.testing.assert_allclose(again.get_variable_value("dnn.logits.weight"), before, atol=1e-6)
+
+
+def test_a_custom_estimator_through_train_and_evaluate_and_its_exporters(tmp_path: Path) -> None:
+    """ModuleEstimator under train_and_evaluate: evaluations every N steps, a LatestExporter
+    keeping two ONNX exports and a FinalExporter, each loadable and predicting as the
+    estimator predicts."""
+    import torch
+
+    x, y = census_rows(400)
+    columns = dnn_columns()
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inputs = estimator.DenseFeatures(columns)
+            self.hidden = torch.nn.Linear(self.inputs.output_dim, 8)
+            self.out = torch.nn.Linear(8, 1)
+
+        def forward(self, features: Any) -> torch.Tensor:
+            return self.out(torch.relu(self.hidden(self.inputs(features))))
+
+    torch.manual_seed(0)
+    model = estimator.ModuleEstimator(
+        Net(),
+        estimator.binary_classification_head(),
+        "Adagrad",
+        model_dir=str(tmp_path / "model"),
+        config=quiet_config(),
+    )
+    train_spec = estimator.TrainSpec(
+        estimator.inputs.pandas_input_fn(x, y, batch_size=50, num_epochs=None, shuffle=True),
+        max_steps=12,
+    )
+    eval_spec = estimator.EvalSpec(
+        estimator.inputs.pandas_input_fn(x, y, batch_size=200, shuffle=False),
+        steps=None,
+        every_n_steps=4,
+        exporters=[
+            estimator.LatestExporter("latest", exports_to_keep=2),
+            estimator.FinalExporter("final"),
+        ],
+    )
+    result, exports = estimator.train_and_evaluate(model, train_spec, eval_spec)
+    assert set(result) == BINARY_KEYS and result["global_step"] == 12
+    latest = tmp_path / "model" / "export" / "latest"
+    assert len(versions(latest)) == 2  # three evaluations, the oldest export pruned
+    assert len(versions(tmp_path / "model" / "export" / "final")) == 1
+    final = export.load(exports[-1])
+    assert final.manifest["members"]["onnx"]["takes"] == "encoded"
+    rows = x.head(20)
+    want = np.array(
+        [
+            p["probabilities"]
+            for p in model.predict(estimator.inputs.pandas_input_fn(rows, shuffle=False))
+        ]
+    )
+    # onnxruntime and torch run the same float32 network in other orders of summation: each
+    # layer of k terms is within gamma_k (|W||x| + |b|) of the exact value (Higham), its
+    # difference carried by |W| to the logit; a probability moves by at most a quarter of it.
+    with torch.no_grad():
+        x0 = model._network.inputs(ModelFeatures(rows.to_dict("list"))).double().abs()
+        w1, b1 = model._network.hidden.weight.double().abs(), model._network.hidden.bias.double()
+        w2, b2 = model._network.out.weight.double().abs(), model._network.out.bias.double()
+        eps = float(np.finfo(np.float32).eps) / 2
+        first = x0 @ w1.T + b1.abs()
+        gamma1, gamma2 = (w1.shape[1] + 2) * eps, (w2.shape[1] + 2) * eps
+        bound = 2 * (gamma1 * first @ w2.T + gamma2 * (first @ w2.T + b2.abs()))
+    got = final.predict(rows)["probabilities"]
+    assert (np.abs(got - want) <= bound.numpy() / 4 + 1e-12).all()

@@ -58,6 +58,34 @@ import os, time
 print(f"worker {os.environ['RANK']} pid {os.getpid()}", flush=True)
 time.sleep(600)
 """,
+    "custom.py": """
+import sys
+import torch
+from mlengine import estimator
+from mlengine import feature_column as fc
+from mlengine.data import census
+
+job_dir = sys.argv[sys.argv.index("--job-dir") + 1]
+x, y = census.load("train")
+x, y = x.head(200), y[:200]
+columns = [fc.numeric_column("age", normalizer_fn=fc.ZScore(38.6, 13.6)),
+           fc.embedding_column(fc.categorical_column_with_hash_bucket("occupation", 20), 3)]
+
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.inputs = estimator.DenseFeatures(columns)
+        self.out = torch.nn.Linear(self.inputs.output_dim, 1)
+
+    def forward(self, features):
+        return self.out(self.inputs(features))
+
+model = estimator.ModuleEstimator(Net(), estimator.binary_classification_head(), "Adagrad",
+                                  model_dir=job_dir + "/model",
+                                  config=estimator.RunConfig(quiet=True))
+model.train(estimator.inputs.pandas_input_fn(x, y, batch_size=50, shuffle=False))
+print("exported", model.export_saved_model(job_dir + "/export"), flush=True)
+""",
 }
 
 

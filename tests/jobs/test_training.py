@@ -174,3 +174,24 @@ def test_bad_submissions_are_refused_before_anything_runs(
     assert jobs.wait("j1", timeout=60).state is JobState.SUCCEEDED
     with pytest.raises(FailedPreconditionError, match=r"already SUCCEEDED"):
         jobs.cancel_job("j1")
+
+
+@pytest.mark.timeout(120)
+def test_a_custom_estimator_trains_and_exports_as_a_job(
+    jobs: JobManager, trainer_package: Path, tmp_path: Path
+) -> None:
+    """A trainer module with a ModuleEstimator of its own: the job succeeds and its export
+    (the network as ONNX) loads and predicts, without the trainer's code."""
+    from mlengine.export import load
+
+    jobs.submit_training(
+        "custom_1", "trainer.custom", package_path=str(trainer_package), job_dir=str(tmp_path)
+    )
+    done = jobs.wait("custom_1", timeout=100)
+    log = jobs.read_logs("custom_1")
+    assert done.state is JobState.SUCCEEDED, (done.error_message, log)
+    path = log.split("exported ", 1)[1].split()[0]
+    predictor = load(path)
+    assert predictor.manifest["members"]["onnx"]["takes"] == "encoded"
+    answer = predictor.predict_instances([{"age": 40, "occupation": "Sales"}])
+    assert len(answer) == 1 and abs(sum(answer[0]["probabilities"]) - 1.0) < 1e-12

@@ -46,6 +46,50 @@ def test_every_head_round_trips_through_its_config(make: object) -> None:
     assert type(again) is type(head) and again.config() == head.config()
 
 
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: estimator.binary_classification_head(label_vocabulary=["no", "yes"]),
+        lambda: estimator.multi_class_head(3, label_vocabulary=["x", "y", "z"]),
+        lambda: estimator.regression_head(label_dimension=2),
+        lambda: estimator.multi_label_head(4),
+        lambda: estimator.poisson_regression_head(),
+        lambda: estimator.logistic_regression_head(),
+    ],
+)
+def test_every_heads_onnx_predictions_are_its_predictions(make: object) -> None:
+    """The head's ONNX nodes (portable exports) against its numpy predictions on the same
+    float32 logits: both in float64, a few operations each (exp, a division, a log), so a
+    few float64 ulps apart (1e-14 relative covers 45 of them); onnxruntime's sigmoid is
+    accurate to a few ulps of 1 rather than of its value (it gives 0.0 for sigmoid(-70)), so
+    values below 1 may also differ by 4 ulps of 1 (4 * 2^-53) absolutely."""
+    import onnxruntime
+
+    from mlengine.feature_column.onnx_graph import GraphInput, OnnxGraph
+
+    head = make()  # type: ignore[operator]
+    width = head.logits_dimension
+    graph = OnnxGraph()
+    logits = graph.input(GraphInput("logits", "float32", [-1, width], "feature"))
+    outputs = head.onnx_predictions(graph, logits)
+    model = graph.model(
+        [(t, f"out/{k}", dtype, shape) for k, (t, dtype, shape) in outputs.items()], "h", ""
+    )
+    rng = np.random.default_rng(3)
+    z = (rng.normal(0, 4, (64, width)) * rng.choice([1, 1e-3, 30], (64, 1))).astype(np.float32)
+    z[0] = 0.0  # a tie: class 0, as numpy's argmax and p > 0.5 decide
+    session = onnxruntime.InferenceSession(model.SerializeToString())
+    got = dict(zip(outputs, session.run([f"out/{k}" for k in outputs], {"logits": z}), strict=True))
+    want = head.predictions(z)
+    assert sorted(got) == sorted(want) == sorted(head.prediction_keys)
+    for key, values in want.items():
+        if values.dtype.kind in "iO":
+            np.testing.assert_array_equal(got[key], values)
+        else:
+            assert got[key].shape == values.shape
+            np.testing.assert_allclose(got[key], values, rtol=1e-14, atol=4 * 2.0**-53)
+
+
 def test_poisson_loss_is_tfs_log_poisson_loss_with_stirlings_term() -> None:
     head = estimator.poisson_regression_head()
     z = torch.tensor([[0.5], [1.2], [-0.3]], dtype=torch.float64)

@@ -428,9 +428,15 @@ class _BoostedTrees(Estimator):
         as_text: bool = False,
         checkpoint_path: str | None = None,
         experimental_mode: Any = None,
+        export_onnx: bool = False,
     ) -> str:
         """Export the trees (LightGBM's text model, ``lightgbm.txt``, the ``lightgbm`` member)
-        and the columns."""
+        and the columns. ``export_onnx`` (a portable ONNX copy) is for networks only."""
+        if export_onnx:
+            raise NotSupportedError(
+                "BoostedTrees*.export_saved_model(export_onnx=True): portable ONNX exports are "
+                "for networks; boosted trees export LightGBM's text model only."
+            )
         booster, trees = self._booster(checkpoint_path)
         columns: list[FeatureColumn] = list(self._inputs.columns)
 

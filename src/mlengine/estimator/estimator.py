@@ -385,13 +385,31 @@ class Estimator:
         as_text: bool = False,
         checkpoint_path: str | None = None,
         experimental_mode: Any = None,
+        export_onnx: bool = False,
     ) -> str:
-        """Export the latest (or given) checkpoint to ``export_dir_base/<timestamp>/``."""
+        """Export the latest (or given) checkpoint to ``export_dir_base/<timestamp>/``.
+
+        With ``export_onnx=True`` the export also carries ``model.onnx``: the whole model
+        (feature columns, network, head) as one ONNX graph from raw features to the
+        Predictor's outputs, for ONNX runtimes outside Python (see
+        :mod:`mlengine.export.portable`). Off by default: building and checking it takes
+        about a second.
+        """
         from mlengine.export.writer import export_model
 
         session = self._restored(checkpoint_path)
         path = None
         if is_chief():
+            members = None
+            if export_onnx:
+                from mlengine.export.portable import portable_member
+
+                model = session.model
+                weights = {
+                    name: tensor.detach().cpu().numpy()
+                    for name, tensor in model.network.state_dict().items()
+                }
+                members = {"onnx": portable_member(model.spec, weights, model.head)}
             path = export_model(
                 export_dir_base,
                 session.model,
@@ -399,6 +417,7 @@ class Estimator:
                 global_step=session.global_step,
                 metrics=getattr(self, "_last_eval", None),
                 serving_input_receiver_fn=serving_input_receiver_fn,
+                members=members,
             )
         if self._join_job():
             return broadcast_text(path, self._device)  # every rank learns the chief's path

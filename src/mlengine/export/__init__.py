@@ -10,6 +10,7 @@ Modules:
 * ``lightgbm_model``: a LightGBM text model in an export: written, checked, read
 * ``members``: format 2's optional members (ONNX graphs, ...): kinds, checks, reading
 * ``onnx_runtime``: an ONNX member run by onnxruntime, after checking its graph
+* ``portable``: a canned model as one ONNX graph from raw features (``export_onnx=True``)
 * ``predictor``: load an export and predict: :class:`Predictor`, from the directory alone
 * ``scorers``: what turns features into logits when the model is not a network
 * ``writer``: write a trained model as a versioned export directory, atomically

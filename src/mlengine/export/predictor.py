@@ -44,6 +44,7 @@ from mlengine.export.scorers import SPEC_ERRORS, Scorer, scorer_for, spec_error
 from mlengine.feature_column.columns import read_vocabulary_file
 from mlengine.feature_column.memory import ValueMemory
 from mlengine.feature_column.row_encoder import RowEncoder
+from mlengine.feature_column.serialization import column_configs
 from mlengine.feature_column.transform import as_feature_dict, count_rows, transform_all
 from mlengine.model.heads import Head, head_from_config
 from mlengine.model.numpy_network import NumpyNetwork
@@ -93,27 +94,21 @@ def read_manifest(export_dir: str | os.PathLike[str]) -> dict[str, Any]:
 
 def _resolve_assets(spec: Any, root: str) -> None:
     """Fill file-based vocabularies from ``assets/`` (paths checked to stay inside)."""
-    if isinstance(spec, dict):
-        config = spec.get("config")
-        if spec.get("class_name") == "VocabularyColumn" and isinstance(config, dict):
-            relative = config.get("vocabulary_file")
-            if relative:
-                path = inside(root, relative, f"vocabulary of {config.get('key')!r}")
-                if not path.startswith(os.path.join(os.path.realpath(root), ASSETS_DIR)):
-                    raise ExportFormatError(f"vocabulary file {relative!r} is not under assets/.")
-                try:
-                    vocabulary: Sequence[Any] = read_vocabulary_file(path)
-                    if config.get("dtype") == "int64":
-                        vocabulary = [int(v) for v in vocabulary]
-                except (FeatureError, ValueError) as exc:
-                    raise ExportFormatError(f"vocabulary file {relative!r}: {exc}") from None
-                config["vocabulary"] = list(vocabulary)
-                config["vocabulary_file"] = path
-        for value in spec.values():
-            _resolve_assets(value, root)
-    elif isinstance(spec, list):
-        for value in spec:
-            _resolve_assets(value, root)
+    for class_name, config in column_configs(spec):
+        relative = config.get("vocabulary_file")
+        if class_name != "VocabularyColumn" or not relative:
+            continue
+        path = inside(root, relative, f"vocabulary of {config.get('key')!r}")
+        if not path.startswith(os.path.join(os.path.realpath(root), ASSETS_DIR)):
+            raise ExportFormatError(f"vocabulary file {relative!r} is not under assets/.")
+        try:
+            vocabulary: Sequence[Any] = read_vocabulary_file(path)
+            if config.get("dtype") == "int64":
+                vocabulary = [int(v) for v in vocabulary]
+        except (FeatureError, ValueError) as exc:
+            raise ExportFormatError(f"vocabulary file {relative!r}: {exc}") from None
+        config["vocabulary"] = list(vocabulary)
+        config["vocabulary_file"] = path
 
 
 class Predictor:
@@ -339,6 +334,27 @@ class Predictor:
                 self._encoder = Encoder(model, torch.device("cpu"))
                 self._model = model
             return self._model, self._encoder
+
+    def onnx_inputs(self, instances: Any) -> dict[str, np.ndarray]:
+        """Every input of the export's portable graph (``model.onnx`` of a canned model
+        exported with ``export_onnx=True``) for ``instances``: each feature in the graph's
+        dtype, and each id input (``ids/<column>``: hash buckets, crosses) computed by
+        mlengine's feature columns, which an ONNX runtime cannot compute.
+
+        Raises:
+            ExportFormatError: the export has no portable graph.
+        """
+        entry = self.manifest[MEMBERS_KEY].get("onnx")
+        if entry is None or entry.get("takes") != "raw":
+            raise ExportFormatError(
+                f"{self.path!r} has no portable ONNX graph; export it with "
+                "export_saved_model(..., export_onnx=True)."
+            )
+        from mlengine.export.portable import onnx_inputs
+
+        return onnx_inputs(
+            entry, self.linear_transformer, self.dnn_transformer, self._features(instances)
+        )
 
     def predict_instances(self, instances: Any) -> list[dict[str, Any]]:
         """Predictions as one JSON-ready dict per instance (lists of numbers or strings)."""

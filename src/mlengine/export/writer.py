@@ -34,6 +34,7 @@ from mlengine.export.format import (
 )
 from mlengine.export.members import MEMBERS_KEY, write_member
 from mlengine.feature_column import FeatureColumn, from_config
+from mlengine.feature_column.serialization import column_configs
 from mlengine.model import Model
 from mlengine.model.heads import Head
 
@@ -48,39 +49,27 @@ def store_vocabulary_assets(spec: dict[str, Any], assets: str) -> dict[str, str]
     written: dict[str, str] = {}
     files: dict[tuple[str, tuple[Any, ...]], str] = {}  # (key, vocabulary) -> relative path
 
-    def visit(node: Any) -> None:
-        if isinstance(node, dict):
-            config = node.get("config")
-            if (
-                node.get("class_name") == "VocabularyColumn"
-                and isinstance(config, dict)
-                and config.get("vocabulary_file")
-            ):
-                content = (config["key"], tuple(config["vocabulary"]))
-                relative = files.get(content)
-                if relative is None:
-                    # A file name of safe characters only: a key such as "../x" or "a/b" must
-                    # neither escape assets/ nor need a sub-folder.
-                    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", config["key"]).lstrip(".") or "vocab"
-                    name, n = f"{stem}.vocab", 1
-                    while f"{ASSETS_DIR}/{name}" in files.values():
-                        n += 1
-                        name = f"{stem}-{n}.vocab"
-                    relative = f"{ASSETS_DIR}/{name}"
-                    os.makedirs(assets, exist_ok=True)
-                    with open(os.path.join(assets, name), "w", encoding="utf-8") as handle:
-                        handle.write("".join(f"{v}\n" for v in config["vocabulary"]))
-                    files[content] = relative
-                written[config["key"]] = relative
-                config["vocabulary_file"] = relative
-                config["vocabulary"] = []  # read back from the asset at load time
-            for value in node.values():
-                visit(value)
-        elif isinstance(node, list):
-            for value in node:
-                visit(value)
-
-    visit(spec)
+    for class_name, config in column_configs(spec):
+        if class_name != "VocabularyColumn" or not config.get("vocabulary_file"):
+            continue
+        content = (config["key"], tuple(config["vocabulary"]))
+        relative = files.get(content)
+        if relative is None:
+            # A file name of safe characters only: a key such as "../x" or "a/b" must
+            # neither escape assets/ nor need a sub-folder.
+            stem = re.sub(r"[^A-Za-z0-9_.-]", "_", config["key"]).lstrip(".") or "vocab"
+            name, n = f"{stem}.vocab", 1
+            while f"{ASSETS_DIR}/{name}" in files.values():
+                n += 1
+                name = f"{stem}-{n}.vocab"
+            relative = f"{ASSETS_DIR}/{name}"
+            os.makedirs(assets, exist_ok=True)
+            with open(os.path.join(assets, name), "w", encoding="utf-8") as handle:
+                handle.write("".join(f"{v}\n" for v in config["vocabulary"]))
+            files[content] = relative
+        written[config["key"]] = relative
+        config["vocabulary_file"] = relative
+        config["vocabulary"] = []  # read back from the asset at load time
     return written
 
 

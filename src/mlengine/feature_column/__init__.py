@@ -11,6 +11,7 @@ Modules:
 * ``row_encoder``: the fast path for a serving request's few instances.
 * ``rowpath``: what column homes need to write their row encodings.
 * ``memory``: the one memory of string values a predicting process keeps.
+* ``onnx_graph``: the columns' ONNX expressions, for a canned model's portable export
 * ``hashing``: the stable hash of values and crosses.
 * ``serialization``: columns to and from JSON (an allow-list, no code).
 * ``analyze``: statistics that fill columns in (vocabularies, mean/std, quantiles), and

@@ -8,6 +8,7 @@ the document, so an export's feature columns are data, never pickles.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from typing import Any
 
 from mlengine.errors import ExportFormatError
@@ -54,6 +55,21 @@ def _decode(value: Any, where: str) -> Any:
     if isinstance(value, list):
         return tuple(_decode(v, where) for v in value)
     return value
+
+
+def column_configs(document: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every column in a JSON document (a model spec, nested columns included), outermost
+    first, as ``(class_name, config)``; the configs may be changed in place while iterating
+    (an export points file vocabularies at its assets this way)."""
+    if isinstance(document, dict):
+        config = document.get("config")
+        if isinstance(document.get("class_name"), str) and isinstance(config, dict):
+            yield document["class_name"], config
+        for value in list(document.values()):
+            yield from column_configs(value)
+    elif isinstance(document, list):
+        for value in document:
+            yield from column_configs(value)
 
 
 def from_config(config: dict[str, Any], where: str = "feature column") -> FeatureColumn:

@@ -13,6 +13,7 @@ Modules:
 * ``multi_label``: the multi-label head (sigmoid cross-entropy over classes)
 * ``networks``: the torch networks: a linear part, a DNN part, and their sum
 * ``numpy_network``: a trained network's inference forward in numpy (the Predictor's)
+* ``onnx_network``: a canned network as ONNX nodes (for portable exports)
 * ``regression_heads``: the Poisson and logistic regression heads
 * ``spec``: a model spec's torch-free parts: transformers and the weights' names and shapes
 * ``trees``: the matrix a LightGBM model reads, from the feature columns

@@ -21,7 +21,12 @@ import pyarrow.compute as pc
 if TYPE_CHECKING:
     import torch
 
+    from mlengine.feature_column.onnx_graph import OnnxGraph
+
 from mlengine.errors import DataError, InvalidParameterError
+
+OnnxOutputs = dict[str, tuple[str, str, list[int]]]
+"""A head's predictions in an ONNX graph: output key -> (tensor, dtype, shape)."""
 
 SUM_OVER_BATCH_SIZE = "sum_over_batch_size"
 SUM = "sum"
@@ -164,6 +169,26 @@ class Head:
         """Columnar predictions (one array per key, first axis = examples)."""
         raise NotImplementedError
 
+    def onnx_predictions(self, graph: OnnxGraph, logits: str) -> OnnxOutputs:
+        """:meth:`predictions` as ONNX nodes over float32 ``logits`` ``[n, logits_dimension]``
+        (float64 arithmetic, as the numpy predictions), for portable exports."""
+        from mlengine.errors import NotSupportedError
+
+        raise NotSupportedError(f"The {self.kind!r} head has no ONNX expression.")
+
+
+def onnx_logits_and(
+    graph: OnnxGraph, logits: str, width: int, key: str, op_type: str
+) -> OnnxOutputs:
+    """The float64 ``logits`` and ``op_type(logits)`` under ``key``: the ONNX predictions of
+    the heads whose outputs are their logits and one elementwise function of them."""
+    z = graph.cast(logits, "float64")
+    shape = [-1, width]
+    return {
+        PredictionKeys.LOGITS: (z, "float64", shape),
+        key: (str(graph.op(op_type, z)), "float64", shape),
+    }
+
 
 def functional() -> ModuleType:
     """``torch.nn.functional`` (imported by the first loss; then a dictionary lookup)."""
@@ -290,6 +315,14 @@ class ClassificationHead(Head):
             PredictionKeys.CLASSES: self.class_names[class_ids].reshape(-1, 1),
         }
 
+    def _onnx_class_outputs(self, graph: OnnxGraph, class_ids: str) -> OnnxOutputs:
+        """``class_ids`` ``[n, 1]`` and the class names they index."""
+        names = graph.const(self.class_names, "class_names")
+        return {
+            PredictionKeys.CLASS_IDS: (class_ids, "int64", [-1, 1]),
+            PredictionKeys.CLASSES: (str(graph.op("Gather", names, class_ids)), "string", [-1, 1]),
+        }
+
 
 class BinaryClassHead(ClassificationHead):
     """Logistic regression head: one logit, sigmoid cross-entropy."""
@@ -349,6 +382,18 @@ class BinaryClassHead(ClassificationHead):
         out[PredictionKeys.PROBABILITIES] = np.concatenate([1.0 - p, p], axis=1)
         return out
 
+    def onnx_predictions(self, graph: OnnxGraph, logits: str) -> OnnxOutputs:
+        z = graph.cast(logits, "float64")
+        p = str(graph.op("Sigmoid", z))
+        class_ids = graph.cast(str(graph.op("Greater", p, graph.const(0.5, "half"))), "int64")
+        out = self._onnx_class_outputs(graph, class_ids)
+        out[PredictionKeys.LOGISTIC] = (p, "float64", [-1, 1])
+        out[PredictionKeys.LOGITS] = (z, "float64", [-1, 1])
+        complement = graph.op("Sub", graph.const(1.0, "one"), p)
+        probabilities = str(graph.op("Concat", complement, p, axis=1))
+        out[PredictionKeys.PROBABILITIES] = (probabilities, "float64", [-1, 2])
+        return out
+
 
 class MultiClassHead(ClassificationHead):
     """Softmax cross-entropy head over ``n_classes`` logits."""
@@ -381,6 +426,14 @@ class MultiClassHead(ClassificationHead):
         out = self._class_outputs(p.argmax(axis=1).astype(np.int64))
         out[PredictionKeys.LOGITS] = z
         out[PredictionKeys.PROBABILITIES] = p
+        return out
+
+    def onnx_predictions(self, graph: OnnxGraph, logits: str) -> OnnxOutputs:
+        z = graph.cast(logits, "float64")
+        p = str(graph.op("Softmax", z, axis=1))
+        out = self._onnx_class_outputs(graph, str(graph.op("ArgMax", p, axis=1, keepdims=1)))
+        out[PredictionKeys.LOGITS] = (z, "float64", [-1, self.n_classes])
+        out[PredictionKeys.PROBABILITIES] = (p, "float64", [-1, self.n_classes])
         return out
 
 
@@ -469,6 +522,10 @@ class RegressionHead(Head):
         if (self.label_center, self.label_scale) != (0.0, 1.0):
             values = values * self.label_scale + self.label_center
         return {PredictionKeys.PREDICTIONS: values}
+
+    def onnx_predictions(self, graph: OnnxGraph, logits: str) -> OnnxOutputs:
+        predictions = graph.cast(logits, "float64")
+        return {PredictionKeys.PREDICTIONS: (predictions, "float64", [-1, self.label_dimension])}
 
 
 def check_thresholds(thresholds: Sequence[float] | None) -> tuple[float, ...]:

@@ -18,15 +18,19 @@ from mlengine.errors import DataError, InvalidParameterError
 from mlengine.model.heads import (
     SUM_OVER_BATCH_SIZE,
     Head,
+    OnnxOutputs,
     PredictionKeys,
     as_float64,
     check_thresholds,
     functional,
+    onnx_logits_and,
     stable_sigmoid,
 )
 
 if TYPE_CHECKING:
     import torch
+
+    from mlengine.feature_column.onnx_graph import OnnxGraph
 
 
 class MultiLabelHead(Head):
@@ -132,6 +136,11 @@ class MultiLabelHead(Head):
     def predictions(self, logits: torch.Tensor | np.ndarray) -> dict[str, np.ndarray]:
         z = as_float64(logits).reshape(-1, self.n_classes)
         return {PredictionKeys.LOGITS: z, PredictionKeys.PROBABILITIES: stable_sigmoid(z)}
+
+    def onnx_predictions(self, graph: OnnxGraph, logits: str) -> OnnxOutputs:
+        return onnx_logits_and(
+            graph, logits, self.n_classes, PredictionKeys.PROBABILITIES, "Sigmoid"
+        )
 
 
 __all__ = ["MultiLabelHead"]

@@ -16,15 +16,19 @@ import numpy as np
 from mlengine.errors import DataError
 from mlengine.model.heads import (
     SUM_OVER_BATCH_SIZE,
+    OnnxOutputs,
     PredictionKeys,
     RegressionHead,
     as_float64,
     functional,
+    onnx_logits_and,
     stable_sigmoid,
 )
 
 if TYPE_CHECKING:
     import torch
+
+    from mlengine.feature_column.onnx_graph import OnnxGraph
 
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
@@ -86,6 +90,11 @@ class PoissonRegressionHead(RegressionHead):
         z = as_float64(logits).reshape(-1, self.logits_dimension)
         return {PredictionKeys.LOGITS: z, PredictionKeys.PREDICTIONS: np.exp(z)}
 
+    def onnx_predictions(self, graph: OnnxGraph, logits: str) -> OnnxOutputs:
+        return onnx_logits_and(
+            graph, logits, self.logits_dimension, PredictionKeys.PREDICTIONS, "Exp"
+        )
+
 
 class LogisticRegressionHead(RegressionHead):
     """``tf.estimator.LogisticRegressionHead``: labels in [0, 1], loss sigmoid cross-entropy,
@@ -135,6 +144,9 @@ class LogisticRegressionHead(RegressionHead):
     def predictions(self, logits: torch.Tensor | np.ndarray) -> dict[str, np.ndarray]:
         z = as_float64(logits).reshape(-1, 1)
         return {PredictionKeys.LOGITS: z, PredictionKeys.PREDICTIONS: stable_sigmoid(z)}
+
+    def onnx_predictions(self, graph: OnnxGraph, logits: str) -> OnnxOutputs:
+        return onnx_logits_and(graph, logits, 1, PredictionKeys.PREDICTIONS, "Sigmoid")
 
 
 __all__ = ["LogisticRegressionHead", "PoissonRegressionHead"]

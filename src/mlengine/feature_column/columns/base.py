@@ -12,7 +12,10 @@ A column type is one class in one module of this package (its *home*), which hol
   :class:`~mlengine.feature_column.encoding.FeatureBatch`; the reference that training,
   evaluation and batch prediction run;
 * where a measured fast path needs it, its **row encoding** (``row_ids`` / ``row_values``) for the
-  few instances of a serving request (:mod:`mlengine.feature_column.row_encoder`).
+  few instances of a serving request (:mod:`mlengine.feature_column.row_encoder`);
+* where ONNX can express it, its **ONNX expression** (:meth:`CategoricalColumn.onnx_ids`,
+  :meth:`DenseColumn.onnx_dense`) over an :class:`~mlengine.feature_column.onnx_graph.OnnxGraph`,
+  for portable exports; it must compute what the vectorised encoding computes.
 
 :class:`~mlengine.feature_column.transform.FeatureTransformer`, the row encoder, the export's
 signature and the model builder loop over columns and call these; none of them asks a column's
@@ -30,6 +33,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from mlengine.feature_column.encoding import FeatureBatch, Ids, IdsOf
+    from mlengine.feature_column.onnx_graph import GraphIds, GraphIdsOf, OnnxGraph
     from mlengine.feature_column.rowpath import RowCompiler, RowIdsFunction
 
 STRING = "string"
@@ -163,6 +167,12 @@ class CategoricalColumn(FeatureColumn):
         with this column then take :meth:`transform_ids`)."""
         return None
 
+    def onnx_ids(self, graph: OnnxGraph, ids_of: GraphIdsOf) -> GraphIds | None:
+        """:meth:`transform_ids` as an ONNX expression of the graph's raw inputs (one value
+        per row), or None where ONNX cannot compute it: the graph then takes the ids as an
+        input, computed by mlengine (hash buckets and crosses)."""
+        return None
+
     def as_dnn_input(self, owner: str) -> FeatureColumn:
         raise InvalidParameterError(
             f"{owner}: DNN feature columns must be dense; {self.name!r} is categorical. "
@@ -191,6 +201,12 @@ class DenseColumn(FeatureColumn):
         """Where the row path finds this column's dense input: ``("values", number_slot)`` for
         one value per row, ``("multi_hot", ids_slot)`` for a categorical column's ids; None
         where the row path does not cover it."""
+        return None
+
+    def onnx_dense(self, graph: OnnxGraph, ids_of: GraphIdsOf) -> str | GraphIds | None:
+        """:meth:`transform_dense` as an ONNX expression: float32 ``[n, width]`` values, or ids
+        whose weights make the multi-hot; None where the column has none (the model then
+        cannot be exported as a portable graph, and the error names the column)."""
         return None
 
 

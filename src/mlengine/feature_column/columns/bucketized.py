@@ -21,10 +21,12 @@ from mlengine.feature_column.columns.base import (
 )
 from mlengine.feature_column.columns.numeric import NumericColumn
 from mlengine.feature_column.encoding import Ids
+from mlengine.feature_column.onnx_graph import GraphIds
 from mlengine.feature_column.rowpath import RowCompiler, RowIds, RowIdsFunction, RowValues, float32
 
 if TYPE_CHECKING:
     from mlengine.feature_column.encoding import FeatureBatch, IdsOf
+    from mlengine.feature_column.onnx_graph import GraphIdsOf, OnnxGraph
 
 
 @serializable
@@ -89,6 +91,19 @@ class BucketizedColumn(CategoricalColumn, DenseColumn):
             ids = np.searchsorted(boundaries, values.astype(np.float64), side="right")
         ids = ids + np.arange(values.shape[1]) * (len(boundaries) + 1)
         return Ids(ids.astype(np.int64), np.ones(ids.shape, dtype=np.float32))
+
+    def onnx_ids(self, graph: OnnxGraph, ids_of: GraphIdsOf) -> GraphIds:
+        # The same count as transform_ids: len - #(boundaries > value), in float64.
+        values = graph.cast(self.source_column.onnx_values(graph), "float64")
+        expanded = graph.op("Unsqueeze", values, graph.const([2], "axis"))
+        bounds = graph.const(self.boundaries, "boundaries", np.float64)
+        below = graph.cast(graph.op("Less", expanded, bounds), "int64")
+        above = graph.op("ReduceSum", below, graph.const([2], "axis"), keepdims=0)
+        count = graph.const(len(self.boundaries), "boundaries", np.int64)
+        width = self.source_column.width
+        element = graph.const(np.arange(width) * (len(self.boundaries) + 1), "element", np.int64)
+        ids = str(graph.op("Add", graph.op("Sub", count, above), element))
+        return GraphIds(ids, graph.ones(ids), width)
 
     def row_ids(self, compiler: RowCompiler) -> RowIdsFunction | None:
         if self.source_column.width != 1:

@@ -26,6 +26,7 @@ from mlengine.feature_column.encoding import Ids, combine
 
 if TYPE_CHECKING:
     from mlengine.feature_column.encoding import IdsOf
+    from mlengine.feature_column.onnx_graph import GraphIds, GraphIdsOf, OnnxGraph
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,10 @@ class EmbeddingColumn(DenseColumn):
     def embedding_ids(self, ids_of: IdsOf) -> Ids:
         """The batch's ids with weights that implement the combiner as a weighted sum."""
         return combine(ids_of(self.categorical_column), self.combiner)
+
+    def onnx_embedding_ids(self, graph: OnnxGraph, ids_of: GraphIdsOf) -> GraphIds:
+        """:meth:`embedding_ids` in the graph."""
+        return graph.combine(ids_of(self.categorical_column), self.combiner)
 
 
 def _check_embedding_args(

@@ -33,6 +33,7 @@ from mlengine.feature_column.rowpath import (
 
 if TYPE_CHECKING:
     from mlengine.feature_column.encoding import FeatureBatch, IdsOf
+    from mlengine.feature_column.onnx_graph import GraphIds, GraphIdsOf, OnnxGraph
 
 
 @serializable
@@ -75,6 +76,24 @@ class IdentityColumn(KeyedColumn, CategoricalColumn):
                 "default_value."
             )
         return layout(values, valid & (values >= 0), offsets, batch.n)
+
+    def onnx_ids(self, graph: OnnxGraph, ids_of: GraphIdsOf) -> GraphIds:
+        values = graph.integers(self.key, self.name)
+        size = graph.const(self.num_buckets, "num_buckets", np.int64)
+        zero = graph.const(0, "zero", np.int64)
+        if self.wrap:  # Mod of int64s takes the divisor's sign, as np.mod: ids in [0, size)
+            every = graph.op("Equal", values, values)  # an int64 input has no missing values
+            return graph.one_id(str(graph.op("Mod", values, size)), str(every))
+        valid = graph.op("Not", graph.op("Equal", values, graph.const(-1, "missing")))
+        in_range = graph.op(
+            "And", graph.op("GreaterOrEqual", values, zero), graph.op("Less", values, size)
+        )
+        if self.default_value is not None:
+            default = graph.const(self.default_value, "default", np.int64)
+            return graph.one_id(str(graph.op("Where", in_range, values, default)), str(valid))
+        # Out of range without a default: mlengine raises an error naming the value; the graph
+        # cannot, and drops it (weight 0) as it drops a negative value.
+        return graph.one_id(str(values), str(graph.op("And", valid, in_range)))
 
     def row_ids(self, compiler: RowCompiler) -> RowIdsFunction | None:
         key, size, default, wrap = self.key, self.num_buckets, self.default_value, self.wrap

@@ -17,6 +17,7 @@ from mlengine.feature_column.columns.base import (
 
 if TYPE_CHECKING:
     from mlengine.feature_column.encoding import FeatureBatch, Ids, IdsOf
+    from mlengine.feature_column.onnx_graph import GraphIds, GraphIdsOf, OnnxGraph
     from mlengine.feature_column.rowpath import RowCompiler
 
 
@@ -45,6 +46,9 @@ class IndicatorColumn(DenseColumn):
 
     def transform_dense(self, batch: FeatureBatch, ids_of: IdsOf) -> Ids:
         return ids_of(self.categorical_column)  # repeated ids count, as TF's indicator
+
+    def onnx_dense(self, graph: OnnxGraph, ids_of: GraphIdsOf) -> GraphIds:
+        return ids_of(self.categorical_column)
 
     def row_dense(self, compiler: RowCompiler) -> RowDense | None:
         return "multi_hot", compiler.slot(self.categorical_column)

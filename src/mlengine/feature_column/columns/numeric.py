@@ -25,6 +25,7 @@ from mlengine.feature_column.rowpath import LARGEST_EXACT_INT, RowCompiler, RowF
 
 if TYPE_CHECKING:
     from mlengine.feature_column.encoding import FeatureBatch, IdsOf
+    from mlengine.feature_column.onnx_graph import GraphIdsOf, OnnxGraph
 
 # --------------------------------------------------------------------------------------------
 # Normalisers: the serialisable replacement of TensorFlow's ``normalizer_fn`` callables.
@@ -50,6 +51,11 @@ class ZScore:
         mean, std = self.mean, self.std
         return [(v - mean) / std for v in values]
 
+    def onnx(self, graph: OnnxGraph, values: str) -> str:
+        """The same arithmetic on a float64 graph tensor."""
+        centred = graph.op("Sub", values, graph.const(self.mean, "mean", np.float64))
+        return str(graph.op("Div", centred, graph.const(self.std, "std", np.float64)))
+
 
 @serializable
 @dataclass(frozen=True)
@@ -71,6 +77,12 @@ class MinMax:
         low, span = self.min, self.max - self.min
         return [(v - low) / span for v in values]
 
+    def onnx(self, graph: OnnxGraph, values: str) -> str:
+        """The same arithmetic on a float64 graph tensor."""
+        shifted = graph.op("Sub", values, graph.const(self.min, "min", np.float64))
+        span = graph.const(self.max - self.min, "span", np.float64)
+        return str(graph.op("Div", shifted, span))
+
 
 @serializable
 @dataclass(frozen=True)
@@ -84,6 +96,14 @@ class Log1p:
         """:meth:`__call__` of each value (numpy's log1p, not math's: the same last bit)."""
         result: list[float] = self(np.array(values)).tolist()
         return result
+
+    def onnx(self, graph: OnnxGraph, values: str) -> str:
+        """``sign(x) * log(1 + |x|)`` in float64: ONNX has no log1p, so a value of magnitude
+        below ~1e-8 loses relative precision here (in float64, far below float32's rounding
+        of the result except for such tiny values)."""
+        one = graph.const(1.0, "one", np.float64)
+        magnitude = graph.op("Log", graph.op("Add", one, graph.op("Abs", values)))
+        return str(graph.op("Mul", graph.op("Sign", values), magnitude))
 
 
 Normalizer = ZScore | MinMax | Log1p
@@ -137,6 +157,20 @@ class NumericColumn(KeyedColumn, DenseColumn):
 
     def transform_dense(self, batch: FeatureBatch, ids_of: IdsOf) -> np.ndarray:
         return self.values(batch)
+
+    def onnx_values(self, graph: OnnxGraph) -> str:
+        """:meth:`values` in the graph: float32 ``[n, width]``, defaults filled in (a NaN
+        stays NaN without a default), normalised in float64."""
+        values = graph.floats(self.key, self.shape, self.name)
+        if self.default_value is not None:
+            default = graph.const([self.default_value], "default", np.float64)
+            values = graph.op("Where", graph.op("IsNaN", values), default, values)
+        if self.normalizer is not None:
+            values = self.normalizer.onnx(graph, values)
+        return graph.cast(values, "float32")
+
+    def onnx_dense(self, graph: OnnxGraph, ids_of: GraphIdsOf) -> str:
+        return self.onnx_values(graph)
 
     def row_dense(self, compiler: RowCompiler) -> RowDense | None:
         return None if self.width != 1 else ("values", compiler.number_slot(self))

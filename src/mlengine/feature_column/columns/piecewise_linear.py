@@ -27,6 +27,7 @@ from mlengine.feature_column.columns.numeric import NumericColumn
 
 if TYPE_CHECKING:
     from mlengine.feature_column.encoding import FeatureBatch, IdsOf
+    from mlengine.feature_column.onnx_graph import GraphIdsOf, OnnxGraph
 
 
 @serializable
@@ -68,6 +69,17 @@ class PiecewiseLinearColumn(DenseColumn):
         # [n, elements, bins]: each element's progress through each bin, then flattened.
         progress = (values[:, :, None] - left) / (right - left)
         return np.clip(progress, 0.0, 1.0).reshape(batch.n, self.width).astype(np.float32)
+
+    def onnx_dense(self, graph: OnnxGraph, ids_of: GraphIdsOf) -> str:
+        values = graph.cast(self.source_column.onnx_values(graph), "float64")
+        bounds = np.asarray(self.boundaries, dtype=np.float64)
+        left, right = bounds[:-1], bounds[1:]
+        expanded = graph.op("Unsqueeze", values, graph.const([2], "axis"))
+        shifted = graph.op("Sub", expanded, graph.const(left, "left"))
+        progress = graph.op("Div", shifted, graph.const(right - left, "span"))
+        clipped = graph.op("Clip", progress, graph.const(0.0, "zero"), graph.const(1.0, "one"))
+        flat = graph.op("Reshape", clipped, graph.const([-1, self.width], "shape"))
+        return graph.cast(str(flat), "float32")
 
 
 def piecewise_linear_column(

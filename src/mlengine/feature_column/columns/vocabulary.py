@@ -42,6 +42,7 @@ from mlengine.feature_column.rowpath import (
 
 if TYPE_CHECKING:
     from mlengine.feature_column.encoding import FeatureBatch, IdsOf
+    from mlengine.feature_column.onnx_graph import GraphIds, GraphIdsOf, OnnxGraph
 
 
 @serializable
@@ -123,6 +124,45 @@ class VocabularyColumn(KeyedColumn, CategoricalColumn):
             ids = np.where(hit, ids, self.default_value)
         valid = valid & (values != -1)
         return layout(ids, valid & (ids >= 0), offsets, batch.n)
+
+    def onnx_ids(self, graph: OnnxGraph, ids_of: GraphIdsOf) -> GraphIds | None:
+        # A value out of the vocabulary needs its hash when there are several OOV buckets
+        # (the graph then takes the ids as an input); one bucket takes every such value.
+        if self.num_oov_buckets > 1:
+            return None
+        missed = len(self.vocabulary) if self.num_oov_buckets else self.default_value
+        zero = graph.const(0, "zero", np.int64)
+        if self.dtype == STRING:
+            if any(" " in entry for entry in self.vocabulary):  # type: ignore[operator]
+                return None  # the graph looks up a value's first space-separated token
+            value = graph.strings(self.key, self.name)
+            found = graph.op(
+                "LabelEncoder",
+                value.first,
+                domain="ai.onnx.ml",
+                keys_strings=list(self.vocabulary),
+                values_int64s=list(range(len(self.vocabulary))),
+                default_int64=-1,
+            )
+            # One token: the stripped value is that token (no entry has an inner space).
+            single = graph.op("Equal", value.tokens, graph.const(1, "one", np.int64))
+            hit = graph.op("And", single, graph.op("GreaterOrEqual", found, zero))
+            present = graph.op("Greater", value.tokens, zero)  # "" has no id at all
+        else:
+            values = graph.integers(self.key, self.name)
+            found = graph.op(
+                "LabelEncoder",
+                values,
+                domain="ai.onnx.ml",
+                keys_int64s=[int(v) for v in self.vocabulary],
+                values_int64s=list(range(len(self.vocabulary))),
+                default_int64=-1,
+            )
+            hit = graph.op("GreaterOrEqual", found, zero)
+            present = graph.op("Not", graph.op("Equal", values, graph.const(-1, "missing")))
+        ids = graph.op("Where", hit, found, graph.const(missed, "missed", np.int64))
+        valid = graph.op("And", present, graph.op("GreaterOrEqual", ids, zero))
+        return graph.one_id(str(ids), str(valid))
 
     def row_ids(self, compiler: RowCompiler) -> RowIdsFunction | None:
         key, id_of, is_string = self.key, self.id_of, self.dtype == STRING

@@ -21,9 +21,11 @@ from mlengine.feature_column.columns.base import (
 )
 from mlengine.feature_column.decoding import to_arrow
 from mlengine.feature_column.encoding import Ids, layout
+from mlengine.feature_column.onnx_graph import GraphIds
 
 if TYPE_CHECKING:
     from mlengine.feature_column.encoding import FeatureBatch, IdsOf
+    from mlengine.feature_column.onnx_graph import GraphIdsOf, OnnxGraph
 
 
 @serializable
@@ -56,6 +58,13 @@ class WeightedCategoricalColumn(CategoricalColumn):
         inner = ids_of(self.categorical_column)
         weights = np.nan_to_num(self._id_weights(batch, inner), nan=0.0).astype(np.float32)
         return Ids(inner.ids, inner.weights * weights)
+
+    def onnx_ids(self, graph: OnnxGraph, ids_of: GraphIdsOf) -> GraphIds:
+        inner = ids_of(self.categorical_column)
+        weights = graph.floats(self.weight_feature_key, (inner.slots,), self.name)
+        weights = graph.op("Where", graph.op("IsNaN", weights), graph.const(0.0), weights)
+        scaled = graph.op("Mul", inner.weights, graph.cast(str(weights), "float32"))
+        return GraphIds(inner.ids, str(scaled), inner.slots)
 
     def _id_weights(self, batch: FeatureBatch, inner: Ids) -> np.ndarray:
         """Weights ``[n, L]`` aligned with the ids; list-valued weights follow the ids' lists."""
