@@ -15,8 +15,11 @@ KEYS = ["class_ids", "classes", "logistic", "logits", "probabilities"]
 
 
 def test_status(client: Any) -> None:
+    """TF Serving's status, with KServe v1's name and ready beside it."""
     body = client.get("/v1/models/census").json()
     assert body == {
+        "name": "census",
+        "ready": True,
         "model_version_status": [
             {
                 "version": "1",
@@ -28,13 +31,41 @@ def test_status(client: Any) -> None:
                 "state": "AVAILABLE",
                 "status": {"error_code": "OK", "error_message": ""},
             },
-        ]
+        ],
     }
     one = client.get("/v1/models/census/versions/v2").json()["model_version_status"]
     assert [s["version"] for s in one] == ["2"]
     assert client.get("/v1/models/census/versions/2").json()["model_version_status"] == one
+    assert client.get("/v1/models/census/versions/2").json()["ready"] is True
     assert client.get("/v1/models/nope").status_code == 404
     assert client.get("/v1/models/census/versions/9").status_code == 404
+    assert client.get("/v1/models").json() == {"models": ["census", "multi", "reg"]}
+
+
+def test_kserve_v1_readiness_of_a_model_without_a_ready_version(
+    make_client: Any, exports: dict[str, Path], exports_root: Path
+) -> None:
+    """KServe's v1 client reads ``ready``: false while no version can serve (TF Serving's
+    status of the same answer lists the version as LOADING)."""
+    from tests.serving import helpers
+
+    gated = helpers.gated_filesystem()
+    gated.gate.clear()
+    fresh = make_client(allowed_origins=(f"gatedfile://{exports_root}",))
+    fresh.app.state.ctx.registry.allowed_origins = None  # the server's own check remains
+    assert fresh.post("/v1/projects/p/models", json={"name": "slow"}).status_code == 200
+    origin = f"gatedfile://{exports['v1']}"
+    created = fresh.post(
+        "/v1/projects/p/models/slow/versions", json={"name": "v1", "deploymentUri": origin}
+    )
+    assert created.status_code == 200, created.text
+    try:
+        body = fresh.get("/v1/models/slow").json()
+        assert body["name"] == "slow" and body["ready"] is False
+        assert body["model_version_status"][0]["state"] == "LOADING"
+    finally:
+        gated.gate.set()
+    helpers.wait_until(lambda: fresh.get("/v1/models/slow").json()["ready"], timeout=30)
 
 
 def test_metadata(client: Any, exports: dict[str, Path]) -> None:

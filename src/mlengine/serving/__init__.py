@@ -28,8 +28,10 @@ Modules:
 * ``server``: run the app under uvicorn (``mlengine serve``)
 * ``settings``: :class:`ServeSettings`, from flags and the environment
 * ``signatures``: TF signature names: ``signature_name``, ``:classify``, ``:regress``
+* ``statistics``: per-version inference statistics (Triton's statistics extension)
+* ``tensors``: tensors in raw bytes (OIP v2's binary tensor data and gRPC raw contents)
 * ``tfserving``: TensorFlow Serving's REST API
-* ``v2``: the Open Inference Protocol v2 (KServe, Triton)
+* ``v2``: the Open Inference Protocol v2 (KServe, Triton) and Triton's extensions
 * ``workers``: ``mlengine serve --workers N``: N processes on one socket
 """
 

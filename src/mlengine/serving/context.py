@@ -26,6 +26,8 @@ from mlengine.serving.settings import ServeSettings
 from mlengine.tuning import OFF_LOOP_BYTES
 
 T = TypeVar("T")
+BINARY_HEADER = "inference-header-content-length"  # OIP v2's binary tensor data extension
+BINARY_TYPE = "application/octet-stream"
 # parse(version, body) -> (columns, what render needs); render(version, outputs, that) -> JSON
 Parse = Callable[[LoadedVersion, dict[str, Any]], tuple[Columns, Any]]
 # decode(version, raw body) -> what parse gives, for the usual request only (else None)
@@ -48,7 +50,7 @@ class ServingContext:
         if allow_empty and not raw.strip():
             return {}
         big = len(raw) > OFF_LOOP_BYTES
-        return await self.maybe_off_loop(big, _object, raw)
+        return await self.maybe_off_loop(big, json_object, raw)
 
     async def maybe_off_loop(self, off: bool, function: Callable[..., T], *args: Any) -> T:
         """``function(*args)``, on an I/O thread when ``off`` (work big enough to stall)."""
@@ -85,24 +87,30 @@ class ServingContext:
             if decode is not None:
                 decoded = await self.maybe_off_loop(off, decode, loaded, raw)
             if decoded is None:
-                body = await self.maybe_off_loop(off, _object, raw)
+                body = await self.maybe_off_loop(off, json_object, raw)
                 decoded = await self.maybe_off_loop(off, parse, loaded, body)
             columns, extra = decoded
             count = columns.count
             outputs = await loaded.predict(columns)
-            content = await self.maybe_off_loop(off, _dumps, render, loaded, outputs, extra)
-            response = Response(content, media_type=JSON_TYPE)
+            content, headers = await self.maybe_off_loop(
+                off, _dumps, render, loaded, outputs, extra
+            )
+            if headers is None:
+                response = Response(content, media_type=JSON_TYPE)
+            else:
+                response = Response(content, headers=headers, media_type=BINARY_TYPE)
             self.manager.record_use(loaded)
         except Exception as error:
             response = error_response(error)
-        self.metrics.observe(
-            "" if loaded is None else loaded.model,
-            "" if loaded is None else loaded.name,
-            protocol,
-            time.perf_counter() - started,
-            response.status_code,
-            count,
-        )
+        seconds = time.perf_counter() - started
+        status = response.status_code
+        if loaded is None:
+            self.metrics.observe("", "", protocol, seconds, status, count)
+        else:
+            self.metrics.observe(loaded.model, loaded.name, protocol, seconds, status, count)
+            self.metrics.statistics.request(
+                loaded.model, loaded.number, seconds, status < 400, count
+            )
         return response
 
 
@@ -119,7 +127,8 @@ def endpoint(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Req
     return wrapped
 
 
-def _object(raw: bytes) -> dict[str, Any]:
+def json_object(raw: bytes) -> dict[str, Any]:
+    """A request body (or the JSON part of one) that must be a JSON object."""
     data = parse_json(raw)
     if not isinstance(data, dict):
         raise invalid(f"The request body must be a JSON object; got {json_type(data)}.")
@@ -136,8 +145,36 @@ encode_json = msgspec.json.Encoder(enc_hook=_numpy_as_json).encode
 """A rendered answer as JSON bytes: msgspec structs (prediction rows), numpy arrays too."""
 
 
-def _dumps(render: Render, loaded: LoadedVersion, outputs: Outputs, extra: Any) -> bytes:
-    return encode_json(render(loaded, outputs, extra))
+@dataclass(frozen=True)
+class Framed:
+    """An answer that is a JSON header followed by raw bytes (OIP v2's binary tensor data):
+    the frame sends ``header`` as JSON, then ``chunks``, and says the header's length in the
+    ``Inference-Header-Content-Length`` HTTP header."""
+
+    header: Any
+    chunks: list[bytes]
 
 
-__all__ = ["Decode", "Parse", "Render", "ServingContext", "encode_json", "endpoint"]
+def _dumps(
+    render: Render, loaded: LoadedVersion, outputs: Outputs, extra: Any
+) -> tuple[bytes, dict[str, str] | None]:
+    answer = render(loaded, outputs, extra)
+    if isinstance(answer, Framed):
+        header = encode_json(answer.header)
+        body = b"".join([header, *answer.chunks])
+        return body, {BINARY_HEADER: str(len(header))}
+    return encode_json(answer), None
+
+
+__all__ = [
+    "BINARY_HEADER",
+    "BINARY_TYPE",
+    "Decode",
+    "Framed",
+    "Parse",
+    "Render",
+    "ServingContext",
+    "encode_json",
+    "endpoint",
+    "json_object",
+]

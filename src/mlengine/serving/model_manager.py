@@ -296,8 +296,17 @@ class ModelManager:
             predictor=predictor,
             schema=InputSchema(predictor.inputs, predictor.memory),
         )
+        statistics = self.metrics.statistics
+
+        def run(columns: Columns) -> Outputs:
+            started = time.perf_counter()
+            outputs = loaded.run(columns)
+            seconds = time.perf_counter() - started
+            statistics.execution(found.model, found.number, columns.count, seconds)
+            return outputs
+
         loaded.batcher = Batcher(
-            loaded.run,
+            run,
             self.workers,
             self.bulk,
             self.settings.max_batch_size,

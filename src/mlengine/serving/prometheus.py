@@ -28,6 +28,7 @@ from prometheus_client import (
 from prometheus_client.exposition import generate_latest
 
 from mlengine.serving.settings import METRICS_DIR_ENV
+from mlengine.serving.statistics import InferenceStatistics
 
 LATENCY_BUCKETS = (
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0,
@@ -86,6 +87,8 @@ class Metrics:
             multiprocess_mode="livesum",
         )
         self._children: dict[tuple[str, str, str], tuple[Counter, Counter, Histogram]] = {}
+        # Triton's per-version statistics (this process's own: see mlengine.serving.statistics)
+        self.statistics = InferenceStatistics()
 
     def observe(
         self,

@@ -167,7 +167,7 @@ class TFServing:
         self.ctx = ctx
 
     def routes(self) -> list[ApiRoute]:
-        routes: list[ApiRoute] = []
+        routes = [ApiRoute("GET", "/v1/models", self.list_models, Access.READ)]
         for base in (
             "/v1/models/{model:name}",
             "/v1/models/{model:name}/versions/{version:version}",
@@ -182,14 +182,28 @@ class TFServing:
         return routes
 
     async def status(self, request: Request) -> Response:
+        """TF Serving's status, with KServe v1's ``name`` and ``ready`` beside it (ready: the
+        version addressed, or the model's default, can serve), so both clients read it."""
         model, version = request.path_params["model"], request.path_params.get("version")
-        manager = self.ctx.manager
+        manager, registry = self.ctx.manager, self.ctx.registry
         if version is None:
-            found = await manager.call(self.ctx.registry.list_versions, model)
+            found = await manager.call(registry.list_versions, model)
+            serving = (await manager.call(registry.get_model, model)).default_version
         else:
-            found = [await manager.call(self.ctx.registry.get_version, model, version)]
+            found = [await manager.call(registry.get_version, model, version)]
+            serving = found[0]
         statuses = [_status(v, manager.failure(model, v.number)) for v in found]
-        return json_response({"model_version_status": statuses})
+        ready = (
+            serving is not None
+            and serving.state == VersionState.READY
+            and manager.failure(model, serving.number) is None
+        )
+        return json_response({"name": model, "ready": ready, "model_version_status": statuses})
+
+    async def list_models(self, request: Request) -> Response:
+        """KServe v1's model list: ``{"models": [name, ...]}``."""
+        found = await self.ctx.manager.call(self.ctx.registry.list_models)
+        return json_response({"models": [model.name for model in found]})
 
     async def metadata(self, request: Request) -> Response:
         params = request.path_params
