@@ -22,6 +22,8 @@ Modules:
 * ``jobs``: ML Engine's jobs routes over :class:`mlengine.jobs.JobManager`
 * ``mlengine_v1``: ML Engine v1: models, versions and ``:predict``
 * ``model_manager``: which versions are in memory, which one serves a model, and when
+* ``operations``: ML Engine's operations routes (long-running version creation and deletion)
+* ``prediction_log``: online prediction logging: sampled records to files under an fsspec URL
 * ``prometheus``: the server's Prometheus metrics (``GET /metrics``)
 * ``routes``: the API's routes, each declared once with who may call it
 * ``schema``: a version's request schema, from its export's signature, checked at the edge

@@ -35,6 +35,8 @@ from mlengine.serving.errors import EXCEPTION_HANDLERS
 from mlengine.serving.jobs import Jobs
 from mlengine.serving.mlengine_v1 import MLEngineV1
 from mlengine.serving.model_manager import ModelManager
+from mlengine.serving.operations import Operations
+from mlengine.serving.prediction_log import PredictionLogger
 from mlengine.serving.prometheus import Metrics
 from mlengine.serving.routes import Access, AccessRules, ApiRoute
 from mlengine.serving.settings import ServeSettings
@@ -110,7 +112,8 @@ def create_app(registry: Registry, settings: ServeSettings | None = None) -> Ser
     settings = settings or ServeSettings.from_env()
     metrics = Metrics()
     manager = ModelManager(registry, settings, metrics)
-    ctx = ServingContext(registry, settings, manager, metrics)
+    logger = PredictionLogger(metrics.count_prediction_log)
+    ctx = ServingContext(registry, settings, manager, metrics, logger)
 
     async def metrics_endpoint(_request: Request) -> Response:
         body, content_type = metrics.exposition()
@@ -121,25 +124,29 @@ def create_app(registry: Registry, settings: ServeSettings | None = None) -> Ser
         *TFServing(ctx).routes(),
         *V2(ctx).routes(),
         *Jobs(ctx).routes(),
+        *Operations(ctx).routes(),
         ApiRoute("GET", "/metrics", metrics_endpoint, Access.OPEN),
     ]
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        logger.start()
         await manager.start()
         try:
             yield
         finally:
             await manager.stop()
+            logger.stop()
             metrics.close()
 
+    rules = AccessRules(routes)
     middleware = [Middleware(Console)]  # the web console's pages: outside the token guard
     if settings.api_token:
         middleware.append(
             Middleware(
                 BearerAuth,
                 token=settings.api_token,
-                rules=AccessRules(routes),
+                rules=rules,
                 protect_predict=settings.protect_predict,
             )
         )
@@ -153,6 +160,7 @@ def create_app(registry: Registry, settings: ServeSettings | None = None) -> Ser
         app.fast_path = PredictionFastPath(routes)
     app.state.ctx = ctx
     app.state.manager = manager
+    app.state.rules = rules
     return app
 
 

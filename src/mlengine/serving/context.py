@@ -15,11 +15,12 @@ import numpy as np
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mlengine.registry import Registry
+from mlengine.registry import Registry, RequestLoggingConfig
 from mlengine.serving.batching import Outputs
 from mlengine.serving.errors import JSON_TYPE, error_response, invalid
 from mlengine.serving.http import json_type, parse_json, read_body
 from mlengine.serving.model_manager import LoadedVersion, ModelManager
+from mlengine.serving.prediction_log import PredictionLogger, Record, check_destination
 from mlengine.serving.prometheus import Metrics
 from mlengine.serving.schema import Columns
 from mlengine.serving.settings import ServeSettings
@@ -43,6 +44,14 @@ class ServingContext:
     settings: ServeSettings
     manager: ModelManager
     metrics: Metrics
+    logger: PredictionLogger | None = None
+
+    async def check_log_destination(self, config: RequestLoggingConfig) -> None:
+        """Refuse a request logging config whose destination the server may not or cannot
+        write (see :func:`~mlengine.serving.prediction_log.check_destination`)."""
+        if config.destination is not None:
+            allowed = self.settings.allowed_log_destinations
+            await self.manager.call(check_destination, config.destination, allowed)
 
     async def body(self, request: Request, allow_empty: bool = False) -> dict[str, Any]:
         """The request's JSON object body (size-limited, strict JSON)."""
@@ -100,6 +109,21 @@ class ServingContext:
             else:
                 response = Response(content, headers=headers, media_type=BINARY_TYPE)
             self.manager.record_use(loaded)
+            config = self.manager.logging_config(loaded.model, loaded.number)
+            if config is not None and self.logger is not None:
+                self.logger.offer(
+                    Record(
+                        config,
+                        loaded.model,
+                        loaded.name,
+                        loaded.number,
+                        protocol,
+                        time.perf_counter() - started,
+                        time.time(),
+                        columns.values,
+                        outputs,
+                    )
+                )
         except Exception as error:
             response = error_response(error)
         seconds = time.perf_counter() - started
@@ -114,15 +138,18 @@ class ServingContext:
         return response
 
 
-def endpoint(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Any]:
-    """Wrap a route handler so that any error is answered as JSON (never re-raised)."""
+def endpoint(
+    handler: Callable[[Request], Awaitable[Response]], google: bool = False
+) -> Callable[[Request], Any]:
+    """Wrap a route handler so that any error is answered as JSON (never re-raised); in
+    Google's form when ``google`` (see :mod:`mlengine.serving.errors`)."""
 
     @functools.wraps(handler)
     async def wrapped(request: Request) -> Response:
         try:
             return await handler(request)
         except Exception as error:
-            return error_response(error)
+            return error_response(error, google)
 
     return wrapped
 

@@ -86,6 +86,13 @@ class Metrics:
             registry=self.registry,
             multiprocess_mode="livesum",
         )
+        self.prediction_log = Counter(
+            "mlengine_prediction_log_records",
+            "Prediction log records, by outcome: written, dropped_queue_full (the writer was "
+            "behind), dropped_write_failed (the destination failed).",
+            ["outcome"],
+            registry=self.registry,
+        )
         self._children: dict[tuple[str, str, str], tuple[Counter, Counter, Histogram]] = {}
         # Triton's per-version statistics (this process's own: see mlengine.serving.statistics)
         self.statistics = InferenceStatistics()
@@ -116,6 +123,11 @@ class Metrics:
             self.errors.labels(model, version, protocol, str(status)).inc()
         elif instances:
             instances_counter.inc(instances)
+
+    def count_prediction_log(self, outcome: str, records: int) -> None:
+        """Count prediction log records by outcome (from the event loop or the writer)."""
+        if records:
+            self.prediction_log.labels(outcome).inc(records)
 
     def batch_observer(self, model: str, version: str) -> Histogram:
         """The batch-size histogram child of one version."""
