@@ -233,3 +233,53 @@ def test_unknown_models_and_verbs(client: Any) -> None:
     assert response.status_code == 404 and set(response.json()) == {"error"}
     response = client.get("/v1/models/census:predict")
     assert response.status_code == 405 and set(response.json()) == {"error"}
+
+
+def test_labels_address_versions(
+    fresh: Any, exports: dict[str, Path], instances: list[dict[str, Any]]
+) -> None:
+    """TF Serving's /labels/{label}, for status, metadata, :predict, :classify and :regress;
+    labels set through models.patch (versionLabels)."""
+    patched = fresh.patch(
+        "/v1/projects/p/models/census?updateMask=versionLabels",
+        json={"versionLabels": {"stable": "v1", "canary": "2"}},
+    )
+    assert patched.status_code == 200, patched.text
+    assert fresh.get("/v1/projects/p/models/census").json()["versionLabels"] == {
+        "stable": "1",
+        "canary": "2",
+    }
+    status = fresh.get("/v1/models/census/labels/canary").json()
+    assert [s["version"] for s in status["model_version_status"]] == ["2"]
+    meta = fresh.get("/v1/models/census/labels/stable/metadata").json()
+    assert meta["model_spec"]["version"] == "1"
+    for label, export in (("stable", "v1"), ("canary", "v2")):
+        answer = fresh.post(
+            f"/v1/models/census/labels/{label}:predict", json={"instances": instances}
+        )
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["predictions"] == load(exports[export]).predict_instances(instances)
+    classify = fresh.post("/v1/models/census/labels/canary:classify", json={"examples": instances})
+    assert classify.status_code == 200 and len(classify.json()["results"]) == len(instances)
+    regress = fresh.post(
+        "/v1/models/census/labels/stable:regress",
+        json={"signature_name": "regression", "examples": instances},
+    )
+    assert regress.status_code == 200
+    missing = fresh.post("/v1/models/census/labels/nope:predict", json={"instances": instances})
+    assert missing.status_code == 404 and "no version label 'nope'" in missing.json()["error"]
+    # A label moves at once (the patch wakes the server's poll).
+    fresh.patch(
+        "/v1/projects/p/models/census?updateMask=versionLabels",
+        json={"versionLabels": {"stable": "v2"}},
+    )
+    from tests.serving import helpers
+
+    helpers.wait_until(
+        lambda: (
+            fresh.get("/v1/models/census/labels/stable/metadata").json()["model_spec"]["version"]
+            == "2"
+        ),
+        timeout=5,
+    )
+    assert fresh.get("/v1/models/census/labels/canary").status_code == 404

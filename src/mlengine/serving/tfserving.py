@@ -1,8 +1,10 @@
-"""TensorFlow Serving's REST API: ``/v1/models/{m}[/versions/{n}]`` status, metadata,
-``:predict`` (row ``instances`` or columnar ``inputs``), ``:classify`` and ``:regress``.
+"""TensorFlow Serving's REST API: ``/v1/models/{m}[/versions/{n}|/labels/{l}]`` status,
+metadata, ``:predict`` (row ``instances`` or columnar ``inputs``), ``:classify`` and
+``:regress``.
 
 A path without a version serves the model's default version; ``{n}`` is a version number or
-name. Status lists every version with TF's states (AVAILABLE, LOADING, UNLOADING, END); a
+name, ``{l}`` one of the model's version labels (``stable``; set with ``mlengine versions
+set-label`` or ``models.patch`` of ``versionLabels``). Status lists every version with TF's states (AVAILABLE, LOADING, UNLOADING, END); a
 version that failed to load is END with the reason. Answers have TF's shapes: row ⇒
 ``{"predictions": [...]}``, columnar ⇒ ``{"outputs": {...}}``, classify ⇒ ``{"results":
 [[[label, score], ...], ...]}``, regress ⇒ ``{"results": [value, ...]}``.
@@ -171,6 +173,7 @@ class TFServing:
         for base in (
             "/v1/models/{model:name}",
             "/v1/models/{model:name}/versions/{version:version}",
+            "/v1/models/{model:name}/labels/{label:label}",
         ):
             routes += [
                 ApiRoute("GET", base, self.status, Access.READ),
@@ -184,7 +187,7 @@ class TFServing:
     async def status(self, request: Request) -> Response:
         """TF Serving's status, with KServe v1's ``name`` and ``ready`` beside it (ready: the
         version addressed, or the model's default, can serve), so both clients read it."""
-        model, version = request.path_params["model"], request.path_params.get("version")
+        model, version = request.path_params["model"], await self._version(request)
         manager, registry = self.ctx.manager, self.ctx.registry
         if version is None:
             found = await manager.call(registry.list_versions, model)
@@ -206,9 +209,19 @@ class TFServing:
         return json_response({"models": [model.name for model in found]})
 
     async def metadata(self, request: Request) -> Response:
-        params = request.path_params
-        loaded = await self.ctx.manager.resolve(params["model"], params.get("version"))
+        version = await self._version(request)
+        loaded = await self.ctx.manager.resolve(request.path_params["model"], version)
         return json_response(metadata(loaded))
+
+    async def _version(self, request: Request) -> str | None:
+        """The version a path names: its number or name, the one its label points at, or
+        None (the default)."""
+        params = request.path_params
+        label = params.get("label")
+        if label is None:
+            version: str | None = params.get("version")
+            return version
+        return str(await self.ctx.manager.labelled(params["model"], label))
 
     async def predict(self, request: Request) -> Response:
         return await self._run(request, parse_predict, render_predict, decode_predict)
@@ -222,9 +235,9 @@ class TFServing:
     async def _run(
         self, request: Request, parse: Any, render: Any, decode: Decode | None = None
     ) -> Response:
-        params = request.path_params
+        version = await self._version(request)
         return await self.ctx.predict(
-            PROTOCOL, request, params["model"], params.get("version"), parse, render, decode
+            PROTOCOL, request, request.path_params["model"], version, parse, render, decode
         )
 
 
