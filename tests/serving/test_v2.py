@@ -14,6 +14,7 @@ import pytest
 
 from mlengine.export import load
 from tests import tolerance
+from tests.serving import helpers as h
 
 OUTPUTS = ["class_ids", "classes", "logistic", "logits", "probabilities"]
 
@@ -151,23 +152,6 @@ def triton_http() -> Any:
     return pytest.importorskip("tritonclient.http")
 
 
-def triton_inputs(module: Any, instances: list[dict[str, Any]], **options: Any) -> list[Any]:
-    """tritonclient InferInputs of the small models' features ([n, 1]; FP32 and BYTES);
-    ``options`` go to ``set_data_from_numpy`` (none: the client's defaults, binary)."""
-    inputs = []
-    for name in ("age", "hours_per_week", "education", "occupation"):
-        values = [i[name] for i in instances]
-        if isinstance(values[0], str):
-            array = np.array(values, dtype=object).reshape(-1, 1)
-            tensor = module.InferInput(name, list(array.shape), "BYTES")
-        else:
-            array = np.array(values, dtype=np.float32).reshape(-1, 1)
-            tensor = module.InferInput(name, list(array.shape), "FP32")
-        tensor.set_data_from_numpy(array, **options)
-        inputs.append(tensor)
-    return inputs
-
-
 @pytest.mark.parametrize("binary", [None, False], ids=["defaults-binary", "json"])
 def test_tritonclient(
     client: Any, exports: dict[str, Path], instances: list[dict[str, Any]], binary: bool | None
@@ -190,7 +174,7 @@ def test_tritonclient(
             "hours_per_week",
             "occupation",
         ]
-        inputs = triton_inputs(httpclient, instances, **options)
+        inputs = h.triton_inputs(httpclient, instances, **options)
         outputs = [
             httpclient.InferRequestedOutput(name, **options)
             for name in ("probabilities", "classes", "class_ids")
@@ -234,7 +218,7 @@ def test_tritonclient_extensions(fresh: Any, instances: list[dict[str, Any]]) ->
 
         before = triton.get_inference_statistics("census", model_version="1")["model_stats"][0]
         top = httpclient.InferRequestedOutput("probabilities", class_count=2)
-        result = triton.infer("census", triton_inputs(httpclient, instances), outputs=[top])
+        result = triton.infer("census", h.triton_inputs(httpclient, instances), outputs=[top])
         cells = result.as_numpy("probabilities")
         assert cells.shape == (len(instances), 2)
         for row, want in zip(cells.tolist(), probabilities, strict=True):

@@ -1,9 +1,11 @@
 """``create_app(registry, settings)``: the Starlette app of ``mlengine serve``.
 
 One app serves three protocols over one registry (see :mod:`~mlengine.serving.mlengine_v1`,
-:mod:`~mlengine.serving.tfserving`, :mod:`~mlengine.serving.v2`) plus ``GET /metrics``. Its
-lifespan loads and warms the default versions before the server accepts connections, and on
-shutdown writes the pending last-use times. Each protocol module declares its routes once, as
+:mod:`~mlengine.serving.tfserving`, :mod:`~mlengine.serving.v2`) plus ``GET /metrics``, and,
+with ``settings.grpc_port``, the gRPC port in the same event loop
+(:mod:`~mlengine.serving.grpc_server`). Its lifespan loads and warms the default versions before
+the server accepts connections (HTTP and gRPC), and on shutdown writes the pending last-use
+times. Each protocol module declares its routes once, as
 :class:`~mlengine.serving.routes.ApiRoute` objects that carry their access; the app's routing,
 the prediction fast path and, with an API token, the rules of
 :class:`~mlengine.serving.auth.BearerAuth` all derive from that one list. Anything else is a
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -42,6 +45,9 @@ from mlengine.serving.routes import Access, AccessRules, ApiRoute
 from mlengine.serving.settings import ServeSettings
 from mlengine.serving.tfserving import TFServing
 from mlengine.serving.v2 import V2
+
+if TYPE_CHECKING:
+    from mlengine.serving.grpc_server import GrpcServer
 
 
 class PredictionFastPath:
@@ -101,6 +107,22 @@ class ServingApp(Starlette):
         await super().__call__(scope, receive, send)
 
 
+def _grpc_server(ctx: ServingContext) -> GrpcServer:
+    """The gRPC port's server over the app's shared state (imported only when it is on)."""
+    from mlengine.serving import protos
+    from mlengine.serving.grpc_server import GrpcServer
+    from mlengine.serving.grpc_tfserving import GrpcTFServing
+    from mlengine.serving.grpc_v2 import GrpcV2
+
+    tfserving = GrpcTFServing(ctx)
+    services = {
+        protos.OIP_SERVICE: GrpcV2(ctx).methods(),
+        protos.PREDICTION_SERVICE: tfserving.prediction_methods(),
+        protos.MODEL_SERVICE: tfserving.model_methods(),
+    }
+    return GrpcServer(ctx, services)
+
+
 def create_app(registry: Registry, settings: ServeSettings | None = None) -> ServingApp:
     """The server's ASGI app over ``registry`` (which the caller opens and closes).
 
@@ -128,13 +150,19 @@ def create_app(registry: Registry, settings: ServeSettings | None = None) -> Ser
         ApiRoute("GET", "/metrics", metrics_endpoint, Access.OPEN),
     ]
 
+    grpc_server = None if settings.grpc_port is None else _grpc_server(ctx)
+
     @asynccontextmanager
-    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
         logger.start()
         await manager.start()
         try:
+            if grpc_server is not None:  # after the defaults are loaded, as HTTP
+                app.state.grpc_port = await grpc_server.start()
             yield
         finally:
+            if grpc_server is not None:
+                await grpc_server.stop()
             await manager.stop()
             logger.stop()
             metrics.close()

@@ -17,7 +17,7 @@ from starlette.responses import Response
 
 from mlengine.registry import Registry, RequestLoggingConfig
 from mlengine.serving.batching import Outputs
-from mlengine.serving.errors import JSON_TYPE, error_response, invalid
+from mlengine.serving.errors import JSON_TYPE, error_response, invalid, status_of
 from mlengine.serving.http import json_type, parse_json, read_body
 from mlengine.serving.model_manager import LoadedVersion, ModelManager
 from mlengine.serving.prediction_log import PredictionLogger, Record, check_destination
@@ -87,7 +87,8 @@ class ServingContext:
         """
         started = time.perf_counter()
         loaded: LoadedVersion | None = None
-        count = 0
+        columns: Columns | None = None
+        outputs: Outputs | None = None
         try:
             raw = await read_body(request, self.settings.max_body_bytes)
             off = len(raw) > OFF_LOOP_BYTES
@@ -99,7 +100,6 @@ class ServingContext:
                 body = await self.maybe_off_loop(off, json_object, raw)
                 decoded = await self.maybe_off_loop(off, parse, loaded, body)
             columns, extra = decoded
-            count = columns.count
             outputs = await loaded.predict(columns)
             content, headers = await self.maybe_off_loop(
                 off, _dumps, render, loaded, outputs, extra
@@ -109,33 +109,71 @@ class ServingContext:
             else:
                 response = Response(content, headers=headers, media_type=BINARY_TYPE)
             self.manager.record_use(loaded)
-            config = self.manager.logging_config(loaded.model, loaded.number)
-            if config is not None and self.logger is not None:
-                self.logger.offer(
-                    Record(
-                        config,
-                        loaded.model,
-                        loaded.name,
-                        loaded.number,
-                        protocol,
-                        time.perf_counter() - started,
-                        time.time(),
-                        columns.values,
-                        outputs,
-                    )
-                )
         except Exception as error:
             response = error_response(error)
+        self.account(protocol, started, loaded, response.status_code, columns, outputs)
+        return response
+
+    async def infer(
+        self,
+        protocol: str,
+        model: str,
+        version: str | None,
+        decode: Callable[[LoadedVersion], tuple[Columns, Any]],
+        render: Callable[[LoadedVersion, Outputs, Any], T],
+    ) -> T:
+        """The frame of a prediction that is not HTTP (gRPC): resolve, check, batch, render,
+        count and log as :meth:`predict` does; an error is counted, then raised for the caller
+        to answer in its protocol."""
+        started = time.perf_counter()
+        loaded: LoadedVersion | None = None
+        columns: Columns | None = None
+        try:
+            loaded = await self.manager.resolve(model, version)
+            columns, extra = decode(loaded)
+            outputs = await loaded.predict(columns)
+            answer = render(loaded, outputs, extra)
+            self.manager.record_use(loaded)
+        except Exception as error:
+            self.account(protocol, started, loaded, status_of(error), columns)
+            raise
+        self.account(protocol, started, loaded, 200, columns, outputs)
+        return answer
+
+    def account(
+        self,
+        protocol: str,
+        started: float,
+        loaded: LoadedVersion | None,
+        status: int,
+        columns: Columns | None,
+        outputs: Outputs | None = None,
+    ) -> None:
+        """Count a prediction request (metrics, statistics) and log it if its version logs."""
         seconds = time.perf_counter() - started
-        status = response.status_code
+        count = 0 if columns is None else columns.count
         if loaded is None:
             self.metrics.observe("", "", protocol, seconds, status, count)
-        else:
-            self.metrics.observe(loaded.model, loaded.name, protocol, seconds, status, count)
-            self.metrics.statistics.request(
-                loaded.model, loaded.number, seconds, status < 400, count
+            return
+        self.metrics.observe(loaded.model, loaded.name, protocol, seconds, status, count)
+        self.metrics.statistics.request(loaded.model, loaded.number, seconds, status < 400, count)
+        if status >= 400 or columns is None or outputs is None or self.logger is None:
+            return
+        config = self.manager.logging_config(loaded.model, loaded.number)
+        if config is not None:
+            self.logger.offer(
+                Record(
+                    config,
+                    loaded.model,
+                    loaded.name,
+                    loaded.number,
+                    protocol,
+                    seconds,
+                    time.time(),
+                    columns.values,
+                    outputs,
+                )
             )
-        return response
 
 
 def endpoint(

@@ -86,6 +86,13 @@ class Metrics:
             registry=self.registry,
             multiprocess_mode="livesum",
         )
+        self.refused = Counter(
+            "mlengine_refused_requests",
+            "Requests answered with an error, of every route and protocol (REST: by HTTP "
+            "status; gRPC: by status code name), predictions included.",
+            ["protocol", "status"],
+            registry=self.registry,
+        )
         self.prediction_log = Counter(
             "mlengine_prediction_log_records",
             "Prediction log records, by outcome: written, dropped_queue_full (the writer was "
@@ -123,6 +130,10 @@ class Metrics:
             self.errors.labels(model, version, protocol, str(status)).inc()
         elif instances:
             instances_counter.inc(instances)
+
+    def refuse(self, protocol: str, status: str) -> None:
+        """Count one refused request (see ``mlengine_refused_requests_total``)."""
+        self.refused.labels(protocol, status).inc()
 
     def count_prediction_log(self, outcome: str, records: int) -> None:
         """Count prediction log records by outcome (from the event loop or the writer)."""

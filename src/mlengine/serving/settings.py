@@ -63,6 +63,10 @@ class ServeSettings:
             :mod:`mlengine.tuning`.
         model_threads: threads running model calls in each process (default: one per core).
         workers: server processes sharing the port (each loads its versions; 1: this process).
+        grpc_port: the gRPC port (OIP v2 and TF Serving's services; 0: any free port; None:
+            no gRPC).
+        grpc_reuse_port: whether the gRPC port is shared with SO_REUSEPORT (set for the
+            workers of ``--workers N``, whose supervisor reserved it).
         touch_interval: seconds between writes of the versions' last-use times.
         load_retry_interval: seconds before a version that failed to load is tried again.
         graceful_timeout: seconds SIGTERM waits for requests in flight.
@@ -83,6 +87,8 @@ class ServeSettings:
     max_batch_delay: float = MAX_BATCH_DELAY_S
     model_threads: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))
     workers: int = 1
+    grpc_port: int | None = None
+    grpc_reuse_port: bool = False
     touch_interval: float = 5.0
     load_retry_interval: float = 30.0
     graceful_timeout: float = 30.0
@@ -112,6 +118,10 @@ class ServeSettings:
             )
         if not 0 <= self.port <= 65535:
             raise InvalidParameterError(f"The 'port' setting must be 0-65535. Got {self.port}.")
+        if self.grpc_port is not None and not 0 <= self.grpc_port <= 65535:
+            raise InvalidParameterError(
+                f"The 'grpc_port' setting must be 0-65535. Got {self.grpc_port}."
+            )
         if self.api_token is not None and not self.api_token.strip():
             raise InvalidParameterError(f"{API_TOKEN_ENV} is set but empty.")
 

@@ -4,8 +4,9 @@ metadata, ``:predict`` (row ``instances`` or columnar ``inputs``), ``:classify``
 
 A path without a version serves the model's default version; ``{n}`` is a version number or
 name, ``{l}`` one of the model's version labels (``stable``; set with ``mlengine versions
-set-label`` or ``models.patch`` of ``versionLabels``). Status lists every version with TF's states (AVAILABLE, LOADING, UNLOADING, END); a
-version that failed to load is END with the reason. Answers have TF's shapes: row ⇒
+set-label`` or ``models.patch`` of ``versionLabels``). Status lists every version with TF's
+states (AVAILABLE, LOADING, UNLOADING, END); a version that failed to load is END with the
+reason; KServe v1's ``name`` and ``ready`` stand beside it. Answers have TF's shapes: row ⇒
 ``{"predictions": [...]}``, columnar ⇒ ``{"outputs": {...}}``, classify ⇒ ``{"results":
 [[[label, score], ...], ...]}``, regress ⇒ ``{"results": [value, ...]}``.
 """
@@ -162,6 +163,19 @@ def _status(version: ModelVersion, failure: str | None) -> dict[str, Any]:
     }
 
 
+async def version_statuses(
+    ctx: ServingContext, model: str, version: str | None
+) -> list[dict[str, Any]]:
+    """TF Serving's status of one version, or of every version of the model (REST and gRPC
+    ``GetModelStatus``)."""
+    manager, registry = ctx.manager, ctx.registry
+    if version is None:
+        found = await manager.call(registry.list_versions, model)
+    else:
+        found = [await manager.call(registry.get_version, model, version)]
+    return [_status(v, manager.failure(model, v.number)) for v in found]
+
+
 class TFServing:
     """The TF Serving REST routes over one :class:`ServingContext`."""
 
@@ -189,13 +203,11 @@ class TFServing:
         version addressed, or the model's default, can serve), so both clients read it."""
         model, version = request.path_params["model"], await self._version(request)
         manager, registry = self.ctx.manager, self.ctx.registry
+        statuses = await version_statuses(self.ctx, model, version)
         if version is None:
-            found = await manager.call(registry.list_versions, model)
             serving = (await manager.call(registry.get_model, model)).default_version
         else:
-            found = [await manager.call(registry.get_version, model, version)]
-            serving = found[0]
-        statuses = [_status(v, manager.failure(model, v.number)) for v in found]
+            serving = await manager.call(registry.get_version, model, version)
         ready = (
             serving is not None
             and serving.state == VersionState.READY
@@ -243,9 +255,11 @@ class TFServing:
 
 __all__ = [
     "PROTOCOL",
+    "TF_DTYPES",
     "TFServing",
     "decode_predict",
     "metadata",
     "parse_predict",
     "render_predict",
+    "version_statuses",
 ]

@@ -107,28 +107,19 @@ class _Binary:
             )
 
 
-def _tensor(
-    loaded: LoadedVersion, tensor: Any, index: int, binary: _Binary | None
-) -> tuple[str, int, Any, bool]:
-    """One input tensor checked: its name, batch size, values, and whether they came raw (a
-    numpy array of numbers or a list of text; else a flat list of JSON values)."""
-    if not isinstance(tensor, dict):
-        raise invalid(f"Input {index} must be an object; got {json_type(tensor)}.")
-    name = tensor.get("name")
-    if not isinstance(name, str):
-        raise invalid(f"Input {index} needs a 'name' string.")
+def check_input(loaded: LoadedVersion, name: Any, datatype: Any, shape: Any) -> None:
+    """An input tensor's name, datatype and shape, checked against the version's inputs (REST
+    and gRPC alike): a known input, a datatype its dtype takes, shape [n] or [n, 1]."""
     dtype = loaded.schema.dtypes.get(name)
     if dtype is None:
         raise invalid(
             f"Unknown input tensor {name!r}; the model's inputs are {loaded.schema.names[:30]}."
         )
-    datatype = tensor.get("datatype")
     if datatype not in ACCEPTED[dtype]:
         raise invalid(
             f"Input tensor {name!r} has datatype {datatype!r}; expected "
             f"{V2_DATATYPES[dtype]} (one of {sorted(ACCEPTED[dtype])})."
         )
-    shape = tensor.get("shape")
     if (
         not isinstance(shape, list)
         or not 1 <= len(shape) <= 2
@@ -139,6 +130,21 @@ def _tensor(
             f"Input tensor {name!r} has shape {shape!r}; expected [n] or [n, 1] "
             "(one value per instance)."
         )
+
+
+def _tensor(
+    loaded: LoadedVersion, tensor: Any, index: int, binary: _Binary | None
+) -> tuple[str, int, Any, bool]:
+    """One input tensor checked: its name, batch size, values, and whether they came raw (a
+    numpy array of numbers or a list of text; else a flat list of JSON values)."""
+    if not isinstance(tensor, dict):
+        raise invalid(f"Input {index} must be an object; got {json_type(tensor)}.")
+    name = tensor.get("name")
+    if not isinstance(name, str):
+        raise invalid(f"Input {index} needs a 'name' string.")
+    datatype: Any = tensor.get("datatype")
+    shape: Any = tensor.get("shape")
+    check_input(loaded, name, datatype, shape)
     parameters = tensor.get("parameters")
     if isinstance(parameters, dict) and "binary_data_size" in parameters:
         if binary is None:
@@ -460,7 +466,10 @@ class V2:
 
 
 __all__ = [
+    "ACCEPTED",
     "EXTENSIONS",
+    "V2_DATATYPES",
+    "check_input",
     "PROTOCOL",
     "V2",
     "classification",
