@@ -35,6 +35,7 @@ from mlengine.serving.balance import ConnectionBalancer
 from mlengine.serving.console import Console
 from mlengine.serving.context import ServingContext
 from mlengine.serving.errors import EXCEPTION_HANDLERS
+from mlengine.serving.explain import Explain
 from mlengine.serving.jobs import Jobs
 from mlengine.serving.mlengine_v1 import MLEngineV1
 from mlengine.serving.model_manager import ModelManager
@@ -145,6 +146,7 @@ def create_app(registry: Registry, settings: ServeSettings | None = None) -> Ser
         *MLEngineV1(ctx).routes(),
         *TFServing(ctx).routes(),
         *V2(ctx).routes(),
+        *Explain(ctx).routes(),
         *Jobs(ctx).routes(),
         *Operations(ctx).routes(),
         ApiRoute("GET", "/metrics", metrics_endpoint, Access.OPEN),

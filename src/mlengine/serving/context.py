@@ -77,11 +77,13 @@ class ServingContext:
         parse: Parse,
         render: Render,
         decode: Decode | None = None,
+        log: bool = True,
     ) -> Response:
         """The frame of every prediction: read, resolve, check, batch, render, count.
 
         ``decode`` reads the usual request straight from its bytes; when it gives None, the
-        body is parsed as JSON and ``parse`` reads it (and says what is wrong). JSON parsing,
+        body is parsed as JSON and ``parse`` reads it (and says what is wrong). ``log``: whether
+        the version's prediction log may record it. JSON parsing,
         checking and rendering move to a thread for bodies over
         :data:`~mlengine.tuning.OFF_LOOP_BYTES`, so big requests never stall small ones.
         """
@@ -111,6 +113,8 @@ class ServingContext:
             self.manager.record_use(loaded)
         except Exception as error:
             response = error_response(error)
+        if not log:
+            outputs = None  # (counted, never written to the prediction log)
         self.account(protocol, started, loaded, response.status_code, columns, outputs)
         return response
 
