@@ -229,8 +229,9 @@ def test_unknown_models_and_verbs(client: Any) -> None:
         client.post("/v1/models/census/versions/5:predict", json={"instances": [{}]}).status_code
         == 404
     )
-    response = client.post("/v1/models/census:explain", json={"instances": [{}]})
+    response = client.post("/v1/models/census:frobnicate", json={"instances": [{}]})
     assert response.status_code == 404 and set(response.json()) == {"error"}
+    # (:explain is KServe v1's, on the same paths: tests/serving/test_explain.py)
     response = client.get("/v1/models/census:predict")
     assert response.status_code == 405 and set(response.json()) == {"error"}
 

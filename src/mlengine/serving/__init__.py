@@ -27,6 +27,7 @@ Modules:
 * ``jobs``: ML Engine's jobs routes over :class:`mlengine.jobs.JobManager`
 * ``mlengine_v1``: ML Engine v1: models, versions and ``:predict``
 * ``model_manager``: which versions are in memory, which one serves a model, and when
+* ``openapi``: the OpenAPI document of the REST surface, derived from the routes
 * ``operations``: ML Engine's operations routes (long-running version creation and deletion)
 * ``prediction_log``: online prediction logging: sampled records to files under an fsspec URL
 * ``prometheus``: the server's Prometheus metrics (``GET /metrics``)

@@ -18,6 +18,7 @@ Run it with uvicorn (``mlengine serve`` does, see :func:`mlengine.serving.server
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
@@ -27,15 +28,17 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from mlengine.registry import Registry
+from mlengine.serving import openapi
 from mlengine.serving.auth import BearerAuth
 from mlengine.serving.balance import ConnectionBalancer
 from mlengine.serving.console import Console
 from mlengine.serving.context import ServingContext
 from mlengine.serving.errors import EXCEPTION_HANDLERS
 from mlengine.serving.explain import Explain
+from mlengine.serving.http import json_response
 from mlengine.serving.jobs import Jobs
 from mlengine.serving.mlengine_v1 import MLEngineV1
 from mlengine.serving.model_manager import ModelManager
@@ -92,20 +95,55 @@ class PredictionFastPath:
         return False
 
 
+# The protocol label of a refused request, from its path (a fixed, small set of values).
+_PROTOCOLS = [
+    (re.compile(r"^/v1/projects/[^/]+/jobs"), "jobs"),
+    (re.compile(r"^/v1/projects/[^/]+/operations"), "operations"),
+    (re.compile(r":explain$"), "explain"),
+    (re.compile(r"^/v1/projects/"), "mlengine_v1"),
+    (re.compile(r"^/v1/models"), "tfserving"),
+    (re.compile(r"^/v2(/|$)"), "v2"),
+]
+
+
+def protocol_of(path: str) -> str:
+    """Which protocol a request path belongs to (``other``: the console, unknown paths)."""
+    for pattern, protocol in _PROTOCOLS:
+        if pattern.search(path):
+            return protocol
+    return "other"
+
+
 class ServingApp(Starlette):
     """Starlette, with predictions answered before its middleware (see PredictionFastPath);
     in a worker of several, with the :class:`~mlengine.serving.balance.ConnectionBalancer`
-    that spreads connections over the workers."""
+    that spreads connections over the workers. Every HTTP answer with an error status passes
+    through its door, fast path or not, and is counted there
+    (``mlengine_refused_requests_total``)."""
 
     fast_path: PredictionFastPath | None = None
     balancer: ConnectionBalancer | None = None
+    metrics: Metrics | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.metrics is not None:
+            send = _counting(self.metrics, scope["path"], send)
         if self.fast_path is not None:
             scope["app"] = self
             if await self.fast_path.handle(scope, receive, send, self.balancer):
                 return
         await super().__call__(scope, receive, send)
+
+
+def _counting(metrics: Metrics, path: str, send: Send) -> Send:
+    """``send``, counting the answer if its status is an error."""
+
+    async def counted(message: Message) -> None:
+        if message["type"] == "http.response.start" and message["status"] >= 400:
+            metrics.refuse(protocol_of(path), str(message["status"]))
+        await send(message)
+
+    return counted
 
 
 def _grpc_server(ctx: ServingContext) -> GrpcServer:
@@ -139,8 +177,13 @@ def create_app(registry: Registry, settings: ServeSettings | None = None) -> Ser
     ctx = ServingContext(registry, settings, manager, metrics, logger)
 
     async def metrics_endpoint(_request: Request) -> Response:
+        """Prometheus metrics (text exposition format)."""
         body, content_type = metrics.exposition()
         return Response(body, headers={"content-type": content_type})
+
+    async def openapi_endpoint(request: Request) -> Response:
+        """The OpenAPI document of this REST API, derived from its routes."""
+        return json_response(openapi.document(request.app.routes))
 
     routes: list[BaseRoute] = [
         *MLEngineV1(ctx).routes(),
@@ -150,6 +193,7 @@ def create_app(registry: Registry, settings: ServeSettings | None = None) -> Ser
         *Jobs(ctx).routes(),
         *Operations(ctx).routes(),
         ApiRoute("GET", "/metrics", metrics_endpoint, Access.OPEN),
+        ApiRoute("GET", openapi.PATH, openapi_endpoint, Access.OPEN),
     ]
 
     grpc_server = None if settings.grpc_port is None else _grpc_server(ctx)
@@ -188,10 +232,11 @@ def create_app(registry: Registry, settings: ServeSettings | None = None) -> Ser
     )
     if not (settings.api_token and settings.protect_predict):
         app.fast_path = PredictionFastPath(routes)
+    app.metrics = metrics
     app.state.ctx = ctx
     app.state.manager = manager
     app.state.rules = rules
     return app
 
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "protocol_of"]
