@@ -68,7 +68,8 @@ ENV MLENGINE_HOME=/var/lib/mlengine \
 WORKDIR /var/lib/mlengine
 USER 10001:10001
 
-EXPOSE 8080
+# HTTP (every REST protocol) and gRPC (OIP v2, TF Serving's services: mlengine serve's default).
+EXPOSE 8080 8500
 # Ready means: the registry answered and the default versions are loaded and warmed. No curl in
 # a slim image: Python asks (an HTTP error such as 503 raises, which exits 1).
 HEALTHCHECK --interval=10s --timeout=5s --start-period=120s --retries=3 \

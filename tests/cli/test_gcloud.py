@@ -60,18 +60,28 @@ def test_the_talks_commands_with_cloud_flags(cli: Cli, export_dir: Path) -> None
     assert quiet.stdout == "v1\tREADY\n" and "WARNING" not in quiet.stderr
 
 
-def test_async_create_prints_the_finished_operation(cli: Cli, export_dir: Path) -> None:
+def test_async_create_returns_an_operation_to_wait_for(cli: Cli, export_dir: Path) -> None:
+    """``--async`` returns with the creation still running in a process of its own;
+    ``operations describe|wait|list`` find it in the registry."""
     cli("models", "create", "census")
     result = cli("versions", "create", "v1", "--model", "census", "--origin", str(export_dir),
                  "--async")  # fmt: skip
     operation = yaml.safe_load(result.stdout)
-    assert operation["done"] is True
-    assert operation["name"].startswith("projects/local/operations/create_census_v1-")
+    name = operation["name"]
+    assert name.startswith("projects/local/operations/create_census_v1-")
     assert operation["metadata"]["operationType"] == "CREATE_VERSION"
-    assert operation["response"]["state"] == "READY"
-    assert "before returning" in result.stderr
+    assert f"Check operation [{name}]" in result.stderr
+    waited = yaml.safe_load(cli("operations", "wait", name).stdout)
+    assert waited["done"] is True and waited["response"]["state"] == "READY"
+    described = yaml.safe_load(cli("operations", "describe", name.rsplit("/", 1)[-1]).stdout)
+    assert described == waited
     with Registry() as registry:
         assert registry.get_version("census", "v1").state.value == "READY"
+    listed = cli("operations", "list", "--format", "value(name.basename(), done)").stdout
+    assert f"{name.rsplit('/', 1)[-1]}\tTrue" in listed.splitlines()
+    # An origin refused before anything starts is the command's own error.
+    cli.fails("versions", "create", "v2", "--model", "census", "--origin", str(export_dir.parent),
+              "--async", match="export")  # fmt: skip
 
 
 def test_usage_errors_are_one_line_and_exit_2(cli: Cli) -> None:
@@ -231,14 +241,21 @@ def test_delete_asks_on_a_terminal_only(
     assert "continue" not in silent.stderr and "Deleted model [census]." in silent.stderr
 
 
-def test_operations_are_accepted_with_nothing_to_act_on(cli: Cli) -> None:
+def test_operations_of_the_cli(cli: Cli, export_dir: Path) -> None:
     listed = cli("operations", "list")
     assert listed.stdout == "" and listed.stderr.strip() == "Listed 0 items."
     assert cli("operations", "list", "--format", "json").stdout.strip() == "[]"
+    cli("models", "create", "census")
+    cli("versions", "create", "v1", "--model", "census", "--origin", str(export_dir))
+    cli("models", "update", "census", "--description", "d")
+    kinds = cli("operations", "list", "--format", "value(metadata.operationType)").stdout
+    assert kinds.split() == ["CREATE_VERSION", "UPDATE_MODEL"]
     assert cli("operations", "list", "--filter", "done=false", "--limit", "5").stdout == ""
-    message = cli.fails("operations", "wait", "projects/local/operations/create_census_v1-1",
+    message = cli.fails("operations", "wait", "projects/local/operations/create_census_v9-1",
                         match="not found")  # fmt: skip
-    assert "finish before their command returns" in message
+    assert "Operation (name=create_census_v9-1)" in message
+    [first] = cli("operations", "list", "--format", "value(name)", "--limit", "1").stdout.split()
+    assert "nothing to cancel" in cli("operations", "cancel", first).stderr
 
 
 @pytest.fixture

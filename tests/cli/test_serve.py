@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import grpc
 import httpx
 import pytest
 from typer.testing import CliRunner
@@ -242,6 +243,15 @@ def test_workers_share_the_port_sum_their_metrics_survive_a_crash_and_stop_on_si
             assert expected["v1"].matches(answer["predictions"])
         assert _metric(url, "mlengine_requests_total") == sent  # every worker's, summed
 
+        # gRPC: each worker started its own server after the fork, on the one port.
+        assert server.grpc_port is not None
+        for pid in _workers(server.process.pid):
+            assert _sockets(pid, server.grpc_port, "0A") == 1, pid  # one listening socket each
+        for _ in range(4):  # a new channel each: the kernel spreads them over the workers
+            with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+                ready = channel.unary_unary("/inference.GRPCInferenceService/ServerReady")
+                assert ready(b"", timeout=10) == b"\x08\x01"  # ServerReadyResponse{ready: true}
+
         # A worker killed outright is replaced; the supervisor drops its loaded-versions gauge.
         first = _workers(server.process.pid)
         assert len(first) == 2
@@ -273,6 +283,12 @@ def test_workers_share_the_port_sum_their_metrics_survive_a_crash_and_stop_on_si
 
 def _connections(pid: int, port: int) -> int:
     """The established TCP connections to ``port`` that process ``pid`` holds (from /proc)."""
+    return _sockets(pid, port, "01")
+
+
+def _sockets(pid: int, port: int, state: str) -> int:
+    """The TCP sockets on local ``port`` in ``state`` (01: established, 0A: listening) that
+    process ``pid`` holds (from /proc)."""
     inodes = set()
     for fd in Path(f"/proc/{pid}/fd").iterdir():
         try:
@@ -286,7 +302,7 @@ def _connections(pid: int, port: int) -> int:
         for line in Path(table).read_text().splitlines()[1:]:
             fields = line.split()
             local_port = int(fields[1].rsplit(":", 1)[1], 16)
-            if local_port == port and fields[3] == "01" and fields[9] in inodes:
+            if local_port == port and fields[3] == state and fields[9] in inodes:
                 count += 1
     return count
 
@@ -349,3 +365,24 @@ def test_workers_that_cannot_open_the_registry_stop_the_server(home: Path) -> No
     ):
         assert server.process.wait(timeout=60) == 3
     assert "could not start: Unsupported registry database 'nosuch://database'" in server.log
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_grpc_port_in_use_stops_the_server_at_start(
+    registered: Registry, home: Path, workers: str
+) -> None:
+    """Two servers never split a port: one process binds it alone, and the supervisor of
+    several workers checks it is free before they share it."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = sh.ServerProcess(
+            ["--grpc-port", str(port), "--workers", workers], sh.child_env(home)
+        )
+        try:
+            code = server.process.wait(timeout=60)
+        finally:
+            server.kill()
+    assert code != 0
+    assert f"Cannot listen for gRPC on 127.0.0.1:{port}" in server.log, server.log

@@ -64,9 +64,10 @@ def test_image_command_is_mlengine_serve_on_the_exposed_port() -> None:
     parsed = serve.make_context("serve", cmd[2:]).params
     assert parsed["host"] == "0.0.0.0", "reachable from outside the container"
     port = parsed["port"]
-    assert dockerfile.exposed_ports() == [port]
-    # The image's port is the CLI's and the server's default port.
+    assert dockerfile.exposed_ports() == [port, parsed["grpc_port"]]
+    # The image's ports are the CLI's and the server's default ports (gRPC: on unless --no-grpc).
     assert port == _serve_default("port") == ServeSettings().port == 8080
+    assert not parsed["no_grpc"] and parsed["grpc_port"] == _serve_default("grpc_port") == 8500
 
 
 def test_healthcheck_asks_the_readiness_route_on_that_port(tmp_path: Path) -> None:
@@ -82,13 +83,15 @@ def test_healthcheck_asks_the_readiness_route_on_that_port(tmp_path: Path) -> No
 
 def test_deployment_probes_ports_and_command(tmp_path: Path) -> None:
     dockerfile = h.Dockerfile.read()
-    port = dockerfile.exposed_ports()[0]
+    port, grpc_port = dockerfile.exposed_ports()
     routes = h.app_routes(tmp_path)
     deployment = h.deployment()
     pod = deployment["spec"]["template"]["spec"]
+    # The Deployment's pods expose HTTP and gRPC; KServe's InferenceService routes HTTP only.
+    assert [p["containerPort"] for p in h.server_container()["ports"]] == [port, grpc_port]
     for container in (h.server_container(), h.kserve_container()):
         assert "command" not in container and "args" not in container, "the image's CMD runs"
-        assert [p["containerPort"] for p in container["ports"]] == [port]
+        assert container["ports"][0]["containerPort"] == port
         probes = {
             kind: container[kind]["httpGet"]
             for kind in ("startupProbe", "readinessProbe", "livenessProbe")

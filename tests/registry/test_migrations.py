@@ -28,6 +28,7 @@ def test_fresh_database_records_its_migrations(database_url: str, tmp_path: Path
     assert [(r.version, r.description) for r in recorded] == [
         (1, "models and versions"),
         (2, "training and prediction jobs"),
+        (3, "long-running operations, prediction logging, version labels"),
     ]
     Registry(database_url, tmp_path / "a").close()  # opening again changes nothing
 

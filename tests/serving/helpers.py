@@ -28,6 +28,7 @@ from tests import tolerance
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EDUCATION = ["Bachelors", "HS-grad", "11th", "Masters", "Some-college"]
 STARTED = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
+GRPC_STARTED = re.compile(r"gRPC listening on 127\.0\.0\.1:(\d+)")
 REGISTRY_ENV = ("MLENGINE_DATABASE_URL", "MLENGINE_ARTIFACT_ROOT", "MLENGINE_ALLOWED_ORIGINS")
 ACCESS_ENV = ("MLENGINE_API_TOKEN", "MLENGINE_PROTECT_PREDICT")
 
@@ -108,6 +109,24 @@ def instances(count: int = 3) -> list[dict[str, Any]]:
     return [{k: plain(k, v) for k, v in r.items()} for r in rows]
 
 
+def triton_inputs(module: Any, instances: list[dict[str, Any]], **options: Any) -> list[Any]:
+    """tritonclient InferInputs (``module``: tritonclient.http or .grpc) of the small models'
+    features, [n, 1], FP32 and BYTES; ``options`` go to ``set_data_from_numpy`` (none: the
+    client's defaults, binary)."""
+    made = []
+    for name in ("age", "hours_per_week", "education", "occupation"):
+        values = [i[name] for i in instances]
+        if isinstance(values[0], str):
+            array = np.array(values, dtype=object).reshape(-1, 1)
+            tensor = module.InferInput(name, list(array.shape), "BYTES")
+        else:
+            array = np.array(values, dtype=np.float32).reshape(-1, 1)
+            tensor = module.InferInput(name, list(array.shape), "FP32")
+        tensor.set_data_from_numpy(array, **options)
+        made.append(tensor)
+    return made
+
+
 def child_env(home: Path, **extra: str) -> dict[str, str]:
     """The environment of a server process: a private ``MLENGINE_HOME``, nothing inherited that
     would change the registry or access."""
@@ -118,7 +137,8 @@ def child_env(home: Path, **extra: str) -> dict[str, str]:
 
 
 class ServerProcess:
-    """``mlengine serve --port 0`` in its own process group; stderr collected in a thread.
+    """``mlengine serve --port 0 --grpc-port 0`` in its own process group; stderr collected in a
+    thread (``grpc_port``: the port gRPC listens on, once started).
 
     One process (``--workers 1``) unless ``args`` say otherwise or ``one_process`` is False
     (the default, one worker per core, has its own tests in tests/cli/test_serve.py).
@@ -127,8 +147,9 @@ class ServerProcess:
     def __init__(self, args: list[str], env: dict[str, str], one_process: bool = True) -> None:
         self.lines: list[str] = []
         self._port: int | None = None
+        self.grpc_port: int | None = None
         self._started = threading.Event()
-        first = ["--port", "0", *(["--workers", "1"] if one_process else [])]
+        first = ["--port", "0", "--grpc-port", "0", *(["--workers", "1"] if one_process else [])]
         self.process = subprocess.Popen(
             [sys.executable, "-m", "mlengine.cli.main", "serve", *first, *args],
             env=env,
@@ -145,6 +166,9 @@ class ServerProcess:
         assert self.process.stderr is not None
         for line in self.process.stderr:
             self.lines.append(line)
+            grpc_match = GRPC_STARTED.search(line)
+            if grpc_match:
+                self.grpc_port = int(grpc_match.group(1))
             match = STARTED.search(line)
             if match:
                 self._port = int(match.group(1))

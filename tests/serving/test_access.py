@@ -29,19 +29,42 @@ PREDICTION = [
     ("POST", "/v2/models/census/infer"),
     ("GET", "/v2/models/census"),
     ("GET", "/v2"),
+    ("GET", "/v2/models/census/config"),
+    ("GET", "/v2/models/stats"),
+    ("POST", "/v2/repository/index"),
+    ("POST", f"{BASE}/census:explain"),
+    ("POST", "/v1/models/census:explain"),
+    ("GET", "/v1/models/census/labels/stable"),
+    ("GET", "/v1/models"),
 ]
 MANAGEMENT = [
     ("GET", BASE),
     ("POST", BASE),
     ("GET", f"{BASE}/census"),
+    ("PATCH", f"{BASE}/census"),
     ("DELETE", f"{BASE}/census"),
     ("GET", f"{BASE}/census/versions"),
     ("POST", f"{BASE}/census/versions"),
     ("GET", f"{BASE}/census/versions/v1"),
+    ("PATCH", f"{BASE}/census/versions/v1"),
     ("DELETE", f"{BASE}/census/versions/v2"),
     ("POST", f"{BASE}/census/versions/v2:setDefault"),
+    ("GET", "/v1/projects/local/operations"),
+    ("GET", "/v1/projects/local/operations/create_census_v1-1"),
+    ("POST", "/v1/projects/local/operations/create_census_v1-1:cancel"),
     ("GET", "/no/such/path"),
 ]
+
+
+def error_message(response: httpx.Response) -> str:
+    """The message of either error form: Google's on ML Engine's management routes
+    (``/v1/projects/...``), ``{"error": "..."}`` elsewhere."""
+    error = response.json()["error"]
+    if response.request.url.path.startswith("/v1/projects/"):
+        assert error["code"] == response.status_code and error["status"], response.text
+        return str(error["message"])
+    assert isinstance(error, str), response.text
+    return error
 
 
 def _body(path: str, instances: list[dict[str, Any]]) -> Any:
@@ -67,11 +90,12 @@ def test_token_guards_management_only(protected: Any, instances: list[dict[str, 
         response = _call(protected, method, path, instances)
         assert response.status_code == 401, (method, path)
         assert response.headers["www-authenticate"].startswith("Bearer")
-        assert "Authorization: Bearer" in response.json()["error"]
+        assert "Authorization: Bearer" in error_message(response)
         wrong = _call(protected, method, path, instances, authorization="Bearer nope")
-        assert wrong.status_code == 401 and "not valid" in wrong.json()["error"]
+        assert wrong.status_code == 401 and "not valid" in error_message(wrong)
     for method, path in OPEN + PREDICTION:
-        assert _call(protected, method, path, instances).status_code in (200, 400), path
+        # Let through (no label "stable" here: a 404, not a 401).
+        assert _call(protected, method, path, instances).status_code in (200, 400, 404), path
     good = {"authorization": f"Bearer {TOKEN}"}
     assert protected.get(BASE, headers=good).status_code == 200
     assert protected.get(f"{BASE}/census/versions/v1", headers=good).status_code == 200
@@ -198,7 +222,7 @@ def test_metrics(fresh: Any, instances: list[dict[str, Any]]) -> None:
         f'mlengine_request_latency_seconds_count{{{census},version="v1"}} 4.0',
     ]:
         assert line in text, line  # (a prefix of the line: "1" matches "1.0")
-    assert "mlengine_batch_size_bucket" in text
+    assert "mlengine_batch_size_instances_bucket" in text
     assert 'mlengine_version_load_seconds_count{model="census",version="v1"} 1.0' in text
 
 
@@ -260,5 +284,44 @@ def test_access_rules_come_from_the_declared_routes(tmp_path: Any) -> None:
     predict = {r.path for r in routes if isinstance(r, ApiRoute) and r.access is Access.PREDICT}
     assert predict == {
         r.path for r in routes if isinstance(r, ApiRoute) and r.endpoint.__name__ in
-        ("predict", "classify", "regress", "infer")
+        ("predict", "classify", "regress", "infer", "explain")
     }  # fmt: skip
+
+
+def test_every_refused_request_is_counted(make_client: Any, instances: list[Any]) -> None:
+    """401s, unknown paths, wrong methods, bodies over the limit and bad binary bodies: each
+    refusal counts once, by protocol and status, next to process and Python metrics; the whole
+    exposition parses with prometheus_client's own parser."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    client = make_client(api_token=TOKEN, max_body_bytes=4000)
+    client.get(BASE)  # 401 (management without the token)
+    client.get("/no/such/path")  # 401: a path no route declares is a management call
+    good = {"authorization": f"Bearer {TOKEN}"}
+    client.get("/no/such/path", headers=good)  # 404
+    client.put("/v2/health/live")  # 405
+    client.post(f"{BASE}/census:predict", json={"instances": instances * 100})  # 413
+    client.post(  # 400: the header says more than the body holds
+        "/v2/models/census/infer",
+        content=b"{}",
+        headers={"Inference-Header-Content-Length": "99"},
+    )
+    families = {
+        family.name: family
+        for family in text_string_to_metric_families(client.get("/metrics").text)
+    }
+    refused = {
+        (s.labels["protocol"], s.labels["status"]): s.value
+        for s in families["mlengine_refused_requests"].samples
+        if s.name.endswith("_total")
+    }
+    assert refused == {
+        ("mlengine_v1", "401"): 1,
+        ("other", "401"): 1,
+        ("other", "404"): 1,
+        ("v2", "405"): 1,
+        ("mlengine_v1", "413"): 1,
+        ("v2", "400"): 1,
+    }
+    assert {"process_cpu_seconds", "process_resident_memory_bytes", "python_info"} <= set(families)
+    assert any(name.startswith("python_gc") for name in families)

@@ -244,8 +244,8 @@ def test_concurrent_http_requests_match_one_by_one(fresh: Any, exports: dict[str
     for i in range(32):
         assert expected[2 * i : 2 * i + 2].matches(results[i])
     text = fresh.get("/metrics").text
-    count = _sample(text, 'mlengine_batch_size_count{model="census",version="v1"}')
-    total = _sample(text, 'mlengine_batch_size_sum{model="census",version="v1"}')
+    count = _sample(text, 'mlengine_batch_size_instances_count{model="census",version="v1"}')
+    total = _sample(text, 'mlengine_batch_size_instances_sum{model="census",version="v1"}')
     assert total >= 320 and count < 160  # fewer model calls than requests
 
 

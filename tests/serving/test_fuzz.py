@@ -137,8 +137,14 @@ def _check(response: Any) -> None:
     assert response.headers["content-type"] == "application/json", response.headers
     data = response.json()
     if response.status_code >= 400:
-        assert list(data) == ["error"] and isinstance(data["error"], str)
-        assert "Traceback" not in data["error"]
+        assert list(data) == ["error"]
+        error = data["error"]
+        if response.request.url.path.endswith(("predict", "infer", "classify", "regress")):
+            assert isinstance(error, str)
+        else:  # ML Engine's management routes: Google's JSON error
+            assert set(error) == {"code", "message", "status"}, error
+            error = error["message"]
+        assert "Traceback" not in error
 
 
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])

@@ -59,7 +59,7 @@ def test_prediction_job_through_the_api(
     }
     duplicate = client.post(JOBS, json=again)
     assert duplicate.status_code == 409, duplicate.text
-    assert "predict_census" in duplicate.json()["error"]
+    assert "predict_census" in duplicate.json()["error"]["message"]
     reused = client.post(JOBS, json={**body, "jobId": "predict_again"})
     assert reused.status_code == 400 and "already holds prediction results" in reused.text
 
@@ -71,13 +71,13 @@ def test_training_jobs_need_the_servers_permission(make_client: Any, exports_roo
     }
     refused = make_client().post(JOBS, json=body)
     assert refused.status_code == 403
-    assert "MLENGINE_ALLOW_TRAINING_JOBS" in refused.json()["error"]
+    assert "MLENGINE_ALLOW_TRAINING_JOBS" in refused.json()["error"]["message"]
 
 
 def test_unknown_job_and_bad_tail(make_client: Any) -> None:
     client = make_client()
     missing = client.get(f"{JOBS}/no_such_job")
-    assert missing.status_code == 404 and "no_such_job" in missing.json()["error"]
+    assert missing.status_code == 404 and "no_such_job" in missing.json()["error"]["message"]
     assert client.get(JOBS).json() == {}
     assert client.get(f"{JOBS}/no_such_job/logs", params={"tail": "x"}).status_code == 400
     assert client.post(f"{JOBS}/no_such_job:cancel").status_code == 404

@@ -1,5 +1,6 @@
 """ML Engine v1 over HTTP: models and versions (create, list, get, setDefault, delete and their
-rules) and ``:predict`` on the default or a named version, with the shapes of serving.md."""
+rules; creation and deletion as long-running operations; Google's JSON errors) and ``:predict``
+on the default or a named version, with the shapes of serving.md."""
 
 from __future__ import annotations
 
@@ -14,6 +15,20 @@ from tests.serving import helpers as h
 
 BASE = "/v1/projects/local/models"
 KEYS = ["class_ids", "classes", "logistic", "logits", "probabilities"]
+
+
+def google_error(response: Any) -> str:
+    """The message of a Google JSON error, checked to be in that form."""
+    error = response.json()["error"]
+    assert isinstance(error, dict), response.text
+    assert error["code"] == response.status_code and isinstance(error["status"], str)
+    return str(error["message"])
+
+
+def finished(client: Any, operation: dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:
+    """Poll an Operation (``projects/p/operations/<id>``) until it is done."""
+    url = f"/v1/{operation['name']}"
+    return h.wait_until(lambda: (o := client.get(url).json())["done"] and o, timeout=timeout)
 
 
 def test_list_and_get_models(client: Any) -> None:
@@ -48,7 +63,10 @@ def test_create_and_delete_model(fresh: Any) -> None:
     assert created.json()["name"] == "projects/local/models/fresh"
     assert created.json()["labels"] == {"a": "b"}
     assert fresh.post(BASE, json={"name": "fresh"}).status_code == 409
-    assert fresh.delete(f"{BASE}/fresh").json() == {}
+    deleted = fresh.delete(f"{BASE}/fresh").json()
+    assert deleted["done"] is True and deleted["metadata"]["operationType"] == "DELETE_MODEL"
+    assert deleted["metadata"]["modelName"] == "projects/local/models/fresh"
+    assert deleted["response"] == {"@type": "type.googleapis.com/google.protobuf.Empty"}
     assert fresh.get(f"{BASE}/fresh").status_code == 404
 
 
@@ -66,26 +84,29 @@ def test_create_and_delete_model(fresh: Any) -> None:
 def test_create_model_errors(client: Any, body: Any, status: int, needle: str) -> None:
     response = client.post(BASE, json=body)
     assert response.status_code == status
-    assert needle in response.json()["error"]
+    assert needle in google_error(response)
 
 
 def test_unknown_model_and_version_are_404(client: Any) -> None:
     for path in (f"{BASE}/nope", f"{BASE}/nope/versions", f"{BASE}/census/versions/v9"):
         response = client.get(path)
         assert response.status_code == 404
-        assert set(response.json()) == {"error"}
-    assert "not found" in client.get(f"{BASE}/census/versions/7").json()["error"]
+        assert response.json()["error"]["status"] == "NOT_FOUND"
+    assert "not found" in google_error(client.get(f"{BASE}/census/versions/7"))
 
 
 def test_delete_rules(fresh: Any) -> None:
     # A model with versions cannot go; the default version cannot go while others remain.
     response = fresh.delete(f"{BASE}/census")
-    assert response.status_code == 400 and "still has 2 version(s)" in response.json()["error"]
+    assert response.status_code == 400 and "still has 2 version(s)" in google_error(response)
+    assert response.json()["error"]["status"] == "FAILED_PRECONDITION"
     response = fresh.delete(f"{BASE}/census/versions/v1")
-    assert response.status_code == 400 and "default" in response.json()["error"]
-    assert fresh.delete(f"{BASE}/census/versions/v2").json() == {}
-    assert fresh.delete(f"{BASE}/census/versions/v1").json() == {}  # the last one may go
-    assert fresh.delete(f"{BASE}/census").json() == {}
+    assert response.status_code == 400 and "default" in google_error(response)
+    for version in ("v2", "v1"):  # the last one may go
+        operation = fresh.delete(f"{BASE}/census/versions/{version}").json()
+        assert operation["metadata"]["operationType"] == "DELETE_VERSION"
+        assert finished(fresh, operation)["response"]["@type"].endswith("protobuf.Empty")
+    assert fresh.delete(f"{BASE}/census").json()["done"] is True
     assert fresh.get(f"{BASE}/census").status_code == 404
 
 
@@ -102,8 +123,15 @@ def test_create_version_is_creating_then_ready(
             f"{BASE}/census/versions", json={"name": "v3", "deploymentUri": origin}
         )
         assert created.status_code == 200, created.text
-        assert created.json()["state"] == "CREATING"
-        assert created.json()["name"] == "projects/local/models/census/versions/v3"
+        operation = created.json()
+        assert operation["name"].startswith("projects/local/operations/create_census_v3-")
+        assert operation["done"] is False
+        assert operation["metadata"]["operationType"] == "CREATE_VERSION"
+        assert operation["metadata"]["version"]["name"] == (
+            "projects/local/models/census/versions/v3"
+        )
+        assert client.get(f"{BASE}/census/versions/v3").json()["state"] == "CREATING"
+        assert client.get(f"/v1/{operation['name']}").json()["done"] is False
         # While CREATING it cannot serve, be the default or be deleted.
         assert (
             client.post(f"{BASE}/census/versions/v3:predict", json={"instances": [{}]}).status_code
@@ -113,12 +141,15 @@ def test_create_version_is_creating_then_ready(
         assert client.delete(f"{BASE}/census/versions/v3").status_code == 400
     finally:
         fs.gate.set()
-    ready = h.wait_until(
-        lambda: (v := client.get(f"{BASE}/census/versions/v3").json())["state"] != "CREATING" and v,
-        timeout=30,
-    )
+    done = finished(client, operation)
+    ready = done["response"]
+    assert ready["@type"] == "type.googleapis.com/google.cloud.ml.v1.Version"
+    assert ready["name"] == "projects/local/models/census/versions/v3"
     assert ready["state"] == "READY", ready
     assert ready["number"] == 3 and ready["isDefault"] is False
+    assert "endTime" in done["metadata"]
+    listed = client.get("/v1/projects/local/operations").json()["operations"]
+    assert done in listed
 
 
 def test_create_version_errors(client: Any, exports: dict[str, Path], tmp_path: Path) -> None:
@@ -135,7 +166,7 @@ def test_create_version_errors(client: Any, exports: dict[str, Path], tmp_path: 
     for body, status, needle in cases:
         response = client.post(url, json=body)
         assert response.status_code == status, (body, response.text)
-        message = response.json()["error"]
+        message = google_error(response)
         assert needle in message, message
         assert str(tmp_path) not in message and str(exports["v1"]) not in message  # no paths
     assert client.post(f"{BASE}/nope/versions", json=cases[2][0]).status_code == 404
@@ -148,7 +179,7 @@ def test_origins_come_only_from_the_settings(make_client: Any, exports: dict[str
         f"{BASE}/census/versions", json={"name": "v3", "deploymentUri": str(exports["v2"])}
     )
     assert response.status_code == 400
-    assert "allowed: none" in response.json()["error"]
+    assert "allowed: none" in google_error(response)
 
 
 def test_set_default_through_the_api_switches_predictions(

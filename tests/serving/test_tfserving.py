@@ -15,8 +15,11 @@ KEYS = ["class_ids", "classes", "logistic", "logits", "probabilities"]
 
 
 def test_status(client: Any) -> None:
+    """TF Serving's status, with KServe v1's name and ready beside it."""
     body = client.get("/v1/models/census").json()
     assert body == {
+        "name": "census",
+        "ready": True,
         "model_version_status": [
             {
                 "version": "1",
@@ -28,13 +31,41 @@ def test_status(client: Any) -> None:
                 "state": "AVAILABLE",
                 "status": {"error_code": "OK", "error_message": ""},
             },
-        ]
+        ],
     }
     one = client.get("/v1/models/census/versions/v2").json()["model_version_status"]
     assert [s["version"] for s in one] == ["2"]
     assert client.get("/v1/models/census/versions/2").json()["model_version_status"] == one
+    assert client.get("/v1/models/census/versions/2").json()["ready"] is True
     assert client.get("/v1/models/nope").status_code == 404
     assert client.get("/v1/models/census/versions/9").status_code == 404
+    assert client.get("/v1/models").json() == {"models": ["census", "multi", "reg"]}
+
+
+def test_kserve_v1_readiness_of_a_model_without_a_ready_version(
+    make_client: Any, exports: dict[str, Path], exports_root: Path
+) -> None:
+    """KServe's v1 client reads ``ready``: false while no version can serve (TF Serving's
+    status of the same answer lists the version as LOADING)."""
+    from tests.serving import helpers
+
+    gated = helpers.gated_filesystem()
+    gated.gate.clear()
+    fresh = make_client(allowed_origins=(f"gatedfile://{exports_root}",))
+    fresh.app.state.ctx.registry.allowed_origins = None  # the server's own check remains
+    assert fresh.post("/v1/projects/p/models", json={"name": "slow"}).status_code == 200
+    origin = f"gatedfile://{exports['v1']}"
+    created = fresh.post(
+        "/v1/projects/p/models/slow/versions", json={"name": "v1", "deploymentUri": origin}
+    )
+    assert created.status_code == 200, created.text
+    try:
+        body = fresh.get("/v1/models/slow").json()
+        assert body["name"] == "slow" and body["ready"] is False
+        assert body["model_version_status"][0]["state"] == "LOADING"
+    finally:
+        gated.gate.set()
+    helpers.wait_until(lambda: fresh.get("/v1/models/slow").json()["ready"], timeout=30)
 
 
 def test_metadata(client: Any, exports: dict[str, Path]) -> None:
@@ -198,7 +229,58 @@ def test_unknown_models_and_verbs(client: Any) -> None:
         client.post("/v1/models/census/versions/5:predict", json={"instances": [{}]}).status_code
         == 404
     )
-    response = client.post("/v1/models/census:explain", json={"instances": [{}]})
+    response = client.post("/v1/models/census:frobnicate", json={"instances": [{}]})
     assert response.status_code == 404 and set(response.json()) == {"error"}
+    # (:explain is KServe v1's, on the same paths: tests/serving/test_explain.py)
     response = client.get("/v1/models/census:predict")
     assert response.status_code == 405 and set(response.json()) == {"error"}
+
+
+def test_labels_address_versions(
+    fresh: Any, exports: dict[str, Path], instances: list[dict[str, Any]]
+) -> None:
+    """TF Serving's /labels/{label}, for status, metadata, :predict, :classify and :regress;
+    labels set through models.patch (versionLabels)."""
+    patched = fresh.patch(
+        "/v1/projects/p/models/census?updateMask=versionLabels",
+        json={"versionLabels": {"stable": "v1", "canary": "2"}},
+    )
+    assert patched.status_code == 200, patched.text
+    assert fresh.get("/v1/projects/p/models/census").json()["versionLabels"] == {
+        "stable": "1",
+        "canary": "2",
+    }
+    status = fresh.get("/v1/models/census/labels/canary").json()
+    assert [s["version"] for s in status["model_version_status"]] == ["2"]
+    meta = fresh.get("/v1/models/census/labels/stable/metadata").json()
+    assert meta["model_spec"]["version"] == "1"
+    for label, export in (("stable", "v1"), ("canary", "v2")):
+        answer = fresh.post(
+            f"/v1/models/census/labels/{label}:predict", json={"instances": instances}
+        )
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["predictions"] == load(exports[export]).predict_instances(instances)
+    classify = fresh.post("/v1/models/census/labels/canary:classify", json={"examples": instances})
+    assert classify.status_code == 200 and len(classify.json()["results"]) == len(instances)
+    regress = fresh.post(
+        "/v1/models/census/labels/stable:regress",
+        json={"signature_name": "regression", "examples": instances},
+    )
+    assert regress.status_code == 200
+    missing = fresh.post("/v1/models/census/labels/nope:predict", json={"instances": instances})
+    assert missing.status_code == 404 and "no version label 'nope'" in missing.json()["error"]
+    # A label moves at once (the patch wakes the server's poll).
+    fresh.patch(
+        "/v1/projects/p/models/census?updateMask=versionLabels",
+        json={"versionLabels": {"stable": "v2"}},
+    )
+    from tests.serving import helpers
+
+    helpers.wait_until(
+        lambda: (
+            fresh.get("/v1/models/census/labels/stable/metadata").json()["model_spec"]["version"]
+            == "2"
+        ),
+        timeout=5,
+    )
+    assert fresh.get("/v1/models/census/labels/canary").status_code == 404

@@ -16,6 +16,7 @@ from mlengine.cli.metadata import (
     updated_labels,
 )
 from mlengine.cli.output import confirm, open_registry, show, show_if_asked, status
+from mlengine.registry import OperationType
 
 app = typer.Typer(help="Create, list, describe, update and delete models.", no_args_is_help=True)
 
@@ -79,6 +80,7 @@ def update(
             status("No update to perform.")
             return
         model = registry.update_model(name, description=description, labels=labels)
+        registry.record_operation(OperationType.UPDATE_MODEL, name, response=model.to_json())
     status(f"Updated model [{name}].")
     show_if_asked(model.to_json())
 
@@ -89,4 +91,5 @@ def delete(name: ModelName) -> None:
     confirm(f"This will delete model [{name}]...")
     with open_registry("mlengine.models.delete") as registry:
         registry.delete_model(name)
+        registry.record_operation(OperationType.DELETE_MODEL, name)
     status(f"Deleted model [{name}].")

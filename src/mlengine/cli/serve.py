@@ -18,6 +18,9 @@ POLL_INTERVAL = 0.5
 MAX_BODY_BYTES = 1_572_864
 MAX_BATCH_SIZE = 1024
 MAX_BATCH_DELAY_MS = 1.0
+# TF Serving's gRPC port: the port TF Serving's clients and examples (tensorflow-serving-api,
+# `localhost:8500`) expect; Triton's clients take any port in their URL anyway.
+GRPC_PORT = 8500
 
 
 def serve(
@@ -55,12 +58,22 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    grpc_port: Annotated[
+        int,
+        typer.Option(
+            "--grpc-port",
+            help="gRPC port: OIP v2's GRPCInferenceService and TF Serving's PredictionService "
+            "and ModelService, on --host (0: any free port).",
+        ),
+    ] = GRPC_PORT,
+    no_grpc: Annotated[bool, typer.Option("--no-grpc", help="Serve no gRPC at all.")] = False,
     access_log: Annotated[
         bool, typer.Option("--access-log", help="Log every request (costs throughput).")
     ] = False,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn's log level.")] = "info",
 ) -> None:
-    """Serve predictions (ML Engine v1, TF Serving REST, Open Inference Protocol v2).
+    """Serve predictions (ML Engine v1, TF Serving REST, Open Inference Protocol v2; gRPC:
+    OIP v2 and TF Serving's).
 
     MLENGINE_API_TOKEN protects management calls (and predictions with
     MLENGINE_PROTECT_PREDICT=1); MLENGINE_ALLOWED_ORIGINS lists where API-created versions may
@@ -83,6 +96,7 @@ def serve(
             max_batch_size=max_batch_size,
             max_batch_delay=max_batch_delay_ms / 1000,
             workers=default_workers() if workers is None else workers,
+            grpc_port=None if no_grpc else grpc_port,
             access_log=access_log,
             log_level=log_level,
         )

@@ -1,20 +1,21 @@
 """``mlengine versions create|list|describe|update|set-default|delete``: gcloud's version
-commands.
+commands, and TF Serving's version labels (``set-label``, ``remove-label``).
 
-``create`` copies an export into the registry and waits until it is READY (mlengine has no
-long-running operations yet: with ``--async`` it still waits, says so, and prints the finished
-operation gcloud would print). ``--config`` takes ML Engine's Version body: ``deploymentUri``,
-``description``, ``labels`` and ``framework`` are used, flags override them, and the
-Cloud-only fields are reported as ignored.
+``create`` copies an export into the registry and waits until it is READY; with ``--async`` it
+returns at once with the long-running operation's name (the version is created by a process of
+its own, see :mod:`mlengine.cli.background`), which ``mlengine operations describe|wait|cancel``
+find. Creations, deletions and updates are recorded as operations, as the server's are.
+``--config`` takes ML Engine's Version body: ``deploymentUri``, ``description``, ``labels`` and
+``framework`` are used, flags override them, and the Cloud-only fields are reported as ignored.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Annotated, Any
 
 import typer
 
+from mlengine.cli.background import start_create_version
 from mlengine.cli.config import VERSION_CREATE, VERSION_UPDATE, version_config
 from mlengine.cli.gcloud import ignore
 from mlengine.cli.metadata import (
@@ -37,7 +38,7 @@ from mlengine.cli.output import (
     status,
 )
 from mlengine.errors import NotSupportedError
-from mlengine.registry import ModelVersion
+from mlengine.registry import OperationType
 
 app = typer.Typer(
     help="Create, list, describe, update, set the default of, and delete model versions.",
@@ -99,24 +100,6 @@ def check_framework(value: str | None) -> None:
         )
 
 
-def _operation(version: ModelVersion, started: str) -> dict[str, Any]:
-    """The finished Operation gcloud prints for ``versions create --async``."""
-    body = version.to_json("local")
-    return {
-        "name": f"projects/local/operations/create_{version.model}_{version.name}-{started}",
-        "done": True,
-        "metadata": {
-            "@type": "type.googleapis.com/google.cloud.ml.v1.OperationMetadata",
-            "createTime": body.get("createTime"),
-            "endTime": body.get("createTime"),
-            "modelName": f"projects/local/models/{version.model}",
-            "operationType": "CREATE_VERSION",
-            "version": {"name": body["name"]},
-        },
-        "response": {"@type": "type.googleapis.com/google.cloud.ml.v1.Version", **body},
-    }
-
-
 @app.command("create")
 def create(
     name: VersionName,
@@ -138,8 +121,8 @@ def create(
         bool,
         typer.Option(
             "--async",
-            help="Return at once in gcloud; here the version is created before the command "
-            "returns, and the finished operation is printed.",
+            help="Return at once with the operation's name; a process of its own creates the "
+            "version (mlengine operations wait NAME waits for it).",
         ),
     ] = False,
 ) -> None:
@@ -161,20 +144,31 @@ def create(
     parsed = parse_labels(labels)
     if not labels and "labels" in body:
         parsed = config_labels(body["labels"], str(config))
-    started = time.strftime("%Y%m%d%H%M%S")
+    if run_async:
+        request: dict[str, Any] = {"model": model, "name": name, "origin": str(origin)}
+        request.update(description=description, labels=parsed)
+        with handle_errors(command):
+            operation = start_create_version(request)
+        full = f"projects/local/operations/{operation}"
+        status(
+            f"Create request issued for: [{name}]\nCheck operation [{full}] for status "
+            f"(mlengine operations wait {full})."
+        )
+        with open_registry(command) as registry:
+            show(registry.get_operation(operation).to_json("local"), "yaml", single=True)
+        return
     with open_registry(command) as registry:
         status("Creating version (this might take a few minutes)...")
         version = registry.create_version(
             model, name, str(origin), description=description, labels=parsed
         )
+        registry.record_operation(
+            OperationType.CREATE_VERSION, model, version, response=version.to_json()
+        )
     status(f"Created version [{version.name}] (number {version.number}) of model [{model}].")
     if version.is_default:
         status("It is the model's default version.")
-    if run_async:
-        status("mlengine created the version before returning (--async has nothing to wait for).")
-        show(_operation(version, started), "yaml", single=True)
-    else:
-        show_if_asked(version.to_json())
+    show_if_asked(version.to_json())
 
 
 @app.command("list")
@@ -221,6 +215,9 @@ def update(
             status("No update to perform.")
             return
         version = registry.update_version(model, name, description=description, labels=labels)
+        registry.record_operation(
+            OperationType.UPDATE_VERSION, model, version, response=version.to_json()
+        )
     status(f"Updated version [{version.name}] of model [{model}].")
     show_if_asked(version.to_json())
 
@@ -239,5 +236,29 @@ def delete(name: VersionName, model: ModelOption) -> None:
     when it is the last one)."""
     confirm(f"This will delete version [{name}]...")
     with open_registry("mlengine.versions.delete") as registry:
+        found = registry.get_version(model, name)
         registry.delete_version(model, name)
+        registry.record_operation(OperationType.DELETE_VERSION, model, found)
     status(f"Deleted version [{name}] of model [{model}].")
+
+
+LabelArgument = Annotated[
+    str, typer.Argument(help="TF Serving's version label (stable, canary).", show_default=False)
+]
+
+
+@app.command("set-label")
+def set_label(name: VersionName, model: ModelOption, label: LabelArgument) -> None:
+    """Point TF Serving's version label at a READY version (served at
+    /v1/models/MODEL/labels/LABEL and by gRPC's ModelSpec.version_label)."""
+    with open_registry("mlengine.versions.set-label") as registry:
+        registry.set_version_label(model, label, name)
+    status(f"Label [{label}] of model [{model}] now points at version [{name}].")
+
+
+@app.command("remove-label")
+def remove_label(label: LabelArgument, model: ModelOption) -> None:
+    """Remove one of TF Serving's version labels from a model."""
+    with open_registry("mlengine.versions.remove-label") as registry:
+        registry.remove_version_label(model, label)
+    status(f"Removed label [{label}] of model [{model}].")

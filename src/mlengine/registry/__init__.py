@@ -18,25 +18,39 @@ Modules:
 
 * ``artifacts``: the artifact store: each version's own copy of its export
 * ``db``: the database connection: engine setup, transactions, retries, error translation
-* ``entities``: the plain values: ``RegisteredModel``, ``ModelVersion``, ``VersionState``
+* ``entities``: the plain values: ``RegisteredModel``, ``ModelVersion``, ``VersionState``,
+  ``Operation``
 * ``lifecycle``: a version's life between rows and files: create, fail, delete, recover
 * ``migrations``: the tables, the schema version and the ordered, recorded migrations
 * ``names``: name, label and version-reference rules
+* ``operations``: ML Engine's long-running operations, settled from the versions they follow
 * ``origins``: where a version's export may come from, and the checks made first
+* ``prediction_logging``: online prediction logging settings (``RequestLoggingConfig``)
 * ``queries``: queries shared by the registry's operations, rows to entities, dead workers
 * ``store``: :class:`Registry`: the one Python API holding every rule
 """
 
-from mlengine.registry.entities import Model, ModelVersion, RegisteredModel, VersionState
+from mlengine.registry.entities import (
+    Model,
+    ModelVersion,
+    Operation,
+    OperationType,
+    RegisteredModel,
+    VersionState,
+)
 from mlengine.registry.names import validate_name
 from mlengine.registry.origins import allowed_origins_from_env
+from mlengine.registry.prediction_logging import RequestLoggingConfig
 from mlengine.registry.store import Registry
 
 __all__ = [
     "Model",
     "ModelVersion",
+    "Operation",
+    "OperationType",
     "RegisteredModel",
     "Registry",
+    "RequestLoggingConfig",
     "VersionState",
     "allowed_origins_from_env",
     "validate_name",

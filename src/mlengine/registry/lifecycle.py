@@ -238,6 +238,13 @@ class Lifecycle:
                     f"{label(model, ref)} is still being created: wait until it is READY or "
                     "FAILED, then delete it."
                 )
+            _, labels = queries.settings_of(conn, model_row.id)
+            labelled = sorted(name for name, number in labels.items() if number == row.number)
+            if labelled:
+                raise FailedPreconditionError(
+                    f"{label(model, ref)} is labelled {labelled}: move or remove the label "
+                    f"first (`mlengine versions remove-label LABEL --model {model}`)."
+                )
             if model_row.default_version_number == row.number:
                 others = conn.execute(
                     sa.select(sa.func.count())

@@ -137,6 +137,49 @@ jobs_table = sa.Table(
 )
 
 
+model_settings_table = sa.Table(
+    "mlengine_model_settings",
+    metadata,
+    # One row per model that has settings beyond those of mlengine_models (schema 3): kept in a
+    # table of their own, so that the tables of schema 1 never change.
+    sa.Column(
+        "model_id",
+        sa.Integer,
+        sa.ForeignKey("mlengine_models.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    # ML Engine's onlinePredictionLogging and requestLoggingConfig, the model's and each
+    # version's own (see registry.prediction_logging); NULL: logging off.
+    sa.Column("logging", sa.JSON, nullable=True),
+    # TF Serving's version labels: {label: version number}; NULL: none.
+    sa.Column("version_labels", sa.JSON, nullable=True),
+)
+
+operations_table = sa.Table(
+    "mlengine_operations",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    # ML Engine's operation id (projects/{p}/operations/<op_id>): create_census_v1-<ms>.
+    sa.Column("op_id", sa.String(300), nullable=False, unique=True),
+    # CREATE_VERSION | DELETE_VERSION | DELETE_MODEL | UPDATE_MODEL | UPDATE_VERSION
+    sa.Column("op_type", sa.String(32), nullable=False),
+    sa.Column("model_name", sa.String(128), nullable=False),
+    sa.Column("version_name", sa.String(128), nullable=True),
+    sa.Column("version_number", sa.Integer, nullable=True),
+    sa.Column("create_time", UTCDateTime, nullable=False),
+    sa.Column("end_time", UTCDateTime, nullable=True),
+    # Whether the outcome is recorded. An operation that follows a version's state settles
+    # when it is read (the version's row is the truth), and its outcome is written then.
+    sa.Column("done", sa.Boolean, nullable=False),
+    sa.Column("cancel_requested", sa.Boolean, nullable=False),
+    sa.Column("error_code", sa.Integer, nullable=True),  # google.rpc.Code
+    sa.Column("error_message", sa.Text, nullable=True),
+    sa.Column("response", sa.JSON, nullable=True),
+    sa.Index("ix_mlengine_operations_done", "done"),
+)
+
+
 @dataclass(frozen=True)
 class Migration:
     """One step of the schema: applied in order, in a transaction, and recorded."""
@@ -154,9 +197,14 @@ def _v2_jobs(conn: Connection) -> None:
     metadata.create_all(conn, tables=[jobs_table])
 
 
+def _v3_operations(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[model_settings_table, operations_table])
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "models and versions", _v1_initial),
     Migration(2, "training and prediction jobs", _v2_jobs),
+    Migration(3, "long-running operations, prediction logging, version labels", _v3_operations),
 )
 
 
@@ -232,7 +280,9 @@ __all__ = [
     "metadata",
     "migrate",
     "schema_version",
+    "model_settings_table",
     "models_table",
+    "operations_table",
     "schema_table",
     "versions_table",
 ]

@@ -19,6 +19,9 @@ _NAME_RE = re.compile(NAME_PATTERN)
 _LABEL_KEY_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 _LABEL_VALUE_RE = re.compile(r"^[a-z0-9_-]{0,63}$")
 _MAX_LABELS = 64
+# TF Serving's version labels ("stable", "canary") name a path segment: /labels/{label}.
+VERSION_LABEL_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,62}$"
+_VERSION_LABEL_RE = re.compile(VERSION_LABEL_PATTERN)
 
 
 def _show(value: object) -> str:
@@ -76,6 +79,20 @@ def validate_labels(labels: Mapping[str, str] | None, owner: str) -> dict[str, s
     return dict(labels)
 
 
+def validate_version_label(label: object) -> str:
+    """Return ``label`` if it is a valid TF Serving version label (``stable``), else raise.
+
+    Raises:
+        InvalidParameterError: the label breaks the rule; the message names it and the rule.
+    """
+    if not isinstance(label, str) or _VERSION_LABEL_RE.fullmatch(label) is None:
+        raise InvalidParameterError(
+            f"Invalid version label {_show(label)}: a label starts with a letter and contains "
+            "only letters, digits, '_' and '-', at most 63 characters."
+        )
+    return label
+
+
 def parse_version_ref(version: str | int) -> str | int:
     """Turn a version reference into a number (``int``) or a validated name (``str``).
 
@@ -98,4 +115,11 @@ def parse_version_ref(version: str | int) -> str | int:
     return validate_name(version, "version")
 
 
-__all__ = ["NAME_PATTERN", "parse_version_ref", "validate_labels", "validate_name"]
+__all__ = [
+    "NAME_PATTERN",
+    "VERSION_LABEL_PATTERN",
+    "parse_version_ref",
+    "validate_labels",
+    "validate_name",
+    "validate_version_label",
+]

@@ -49,6 +49,17 @@ def _canonical(value: str) -> str:
     return os.path.realpath(os.path.expanduser(value))
 
 
+def under_prefix(location: str, prefixes: Sequence[str]) -> bool:
+    """Whether a path or URL lies under one of ``prefixes``, by whole path segments, after
+    resolving symbolic links and ``..`` of local paths (see :func:`check_allowed`)."""
+    candidate = _canonical(location)
+    for prefix in prefixes:
+        base = _canonical(prefix).rstrip("/")
+        if candidate == base or candidate.startswith(base + "/"):
+            return True
+    return False
+
+
 def check_allowed(origin: str, allowed_origins: Sequence[str] | None) -> None:
     """Refuse an origin outside ``allowed_origins`` (a list of prefixes; ``None``: any).
 
@@ -59,13 +70,8 @@ def check_allowed(origin: str, allowed_origins: Sequence[str] | None) -> None:
     Raises:
         InvalidParameterError: the origin is not under any prefix.
     """
-    if allowed_origins is None:
+    if allowed_origins is None or under_prefix(origin, allowed_origins):
         return
-    candidate = _canonical(origin)
-    for prefix in allowed_origins:
-        base = _canonical(prefix).rstrip("/")
-        if candidate == base or candidate.startswith(base + "/"):
-            return
     listed = ", ".join(allowed_origins) if allowed_origins else "none"
     raise InvalidParameterError(
         f"Origin {origin!r} is not under an allowed prefix (allowed: {listed}); "
@@ -180,4 +186,5 @@ __all__ = [
     "open_origin",
     "parse_manifest",
     "precheck_export",
+    "under_prefix",
 ]

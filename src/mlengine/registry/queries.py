@@ -16,8 +16,10 @@ from sqlalchemy.engine import Connection, Row
 
 from mlengine.errors import AlreadyExistsError, NotFoundError
 from mlengine.registry.entities import ModelVersion, RegisteredModel, VersionState
+from mlengine.registry.migrations import model_settings_table as settings
 from mlengine.registry.migrations import models_table as models
 from mlengine.registry.migrations import versions_table as versions
+from mlengine.registry.prediction_logging import RequestLoggingConfig
 
 # This process's identity in the `worker` column: host, pid, and a token that tells this
 # process from an earlier one that had the same pid (a restarted container keeps its hostname).
@@ -65,12 +67,17 @@ def is_stale(
 
 
 def version_select() -> sa.Select[Any]:
-    """Versions joined with their model's name and default number."""
-    return sa.select(
-        versions,
-        models.c.name.label("model_name"),
-        models.c.default_version_number,
-    ).join(models, models.c.id == versions.c.model_id)
+    """Versions joined with their model's name, default number and logging settings."""
+    return (
+        sa.select(
+            versions,
+            models.c.name.label("model_name"),
+            models.c.default_version_number,
+            settings.c.logging.label("model_logging"),
+        )
+        .join(models, models.c.id == versions.c.model_id)
+        .outerjoin(settings, settings.c.model_id == versions.c.model_id)
+    )
 
 
 def version_filter(ref: str | int) -> sa.ColumnElement[bool]:
@@ -96,19 +103,62 @@ def to_version(row: Row[Any]) -> ModelVersion:
         error_message=m["error_message"],
         signature=m["signature"],
         metrics=m["metrics"],
+        request_logging=_logging_config(
+            ((m["model_logging"] or {}).get("versions") or {}).get(str(m["number"])),
+            f"version {m['name']} of model {m['model_name']}",
+        ),
     )
 
 
-def to_model(row: Row[Any], default: ModelVersion | None) -> RegisteredModel:
-    """A model row as a :class:`RegisteredModel` with its default version."""
+def _logging_config(data: Any, owner: str) -> RequestLoggingConfig | None:
+    return None if data is None else RequestLoggingConfig.from_json(data, owner)
+
+
+def to_model(
+    row: Row[Any], default: ModelVersion | None, extra: Row[Any] | None = None
+) -> RegisteredModel:
+    """A model row as a :class:`RegisteredModel` with its default version and its settings
+    row (see :func:`model_settings`)."""
     m = row._mapping
+    logging = (extra.logging if extra is not None else None) or {}
+    labels = (extra.version_labels if extra is not None else None) or {}
     return RegisteredModel(
         name=m["name"],
         create_time=m["create_time"],
         default_version=default,
         description=m["description"],
         labels=dict(m["labels"] or {}),
+        online_prediction_logging=bool(logging.get("onlinePredictionLogging")),
+        request_logging=_logging_config(logging.get("requestLoggingConfig"), f"model {m['name']}"),
+        version_labels={str(k): int(v) for k, v in labels.items()},
     )
+
+
+def model_settings(conn: Connection, model_ids: list[int] | None = None) -> dict[int, Row[Any]]:
+    """The settings row of each model that has one (all models, or those listed), by id."""
+    query = sa.select(settings)
+    if model_ids is not None:
+        query = query.where(settings.c.model_id.in_(model_ids))
+    return {row.model_id: row for row in conn.execute(query)}
+
+
+def settings_of(conn: Connection, model_id: int) -> tuple[dict[str, Any], dict[str, int]]:
+    """Copies of a model's logging settings and version labels (empty when it has none), to
+    read or to change and write back with :func:`write_settings`."""
+    extra = model_settings(conn, [model_id]).get(model_id)
+    if extra is None:
+        return {}, {}
+    labels = {str(k): int(v) for k, v in (extra.version_labels or {}).items()}
+    return dict(extra.logging or {}), labels
+
+
+def write_settings(conn: Connection, model_id: int, **values: Any) -> None:
+    """Set columns of a model's settings row, creating it if it has none."""
+    found = conn.execute(sa.select(settings.c.model_id).where(settings.c.model_id == model_id))
+    if found.first() is None:
+        conn.execute(settings.insert().values(model_id=model_id, **values))
+    else:
+        conn.execute(settings.update().where(settings.c.model_id == model_id).values(**values))
 
 
 def model_not_found(name: str) -> NotFoundError:
@@ -187,6 +237,8 @@ __all__ = [
     "is_stale",
     "model_not_found",
     "model_row",
+    "model_settings",
+    "settings_of",
     "to_model",
     "to_version",
     "version_filter",
@@ -194,4 +246,5 @@ __all__ = [
     "version_row",
     "version_select",
     "worker_id",
+    "write_settings",
 ]

@@ -28,17 +28,30 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from mlengine.errors import FailedPreconditionError
+from mlengine.errors import FailedPreconditionError, NotFoundError
 from mlengine.registry import queries
 from mlengine.registry.artifacts import ArtifactStore
 from mlengine.registry.db import Database
-from mlengine.registry.entities import ModelVersion, RegisteredModel, VersionState
+from mlengine.registry.entities import (
+    ModelVersion,
+    Operation,
+    OperationType,
+    RegisteredModel,
+    VersionState,
+)
 from mlengine.registry.lifecycle import BUSY_STATES, Lifecycle, label, now, quietly
 from mlengine.registry.migrations import check_supported, current_version, migrate, schema_version
 from mlengine.registry.migrations import models_table as models
 from mlengine.registry.migrations import versions_table as versions
-from mlengine.registry.names import parse_version_ref, validate_labels, validate_name
+from mlengine.registry.names import (
+    parse_version_ref,
+    validate_labels,
+    validate_name,
+    validate_version_label,
+)
+from mlengine.registry.operations import OperationLog
 from mlengine.registry.origins import check_allowed, normalize_origin, precheck_export
+from mlengine.registry.prediction_logging import RequestLoggingConfig
 
 DEFAULT_STALE_AFTER = timedelta(minutes=10)
 
@@ -78,6 +91,7 @@ class Registry:
         self._artifacts = ArtifactStore(os.fspath(root))
         self._db = Database(url or f"sqlite:///{home / 'registry.db'}")
         self._life = Lifecycle(self._db, self._artifacts, stale_after)
+        self._operations = OperationLog(self._db, self._life, self.get_version)
         self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         try:
@@ -159,16 +173,22 @@ class Registry:
         with self._db.read() as conn:
             row = queries.model_row(conn, name)
             default = queries.default_versions(conn, [row.id]).get(row.id)
-            return queries.to_model(row, None if default is None else queries.to_version(default))
+            extra = queries.model_settings(conn, [row.id]).get(row.id)
+            return queries.to_model(
+                row, None if default is None else queries.to_version(default), extra
+            )
 
     def list_models(self) -> list[RegisteredModel]:
         """Every model, by name."""
         with self._db.read() as conn:
             defaults = queries.default_versions(conn)
+            extras = queries.model_settings(conn)
             found = conn.execute(sa.select(models).order_by(models.c.name)).all()
             return [
                 queries.to_model(
-                    row, queries.to_version(defaults[row.id]) if row.id in defaults else None
+                    row,
+                    queries.to_version(defaults[row.id]) if row.id in defaults else None,
+                    extras.get(row.id),
                 )
                 for row in found
             ]
@@ -178,23 +198,92 @@ class Registry:
         name: str,
         description: str | None = None,
         labels: Mapping[str, str] | None = None,
+        online_prediction_logging: bool | None = None,
+        request_logging: RequestLoggingConfig | None = None,
     ) -> RegisteredModel:
-        """Change a model's description and labels (``None`` leaves one as it is; ``labels``
-        replaces them all, as ML Engine's PATCH with ``updateMask=labels``).
+        """Change a model's description, labels and request logging (``None`` leaves one as
+        it is; ``labels`` replaces them all, as ML Engine's PATCH with ``updateMask=labels``;
+        a config that samples nothing turns the model's own config off).
 
         Raises:
             NotFoundError: no such model.  InvalidParameterError: bad labels.
         """
         validate_name(name, "model")
         values = _changes(description, labels, f"model {name}")
-        if values:
 
-            def work(conn: Connection) -> None:
-                row = queries.model_row(conn, name, for_update=True)
+        def work(conn: Connection) -> None:
+            row = queries.model_row(conn, name, for_update=True)
+            if values:
                 conn.execute(models.update().where(models.c.id == row.id).values(**values))
+            if online_prediction_logging is None and request_logging is None:
+                return
+            logging, _ = queries.settings_of(conn, row.id)
+            if online_prediction_logging is not None:
+                logging["onlinePredictionLogging"] = online_prediction_logging
+            if request_logging is not None:
+                logging["requestLoggingConfig"] = request_logging.to_json()
+            queries.write_settings(conn, row.id, logging=logging)
 
-            self._db.write(work)
+        self._db.write(work)
         return self.get_model(name)
+
+    def set_version_label(self, model: str, label_name: str, version: str | int) -> RegisteredModel:
+        """Point TF Serving's version label ``label_name`` at a READY version (addressed as
+        ``/v1/models/{model}/labels/{label_name}``).
+
+        Raises:
+            NotFoundError: no such model or version.
+            FailedPreconditionError: the version is not READY (as TF Serving, a label points
+                only at a version that can serve).
+        """
+        validate_name(model, "model")
+        validate_version_label(label_name)
+        ref = parse_version_ref(version)
+
+        def work(conn: Connection) -> None:
+            model_row = queries.model_row(conn, model, for_update=True)
+            row = queries.version_row(conn, model, ref)
+            if row.state != VersionState.READY.value:
+                raise FailedPreconditionError(
+                    f"{label(model, ref)} is {row.state}: a version label points only at a "
+                    "READY version."
+                )
+            _, labels = queries.settings_of(conn, model_row.id)
+            labels[label_name] = int(row.number)
+            queries.write_settings(conn, model_row.id, version_labels=labels)
+
+        self._db.write(work)
+        return self.get_model(model)
+
+    def remove_version_label(self, model: str, label_name: str) -> RegisteredModel:
+        """Remove a version label.
+
+        Raises:
+            NotFoundError: no such model, or it has no such label.
+        """
+        validate_name(model, "model")
+
+        def work(conn: Connection) -> None:
+            model_row = queries.model_row(conn, model, for_update=True)
+            _, labels = queries.settings_of(conn, model_row.id)
+            if labels.pop(label_name, None) is None:
+                raise _no_label(model, label_name, labels)
+            queries.write_settings(conn, model_row.id, version_labels=labels)
+
+        self._db.write(work)
+        return self.get_model(model)
+
+    def labelled_version(self, model: str, label_name: str) -> int:
+        """The number of the version a label points at.
+
+        Raises:
+            NotFoundError: no such model, or it has no such label.
+        """
+        found = self.get_model(model)
+        number = found.version_labels.get(label_name)
+        if number is None:
+            raise _no_label(model, label_name, found.version_labels)
+        return number
 
     def delete_model(self, name: str) -> None:
         """Delete a model that has no versions left.
@@ -258,10 +347,7 @@ class Registry:
         if wait:
             self._life.build(model, name, number, origin)
         else:
-            with self._lock:
-                if self._executor is None:
-                    self._executor = ThreadPoolExecutor(4, thread_name_prefix="mlengine-registry")
-                self._executor.submit(self._life.build_quietly, model, name, number, origin)
+            self._background(self._life.build_quietly, model, name, number, origin)
         return self.get_version(model, number)
 
     def get_version(self, model: str, version: str | int) -> ModelVersion:
@@ -344,8 +430,10 @@ class Registry:
         version: str | int,
         description: str | None = None,
         labels: Mapping[str, str] | None = None,
+        request_logging: RequestLoggingConfig | None = None,
     ) -> ModelVersion:
-        """Change a version's description and labels (as :meth:`update_model`).
+        """Change a version's description, labels and request logging (as
+        :meth:`update_model`; the version's request logging wins over its model's).
 
         Raises:
             NotFoundError: no such model or version.  InvalidParameterError: bad labels.
@@ -353,13 +441,17 @@ class Registry:
         validate_name(model, "model")
         ref = parse_version_ref(version)
         values = _changes(description, labels, f"version {ref} of model {model}")
-        if values:
 
-            def work(conn: Connection) -> None:
-                row = queries.version_row(conn, model, ref)
+        def work(conn: Connection) -> None:
+            row = queries.version_row(conn, model, ref)
+            if values:
                 conn.execute(versions.update().where(versions.c.id == row.id).values(**values))
+            if request_logging is not None:
+                logging, _ = queries.settings_of(conn, row.model_id)
+                logging.setdefault("versions", {})[str(row.number)] = request_logging.to_json()
+                queries.write_settings(conn, row.model_id, logging=logging)
 
-            self._db.write(work)
+        self._db.write(work)
         return self.get_version(model, ref)
 
     def delete_version(self, model: str, version: str | int) -> None:
@@ -374,6 +466,80 @@ class Registry:
         ref = parse_version_ref(version)
         number = self._life.mark_deleting(model, ref)
         self._life.finish_delete(model, number)
+
+    # ------------------------------------------------------------ operations
+
+    def begin_create_version(
+        self,
+        model: str,
+        name: str,
+        origin: str,
+        description: str | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> Operation:
+        """:meth:`create_version` in the background, as ML Engine's long-running operation:
+        the origin is checked now (errors raise here), then the CREATE_VERSION operation is
+        returned at once, and done once the version is READY or FAILED."""
+        version = self.create_version(model, name, origin, description, labels, wait=False)
+        return self._operations.record(OperationType.CREATE_VERSION, model, version, done=False)
+
+    def begin_delete_version(self, model: str, version: str | int) -> Operation:
+        """:meth:`delete_version` as a long-running operation: the rules are checked and the
+        version marked DELETING now (errors raise here); its files go in the background, and
+        the DELETE_VERSION operation is done once the version's row is gone."""
+        validate_name(model, "model")
+        found = self.get_version(model, version)
+        number = self._life.mark_deleting(model, parse_version_ref(version))
+        operation = self._operations.record(OperationType.DELETE_VERSION, model, found, False)
+        self._background(self._delete_quietly, model, number)
+        return operation
+
+    def record_operation(
+        self,
+        kind: OperationType,
+        model: str,
+        version: ModelVersion | None = None,
+        response: dict[str, Any] | None = None,
+    ) -> Operation:
+        """Record an operation that has finished (a model's deletion, an update)."""
+        return self._operations.record(kind, model, version, True, response)
+
+    def get_operation(self, op_id: str) -> Operation:
+        """An operation by id (``create_census_v1-1764130000123``).
+
+        Raises:
+            NotFoundError: no such operation.
+        """
+        return self._operations.get(op_id)
+
+    def list_operations(
+        self, page_size: int | None = None, page_token: str | None = None
+    ) -> tuple[list[Operation], str | None]:
+        """Operations in the order they began, a page at a time (ML Engine's pageSize,
+        default 20, at most 100): the page and the next page's token (None: the last)."""
+        return self._operations.list(page_size, page_token)
+
+    def cancel_operation(self, op_id: str) -> Operation:
+        """Ask an operation to stop: a creation still running ends CANCELLED and its version
+        FAILED; anything else finishes as it would have.
+
+        Raises:
+            NotFoundError: no such operation.
+        """
+        return self._operations.cancel(op_id)
+
+    def wait_operation(self, op_id: str, timeout: float = 600.0, poll: float = 0.2) -> Operation:
+        """Poll until the operation is done (or ``timeout`` seconds pass)."""
+        return self._operations.wait(op_id, timeout, poll)
+
+    def _background(self, action: Any, *args: Any) -> None:
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(4, thread_name_prefix="mlengine-registry")
+            self._executor.submit(action, *args)
+
+    def _delete_quietly(self, model: str, number: int) -> None:
+        quietly(self._life.finish_delete, model, number)
 
     def touch(self, model: str, version: str | int, when: datetime | None = None) -> None:
         """Record a prediction: set the version's last-use time (one UPDATE, nothing else).
@@ -441,6 +607,13 @@ class Registry:
     def collect_garbage(self) -> list[str]:
         """Remove artifact folders that no version row accounts for; returns what went."""
         return self._life.collect_garbage()
+
+
+def _no_label(model: str, label_name: str, labels: Mapping[str, int]) -> NotFoundError:
+    return NotFoundError(
+        f"Model (name={model}) has no version label {label_name!r}; its labels are "
+        f"{sorted(labels)}."
+    )
 
 
 def _changes(

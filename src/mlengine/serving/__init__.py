@@ -1,5 +1,6 @@
 """The prediction server (``mlengine serve``): ML Engine v1, TF Serving REST and the Open
-Inference Protocol v2 over one model registry, with micro-batching and Prometheus metrics.
+Inference Protocol v2 over one model registry, and gRPC (OIP v2, TF Serving's services), with
+micro-batching and Prometheus metrics.
 
 ::
 
@@ -18,18 +19,28 @@ Modules:
 * ``context``: what the protocols share, and the one frame every prediction goes through
 * ``deferred``: a registry that lets the server start while its database is unreachable
 * ``errors``: errors as the server answers them: the code to HTTP status table
+* ``explain``: ``:explain``: sampled Shapley attributions over the raw features
+* ``grpc_server``: the gRPC port: one server for both services, token, limits, statuses
+* ``grpc_tfserving``: TF Serving's PredictionService and ModelService over gRPC
+* ``grpc_v2``: OIP v2's GRPCInferenceService
 * ``http``: reading request bodies (size limit, strict JSON) and writing JSON responses
 * ``jobs``: ML Engine's jobs routes over :class:`mlengine.jobs.JobManager`
 * ``mlengine_v1``: ML Engine v1: models, versions and ``:predict``
 * ``model_manager``: which versions are in memory, which one serves a model, and when
+* ``openapi``: the OpenAPI document of the REST surface, derived from the routes
+* ``operations``: ML Engine's operations routes (long-running version creation and deletion)
+* ``prediction_log``: online prediction logging: sampled records to files under an fsspec URL
 * ``prometheus``: the server's Prometheus metrics (``GET /metrics``)
+* ``protos``: the gRPC messages (our .proto files, compiled, in a descriptor pool of our own)
 * ``routes``: the API's routes, each declared once with who may call it
 * ``schema``: a version's request schema, from its export's signature, checked at the edge
 * ``server``: run the app under uvicorn (``mlengine serve``)
 * ``settings``: :class:`ServeSettings`, from flags and the environment
 * ``signatures``: TF signature names: ``signature_name``, ``:classify``, ``:regress``
+* ``statistics``: per-version inference statistics (Triton's statistics extension)
+* ``tensors``: tensors in raw bytes (OIP v2's binary tensor data and gRPC raw contents)
 * ``tfserving``: TensorFlow Serving's REST API
-* ``v2``: the Open Inference Protocol v2 (KServe, Triton)
+* ``v2``: the Open Inference Protocol v2 (KServe, Triton) and Triton's extensions
 * ``workers``: ``mlengine serve --workers N``: N processes on one socket
 """
 

@@ -57,7 +57,8 @@ class BearerAuth:
             if authorization is None
             else "The API token is not valid."
         )
-        body = error_body(message)
+        google = self.rules.google_errors(scope["path"])
+        body = error_body(message, 401, "UNAUTHENTICATED" if google else None)
         await send(
             {
                 "type": "http.response.start",

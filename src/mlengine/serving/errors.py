@@ -1,8 +1,12 @@
-"""Errors as the server answers them: one code → HTTP status table, and ``{"error": "..."}``.
+"""Errors as the server answers them: one code → HTTP status table, and two bodies.
 
 Every error carries a canonical code (:class:`mlengine.errors.MLEngineError` subclasses have
 one, :class:`ApiError` names its own), and :data:`STATUS_BY_CODE` is the only place that turns
-a code into an HTTP status (TF Serving's mapping). Messages reach the client scrubbed: file
+a code into an HTTP status (TF Serving's mapping). The body is ``{"error": "..."}`` on every
+prediction route (TF Serving's, KServe's and ML Engine's ``:predict`` alike), and Google's JSON
+error ``{"error": {"code": <HTTP status>, "message": "...", "status": "NOT_FOUND"}}`` on ML
+Engine's management routes (models, versions, operations, jobs), whose clients
+(google-api-python-client, gcloud) read that form. Messages reach the client scrubbed: file
 paths become ``<path>`` and nothing but the message is sent, never a traceback; unexpected
 exceptions are logged and answered with a generic 500.
 """
@@ -42,6 +46,22 @@ STATUS_BY_CODE: dict[str, int] = {
     "UNIMPLEMENTED": 501,
     "UNAVAILABLE": 503,
     "DEADLINE_EXCEEDED": 504,
+}
+# google.rpc.Code names for the codes that have none of their own.
+_GOOGLE_STATUS = {"PAYLOAD_TOO_LARGE": "INVALID_ARGUMENT", "METHOD_NOT_ALLOWED": "UNIMPLEMENTED"}
+_CODE_BY_STATUS = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    405: "UNIMPLEMENTED",
+    409: "ALREADY_EXISTS",
+    413: "INVALID_ARGUMENT",
+    429: "RESOURCE_EXHAUSTED",
+    499: "CANCELLED",
+    501: "UNIMPLEMENTED",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
 }
 INTERNAL_MESSAGE = "Internal server error; the server log has the details."
 JSON_TYPE = "application/json"
@@ -83,32 +103,58 @@ def status_of(error: BaseException) -> int:
     return 500
 
 
-def error_body(message: str) -> bytes:
-    return orjson.dumps({"error": message})
+def code_of(error: BaseException) -> str:
+    """The canonical (google.rpc) code name of an error."""
+    if isinstance(error, MLEngineError):
+        return _GOOGLE_STATUS.get(error.code, error.code)
+    if isinstance(error, HTTPException):
+        return _CODE_BY_STATUS.get(error.status_code, "UNKNOWN")
+    return "INTERNAL"
 
 
-def error_response(error: BaseException) -> Response:
-    """The JSON response of an error; unexpected ones are logged with their traceback."""
+def error_body(message: str, status: int = 400, code: str | None = None) -> bytes:
+    """``{"error": message}``; with ``code`` (a google.rpc code name), Google's form
+    ``{"error": {"code": status, "message": message, "status": code}}``."""
+    if code is None:
+        return orjson.dumps({"error": message})
+    return orjson.dumps({"error": {"code": status, "message": message, "status": code}})
+
+
+def error_message(error: BaseException) -> str:
+    """What the client is told: the scrubbed message (a generic one for unexpected errors,
+    which are logged with their traceback)."""
+    if isinstance(error, HTTPException):
+        return str(error.detail)
+    if isinstance(error, MLEngineError):
+        # Expected errors: no log line per request (a version that failed to load was logged
+        # once, when it failed), except INTERNAL ones, which point at a bug.
+        if status_of(error) == 500:
+            log.warning("%s: %s", type(error).__name__, error)
+        return scrub(str(error))
+    log.error("unexpected error", exc_info=error)
+    return INTERNAL_MESSAGE
+
+
+def error_response(error: BaseException, google: bool = False) -> Response:
+    """The JSON response of an error (``google``: in Google's form, see the module
+    docstring)."""
     status = status_of(error)
     headers: dict[str, str] = {}
     if isinstance(error, HTTPException):
-        message = str(error.detail)
         headers = dict(error.headers or {})
     elif isinstance(error, MLEngineError):
-        # Expected errors: no log line per request (a version that failed to load was logged
-        # once, when it failed), except INTERNAL ones, which point at a bug.
-        if status == 500:
-            log.warning("%s: %s", type(error).__name__, error)
-        message = scrub(str(error))
         headers = getattr(error, "headers", {})
-    else:
-        log.error("unexpected error", exc_info=error)
-        message = INTERNAL_MESSAGE
-    return Response(error_body(message), status, headers=headers, media_type=JSON_TYPE)
+    message = error_message(error)
+    body = error_body(message, status, code_of(error) if google else None)
+    return Response(body, status, headers=headers, media_type=JSON_TYPE)
 
 
-async def _handle(_request: Request, error: Exception) -> Response:
-    return error_response(error)
+async def _handle(request: Request, error: Exception) -> Response:
+    # A 405 (or any error raised outside a route's own handler) on an ML Engine management
+    # path is answered in Google's form too: the app keeps the paths' rules in its state.
+    rules = getattr(request.app.state, "rules", None)
+    google = rules is not None and rules.google_errors(request.url.path)
+    return error_response(error, google)
 
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {
@@ -121,6 +167,9 @@ __all__ = [
     "EXCEPTION_HANDLERS",
     "STATUS_BY_CODE",
     "ApiError",
+    "code_of",
+    "error_body",
+    "error_message",
     "error_response",
     "invalid",
     "scrub",

@@ -38,11 +38,11 @@ class Jobs:
     def routes(self) -> list[ApiRoute]:
         job = PREFIX + "/{job:name}"
         return [
-            ApiRoute("GET", PREFIX, self.list_jobs, Access.MANAGE),
-            ApiRoute("POST", PREFIX, self.submit, Access.MANAGE),
-            ApiRoute("GET", job, self.get_job, Access.MANAGE),
-            ApiRoute("POST", job + ":cancel", self.cancel, Access.MANAGE),
-            ApiRoute("GET", job + "/logs", self.logs, Access.MANAGE),
+            ApiRoute("GET", PREFIX, self.list_jobs, Access.MANAGE, google_errors=True),
+            ApiRoute("POST", PREFIX, self.submit, Access.MANAGE, google_errors=True),
+            ApiRoute("GET", job, self.get_job, Access.MANAGE, google_errors=True),
+            ApiRoute("POST", job + ":cancel", self.cancel, Access.MANAGE, google_errors=True),
+            ApiRoute("GET", job + "/logs", self.logs, Access.MANAGE, google_errors=True),
         ]
 
     async def list_jobs(self, request: Request) -> Response:

@@ -4,28 +4,39 @@
 GET      ``/v1/projects/{p}/models``                                      ``{"models": [...]}``
 POST     ``/v1/projects/{p}/models``  ``{"name", "description"?, ...}``   the Model
 GET      ``/v1/projects/{p}/models/{m}``                                  the Model
-DELETE   ``/v1/projects/{p}/models/{m}`` (only once it has no versions)   ``{}``
+PATCH    ``/v1/projects/{p}/models/{m}?updateMask=...``                   an Operation (done)
+DELETE   ``/v1/projects/{p}/models/{m}`` (only once it has no versions)   an Operation (done)
 GET      ``/v1/projects/{p}/models/{m}/versions``                         ``{"versions": [...]}``
-POST     ``.../versions``  ``{"name", "deploymentUri", ...}``             the Version, CREATING
+POST     ``.../versions``  ``{"name", "deploymentUri", ...}``             an Operation
 GET      ``.../versions/{v}``                                             the Version
-DELETE   ``.../versions/{v}`` (not the default, unless it is the last)   ``{}``
+PATCH    ``.../versions/{v}?updateMask=...``                              an Operation (done)
+DELETE   ``.../versions/{v}`` (not the default, unless it is the last)   an Operation
 POST     ``.../versions/{v}:setDefault``                                  the Version
 POST     ``.../models/{m}:predict``, ``.../versions/{v}:predict``         ``{"predictions"}``
 =======  ==============================================================  =====================
 
 One registry is one project: any ``{p}`` addresses it. Lists with nothing to list answer ``{}``,
-as ML Engine does. A version is created in the background: the answer is the version in state
-CREATING, and the client polls it until READY or FAILED. Its ``deploymentUri`` must be under one
-of ``MLENGINE_ALLOWED_ORIGINS``.
+as ML Engine does. Creating and deleting a version are long-running operations (see
+:mod:`mlengine.serving.operations`): the call checks what it can at once (an error is its
+answer), then answers the Operation, which the client polls at ``projects/{p}/operations/{id}``
+until ``done``. A version's ``deploymentUri`` must be under one of ``MLENGINE_ALLOWED_ORIGINS``.
+
+``PATCH`` takes the fields its ``updateMask`` names (comma-separated, camelCase or snake_case):
+a model's ``description``, ``labels``, ``defaultVersion.name``, ``onlinePredictionLogging``,
+``requestLoggingConfig`` and ``versionLabels`` (TF Serving's labels: ``{"stable": "v1"}``); a
+version's ``description``, ``labels`` and ``requestLoggingConfig``. Errors on these routes are
+Google's JSON errors; ``:predict`` answers ``{"error": "..."}`` as every prediction route.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from mlengine.registry import OperationType, RequestLoggingConfig
 from mlengine.registry.origins import check_allowed, normalize_origin
 from mlengine.serving import signatures
 from mlengine.serving.batching import Outputs
@@ -56,6 +67,49 @@ def _labels(body: dict[str, Any]) -> dict[str, str] | None:
     if labels is not None and not isinstance(labels, dict):
         raise invalid(f"'labels' must be an object; got {json_type(labels)}.")
     return labels
+
+
+def _flag(body: dict[str, Any], key: str) -> bool | None:
+    value = body.get(key)
+    if value is not None and not isinstance(value, bool):
+        raise invalid(f"{key!r} must be true or false; got {json_type(value)}.")
+    return value
+
+
+def _logging_config(body: dict[str, Any], owner: str) -> RequestLoggingConfig | None:
+    data = body.get("requestLoggingConfig")
+    return None if data is None else RequestLoggingConfig.from_json(data, owner)
+
+
+MODEL_MASKS = (
+    "description",
+    "labels",
+    "defaultVersion.name",
+    "onlinePredictionLogging",
+    "requestLoggingConfig",
+    "versionLabels",
+)
+VERSION_MASKS = ("description", "labels", "requestLoggingConfig")
+
+
+def update_mask(request: Request, allowed: tuple[str, ...], what: str) -> list[str]:
+    """The fields ``updateMask`` names (snake_case read as camelCase), each one ``allowed``."""
+    raw = request.query_params.get("updateMask") or request.query_params.get("update_mask")
+    if not raw:
+        raise invalid(
+            f"Updating a {what} needs an updateMask naming the fields to change; the fields "
+            f"are {list(allowed)}."
+        )
+    fields = []
+    for item in raw.split(","):
+        field = re.sub(r"_([a-z])", lambda m: m.group(1).upper(), item.strip())
+        if field not in allowed:
+            raise invalid(
+                f"updateMask names {item.strip()!r}, which a {what} update cannot change; "
+                f"the fields are {list(allowed)}."
+            )
+        fields.append(field)
+    return fields
 
 
 def _basename(name: str) -> str:
@@ -94,17 +148,23 @@ class MLEngineV1:
     def routes(self) -> list[ApiRoute]:
         model = PREFIX + "/{model:name}"
         version = model + "/versions/{version:version}"
+
+        def manage(method: str, path: str, handler: Any) -> ApiRoute:
+            return ApiRoute(method, path, handler, Access.MANAGE, google_errors=True)
+
         return [
-            ApiRoute("GET", PREFIX, self.list_models, Access.MANAGE),
-            ApiRoute("POST", PREFIX, self.create_model, Access.MANAGE),
-            ApiRoute("GET", model, self.get_model, Access.MANAGE),
-            ApiRoute("DELETE", model, self.delete_model, Access.MANAGE),
+            manage("GET", PREFIX, self.list_models),
+            manage("POST", PREFIX, self.create_model),
+            manage("GET", model, self.get_model),
+            manage("PATCH", model, self.patch_model),
+            manage("DELETE", model, self.delete_model),
             ApiRoute("POST", model + ":predict", self.predict, Access.PREDICT),
-            ApiRoute("GET", model + "/versions", self.list_versions, Access.MANAGE),
-            ApiRoute("POST", model + "/versions", self.create_version, Access.MANAGE),
-            ApiRoute("GET", version, self.get_version, Access.MANAGE),
-            ApiRoute("DELETE", version, self.delete_version, Access.MANAGE),
-            ApiRoute("POST", version + ":setDefault", self.set_default, Access.MANAGE),
+            manage("GET", model + "/versions", self.list_versions),
+            manage("POST", model + "/versions", self.create_version),
+            manage("GET", version, self.get_version),
+            manage("PATCH", version, self.patch_version),
+            manage("DELETE", version, self.delete_version),
+            manage("POST", version + ":setDefault", self.set_default),
             ApiRoute("POST", version + ":predict", self.predict, Access.PREDICT),
         ]
 
@@ -120,17 +180,86 @@ class MLEngineV1:
         name = _basename(_text(body, "name", required=True) or "")
         description = _text(body, "description")
         labels = _labels(body)
-        created = await self.ctx.manager.call(self.registry.create_model, name, description, labels)
+        logging = _flag(body, "onlinePredictionLogging")
+        config = _logging_config(body, f"model {name}")
+        if config is not None:
+            await self.ctx.check_log_destination(config)
+
+        def create() -> Any:
+            created = self.registry.create_model(name, description, labels)
+            if logging is None and config is None:
+                return created
+            return self.registry.update_model(
+                name, online_prediction_logging=logging, request_logging=config
+            )
+
+        created = await self.ctx.manager.call(create)
         return json_response(created.to_json(request.path_params["project"]))
+
+    async def patch_model(self, request: Request) -> Response:
+        """ML Engine's ``models.patch``: the fields the updateMask names; an Operation."""
+        params = request.path_params
+        model = params["model"]
+        fields = update_mask(request, MODEL_MASKS, "model")
+        body = await self.ctx.body(request)
+        config = None
+        if "requestLoggingConfig" in fields:
+            config = _logging_config(body, f"model {model}") or RequestLoggingConfig()
+            await self.ctx.check_log_destination(config)
+        labels = _labels(body) if "labels" in fields else None
+        default = None
+        if "defaultVersion.name" in fields:
+            found = body.get("defaultVersion")
+            default = _text(found if isinstance(found, dict) else {}, "name", required=True)
+        version_labels = body.get("versionLabels") if "versionLabels" in fields else None
+        if "versionLabels" in fields and not isinstance(version_labels, dict):
+            raise invalid(
+                "'versionLabels' must be an object of label → version (name or number); got "
+                f"{json_type(version_labels)}."
+            )
+
+        def patch() -> Any:
+            registry = self.registry
+            if default is not None:
+                registry.set_default_version(model, _basename(default))
+            if version_labels is not None:
+                for label, version in version_labels.items():
+                    registry.set_version_label(model, label, version)
+                for label in set(registry.get_model(model).version_labels) - set(version_labels):
+                    registry.remove_version_label(model, label)
+            updated = registry.update_model(
+                model,
+                description=(body.get("description") or "") if "description" in fields else None,
+                labels={} if labels is None and "labels" in fields else labels,
+                online_prediction_logging=(
+                    bool(_flag(body, "onlinePredictionLogging"))
+                    if "onlinePredictionLogging" in fields
+                    else None
+                ),
+                request_logging=config,
+            )
+            return registry.record_operation(
+                OperationType.UPDATE_MODEL, model, response=updated.to_json()
+            )
+
+        operation = await self.ctx.manager.call(patch)
+        self.ctx.manager.poke()
+        return json_response(operation.to_json(params["project"]))
 
     async def get_model(self, request: Request) -> Response:
         found = await self.ctx.manager.call(self.registry.get_model, request.path_params["model"])
         return json_response(found.to_json(request.path_params["project"]))
 
     async def delete_model(self, request: Request) -> Response:
-        await self.ctx.manager.call(self.registry.delete_model, request.path_params["model"])
+        model = request.path_params["model"]
+
+        def delete() -> Any:
+            self.registry.delete_model(model)
+            return self.registry.record_operation(OperationType.DELETE_MODEL, model)
+
+        operation = await self.ctx.manager.call(delete)
         self.ctx.manager.poke()
-        return json_response({})
+        return json_response(operation.to_json(request.path_params["project"]))
 
     # ------------------------------------------------------------------ versions
 
@@ -152,12 +281,10 @@ class MLEngineV1:
         check_allowed(normalize_origin(origin), list(self.ctx.settings.allowed_origins))
 
         def create() -> Any:
-            return self.registry.create_version(
-                model, name, origin, description=description, labels=labels, wait=False
-            )
+            return self.registry.begin_create_version(model, name, origin, description, labels)
 
-        created = await self.ctx.manager.call(create)
-        return json_response(created.to_json(request.path_params["project"]))
+        operation = await self.ctx.manager.call(create)
+        return json_response(operation.to_json(request.path_params["project"]))
 
     async def get_version(self, request: Request) -> Response:
         params = request.path_params
@@ -166,13 +293,42 @@ class MLEngineV1:
         )
         return json_response(found.to_json(params["project"]))
 
+    async def patch_version(self, request: Request) -> Response:
+        """ML Engine's ``versions.patch``: the fields the updateMask names; an Operation."""
+        params = request.path_params
+        model, version = params["model"], params["version"]
+        fields = update_mask(request, VERSION_MASKS, "version")
+        body = await self.ctx.body(request)
+        config = None
+        if "requestLoggingConfig" in fields:
+            owner = f"version {version} of model {model}"
+            config = _logging_config(body, owner) or RequestLoggingConfig()
+            await self.ctx.check_log_destination(config)
+        labels = _labels(body) if "labels" in fields else None
+
+        def patch() -> Any:
+            updated = self.registry.update_version(
+                model,
+                version,
+                description=(body.get("description") or "") if "description" in fields else None,
+                labels={} if labels is None and "labels" in fields else labels,
+                request_logging=config,
+            )
+            return self.registry.record_operation(
+                OperationType.UPDATE_VERSION, model, updated, response=updated.to_json()
+            )
+
+        operation = await self.ctx.manager.call(patch)
+        self.ctx.manager.poke()
+        return json_response(operation.to_json(params["project"]))
+
     async def delete_version(self, request: Request) -> Response:
         params = request.path_params
-        await self.ctx.manager.call(
-            self.registry.delete_version, params["model"], params["version"]
+        operation = await self.ctx.manager.call(
+            self.registry.begin_delete_version, params["model"], params["version"]
         )
         self.ctx.manager.poke()
-        return json_response({})
+        return json_response(operation.to_json(params["project"]))
 
     async def set_default(self, request: Request) -> Response:
         params = request.path_params

@@ -39,7 +39,7 @@ from typing import Any, TypeVar
 
 from mlengine.errors import MLEngineError, UnavailableError
 from mlengine.export import Predictor, load
-from mlengine.registry import ModelVersion, Registry, VersionState
+from mlengine.registry import ModelVersion, Registry, RequestLoggingConfig, VersionState
 from mlengine.registry.names import parse_version_ref, validate_name
 from mlengine.serving.batching import Batcher, Outputs
 from mlengine.serving.deferred import DeferredRegistry
@@ -138,6 +138,9 @@ class ModelManager:
         self._failures: dict[Key, LoadFailure] = {}
         self._loading: dict[Key, asyncio.Future[LoadedVersion]] = {}
         self._uses: dict[Key, float] = {}
+        # Request logging in force per version, and TF Serving's labels: read at each poll.
+        self._logging: dict[Key, RequestLoggingConfig] = {}
+        self._labels: dict[tuple[str, str], int] = {}
         self._last_flush = time.monotonic()
         self._wake: asyncio.Event | None = None
         self._not_ready_logged = -NOT_READY_LOG_INTERVAL
@@ -261,6 +264,22 @@ class ModelManager:
         found = self._failures.get((model, number))
         return None if found is None else found.message
 
+    def logging_config(self, model: str, number: int) -> RequestLoggingConfig | None:
+        """The request logging in force for a version (None: off), as of the last poll."""
+        return self._logging.get((model, number))
+
+    async def labelled(self, model: str, label: str) -> int:
+        """The number of the version TF Serving's label points at (as of the last poll, else
+        asked of the registry).
+
+        Raises:
+            NotFoundError: no such model or label.
+        """
+        number = self._labels.get((model, label))
+        if number is None:
+            number = await self.call(self.registry.labelled_version, model, label)
+        return number
+
     def loaded_keys(self) -> list[Key]:
         """The versions in memory, least recently used first."""
         return list(self._loaded)
@@ -296,8 +315,17 @@ class ModelManager:
             predictor=predictor,
             schema=InputSchema(predictor.inputs, predictor.memory),
         )
+        statistics = self.metrics.statistics
+
+        def run(columns: Columns) -> Outputs:
+            started = time.perf_counter()
+            outputs = loaded.run(columns)
+            seconds = time.perf_counter() - started
+            statistics.execution(found.model, found.number, columns.count, seconds)
+            return outputs
+
         loaded.batcher = Batcher(
-            loaded.run,
+            run,
             self.workers,
             self.bulk,
             self.settings.max_batch_size,
@@ -383,6 +411,19 @@ class ModelManager:
                 if serving and previous is not None:
                     wanted[model] = previous  # keep serving the last good default
         self._defaults = wanted
+        self._labels = {
+            (found.name, label): number
+            for found in models
+            for label, number in found.version_labels.items()
+        }
+        logging: dict[Key, RequestLoggingConfig] = {}
+        for found in models:
+            if found.online_prediction_logging:
+                for version in await self.call(self.registry.list_versions, found.name):
+                    config = found.logging_for(version)
+                    if config is not None:
+                        logging[(found.name, version.number)] = config
+        self._logging = logging
         await self._drop_vanished({found.name for found in models})
 
     async def _drop_vanished(self, models: set[str]) -> None:

@@ -54,9 +54,23 @@ class ProjectConvertor(_Pattern):
     regex = "[^/:]+"
 
 
+class OperationConvertor(_Pattern):
+    """An operation id (``create_census_v1-1764130000123``)."""
+
+    regex = "[A-Za-z0-9_.-]+"
+
+
+class LabelConvertor(_Pattern):
+    """A TF Serving version label (``stable``)."""
+
+    regex = "[A-Za-z][A-Za-z0-9_-]*"
+
+
 register_url_convertor("name", NameConvertor())
 register_url_convertor("version", VersionConvertor())
 register_url_convertor("project", ProjectConvertor())
+register_url_convertor("operation", OperationConvertor())
+register_url_convertor("label", LabelConvertor())
 
 
 class Access(enum.Enum):
@@ -81,11 +95,22 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 class ApiRoute(Route):
     """One route of the API: ``method path`` answered by ``handler`` (wrapped so that any
-    error is answered as JSON), callable by ``access``."""
+    error is answered as JSON: Google's form when ``google_errors``, as on ML Engine's
+    management routes), callable by ``access``."""
 
-    def __init__(self, method: str, path: str, handler: Handler, access: Access) -> None:
-        super().__init__(path, endpoint(handler), methods=[method])
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        handler: Handler,
+        access: Access,
+        google_errors: bool = False,
+    ) -> None:
+        super().__init__(path, endpoint(handler, google_errors), methods=[method])
+        self.method = method
+        self.handler = handler
         self.access = access
+        self.google_errors = google_errors
 
 
 def _without_names(pattern: str) -> str:
@@ -105,14 +130,23 @@ class AccessRules:
     def __init__(self, routes: Iterable[BaseRoute]) -> None:
         restrictive_first = (Access.MANAGE, Access.PREDICT, Access.READ, Access.OPEN)
         patterns: dict[Access, list[str]] = {access: [] for access in restrictive_first}
+        google: list[str] = []
         for route in routes:
             if isinstance(route, ApiRoute):
-                patterns[route.access].append(_without_names(route.path_regex.pattern))
+                pattern = _without_names(route.path_regex.pattern)
+                patterns[route.access].append(pattern)
+                if route.google_errors:
+                    google.append(pattern)
         self._regexes = [
             (access, re.compile("|".join(f"(?:{p})" for p in found)))
             for access, found in patterns.items()
             if found
         ]
+        self._google = re.compile("|".join(f"(?:{p})" for p in google)) if google else None
+
+    def google_errors(self, path: str) -> bool:
+        """Whether errors on ``path`` take Google's form (a route there says so)."""
+        return self._google is not None and self._google.match(path) is not None
 
     def access(self, path: str) -> Access:
         for access, regex in self._regexes:
@@ -126,7 +160,9 @@ __all__ = [
     "AccessRules",
     "ApiRoute",
     "Handler",
+    "LabelConvertor",
     "NameConvertor",
+    "OperationConvertor",
     "ProjectConvertor",
     "VersionConvertor",
 ]

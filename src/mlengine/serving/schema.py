@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import msgspec
+import numpy as np
 import pyarrow as pa
 
 from mlengine.feature_column.memory import ValueMemory
@@ -139,6 +140,32 @@ class Columns:
     def slice(self, start: int, stop: int) -> Columns:
         stop = min(stop, self.count)
         return Columns({k: v[start:stop] for k, v in self.values.items()}, stop - start)
+
+
+def _array_column(name: str, dtype: str, values: Any) -> list[Any]:
+    """One input's values from a raw tensor, checked as a whole: text for a string input,
+    finite numbers for a float32 one (integers beyond 2**53 become floats, as in JSON),
+    64-bit integers for an int64 one."""
+    if dtype == STRING:
+        if isinstance(values, np.ndarray):
+            raise invalid(f"Input {name!r} takes text (BYTES); got numbers ({values.dtype}).")
+        return list(values)
+    if not isinstance(values, np.ndarray) or values.dtype.kind not in "iuf":
+        raise invalid(f"Input {name!r} takes numbers; got {type(values).__name__} values.")
+    if values.dtype.kind == "f":
+        if dtype == INT:
+            raise invalid(f"Input {name!r} takes integers; got {values.dtype} values.")
+        finite = np.isfinite(values)
+        if not finite.all():
+            index = int(np.argmin(finite))
+            raise invalid(f"Instance {index}: feature {name!r} must be a finite number.")
+        return values.astype(np.float64).tolist()
+    if values.size and dtype == INT and values.dtype.kind == "u" and values.max() > _INT64_MAX:
+        index = int(np.argmax(values > _INT64_MAX))
+        raise invalid(f"Instance {index}: feature {name!r} must be a 64-bit integer.")
+    if values.size and dtype == FLOAT and (values.max() > _EXACT or values.min() < -_EXACT):
+        return [_to_float(int(value)) for value in values.tolist()]
+    return values.tolist()
 
 
 def concat(parts: Sequence[Columns]) -> Columns:
@@ -392,14 +419,22 @@ class InputSchema:
         return columns
 
     def from_lists(
-        self, lists: Mapping[str, list[Any]], count: int, what: str = "input"
+        self,
+        lists: Mapping[str, list[Any]],
+        count: int,
+        what: str = "input",
+        arrays: Mapping[str, Any] | None = None,
     ) -> Columns:
         """Columnar values: ``lists`` maps input names to ``count`` values each (checked by the
-        caller); a missing optional input is all ``null``."""
+        caller); a missing optional input is all ``null``. ``arrays`` holds inputs decoded from
+        raw tensors (numpy arrays of numbers, lists of text), checked a column at a time."""
         if count == 0:
             raise invalid("No instances to predict: the inputs are empty.")
         columns: dict[str, list[Any]] = {}
         for name, dtype, required in self.specs:
+            if arrays is not None and name in arrays:
+                columns[name] = _array_column(name, dtype, arrays[name])
+                continue
             values = lists.get(name)
             if values is None:
                 if required:

@@ -5,7 +5,9 @@ Environment variables (read by :meth:`ServeSettings.from_env`):
 * ``MLENGINE_API_TOKEN``: when set, management calls need ``Authorization: Bearer <token>``;
 * ``MLENGINE_PROTECT_PREDICT=1``: predictions (and model status/metadata) need it too;
 * ``MLENGINE_ALLOWED_ORIGINS``: comma-separated prefixes that versions created through the API
-  may be read from (unset: none).
+  may be read from (unset: none);
+* ``MLENGINE_ALLOWED_LOG_DESTINATIONS``: comma-separated prefixes (fsspec URLs or folders) that
+  request logs set through the API may be written under (unset: none).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from mlengine.registry import allowed_origins_from_env
 from mlengine.tuning import MAX_BATCH_DELAY_S, MAX_BATCH_ROWS
 
 API_TOKEN_ENV = "MLENGINE_API_TOKEN"
+ALLOWED_LOG_DESTINATIONS_ENV = "MLENGINE_ALLOWED_LOG_DESTINATIONS"
 ALLOW_TRAINING_JOBS_ENV = "MLENGINE_ALLOW_TRAINING_JOBS"
 PROTECT_PREDICT_ENV = "MLENGINE_PROTECT_PREDICT"
 # Set by the supervisor of ``--workers``: prometheus_client's multiprocess mode, in which every
@@ -50,6 +53,8 @@ class ServeSettings:
             submitted module on this machine); off unless MLENGINE_ALLOW_TRAINING_JOBS=1.
         protect_predict: whether predictions need the token too.
         allowed_origins: prefixes that API-created versions may be read from.
+        allowed_log_destinations: prefixes that request logs set through the API may be
+            written under.
         max_batch_size: instances per model call; concurrent small requests to one version are
             gathered up to this, larger requests are cut into calls of this size.
         max_batch_delay: seconds a batch may wait until it has as many instances as the
@@ -58,6 +63,10 @@ class ServeSettings:
             :mod:`mlengine.tuning`.
         model_threads: threads running model calls in each process (default: one per core).
         workers: server processes sharing the port (each loads its versions; 1: this process).
+        grpc_port: the gRPC port (OIP v2 and TF Serving's services; 0: any free port; None:
+            no gRPC).
+        grpc_reuse_port: whether the gRPC port is shared with SO_REUSEPORT (set for the
+            workers of ``--workers N``, whose supervisor reserved it).
         touch_interval: seconds between writes of the versions' last-use times.
         load_retry_interval: seconds before a version that failed to load is tried again.
         graceful_timeout: seconds SIGTERM waits for requests in flight.
@@ -73,10 +82,13 @@ class ServeSettings:
     api_token: str | None = None
     protect_predict: bool = False
     allowed_origins: tuple[str, ...] = field(default_factory=tuple)
+    allowed_log_destinations: tuple[str, ...] = field(default_factory=tuple)
     max_batch_size: int = DEFAULT_MAX_BATCH
     max_batch_delay: float = MAX_BATCH_DELAY_S
     model_threads: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))
     workers: int = 1
+    grpc_port: int | None = None
+    grpc_reuse_port: bool = False
     touch_interval: float = 5.0
     load_retry_interval: float = 30.0
     graceful_timeout: float = 30.0
@@ -106,6 +118,10 @@ class ServeSettings:
             )
         if not 0 <= self.port <= 65535:
             raise InvalidParameterError(f"The 'port' setting must be 0-65535. Got {self.port}.")
+        if self.grpc_port is not None and not 0 <= self.grpc_port <= 65535:
+            raise InvalidParameterError(
+                f"The 'grpc_port' setting must be 0-65535. Got {self.grpc_port}."
+            )
         if self.api_token is not None and not self.api_token.strip():
             raise InvalidParameterError(f"{API_TOKEN_ENV} is set but empty.")
 
@@ -117,6 +133,11 @@ class ServeSettings:
             "api_token": env.get(API_TOKEN_ENV) or None,
             "protect_predict": _true(env.get(PROTECT_PREDICT_ENV)),
             "allowed_origins": tuple(allowed_origins_from_env(env)),
+            "allowed_log_destinations": tuple(
+                item.strip()
+                for item in env.get(ALLOWED_LOG_DESTINATIONS_ENV, "").split(",")
+                if item.strip()
+            ),
             "allow_training_jobs": _true(env.get(ALLOW_TRAINING_JOBS_ENV)),
         }
         known = {f.name for f in fields(cls)}
@@ -129,6 +150,7 @@ class ServeSettings:
 
 
 __all__ = [
+    "ALLOWED_LOG_DESTINATIONS_ENV",
     "API_TOKEN_ENV",
     "DEFAULT_MAX_BATCH",
     "DEFAULT_MAX_BODY_BYTES",

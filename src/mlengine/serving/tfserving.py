@@ -1,9 +1,12 @@
-"""TensorFlow Serving's REST API: ``/v1/models/{m}[/versions/{n}]`` status, metadata,
-``:predict`` (row ``instances`` or columnar ``inputs``), ``:classify`` and ``:regress``.
+"""TensorFlow Serving's REST API: ``/v1/models/{m}[/versions/{n}|/labels/{l}]`` status,
+metadata, ``:predict`` (row ``instances`` or columnar ``inputs``), ``:classify`` and
+``:regress``.
 
 A path without a version serves the model's default version; ``{n}`` is a version number or
-name. Status lists every version with TF's states (AVAILABLE, LOADING, UNLOADING, END); a
-version that failed to load is END with the reason. Answers have TF's shapes: row ⇒
+name, ``{l}`` one of the model's version labels (``stable``; set with ``mlengine versions
+set-label`` or ``models.patch`` of ``versionLabels``). Status lists every version with TF's
+states (AVAILABLE, LOADING, UNLOADING, END); a version that failed to load is END with the
+reason; KServe v1's ``name`` and ``ready`` stand beside it. Answers have TF's shapes: row ⇒
 ``{"predictions": [...]}``, columnar ⇒ ``{"outputs": {...}}``, classify ⇒ ``{"results":
 [[[label, score], ...], ...]}``, regress ⇒ ``{"results": [value, ...]}``.
 """
@@ -160,6 +163,19 @@ def _status(version: ModelVersion, failure: str | None) -> dict[str, Any]:
     }
 
 
+async def version_statuses(
+    ctx: ServingContext, model: str, version: str | None
+) -> list[dict[str, Any]]:
+    """TF Serving's status of one version, or of every version of the model (REST and gRPC
+    ``GetModelStatus``)."""
+    manager, registry = ctx.manager, ctx.registry
+    if version is None:
+        found = await manager.call(registry.list_versions, model)
+    else:
+        found = [await manager.call(registry.get_version, model, version)]
+    return [_status(v, manager.failure(model, v.number)) for v in found]
+
+
 class TFServing:
     """The TF Serving REST routes over one :class:`ServingContext`."""
 
@@ -167,10 +183,11 @@ class TFServing:
         self.ctx = ctx
 
     def routes(self) -> list[ApiRoute]:
-        routes: list[ApiRoute] = []
+        routes = [ApiRoute("GET", "/v1/models", self.list_models, Access.READ)]
         for base in (
             "/v1/models/{model:name}",
             "/v1/models/{model:name}/versions/{version:version}",
+            "/v1/models/{model:name}/labels/{label:label}",
         ):
             routes += [
                 ApiRoute("GET", base, self.status, Access.READ),
@@ -182,19 +199,41 @@ class TFServing:
         return routes
 
     async def status(self, request: Request) -> Response:
-        model, version = request.path_params["model"], request.path_params.get("version")
-        manager = self.ctx.manager
+        """TF Serving's status, with KServe v1's ``name`` and ``ready`` beside it (ready: the
+        version addressed, or the model's default, can serve), so both clients read it."""
+        model, version = request.path_params["model"], await self._version(request)
+        manager, registry = self.ctx.manager, self.ctx.registry
+        statuses = await version_statuses(self.ctx, model, version)
         if version is None:
-            found = await manager.call(self.ctx.registry.list_versions, model)
+            serving = (await manager.call(registry.get_model, model)).default_version
         else:
-            found = [await manager.call(self.ctx.registry.get_version, model, version)]
-        statuses = [_status(v, manager.failure(model, v.number)) for v in found]
-        return json_response({"model_version_status": statuses})
+            serving = await manager.call(registry.get_version, model, version)
+        ready = (
+            serving is not None
+            and serving.state == VersionState.READY
+            and manager.failure(model, serving.number) is None
+        )
+        return json_response({"name": model, "ready": ready, "model_version_status": statuses})
+
+    async def list_models(self, request: Request) -> Response:
+        """KServe v1's model list: ``{"models": [name, ...]}``."""
+        found = await self.ctx.manager.call(self.ctx.registry.list_models)
+        return json_response({"models": [model.name for model in found]})
 
     async def metadata(self, request: Request) -> Response:
-        params = request.path_params
-        loaded = await self.ctx.manager.resolve(params["model"], params.get("version"))
+        version = await self._version(request)
+        loaded = await self.ctx.manager.resolve(request.path_params["model"], version)
         return json_response(metadata(loaded))
+
+    async def _version(self, request: Request) -> str | None:
+        """The version a path names: its number or name, the one its label points at, or
+        None (the default)."""
+        params = request.path_params
+        label = params.get("label")
+        if label is None:
+            version: str | None = params.get("version")
+            return version
+        return str(await self.ctx.manager.labelled(params["model"], label))
 
     async def predict(self, request: Request) -> Response:
         return await self._run(request, parse_predict, render_predict, decode_predict)
@@ -208,17 +247,19 @@ class TFServing:
     async def _run(
         self, request: Request, parse: Any, render: Any, decode: Decode | None = None
     ) -> Response:
-        params = request.path_params
+        version = await self._version(request)
         return await self.ctx.predict(
-            PROTOCOL, request, params["model"], params.get("version"), parse, render, decode
+            PROTOCOL, request, request.path_params["model"], version, parse, render, decode
         )
 
 
 __all__ = [
     "PROTOCOL",
+    "TF_DTYPES",
     "TFServing",
     "decode_predict",
     "metadata",
     "parse_predict",
     "render_predict",
+    "version_statuses",
 ]

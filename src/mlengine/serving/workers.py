@@ -13,7 +13,10 @@ metrics are kept in files under a private directory (set before ``prometheus_cli
 imported, which picks its value class then) and ``GET /metrics`` sums them over the workers.
 
 Workers share their connection counts (shared memory) so that one holding more than its share
-asks some clients to reconnect (:mod:`mlengine.serving.balance`).
+asks some clients to reconnect (:mod:`mlengine.serving.balance`). With a gRPC port each worker
+starts its own gRPC server after the fork, and they share that port with SO_REUSEPORT (the
+kernel spreads gRPC connections over them); the supervisor checks the port is free first and
+holds it for them (:func:`~mlengine.serving.grpc_server.reserve_port`).
 
 The supervisor replaces a worker that dies (and drops its live gauges from the metrics); a
 worker that fails to start stops the server with exit code 3, since every replacement would
@@ -23,6 +26,7 @@ its requests in flight (up to ``graceful_timeout``) and exits; then the supervis
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import multiprocessing
@@ -96,11 +100,22 @@ def serve_workers(settings: ServeSettings) -> int:
         from mlengine.serving import app, deferred  # noqa: F401
 
         sock = server.uvicorn_config(None, settings).bind_socket()
+        held = None
         try:
+            if settings.grpc_port is not None:
+                # Each worker starts a gRPC server on the same port (SO_REUSEPORT), after the
+                # fork; the supervisor checks the port is free and keeps it for them.
+                from mlengine.serving.grpc_server import reserve_port
+
+                held = reserve_port(settings.host, settings.grpc_port)
+                port = held.getsockname()[1]
+                settings = dataclasses.replace(settings, grpc_port=port, grpc_reuse_port=True)
             server.freeze_imports()
             return _Supervisor(settings, sock).run()
         finally:
             sock.close()
+            if held is not None:
+                held.close()
     finally:
         del os.environ[METRICS_DIR_ENV]
         shutil.rmtree(metrics_dir, ignore_errors=True)

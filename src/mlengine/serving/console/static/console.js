@@ -145,7 +145,11 @@
       } catch {
         data = null;
       }
-      const message = data && typeof data.error === "string" ? data.error : null;
+      // Prediction routes answer {"error": "..."}, management routes Google's
+      // {"error": {"code", "message", "status"}}.
+      const error = data ? data.error : null;
+      const message =
+        typeof error === "string" ? error : error && typeof error.message === "string" ? error.message : null;
       if (response.status === 401) {
         await askForToken(message || "This server needs an API token.");
         continue;
@@ -396,8 +400,8 @@
         if (description) body.description = description;
         button.disabled = true;
         try {
-          const created = await api("POST", `${modelPath(model)}/versions`, body);
-          track(name, created);
+          const operation = await api("POST", `${modelPath(model)}/versions`, body);
+          track(name, operation);
         } catch (error) {
           button.disabled = false;
           throw error;
@@ -405,30 +409,31 @@
       }),
     );
 
-    function track(name, version) {
+    /** Follow the creation's long-running Operation until it is done. */
+    function track(name, operation) {
       $("#progress").hidden = false;
       $("#progress-links").hidden = true;
       const text = $("#progress-text");
       const bar = $("#progress-bar");
       bar.hidden = false;
-      let current = version;
+      let current = operation;
       poll(async () => {
-        if (!current) current = await api("GET", versionPath(model, name));
-        const state = current.state;
+        if (!current) current = await api("GET", `/v1/${operation.name}`);
+        const done = current.done;
+        const error = current.error;
         current = null;
-        if (state === "READY") {
+        if (done && !error) {
           text.textContent = `Version ${name} is READY.`;
           finish(name);
           return false;
         }
-        if (state === "FAILED") {
-          const failed = await api("GET", versionPath(model, name));
+        if (done) {
           text.textContent = `Version ${name} FAILED.`;
-          showError(`Version ${name} FAILED: ${failed.errorMessage || "no reason given"}`);
+          showError(`Version ${name} FAILED: ${error.message || "no reason given"}`);
           finish(null);
           return false;
         }
-        text.textContent = `Version ${name} is ${state}…`;
+        text.textContent = `Version ${name} is CREATING…`;
         return true;
       });
     }

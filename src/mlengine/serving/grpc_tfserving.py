@@ -1,0 +1,314 @@
+"""TF Serving's gRPC API over the model manager: ``PredictionService`` (Predict, Classify,
+Regress, GetModelMetadata) and ``ModelService.GetModelStatus`` (served by
+:class:`~mlengine.serving.grpc_server.GrpcServer`).
+
+``ModelSpec`` addresses a version as TF Serving does: ``version`` (a number), ``version_label``
+(set with ``mlengine versions set-label``), or neither (the default version);
+``signature_name`` (empty: ``serving_default``) picks the outputs, as over REST.
+
+Predict takes one ``TensorProto`` per feature, shape ``[n]`` or ``[n, 1]``: numbers as
+``tensor_content`` (little-endian, row-major) or typed values (``float_val``, ``int64_val``,
+...; fewer values than elements repeat the last one, as TensorFlow fills them), strings as
+``string_val`` (UTF-8). A float32 input takes any numeric dtype, an int64 input the integer
+ones, a string input ``DT_STRING``. Outputs come back as TF Serving writes them: numbers in
+``tensor_content``, strings in ``string_val``, shape ``[n, k]``.
+
+Classify and Regress check their model and signature, but their inputs are tf.Examples, and
+tf.Example's parser belongs to mlengine's ``tf`` facade: until it is wired here, a request with
+examples is UNIMPLEMENTED, saying so (Predict with TensorProto inputs, or REST's ``:classify`` /
+``:regress`` with JSON examples, serve meanwhile). GetModelMetadata answers the signatures as a
+``SignatureDefMap`` packed in an ``Any`` whose type URL is
+``type.googleapis.com/tensorflow.serving.SignatureDefMap``, as TF Serving's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+import numpy as np
+
+from mlengine.export.format import CLASSIFY_METHOD, PREDICT_METHOD, REGRESS_METHOD
+from mlengine.serving import protos, signatures, tensors
+from mlengine.serving.batching import Outputs
+from mlengine.serving.context import ServingContext
+from mlengine.serving.errors import ApiError, invalid
+from mlengine.serving.grpc_server import Method
+from mlengine.serving.model_manager import LoadedVersion
+from mlengine.serving.routes import Access
+from mlengine.serving.schema import FLOAT, INT, STRING, Columns
+from mlengine.serving.tfserving import TF_DTYPES, metadata, version_statuses
+
+PROTOCOL = "tfserving_grpc"
+SIGNATURE_DEF_MAP_URL = "type.googleapis.com/tensorflow.serving.SignatureDefMap"
+# DataType name → (the OIP datatype of the same bytes, the typed field holding its values).
+_NUMERIC = {
+    "DT_FLOAT": ("FP32", "float_val"),
+    "DT_DOUBLE": ("FP64", "double_val"),
+    "DT_HALF": ("FP16", "half_val"),
+    "DT_INT8": ("INT8", "int_val"),
+    "DT_INT16": ("INT16", "int_val"),
+    "DT_INT32": ("INT32", "int_val"),
+    "DT_INT64": ("INT64", "int64_val"),
+    "DT_UINT8": ("UINT8", "int_val"),
+    "DT_UINT16": ("UINT16", "int_val"),
+    "DT_UINT32": ("UINT32", "uint32_val"),
+    "DT_UINT64": ("UINT64", "uint64_val"),
+}
+_INTEGERS = {name for name in _NUMERIC if "INT" in name}
+ACCEPTED = {FLOAT: set(_NUMERIC), INT: _INTEGERS, STRING: {"DT_STRING"}}
+
+
+def _message(name: str) -> Any:
+    return protos.message(f"tensorflow.serving.{name}")
+
+
+def _dtype_name(number: int) -> str:
+    found = protos.pool().FindEnumTypeByName("tensorflow.DataType").values_by_number.get(number)
+    return "DT_INVALID" if found is None else str(found.name)
+
+
+def tensor_values(tensor: Any, name: str, dtype: str) -> tuple[int, Any]:
+    """A TensorProto of one input checked: (batch size, a numpy array or a list of text)."""
+    kind = _dtype_name(tensor.dtype)
+    if kind not in ACCEPTED[dtype]:
+        raise invalid(
+            f"Input tensor {name!r} has dtype {kind}; expected {TF_DTYPES[dtype]} (one of "
+            f"{sorted(ACCEPTED[dtype])})."
+        )
+    if tensor.tensor_shape.unknown_rank:
+        raise invalid(f"Input tensor {name!r} has an unknown rank; give its shape.")
+    shape = [int(dim.size) for dim in tensor.tensor_shape.dim]
+    if not 1 <= len(shape) <= 2 or min(shape) < 0 or (len(shape) == 2 and shape[1] != 1):
+        raise invalid(
+            f"Input tensor {name!r} has shape {shape}; expected [n] or [n, 1] (one value per "
+            "instance)."
+        )
+    count = shape[0]
+    if kind == "DT_STRING":
+        if tensor.tensor_content:
+            raise invalid(f"Input tensor {name!r}: DT_STRING values go in string_val.")
+        return count, tensors.utf8(_filled(list(tensor.string_val), count, name), name)
+    datatype, field = _NUMERIC[kind]
+    if tensor.tensor_content:
+        return count, tensors.decode_raw(datatype, tensor.tensor_content, shape, name)
+    typed = list(getattr(tensor, field))
+    if kind == "DT_HALF":  # half_val holds the float16 bits in int32s
+        array = np.array(typed, dtype=np.int32).astype(np.uint16).view(np.float16)
+    else:
+        array = np.array(typed, dtype=tensors.NUMPY_DTYPES[datatype])
+    return count, np.asarray(_filled(array, count, name))
+
+
+def _filled(values: Any, count: int, name: str) -> Any:
+    """TensorFlow's rule for typed values: as many as elements, or fewer, the last one then
+    repeated (a single value fills the tensor)."""
+    given = len(values)
+    if given == count:
+        return values
+    if given == 0:
+        raise invalid(f"Input tensor {name!r} has no values for its {count} elements.")
+    if given > count:
+        raise invalid(f"Input tensor {name!r} has {given} values for {count} elements.")
+    if isinstance(values, np.ndarray):
+        return np.concatenate([values, np.repeat(values[-1:], count - given)])
+    return values + [values[-1]] * (count - given)
+
+
+def decode_predict(request: Any, loaded: LoadedVersion) -> tuple[Columns, Any]:
+    """A PredictRequest → columns, (signature name, output pairs)."""
+    name, signature = signatures.find_signature(
+        loaded, request.model_spec.signature_name or None, PREDICT_METHOD
+    )
+    pairs = signatures.output_pairs(signature)
+    if request.output_filter:
+        aliases = [alias for alias, _ in pairs]
+        unknown = [key for key in request.output_filter if key not in aliases]
+        if unknown:
+            raise invalid(
+                f"output_filter names {unknown}, which signature {name!r} does not have; its "
+                f"outputs are {aliases}."
+            )
+        pairs = [pair for pair in pairs if pair[0] in set(request.output_filter)]
+    if not request.inputs:
+        raise invalid("The request has no inputs.")
+    arrays: dict[str, Any] = {}
+    count: int | None = None
+    first = ""
+    for key in sorted(request.inputs):
+        dtype = loaded.schema.dtypes.get(key)
+        if dtype is None:
+            raise invalid(
+                f"Unknown input tensor {key!r}; the model's inputs are {loaded.schema.names[:30]}."
+            )
+        batch, values = tensor_values(request.inputs[key], key, dtype)
+        if count is None:
+            count, first = batch, key
+        elif batch != count:
+            raise invalid(
+                f"Inputs {first!r} and {key!r} have different batch sizes ({count} and {batch})."
+            )
+        arrays[key] = values
+    assert count is not None
+    columns = loaded.schema.from_lists({}, count, what="input tensor", arrays=arrays)
+    return columns, (name, pairs)
+
+
+def _tensor(values: Any, strings: bool) -> Any:
+    """An output as TF Serving writes it: [n, k], tensor_content or string_val."""
+    proto = protos.message("tensorflow.TensorProto")()
+    array = np.asarray(values, dtype=object if strings else None)
+    matrix = array.reshape(len(array), -1)
+    for size in matrix.shape:
+        proto.tensor_shape.dim.add(size=size)
+    if strings:
+        proto.dtype = protos.enum_value("tensorflow.DataType", "DT_STRING")
+        proto.string_val.extend(str(value).encode() for value in matrix.reshape(-1))
+    elif matrix.dtype.kind in "iub":
+        proto.dtype = protos.enum_value("tensorflow.DataType", "DT_INT64")
+        proto.tensor_content = np.ascontiguousarray(matrix, dtype="<i8").tobytes()
+    else:
+        proto.dtype = protos.enum_value("tensorflow.DataType", "DT_FLOAT")
+        proto.tensor_content = np.ascontiguousarray(matrix, dtype="<f4").tobytes()
+    return proto
+
+
+def render_predict(loaded: LoadedVersion, outputs: Outputs, extra: Any) -> Any:
+    signature_name, pairs = extra
+    response = _message("PredictResponse")()
+    _spec(response.model_spec, loaded, signature_name)
+    for alias, key in pairs:
+        if key == signatures.CLASS_LABELS:
+            response.outputs[alias].CopyFrom(
+                _tensor(signatures.values(loaded, outputs, key), strings=True)
+            )
+            continue
+        array = outputs[key]
+        response.outputs[alias].CopyFrom(_tensor(array, strings=array.dtype.kind in "OUS"))
+    return response
+
+
+def _spec(spec: Any, loaded: LoadedVersion, signature_name: str = "") -> None:
+    spec.name = loaded.model
+    spec.version.value = loaded.number
+    spec.signature_name = signature_name
+
+
+def signature_def_map(loaded: LoadedVersion) -> Any:
+    """The version's signatures as a ``tensorflow.serving.SignatureDefMap``."""
+    found = _message("SignatureDefMap")()
+    defs = metadata(loaded)["metadata"]["signature_def"]["signature_def"]
+    for key, signature in defs.items():
+        target = found.signature_def[key]
+        target.method_name = signature["method_name"]
+        for side in ("inputs", "outputs"):
+            for alias, info in signature[side].items():
+                entry = getattr(target, side)[alias]
+                entry.name = info["name"]
+                entry.dtype = protos.enum_value("tensorflow.DataType", info["dtype"])
+                for dim in info["tensor_shape"]["dim"]:
+                    entry.tensor_shape.dim.add(size=int(dim["size"]))
+    return found
+
+
+class GrpcTFServing:
+    """The PredictionService and ModelService methods over one :class:`ServingContext`."""
+
+    def __init__(self, ctx: ServingContext) -> None:
+        self.ctx = ctx
+
+    def prediction_methods(self) -> dict[str, tuple[Access, Method]]:
+        return {
+            "Predict": (Access.PREDICT, self.predict),
+            "Classify": (Access.PREDICT, self.classify),
+            "Regress": (Access.PREDICT, self.regress),
+            "GetModelMetadata": (Access.READ, self.get_model_metadata),
+        }
+
+    def model_methods(self) -> dict[str, tuple[Access, Method]]:
+        return {"GetModelStatus": (Access.READ, self.get_model_status)}
+
+    async def _version(self, spec: Any) -> str | None:
+        """The version a ModelSpec names (None: the default)."""
+        choice = spec.WhichOneof("version_choice")
+        if choice == "version":
+            return str(spec.version.value)
+        if choice == "version_label":
+            return str(await self.ctx.manager.labelled(spec.name, spec.version_label))
+        return None
+
+    async def predict(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        version = await self._version(request.model_spec)
+
+        def decode(loaded: LoadedVersion) -> tuple[Columns, Any]:
+            return decode_predict(request, loaded)
+
+        return await self.ctx.infer(
+            PROTOCOL, request.model_spec.name, version, decode, render_predict
+        )
+
+    async def classify(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        return await self._examples(request, CLASSIFY_METHOD, "Classify")
+
+    async def regress(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        return await self._examples(request, REGRESS_METHOD, "Regress")
+
+    async def _examples(self, request: Any, method: str, rpc: str) -> Any:
+        """Classify and Regress: the model and signature checked, then tf.Example inputs
+        refused until their parser is wired (see the module docstring)."""
+        spec = request.model_spec
+        loaded = await self.ctx.manager.resolve(spec.name, await self._version(spec))
+        signatures.find_signature(loaded, spec.signature_name or None, method)
+        kind = request.input.WhichOneof("kind")
+        if kind is None:
+            raise invalid(f"{rpc}: the request's input is empty (no example_list).")
+        raise ApiError(
+            "UNIMPLEMENTED",
+            f"{rpc} takes tf.Example inputs ({kind}), which this server does not decode yet: "
+            "tf.Example's parser comes with mlengine's tf facade. Meanwhile use Predict with "
+            f"TensorProto inputs, or REST's :{rpc.lower()} with JSON examples.",
+        )
+
+    async def get_model_metadata(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        fields = list(request.metadata_field)
+        if fields != ["signature_def"]:
+            raise invalid(
+                f"metadata_field must be ['signature_def'] (the only metadata served); got "
+                f"{fields}."
+            )
+        spec = request.model_spec
+        loaded = await self.ctx.manager.resolve(spec.name, await self._version(spec))
+        response = _message("GetModelMetadataResponse")()
+        _spec(response.model_spec, loaded)
+        packed = response.metadata["signature_def"]
+        packed.type_url = SIGNATURE_DEF_MAP_URL
+        packed.value = signature_def_map(loaded).SerializeToString()
+        return response
+
+    async def get_model_status(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        spec = request.model_spec
+        version = await self._version(spec)
+        response = _message("GetModelStatusResponse")()
+        statuses = await version_statuses(self.ctx, spec.name, version)
+        state_type = "tensorflow.serving.ModelVersionStatus.State"
+        for status in statuses:
+            entry = response.model_version_status.add(
+                version=int(status["version"]), state=protos.enum_value(state_type, status["state"])
+            )
+            entry.status.error_code = protos.enum_value(
+                "tensorflow.error.Code", status["status"]["error_code"]
+            )
+            entry.status.error_message = status["status"]["error_message"]
+            entry.status.SetInParent()
+        return response
+
+
+__all__ = [
+    "PROTOCOL",
+    "SIGNATURE_DEF_MAP_URL",
+    "GrpcTFServing",
+    "decode_predict",
+    "render_predict",
+    "signature_def_map",
+    "tensor_values",
+]
