@@ -91,6 +91,11 @@ def test_endpoint_prints_the_local_table(
         )
         assert missing.exit_code == 1
         assert "404" in missing.stderr and "not found" in missing.stderr
+        # Text instances read the model from a management route: Google's JSON error there,
+        # its message shown as the same one line.
+        unknown = predict("--endpoint", url, "--model", "nope", "--text-instances", str(text))
+        assert unknown.exit_code == 1
+        assert "The server answered 404: Model (name=nope) not found." in unknown.stderr
         bad = instances_file.with_name("bad.json")
         bad.write_text('{"age": 30}\n{"education": "x"}\n')
         refused = predict("--endpoint", url, "--model", "census", "--json-instances", str(bad))

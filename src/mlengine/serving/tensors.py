@@ -79,24 +79,26 @@ def decode_raw(datatype: str, raw: bytes | memoryview, shape: Sequence[int], nam
 def decode_bytes(raw: bytes | memoryview, count: int, name: str) -> list[bytes]:
     """``count`` BYTES elements (4-byte little-endian length, then the bytes), which must fill
     ``raw`` exactly."""
-    view = memoryview(raw)
+    data = bytes(raw)  # slices of bytes are the elements themselves (no second copy)
+    unpack = _LENGTH.unpack_from
     values: list[bytes] = []
-    offset, end = 0, len(view)
+    append = values.append
+    offset, end = 0, len(data)
     for index in range(count):
         if end - offset < 4:
             raise invalid(
                 f"Tensor {name!r}: its BYTES data ends in element {index} of {count} (no room "
                 "for the 4-byte length)."
             )
-        (length,) = _LENGTH.unpack_from(view, offset)
-        offset += 4
-        if length > end - offset:
+        (length,) = unpack(data, offset)
+        start = offset + 4
+        offset = start + length
+        if offset > end:
             raise invalid(
                 f"Tensor {name!r}: BYTES element {index} declares {length} bytes but only "
-                f"{end - offset} remain."
+                f"{end - start} remain."
             )
-        values.append(bytes(view[offset : offset + length]))
-        offset += length
+        append(data[start:offset])
     if offset != end:
         raise invalid(
             f"Tensor {name!r} has {end - offset} bytes left over after its {count} BYTES "
