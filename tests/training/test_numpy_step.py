@@ -28,8 +28,8 @@ def _train(make: Any, model_dir: Path, numpy_allowed: bool, x: Any, y: Any) -> A
     calls = []
     real_build = numpy_step.build
 
-    def build(network: Any, head: Any) -> numpy_step.NumpyStep | None:
-        step = real_build(network, head) if numpy_allowed else None
+    def build(network: Any, head: Any, *rows: Any) -> numpy_step.NumpyStep | None:
+        step = real_build(network, head, *rows) if numpy_allowed else None
         if step is None:
             return None
 

@@ -24,8 +24,10 @@ the rows that were looked up. A dense gradient of zero leaves a row as it was (`
 TF's dense kernel shares: with ``l2_shrinkage > 0`` a dense step also shrinks rows that had no
 example, and a weight that starts non-zero is set to ``-linear / quadratic`` (0 until it has a
 gradient) by its first step. Linear weights start at zero, so only the first matters there.
-Sparse gradients (from ``nn.EmbeddingBag(sparse=True)``) are applied to their rows only, as in
-TensorFlow's sparse kernel.
+Sparse gradients (the lookup tables' in training, see ``sparse_grads``) are applied to their
+rows only, duplicates summed first, as TensorFlow's ``SparseApplyFtrlV2``: a row that was
+looked up is updated even where its summed gradient is 0 (which moves it under
+``l2_shrinkage``), a row that was not is left exactly as it was.
 """
 
 from __future__ import annotations
@@ -300,6 +302,24 @@ def _numpy_update(
         else:
             np.divide(linear, quad, out=w)
             w *= -h.lr
+
+
+def _numpy_rows_update(
+    weights: np.ndarray,
+    accum: np.ndarray,
+    linear: np.ndarray,
+    rows: np.ndarray,
+    grads: np.ndarray,
+    h: _Hyper,
+) -> None:
+    """:func:`_sparse_update` in numpy, in place, for a CPU table given as numpy views and a
+    coalesced gradient (unique ``rows``, their ``grads``): gather the rows, apply
+    :func:`_numpy_update` to them, scatter them back. The work is the rows', not the table's."""
+    w, a, lin = weights[rows], accum[rows], linear[rows]
+    _numpy_update([w], [grads], [a], [lin], h)
+    weights[rows] = w
+    accum[rows] = a
+    linear[rows] = lin
 
 
 def _ftrl_math(
