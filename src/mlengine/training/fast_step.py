@@ -272,12 +272,16 @@ def _own_step(
 ) -> Callable[[], Any]:
     """``optimizer.step``, with row-sparse gradients made dense first where it refuses them
     (only Adagrad and SGD may meet them there, whose dense update is the same)."""
-    if not tables or _accepts_sparse(optimizer):
+    if not tables:
         return optimizer.step
+    accepts = _accepts_sparse(optimizer)
 
     def step() -> None:
-        densify_grads(tables)
-        optimizer.step()
+        if not accepts:
+            densify_grads(tables)
+        # torch's sparse paths build sparse tensors and warn unless checks are chosen: on
+        with torch.sparse.check_sparse_tensor_invariants(enable=True):
+            optimizer.step()
 
     return step
 
@@ -352,7 +356,7 @@ class FastUpdater:
         if self._after == "clear":
             for param in self._params:
                 param.grad = None
-        elif self._after == "zero":
+        elif self._after == "zero" and self._grads:
             torch._foreach_zero_(self._grads)
         for table in self._tables:
             table.grad = None
@@ -361,4 +365,5 @@ class FastUpdater:
     def zero_grads(self) -> None:
         """Zero the gradients in place, before a backward that adds into them (``"keep"`` or
         ``"zero"``: the gradients are still the tensors they were at construction)."""
-        torch._foreach_zero_(self._grads)
+        if self._grads:
+            torch._foreach_zero_(self._grads)

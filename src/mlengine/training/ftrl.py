@@ -142,10 +142,7 @@ class Ftrl(torch.optim.Optimizer):
         Returns:
             The closure's loss, or None.
         """
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = closure_loss(closure)
         for group in self.param_groups:
             lr: float = group["lr"]
             hyper = _Hyper(
@@ -182,6 +179,14 @@ class Ftrl(torch.optim.Optimizer):
                     for w, g, a, lin in zip(weights, grads, accums, linears, strict=True):
                         _dense_update(w, g, a, lin, hyper)
         return loss
+
+
+def closure_loss(closure: Callable[[], float] | None) -> float | None:
+    """An optimizer step's closure run with gradients enabled (torch's convention); None."""
+    if closure is None:
+        return None
+    with torch.enable_grad():
+        return closure()
 
 
 class _Hyper:

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from mlengine.training.ftrl import closure_loss
 from mlengine.training.sparse_grads import rows_and_values
 
 __all__ = ["LazyAdam"]
@@ -65,18 +66,9 @@ class LazyAdam(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
-        """One update of every parameter: rows of sparse gradients, all of dense ones.
-
-        Args:
-            closure: Optional callable that re-evaluates the model and returns the loss.
-
-        Returns:
-            The closure's loss, or None.
-        """
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        """Update the looked-up rows of row-sparse gradients and all of dense ones; return
+        ``closure``'s loss (evaluated first, with gradients enabled), or None."""
+        loss = closure_loss(closure)
         for group in self.param_groups:
             beta1, beta2 = group["betas"]
             for p in group["params"]:

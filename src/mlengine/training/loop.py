@@ -64,10 +64,13 @@ def run_training(
     # dense gradient, so they are kept as they are between steps; tables' rows go in rows.
     # Small tables whose whole update is exactly the sparse one are updated whole (cheaper).
     rows = RowGradients()
-    if not distributed and numpy_steps.unsupported(network, head) is None:
+    numpy_step = None
+    if not distributed:
         owner = {id(p): o for o in session.optimizers.values() for p in _params_of(o)}
-        tables = [t for t in tables if not dense_is_exact(t, owner[id(t)])]
-    numpy_step = None if distributed else numpy_steps.build(network, head, rows, tables)
+        big = [t for t in tables if not dense_is_exact(t, owner[id(t)])]
+        numpy_step = numpy_steps.build(network, head, rows, big)
+        if numpy_step is not None:  # its dense gradients are kept: torch's sparse ones add in
+            tables = big
     grads = "zero" if sync is not None else "keep" if numpy_step is not None else "clear"
     updater = FastUpdater(
         list(session.optimizers.values()), grads=grads, row_sparse=tables, row_grads=rows

@@ -299,9 +299,9 @@ class AdamOptimizer(OptimizerSpec):
 
 
 @dataclass(frozen=True)
-class LazyAdamOptimizer(OptimizerSpec):
+class LazyAdamOptimizer(AdamOptimizer):
     """TensorFlow's lazy Adam (``tf.contrib.opt.LazyAdamOptimizer``, Addons' ``LazyAdam``);
-    builds :class:`mlengine.training.lazy_adam.LazyAdam`.
+    builds :class:`mlengine.training.lazy_adam.LazyAdam`. Adam's arguments and defaults.
 
     Adam whose lookup tables are updated on the rows a batch looked up only: their moments
     and weights stay as they are where a batch has no example, where :class:`AdamOptimizer`
@@ -313,17 +313,6 @@ class LazyAdamOptimizer(OptimizerSpec):
 
     tf_name: ClassVar[str] = "LazyAdam"
     sparse_updates: ClassVar[bool] = True
-
-    learning_rate: float = 0.001
-    beta1: float = 0.9
-    beta2: float = 0.999
-    epsilon: float = 1e-8
-
-    def __post_init__(self) -> None:
-        _positive(self, "learning_rate")
-        _unit_interval(self, "beta1")
-        _unit_interval(self, "beta2")
-        _non_negative(self, "epsilon")
 
     def build(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
         """A :class:`~mlengine.training.lazy_adam.LazyAdam` over ``params``."""
