@@ -12,7 +12,7 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from mlengine.errors import DataError
-from mlengine.model.encode import Batch
+from mlengine.model.encode import Batch, BatchView
 from mlengine.training import numpy_step as numpy_steps
 from mlengine.training.config import RunConfig
 from mlengine.training.distributed import GradientSync, is_chief
@@ -38,7 +38,7 @@ class _NoSummaries:
 
 def run_training(
     session: TrainingSession,
-    batches: Iterator[Batch],
+    batches: Iterator[Batch | BatchView],
     *,
     last_step: int | None,
     config: RunConfig,

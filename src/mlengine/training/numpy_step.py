@@ -23,13 +23,13 @@ trains both ways).
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mlengine.model.encode import Batch
+from mlengine.feature_column import EncodedFeatures
+from mlengine.model.encode import Batch, BatchView
 from mlengine.model.heads import SUM_OVER_BATCH_SIZE, BinaryClassHead, Head
 from mlengine.model.networks import WideDeepNetwork
 from mlengine.training.sparse_grads import RowGradients
@@ -122,58 +122,57 @@ class NumpyStep:
                 for layer in layers
             ]  # fmt: skip
 
-    def __call__(self, batch: Batch) -> Loss | None:
+    def __call__(self, batch: Batch | BatchView) -> Loss | None:
         """The gradients of ``batch``'s loss, written; None (nothing written) for a batch that
         torch must train: one with example weights, or with several ids in a row of an
         embedding column."""
-        assert batch.labels is not None
-        if batch.weights is not None:
+        arrays = batch.arrays()  # numpy views: a chunk's batch never becomes tensors here
+        if arrays.weights is not None:
             return None
         if self._dnn is not None:
-            assert batch.inputs.dnn is not None
-            if any(ids.shape[1] != 1 for ids in batch.inputs.dnn.embedding_ids):
+            assert arrays.dnn is not None
+            if any(ids.shape[1] != 1 for ids in arrays.dnn.embedding_ids):
                 return None
-        labels = batch.labels.numpy()
-        logits = np.zeros(batch.num_rows, dtype=np.float32)
+        labels = arrays.labels
+        assert labels is not None
+        logits = np.zeros(arrays.num_rows, dtype=np.float32)
         if self._linear is not None:
-            assert batch.inputs.linear is not None
-            logits += self._linear_forward(batch.inputs.linear)
+            assert arrays.linear is not None
+            logits += self._linear_forward(arrays.linear)
         hidden: list[np.ndarray] = []
         if self._dnn is not None:
-            assert batch.inputs.dnn is not None
-            hidden = self._dnn_forward(batch.inputs.dnn)
+            assert arrays.dnn is not None
+            hidden = self._dnn_forward(arrays.dnn)
             logits += hidden.pop()[:, 0]
         # d(mean binary cross-entropy)/d(logit) = (sigmoid(z) - y) / n
         grad = np.tanh(logits * 0.5)
         grad += 1.0
         grad *= 0.5
         grad -= labels
-        grad *= 1.0 / max(batch.num_rows, 1)
+        grad *= 1.0 / max(arrays.num_rows, 1)
         grad = grad[:, None]
         if self._linear is not None:
-            assert batch.inputs.linear is not None
-            self._linear_backward(batch.inputs.linear, grad)
+            assert arrays.linear is not None
+            self._linear_backward(arrays.linear, grad)
         if self._dnn is not None:
-            assert batch.inputs.dnn is not None
-            self._dnn_backward(batch.inputs.dnn, hidden, grad)
+            assert arrays.dnn is not None
+            self._dnn_backward(arrays.dnn, hidden, grad)
         return Loss(logits, labels)
 
     # -- the linear part: bias + sum_j w[id_j] * weight_j (+ dense @ W)
 
-    def _linear_forward(self, inputs: Any) -> np.ndarray:
+    def _linear_forward(self, inputs: EncodedFeatures) -> np.ndarray:
         assert self._linear is not None
-        out = np.add.reduce(
-            self._sparse[inputs.sparse_ids.numpy()] * inputs.sparse_weights.numpy(), axis=1
-        )
+        out = np.add.reduce(self._sparse[inputs.sparse_ids] * inputs.sparse_weights, axis=1)
         out += self._linear_bias[0]
         if self._linear.has_dense:
-            out += (inputs.dense.numpy() @ self._dense_weights)[:, 0]
+            out += (inputs.dense @ self._dense_weights)[:, 0]
         return out
 
-    def _linear_backward(self, inputs: Any, grad: np.ndarray) -> None:
+    def _linear_backward(self, inputs: EncodedFeatures, grad: np.ndarray) -> None:
         assert self._linear is not None
-        ids = inputs.sparse_ids.numpy()
-        weights = inputs.sparse_weights.numpy()
+        ids = inputs.sparse_ids
+        weights = inputs.sparse_weights
         self._linear_bias_grad[0] = np.add.reduce(grad[:, 0])
         if self._linear.has_sparse:
             contributions = (weights * grad).reshape(-1)
@@ -187,13 +186,13 @@ class NumpyStep:
                 assert self._sparse_grad is not None
                 np.copyto(self._sparse_grad[:, 0], per_id)
         if self._linear.has_dense:
-            np.matmul(inputs.dense.numpy().T, grad, out=self._dense_grad)
+            np.matmul(inputs.dense.T, grad, out=self._dense_grad)
 
     # -- the DNN: [dense, embeddings] -> relu layers -> one logit
 
-    def _dnn_forward(self, inputs: Any) -> list[np.ndarray]:
+    def _dnn_forward(self, inputs: EncodedFeatures) -> list[np.ndarray]:
         """The input of every layer, then the logit: ``[x, h1, ..., h_last, logit]``."""
-        dense = inputs.dense.numpy()
+        dense = inputs.dense
         rows, width = dense.shape
         dnn = self._dnn
         assert dnn is not None
@@ -205,7 +204,7 @@ class NumpyStep:
             strict=True,
         ):  # fmt: skip
             stop = start + spec.dimension
-            np.multiply(table[ids.numpy()[:, 0]], weights.numpy(), out=x[:, start:stop])
+            np.multiply(table[ids[:, 0]], weights, out=x[:, start:stop])
             start = stop
         outputs = [x]
         last = len(self._layers) - 1
@@ -217,7 +216,9 @@ class NumpyStep:
             outputs.append(h)
         return outputs
 
-    def _dnn_backward(self, inputs: Any, outputs: list[np.ndarray], grad: np.ndarray) -> None:
+    def _dnn_backward(
+        self, inputs: EncodedFeatures, outputs: list[np.ndarray], grad: np.ndarray
+    ) -> None:
         dnn = self._dnn
         assert dnn is not None
         for index in range(len(self._layers) - 1, -1, -1):
@@ -245,11 +246,11 @@ class NumpyStep:
         ):  # fmt: skip
             stop = start + spec.dimension
             if table_grad is not None:
-                np.add.at(table_grad, ids.numpy()[:, 0], grad[:, start:stop] * weights.numpy())
+                np.add.at(table_grad, ids[:, 0], grad[:, start:stop] * weights)
             elif rows:  # collected per table: a shared table is looked up by several columns
                 ids_parts, grad_parts = sparse_rows.setdefault(id(table), ([], []))
-                ids_parts.append(ids.numpy()[:, 0])
-                grad_parts.append(grad[:, start:stop] * weights.numpy())
+                ids_parts.append(ids[:, 0])
+                grad_parts.append(grad[:, start:stop] * weights)
             start = stop
         for table, rows in zip(self._table_params, self._table_rows, strict=True):
             if rows and id(table) in sparse_rows:

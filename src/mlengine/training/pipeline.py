@@ -16,7 +16,7 @@ from typing import Any
 from mlengine.data.batches import rebatch
 from mlengine.data.inputs import CHUNK_ROWS, InputFn
 from mlengine.errors import DataError, FeatureError
-from mlengine.model.encode import Batch, Encoder
+from mlengine.model.encode import Batch, BatchView, Encoder
 from mlengine.training.prefetch import prefetch
 
 logger = logging.getLogger("mlengine")
@@ -76,8 +76,11 @@ def encoded_chunks(
         yield batch, batch_size
 
 
-def encoded_batches(input_fn: Any, encoder: Encoder, *, need_labels: bool) -> Iterator[Batch]:
-    """Encoded batches of ``input_fn``, each exactly as the input function batches rows."""
+def encoded_batches(
+    input_fn: Any, encoder: Encoder, *, need_labels: bool
+) -> Iterator[Batch | BatchView]:
+    """Encoded batches of ``input_fn``, each exactly as the input function batches rows (on
+    the CPU as views of their chunk, whose tensors are sliced only if torch reads them)."""
     chunks = encoded_chunks(input_fn, encoder, need_labels=need_labels)
     if encoder.device.type == "cuda":  # encode the next chunk while the GPU trains on this one
         chunks = prefetch(chunks)
@@ -85,4 +88,7 @@ def encoded_batches(input_fn: Any, encoder: Encoder, *, need_labels: bool) -> It
         if batch_size is None or chunk.num_rows <= batch_size:
             yield chunk
             continue
-        yield from chunk.split(batch_size)
+        if encoder.device.type == "cpu":
+            yield from chunk.views(batch_size)
+        else:
+            yield from chunk.split(batch_size)
