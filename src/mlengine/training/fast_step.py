@@ -163,6 +163,12 @@ def _adagrad_update(
     return update
 
 
+def _rows_view(tensor: torch.Tensor) -> np.ndarray:
+    """A CPU table as numpy, one-column tables as 1-d (see ``_ftrl_update``)."""
+    array = tensor.numpy()
+    return array[:, 0] if array.ndim == 2 and array.shape[1] == 1 else array
+
+
 def _ftrl_hyper(group: dict[str, Any]) -> _Hyper:
     """The scalars of an Ftrl group's step, as ``Ftrl.step`` forms them."""
     lr = group["lr"]
@@ -196,8 +202,10 @@ def _ftrl_update(
     if all(p.device.type == "cpu" and p.dtype == torch.float32 for p in params):
         # numpy views of the same memory: one call per operation (see _numpy_update)
         views = [[t.detach().numpy() for t in tensors] for tensors in (weights, accums, linears)]
+        # A one-column table (the linear part's) as 1-d views: gathering and scattering rows
+        # of a 1-d array was 3x faster than of an [n, 1] one.
         table_views = [
-            (p, p.detach().numpy(), s["accum"].numpy(), s["linear"].numpy()) for p, s in sparse
+            (p, *(_rows_view(t) for t in (p.detach(), s["accum"], s["linear"]))) for p, s in sparse
         ]
 
         def numpy_update() -> None:
@@ -207,7 +215,10 @@ def _ftrl_update(
             for param, w, accum, linear in table_views:
                 found = row_grads.take(param)
                 if found is not None:
-                    _numpy_rows_update(w, accum, linear, *found, hyper)
+                    rows, values = found
+                    if w.ndim == 1:
+                        values = values.reshape(-1)
+                    _numpy_rows_update(w, accum, linear, rows, values, hyper)
 
         return numpy_update
 

@@ -271,6 +271,7 @@ class _RowIndex:
     def __init__(self, num_rows: int):
         self._slot = np.empty(num_rows, dtype=np.int64)
         self._positions = np.arange(0, dtype=np.int64)
+        self._index = np.empty(0, dtype=np.int64)  # scratch: each position's distinct row
 
     def __call__(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(rows, inverse)``: the distinct ``ids`` (in no set order) and, for every id,
@@ -278,11 +279,12 @@ class _RowIndex:
         count = len(ids)
         if len(self._positions) < count:
             self._positions = np.arange(max(count, 2 * len(self._positions)), dtype=np.int64)
+            self._index = np.empty(len(self._positions), dtype=np.int64)
         positions = self._positions[:count]
         self._slot[ids] = positions  # where an id repeats, one of its positions stays
         first = self._slot[ids]  # the position that stayed, for every occurrence
-        kept = np.flatnonzero(first == positions)  # one position per distinct id
-        index = np.empty(count, dtype=np.int64)
+        kept = (first == positions).nonzero()[0]  # one position per distinct id
+        index = self._index[:count]
         index[kept] = positions[: len(kept)]
         return ids[kept], index[first]
 
