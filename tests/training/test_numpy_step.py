@@ -108,7 +108,7 @@ def test_the_rows_of_big_tables_train_the_weights_torch_trains(name: str, tmp_pa
         ours, calls = _train(MODELS[name], tmp_path / "numpy", True, x, y)
         reference, _ = _train(MODELS[name], tmp_path / "torch", False, x, y)
     assert calls == [True] * STEPS
-    _assert_same_weights(ours, reference)
+    _assert_same_weights(ours, reference, STEPS)
 
 
 def test_a_batch_with_several_ids_in_an_embedding_row_trains_with_torch(tmp_path: Path) -> None:

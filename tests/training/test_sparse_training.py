@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+import tolerance
 from estimator.helpers import census_rows, quiet_config
 from mlengine import estimator
 from mlengine import feature_column as fc
@@ -82,7 +83,8 @@ def test_sparse_updates_on_cuda_match_the_cpu(kind: str) -> None:
                 check_invariants=True,
             )  # fmt: skip
             updater.step()
-    torch.testing.assert_close(tables[1].detach().cpu(), tables[0].detach(), rtol=1e-5, atol=1e-6)
+    want = tables[0].detach().numpy()  # CUDA's kernels round their own way
+    tolerance.assert_close(tables[1].detach().cpu().numpy(), want, tolerance.trained(want, steps=5))
 
 
 @pytest.mark.gpu
