@@ -10,14 +10,17 @@ Prints rows/s of ``Predictor.predict`` on the 16,281 census test rows given as a
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples" / "census"))
 
+import pandas as pd  # noqa: E402
 from wide_deep import build_model_columns  # noqa: E402
 
 from mlengine import estimator  # noqa: E402
@@ -37,13 +40,50 @@ def tutorial_export() -> str:
     return model.export_saved_model(tempfile.mkdtemp(prefix="bench-export-"))
 
 
+def threads_sweep(predictor: Any, test_x: pd.DataFrame) -> None:
+    """Median and range of rows/s over 6 interleaved runs, one BLAS thread against every core."""
+    from mlengine.export import predictor as predictor_module
+
+    cores = os.cpu_count() or 1
+    batches = {2048: test_x.iloc[:2048], len(test_x): test_x}
+    batches[10 * len(test_x)] = pd.concat([test_x] * 10, ignore_index=True)
+    # The Predictor's own choice is switched off; each run sets the count itself.
+    predictor_module.ONE_BLAS_THREAD_ROWS = 0
+    for rows, data in batches.items():
+        rates: dict[int, list[float]] = {1: [], cores: []}
+        for repeat in range(6):
+            for threads in (1, cores) if repeat % 2 == 0 else (cores, 1):
+                with predictor_module.BLAS_THREADS.limited(threads):
+                    predictor.predict(data)
+                    start = time.perf_counter()
+                    for _ in range(3):
+                        predictor.predict(data)
+                    rates[threads].append(3 * rows / (time.perf_counter() - start))
+        print(
+            f"{rows:>8,} rows: "
+            + ", ".join(
+                f"{threads} BLAS thread(s) {statistics.median(r):>10,.0f} rows/s "
+                f"({min(r):,.0f}-{max(r):,.0f})"
+                for threads, r in rates.items()
+            )
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--export-dir", default=None)
     parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument(
+        "--threads-sweep", action="store_true",
+        help="rows/s on one BLAS thread against every core, by batch size (the Predictor's "
+        "ONE_BLAS_THREAD_ROWS)",
+    )  # fmt: skip
     args = parser.parse_args()
     predictor = load(args.export_dir or tutorial_export())
     test_x, _ = census.load("test")
+    if args.threads_sweep:
+        threads_sweep(predictor, test_x)
+        return
     predictor.predict(test_x)  # warm-up
     timings = []
     for _ in range(args.repeats):

@@ -100,6 +100,16 @@ ROW_PATH_ROWS = 64
 # 8,192 rows 1.9-2.0M rows/s, 256 rows 1.8M, no chunks 1.56M.
 FORWARD_CHUNK_ROWS = 2048
 
+# Predictions of batches up to this many rows run numpy's BLAS on one thread (set for the span
+# of the call and set back; every core beyond). The forward goes FORWARD_CHUNK_ROWS rows at a
+# time, products too small to share, and on a machine whose cores are busy BLAS's threads wait
+# for each other. Was ``export.predictor.ONE_BLAS_THREAD_ROWS``.
+# Measured on the 2-core dev machine while other work ran (census test set, tutorial model,
+# median of 6 interleaved runs): 16,281 rows 240K rows/s on one thread against 26K on two,
+# 163K rows 337K against 41K, 2,048 rows 145K against 29K. Re-measure:
+# ``benchmarks/batch_predict.py --threads-sweep``.
+ONE_BLAS_THREAD_ROWS = 1 << 18
+
 # Embedding tables up to this size are grouped by dimension into one stacked copy, looked up by
 # one gather; bigger ones are looked up one by one (a group copies its tables: this bounds the
 # memory spent). Was ``model.numpy_network.GROUPED_TABLE_BYTES``.
@@ -209,6 +219,7 @@ __all__ = [
     "MAX_BATCH_DELAY_S",
     "MAX_BATCH_ROWS",
     "OFF_LOOP_BYTES",
+    "ONE_BLAS_THREAD_ROWS",
     "PARALLEL_PUT_MIN_IDS",
     "REMEMBERED_CROSS_COMBINATIONS",
     "RESULT_SHARD_ROWS",

@@ -14,7 +14,7 @@ import pytest
 
 from mlengine import estimator
 from mlengine import feature_column as fc
-from mlengine.training import loop, numpy_step
+from mlengine.training import fast_step, loop, numpy_step
 from tests import tolerance
 from tests.estimator.helpers import (
     EDUCATION,
@@ -34,8 +34,8 @@ def _train(make: Any, model_dir: Path, numpy_allowed: bool, x: Any, y: Any) -> A
     calls = []
     real_build = numpy_step.build
 
-    def build(network: Any, head: Any) -> numpy_step.NumpyStep | None:
-        step = real_build(network, head) if numpy_allowed else None
+    def build(network: Any, head: Any, *rows: Any) -> numpy_step.NumpyStep | None:
+        step = real_build(network, head, *rows) if numpy_allowed else None
         if step is None:
             return None
 
@@ -105,6 +105,18 @@ def test_numpy_step_trains_the_weights_torch_trains(name: str, tmp_path: Path) -
     _assert_same_weights(ours, reference, STEPS)
 
 
+@pytest.mark.parametrize("name", ["wide_deep", "linear", "shared embedding, clipped"])
+def test_the_rows_of_big_tables_train_the_weights_torch_trains(name: str, tmp_path: Path) -> None:
+    # Every table counts as big: the numpy step hands its rows to the updates (and, with
+    # gradient clipping, to .grad), torch's backward gives sparse gradients.
+    x, y = census_rows(400)
+    with mock.patch.object(fast_step, "DENSE_TABLE_ELEMENTS", 0):
+        ours, calls = _train(MODELS[name], tmp_path / "numpy", True, x, y)
+        reference, _ = _train(MODELS[name], tmp_path / "torch", False, x, y)
+    assert calls == [True] * STEPS
+    _assert_same_weights(ours, reference, STEPS)
+
+
 def test_a_batch_with_several_ids_in_an_embedding_row_trains_with_torch(tmp_path: Path) -> None:
     tags = fc.categorical_column_with_vocabulary_list("tags", ["a", "b", "c"])
     x = pd.DataFrame({"age": np.arange(80.0), "tags": [["a"]] * 40 + [["b", "c"]] * 40})
@@ -121,7 +133,7 @@ def test_a_batch_with_several_ids_in_an_embedding_row_trains_with_torch(tmp_path
     model_b = make(str(tmp_path / "b"))
     data = estimator.inputs.pandas_input_fn(x, y, batch_size=40, num_epochs=1, shuffle=False)
     model_a.train(data)  # batch 1: one id per row (numpy); batch 2: two ids per row (torch)
-    with mock.patch.object(loop.numpy_steps, "build", lambda network, head: None):
+    with mock.patch.object(loop.numpy_steps, "build", lambda *args: None):
         model_b.train(data)
     _assert_same_weights(model_a, model_b, steps=2)
 

@@ -137,7 +137,7 @@ def test_unknown_or_wrongly_cased_name(name: str) -> None:
     message = str(info.value)
     assert (
         f"Unsupported optimizer name: {name}. Supported names are: "
-        "('Adagrad', 'Adam', 'Ftrl', 'RMSProp', 'SGD')" in message
+        "('Adagrad', 'Adam', 'Ftrl', 'LazyAdam', 'RMSProp', 'SGD')" in message
     )
     assert "'optimizer' parameter of LinearClassifier" in message
 

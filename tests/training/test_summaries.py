@@ -83,3 +83,19 @@ def test_bad_values_and_closed_writer_are_refused(tmp_path: Path) -> None:
     writer.close()
     with pytest.raises(InvalidParameterError, match="is closed"):
         writer.scalar("loss", 1.0, step=2)
+
+
+def test_the_writer_starts_no_thread_and_writes_at_flush(tmp_path: Path) -> None:
+    import threading
+
+    before = threading.active_count()
+    writer = SummaryWriter(tmp_path, max_queue_size=1000)
+    assert threading.active_count() == before  # no background writer to compete with the loop
+    writer.scalar(SummaryTags.LOSS, 0.5, step=1)
+    assert SummaryTags.LOSS not in read_scalars(tmp_path)  # kept until a flush
+    writer.flush()
+    assert read_scalars(tmp_path)[SummaryTags.LOSS] == [(1, 0.5)]
+    for step in range(2, 1002):  # the 1,000th kept event writes them all
+        writer.scalar(SummaryTags.LOSS, 0.25, step=step)
+    assert len(read_scalars(tmp_path)[SummaryTags.LOSS]) == 1001
+    writer.close()

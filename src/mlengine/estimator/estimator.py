@@ -21,7 +21,7 @@ from mlengine.errors import InvalidParameterError, NotFittedError, NotSupportedE
 from mlengine.estimator.warm_start import warm_start
 from mlengine.model import Model
 from mlengine.model.encode import Encoder
-from mlengine.training.checkpoint import latest_checkpoint, load_checkpoint
+from mlengine.training.checkpoint import latest_checkpoint, read_manifest
 from mlengine.training.config import RunConfig
 from mlengine.training.distributed import (
     barrier,
@@ -237,7 +237,7 @@ class Estimator:
         check_train_arguments(hooks, saving_listeners, steps, max_steps)
         latest = self.latest_checkpoint()
         if latest is not None:
-            _, manifest = load_checkpoint(latest)
+            manifest = read_manifest(latest)  # the weights are read only if restored
             check_same_model(manifest.get("model_spec"), self._model_spec(), latest)
         distributed = self._join_job()
         with _threads(self._config.intra_op_threads), torch.random.fork_rng(devices=[]):

@@ -11,18 +11,22 @@ that member's scorer (:func:`~mlengine.export.scorers.scorer_for`); every other 
 network in ``variables/``. Predictions of a few rows of a network take the row path
 (:class:`~mlengine.feature_column.row_encoder.RowEncoder` and
 :class:`~mlengine.model.numpy_network.NumpyNetwork`); bigger batches the vectorised
-transform, then the same numpy network, whose matrix products use every core (BLAS threads).
+transform, then the same numpy network. Its matrix products run on one BLAS thread for batches
+of up to ``tuning.ONE_BLAS_THREAD_ROWS`` rows (every core beyond): the forward goes
+``FORWARD_CHUNK_ROWS`` rows at a time, products too small to share, and on a machine whose
+cores are busy BLAS's threads wait for each other (see :class:`_BlasThreads`).
 Torch is imported only for a network numpy cannot run (a gelu DNN), so a process that only
 predicts, such as the server, never pays for importing it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -49,7 +53,12 @@ from mlengine.feature_column.transform import as_feature_dict, count_rows, trans
 from mlengine.model.heads import Head, head_from_config
 from mlengine.model.numpy_network import NumpyNetwork
 from mlengine.model.spec import check_weights, transformers_from_spec, weight_shapes
-from mlengine.tuning import FORWARD_CHUNK_ROWS, ROW_PATH_ROWS, SMALL_BATCH_ROWS
+from mlengine.tuning import (
+    FORWARD_CHUNK_ROWS,
+    ONE_BLAS_THREAD_ROWS,
+    ROW_PATH_ROWS,
+    SMALL_BATCH_ROWS,
+)
 
 if TYPE_CHECKING:
     from mlengine.model import Model
@@ -291,7 +300,8 @@ class Predictor:
     def predict(self, instances: Any) -> dict[str, np.ndarray]:
         """Predictions as columns: one array per output key, first axis = instances."""
         if self._row_path is not None and 0 < _count_plain(instances) <= ROW_PATH_ROWS:
-            outputs = self._predict_few(instances)
+            with BLAS_THREADS.limited(1):
+                outputs = self._predict_few(instances)
             if outputs is not None:
                 return outputs
         features = self._features(instances)
@@ -299,10 +309,12 @@ class Predictor:
             return self._scorer.predict(features, self.memory)
         if self.numpy_network is None:
             return self._predict_torch(features)
-        linear, dnn = transform_all(
-            [self.linear_transformer, self.dnn_transformer], features, self.memory
-        )
-        return self.head.predictions(self.numpy_network(linear, dnn, count_rows(features)))
+        rows = count_rows(features)
+        with BLAS_THREADS.limited(1 if rows <= ONE_BLAS_THREAD_ROWS else None):
+            linear, dnn = transform_all(
+                [self.linear_transformer, self.dnn_transformer], features, self.memory
+            )
+            return self.head.predictions(self.numpy_network(linear, dnn, rows))
 
     def _predict_torch(self, features: Mapping[str, Any]) -> dict[str, np.ndarray]:
         import torch
@@ -362,6 +374,47 @@ class Predictor:
         columns = {key: outputs[key].tolist() for key in self.output_keys}
         count = len(next(iter(columns.values()))) if columns else 0
         return [{key: columns[key][i] for key in self.output_keys} for i in range(count)]
+
+
+class _BlasThreads:
+    """numpy's BLAS thread count, set for the span of one prediction and set back after.
+
+    threadpoolctl's ``threadpool_limits`` finds the loaded libraries anew at every call
+    (milliseconds); this finds them once and then reads and sets their count, a few
+    microseconds per prediction. Only a count that differs is set, so a process that already
+    runs BLAS on one thread (the server) changes nothing.
+    """
+
+    def __init__(self) -> None:
+        self._libraries: list[Any] | None = None
+        self._lock = threading.Lock()
+
+    def _found(self) -> list[Any]:
+        with self._lock:
+            if self._libraries is None:
+                from threadpoolctl import ThreadpoolController
+
+                self._libraries = ThreadpoolController().select(user_api="blas").lib_controllers
+            return self._libraries
+
+    @contextlib.contextmanager
+    def limited(self, threads: int | None) -> Iterator[None]:
+        """BLAS on ``threads`` threads inside the block (None: as it is)."""
+        changed = []
+        if threads is not None:
+            for library in self._found():
+                previous = library.get_num_threads()
+                if previous != threads:
+                    library.set_num_threads(threads)
+                    changed.append((library, previous))
+        try:
+            yield
+        finally:
+            for library, previous in changed:
+                library.set_num_threads(previous)
+
+
+BLAS_THREADS = _BlasThreads()
 
 
 def _count_plain(instances: Any) -> int:

@@ -4,17 +4,47 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 
 from mlengine.errors import FeatureError
-from mlengine.feature_column import FeatureTransformer, numeric_column
+from mlengine.feature_column import EncodedFeatures, FeatureTransformer, numeric_column
 from mlengine.feature_column.transform import as_feature_dict, count_rows, transform_all
 from mlengine.model.build import Model
 from mlengine.model.feature_tensors import FeatureTensors
 from mlengine.model.networks import NetworkInputs
+
+
+def _numpy(tensors: FeatureTensors) -> EncodedFeatures:
+    """A part's CPU tensors as the numpy arrays they wrap (what the numpy step reads)."""
+    return EncodedFeatures(
+        tensors.sparse_ids.numpy(),
+        tensors.sparse_weights.numpy(),
+        tensors.dense.numpy(),
+        tuple(t.numpy() for t in tensors.embedding_ids),
+        tuple(t.numpy() for t in tensors.embedding_weights),
+    )
+
+
+class NumpyBatch(NamedTuple):
+    """A CPU batch's arrays as numpy, for the numpy training step."""
+
+    linear: EncodedFeatures | None
+    dnn: EncodedFeatures | None
+    labels: np.ndarray | None
+    weights: np.ndarray | None
+    num_rows: int
+
+    def slice(self, start: int, stop: int) -> NumpyBatch:
+        return NumpyBatch(
+            None if self.linear is None else self.linear.slice(start, stop),
+            None if self.dnn is None else self.dnn.slice(start, stop),
+            None if self.labels is None else self.labels[start:stop],
+            None if self.weights is None else self.weights[start:stop],
+            min(stop, self.num_rows) - start,
+        )
 
 
 @dataclass(frozen=True)
@@ -43,6 +73,68 @@ class EncodedBatch:
             None if self.labels is None else self.labels[start:stop],
             None if self.weights is None else self.weights[start:stop],
         )
+
+    def arrays(self) -> NumpyBatch:
+        """The batch's tensors as numpy arrays (CPU tensors only; the same memory)."""
+        inputs = self.inputs
+        return NumpyBatch(
+            None if inputs.linear is None else _numpy(inputs.linear),
+            None if inputs.dnn is None else _numpy(inputs.dnn),
+            None if self.labels is None else self.labels.numpy(),
+            None if self.weights is None else self.weights.numpy(),
+            inputs.num_rows,
+        )
+
+    def views(self, size: int) -> list[BatchView]:
+        """Consecutive batches of ``size`` rows of this CPU chunk as :class:`BatchView`: the
+        chunk's numpy arrays once, then for each batch a few numpy slices. Slicing every
+        tensor of every batch (:meth:`split`), then turning the slices into numpy arrays for
+        the numpy step, was 8% of a batch-40 census step."""
+        arrays = self.arrays()
+        rows = self.num_rows
+        return [
+            BatchView(self, arrays, start, min(start + size, rows))
+            for start in range(0, rows, size)
+        ]
+
+
+class BatchView:
+    """Rows ``[start, stop)`` of an encoded CPU chunk (:meth:`EncodedBatch.views`): :meth:`arrays`
+    slices the chunk's numpy arrays; ``inputs``, ``labels`` and ``weights`` are the chunk's
+    tensors sliced on first use (by the torch step, which needs them)."""
+
+    __slots__ = ("_arrays", "_batch", "_chunk", "_start", "_stop")
+
+    def __init__(self, chunk: EncodedBatch, arrays: NumpyBatch, start: int, stop: int):
+        self._chunk = chunk
+        self._arrays = arrays
+        self._start = start
+        self._stop = stop
+        self._batch: EncodedBatch | None = None
+
+    @property
+    def num_rows(self) -> int:
+        return self._stop - self._start
+
+    def arrays(self) -> NumpyBatch:
+        return self._arrays.slice(self._start, self._stop)
+
+    def _torch(self) -> EncodedBatch:
+        if self._batch is None:
+            self._batch = self._chunk.slice(self._start, self._stop)
+        return self._batch
+
+    @property
+    def inputs(self) -> NetworkInputs:
+        return self._torch().inputs
+
+    @property
+    def labels(self) -> torch.Tensor | None:
+        return self._torch().labels
+
+    @property
+    def weights(self) -> torch.Tensor | None:
+        return self._torch().weights
 
 
 class Encoder:

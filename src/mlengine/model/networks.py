@@ -9,7 +9,7 @@ truncated normal with stddev 1/sqrt(dimension).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -58,14 +58,24 @@ def _take_is_deterministic(ids: torch.Tensor) -> bool:
 
 
 def weighted_sum(
-    table: torch.Tensor, ids: torch.Tensor, weights: torch.Tensor, max_norm: float | None = None
+    table: torch.Tensor,
+    ids: torch.Tensor,
+    weights: torch.Tensor,
+    max_norm: float | None = None,
+    *,
+    sparse: bool = False,
 ) -> torch.Tensor:
     """``out[r] = sum_j weights[r, j] * table[ids[r, j]]`` (rows clipped to ``max_norm``).
 
     The same as ``F.embedding_bag(mode="sum", per_sample_weights=...)`` with fixed-size bags,
     written with ``index_select``: its backward is a plain ``index_add``, where embedding_bag's
-    sorts the ids first, which costs more than the whole lookup at small batches.
+    sorts the ids first, which costs more than the whole lookup at small batches. That
+    gradient is dense, a whole table per step; with ``sparse`` the lookup is ``F.embedding(...,
+    sparse=True)``, whose gradient holds only the rows looked up (TensorFlow's
+    ``IndexedSlices``), so that the optimizer updates those rows alone.
     """
+    if sparse:
+        return _sparse_weighted_sum(table, ids, weights, max_norm)
     rows, slots = ids.shape
     if slots == 1 and max_norm is None:  # one id per row: two ops (this runs every step)
         return table.index_select(0, ids.reshape(-1)) * weights
@@ -87,6 +97,19 @@ def weighted_sum(
     return (vectors * weights.unsqueeze(-1)).sum(dim=1)
 
 
+def _sparse_weighted_sum(
+    table: torch.Tensor, ids: torch.Tensor, weights: torch.Tensor, max_norm: float | None
+) -> torch.Tensor:
+    """:func:`weighted_sum` with a row-sparse gradient (an uncoalesced sparse COO tensor)."""
+    vectors = F.embedding(ids, table, sparse=True)  # [rows, slots, dim]
+    if max_norm is not None:
+        norms = vectors.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+        vectors = vectors * (max_norm / norms).clamp(max=1.0)
+    if ids.shape[1] == 1:
+        return vectors[:, 0, :] * weights
+    return (vectors * weights.unsqueeze(-1)).sum(dim=1)
+
+
 class LinearPart(nn.Module):
     """``sum_i w[id_i] * weight_i + dense @ W + b``: one weight per sparse id (an EmbeddingBag)."""
 
@@ -97,12 +120,16 @@ class LinearPart(nn.Module):
         self.bias = nn.Parameter(torch.zeros(logits_dimension))
         self.has_sparse = num_sparse_ids > 0
         self.has_dense = dense_width > 0
+        self.sparse_gradients = False  # see WideDeepNetwork.use_sparse_gradients
 
     def forward(self, features: FeatureTensors) -> torch.Tensor:
         logits: torch.Tensor = self.bias
         if self.has_sparse:
             logits = logits + weighted_sum(
-                self.sparse_weights, features.sparse_ids, features.sparse_weights
+                self.sparse_weights,
+                features.sparse_ids,
+                features.sparse_weights,
+                sparse=self.sparse_gradients,
             )
         if self.has_dense:
             logits = logits + features.dense @ self.dense_weights
@@ -143,6 +170,7 @@ class DNNPart(nn.Module):
         self.batch_norm = batch_norm
         self.dropout = dropout or 0.0
         self.logits = _glorot_linear(width, logits_dimension)
+        self.sparse_gradients = False  # see WideDeepNetwork.use_sparse_gradients
 
     def forward(self, features: FeatureTensors) -> torch.Tensor:
         parts = [features.dense] if features.dense.shape[1] else []
@@ -150,7 +178,9 @@ class DNNPart(nn.Module):
             self.embedding_specs, features.embedding_ids, features.embedding_weights, strict=True
         ):
             table = self.tables[spec.table]
-            parts.append(weighted_sum(table, ids, weights, spec.max_norm))
+            parts.append(
+                weighted_sum(table, ids, weights, spec.max_norm, sparse=self.sparse_gradients)
+            )
         x = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
         if not (self.batch_norm or (self.dropout and self.training)):
             # The common case with the fewest Python calls per layer: F.linear on the weights,
@@ -267,6 +297,32 @@ class WideDeepNetwork(nn.Module):
             logits = deep if logits is None else logits + deep
         assert logits is not None
         return logits
+
+    def use_sparse_gradients(self, parts: Iterable[str]) -> None:
+        """Give the lookup tables of ``parts`` (``"linear"``, ``"dnn"``) row-sparse gradients.
+
+        TensorFlow trains the variables that feature columns look rows up in (the linear
+        part's weights, embedding tables) with its sparse kernels: a step updates the rows
+        the batch looked up, and only those. That is what the optimizers that have sparse
+        kernels (FTRL, Adagrad, SGD, LazyAdam) are given here; those that have none (Adam,
+        RMSProp) update whole tables from dense gradients, as TensorFlow's do.
+        """
+        chosen = set(parts)
+        if self.linear is not None:
+            self.linear.sparse_gradients = "linear" in chosen
+        if self.dnn is not None:
+            self.dnn.sparse_gradients = "dnn" in chosen
+
+    def row_sparse_parameters(self) -> list[nn.Parameter]:
+        """The trainable lookup tables that get row-sparse gradients (see
+        :meth:`use_sparse_gradients`): their ``.grad`` is a sparse COO tensor of the rows a
+        step looked up, or None."""
+        tables: list[nn.Parameter] = []
+        if self.linear is not None and self.linear.sparse_gradients and self.linear.has_sparse:
+            tables.append(self.linear.sparse_weights)
+        if self.dnn is not None and self.dnn.sparse_gradients:
+            tables.extend(t for t in self.dnn.tables.values() if t.requires_grad)
+        return tables
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         """Trainable parameters per part: ``linear`` (also the baseline bias) and ``dnn``."""

@@ -9,6 +9,12 @@ Layout in ``model_dir`` (one writer per model_dir, the chief, as in TensorFlow):
                                      (config/fingerprint, RNG state, optimizer structures)
     checkpoint                       JSON index {"latest": "ckpt-N", "all": [...]}, as TF's file
 
+Memory and time: the weights file is written from the tensors themselves, in the safetensors
+layout, never gathered into one buffer first (for a table of ten million rows that buffer was a
+second copy of the model and its slots); its sha256 is computed by a thread while the same
+memory is written, so saving takes about as long as the write. Loading hashes the file as it
+streams past and reads the tensors with safetensors' own loader.
+
 Crash safety: each file is written to a hidden temporary name in the same directory, fsynced
 and renamed with ``os.replace``; the manifest is written last, so a checkpoint exists only once
 its manifest does. Readers trust the files, not the index: :func:`latest_checkpoint` skips
@@ -29,14 +35,15 @@ import math
 import os
 import re
 import secrets
+import struct
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load as load_safetensors
-from safetensors.torch import save as save_safetensors
+from safetensors.torch import load_file as load_safetensors_file
 from torch import Tensor
 
 from mlengine.errors import CheckpointError, InvalidParameterError
@@ -68,13 +75,28 @@ def _fsync_dir(directory: str) -> None:
         os.close(fd)
 
 
-def _atomic_write(path: str, data: bytes) -> None:
-    """Writes ``data`` to a temporary file beside ``path``, fsyncs it, renames it onto ``path``."""
+Buffer = bytes | memoryview
+
+
+def _atomic_write(path: str, data: Buffer | Sequence[Buffer]) -> str:
+    """Writes ``data`` (one buffer or several, in order) to a temporary file beside ``path``,
+    fsyncs it and renames it onto ``path``. Returns the sha256 of what was written, computed
+    by a thread while the buffers are written (both release the GIL on large buffers)."""
+    parts = [data] if isinstance(data, bytes | memoryview) else list(data)
+    digest = hashlib.sha256()
+
+    def hash_parts() -> None:
+        for part in parts:
+            digest.update(part)
+
+    hasher = threading.Thread(target=hash_parts, name="mlengine-checkpoint-sha256")
+    hasher.start()
     directory, name = os.path.split(path)
     tmp = os.path.join(directory, f".{name}{_TEMP_MARK}{os.getpid()}-{secrets.token_hex(4)}")
     try:
         with open(tmp, "wb") as f:
-            f.write(data)
+            for part in parts:
+                f.write(part)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -82,7 +104,54 @@ def _atomic_write(path: str, data: bytes) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    finally:
+        hasher.join()
     _fsync_dir(directory)
+    return digest.hexdigest()
+
+
+# safetensors' dtype names (safetensors.torch._TYPES) for the dtypes a checkpoint holds.
+_SAFETENSORS_DTYPES = {
+    torch.float64: "F64",
+    torch.float32: "F32",
+    torch.float16: "F16",
+    torch.bfloat16: "BF16",
+    torch.int64: "I64",
+    torch.int32: "I32",
+    torch.int16: "I16",
+    torch.int8: "I8",
+    torch.uint8: "U8",
+    torch.bool: "BOOL",
+}
+
+
+def _safetensors_parts(tensors: Mapping[str, Tensor]) -> list[Buffer]:
+    """The safetensors file of ``tensors`` (contiguous CPU tensors) as buffers to write in
+    order: the header, then every tensor's own memory (no copy). As safetensors' ``save``:
+    tensors ordered by element size, largest first, then by name (so each is aligned), the
+    header padded with spaces to a multiple of 8 bytes, ``{"format": "pt"}`` as metadata."""
+    header: dict[str, Any] = {"__metadata__": {"format": "pt"}}
+    data: list[Buffer] = []
+    offset = 0
+    for name, tensor in sorted(tensors.items(), key=lambda kv: (-kv[1].element_size(), kv[0])):
+        dtype = _SAFETENSORS_DTYPES.get(tensor.dtype)
+        if dtype is None:
+            raise InvalidParameterError(
+                f"Tensor '{name}' is {tensor.dtype}; a checkpoint stores "
+                f"{sorted(map(str, _SAFETENSORS_DTYPES))}."
+            )
+        size = tensor.numel() * tensor.element_size()
+        header[name] = {
+            "dtype": dtype,
+            "shape": list(tensor.shape),
+            "data_offsets": [offset, offset + size],
+        }
+        offset += size
+        if size:
+            data.append(tensor.reshape(-1).view(torch.uint8).numpy().data)
+    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-len(text) % 8)
+    return [struct.pack("<Q", len(text)) + text, *data]
 
 
 def _remove(path: str) -> None:
@@ -221,7 +290,7 @@ def save_checkpoint(
     extra = dict(manifest or {})
     if clash := sorted(RESERVED_KEYS & set(extra)):
         raise InvalidParameterError(f"Manifest keys {clash} are reserved by save_checkpoint.")
-    data = save_safetensors(_cpu_tensors(tensors), metadata={"format": "pt"})
+    parts = _safetensors_parts(_cpu_tensors(tensors))
     directory = os.fspath(model_dir)
     prefix = os.path.join(directory, f"ckpt-{global_step}")
     full = {
@@ -231,16 +300,19 @@ def save_checkpoint(
         "global_step": global_step,
         "created": time.time(),
         "weights_file": os.path.basename(prefix) + ".safetensors",
-        "weights_bytes": len(data),
-        "weights_sha256": hashlib.sha256(data).hexdigest(),
+        "weights_bytes": sum(
+            len(part) if isinstance(part, bytes) else part.nbytes for part in parts
+        ),
+        "weights_sha256": "",
     }
-    try:
-        text = json.dumps(full, indent=1, sort_keys=True, allow_nan=False)
+    try:  # checked before anything is written
+        json.dumps(full, allow_nan=False)
     except (TypeError, ValueError) as e:
         raise InvalidParameterError(f"The checkpoint manifest is not strict JSON: {e}") from None
     os.makedirs(directory, exist_ok=True)
     _remove(prefix + ".json")
-    _atomic_write(prefix + ".safetensors", data)
+    full["weights_sha256"] = _atomic_write(prefix + ".safetensors", parts)
+    text = json.dumps(full, indent=1, sort_keys=True, allow_nan=False)
     _atomic_write(prefix + ".json", text.encode("utf-8"))
     _collect_garbage(directory, global_step, keep_checkpoint_max)
     checkpoints = [os.path.basename(p) for p in list_checkpoints(directory)]
@@ -268,6 +340,15 @@ def _collect_garbage(directory: str, current_step: int, keep: int | None) -> Non
             _remove(os.path.join(directory, name))
 
 
+def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The manifest of checkpoint ``path`` alone (checked for shape; the weights not read).
+
+    Raises:
+        CheckpointError: naming the file, if it is missing or not a manifest.
+    """
+    return _read_manifest(_prefix(path))
+
+
 def load_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, Tensor], dict[str, Any]]:
     """Loads a checkpoint: ``(tensors on the CPU, manifest)``.
 
@@ -280,18 +361,23 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, Tensor], di
     weights = os.path.join(os.path.dirname(prefix), manifest["weights_file"])
     try:
         with open(weights, "rb") as f:
-            data = f.read()
+            size = os.fstat(f.fileno()).st_size
+            digest = (
+                hashlib.file_digest(f, "sha256").hexdigest()
+                if size == manifest["weights_bytes"]
+                else ""
+            )
     except OSError as e:
         raise CheckpointError(f"Checkpoint weights {weights} cannot be read: {e}") from None
-    if len(data) != manifest["weights_bytes"]:
+    if size != manifest["weights_bytes"]:
         raise CheckpointError(
-            f"Checkpoint weights {weights} are truncated or altered: {len(data)} bytes, "
+            f"Checkpoint weights {weights} are truncated or altered: {size} bytes, "
             f"the manifest says {manifest['weights_bytes']}."
         )
-    if hashlib.sha256(data).hexdigest() != manifest["weights_sha256"]:
+    if digest != manifest["weights_sha256"]:
         raise CheckpointError(f"Checkpoint weights {weights} are corrupt (sha256 mismatch).")
     try:
-        tensors = load_safetensors(data)
+        tensors = load_safetensors_file(weights)
     except Exception as e:  # safetensors raises its own error types, and some builtins
         raise CheckpointError(f"Checkpoint weights {weights} are not safetensors: {e}") from None
     return tensors, manifest
@@ -445,6 +531,7 @@ __all__ = [
     "load_checkpoint",
     "optimizer_state_from_tensors",
     "optimizer_state_to_tensors",
+    "read_manifest",
     "restore_rng_state",
     "rng_state",
     "save_checkpoint",

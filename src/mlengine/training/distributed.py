@@ -1,8 +1,9 @@
 """Data-parallel training under ``torchrun``: process group, gradient all-reduce, exact metrics.
 
 Each rank trains on its own shard of the input with the same model. After every backward pass
-one ``all_reduce`` averages all gradients at once (they live in one flat buffer) and, in its
-last element, counts the ranks that still had a batch: when any rank's input has ended, every
+one ``all_reduce`` averages all dense gradients at once (they live in one flat buffer; lookup
+tables' row-sparse gradients follow, see :class:`GradientSync`) and counts the ranks that
+still had a batch: when any rank's input has ended, every
 rank stops at that same step, so no rank waits forever in a collective. Rank 0 alone writes
 checkpoints, summaries and exports. Collectives time out after ``RunConfig.
 distributed_timeout_secs`` (gloo and NCCL both get it), so a killed rank fails the job instead
@@ -20,6 +21,7 @@ import torch
 import torch.distributed as dist
 
 from mlengine.training import torch_private
+from mlengine.training.sparse_grads import row_gradient, rows_and_values
 
 
 def world_size() -> int:
@@ -86,28 +88,107 @@ def broadcast_parameters(module: torch.nn.Module) -> None:
 
 
 class GradientSync:
-    """Gradients of ``params`` as views of one flat buffer, averaged with one all_reduce."""
+    """Averages every rank's gradients once per step.
 
-    def __init__(self, params: Sequence[torch.nn.Parameter]):
-        self.params = [p for p in params if p.requires_grad]
-        total = sum(p.numel() for p in self.params)
-        device = self.params[0].device if self.params else torch.device("cpu")
-        self.flat = torch.zeros(total + 1, device=device)
+    Dense gradients of ``params`` are views of one flat buffer, averaged with one all_reduce.
+    The row-sparse gradients of ``tables`` (:mod:`~mlengine.training.sparse_grads`) are
+    exchanged as rows or as whole tables, whichever moves fewer numbers: each rank's row
+    count travels in that same all_reduce, so every rank takes the same choice, and then
+
+    * rows: every rank's (rows, values) are all-gathered (padded to the longest), summed per
+      row and divided by the number of ranks (TensorFlow's all-reduce of ``IndexedSlices`` is
+      an all-gather too);
+    * table: a ``[rows, width + 1]`` buffer holds each looked-up row's gradient and a 1 in its
+      last column, all-reduced; the rows whose count is positive are the union of the rows
+      any rank looked up (a row whose gradients cancel is still one that was looked up, and is
+      updated, as TensorFlow's sparse kernels would).
+
+    The result is a coalesced row-sparse gradient, the same on every rank.
+    """
+
+    def __init__(self, params: Sequence[torch.nn.Parameter], tables: Sequence[torch.Tensor] = ()):
+        table_ids = {id(t) for t in tables}
+        self.params = [p for p in params if p.requires_grad and id(p) not in table_ids]
+        self.tables = [t for t in tables if t.requires_grad]
+        self.world = world_size()
+        self._rank = rank()
+        self._dense = sum(p.numel() for p in self.params)
+        device = next(iter([*self.params, *self.tables]), torch.zeros(0)).device
+        # [dense gradients, ranks with a batch, each table's row count on each rank]
+        self.flat = torch.zeros(self._dense + 1 + len(self.tables) * self.world, device=device)
         offset = 0
         for param in self.params:
             size = param.numel()
             param.grad = self.flat[offset : offset + size].view_as(param)
             offset += size
-        self.world = world_size()
+        self._counts = self.flat[self._dense + 1 :].view(len(self.tables), self.world)
 
     def all_reduce(self, has_batch: bool) -> bool:
         """Average the gradients; True when every rank had a batch this step."""
-        self.flat[-1] = 1.0 if has_batch else 0.0
+        self.flat[self._dense] = 1.0 if has_batch else 0.0
+        local = [self._local_rows(table) for table in self.tables]
+        self._counts.zero_()
+        for i, (rows, _) in enumerate(local):
+            self._counts[i, self._rank] = float(len(rows))
         dist.all_reduce(self.flat)
-        if float(self.flat[-1]) < self.world - 0.5:
+        if float(self.flat[self._dense]) < self.world - 0.5:
             return False
-        self.flat[:-1].div_(self.world)
+        self.flat[: self._dense].div_(self.world)
+        counts = self._counts.tolist()
+        for table, (rows, values), table_counts in zip(self.tables, local, counts, strict=True):
+            table.grad = self._reduce_table(table, rows, values, [int(c) for c in table_counts])
         return True
+
+    @staticmethod
+    def _local_rows(table: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if table.grad is None:
+            empty = torch.zeros((0, *table.shape[1:]), dtype=table.dtype, device=table.device)
+            return torch.zeros(0, dtype=torch.int64, device=table.device), empty
+        return rows_and_values(table.grad)
+
+    def _reduce_table(
+        self, table: torch.Tensor, rows: torch.Tensor, values: torch.Tensor, counts: list[int]
+    ) -> torch.Tensor | None:
+        longest = max(counts)
+        if longest == 0:
+            return None
+        width = table[0].numel()
+        if self.world * longest * (width + 1) <= table.shape[0] * (width + 1):
+            return self._gather_rows(table, rows, values, counts, longest)
+        buffer = torch.zeros(table.shape[0], width + 1, dtype=table.dtype, device=table.device)
+        buffer[rows, :width] = values.reshape(len(rows), width)
+        buffer[rows, width] = 1.0
+        dist.all_reduce(buffer)
+        touched = torch.nonzero(buffer[:, width]).squeeze(1)
+        summed = buffer.index_select(0, touched)[:, :width].div_(self.world)
+        return row_gradient(touched, summed.reshape(len(touched), *table.shape[1:]), table.shape)
+
+    def _gather_rows(
+        self,
+        table: torch.Tensor,
+        rows: torch.Tensor,
+        values: torch.Tensor,
+        counts: list[int],
+        longest: int,
+    ) -> torch.Tensor:
+        padded_rows = torch.zeros(longest, dtype=torch.int64, device=table.device)
+        padded_rows[: len(rows)] = rows
+        padded_values = torch.zeros(
+            (longest, *table.shape[1:]), dtype=table.dtype, device=table.device
+        )
+        padded_values[: len(rows)] = values
+        all_rows = [torch.empty_like(padded_rows) for _ in counts]
+        all_values = [torch.empty_like(padded_values) for _ in counts]
+        dist.all_gather(all_rows, padded_rows)
+        dist.all_gather(all_values, padded_values)
+        gathered = torch.sparse_coo_tensor(
+            torch.cat([r[:n] for r, n in zip(all_rows, counts, strict=True)]).unsqueeze(0),
+            torch.cat([v[:n] for v, n in zip(all_values, counts, strict=True)]),
+            tuple(table.shape),
+            check_invariants=True,  # rows from other processes: checked before use
+        ).coalesce()
+        gathered._values().div_(self.world)
+        return gathered
 
 
 def reduce_metric_state(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -24,8 +24,10 @@ the rows that were looked up. A dense gradient of zero leaves a row as it was (`
 TF's dense kernel shares: with ``l2_shrinkage > 0`` a dense step also shrinks rows that had no
 example, and a weight that starts non-zero is set to ``-linear / quadratic`` (0 until it has a
 gradient) by its first step. Linear weights start at zero, so only the first matters there.
-Sparse gradients (from ``nn.EmbeddingBag(sparse=True)``) are applied to their rows only, as in
-TensorFlow's sparse kernel.
+Sparse gradients (the lookup tables' in training, see ``sparse_grads``) are applied to their
+rows only, duplicates summed first, as TensorFlow's ``SparseApplyFtrlV2``: a row that was
+looked up is updated even where its summed gradient is 0 (which moves it under
+``l2_shrinkage``), a row that was not is left exactly as it was.
 """
 
 from __future__ import annotations
@@ -40,7 +42,15 @@ from torch import Tensor
 from mlengine.errors import InvalidParameterError
 from mlengine.training import torch_private
 
-__all__ = ["Ftrl", "FtrlHyper", "foreach_update", "numpy_update"]
+__all__ = [
+    "Ftrl",
+    "FtrlHyper",
+    "closure_loss",
+    "foreach_update",
+    "numpy_rows_update",
+    "numpy_update",
+    "sparse_update",
+]
 
 # TensorFlow's FtrlOptimizer._prepare guards the beta term with max(learning_rate, 1e-36).
 _MIN_LR_FOR_BETA = 1e-36
@@ -141,10 +151,7 @@ class Ftrl(torch.optim.Optimizer):
         Returns:
             The closure's loss, or None.
         """
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = closure_loss(closure)
         for group in self.param_groups:
             lr: float = group["lr"]
             hyper = FtrlHyper(
@@ -164,7 +171,7 @@ class Ftrl(torch.optim.Optimizer):
                     continue
                 state = self.state[p] or self._init_state(p, group)
                 if grad.is_sparse:
-                    _sparse_update(p, grad, state["accum"], state["linear"], hyper)
+                    sparse_update(p, grad, state["accum"], state["linear"], hyper)
                     continue
                 bucket = buckets.get((p.device, p.dtype))
                 if bucket is None:
@@ -181,6 +188,14 @@ class Ftrl(torch.optim.Optimizer):
                     for w, g, a, lin in zip(weights, grads, accums, linears, strict=True):
                         _dense_update(w, g, a, lin, hyper)
         return loss
+
+
+def closure_loss(closure: Callable[[], float] | None) -> float | None:
+    """An optimizer step's closure run with gradients enabled (torch's convention); None."""
+    if closure is None:
+        return None
+    with torch.enable_grad():
+        return closure()
 
 
 class FtrlHyper:
@@ -303,6 +318,24 @@ def numpy_update(
             w *= -h.lr
 
 
+def numpy_rows_update(
+    weights: np.ndarray,
+    accum: np.ndarray,
+    linear: np.ndarray,
+    rows: np.ndarray,
+    grads: np.ndarray,
+    h: FtrlHyper,
+) -> None:
+    """:func:`sparse_update` in numpy, in place, for a CPU table given as numpy views and a
+    coalesced gradient (unique ``rows``, their ``grads``): gather the rows, apply
+    :func:`numpy_update` to them, scatter them back. The work is the rows', not the table's."""
+    w, a, lin = weights[rows], accum[rows], linear[rows]
+    numpy_update([w], [grads], [a], [lin], h)
+    weights[rows] = w
+    accum[rows] = a
+    linear[rows] = lin
+
+
 def _ftrl_math(
     w: Tensor, g: Tensor, accum: Tensor, linear: Tensor, h: FtrlHyper
 ) -> tuple[Tensor, Tensor, Tensor]:
@@ -332,7 +365,7 @@ def _dense_update(w: Tensor, g: Tensor, accum: Tensor, linear: Tensor, h: FtrlHy
     linear.copy_(new_linear)
 
 
-def _sparse_update(w: Tensor, grad: Tensor, accum: Tensor, linear: Tensor, h: FtrlHyper) -> None:
+def sparse_update(w: Tensor, grad: Tensor, accum: Tensor, linear: Tensor, h: FtrlHyper) -> None:
     """Update only the rows a sparse gradient touches, as TF's SparseApplyFtrlV2.
 
     Duplicate indices are summed first (``coalesce``), as TF's Optimizer does for

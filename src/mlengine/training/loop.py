@@ -12,12 +12,13 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from mlengine.errors import DataError
-from mlengine.model.encode import EncodedBatch
+from mlengine.model.encode import BatchView, EncodedBatch
 from mlengine.training import numpy_step as numpy_steps
 from mlengine.training.config import RunConfig
 from mlengine.training.distributed import GradientSync, is_chief
-from mlengine.training.fast_step import FastUpdater, backward
+from mlengine.training.fast_step import FastUpdater, backward, dense_is_exact
 from mlengine.training.session import TrainingSession
+from mlengine.training.sparse_grads import RowGradients, clip_grad_norm
 from mlengine.training.summaries import SummaryWriter
 
 
@@ -37,7 +38,7 @@ class _NoSummaries:
 
 def run_training(
     session: TrainingSession,
-    batches: Iterator[EncodedBatch],
+    batches: Iterator[EncodedBatch | BatchView],
     *,
     last_step: int | None,
     config: RunConfig,
@@ -55,12 +56,25 @@ def run_training(
     network = session.model.network
     head = session.model.head
     params = [p for group in network.parameter_groups().values() for p in group]
-    sync = GradientSync(params) if distributed else None  # grads become views of one buffer
+    # Lookup tables whose gradients are the rows a step looked up (sparse_grads); the other
+    # gradients are dense, views of one buffer when distributed.
+    tables = network.row_sparse_parameters()
+    sync = GradientSync(params, tables) if distributed else None
     # The common CPU model's forward and backward in numpy (numpy_step): it overwrites every
-    # gradient, so they are kept as they are between steps.
-    numpy_step = None if distributed else numpy_steps.build(network, head)
+    # dense gradient, so they are kept as they are between steps; tables' rows go in rows.
+    # Small tables whose whole update is exactly the sparse one are updated whole (cheaper).
+    rows = RowGradients()
+    numpy_step = None
+    if not distributed:
+        owner = {id(p): o for o in session.optimizers.values() for p in _params_of(o)}
+        big = [t for t in tables if not dense_is_exact(t, owner[id(t)])]
+        numpy_step = numpy_steps.build(network, head, rows, big)
+        if numpy_step is not None:  # its dense gradients are kept: torch's sparse ones add in
+            tables = big
     grads = "zero" if sync is not None else "keep" if numpy_step is not None else "clear"
-    updater = FastUpdater(list(session.optimizers.values()), grads=grads)
+    updater = FastUpdater(
+        list(session.optimizers.values()), grads=grads, row_sparse=tables, row_grads=rows
+    )
     chief = is_chief()
     learning_rates = {
         part: float(opt.param_groups[0]["lr"]) for part, opt in session.optimizers.items()
@@ -95,7 +109,8 @@ def run_training(
             if sync is not None and not sync.all_reduce(batch is not None):
                 break  # some rank's input has ended: every rank stops here, none updated
             if gradient_clip_norm is not None:
-                torch.nn.utils.clip_grad_norm_(params, gradient_clip_norm)
+                rows.materialize()
+                clip_grad_norm(params, gradient_clip_norm)
             updater.step()
             session.global_step += 1
             step = session.global_step
@@ -137,6 +152,10 @@ def run_training(
                 finite_loss(loss, session.global_step)
             session.save(model_dir, config.keep_checkpoint_max)
     return session.global_step - start_step
+
+
+def _params_of(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
+    return [p for group in optimizer.param_groups for p in group["params"]]
 
 
 def finite_loss(loss: torch.Tensor | numpy_steps.Loss, step: int) -> float:

@@ -4,7 +4,11 @@ At the census tutorial's batch of 40 a torch step is some 40 kernels through the
 autograd, whose overhead outweighs the arithmetic. A numpy call costs a fraction of that overhead
 and a backward written out needs no graph. :class:`NumpyStep` writes the gradient of the loss into
 every parameter's own ``.grad`` (numpy views of the same memory), so the optimizers, gradient
-clipping, checkpoints and everything else work on the result unchanged.
+clipping, checkpoints and everything else work on the result unchanged. A lookup table with
+row-sparse gradients (``WideDeepNetwork.row_sparse_parameters``) gets the rows the batch
+looked up and their gradients instead, handed to the updates as numpy arrays
+(:class:`~mlengine.training.sparse_grads.RowGradients`): the same sums, in the same order, as
+the dense gradient's rows, and no work over the rest of the table.
 
 It covers what the tutorial and most census models use (:func:`unsupported` says why a model
 is not covered, and that model trains with torch): float32 on CPU; a linear part and/or a DNN
@@ -18,15 +22,16 @@ trains both ways).
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mlengine.model.encode import EncodedBatch
+from mlengine.feature_column import EncodedFeatures
+from mlengine.model.encode import BatchView, EncodedBatch
 from mlengine.model.heads import SUM_OVER_BATCH_SIZE, BinaryClassHead, Head
 from mlengine.model.networks import WideDeepNetwork
+from mlengine.training.sparse_grads import RowGradients
 
 
 def unsupported(network: torch.nn.Module, head: Head) -> str | None:
@@ -73,13 +78,25 @@ class NumpyStep:
     """``step(batch)``: the loss's gradients in every trainable parameter's ``.grad`` (see the
     module docstring), overwritten: they must stay the same tensors while it is used."""
 
-    def __init__(self, network: WideDeepNetwork):
+    def __init__(
+        self,
+        network: WideDeepNetwork,
+        row_grads: RowGradients | None = None,
+        tables: list[torch.nn.Parameter] | None = None,
+    ):
         self._linear = network.linear
         self._dnn = network.dnn
+        self._row_grads = row_grads or RowGradients()
+        if tables is None:
+            tables = network.row_sparse_parameters()
+        row_sparse = {id(p) for p in tables}
+        self._row_index = {id(p): _RowIndex(len(p)) for p in tables}
         linear = network.linear
         if linear is not None:
             self._sparse = _view(linear.sparse_weights)[:, 0]
-            self._sparse_grad = _grad_view(linear.sparse_weights)
+            self._sparse_param = linear.sparse_weights
+            self._sparse_rows = id(linear.sparse_weights) in row_sparse
+            self._sparse_grad = None if self._sparse_rows else _grad_view(linear.sparse_weights)
             self._linear_bias = _view(linear.bias)
             self._linear_bias_grad = _grad_view(linear.bias)
             self._dense_weights = _view(linear.dense_weights)
@@ -88,9 +105,14 @@ class NumpyStep:
         if dnn is not None:
             self._tables = [_view(dnn.tables[spec.table]) for spec in dnn.embedding_specs]
             self._embedded_width = sum(spec.dimension for spec in dnn.embedding_specs)
+            tables = [dnn.tables[spec.table] for spec in dnn.embedding_specs]
+            self._table_params = tables
+            self._table_rows = [t.requires_grad and id(t) in row_sparse for t in tables]
             self._table_grads = [
-                _grad_view(dnn.tables[spec.table]) if spec.trainable else None
-                for spec in dnn.embedding_specs
+                _grad_view(table) if spec.trainable and not rows else None
+                for table, spec, rows in zip(
+                    tables, dnn.embedding_specs, self._table_rows, strict=True
+                )
             ]
             layers = [*dnn.hidden, dnn.logits]
             self._layers = [
@@ -99,72 +121,77 @@ class NumpyStep:
                 for layer in layers
             ]  # fmt: skip
 
-    def __call__(self, batch: EncodedBatch) -> Loss | None:
+    def __call__(self, batch: EncodedBatch | BatchView) -> Loss | None:
         """The gradients of ``batch``'s loss, written; None (nothing written) for a batch that
         torch must train: one with example weights, or with several ids in a row of an
         embedding column."""
-        assert batch.labels is not None
-        if batch.weights is not None:
+        arrays = batch.arrays()  # numpy views: a chunk's batch never becomes tensors here
+        if arrays.weights is not None:
             return None
         if self._dnn is not None:
-            assert batch.inputs.dnn is not None
-            if any(ids.shape[1] != 1 for ids in batch.inputs.dnn.embedding_ids):
+            assert arrays.dnn is not None
+            if any(ids.shape[1] != 1 for ids in arrays.dnn.embedding_ids):
                 return None
-        labels = batch.labels.numpy()
-        logits = np.zeros(batch.num_rows, dtype=np.float32)
+        labels = arrays.labels
+        assert labels is not None
+        logits = np.zeros(arrays.num_rows, dtype=np.float32)
         if self._linear is not None:
-            assert batch.inputs.linear is not None
-            logits += self._linear_forward(batch.inputs.linear)
+            assert arrays.linear is not None
+            logits += self._linear_forward(arrays.linear)
         hidden: list[np.ndarray] = []
         if self._dnn is not None:
-            assert batch.inputs.dnn is not None
-            hidden = self._dnn_forward(batch.inputs.dnn)
+            assert arrays.dnn is not None
+            hidden = self._dnn_forward(arrays.dnn)
             logits += hidden.pop()[:, 0]
         # d(mean binary cross-entropy)/d(logit) = (sigmoid(z) - y) / n
         grad = np.tanh(logits * 0.5)
         grad += 1.0
         grad *= 0.5
         grad -= labels
-        grad *= 1.0 / max(batch.num_rows, 1)
+        grad *= 1.0 / max(arrays.num_rows, 1)
         grad = grad[:, None]
         if self._linear is not None:
-            assert batch.inputs.linear is not None
-            self._linear_backward(batch.inputs.linear, grad)
+            assert arrays.linear is not None
+            self._linear_backward(arrays.linear, grad)
         if self._dnn is not None:
-            assert batch.inputs.dnn is not None
-            self._dnn_backward(batch.inputs.dnn, hidden, grad)
+            assert arrays.dnn is not None
+            self._dnn_backward(arrays.dnn, hidden, grad)
         return Loss(logits, labels)
 
     # -- the linear part: bias + sum_j w[id_j] * weight_j (+ dense @ W)
 
-    def _linear_forward(self, inputs: Any) -> np.ndarray:
+    def _linear_forward(self, inputs: EncodedFeatures) -> np.ndarray:
         assert self._linear is not None
-        out = np.add.reduce(
-            self._sparse[inputs.sparse_ids.numpy()] * inputs.sparse_weights.numpy(), axis=1
-        )
+        out = np.add.reduce(self._sparse[inputs.sparse_ids] * inputs.sparse_weights, axis=1)
         out += self._linear_bias[0]
         if self._linear.has_dense:
-            out += (inputs.dense.numpy() @ self._dense_weights)[:, 0]
+            out += (inputs.dense @ self._dense_weights)[:, 0]
         return out
 
-    def _linear_backward(self, inputs: Any, grad: np.ndarray) -> None:
+    def _linear_backward(self, inputs: EncodedFeatures, grad: np.ndarray) -> None:
         assert self._linear is not None
-        ids = inputs.sparse_ids.numpy()
-        weights = inputs.sparse_weights.numpy()
+        ids = inputs.sparse_ids
+        weights = inputs.sparse_weights
         self._linear_bias_grad[0] = np.add.reduce(grad[:, 0])
         if self._linear.has_sparse:
-            per_id = np.bincount(
-                ids.reshape(-1), (weights * grad).reshape(-1), minlength=len(self._sparse)
-            )
-            np.copyto(self._sparse_grad[:, 0], per_id)
+            contributions = (weights * grad).reshape(-1)
+            if self._sparse_rows:  # the rows looked up, each one's gradient summed
+                table = self._sparse_param
+                rows, inverse = self._row_index[id(table)](ids.reshape(-1))
+                per_row = np.bincount(inverse, contributions, minlength=len(rows))
+                self._row_grads.put(table, rows, per_row.astype(np.float32)[:, None])
+            else:
+                per_id = np.bincount(ids.reshape(-1), contributions, minlength=len(self._sparse))
+                assert self._sparse_grad is not None
+                np.copyto(self._sparse_grad[:, 0], per_id)
         if self._linear.has_dense:
-            np.matmul(inputs.dense.numpy().T, grad, out=self._dense_grad)
+            np.matmul(inputs.dense.T, grad, out=self._dense_grad)
 
     # -- the DNN: [dense, embeddings] -> relu layers -> one logit
 
-    def _dnn_forward(self, inputs: Any) -> list[np.ndarray]:
+    def _dnn_forward(self, inputs: EncodedFeatures) -> list[np.ndarray]:
         """The input of every layer, then the logit: ``[x, h1, ..., h_last, logit]``."""
-        dense = inputs.dense.numpy()
+        dense = inputs.dense
         rows, width = dense.shape
         dnn = self._dnn
         assert dnn is not None
@@ -176,7 +203,7 @@ class NumpyStep:
             strict=True,
         ):  # fmt: skip
             stop = start + spec.dimension
-            np.multiply(table[ids.numpy()[:, 0]], weights.numpy(), out=x[:, start:stop])
+            np.multiply(table[ids[:, 0]], weights, out=x[:, start:stop])
             start = stop
         outputs = [x]
         last = len(self._layers) - 1
@@ -188,7 +215,9 @@ class NumpyStep:
             outputs.append(h)
         return outputs
 
-    def _dnn_backward(self, inputs: Any, outputs: list[np.ndarray], grad: np.ndarray) -> None:
+    def _dnn_backward(
+        self, inputs: EncodedFeatures, outputs: list[np.ndarray], grad: np.ndarray
+    ) -> None:
         dnn = self._dnn
         assert dnn is not None
         for index in range(len(self._layers) - 1, -1, -1):
@@ -196,7 +225,11 @@ class NumpyStep:
             below = outputs[index]
             np.matmul(grad.T, below, out=weight_grad)
             np.add.reduce(grad, axis=0, out=bias_grad)
-            if index == 0 and not any(g is not None for g in self._table_grads):
+            if (
+                index == 0
+                and not any(self._table_rows)
+                and not any(g is not None for g in self._table_grads)
+            ):
                 break
             grad = grad @ weight
             if index > 0:
@@ -205,14 +238,54 @@ class NumpyStep:
             if table_grad is not None:
                 table_grad.fill(0.0)
         start = inputs.dense.shape[1]
-        for table_grad, spec, ids, weights in zip(
-            self._table_grads, dnn.embedding_specs, inputs.embedding_ids,
-            inputs.embedding_weights, strict=True,
+        sparse_rows: dict[int, tuple[list[np.ndarray], list[np.ndarray]]] = {}
+        for table_grad, rows, table, spec, ids, weights in zip(
+            self._table_grads, self._table_rows, self._table_params, dnn.embedding_specs,
+            inputs.embedding_ids, inputs.embedding_weights, strict=True,
         ):  # fmt: skip
             stop = start + spec.dimension
             if table_grad is not None:
-                np.add.at(table_grad, ids.numpy()[:, 0], grad[:, start:stop] * weights.numpy())
+                np.add.at(table_grad, ids[:, 0], grad[:, start:stop] * weights)
+            elif rows:  # collected per table: a shared table is looked up by several columns
+                ids_parts, grad_parts = sparse_rows.setdefault(id(table), ([], []))
+                ids_parts.append(ids[:, 0])
+                grad_parts.append(grad[:, start:stop] * weights)
             start = stop
+        for table, rows in zip(self._table_params, self._table_rows, strict=True):
+            if rows and id(table) in sparse_rows:
+                ids_parts, grad_parts = sparse_rows.pop(id(table))
+                ids = ids_parts[0] if len(ids_parts) == 1 else np.concatenate(ids_parts)
+                grads = grad_parts[0] if len(grad_parts) == 1 else np.concatenate(grad_parts)
+                unique, inverse = self._row_index[id(table)](ids)
+                values = np.zeros((len(unique), table.shape[1]), dtype=np.float32)
+                np.add.at(values, inverse, grads)  # in row order, as into a dense gradient
+                self._row_grads.put(table, unique, values)
+
+
+class _RowIndex:
+    """The distinct ids of a batch and each id's place among them, without a sort: one
+    scratch slot per table row (virtual memory until a row is looked up), written with each
+    id's position and read back. ``np.unique`` sorted, and cost more than the update."""
+
+    def __init__(self, num_rows: int):
+        self._slot = np.empty(num_rows, dtype=np.int64)
+        self._positions = np.arange(0, dtype=np.int64)
+        self._index = np.empty(0, dtype=np.int64)  # scratch: each position's distinct row
+
+    def __call__(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(rows, inverse)``: the distinct ``ids`` (in no set order) and, for every id,
+        the index of its row (``rows[inverse] == ids``)."""
+        count = len(ids)
+        if len(self._positions) < count:
+            self._positions = np.arange(max(count, 2 * len(self._positions)), dtype=np.int64)
+            self._index = np.empty(len(self._positions), dtype=np.int64)
+        positions = self._positions[:count]
+        self._slot[ids] = positions  # where an id repeats, one of its positions stays
+        first = self._slot[ids]  # the position that stayed, for every occurrence
+        kept = (first == positions).nonzero()[0]  # one position per distinct id
+        index = self._index[:count]
+        index[kept] = positions[: len(kept)]
+        return ids[kept], index[first]
 
 
 def _grad_view(param: torch.nn.Parameter) -> np.ndarray:
@@ -221,12 +294,19 @@ def _grad_view(param: torch.nn.Parameter) -> np.ndarray:
     return param.grad.numpy()
 
 
-def build(network: torch.nn.Module, head: Head) -> NumpyStep | None:
-    """A :class:`NumpyStep` for this model, or None where torch must train it."""
+def build(
+    network: torch.nn.Module,
+    head: Head,
+    row_grads: RowGradients | None = None,
+    tables: list[torch.nn.Parameter] | None = None,
+) -> NumpyStep | None:
+    """A :class:`NumpyStep` for this model, or None where torch must train it; the rows of
+    ``tables`` (default: the network's row-sparse tables) go to ``row_grads``, every other
+    gradient is dense."""
     if unsupported(network, head) is not None:
         return None
     assert isinstance(network, WideDeepNetwork)
-    return NumpyStep(network)
+    return NumpyStep(network, row_grads, tables)
 
 
 __all__ = ["Loss", "NumpyStep", "build", "unsupported"]

@@ -23,18 +23,21 @@ import torch
 
 from mlengine.errors import InvalidParameterError
 from mlengine.training.ftrl import Ftrl
+from mlengine.training.lazy_adam import LazyAdam
 
 __all__ = [
     "BASELINE_LEARNING_RATE",
     "COMBINED_DNN_LEARNING_RATE",
     "COMBINED_LINEAR_LEARNING_RATE",
     "DNN_LEARNING_RATE",
+    "EXTRA_OPTIMIZER_NAMES",
     "LINEAR_LEARNING_RATE",
     "OPTIMIZER_NAMES",
     "AdagradOptimizer",
     "AdamOptimizer",
     "FtrlOptimizer",
     "GradientDescentOptimizer",
+    "LazyAdamOptimizer",
     "OptimizerSpec",
     "RMSPropOptimizer",
     "TrainOp",
@@ -149,6 +152,13 @@ class OptimizerSpec(abc.ABC):
     #: The name this spec has in TensorFlow's optimizer table ('Adagrad', 'Ftrl', ...).
     tf_name: ClassVar[str]
 
+    #: Whether TensorFlow updates only the looked-up rows of a lookup table (the linear
+    #: part's weights, an embedding table) with this optimizer: it has a sparse kernel
+    #: (SparseApplyFtrl, SparseApplyAdagrad, sparse SGD, LazyAdam's), so the tables get
+    #: row-sparse gradients. Adam's and RMSProp's updates move rows without a gradient too
+    #: (their moments decay), so those stay dense, as in TensorFlow.
+    sparse_updates: ClassVar[bool] = False
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "tf_name" in cls.__dict__:
@@ -200,6 +210,7 @@ class FtrlOptimizer(OptimizerSpec):
     """
 
     tf_name: ClassVar[str] = "Ftrl"
+    sparse_updates: ClassVar[bool] = True
 
     learning_rate: float
     learning_rate_power: float = -0.5
@@ -246,6 +257,7 @@ class AdagradOptimizer(OptimizerSpec):
     """
 
     tf_name: ClassVar[str] = "Adagrad"
+    sparse_updates: ClassVar[bool] = True
 
     learning_rate: float
     initial_accumulator_value: float = 0.1
@@ -310,10 +322,37 @@ class AdamOptimizer(OptimizerSpec):
 
 
 @dataclass(frozen=True)
+class LazyAdamOptimizer(AdamOptimizer):
+    """TensorFlow's lazy Adam (``tf.contrib.opt.LazyAdamOptimizer``, Addons' ``LazyAdam``);
+    builds :class:`mlengine.training.lazy_adam.LazyAdam`. Adam's arguments and defaults.
+
+    Adam whose lookup tables are updated on the rows a batch looked up only: their moments
+    and weights stay as they are where a batch has no example, where :class:`AdamOptimizer`
+    decays every row's moments and moves every row at every step. Much cheaper for big
+    tables, and not the same optimizer: an explicit choice, under the name ``'LazyAdam'``.
+    The update is TensorFlow's, epsilon added after the bias correction is folded into the
+    learning rate (see :class:`AdamOptimizer` for how torch's Adam differs).
+    """
+
+    tf_name: ClassVar[str] = "LazyAdam"
+    sparse_updates: ClassVar[bool] = True
+
+    def build(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
+        """A :class:`~mlengine.training.lazy_adam.LazyAdam` over ``params``."""
+        return LazyAdam(
+            _params_list(params),
+            lr=self.learning_rate,
+            betas=(self.beta1, self.beta2),
+            eps=self.epsilon,
+        )
+
+
+@dataclass(frozen=True)
 class GradientDescentOptimizer(OptimizerSpec):
     """``tf.compat.v1.train.GradientDescentOptimizer``: ``var -= lr * g`` (``torch.optim.SGD``)."""
 
     tf_name: ClassVar[str] = "SGD"
+    sparse_updates: ClassVar[bool] = True
 
     learning_rate: float
 
@@ -391,7 +430,10 @@ OPTIMIZER_NAMES: Mapping[str, type[OptimizerSpec]] = {
     "RMSProp": RMSPropOptimizer,
     "SGD": GradientDescentOptimizer,
 }
-_SUPPORTED_NAMES = tuple(sorted(OPTIMIZER_NAMES))
+#: Names mlengine accepts beyond TensorFlow's table: TensorFlow's lazy Adam lived in contrib
+#: and Addons, where programs named its class; here it may also be named.
+EXTRA_OPTIMIZER_NAMES: Mapping[str, type[OptimizerSpec]] = {"LazyAdam": LazyAdamOptimizer}
+_SUPPORTED_NAMES = tuple(sorted({**OPTIMIZER_NAMES, **EXTRA_OPTIMIZER_NAMES}))
 
 
 def optimizer_from_config(config: Mapping[str, Any]) -> OptimizerSpec:
@@ -462,7 +504,7 @@ def get_optimizer(
     """
     where = f"(the {param!r} parameter of {owner})"
     if isinstance(spec, str):
-        cls = OPTIMIZER_NAMES.get(spec)
+        cls = OPTIMIZER_NAMES.get(spec) or EXTRA_OPTIMIZER_NAMES.get(spec)
         if cls is None:
             raise InvalidParameterError(
                 f"Unsupported optimizer name: {spec}. Supported names are: {_SUPPORTED_NAMES} "

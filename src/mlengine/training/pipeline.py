@@ -16,7 +16,7 @@ from typing import Any
 from mlengine.data.batches import rebatch
 from mlengine.data.input_fns import InputFn
 from mlengine.errors import DataError, FeatureError
-from mlengine.model.encode import EncodedBatch, Encoder
+from mlengine.model.encode import BatchView, EncodedBatch, Encoder
 from mlengine.training.prefetch import prefetch
 from mlengine.tuning import INPUT_CHUNK_ROWS
 
@@ -79,8 +79,9 @@ def encoded_chunks(
 
 def encoded_batches(
     input_fn: Any, encoder: Encoder, *, need_labels: bool
-) -> Iterator[EncodedBatch]:
-    """Encoded batches of ``input_fn``, each exactly as the input function batches rows."""
+) -> Iterator[EncodedBatch | BatchView]:
+    """Encoded batches of ``input_fn``, each exactly as the input function batches rows (on
+    the CPU as views of their chunk, whose tensors are sliced only if torch reads them)."""
     chunks = encoded_chunks(input_fn, encoder, need_labels=need_labels)
     if encoder.device.type == "cuda":  # encode the next chunk while the GPU trains on this one
         chunks = prefetch(chunks)
@@ -88,4 +89,7 @@ def encoded_batches(
         if batch_size is None or chunk.num_rows <= batch_size:
             yield chunk
             continue
-        yield from chunk.split(batch_size)
+        if encoder.device.type == "cpu":
+            yield from chunk.views(batch_size)
+        else:
+            yield from chunk.split(batch_size)

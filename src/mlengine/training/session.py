@@ -57,6 +57,11 @@ class TrainingSession:
             torch.manual_seed(seed)
         model = build_model(spec)
         model.network.to(device)
+        # TF's sparse kernels: lookup tables are updated on the rows a step looked up, by the
+        # optimizers that have such kernels (see OptimizerSpec.sparse_updates).
+        model.network.use_sparse_gradients(
+            part for part, optimizer in optimizer_specs.items() if optimizer.sparse_updates
+        )
         optimizers = {}
         with without_dynamo_import():
             for part, params in model.network.parameter_groups().items():
