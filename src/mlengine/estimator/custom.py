@@ -43,6 +43,7 @@ from mlengine.training.checkpoint import (
     load_checkpoint,
     optimizer_state_from_tensors,
     optimizer_state_to_tensors,
+    read_manifest,
     restore_rng_state,
     rng_state,
     save_checkpoint,
@@ -400,7 +401,7 @@ class CustomEstimator(Estimator):
                 "first (or point model_dir at a trained model)."
             )
         if self._restored_from == path and self._global_step == _step_of(path):
-            return load_checkpoint(path)[1]
+            return read_manifest(path)  # its weights are the ones already restored
         return self._restore(path, with_optimizers=False)
 
     def _warm_start(self) -> None:
