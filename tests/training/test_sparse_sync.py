@@ -14,8 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests import tolerance
+
 WORKER = Path(__file__).with_name("sparse_sync_worker.py")
-EPS32 = float(np.finfo(np.float32).eps)
+EPS32 = tolerance.EPS
 
 
 def _free_port() -> int:
@@ -65,7 +67,7 @@ def test_two_ranks_average_rows_and_tables(tmp_path: Path) -> None:
                 magnitude[i] = magnitude[i] + np.abs(v) / 2
         assert sorted(a["rows"]) == sorted(expected)  # the union, row 1 (summing to 0) included
         for row, got in zip(a["rows"], a["summed"], strict=True):
-            assert np.all(np.abs(np.array(got) - expected[row]) <= 8 * EPS32 * magnitude[row])
+            tolerance.assert_close(got, expected[row], 8 * EPS32 * magnitude[row], f"row {row}")
         dense = (np.array(ranks[0][case]["dense_in"]) + np.array(ranks[1][case]["dense_in"])) / 2
-        assert np.allclose(a["dense"], dense, rtol=4 * EPS32, atol=0)
+        tolerance.assert_close(a["dense"], dense, 4 * EPS32 * np.abs(dense), "dense gradient")
     assert ranks[0]["stop"] == ranks[1]["stop"] == {"all": False}
