@@ -71,6 +71,7 @@ from mlengine.training.optimizers import (
     AdamOptimizer,
     FtrlOptimizer,
     GradientDescentOptimizer,
+    LazyAdamOptimizer,
     RMSPropOptimizer,
 )
 
@@ -106,6 +107,7 @@ __all__ = [
     "GradientDescentOptimizer",
     "Head",
     "LatestExporter",
+    "LazyAdamOptimizer",
     "LinearClassifier",
     "LinearModel",
     "LinearRegressor",
