@@ -203,12 +203,26 @@ MAX_BATCH_DELAY_S = 0.001
 # ``benchmarks/serve_frame.py --requests 800`` with and without ``_keep_freed_memory()``.
 KEPT_FREE_BYTES = 64 << 20
 
+# ---------------------------------------------------------------------------------------------
+# Training (mlengine.training).
+
+# Lookup tables of up to this many numbers (rows x width) on the CPU are updated whole from a
+# dense gradient where that is exactly TF's sparse update of the looked-up rows (Adagrad, SGD,
+# FTRL without l2_shrinkage once its weights are what its slots make them: see
+# ``fast_step.dense_is_exact``); bigger ones row by row. Was ``fast_step.DENSE_TABLE_ELEMENTS``.
+# Measured on the 2-core dev machine, CPU time per census tutorial step (numpy step + updates,
+# batch 40): a 3,049-row linear table and a 1,000 x 8 embedding were 40 us cheaper updated whole
+# than by rows (254 against 214 us); at 10x those sizes the two were even. Re-measure:
+# ``benchmarks/train_vocabulary.py --sizes 1e3,1e4``.
+DENSE_TABLE_ELEMENTS = 32_768
+
 __all__ = [
     "BATCH_PREDICTION_ROWS",
     "BUCKETIZE_BY_COMPARISON_BOUNDARIES",
     "BUCKETIZE_BY_COMPARISON_VALUES",
     "CROSS_TABLE_COMBINATIONS",
     "CSV_BLOCK_BYTES",
+    "DENSE_TABLE_ELEMENTS",
     "FEW_DISTINCT_STRINGS",
     "FOLDED_TABLE_BYTES",
     "FORWARD_CHUNK_ROWS",

@@ -37,6 +37,7 @@ from mlengine.training.ftrl import (
     sparse_update,
 )
 from mlengine.training.sparse_grads import RowGradients, densify_grads, rows_and_values
+from mlengine.tuning import DENSE_TABLE_ELEMENTS
 
 backward = torch_private.backward_scalar
 """``loss.backward()`` for a scalar loss, minus ``torch.autograd.backward``'s Python layer (see
@@ -212,18 +213,10 @@ def _ftrl_update(
     return update
 
 
-# Tables of up to this many numbers (rows x width) are updated whole where that is exactly the
-# sparse update (see dense_is_exact). Measured on the 2-core dev machine, CPU time per census
-# tutorial step (numpy step + updates, batch 40): a 3,049-row linear table and a 1,000 x 8
-# embedding were 40 us cheaper updated whole than by rows (254 against 214 us); at 10x those
-# sizes the two were even. Re-measure: benchmarks/train_vocabulary.py --sizes 1e3,1e4
-DENSE_TABLE_ELEMENTS = 32_768
-
-
 def dense_is_exact(table: torch.Tensor, optimizer: torch.optim.Optimizer) -> bool:
     """Whether updating all of small ``table`` from a dense gradient (zero where no row was
     looked up) gives exactly what the sparse update of the looked-up rows gives, and costs
-    less: a table of at most ``DENSE_TABLE_ELEMENTS`` numbers on the CPU (the numpy step's),
+    less: a table of at most ``tuning.DENSE_TABLE_ELEMENTS`` numbers on the CPU (the numpy step's),
     and an update that leaves a row with a zero gradient as it is.
 
     Adagrad and SGD do (``sum += 0``, ``w -= lr * 0``). FTRL does when ``l2_shrinkage`` is 0
