@@ -71,7 +71,7 @@ def predict_with(predictor: Predictor, file: InstanceFile, signature_name: str |
     import msgspec
 
     from mlengine.serving import signatures
-    from mlengine.serving.models import LoadedVersion
+    from mlengine.serving.model_manager import LoadedVersion
     from mlengine.serving.schema import InputSchema
 
     read = read_instances(file, predictor.input_names, predictor.required)
