@@ -7,6 +7,8 @@ Modules:
 
 * ``format``: the export format (version 1): names, the signature, manifest I/O
 * ``predictor``: load an export and predict: :class:`Predictor`, from the directory alone
+* ``probe``: whether a loaded export can serve: a prediction on an instance from its signature
+* ``validate``: every size a manifest asks for checked before use; a version's memory budget
 * ``writer``: write a trained model as a versioned export directory, atomically
 """
 

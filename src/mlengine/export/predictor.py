@@ -16,7 +16,7 @@ predicts, such as the server, never pays for importing it.
 
 from __future__ import annotations
 
-import json
+import copy
 import logging
 import os
 import threading
@@ -25,24 +25,26 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
-from safetensors import SafetensorError
-from safetensors.numpy import load_file
 
 from mlengine.errors import ExportFormatError, FeatureError, MLEngineError
-from mlengine.export.format import (
-    ASSETS_DIR,
-    FORMAT_NAME,
-    FORMAT_VERSION,
-    MANIFEST_FILE,
-    VARIABLES_FILE,
+from mlengine.export.format import ASSETS_DIR, FORMAT_NAME, FORMAT_VERSION, MANIFEST_FILE
+from mlengine.export.validate import (
+    check_file,
+    check_head_config,
+    check_memory,
+    check_signature,
+    check_spec,
+    read_manifest_file,
+    read_weights,
 )
 from mlengine.feature_column.columns import read_vocabulary_file
 from mlengine.feature_column.memory import ValueMemory
 from mlengine.feature_column.row_encoder import RowEncoder
 from mlengine.feature_column.transform import as_feature_dict, count_rows, transform_all
+from mlengine.limits import ExportLimits
 from mlengine.model.heads import Head, head_from_config
 from mlengine.model.numpy_network import NumpyNetwork
-from mlengine.model.spec import check_weights, transformers_from_spec, weight_shapes
+from mlengine.model.spec import transformers_from_spec, weight_shapes
 from mlengine.tuning import FORWARD_CHUNK_ROWS, ROW_PATH_ROWS, SMALL_BATCH_ROWS
 
 if TYPE_CHECKING:
@@ -62,19 +64,18 @@ def _inside(root: str, relative: Any, what: str) -> str:
     return path
 
 
-def read_manifest(export_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """``saved_model.json`` of an export, with its format checked."""
+def read_manifest(
+    export_dir: str | os.PathLike[str], limits: ExportLimits | None = None
+) -> dict[str, Any]:
+    """``saved_model.json`` of an export, with its size, depth and format checked."""
     root = os.fspath(export_dir)
     path = os.path.join(root, MANIFEST_FILE)
     try:
-        with open(path, encoding="utf-8") as handle:
-            manifest = json.load(handle)
+        manifest = read_manifest_file(root, limits or ExportLimits.from_env())
     except FileNotFoundError:
         raise ExportFormatError(
             f"{root!r} is not an mlengine export: it has no {MANIFEST_FILE}."
         ) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ExportFormatError(f"{path}: cannot be read as JSON ({exc}).") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
         found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
         raise ExportFormatError(f"{path}: format is {found!r}, expected {FORMAT_NAME!r}.")
@@ -90,8 +91,9 @@ def read_manifest(export_dir: str | os.PathLike[str]) -> dict[str, Any]:
     return manifest
 
 
-def _resolve_assets(spec: Any, root: str) -> None:
-    """Fill file-based vocabularies from ``assets/`` (paths checked to stay inside)."""
+def _resolve_assets(spec: Any, root: str, limits: ExportLimits) -> None:
+    """Fill file-based vocabularies from ``assets/`` (paths checked to stay inside, each a
+    regular file within the asset limit before it is read)."""
     if isinstance(spec, dict):
         config = spec.get("config")
         if spec.get("class_name") == "VocabularyColumn" and isinstance(config, dict):
@@ -100,6 +102,7 @@ def _resolve_assets(spec: Any, root: str) -> None:
                 path = _inside(root, relative, f"vocabulary of {config.get('key')!r}")
                 if not path.startswith(os.path.join(os.path.realpath(root), ASSETS_DIR)):
                     raise ExportFormatError(f"vocabulary file {relative!r} is not under assets/.")
+                check_file(path, f"vocabulary file {relative!r}", limits.max_asset_bytes)
                 try:
                     vocabulary: Sequence[Any] = read_vocabulary_file(path)
                     if config.get("dtype") == "int64":
@@ -109,13 +112,13 @@ def _resolve_assets(spec: Any, root: str) -> None:
                 config["vocabulary"] = list(vocabulary)
                 config["vocabulary_file"] = path
         for value in spec.values():
-            _resolve_assets(value, root)
+            _resolve_assets(value, root, limits)
     elif isinstance(spec, list):
         for value in spec:
-            _resolve_assets(value, root)
+            _resolve_assets(value, root, limits)
 
 
-_SPEC_ERRORS = (MLEngineError, ValueError, TypeError, KeyError, RuntimeError)
+_SPEC_ERRORS = (MLEngineError, ValueError, TypeError, KeyError, RuntimeError, ArithmeticError)
 
 
 def _spec_error(where: str, error: Exception) -> ExportFormatError:
@@ -131,14 +134,21 @@ class Predictor:
         [{'class_ids': [0], 'classes': ['0'], 'logistic': [0.03], ...}]
     """
 
-    def __init__(self, export_dir: str | os.PathLike[str]):
+    def __init__(
+        self, export_dir: str | os.PathLike[str], limits: ExportLimits | None = None
+    ) -> None:
         root = os.fspath(export_dir)
         self.path = root
-        self.manifest = read_manifest(root)
-        spec = json.loads(json.dumps(self.manifest["model_spec"]))
-        _resolve_assets(spec, root)
+        # Every size is checked before what it sizes is built (see mlengine.export.validate).
+        limits = limits or ExportLimits.from_env()
+        self.manifest = read_manifest(root, limits)
+        spec = copy.deepcopy(self.manifest["model_spec"])
         try:
+            check_head_config(spec.get("head"), root, limits)
+            _resolve_assets(spec, root, limits)
+            columns = check_spec(spec, root, limits)
             self.head: Head = head_from_config(spec["head"])
+            check_signature(self.manifest, columns, self.head, root)
             self.linear_transformer, self.dnn_transformer = transformers_from_spec(spec)
             shapes = weight_shapes(
                 spec, self.linear_transformer, self.dnn_transformer, self.head.logits_dimension
@@ -147,17 +157,8 @@ class Predictor:
             raise
         except _SPEC_ERRORS as exc:
             raise _spec_error(root, exc) from None
-        variables = os.path.join(root, VARIABLES_FILE)
-        if not os.path.isfile(variables):
-            raise ExportFormatError(f"{root!r} has no {VARIABLES_FILE}.")
-        try:
-            weights = load_file(variables)
-        except (SafetensorError, OSError, ValueError) as exc:
-            raise ExportFormatError(
-                f"{variables}: not a valid safetensors file ({exc}); it may be truncated or "
-                "not a safetensors file at all."
-            ) from None
-        check_weights(shapes, weights, variables, ExportFormatError)
+        check_memory(spec, columns, shapes, root, limits)
+        weights = read_weights(root, shapes, limits)
         self._spec = spec
         self._weights = {
             name: array.astype(np.float32, copy=False) if array.dtype.kind == "f" else array
@@ -280,7 +281,20 @@ class Predictor:
         return self.head.predictions(self.numpy_network.rows(encoded[0], encoded[1], count))
 
     def predict(self, instances: Any) -> dict[str, np.ndarray]:
-        """Predictions as columns: one array per output key, first axis = instances."""
+        """Predictions as columns: one array per output key, first axis = instances.
+
+        Raises:
+            FeatureError: an input does not fit its column (named, with its instance), or an
+                output is not finite (inputs so extreme that the model overflows): never
+                returned as an answer.
+        """
+        # Overflow is found, and named, by check_finite below: numpy need not warn of it.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            outputs = self._predict(instances)
+        check_finite(outputs)
+        return outputs
+
+    def _predict(self, instances: Any) -> dict[str, np.ndarray]:
         if self._row_path is not None and 0 < _count_plain(instances) <= ROW_PATH_ROWS:
             outputs = self._predict_few(instances)
             if outputs is not None:
@@ -332,6 +346,23 @@ class Predictor:
         return [{key: columns[key][i] for key in self.output_keys} for i in range(count)]
 
 
+def check_finite(outputs: Mapping[str, np.ndarray]) -> None:
+    """Refuse outputs with a value that is not finite, naming the first instance and output.
+
+    Raises:
+        FeatureError: an output of some instance is NaN or infinite.
+    """
+    for key, values in outputs.items():
+        if values.dtype.kind != "f" or bool(np.isfinite(values).all()):
+            continue
+        rows = values.reshape(len(values), -1)
+        row = int(np.flatnonzero(~np.isfinite(rows).all(axis=1))[0])
+        raise FeatureError(
+            f"Instance {row}: the model's output {key!r} is not finite "
+            f"({rows[row].tolist()}); its input values are beyond what the model can compute."
+        )
+
+
 def _count_plain(instances: Any) -> int:
     """The rows of a list of instances or of a dict of lists; 0 for any other input."""
     if type(instances) is list:
@@ -361,6 +392,7 @@ def _first_mixed_value(name: str, values: list[Any]) -> str:
     return f"Feature {name!r}: values cannot be read as one column (nested or mixed values)."
 
 
-def load(export_dir: str | os.PathLike[str]) -> Predictor:
-    """Load an export directory (``<base>/<timestamp>``) into a :class:`Predictor`."""
-    return Predictor(export_dir)
+def load(export_dir: str | os.PathLike[str], limits: ExportLimits | None = None) -> Predictor:
+    """Load an export directory (``<base>/<timestamp>``) into a :class:`Predictor`, refusing
+    one that asks for more than ``limits`` (default: :meth:`ExportLimits.from_env`)."""
+    return Predictor(export_dir, limits)

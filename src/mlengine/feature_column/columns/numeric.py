@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -17,10 +17,12 @@ from mlengine.feature_column.columns.base import (
     InputSpec,
     KeyedColumn,
     RowDense,
+    Size,
     check_key,
     fail,
     serializable,
 )
+from mlengine.feature_column.encoding import FLOAT32_OVERFLOW
 from mlengine.feature_column.rowpath import LARGEST_EXACT_INT, RowCompiler, RowFallback, RowValues
 
 if TYPE_CHECKING:
@@ -108,6 +110,9 @@ class NumericColumn(KeyedColumn, DenseColumn):
     def width(self) -> int:
         return math.prod(self.shape)
 
+    def sizes(self) -> Iterator[Size]:
+        yield "shape", self.width, "width"
+
     def input_specs(self) -> Iterable[InputSpec]:
         scalar = self.shape == (1,)
         default = self.default_value
@@ -155,6 +160,8 @@ class NumericColumn(KeyedColumn, DenseColumn):
                 if kind is float:
                     if value != value:  # NaN: a missing value
                         value = default
+                    elif not -FLOAT32_OVERFLOW < value < FLOAT32_OVERFLOW:
+                        raise RowFallback  # not finite as float32: the vectorised path says so
                 elif kind is int:
                     if not -LARGEST_EXACT_INT <= value <= LARGEST_EXACT_INT:
                         raise RowFallback
