@@ -18,10 +18,28 @@ builtin that fits, so ``except ValueError`` keeps working::
           └── UnavailableError (ConnectionError)        the registry database cannot be reached
 
 Each class carries a ``code`` (as ML Engine's canonical codes) that the server maps to an HTTP
-status in one table.
+status in one table. :func:`scrub` is how a message leaves the machine (a server's answer, a
+reason stored in the registry, which the server shows): one line, without local paths.
 """
 
 from __future__ import annotations
+
+import re
+
+MAX_MESSAGE = 2000
+
+# Absolute paths (two segments or more), home-relative paths and URLs with a path.
+_PATH_RE = re.compile(
+    r"""[A-Za-z][A-Za-z0-9+.-]*://[^\s'",;()\[\]{}<>]*"""
+    r"""|(?<![\w.~-])~?(?:[A-Za-z]:)?(?:[/\\][^\s'"/\\,;:()\[\]{}<>]+){2,}[/\\]?"""
+)
+
+
+def scrub(message: str) -> str:
+    """One line, without file paths or URLs (each becomes ``<path>``), at most
+    :data:`MAX_MESSAGE` characters: a message fit to leave the machine."""
+    text = " ".join(_PATH_RE.sub("<path>", message).split())
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 3] + "..."
 
 
 class MLEngineError(Exception):
@@ -116,4 +134,5 @@ __all__ = [
     "NotSupportedError",
     "RegistryError",
     "UnavailableError",
+    "scrub",
 ]
