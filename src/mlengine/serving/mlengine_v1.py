@@ -67,6 +67,16 @@ def parse_predict(loaded: LoadedVersion, body: dict[str, Any]) -> tuple[Columns,
     """``{"instances": [...], "signature_name"?}`` → columns and the output pairs."""
     if "instances" not in body:
         raise invalid("The request body needs an 'instances' list: {\"instances\": [...]}.")
+    if "inputs" in body:
+        raise invalid(
+            "Send 'instances' only: ML Engine's :predict takes no 'inputs' (the columnar "
+            "format is TF Serving's, at /v1/models/{model}:predict)."
+        )
+    if "inputs" in body:
+        raise invalid(
+            "Send 'instances' only: ML Engine's :predict takes no 'inputs' (the columnar "
+            "format is TF Serving's, at /v1/models/{model}:predict)."
+        )
     pairs = signatures.predict_outputs(loaded, body.get("signature_name"))
     return loaded.schema.from_rows(body["instances"]), pairs
 

@@ -72,7 +72,7 @@ def _tensor(loaded: LoadedVersion, tensor: Any, index: int) -> tuple[str, int, l
     if isinstance(parameters, dict) and "binary_data_size" in parameters:
         raise invalid(f"Input tensor {name!r}: {_BINARY_HINT}")
     datatype = tensor.get("datatype")
-    if datatype not in ACCEPTED[dtype]:
+    if not isinstance(datatype, str) or datatype not in ACCEPTED[dtype]:
         raise invalid(
             f"Input tensor {name!r} has datatype {datatype!r}; expected "
             f"{V2_DATATYPES[dtype]} (one of {sorted(ACCEPTED[dtype])})."
