@@ -14,10 +14,12 @@ Modules:
 * ``auth``: bearer-token access control (its rules come from the routes)
 * ``balance``: spreading keep-alive connections over the workers
 * ``batching``: micro-batching: concurrent small requests to one version, one model call
+* ``connections``: HTTP connections: idle and slow clients time out, shutdown drains
 * ``console``: the web console at ``/`` (pages and static files)
 * ``context``: what the protocols share, and the one frame every prediction goes through
 * ``deferred``: a registry that lets the server start while its database is unreachable
 * ``errors``: errors as the server answers them: the code to HTTP status table
+* ``guard``: cross-site management calls and foreign ``Host`` names refused, before anything
 * ``http``: reading request bodies (size limit, strict JSON) and writing JSON responses
 * ``jobs``: ML Engine's jobs routes over :class:`mlengine.jobs.JobManager`
 * ``mlengine_v1``: ML Engine v1: models, versions and ``:predict``

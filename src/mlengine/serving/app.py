@@ -7,7 +7,8 @@ shutdown writes the pending last-use times. Each protocol module declares its ro
 :class:`~mlengine.serving.routes.ApiRoute` objects that carry their access; the app's routing,
 the prediction fast path and, with an API token, the rules of
 :class:`~mlengine.serving.auth.BearerAuth` all derive from that one list. Anything else is a
-JSON 404 or 405.
+JSON 404 or 405. Ahead of everything, :class:`~mlengine.serving.guard.SiteGuard` refuses
+management calls from another site and, on a loopback address, requests naming another host.
 
 Run it with uvicorn (``mlengine serve`` does, see :func:`mlengine.serving.server.serve`)::
 
@@ -32,6 +33,7 @@ from mlengine.serving.balance import ConnectionBalancer
 from mlengine.serving.console import Console
 from mlengine.serving.context import ServingContext
 from mlengine.serving.errors import EXCEPTION_HANDLERS
+from mlengine.serving.guard import SiteGuard
 from mlengine.serving.jobs import Jobs
 from mlengine.serving.mlengine_v1 import MLEngineV1
 from mlengine.serving.model_manager import ModelManager
@@ -84,14 +86,21 @@ class PredictionFastPath:
 
 
 class ServingApp(Starlette):
-    """Starlette, with predictions answered before its middleware (see PredictionFastPath);
-    in a worker of several, with the :class:`~mlengine.serving.balance.ConnectionBalancer`
-    that spreads connections over the workers."""
+    """Starlette, with the :class:`~mlengine.serving.guard.SiteGuard` ahead of everything and
+    predictions answered before its middleware (see PredictionFastPath); in a worker of
+    several, with the :class:`~mlengine.serving.balance.ConnectionBalancer` that spreads
+    connections over the workers."""
 
+    guard: SiteGuard | None = None
     fast_path: PredictionFastPath | None = None
     balancer: ConnectionBalancer | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.guard is not None and scope["type"] == "http":
+            refused = self.guard.refusal(scope)
+            if refused is not None:
+                await refused(scope, receive, send)
+                return
         if self.fast_path is not None:
             scope["app"] = self
             if await self.fast_path.handle(scope, receive, send, self.balancer):
@@ -133,13 +142,14 @@ def create_app(registry: Registry, settings: ServeSettings | None = None) -> Ser
             await manager.stop()
             metrics.close()
 
+    rules = AccessRules(routes)
     middleware = [Middleware(Console)]  # the web console's pages: outside the token guard
     if settings.api_token:
         middleware.append(
             Middleware(
                 BearerAuth,
                 token=settings.api_token,
-                rules=AccessRules(routes),
+                rules=rules,
                 protect_predict=settings.protect_predict,
             )
         )
@@ -149,6 +159,7 @@ def create_app(registry: Registry, settings: ServeSettings | None = None) -> Ser
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
+    app.guard = SiteGuard(rules, settings.host, settings.allowed_hosts)
     if not (settings.api_token and settings.protect_predict):
         app.fast_path = PredictionFastPath(routes)
     app.state.ctx = ctx
