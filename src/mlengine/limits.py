@@ -19,6 +19,7 @@ This module imports nothing from mlengine but :mod:`mlengine.errors`: every laye
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -60,18 +61,28 @@ def json_depth_ok(value: Any, max_depth: int = MAX_JSON_DEPTH) -> bool:
     return True
 
 
-def load_json(data: bytes | str, max_depth: int = MAX_JSON_DEPTH) -> Any:
+def load_json(
+    data: bytes | str, max_depth: int = MAX_JSON_DEPTH, *, python_json: bool = False
+) -> Any:
     """Parse one JSON document from outside.
 
     Strict JSON (orjson): ``NaN``/``Infinity`` tokens, invalid UTF-8 and lone surrogates are
-    refused; integers beyond 64 bits become floats.
+    refused; integers beyond 64 bits become floats. With ``python_json``, Python's ``json``
+    parses instead (its tokens and messages: ``NaN`` accepted, as a local file given to the
+    CLI has always been read); its recursion error on deep nesting becomes the same refusal.
 
     Raises:
-        ValueError: not JSON (``orjson.JSONDecodeError``, a ``json.JSONDecodeError``), or
-            nested deeper than ``max_depth`` (:class:`JSONLimitError`).
+        ValueError: not JSON (a ``json.JSONDecodeError``: orjson's is one), or nested deeper
+            than ``max_depth`` (:class:`JSONLimitError`).
     """
-    value = orjson.loads(data)
-    if not json_depth_ok(value, max_depth):
+    try:
+        value = json.loads(data) if python_json else orjson.loads(data)
+    except RecursionError:
+        value = None  # deeper than the parser's own stack allows
+        deep = True
+    else:
+        deep = not json_depth_ok(value, max_depth)
+    if deep:
         raise JSONLimitError(
             f"JSON nested deeper than {max_depth} levels is refused (no input of mlengine "
             "needs that many)."
