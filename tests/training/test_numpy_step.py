@@ -12,11 +12,17 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from estimator.helpers import EDUCATION, census_rows, dnn_columns, linear_columns, quiet_config
 from mlengine import estimator
 from mlengine import feature_column as fc
 from mlengine.training import loop, numpy_step
 from tests import tolerance
+from tests.estimator.helpers import (
+    EDUCATION,
+    census_rows,
+    dnn_columns,
+    linear_columns,
+    quiet_config,
+)
 
 STEPS = 25
 
