@@ -25,6 +25,7 @@ reason stored in the registry, which the server shows): one line, without local 
 from __future__ import annotations
 
 import re
+from typing import TypeVar
 
 MAX_MESSAGE = 2000
 
@@ -43,9 +44,18 @@ def scrub(message: str) -> str:
 
 
 class MLEngineError(Exception):
-    """Base class of every error mlengine raises on purpose."""
+    """Base class of every error mlengine raises on purpose.
+
+    An error about one bad value of a batch may say where it is (:func:`located`): ``row`` (in
+    the batch the raiser saw), ``column``, ``value`` and ``reason``, so that whoever knows which
+    file and row that batch came from can name them (the training pipeline does).
+    """
 
     code = "INTERNAL"
+    row: int | None = None
+    column: str | None = None
+    value: object = None
+    reason: str = ""
 
 
 class InvalidParameterError(MLEngineError, ValueError, TypeError):
@@ -120,6 +130,17 @@ class UnavailableError(RegistryError, ConnectionError):
     code = "UNAVAILABLE"
 
 
+_E = TypeVar("_E", bound=MLEngineError)
+
+
+def located(error: _E, row: int, column: str, value: object, reason: str) -> _E:
+    """``error`` carrying where its bad value is (see :class:`MLEngineError`): the ``row`` of
+    the batch the raiser saw, the ``column`` (feature or label), the ``value`` and the
+    ``reason`` ("is not a finite float32 number")."""
+    error.row, error.column, error.value, error.reason = row, column, value, reason
+    return error
+
+
 __all__ = [
     "AlreadyExistsError",
     "CheckpointError",
@@ -134,5 +155,6 @@ __all__ = [
     "NotSupportedError",
     "RegistryError",
     "UnavailableError",
+    "located",
     "scrub",
 ]

@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mlengine.errors import FeatureError
+from mlengine.errors import FeatureError, located
 from mlengine.feature_column import small_batch
 from mlengine.feature_column.decoding import (
     Strings,
@@ -98,10 +98,12 @@ def check_float32(values: np.ndarray, key: str) -> None:
         rows = extreme.reshape(len(values), -1)
         row = int(np.flatnonzero(rows.any(axis=1))[0])
         value = float(values.reshape(len(values), -1)[row][rows[row]][0])
-        raise FeatureError(
-            f"Instance {row}: feature {key!r} is {value!r}, which is not a finite float32 "
-            f"number (the model's dtype holds magnitudes below {FLOAT32_OVERFLOW:.7g})."
+        reason = (
+            f"not a finite float32 number (the model's dtype holds magnitudes below "
+            f"{FLOAT32_OVERFLOW:.7g})"
         )
+        error = FeatureError(f"Instance {row}: feature {key!r} is {value!r}, which is {reason}.")
+        raise located(error, row, key, value, reason)
 
 
 class FeatureBatch:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mlengine.errors import FeatureError, NotSupportedError
+from mlengine.errors import FeatureError, NotSupportedError, located
 from mlengine.feature_column.columns.base import (
     FLOAT32,
     INT64,
@@ -131,10 +131,12 @@ class NumericColumn(KeyedColumn, DenseColumn):
         if missing.any():
             if self.default_value is None:
                 row = int(np.flatnonzero(missing.any(axis=1))[0])
-                raise FeatureError(
+                error = FeatureError(
                     f"Feature {self.key!r}: missing value in row {row}, and numeric_column "
                     f"{self.name!r} has no default_value."
                 )
+                reason = f"missing or NaN, and numeric_column {self.name!r} has no default_value"
+                raise located(error, row, self.key, None, reason)
             values = np.where(missing, np.asarray(self.default_value)[None, :], values)
         if self.normalizer is not None:
             values = self.normalizer(values)
