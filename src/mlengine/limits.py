@@ -80,6 +80,10 @@ def load_json(
     except RecursionError:
         value = None  # deeper than the parser's own stack allows
         deep = True
+    except orjson.JSONDecodeError as error:
+        if not str(error).startswith("depth limit"):
+            raise
+        value, deep = None, True  # orjson's own bound (1024): the same refusal
     else:
         deep = not json_depth_ok(value, max_depth)
     if deep:

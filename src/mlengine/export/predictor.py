@@ -118,11 +118,22 @@ def _resolve_assets(spec: Any, root: str, limits: ExportLimits) -> None:
             _resolve_assets(value, root, limits)
 
 
-_SPEC_ERRORS = (MLEngineError, ValueError, TypeError, KeyError, RuntimeError, ArithmeticError)
+# What rebuilding a model from a crafted spec may raise (a column whose fields have the wrong
+# types fails where they are used): each is an invalid export, never a crash.
+_SPEC_ERRORS = (
+    MLEngineError,
+    ValueError,
+    TypeError,
+    LookupError,
+    AttributeError,
+    RuntimeError,
+    ArithmeticError,
+)
 
 
 def _spec_error(where: str, error: Exception) -> ExportFormatError:
-    return ExportFormatError(f"{where}: the model spec is invalid: {error}")
+    kind = "" if isinstance(error, MLEngineError | ValueError) else f"{type(error).__name__}: "
+    return ExportFormatError(f"{where}: the model spec is invalid: {kind}{error}")
 
 
 class Predictor:
@@ -165,12 +176,15 @@ class Predictor:
             for name, array in weights.items()
         }
         dnn = self.dnn_transformer
-        self.numpy_network = NumpyNetwork.from_weights(
-            self._weights,
-            None if dnn is None else dnn.embedding_specs,
-            bool(spec.get("batch_norm", False)),
-            str(spec.get("dnn_activation_fn", "relu")),
-        )
+        # Weights that overflow when folded give outputs that are not finite: the probe that
+        # makes a version READY refuses them (export.probe), numpy need not warn.
+        with np.errstate(over="ignore", invalid="ignore"):
+            self.numpy_network = NumpyNetwork.from_weights(
+                self._weights,
+                None if dnn is None else dnn.embedding_specs,
+                bool(spec.get("batch_norm", False)),
+                str(spec.get("dnn_activation_fn", "relu")),
+            )
         # A network whose activation numpy lacks runs on torch, built on first use.
         self._model: Model | None = None
         self._encoder: Encoder | None = None

@@ -102,10 +102,12 @@ def read_manifest_file(root: str, limits: ExportLimits) -> Any:
     path = os.path.join(root, MANIFEST_FILE)
     if not os.path.lexists(path):
         raise FileNotFoundError(path)
-    check_file(path, path, limits.max_manifest_bytes)
+    size = check_file(path, path, limits.max_manifest_bytes)
     try:
         with open(path, "rb") as handle:
-            data = handle.read(limits.max_manifest_bytes + 1)
+            data = handle.read(size + 1)  # (read(n) allocates n bytes first: not the limit)
+        if len(data) > size:
+            raise ExportFormatError(f"{path}: grew while it was read.")
         return load_json(data)
     except OSError as error:
         raise ExportFormatError(f"{path}: cannot be read ({error.strerror}).") from None
