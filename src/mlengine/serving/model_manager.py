@@ -347,6 +347,10 @@ class ModelManager:
         try:
             loaded = await self.call(self._build, found, path)
         except Exception as error:
+            # Deleted (or no longer READY) while it was being read: that is the registry's
+            # answer now (resolve then turns to the current default), not a broken version.
+            with contextlib.suppress(UnavailableError):
+                await self.call(self._locate, key)
             raise self._failed(key, found.name, error) from None
         self._failures.pop(key, None)
         self._insert(loaded)
