@@ -560,7 +560,7 @@ def pandas_input_fn(
                 f"Got {len(x)} and {column_length(labels)}."
             )
     features = {str(name): _series_to_column(x[name]) for name in x.columns}
-    return MemoryInputFn(
+    made = MemoryInputFn(
         (features, labels),
         batch_size=batch_size,
         num_epochs=num_epochs,
@@ -568,6 +568,9 @@ def pandas_input_fn(
         seed=seed,
         owner=owner,
     )
+    if isinstance(y, pd.Series) and y.name is not None:
+        made.label_key = str(y.name)  # how errors name the label column
+    return made
 
 
 def numpy_input_fn(
