@@ -149,3 +149,28 @@ def test_the_readme_lists_exactly_the_reads_open_with_a_token() -> None:
     section = readme.split("<!-- open-reads -->")[1].split("<!-- /open-reads -->")[0]
     listed = set(re.findall(r"`(GET) (/[^`]+)`", section))
     assert listed == declared, (sorted(listed ^ declared), sorted(declared))
+
+
+def test_a_failed_versions_reason_shows_no_path_without_a_token(
+    registry: Registry, linear_export: Path, tmp_path: Path, make_client: Any
+) -> None:
+    """19.10: the status that stays open shows why a version FAILED, never where it was."""
+    import json
+    import shutil
+
+    from mlengine.errors import ExportFormatError
+
+    export = tmp_path / "private" / "exports" / "1"
+    shutil.copytree(linear_export, export)
+    manifest = json.loads((export / "saved_model.json").read_text())
+    manifest["signature"]["inputs"][0]["dtype"] = "float64"
+    (export / "saved_model.json").write_text(json.dumps(manifest))
+    registry.create_model("m")
+    with pytest.raises(ExportFormatError):
+        registry.create_version("m", "v1", str(export))
+    client = make_client(api_token="tok")
+    status = client.get("/v1/models/m")  # open: the prediction protocol's status
+    assert status.status_code == 200
+    message = status.json()["model_version_status"][0]["status"]["error_message"]
+    assert "dtype 'float64'" in message and "<path>" in message
+    assert str(tmp_path) not in status.text and "private" not in status.text
