@@ -106,3 +106,34 @@ def test_mlengine_predict_refuses_a_number_beyond_float32_naming_line_and_featur
     assert result.exit_code == 1, result.output
     assert "line 2" in result.output and "feature 'age'" in result.output, result.output
     assert "not a finite float32 number" in result.output
+
+
+@pytest.mark.parametrize("where", ["instances", "request", "config", "export"])
+def test_deep_json_given_to_the_cli_is_one_line(
+    linear_export: Path, tmp_path: Path, where: str
+) -> None:
+    """19.4: no RecursionError traceback from `predict` or `versions create` on deep JSON."""
+    import shutil
+
+    deep = "[" * 100_000 + "]" * 100_000
+    file = tmp_path / "deep.json"
+    file.write_text(deep)
+    export = linear_export
+    args = ["predict", "--export-dir", str(export), "--json-instances", str(file)]
+    if where == "request":
+        file.write_text('{"instances": ' + deep + "}")
+        args = ["predict", "--export-dir", str(export), "--json-request", str(file)]
+    elif where == "config":
+        file.write_text("a: " + "[" * 5000 + "]" * 5000)
+        args = ["versions", "create", "v1", "--model", "m", "--config", str(file)]
+    elif where == "export":
+        export = tmp_path / "export"
+        shutil.copytree(linear_export, export)
+        (export / "saved_model.json").write_text(deep)
+        good = tmp_path / "good.json"
+        good.write_text(json.dumps({"age": 30}))
+        args = ["predict", "--export-dir", str(export), "--json-instances", str(good)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code in (1, 2), result.output
+    assert "Traceback" not in result.output and "RecursionError" not in result.output
+    assert "nested deeper" in result.output or "nests deeper" in result.output, result.output
