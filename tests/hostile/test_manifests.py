@@ -248,3 +248,12 @@ def test_weights_of_another_element_type_are_refused_from_the_header(
     weights = {name: array.astype("int8") for name, array in load_file(str(path)).items()}
     save_file(weights, str(path))
     refused(export, "is of type I8")
+
+
+def test_the_activation_names_a_manifest_may_give_are_the_networks() -> None:
+    """model/spec.py keeps the names torch-free for the validator; networks.py has the
+    functions: the two lists are one."""
+    from mlengine.model.networks import ACTIVATIONS
+    from mlengine.model.spec import ACTIVATION_NAMES
+
+    assert sorted(ACTIVATIONS) == list(ACTIVATION_NAMES)

@@ -102,17 +102,18 @@ def read_manifest_file(root: str, limits: ExportLimits) -> Any:
     path = os.path.join(root, MANIFEST_FILE)
     if not os.path.lexists(path):
         raise FileNotFoundError(path)
-    size = check_file(path, path, limits.max_manifest_bytes)
+    what = f"{root}: {MANIFEST_FILE}"  # named inside the export (see read_weights)
+    size = check_file(path, what, limits.max_manifest_bytes)
     try:
         with open(path, "rb") as handle:
             data = handle.read(size + 1)  # (read(n) allocates n bytes first: not the limit)
         if len(data) > size:
-            raise ExportFormatError(f"{path}: grew while it was read.")
+            raise ExportFormatError(f"{what}: grew while it was read.")
         return load_json(data)
     except OSError as error:
-        raise ExportFormatError(f"{path}: cannot be read ({error.strerror}).") from None
+        raise ExportFormatError(f"{what}: cannot be read ({error.strerror}).") from None
     except ValueError as error:
-        raise ExportFormatError(f"{path}: cannot be read as JSON ({error}).") from None
+        raise ExportFormatError(f"{what}: cannot be read as JSON ({error}).") from None
 
 
 # -- the spec ----------------------------------------------------------------------------------
@@ -375,7 +376,9 @@ def read_weights(
             limit, not safetensors, or holds a missing, extra or misshapen tensor (named).
     """
     path = os.path.join(root, VARIABLES_FILE)
-    check_file(path, path, limits.max_export_bytes)
+    # Named inside the export: the part of the message that survives scrubbing (errors.scrub).
+    what = f"{root}: {VARIABLES_FILE}"
+    check_file(path, what, limits.max_export_bytes)
     try:
         with safe_open(path, framework="numpy") as handle:
             present = {name: handle.get_slice(name) for name in handle.keys()}  # noqa: SIM118
@@ -383,11 +386,11 @@ def read_weights(
                 name: SimpleNamespace(shape=tuple(found.get_shape()))
                 for name, found in present.items()
             }
-            check_weights(shapes, headers, path, ExportFormatError)
+            check_weights(shapes, headers, what, ExportFormatError)
             for name, found in present.items():
                 if found.get_dtype() not in WEIGHT_DTYPES:
                     raise ExportFormatError(
-                        f"{path}: tensor {name!r} is of type {found.get_dtype()}, not one of "
+                        f"{what}: tensor {name!r} is of type {found.get_dtype()}, not one of "
                         f"{list(WEIGHT_DTYPES)}."
                     )
             return {name: handle.get_tensor(name) for name in shapes}
@@ -395,7 +398,7 @@ def read_weights(
         raise
     except (SafetensorError, OSError, ValueError, TypeError) as error:
         raise ExportFormatError(
-            f"{path}: not a valid safetensors file ({error}); it may be truncated or not a "
+            f"{what}: not a valid safetensors file ({error}); it may be truncated or not a "
             "safetensors file at all."
         ) from None
 
