@@ -232,3 +232,42 @@ def _pin(manifest: dict[str, Any], root: Path, relative: str) -> None:
     for entry in manifest["members"]["ensemble"]["exports"]:
         if entry["path"] == relative:
             entry.update(bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
+
+
+def test_boosted_trees_columns_are_size_checked(trees_export: Path, tmp_path: Path) -> None:
+    export = copy_export(trees_export, tmp_path / "e")
+
+    def change(manifest: dict[str, Any]) -> None:
+        for column in manifest["model_spec"]["tree_feature_columns"]:
+            if column["config"].get("hash_bucket_size"):
+                column["config"]["hash_bucket_size"] = 10**12
+
+    edit(export, change)
+    refused(export, "tree_feature_columns: column 'occupation': hash_bucket_size")
+
+
+@pytest.mark.parametrize(
+    ("head", "fragment"),
+    [
+        ({"kind": "multi_label", "n_classes": 10**12}, "head.n_classes is 1000000000000"),
+        ({"kind": "poisson_regression", "label_dimension": 2**40}, "head.label_dimension"),
+        ({"kind": "os.system"}, "head kind 'os.system'"),
+    ],
+)
+def test_every_head_kind_is_size_checked(head: dict[str, Any], fragment: str) -> None:
+    from mlengine.export.validate import check_head_config
+
+    with pytest.raises(ExportFormatError, match=fragment.replace(".", r"\.")):
+        check_head_config(head, "export", ExportLimits())
+    check_head_config({"kind": "logistic_regression"}, "export", ExportLimits())
+
+
+def test_a_custom_networks_feature_modules_are_size_checked() -> None:
+    from mlengine.export.validate import check_spec
+    from mlengine.feature_column.serialization import to_config
+
+    column = to_config(fc.categorical_column_with_hash_bucket("occupation", hash_bucket_size=10))
+    column["config"]["hash_bucket_size"] = 2**40
+    spec = {"network": "onnx", "feature_modules": [{"name": "dense", "columns": [column]}]}
+    with pytest.raises(ExportFormatError, match=r"feature_modules\[0\]: column 'occupation'"):
+        check_spec(spec, "export", ExportLimits())

@@ -137,3 +137,30 @@ def test_deep_json_given_to_the_cli_is_one_line(
     assert result.exit_code in (1, 2), result.output
     assert "Traceback" not in result.output and "RecursionError" not in result.output
     assert "nested deeper" in result.output or "nests deeper" in result.output, result.output
+
+
+@pytest.mark.parametrize(
+    ("head", "labels", "value"),
+    [
+        ("multi_label", [[0, 1, 0]] * 5 + [[0, 2, 0]], [0.0, 2.0, 0.0]),
+        ("multi_label_names", [["a"]] * 5 + [["zz"]], "zz"),
+        ("multi_label_names", [["a"]] * 5 + ["a"], "a"),
+        ("poisson", [[1.0]] * 5 + [[-1.0]], [-1.0]),
+        ("logistic", [[0.5]] * 5 + [[1.5]], 1.5),
+    ],
+)
+def test_the_public_heads_locate_a_bad_label(head: str, labels: list[Any], value: Any) -> None:
+    """Main's public heads (multi-label, Poisson, logistic) say which row, as the canned ones
+    do, so the pipeline can name the file and line (19.12)."""
+    from mlengine.model.heads import LABEL
+
+    built = {
+        "multi_label": lambda: estimator.MultiLabelHead(3),
+        "multi_label_names": lambda: estimator.MultiLabelHead(3, label_vocabulary=["a", "b", "c"]),
+        "poisson": lambda: estimator.PoissonRegressionHead(),
+        "logistic": lambda: estimator.LogisticRegressionHead(),
+    }[head]()
+    with pytest.raises(DataError) as info:
+        built.encode_labels(labels)
+    error = info.value
+    assert (error.row, error.column, error.value) == (5, LABEL, value), vars(error)
