@@ -27,7 +27,13 @@ from mlengine.export.validate import listed_files
 from mlengine.limits import ExportLimits
 from mlengine.registry import Registry, VersionState
 from tests.hostile import strategies as hs
-from tests.hostile.test_manifests import REFUSAL_BYTES, REFUSAL_SECONDS, copy_export, edit
+from tests.hostile.test_manifests import (
+    REFUSAL_BYTES,
+    REFUSAL_SECONDS,
+    copy_export,
+    edit,
+    refused,
+)
 from tests.serving import helpers as serving_helpers
 
 
@@ -65,23 +71,6 @@ def ensemble_export(
     root = tmp_path_factory.mktemp("hostile_ensemble")
     linear = serving_helpers.train(root / "linear", "binary", steps=4)
     return Path(export_ensemble(root / "ensemble", [trees_export, linear])), linear
-
-
-def refused(export: Path, *fragments: str, limits: ExportLimits | None = None) -> str:
-    tracemalloc.start()
-    started = time.perf_counter()
-    try:
-        with pytest.raises(ExportFormatError) as info:
-            check_serves(load(export, limits))
-    finally:
-        seconds = time.perf_counter() - started
-        _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-    assert seconds < REFUSAL_SECONDS and peak < REFUSAL_BYTES, (seconds, peak)
-    message = str(info.value)
-    for fragment in fragments:
-        assert fragment in message, message
-    return message
 
 
 # -- what a copy holds -------------------------------------------------------------------------

@@ -27,10 +27,15 @@ To add a kind (an extra signature, evaluation evidence), register one
 :class:`MemberKind` below: its name, its size limit, and a function that checks the entry's
 own keys. Loading refuses a kind this mlengine does not know (an export that needs it would
 predict wrongly without it), refuses a path that leaves the export (``..``, absolute paths,
-symbolic links out) and a file whose size or digest differs from the entry, before anything
-reads the file. Loading never runs code from a member: a member is data that mlengine's own
-code interprets (an ONNX graph runs in onnxruntime, which executes only its built-in
-operators).
+symbolic links out), anything but a regular file, and a file whose size or digest differs from
+the entry, before anything reads the file. Sizes are held to
+:class:`mlengine.limits.ExportLimits` too (issue 19): each file within its kind's limit and the
+field the kind names (``budget``: ``max_model_bytes`` for a file loaded whole,
+``max_manifest_bytes`` for an ensemble's member manifests), all of them together within
+``max_export_bytes``; :func:`member_files` lists them for copies of the export
+(:func:`mlengine.export.validate.listed_files`). Loading never runs code from a member: a
+member is data that mlengine's own code interprets (an ONNX graph runs in onnxruntime, which
+executes only its built-in operators).
 """
 
 from __future__ import annotations
