@@ -5,11 +5,12 @@ Users import the concept modules, as in TensorFlow::
     from mlengine import feature_column as fc
     from mlengine import estimator
 
-Packages and modules, in the order the data flows (imports only point down it; ``errors``
-and ``tuning`` are read by every layer):
+Packages and modules, in the order the data flows (imports only point down it; ``errors``,
+``tuning`` and ``limits`` are read by every layer):
 
 * ``errors``: the one exception tree (:class:`~mlengine.errors.MLEngineError` at its root)
 * ``tuning``: the speed-tuning thresholds, each with its measurement
+* ``limits``: the bounds on what outside input may ask for, and the bounded JSON reader
 * ``data``: input functions and the packaged census data set
 * ``feature_column``: column specs and the feature transform
 * ``model``: the networks and heads that training and prediction share

@@ -18,16 +18,44 @@ builtin that fits, so ``except ValueError`` keeps working::
           └── UnavailableError (ConnectionError)        the registry database cannot be reached
 
 Each class carries a ``code`` (as ML Engine's canonical codes) that the server maps to an HTTP
-status in one table.
+status in one table. :func:`scrub` is how a message leaves the machine (a server's answer, a
+reason stored in the registry, which the server shows): one line, without local paths.
 """
 
 from __future__ import annotations
 
+import re
+from typing import TypeVar
+
+MAX_MESSAGE = 2000
+
+# Absolute paths (two segments or more), home-relative paths and URLs with a path.
+_PATH_RE = re.compile(
+    r"""[A-Za-z][A-Za-z0-9+.-]*://[^\s'",;()\[\]{}<>]*"""
+    r"""|(?<![\w.~-])~?(?:[A-Za-z]:)?(?:[/\\][^\s'"/\\,;:()\[\]{}<>]+){2,}[/\\]?"""
+)
+
+
+def scrub(message: str) -> str:
+    """One line, without file paths or URLs (each becomes ``<path>``), at most
+    :data:`MAX_MESSAGE` characters: a message fit to leave the machine."""
+    text = " ".join(_PATH_RE.sub("<path>", message).split())
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 3] + "..."
+
 
 class MLEngineError(Exception):
-    """Base class of every error mlengine raises on purpose."""
+    """Base class of every error mlengine raises on purpose.
+
+    An error about one bad value of a batch may say where it is (:func:`located`): ``row`` (in
+    the batch the raiser saw), ``column``, ``value`` and ``reason``, so that whoever knows which
+    file and row that batch came from can name them (the training pipeline does).
+    """
 
     code = "INTERNAL"
+    row: int | None = None
+    column: str | None = None
+    value: object = None
+    reason: str = ""
 
 
 class InvalidParameterError(MLEngineError, ValueError, TypeError):
@@ -102,6 +130,17 @@ class UnavailableError(RegistryError, ConnectionError):
     code = "UNAVAILABLE"
 
 
+_E = TypeVar("_E", bound=MLEngineError)
+
+
+def located(error: _E, row: int, column: str, value: object, reason: str) -> _E:
+    """``error`` carrying where its bad value is (see :class:`MLEngineError`): the ``row`` of
+    the batch the raiser saw, the ``column`` (feature or label), the ``value`` and the
+    ``reason`` ("is not a finite float32 number")."""
+    error.row, error.column, error.value, error.reason = row, column, value, reason
+    return error
+
+
 __all__ = [
     "AlreadyExistsError",
     "CheckpointError",
@@ -116,4 +155,6 @@ __all__ = [
     "NotSupportedError",
     "RegistryError",
     "UnavailableError",
+    "located",
+    "scrub",
 ]

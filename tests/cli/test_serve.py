@@ -160,7 +160,7 @@ def test_sigterm_finishes_the_request_in_flight(registered: Registry, home: Path
         port = int(url.rsplit(":", 1)[1])
         with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
             sock.sendall(
-                b"POST /v1/projects/local/models/census:predict HTTP/1.1\r\nHost: test\r\n"
+                b"POST /v1/projects/local/models/census:predict HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                 b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
                 % len(body)
                 + body[:20]
@@ -192,7 +192,8 @@ def test_serve_options(cli: Any) -> None:
     help_text = cli("serve", "--help").stdout
     for option in ("--host", "--port", "--max-loaded-versions", "--poll-interval",
                    "--max-body-bytes", "--max-batch-size", "--workers",
-                   "--access-log"):  # fmt: skip
+                   "--access-log", "--max-string-length", "--timeout-keep-alive",
+                   "--timeout-request"):  # fmt: skip
         assert option in help_text
     from mlengine.cli import serve
     from mlengine.serving import ServeSettings
@@ -202,6 +203,8 @@ def test_serve_options(cli: Any) -> None:
             defaults.max_batch_size, defaults.max_batch_delay) == (
         serve.MAX_LOADED_VERSIONS, serve.POLL_INTERVAL, serve.MAX_BODY_BYTES,
         serve.MAX_BATCH_SIZE, serve.MAX_BATCH_DELAY_MS / 1000)  # fmt: skip
+    assert (defaults.max_string_length, defaults.idle_timeout, defaults.request_timeout) == (
+        serve.MAX_STRING_LENGTH, serve.IDLE_TIMEOUT, serve.REQUEST_TIMEOUT)  # fmt: skip
     cli.fails("serve", "--max-loaded-versions", "0", match="'max_loaded_versions'")
     cli.fails("serve", "--port", "70000", match="'port'")
     cli.fails("serve", "--workers", "0", match="'workers'")

@@ -217,14 +217,14 @@ def _budget(export_dir: Path) -> float:
 
 
 def test_huge_table_is_refused_without_allocating(crafted: Path, export_dir: Path) -> None:
-    """10**12 hash buckets would need 4 TB: the network is sized on the meta device first."""
+    """10**12 hash buckets would need 4 TB: refused by the column's size limit, naming it."""
     _edit_manifest(
         crafted,
         lambda m: _linear_column(m, "HashBucketColumn").update(hash_bucket_size=10**12),
     )
-    assert _seconds(lambda: _refused(crafted, "has shape", "the model expects")) < _budget(
-        export_dir
-    )
+    refused = _refused(crafted, "column 'occupation'", "hash_bucket_size is 1000000000000")
+    assert "buckets" in refused
+    assert _seconds(lambda: _refused(crafted, "hash_bucket_size")) < _budget(export_dir)
 
 
 def test_huge_embedding_is_refused_without_allocating(crafted: Path, export_dir: Path) -> None:
@@ -234,7 +234,8 @@ def test_huge_embedding_is_refused_without_allocating(crafted: Path, export_dir:
         embedding["config"]["dimension"] = 10**9
 
     _edit_manifest(crafted, widen)
-    assert _seconds(lambda: _refused(crafted, "has shape")) < _budget(export_dir)
+    _refused(crafted, "column 'occupation_embedding'", "dimension is 1000000000")
+    assert _seconds(lambda: _refused(crafted, "dimension")) < _budget(export_dir)
 
 
 # -- source inspection -------------------------------------------------------------------------

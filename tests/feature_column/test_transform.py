@@ -866,7 +866,7 @@ def test_encoding_does_not_depend_on_the_batch_size(census_train: pd.DataFrame) 
         st.floats(-1e3, 1e3, allow_subnormal=False), min_size=1, max_size=80, unique=True
     ),
     values=st.lists(
-        st.one_of(st.floats(-2e3, 2e3), st.sampled_from([0.1, -0.0, math.inf, -math.inf])),
+        st.one_of(st.floats(-2e3, 2e3), st.sampled_from([0.1, -0.0, 3.4e38, -3.4e38])),
         min_size=1,
         max_size=40,
     ),
@@ -886,3 +886,11 @@ def test_bucketized_equals_searchsorted_of_float32_values(
     with mock.patch.object(tuning, "BUCKETIZE_BY_COMPARISON_VALUES", 0):
         out = encode([column], {"x": [*values, None]})
     assert out.sparse_ids[:, 0].tolist() == expected.tolist()
+
+
+@pytest.mark.parametrize("value", [math.inf, -math.inf, 1e300, 3.5e38])
+def test_values_not_finite_in_float32_are_refused_naming_feature_and_row(value: float) -> None:
+    """Infinity, or a number float32 rounds to it, is an error, not a last bucket."""
+    column = fc.bucketized_column(fc.numeric_column("x"), [0.0, 1.0])
+    with pytest.raises(FeatureError, match=r"Instance 1: feature 'x' is .*not a finite float32"):
+        encode([column], {"x": [0.5, value]})

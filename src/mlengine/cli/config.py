@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from mlengine.errors import InvalidParameterError
+from mlengine.limits import MAX_JSON_DEPTH, json_depth_ok
 
 # A schema maps each key to the schema of its value, or to None for a value taken as it is.
 Schema = Mapping[str, Any]
@@ -70,6 +71,9 @@ def read_config(path: str) -> dict[str, Any]:
         ) from None
     try:
         data = yaml.safe_load(text)
+        deep = not json_depth_ok(data)
+    except RecursionError:
+        deep = True
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -77,6 +81,11 @@ def read_config(path: str) -> dict[str, Any]:
         raise InvalidParameterError(
             f"--config file {path!r} is not valid YAML or JSON{where}: {problem}."
         ) from None
+    if deep:
+        raise InvalidParameterError(
+            f"--config file {path!r} nests deeper than {MAX_JSON_DEPTH} levels; no field needs "
+            "that many."
+        )
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlengine.errors import DataError, InvalidParameterError
+from mlengine.limits import JSONLimitError, load_json
 
 JSON_INSTANCES = "--json-instances"
 JSON_REQUEST = "--json-request"
@@ -102,7 +103,9 @@ def read_json_instances(path: str) -> tuple[list[Any], bool]:
         raise DataError(f"{path}: no instances (the file is empty).")
     if text.lstrip().startswith("["):
         try:
-            instances = json.loads(text)
+            instances = load_json(text, python_json=True)
+        except JSONLimitError as exc:
+            raise DataError(f"{path}: {exc}") from None
         except json.JSONDecodeError as exc:
             raise DataError(f"{path}: line {exc.lineno}: invalid JSON ({exc.msg}).") from None
         if not instances:
@@ -113,11 +116,13 @@ def read_json_instances(path: str) -> tuple[list[Any], bool]:
         if not line.strip():
             raise DataError(f"{path}: line {number} is empty; put one JSON instance per line.")
         try:
-            instance = json.loads(line)
+            instance = load_json(line, python_json=True)
+        except JSONLimitError as exc:
+            raise DataError(f"{path}: line {number}: {exc}") from None
         except json.JSONDecodeError as exc:
             try:
-                whole = json.loads(text)
-            except json.JSONDecodeError:
+                whole = load_json(text, python_json=True)
+            except ValueError:
                 whole = None
             if _is_request(whole):
                 raise _use_request(path) from None
@@ -139,7 +144,9 @@ def read_json_request(path: str) -> tuple[list[Any], str | None]:
     if not text.strip():
         raise DataError(f"{path}: no request (the file is empty).")
     try:
-        body = json.loads(text)
+        body = load_json(text, python_json=True)
+    except JSONLimitError as exc:
+        raise DataError(f"{path}: {exc}") from None
     except json.JSONDecodeError as exc:
         lines = [line for line in text.splitlines() if line.strip()]
         if len(lines) > 1 and all(_parses(line) for line in lines):
@@ -165,8 +172,8 @@ def read_json_request(path: str) -> tuple[list[Any], str | None]:
 
 def _parses(line: str) -> bool:
     try:
-        json.loads(line)
-    except json.JSONDecodeError:
+        load_json(line, python_json=True)
+    except ValueError:
         return False
     return True
 

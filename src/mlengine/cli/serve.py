@@ -21,6 +21,9 @@ MAX_BATCH_DELAY_MS = 1.0
 # TF Serving's gRPC port: the port TF Serving's clients and examples (tensorflow-serving-api,
 # `localhost:8500`) expect; Triton's clients take any port in their URL anyway.
 GRPC_PORT = 8500
+MAX_STRING_LENGTH = 4096
+IDLE_TIMEOUT = 5.0
+REQUEST_TIMEOUT = 30.0
 
 
 def serve(
@@ -40,6 +43,13 @@ def serve(
     max_body_bytes: Annotated[
         int, typer.Option("--max-body-bytes", help="Request body limit (413 above; 1.5 MB).")
     ] = MAX_BODY_BYTES,
+    max_string_length: Annotated[
+        int,
+        typer.Option(
+            "--max-string-length",
+            help="Longest string feature value, in characters (400 above).",
+        ),
+    ] = MAX_STRING_LENGTH,
     max_batch_size: Annotated[
         int, typer.Option("--max-batch-size", help="Instances per model call.")
     ] = MAX_BATCH_SIZE,
@@ -67,6 +77,20 @@ def serve(
         ),
     ] = GRPC_PORT,
     no_grpc: Annotated[bool, typer.Option("--no-grpc", help="Serve no gRPC at all.")] = False,
+    timeout_keep_alive: Annotated[
+        float,
+        typer.Option(
+            "--timeout-keep-alive",
+            help="Seconds a connection may stay idle (before or between requests).",
+        ),
+    ] = IDLE_TIMEOUT,
+    timeout_request: Annotated[
+        float,
+        typer.Option(
+            "--timeout-request",
+            help="Seconds a request may take to arrive from its first byte (408 after).",
+        ),
+    ] = REQUEST_TIMEOUT,
     access_log: Annotated[
         bool, typer.Option("--access-log", help="Log every request (costs throughput).")
     ] = False,
@@ -93,6 +117,9 @@ def serve(
             max_loaded_versions=max_loaded_versions,
             poll_interval=poll_interval,
             max_body_bytes=max_body_bytes,
+            max_string_length=max_string_length,
+            idle_timeout=timeout_keep_alive,
+            request_timeout=timeout_request,
             max_batch_size=max_batch_size,
             max_batch_delay=max_batch_delay_ms / 1000,
             workers=default_workers() if workers is None else workers,

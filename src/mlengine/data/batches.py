@@ -24,6 +24,12 @@ InputBatch: TypeAlias = "tuple[Features, Labels]"
 :class:`~mlengine.model.encode.EncodedBatch`)."""
 
 
+ORIGIN = "__mlengine_origin__"
+"""The feature key under which an input function's chunks carry each row's origin, when asked
+(:meth:`mlengine.data.InputFn.with_origins`): an int64 code its ``describe_origin`` names. Only
+the training pipeline asks, and takes it out before the features are encoded."""
+
+
 def to_column(values: pa.Array | pa.ChunkedArray, keep_dictionary: bool = False) -> Column:
     """Converts a pyarrow column to the form batches carry.
 

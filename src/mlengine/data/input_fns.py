@@ -37,6 +37,7 @@ import pandas as pd
 import pyarrow as pa
 
 from mlengine.data.batches import (
+    ORIGIN,
     Column,
     InputBatch,
     coalesce,
@@ -55,6 +56,7 @@ from mlengine.data.readers import (
     CsvOptions,
     FilePattern,
     FileSource,
+    describe_row,
     expand_patterns,
     parquet_num_rows,
     parse_default,
@@ -68,6 +70,7 @@ from mlengine.tuning import CSV_BLOCK_BYTES, INPUT_CHUNK_ROWS, SHUFFLE_BUFFER_RO
 Uneven = Literal["pad", "drop", "keep"]
 """What a shard does when the ranks' parts differ in rows (see :meth:`InputFn.shard`)."""
 UNEVEN_MODES: tuple[Uneven, ...] = ("pad", "drop", "keep")
+_ORIGIN_ROW_BITS = 40  # an ORIGIN code: file index above these bits, row below (10**12 rows)
 
 
 class InputFn:
@@ -93,6 +96,8 @@ class InputFn:
     world_size = 1
     uneven: Uneven = "keep"
     _rank_rows: list[int] | None = None  # rows per epoch of every rank, once known
+    origins = False  # whether chunks carry ORIGIN (see with_origins)
+    label_key: str | None = None
 
     def __init__(
         self,
@@ -121,6 +126,7 @@ class InputFn:
             )
         self.seed = seed
         self.chunk_rows = _check_positive_int(chunk_rows, "chunk_rows", owner)
+        self.owner = owner
 
     def __call__(self) -> Iterator[InputBatch]:
         """A fresh iterator of ``(features, labels)`` batches of ``batch_size`` rows."""
@@ -137,6 +143,19 @@ class InputFn:
         """
         stream = self._epochs(np.random.default_rng(self._seed_for_rank()))
         return coalesce(stream, self.chunk_rows) if self.merge_epochs else stream
+
+    def with_origins(self) -> InputFn:
+        """A copy whose chunks also carry, under :data:`~mlengine.data.batches.ORIGIN`, each
+        row's origin (an int64 code that :meth:`describe_origin` names: its file and row as
+        the user counts them), so that an error about a value found later, after shuffling,
+        can say where the value came from. This one is unchanged."""
+        part = copy.copy(self)
+        part.origins = True
+        return part
+
+    def describe_origin(self, code: int) -> str:
+        """Where the row of an ORIGIN ``code`` came from, for a message (subclasses)."""
+        raise NotImplementedError
 
     def shard(self, rank: int, world_size: int, *, uneven: Uneven = "pad") -> InputFn:
         """The input function of rank ``rank`` of ``world_size``: it reads only its own part.
@@ -298,13 +317,20 @@ class MemoryInputFn(InputFn):
 
     def _epoch(self, rng: np.random.Generator) -> Iterator[InputBatch]:
         n = num_rows(self.data)
+        data = self.data
+        if self.origins:  # each row's position in the data given
+            data = ({**data[0], ORIGIN: np.arange(n, dtype=np.int64)}, data[1])
         order = rng.permutation(n) if self.shuffle else None
         for start in range(0, n, self.chunk_rows):
             stop = min(n, start + self.chunk_rows)
             if order is None:
-                yield slice_batch(self.data, start, stop)
+                yield slice_batch(data, start, stop)
             else:
-                yield take_batch(self.data, order[start:stop])
+                yield take_batch(data, order[start:stop])
+
+    def describe_origin(self, code: int) -> str:
+        """``pandas_input_fn row 12`` (the row's position in the data, from 0)."""
+        return f"{self.owner} row {code}"
 
     def _shard(self, rank: int, world_size: int) -> InputFn:
         """Rank ``rank``'s row range (views of the columns, no copy)."""
@@ -357,6 +383,7 @@ class FileInputFn(InputFn):
 
     def _read_sources(self, sources: list[FileSource]) -> Iterator[InputBatch]:
         for source in sources:
+            rows = 0
             for record_batch in self._read(source):
                 if self.label_key is not None and self.label_key not in record_batch.schema.names:
                     raise DataError(
@@ -365,7 +392,22 @@ class FileInputFn(InputFn):
                     )
                 # Dictionary columns (Parquet strings, when shuffling) stay encoded through
                 # the shuffle buffer, which decodes them on the way out.
-                yield table_to_batch(record_batch, self.label_key, keep_dictionaries=self.shuffle)
+                batch = table_to_batch(record_batch, self.label_key, keep_dictionaries=self.shuffle)
+                if self.origins:  # (file, row in what is read of it), see describe_origin
+                    base = (self.sources.index(source) << _ORIGIN_ROW_BITS) + rows
+                    count = record_batch.num_rows
+                    batch[0][ORIGIN] = np.arange(base, base + count, dtype=np.int64)
+                rows += record_batch.num_rows
+                yield batch
+
+    def describe_origin(self, code: int) -> str:
+        """The file and row of an ORIGIN code: ``census.csv, line 250001``."""
+        source = self.sources[code >> _ORIGIN_ROW_BITS]
+        return describe_row(source, code & ((1 << _ORIGIN_ROW_BITS) - 1), self._header_lines())
+
+    def _header_lines(self) -> int | None:
+        """Lines before a CSV file's first row (its header); None: not a text file."""
+        return None
 
     def _read(self, source: FileSource) -> Iterator[pa.RecordBatch]:
         """One source as record batches; with ``shuffle``, strings may be dictionary-encoded."""
@@ -418,6 +460,9 @@ class CsvInputFn(FileInputFn):
 
     def _read(self, source: FileSource) -> Iterator[pa.RecordBatch]:
         return read_csv(source, self.options)
+
+    def _header_lines(self) -> int | None:
+        return 1 if self.options.header else 0
 
     def _shard_size(self, source: FileSource) -> int:
         return source.size()
@@ -515,7 +560,7 @@ def pandas_input_fn(
                 f"Got {len(x)} and {column_length(labels)}."
             )
     features = {str(name): _series_to_column(x[name]) for name in x.columns}
-    return MemoryInputFn(
+    made = MemoryInputFn(
         (features, labels),
         batch_size=batch_size,
         num_epochs=num_epochs,
@@ -523,6 +568,9 @@ def pandas_input_fn(
         seed=seed,
         owner=owner,
     )
+    if isinstance(y, pd.Series) and y.name is not None:
+        made.label_key = str(y.name)  # how errors name the label column
+    return made
 
 
 def numpy_input_fn(

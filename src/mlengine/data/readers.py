@@ -260,6 +260,22 @@ def _csv_region(f: IO[bytes], source: FileSource) -> IO[bytes] | None:
     return io.BufferedReader(_Region(f, start, stop), buffer_size=1 << 20)
 
 
+def describe_row(source: FileSource, row: int, header_lines: int | None) -> str:
+    """Where row ``row`` (from 0) of what is read of ``source`` is, as the user counts it:
+    ``census.csv, line 250001`` for CSV (``header_lines`` before the first row; a byte range
+    counts the lines before it), ``data.parquet, row 7`` (from 1) for Parquet (None)."""
+    if source.stride is not None:  # every n-th row from the k-th: the row's place in the file
+        k, n = source.stride
+        row = k + row * n
+    if source.row_range is not None:
+        row += source.row_range[0]
+    if header_lines is None:
+        return f"{source.name}, row {row + 1}"
+    if source.byte_range is not None and source.byte_range[0] > 0:
+        return f"{source.name}, line {_lines_before(source) + row + 1}"
+    return f"{source.name}, line {header_lines + row + 1}"
+
+
 def _lines_before(source: FileSource) -> int:
     """How many lines of the file precede ``source``'s byte range (for error messages only)."""
     if source.byte_range is None or source.byte_range[0] == 0:

@@ -21,6 +21,7 @@ several classes, ``log(p / (1 - p))`` for two), so every output (``class_ids``,
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 from collections.abc import Mapping, Sequence
@@ -33,6 +34,7 @@ from mlengine.export.format import MANIFEST_FILE
 from mlengine.export.members import ENSEMBLE_DIR, MEMBERS_KEY, inside, read_member, write_member
 from mlengine.feature_column.encoding import RawBatch
 from mlengine.feature_column.memory import ValueMemory
+from mlengine.limits import MAX_MODEL_BYTES_ENV, ExportLimits, show_bytes
 
 if TYPE_CHECKING:
     from mlengine.export.predictor import Predictor
@@ -151,9 +153,12 @@ class EnsembleScorer:
     #: Each member's own row path would run inline, but several in turn are no longer the
     #: tens of microseconds that justify holding the server's event loop.
     few_rows_inline = False
+    #: The signature is the union of the members' (each member checked its own).
+    checks_signature = False
 
     def __init__(self, members: list[Predictor], average: str, head: Head):
         self.members = members
+        self.model_bytes = sum(member.model_bytes for member in members)
         self.average = average
         self.head = head
         self.output_keys = list(head.prediction_keys)
@@ -172,11 +177,16 @@ class EnsembleScorer:
         return self.head.predictions(self.logits(features, memory))
 
 
-def read_ensemble(root: str, entry: Mapping[str, Any], head: Head) -> EnsembleScorer:
+def read_ensemble(
+    root: str, entry: Mapping[str, Any], head: Head, limits: ExportLimits
+) -> EnsembleScorer:
     """The scorer of a checked ``ensemble`` member entry: each member export's manifest is
-    verified against its digest, and its folder must lie under ``members/`` of the export."""
+    verified against its digest, and its folder must lie under ``members/`` of the export.
+    The members share one memory budget (``limits.max_model_bytes``): each is loaded within
+    what the ones before it left, so the ensemble as a whole is refused above it."""
     from mlengine.export.predictor import Predictor
 
+    left = limits.max_model_bytes
     members_dir = os.path.join(os.path.realpath(root), MEMBERS_DIR)
     loaded = []
     for part in entry["exports"]:
@@ -185,8 +195,14 @@ def read_ensemble(root: str, entry: Mapping[str, Any], head: Head) -> EnsembleSc
         directory = os.path.dirname(inside(root, part["path"], what))
         if os.path.commonpath([directory, members_dir]) != members_dir or directory == members_dir:
             raise ExportFormatError(f"{what} is not in a folder under {MEMBERS_DIR}/.")
-        predictor = Predictor(directory)
+        if left < 1:
+            raise ExportFormatError(
+                f"{what}: the members before it use the whole memory budget of "
+                f"{show_bytes(limits.max_model_bytes)} ({MAX_MODEL_BYTES_ENV})."
+            )
+        predictor = Predictor(directory, dataclasses.replace(limits, max_model_bytes=left))
         if MEMBER in predictor.manifest[MEMBERS_KEY]:
             raise ExportFormatError(f"{what} is an ensemble; ensembles do not nest.")
+        left -= predictor.model_bytes
         loaded.append(predictor)
     return EnsembleScorer(loaded, entry["average"], head)

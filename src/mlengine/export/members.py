@@ -27,21 +27,28 @@ To add a kind (an extra signature, evaluation evidence), register one
 :class:`MemberKind` below: its name, its size limit, and a function that checks the entry's
 own keys. Loading refuses a kind this mlengine does not know (an export that needs it would
 predict wrongly without it), refuses a path that leaves the export (``..``, absolute paths,
-symbolic links out) and a file whose size or digest differs from the entry, before anything
-reads the file. Loading never runs code from a member: a member is data that mlengine's own
-code interprets (an ONNX graph runs in onnxruntime, which executes only its built-in
-operators).
+symbolic links out), anything but a regular file, and a file whose size or digest differs from
+the entry, before anything reads the file. Sizes are held to
+:class:`mlengine.limits.ExportLimits` too (issue 19): each file within its kind's limit and the
+field the kind names (``budget``: ``max_model_bytes`` for a file loaded whole,
+``max_manifest_bytes`` for an ensemble's member manifests), all of them together within
+``max_export_bytes``; :func:`member_files` lists them for copies of the export
+(:func:`mlengine.export.validate.listed_files`). Loading never runs code from a member: a
+member is data that mlengine's own code interprets (an ONNX graph runs in onnxruntime, which
+executes only its built-in operators).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from mlengine.errors import ExportFormatError
+from mlengine.limits import MAX_EXPORT_BYTES_ENV, ExportLimits, show_bytes
 
 MEMBERS_KEY = "members"
 _FILE_KEYS = ("path", "bytes", "sha256")
@@ -61,6 +68,11 @@ class MemberKind:
         files: the further file entries an entry lists (``{"path", "bytes", "sha256"}`` each,
             after ``check`` accepted the entry), checked like the entry's own file against
             ``max_bytes``; None for a kind without any.
+        budget: the :class:`~mlengine.limits.ExportLimits` field that caps each of its files
+            too (the smaller of the two wins): ``max_model_bytes`` for a file loaded whole
+            into memory, ``max_manifest_bytes`` for an export's manifest.
+        nested_exports: whether ``files`` are the manifests of whole exports (an ensemble's
+            members), whose own files sit in the manifest's folder and belong to the export.
     """
 
     name: str
@@ -69,6 +81,12 @@ class MemberKind:
     needs_file: bool
     check: Callable[[Mapping[str, Any], str], None]
     files: Callable[[Mapping[str, Any]], Sequence[Mapping[str, Any]]] | None = None
+    budget: str = "max_model_bytes"
+    nested_exports: bool = False
+
+    def file_limit(self, limits: ExportLimits) -> int:
+        """The largest file of this kind that ``limits`` lets a load read."""
+        return min(self.max_bytes, int(getattr(limits, self.budget)))
 
 
 MEMBER_KINDS: dict[str, MemberKind] = {}
@@ -181,6 +199,8 @@ register_member(
         needs_file=False,
         check=_check_ensemble,
         files=_ensemble_exports,
+        budget="max_manifest_bytes",
+        nested_exports=True,
     )
 )
 
@@ -197,11 +217,17 @@ def inside(root: str, relative: Any, what: str) -> str:
     return path
 
 
-def check_members(manifest: Mapping[str, Any], root: str, where: str) -> dict[str, dict[str, Any]]:
-    """The members of a manifest, each checked: a known kind, its own keys, and its file (inside
-    the export, of the recorded size, within the kind's limit). Format 1 has none."""
+def check_members(
+    manifest: Mapping[str, Any], root: str, where: str, limits: ExportLimits | None = None
+) -> dict[str, dict[str, Any]]:
+    """The members of a manifest, each checked: a known kind, its own keys, and its files
+    (inside the export, regular files of the recorded size, within the kind's limit and
+    ``limits``; all of them together within ``limits.max_export_bytes``), before any is read.
+    Format 1 has none."""
     if manifest.get("format_version") == 1:
         return {}
+    limits = limits or ExportLimits.from_env()
+    total = 0
     members = manifest.get(MEMBERS_KEY, {})
     if not isinstance(members, dict):
         raise ExportFormatError(f"{where}: {MEMBERS_KEY!r} must be an object.")
@@ -218,30 +244,70 @@ def check_members(manifest: Mapping[str, Any], root: str, where: str) -> dict[st
             raise ExportFormatError(f"{what} must be an object.")
         has_file = any(key in entry for key in _FILE_KEYS)
         if kind.needs_file or has_file:
-            _check_file(entry, root, what, kind)
+            total += _check_file(entry, root, what, kind, limits)
         kind.check(entry, what)
         for i, part in enumerate(kind.files(entry) if kind.files is not None else ()):
-            _check_file(part, root, f"{what} file {i}", kind)
+            total += _check_file(part, root, f"{what} file {i}", kind, limits)
         checked[name] = dict(entry)
+    if total > limits.max_export_bytes:
+        raise ExportFormatError(
+            f"{where}: the members' files hold {show_bytes(total)}, over the export limit of "
+            f"{show_bytes(limits.max_export_bytes)} ({MAX_EXPORT_BYTES_ENV})."
+        )
     return checked
 
 
-def _check_file(entry: Mapping[str, Any], root: str, what: str, kind: MemberKind) -> None:
+def _check_file(
+    entry: Mapping[str, Any], root: str, what: str, kind: MemberKind, limits: ExportLimits
+) -> int:
     path = inside(root, entry.get("path"), what)
     size, digest = entry.get("bytes"), entry.get("sha256")
-    if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= kind.max_bytes:
+    limit = kind.file_limit(limits)
+    if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= limit:
         raise ExportFormatError(
-            f"{what}: 'bytes' must be an int in [0, {kind.max_bytes}]; got {size!r}."
+            f"{what}: 'bytes' must be an int in [0, {limit}] ({show_bytes(limit)}: "
+            f"{kind.name}'s limit or {kind.budget}); got {size!r}."
         )
     if not isinstance(digest, str) or len(digest) != 64:
         raise ExportFormatError(f"{what}: 'sha256' must be 64 hex digits; got {digest!r}.")
-    if not os.path.isfile(path):
-        raise ExportFormatError(f"{what}: file {entry['path']!r} is missing.")
-    actual = os.path.getsize(path)
+    try:
+        info = os.stat(path)
+    except OSError:
+        raise ExportFormatError(f"{what}: file {entry['path']!r} is missing.") from None
+    if not stat.S_ISREG(info.st_mode):
+        # A FIFO or a device could block the read forever: refused before it is opened.
+        raise ExportFormatError(
+            f"{what}: {entry['path']!r} is not a regular file; only files are read."
+        )
+    actual = info.st_size
     if actual != size:
         raise ExportFormatError(
             f"{what}: file {entry['path']!r} has {actual} bytes; the manifest says {size}."
         )
+    return size
+
+
+def member_files(members: Any) -> list[tuple[str, bool]]:
+    """The files a manifest's ``members`` object names, as ``(path, nested_export)``
+    (``path`` relative to the export, as written), whether or not they were checked: what a
+    copy of the export must hold. Entries that are not objects name none."""
+    found: list[tuple[str, bool]] = []
+    if not isinstance(members, dict):
+        return found
+    for name, entry in members.items():
+        kind = MEMBER_KINDS.get(name)
+        if kind is None or not isinstance(entry, dict):
+            continue
+        if isinstance(entry.get("path"), str):
+            found.append((entry["path"], False))
+        try:
+            parts = kind.files(entry) if kind.files is not None else ()
+        except (KeyError, TypeError):
+            parts = ()
+        for part in parts if isinstance(parts, list) else ():
+            if isinstance(part, dict) and isinstance(part.get("path"), str):
+                found.append((part["path"], kind.nested_exports))
+    return found
 
 
 def read_member(root: str, entry: Mapping[str, Any], what: str) -> bytes:
@@ -280,6 +346,7 @@ __all__ = [
     "MemberKind",
     "check_members",
     "inside",
+    "member_files",
     "read_member",
     "register_member",
     "write_member",

@@ -22,7 +22,7 @@ predicts, such as the server, never pays for importing it.
 from __future__ import annotations
 
 import contextlib
-import json
+import copy
 import logging
 import os
 import threading
@@ -31,8 +31,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
-from safetensors import SafetensorError
-from safetensors.numpy import load_file
 
 from mlengine.errors import ExportFormatError, FeatureError
 from mlengine.export.format import (
@@ -41,18 +39,27 @@ from mlengine.export.format import (
     FORMAT_VERSION,
     MANIFEST_FILE,
     READABLE_VERSIONS,
-    VARIABLES_FILE,
 )
 from mlengine.export.members import MEMBERS_KEY, check_members, inside
-from mlengine.export.scorers import SPEC_ERRORS, Scorer, scorer_for, spec_error
+from mlengine.export.scorers import SCORERS, SPEC_ERRORS, Scorer, scorer_for, spec_error
+from mlengine.export.validate import (
+    check_file,
+    check_head_config,
+    check_memory,
+    check_signature,
+    check_spec,
+    read_manifest_file,
+    read_weights,
+)
 from mlengine.feature_column.columns import read_vocabulary_file
 from mlengine.feature_column.memory import ValueMemory
 from mlengine.feature_column.row_encoder import RowEncoder
 from mlengine.feature_column.serialization import column_configs
 from mlengine.feature_column.transform import as_feature_dict, count_rows, transform_all
+from mlengine.limits import ExportLimits
 from mlengine.model.heads import Head, head_from_config
 from mlengine.model.numpy_network import NumpyNetwork
-from mlengine.model.spec import check_weights, transformers_from_spec, weight_shapes
+from mlengine.model.spec import transformers_from_spec, weight_shapes
 from mlengine.tuning import (
     FORWARD_CHUNK_ROWS,
     ONE_BLAS_THREAD_ROWS,
@@ -67,19 +74,20 @@ if TYPE_CHECKING:
 logger = logging.getLogger("mlengine")
 
 
-def read_manifest(export_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """``saved_model.json`` of an export, with its format checked."""
+def read_manifest(
+    export_dir: str | os.PathLike[str], limits: ExportLimits | None = None
+) -> dict[str, Any]:
+    """``saved_model.json`` of an export, with its size, depth and format checked, and its
+    members' files (sizes within ``limits``)."""
     root = os.fspath(export_dir)
     path = os.path.join(root, MANIFEST_FILE)
+    limits = limits or ExportLimits.from_env()
     try:
-        with open(path, encoding="utf-8") as handle:
-            manifest = json.load(handle)
+        manifest = read_manifest_file(root, limits)
     except FileNotFoundError:
         raise ExportFormatError(
             f"{root!r} is not an mlengine export: it has no {MANIFEST_FILE}."
         ) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ExportFormatError(f"{path}: cannot be read as JSON ({exc}).") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
         found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
         raise ExportFormatError(f"{path}: format is {found!r}, expected {FORMAT_NAME!r}.")
@@ -97,12 +105,21 @@ def read_manifest(export_dir: str | os.PathLike[str]) -> dict[str, Any]:
     for key in ("model_spec", "signature"):
         if not isinstance(manifest.get(key), dict):
             raise ExportFormatError(f"{path}: {key!r} is missing or not an object.")
-    manifest[MEMBERS_KEY] = check_members(manifest, root, path)
+    inputs = manifest["signature"].get("inputs", [])
+    if not isinstance(inputs, list) or not all(
+        isinstance(entry, dict) and isinstance(entry.get("name"), str) for entry in inputs
+    ):
+        # What every export's Predictor reads first (the model's own checks come later).
+        raise ExportFormatError(
+            f"{path}: signature inputs must be a list of objects with a 'name'."
+        )
+    manifest[MEMBERS_KEY] = check_members(manifest, root, path, limits)
     return manifest
 
 
-def _resolve_assets(spec: Any, root: str) -> None:
-    """Fill file-based vocabularies from ``assets/`` (paths checked to stay inside)."""
+def _resolve_assets(spec: Any, root: str, limits: ExportLimits) -> None:
+    """Fill file-based vocabularies from ``assets/`` (paths checked to stay inside, each a
+    regular file within the asset limit before it is read)."""
     for class_name, config in column_configs(spec):
         relative = config.get("vocabulary_file")
         if class_name != "VocabularyColumn" or not relative:
@@ -110,6 +127,7 @@ def _resolve_assets(spec: Any, root: str) -> None:
         path = inside(root, relative, f"vocabulary of {config.get('key')!r}")
         if not path.startswith(os.path.join(os.path.realpath(root), ASSETS_DIR)):
             raise ExportFormatError(f"vocabulary file {relative!r} is not under assets/.")
+        check_file(path, f"vocabulary file {relative!r}", limits.max_asset_bytes)
         try:
             vocabulary: Sequence[Any] = read_vocabulary_file(path)
             if config.get("dtype") == "int64":
@@ -129,35 +147,62 @@ class Predictor:
         [{'class_ids': [0], 'classes': ['0'], 'logistic': [0.03], ...}]
     """
 
-    def __init__(self, export_dir: str | os.PathLike[str]):
+    def __init__(
+        self, export_dir: str | os.PathLike[str], limits: ExportLimits | None = None
+    ) -> None:
         root = os.fspath(export_dir)
         self.path = root
-        self.manifest = read_manifest(root)
-        spec = json.loads(json.dumps(self.manifest["model_spec"]))
-        _resolve_assets(spec, root)
+        # Every size is checked before what it sizes is built (see mlengine.export.validate),
+        # for a network and for a model that is a member alike.
+        self.limits = limits = limits or ExportLimits.from_env()
+        self.manifest = read_manifest(root, limits)
+        spec = copy.deepcopy(self.manifest["model_spec"])
         # A model that is a member (an ONNX graph, boosted trees, an ensemble) scores through
         # it (export/scorers.py); the inputs around it are the same as a network's.
         self._scorer: Scorer | None = None
         self._row_path: RowEncoder | None = None
+        # String values and what depends on them, kept from one prediction to the next (the
+        # server's request decoder reads it too).
         self.memory = ValueMemory()
         self._warned_unknown: set[str] = set()
         self.numpy_network: NumpyNetwork | None = None
         self.linear_transformer = self.dnn_transformer = None
+        # A network whose activation numpy lacks runs on torch, built on first use.
         self._model: Model | None = None
         self._encoder: Encoder | None = None
         self._torch_lock = threading.Lock()
-        self._spec = spec
         self.head: Head
         self._init_signature()
-        scorer = scorer_for(root, self.manifest, spec)
+        members = self.manifest[MEMBERS_KEY]
+        try:
+            # A custom network's graph may have no head (its own outputs).
+            if spec.get("head") is not None or spec.get("network") != "onnx":
+                check_head_config(spec.get("head"), root, limits)
+            _resolve_assets(spec, root, limits)
+            columns = check_spec(spec, root, limits)
+        except ExportFormatError:
+            raise
+        except SPEC_ERRORS as exc:
+            raise spec_error(root, exc) from None
+        self._spec = spec
+        #: The memory this version needs, from its manifest (validate.model_bytes).
+        self.model_bytes = 0
+        if any(kind in members for kind in SCORERS):
+            # Before a member is read: its files' sizes and the spec's lists, in the budget.
+            self.model_bytes = check_memory(spec, columns, {}, root, limits, members)
+        scorer = scorer_for(root, self.manifest, spec, limits)
         if scorer is not None:
             self._scorer = scorer
             if scorer.head is not None:
                 self.head = scorer.head
+                if scorer.checks_signature:
+                    check_signature(self.manifest, columns, self.head, root)
+            self.model_bytes += scorer.model_bytes
             self.output_keys = list(scorer.output_keys)
             return
         try:
             self.head = head_from_config(spec["head"])
+            check_signature(self.manifest, columns, self.head, root)
             self.linear_transformer, self.dnn_transformer = transformers_from_spec(spec)
             shapes = weight_shapes(
                 spec, self.linear_transformer, self.dnn_transformer, self.head.logits_dimension
@@ -166,31 +211,22 @@ class Predictor:
             raise
         except SPEC_ERRORS as exc:
             raise spec_error(root, exc) from None
-        variables = os.path.join(root, VARIABLES_FILE)
-        if not os.path.isfile(variables):
-            raise ExportFormatError(f"{root!r} has no {VARIABLES_FILE}.")
-        try:
-            weights = load_file(variables)
-        except (SafetensorError, OSError, ValueError) as exc:
-            raise ExportFormatError(
-                f"{variables}: not a valid safetensors file ({exc}); it may be truncated or "
-                "not a safetensors file at all."
-            ) from None
-        check_weights(shapes, weights, variables, ExportFormatError)
+        self.model_bytes = check_memory(spec, columns, shapes, root, limits)
+        weights = read_weights(root, shapes, limits)
         self._weights = {
             name: array.astype(np.float32, copy=False) if array.dtype.kind == "f" else array
             for name, array in weights.items()
         }
         dnn = self.dnn_transformer
-        self.numpy_network = NumpyNetwork.from_weights(
-            self._weights,
-            None if dnn is None else dnn.embedding_specs,
-            bool(spec.get("batch_norm", False)),
-            str(spec.get("dnn_activation_fn", "relu")),
-        )
-        # A network whose activation numpy lacks runs on torch, built on first use (above).
-        # self.memory keeps string values and what depends on them from one prediction to
-        # the next (the server's request decoder reads it too).
+        # Weights that overflow when folded give outputs that are not finite: the probe that
+        # makes a version READY refuses them (export.probe), numpy need not warn.
+        with np.errstate(over="ignore", invalid="ignore"):
+            self.numpy_network = NumpyNetwork.from_weights(
+                self._weights,
+                None if dnn is None else dnn.embedding_specs,
+                bool(spec.get("batch_norm", False)),
+                str(spec.get("dnn_activation_fn", "relu")),
+            )
         # Requests of a few rows: compiled per-column Python and the numpy forward.
         rows = RowEncoder([self.linear_transformer, self.dnn_transformer], self.memory)
         self._row_path = rows if rows.supported and self.numpy_network is not None else None
@@ -298,7 +334,20 @@ class Predictor:
         return self.head.predictions(self.numpy_network.rows(encoded[0], encoded[1], count))
 
     def predict(self, instances: Any) -> dict[str, np.ndarray]:
-        """Predictions as columns: one array per output key, first axis = instances."""
+        """Predictions as columns: one array per output key, first axis = instances.
+
+        Raises:
+            FeatureError: an input does not fit its column (named, with its instance), or an
+                output is not finite (inputs so extreme that the model overflows): never
+                returned as an answer.
+        """
+        # Overflow is found, and named, by check_finite below: numpy need not warn of it.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            outputs = self._predict(instances)
+        check_finite(outputs)
+        return outputs
+
+    def _predict(self, instances: Any) -> dict[str, np.ndarray]:
         if self._row_path is not None and 0 < _count_plain(instances) <= ROW_PATH_ROWS:
             with BLAS_THREADS.limited(1):
                 outputs = self._predict_few(instances)
@@ -417,6 +466,23 @@ class _BlasThreads:
 BLAS_THREADS = _BlasThreads()
 
 
+def check_finite(outputs: Mapping[str, np.ndarray]) -> None:
+    """Refuse outputs with a value that is not finite, naming the first instance and output.
+
+    Raises:
+        FeatureError: an output of some instance is NaN or infinite.
+    """
+    for key, values in outputs.items():
+        if values.dtype.kind != "f" or bool(np.isfinite(values).all()):
+            continue
+        rows = values.reshape(len(values), -1)
+        row = int(np.flatnonzero(~np.isfinite(rows).all(axis=1))[0])
+        raise FeatureError(
+            f"Instance {row}: the model's output {key!r} is not finite "
+            f"({rows[row].tolist()}); its input values are beyond what the model can compute."
+        )
+
+
 def _count_plain(instances: Any) -> int:
     """The rows of a list of instances or of a dict of lists; 0 for any other input."""
     if type(instances) is list:
@@ -446,6 +512,7 @@ def _first_mixed_value(name: str, values: list[Any]) -> str:
     return f"Feature {name!r}: values cannot be read as one column (nested or mixed values)."
 
 
-def load(export_dir: str | os.PathLike[str]) -> Predictor:
-    """Load an export directory (``<base>/<timestamp>``) into a :class:`Predictor`."""
-    return Predictor(export_dir)
+def load(export_dir: str | os.PathLike[str], limits: ExportLimits | None = None) -> Predictor:
+    """Load an export directory (``<base>/<timestamp>``) into a :class:`Predictor`, refusing
+    one that asks for more than ``limits`` (default: :meth:`ExportLimits.from_env`)."""
+    return Predictor(export_dir, limits)

@@ -30,16 +30,27 @@ from mlengine.feature_column.encoding import RawBatch, count_rows
 from mlengine.feature_column.memory import ValueMemory
 from mlengine.feature_column.row_encoder import RowEncoder
 from mlengine.feature_column.transform import transform_all
+from mlengine.limits import ExportLimits
 from mlengine.model.heads import Head, head_from_config
 from mlengine.model.trees import TreeInputs
 
-#: What a malformed model spec raises while it is read.
-SPEC_ERRORS = (MLEngineError, ValueError, TypeError, KeyError, RuntimeError)
+#: What rebuilding a model from a crafted spec may raise (a column whose fields have the wrong
+#: types fails where they are used): each is an invalid export, never a crash.
+SPEC_ERRORS = (
+    MLEngineError,
+    ValueError,
+    TypeError,
+    LookupError,
+    AttributeError,
+    RuntimeError,
+    ArithmeticError,
+)
 
 
 def spec_error(where: str, error: Exception) -> ExportFormatError:
     """The error for a model spec that cannot be read (``error`` says why)."""
-    return ExportFormatError(f"{where}: the model spec is invalid: {error}")
+    kind = "" if isinstance(error, MLEngineError | ValueError) else f"{type(error).__name__}: "
+    return ExportFormatError(f"{where}: the model spec is invalid: {kind}{error}")
 
 
 def spec_head(root: str, spec: Mapping[str, Any]) -> Head:
@@ -65,6 +76,17 @@ class Scorer(Protocol):
     def few_rows_inline(self) -> bool:
         """Whether a few rows take microseconds, so the server may run them inline."""
 
+    @property
+    def checks_signature(self) -> bool:
+        """Whether the manifest's signature must be the one the spec's columns and head give
+        (validate.check_signature): an ensemble's is its members' union, a custom graph's
+        has inputs of its own."""
+
+    @property
+    def model_bytes(self) -> int:
+        """Memory held beyond what the manifest's member files and lists account for (an
+        ensemble: its members' own budgets)."""
+
     def predict(self, features: RawBatch, memory: ValueMemory) -> dict[str, np.ndarray]: ...
 
 
@@ -74,6 +96,8 @@ class OnnxScorer:
     #: The graph runs in an onnxruntime session (hundreds of microseconds a call, outside the
     #: GIL): the server batches it like any vectorised model.
     few_rows_inline = False
+    checks_signature = False
+    model_bytes = 0
 
     def __init__(self, root: str, entry: Mapping[str, Any], spec: Mapping[str, Any]):
         try:
@@ -118,6 +142,8 @@ class TreeScorer:
     #: A few rows take the row encoder and one booster call (tens of microseconds): the
     #: server may run them inline, as a network's row path.
     few_rows_inline = True
+    checks_signature = True
+    model_bytes = 0
 
     def __init__(self, root: str, entry: Mapping[str, Any], spec: Mapping[str, Any]):
         self.head = spec_head(root, spec)
@@ -161,19 +187,36 @@ class TreeScorer:
         return self.head.predictions(self.logits(features, memory))
 
 
-def _ensemble(root: str, entry: Mapping[str, Any], spec: Mapping[str, Any]) -> Scorer:
-    return ensemble.read_ensemble(root, entry, spec_head(root, spec))
+def _ensemble(
+    root: str, entry: Mapping[str, Any], spec: Mapping[str, Any], limits: ExportLimits
+) -> Scorer:
+    return ensemble.read_ensemble(root, entry, spec_head(root, spec), limits)
 
 
-#: The member kinds that are a whole model, and how each is read (entry already checked).
-SCORERS: dict[str, Callable[[str, Mapping[str, Any], Mapping[str, Any]], Scorer]] = {
-    "onnx": OnnxScorer,
-    lightgbm_model.MEMBER: TreeScorer,
+ScorerReader = Callable[[str, Mapping[str, Any], Mapping[str, Any], ExportLimits], Scorer]
+"""Reads one member kind: ``(root, entry, spec, limits)``."""
+
+
+def _member(cls: Callable[[str, Mapping[str, Any], Mapping[str, Any]], Scorer]) -> ScorerReader:
+    """A reader of one file member: what it holds is sized by the manifest (no limits)."""
+    return lambda root, entry, spec, limits: cls(root, entry, spec)
+
+
+#: The member kinds that are a whole model, and how each is read (entry already checked;
+#: an ensemble's member exports are each loaded within what is left of ``limits``).
+SCORERS: dict[str, ScorerReader] = {
+    "onnx": _member(OnnxScorer),
+    lightgbm_model.MEMBER: _member(TreeScorer),
     ensemble.MEMBER: _ensemble,
 }
 
 
-def scorer_for(root: str, manifest: Mapping[str, Any], spec: Mapping[str, Any]) -> Scorer | None:
+def scorer_for(
+    root: str,
+    manifest: Mapping[str, Any],
+    spec: Mapping[str, Any],
+    limits: ExportLimits | None = None,
+) -> Scorer | None:
     """The scorer of the one model member of a checked manifest, or None for a network in
     ``variables/``.
 
@@ -193,4 +236,5 @@ def scorer_for(root: str, manifest: Mapping[str, Any], spec: Mapping[str, Any]) 
         raise ExportFormatError(f"{root!r}: a custom network's export has no 'onnx' member.")
     if not present:
         return None
-    return SCORERS[present[0]](root, members[present[0]], spec)
+    reader = SCORERS[present[0]]
+    return reader(root, members[present[0]], spec, limits or ExportLimits.from_env())

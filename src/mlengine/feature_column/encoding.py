@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mlengine.errors import FeatureError
+from mlengine.errors import FeatureError, located
 from mlengine.feature_column import small_batch
 from mlengine.feature_column.decoding import (
     Strings,
@@ -36,6 +36,11 @@ from mlengine.feature_column.decoding import (
     to_arrow,
 )
 from mlengine.feature_column.memory import ValueMemory
+
+# The smallest magnitude that float32 (the model's dtype) rounds to infinity: halfway between
+# its largest finite value, (2 - 2**-23) * 2**127, and 2**128 (a tie rounds to even: up).
+# A feature value at or beyond it is refused, named, rather than computed into inf or NaN.
+FLOAT32_OVERFLOW = 2.0**128 - 2.0**103
 
 RawBatch = Mapping[str, Any]
 
@@ -79,6 +84,26 @@ def count_rows(features: RawBatch) -> int:
     for values in features.values():
         return len(values)
     return 0
+
+
+def check_float32(values: np.ndarray, key: str) -> None:
+    """Refuse a value (NaN aside: a missing value) that is not finite as float32, the model's
+    dtype, naming the feature and its row (the instance, in a prediction).
+
+    Raises:
+        FeatureError: ``1e300``, ``inf``: ``Instance 0: feature 'age' is 1e+300 ...``.
+    """
+    extreme = np.abs(values) >= FLOAT32_OVERFLOW  # False for NaN
+    if extreme.any():
+        rows = extreme.reshape(len(values), -1)
+        row = int(np.flatnonzero(rows.any(axis=1))[0])
+        value = float(values.reshape(len(values), -1)[row][rows[row]][0])
+        reason = (
+            f"not a finite float32 number (the model's dtype holds magnitudes below "
+            f"{FLOAT32_OVERFLOW:.7g})"
+        )
+        error = FeatureError(f"Instance {row}: feature {key!r} is {value!r}, which is {reason}.")
+        raise located(error, row, key, value, reason)
 
 
 class FeatureBatch:
@@ -135,6 +160,7 @@ class FeatureBatch:
                 f"for {self.n} rows."
             )
         out = out.reshape(self.n, width)
+        check_float32(out, key)
         self._floats[(key, width)] = out
         return out
 

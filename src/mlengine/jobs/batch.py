@@ -38,6 +38,7 @@ from mlengine.data.readers import FileSource, expand_patterns
 from mlengine.errors import DataError, MLEngineError
 from mlengine.export import Predictor, load
 from mlengine.jobs.specs import DEFAULT_BATCH_SIZE, RESULTS_PREFIX
+from mlengine.limits import JSONLimitError, load_json
 from mlengine.tuning import CSV_BLOCK_BYTES, RESULT_SHARD_ROWS
 
 _ARROW_TYPES = {"float32": pa.float64(), "float64": pa.float64(), "int64": pa.int64()}
@@ -93,7 +94,9 @@ def json_chunks(source: FileSource, batch_size: int) -> Iterator[Chunk]:
                 raise _bad_line(source, number, "empty line; each line must hold one instance.")
             text = text.rstrip(b"\r\n")
             try:
-                value = orjson.loads(text)
+                value = load_json(text)
+            except JSONLimitError as error:
+                raise _bad_line(source, number, str(error)) from None
             except orjson.JSONDecodeError as error:
                 problem = f"not valid JSON ({error.msg} at column {error.colno})."
                 raise _bad_line(source, number, problem) from None

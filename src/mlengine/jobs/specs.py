@@ -19,7 +19,7 @@ from typing import Any
 
 from mlengine.errors import InvalidParameterError
 from mlengine.jobs.processes import free_port
-from mlengine.registry.origins import is_url
+from mlengine.registry.origins import check_location, is_url
 from mlengine.tuning import BATCH_PREDICTION_ROWS
 
 _MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
@@ -30,9 +30,10 @@ RESULTS_PREFIX = "prediction.results-"
 
 
 def local_path(value: str, what: str) -> str:
-    """An absolute local path (relative paths mean the submitter's working directory)."""
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidParameterError(f"Invalid {what} {value!r}: expected a path.")
+    """An absolute local path (relative paths mean the submitter's working directory); a URL
+    as it is. Refused as :func:`~mlengine.registry.origins.check_location` refuses: empty, or
+    with NUL or another control character."""
+    check_location(value, what)
     return value if is_url(value) else os.path.abspath(os.path.expanduser(value))
 
 

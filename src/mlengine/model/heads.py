@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from mlengine.feature_column.onnx_graph import OnnxGraph
 
-from mlengine.errors import DataError, InvalidParameterError
+from mlengine.errors import DataError, InvalidParameterError, located
 
 OnnxOutputs = dict[str, tuple[str, str, list[int]]]
 """A head's predictions in an ONNX graph: output key -> (tensor, dtype, shape)."""
@@ -31,6 +31,11 @@ OnnxOutputs = dict[str, tuple[str, str, list[int]]]
 SUM_OVER_BATCH_SIZE = "sum_over_batch_size"
 SUM = "sum"
 LOSS_REDUCTIONS = (SUM_OVER_BATCH_SIZE, SUM)
+
+
+# The column a label error names (errors.located): the pipeline, which knows the label
+# column's name (an input function's label_key), puts it there.
+LABEL = "<label>"
 
 
 class PredictionKeys:
@@ -274,7 +279,8 @@ class ClassificationHead(Head):
         arr = labels_array(labels)
         if arr.null_count:
             row = int(np.flatnonzero(np.asarray(arr.is_null()))[0])
-            raise DataError(f"Label of example {row} is missing.")
+            error = DataError(f"Label of example {row} is missing.")
+            raise located(error, row, LABEL, None, "a missing label")
         if self.label_vocabulary is not None:
             if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
                 raise DataError(
@@ -287,10 +293,10 @@ class ClassificationHead(Head):
             )
             if (ids < 0).any():
                 row = int(np.flatnonzero(ids < 0)[0])
-                raise DataError(
-                    f"Label {stripped[row].as_py()!r} of example {row} is not in label_vocabulary "
-                    f"{self.label_vocabulary}."
-                )
+                value = stripped[row].as_py()
+                reason = f"not in label_vocabulary {self.label_vocabulary}"
+                error = DataError(f"Label {value!r} of example {row} is {reason}.")
+                raise located(error, row, LABEL, value, reason)
             return ids.astype(np.int64)
         if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
             raise DataError(
@@ -304,9 +310,9 @@ class ClassificationHead(Head):
             row = int(np.flatnonzero(bad)[0])
             value = float(values[row])
             shown = int(value) if value.is_integer() else value  # "2", not "np.float64(2.0)"
-            raise DataError(
-                f"Label {shown} of example {row} is not a class id in [0, {self.n_classes})."
-            )
+            reason = f"not a class id in [0, {self.n_classes})"
+            error = DataError(f"Label {shown} of example {row} is {reason}.")
+            raise located(error, row, LABEL, shown, reason)
         return values.astype(np.int64)
 
     def _class_outputs(self, class_ids: np.ndarray) -> dict[str, np.ndarray]:
@@ -504,9 +510,10 @@ class RegressionHead(Head):
         bad = ~np.isfinite(values).all(axis=1)
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            raise DataError(
+            error = DataError(
                 f"Label of example {row} is not a finite number: {values[row].tolist()}."
             )
+            raise located(error, row, LABEL, values[row].tolist(), "not a finite number")
         return values
 
     def unreduced_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 
-from mlengine.errors import DataError, InvalidParameterError
+from mlengine.errors import DataError, InvalidParameterError, located
 from mlengine.model.heads import (
+    LABEL,
     SUM_OVER_BATCH_SIZE,
     Head,
     OnnxOutputs,
@@ -103,9 +104,10 @@ class MultiLabelHead(Head):
         bad = ~np.isin(values, (0.0, 1.0))
         if bad.any():
             row = int(np.flatnonzero(bad.any(axis=1))[0])
-            raise DataError(
+            error = DataError(
                 f"Labels of example {row} must be 0 or 1 per class; got {values[row].tolist()}."
             )
+            raise located(error, row, LABEL, values[row].tolist(), "not 0 or 1 per class")
         return values.astype(np.float32)
 
     def _from_names(self, labels: Any) -> np.ndarray:
@@ -115,16 +117,16 @@ class MultiLabelHead(Head):
         out = np.zeros((len(rows), self.n_classes), dtype=np.float32)
         for row, names in enumerate(rows):
             if isinstance(names, str) or not isinstance(names, Sequence | np.ndarray):
-                raise DataError(
+                error = DataError(
                     f"Labels of example {row} must be a list of class names; got {names!r}."
                 )
+                raise located(error, row, LABEL, names, "not a list of class names")
             for name in names:
                 column = index.get(str(name).strip())
                 if column is None:
-                    raise DataError(
-                        f"Label {name!r} of example {row} is not in label_vocabulary "
-                        f"{self.label_vocabulary}."
-                    )
+                    reason = f"not in label_vocabulary {self.label_vocabulary}"
+                    error = DataError(f"Label {name!r} of example {row} is {reason}.")
+                    raise located(error, row, LABEL, name, reason)
                 out[row, column] = 1.0
         return out
 

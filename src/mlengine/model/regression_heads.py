@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mlengine.errors import DataError
+from mlengine.errors import DataError, located
 from mlengine.model.heads import (
+    LABEL,
     SUM_OVER_BATCH_SIZE,
     OnnxOutputs,
     PredictionKeys,
@@ -63,10 +64,9 @@ class PoissonRegressionHead(RegressionHead):
         values = super().encode_labels(labels)
         if (values < 0).any():
             row = int(np.flatnonzero((values < 0).any(axis=1))[0])
-            raise DataError(
-                f"Label of example {row} is negative ({values[row].tolist()}): a Poisson "
-                "regression needs counts >= 0."
-            )
+            reason = "negative: a Poisson regression needs counts >= 0"
+            error = DataError(f"Label of example {row} is {reason} ({values[row].tolist()}).")
+            raise located(error, row, LABEL, values[row].tolist(), reason)
         return values
 
     def unreduced_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -121,10 +121,9 @@ class LogisticRegressionHead(RegressionHead):
         bad = (values < 0) | (values > 1)
         if bad.any():
             row = int(np.flatnonzero(bad.any(axis=1))[0])
-            raise DataError(
-                f"Label of example {row} is {values[row, 0]}: a logistic regression needs "
-                "labels in [0, 1]."
-            )
+            reason = "not in [0, 1], which a logistic regression needs"
+            error = DataError(f"Label of example {row} is {values[row, 0]}: {reason}.")
+            raise located(error, row, LABEL, float(values[row, 0]), reason)
         return values
 
     def unreduced_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -16,6 +16,10 @@ from mlengine.errors import InvalidParameterError, MLEngineError
 from mlengine.feature_column import FeatureTransformer, from_config
 
 BATCH_NORM_EPSILON = 1e-3  # Keras' default, which tf.estimator's DNNs use
+# The activations a DNN may name (``dnn_activation_fn``): the keys of
+# :data:`mlengine.model.networks.ACTIVATIONS`, kept here so that loading an export refuses an
+# unknown name without importing torch (a test keeps the two equal).
+ACTIVATION_NAMES = ("elu", "gelu", "leaky_relu", "relu", "selu", "sigmoid", "silu", "swish", "tanh")
 
 
 def transformers_from_spec(

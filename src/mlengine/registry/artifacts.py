@@ -1,12 +1,21 @@
 """The artifact store: each version's own copy of its export, under ``<root>/<model>/<number>/``.
 
 The root is a local directory or any fsspec URL. A version's files are copied from its origin
-into a *staging* folder, checked by loading them with :func:`mlengine.export.load`, and only
-then put in place:
+into a *staging* folder, checked by loading them and answering a prediction on an instance
+built from the export's own signature, exactly as the server will
+(:func:`mlengine.export.probe.check_serves`), and only then put in place:
 
 * local root: staging is ``<root>/<model>/.staging-<number>-<random>/`` on the same file
   system, and ``os.rename`` moves it into place atomically;
 * object store: staging is a local temporary folder, uploaded file by file afterwards.
+
+Only what the export's manifest lists is copied (:func:`mlengine.export.validate.listed_files`:
+the manifest, the weights, the assets, format 2's member files and the files of an ensemble's
+member exports): the version holds exactly what loading reads, and a
+stray file in the origin (an editor's backup, a large log) costs nothing. Before a byte is
+copied, every entry of the origin must be a regular file or a directory (a FIFO, a device or a
+socket could hang the copy: refused at once, naming it) and the listed files together must fit
+:attr:`mlengine.limits.ExportLimits.max_export_bytes`.
 
 Either way the registry row, not the files, is the commit record: a version is READY only
 after its files are complete and loaded, and a version that failed, or whose creator died,
@@ -28,23 +37,44 @@ import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
 from mlengine.errors import ExportFormatError, InvalidParameterError, MLEngineError
-from mlengine.registry.origins import MANIFEST, ExportInfo, export_info, open_origin, parse_manifest
+from mlengine.limits import ExportLimits, show_bytes
+from mlengine.registry.origins import (
+    MANIFEST,
+    ExportInfo,
+    export_info,
+    open_origin,
+    parse_manifest,
+    read_manifest,
+)
 
 COPY_CHUNK_BYTES = 8 * 1024 * 1024
 STAGING_PREFIX = ".staging-"
 
 
 def load_export(path: str) -> None:
-    """Check that the export at local ``path`` loads, with the same code that serves it.
+    """Check that the export at local ``path`` loads and answers a prediction on an instance
+    built from its own signature, with the same code that serves it
+    (:func:`mlengine.export.probe.check_serves`).
 
-    Imported lazily: the loader pulls in torch, which the other registry commands never need.
+    Imported lazily: the other registry commands never need the export code.
 
     Raises:
-        ExportFormatError: the directory is not a valid export.
+        ExportFormatError: the directory is not a valid export, or it cannot serve.
     """
     # importlib keeps this module importable (and type-checked) without the export code.
     export = importlib.import_module("mlengine.export")
-    export.load(path)
+    probe = importlib.import_module("mlengine.export.probe")
+    probe.check_serves(export.load(path))
+
+
+def listed_files(
+    manifest: dict[str, object], read_nested: Callable[[str], dict[str, object]] | None = None
+) -> list[str]:
+    """The files an export's manifest lists (:func:`mlengine.export.validate.listed_files`);
+    ``read_nested`` reads the manifest of a member export (an ensemble's), relative path."""
+    validate = importlib.import_module("mlengine.export.validate")
+    files: list[str] = validate.listed_files(manifest, read_nested)
+    return files
 
 
 def relative_path(model: str, number: int) -> str:
@@ -92,7 +122,26 @@ class ArtifactStore:
             staging = tempfile.mkdtemp(prefix=f"mlengine-{STAGING_PREFIX}{number}-")
         final = self._path(model, str(number))
         try:
-            _copy_tree(origin, staging, heartbeat)
+            fs, root = open_origin(origin)
+
+            def read_nested(relative: str) -> dict[str, object]:
+                # Its size checked before it is read, like the export's own manifest; where
+                # it may lie (inside members/) the load checks.
+                if posixpath.isabs(relative) or ".." in relative.split("/"):
+                    raise ExportFormatError(
+                        f"Origin {origin!r}: member export {relative!r} is not inside it."
+                    )
+                try:
+                    return read_manifest(fs, posixpath.join(root, relative), origin)
+                except OSError as error:
+                    raise ExportFormatError(
+                        f"Origin {origin!r}: member export {relative!r} cannot be read "
+                        f"({error.strerror or type(error).__name__})."
+                    ) from None
+
+            manifest_path = posixpath.join(root, MANIFEST)
+            listed = listed_files(read_manifest(fs, manifest_path, origin), read_nested)
+            _copy_tree(origin, staging, heartbeat, listed)
             manifest = parse_manifest(Path(staging, MANIFEST).read_bytes(), origin)
             try:
                 load_export(staging)
@@ -186,16 +235,23 @@ class ArtifactStore:
         return target
 
 
-def _copy_tree(origin: str, dest: str, heartbeat: Callable[[], None]) -> None:
-    """Copy every file and folder under ``origin`` into the local folder ``dest``.
+def _copy_tree(
+    origin: str, dest: str, heartbeat: Callable[[], None], listed: list[str] | None = None
+) -> None:
+    """Copy the files of ``origin`` (only those in ``listed``, ``/``-separated paths relative
+    to it, when given) into the local folder ``dest``.
 
-    Refuses symbolic links in a local origin (an export has none, and following one could copy
-    files from outside it) and any entry whose name would leave ``dest``.
+    Before anything is copied: every entry must be a regular file or a directory (anything
+    else could block a read forever: refused, naming it), symbolic links in a local origin are
+    refused (an export has none, and following one could copy files from outside it), as is
+    any entry whose name would leave ``dest``; and the files to copy must fit
+    :attr:`~mlengine.limits.ExportLimits.max_export_bytes`.
     """
     fs, root = open_origin(origin)
     local_origin = isinstance(fs, LocalFileSystem)
     entries = fs.find(root, withdirs=True, detail=True)
     root = root.rstrip("/")
+    files: list[tuple[str, str, int]] = []  # (path, relative path, size)
     for path, info in sorted(entries.items()):
         rel = posixpath.relpath(path, root)
         if rel == ".":
@@ -207,10 +263,26 @@ def _copy_tree(origin: str, dest: str, heartbeat: Callable[[], None]) -> None:
                 f"Origin {origin!r} contains a symbolic link ({rel}); copy the export without "
                 "links."
             )
-        target = os.path.join(dest, *rel.split("/"))
-        if info.get("type") == "directory":
-            os.makedirs(target, exist_ok=True)
+        kind = info.get("type")
+        if kind == "directory":
             continue
+        if kind != "file":
+            raise ExportFormatError(
+                f"Origin {origin!r} contains {rel!r}, which is not a regular file or a "
+                "directory (a FIFO, a device or a socket?); only files and directories are "
+                "copied."
+            )
+        if listed is None or rel in listed:
+            files.append((path, rel, int(info.get("size") or 0)))
+    limit = ExportLimits.from_env().max_export_bytes
+    total = sum(size for _, _, size in files)
+    if total > limit:
+        raise ExportFormatError(
+            f"Origin {origin!r} holds {show_bytes(total)} of files, over the limit of "
+            f"{show_bytes(limit)} (MLENGINE_MAX_EXPORT_BYTES)."
+        )
+    for path, rel, _ in files:
+        target = os.path.join(dest, *rel.split("/"))
         os.makedirs(os.path.dirname(target), exist_ok=True)
         with fs.open(path, "rb") as source, open(target, "wb") as sink:
             while chunk := source.read(COPY_CHUNK_BYTES):

@@ -28,6 +28,7 @@ from mlengine.errors import (
     FailedPreconditionError,
     MLEngineError,
     RegistryError,
+    scrub,
 )
 from mlengine.registry import queries
 from mlengine.registry.artifacts import STAGING_PREFIX, ArtifactStore, relative_path
@@ -184,7 +185,11 @@ class Lifecycle:
             log.exception("creating %s failed", label(model, name))
 
     def fail(self, model: str, number: int, reason: str) -> None:
-        """Mark a CREATING version FAILED with ``reason`` and remove its files."""
+        """Mark a CREATING version FAILED with ``reason`` and remove its files.
+
+        The stored reason is scrubbed of local paths and URLs (:func:`mlengine.errors.scrub`):
+        the server shows it to anyone who may read the model's status, token or not.
+        """
         self.db.write(
             lambda conn: conn.execute(
                 versions.update()
@@ -192,7 +197,7 @@ class Lifecycle:
                 .where(versions.c.state == VersionState.CREATING.value)
                 .values(
                     state=VersionState.FAILED.value,
-                    error_message=reason,
+                    error_message=scrub(reason),
                     worker=None,
                     heartbeat_time=None,
                 )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from mlengine.errors import InvalidParameterError
+from mlengine.errors import InvalidParameterError, NotFoundError
 
 NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,127}$"
 _NAME_RE = re.compile(NAME_PATTERN)
@@ -22,6 +22,9 @@ _MAX_LABELS = 64
 # TF Serving's version labels ("stable", "canary") name a path segment: /labels/{label}.
 VERSION_LABEL_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,62}$"
 _VERSION_LABEL_RE = re.compile(VERSION_LABEL_PATTERN)
+# The largest version number a version can have: the registry's number columns are SQL INTEGER,
+# 32-bit in PostgreSQL. A bigger number names no version (404), never a database error.
+MAX_VERSION_NUMBER = 2**31 - 1
 
 
 def _show(value: object) -> str:
@@ -101,6 +104,7 @@ def parse_version_ref(version: str | int) -> str | int:
 
     Raises:
         InvalidParameterError: neither a positive number nor a valid name.
+        NotFoundError: a number above :data:`MAX_VERSION_NUMBER` (no version has it).
     """
     if isinstance(version, bool):
         raise InvalidParameterError(f"Invalid version {_show(version)}: expected a name or number.")
@@ -109,13 +113,25 @@ def parse_version_ref(version: str | int) -> str | int:
             raise InvalidParameterError(
                 f"Invalid version number {version}: version numbers start at 1."
             )
+        if version > MAX_VERSION_NUMBER:
+            raise NotFoundError(
+                f"Version {_show(version)} not found: version numbers go up to "
+                f"{MAX_VERSION_NUMBER}."
+            )
         return version
     if isinstance(version, str) and version.isascii() and version.isdigit():
-        return parse_version_ref(int(version))
+        digits = version.lstrip("0") or "0"
+        if len(digits) > len(str(MAX_VERSION_NUMBER)):  # never convert a huge number
+            raise NotFoundError(
+                f"Version {_show(version)} not found: version numbers go up to "
+                f"{MAX_VERSION_NUMBER}."
+            )
+        return parse_version_ref(int(digits))
     return validate_name(version, "version")
 
 
 __all__ = [
+    "MAX_VERSION_NUMBER",
     "NAME_PATTERN",
     "VERSION_LABEL_PATTERN",
     "parse_version_ref",

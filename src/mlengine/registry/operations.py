@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from mlengine.errors import InvalidParameterError, MLEngineError, NotFoundError
+from mlengine.limits import whole_number
 from mlengine.registry.db import Database
 from mlengine.registry.entities import (
     ModelVersion,
@@ -41,6 +42,9 @@ from mlengine.registry.migrations import operations_table as operations
 # google.rpc.Code values of the errors an operation can end with.
 CANCELLED, INVALID_ARGUMENT, ABORTED = 1, 3, 10
 MAX_PAGE_SIZE = 100
+# Row ids are SQL INTEGER (32-bit in PostgreSQL): a token naming a bigger one names no row, and
+# is refused before it reaches the database.
+MAX_ROW_ID = 2**31 - 1
 DEFAULT_PAGE_SIZE = 20  # ML Engine's list default
 OPERATION_ID = re.compile(r"^[A-Za-z0-9_.-]{1,300}$")
 
@@ -260,9 +264,10 @@ def _decode_token(token: str | None) -> int:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         text = ""
     kind, _, value = text.partition(":")
-    if kind != "after" or not value.isdigit():
+    after = whole_number(value, MAX_ROW_ID) if kind == "after" else None
+    if after is None:
         raise InvalidParameterError(f"Invalid pageToken {token[:80]!r}: pass nextPageToken back.")
-    return int(value)
+    return after
 
 
 __all__ = ["CANCELLED", "DEFAULT_PAGE_SIZE", "MAX_PAGE_SIZE", "OperationLog", "to_operation"]

@@ -8,7 +8,6 @@ and an mlengine export (its ``saved_model.json`` names the format), so the commo
 
 from __future__ import annotations
 
-import json
 import os
 import posixpath
 from collections.abc import Mapping, Sequence
@@ -19,6 +18,7 @@ import fsspec
 from fsspec import AbstractFileSystem
 
 from mlengine.errors import ExportFormatError, InvalidParameterError
+from mlengine.limits import ExportLimits, load_json, show_bytes
 
 MANIFEST = "saved_model.json"
 EXPORT_FORMAT = "mlengine-export"
@@ -30,10 +30,28 @@ def is_url(value: str) -> bool:
     return "://" in value
 
 
+def check_location(value: object, what: str) -> str:
+    """``value`` if it can name a file or URL: a non-empty string without NUL or other control
+    characters (no file system takes them: ``os`` raises on NUL, and a message or log line
+    showing one would be mangled). Every path or URL a request or a job carries is checked
+    here before it reaches the file system.
+
+    Raises:
+        InvalidParameterError: naming ``what`` and the value.
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidParameterError(f"Invalid {what} {value!r}: expected a path or a URL.")
+    if any(ord(char) < 32 or ord(char) == 127 for char in value):
+        raise InvalidParameterError(
+            f"Invalid {what} {value!r}: a path or URL cannot contain NUL or other control "
+            "characters."
+        )
+    return value
+
+
 def normalize_origin(origin: str) -> str:
     """Local paths become absolute (the CLI's relative paths mean the working directory)."""
-    if not isinstance(origin, str) or not origin.strip():
-        raise InvalidParameterError(f"Invalid origin {origin!r}: expected a path or a URL.")
+    check_location(origin, "origin")
     if is_url(origin):
         return origin.rstrip("/") if not origin.endswith("://") else origin
     return os.path.abspath(os.path.expanduser(origin))
@@ -108,11 +126,12 @@ class ExportInfo:
 
 
 def parse_manifest(data: bytes, where: str) -> dict[str, Any]:
-    """Parse ``saved_model.json`` and check that it names the mlengine export format."""
+    """Parse ``saved_model.json`` (depth-bounded: :func:`mlengine.limits.load_json`) and check
+    that it names the mlengine export format."""
     try:
-        manifest = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ExportFormatError(f"{where}/{MANIFEST} is not valid JSON: {error}") from error
+        manifest = load_json(data)
+    except ValueError as error:
+        raise ExportFormatError(f"{where}/{MANIFEST} is not valid JSON: {error}") from None
     if not isinstance(manifest, dict) or manifest.get("format") != EXPORT_FORMAT:
         raise ExportFormatError(
             f"{where}/{MANIFEST} does not describe an mlengine export "
@@ -150,10 +169,22 @@ def precheck_export(origin: str) -> dict[str, Any]:
         manifest_path = posixpath.join(path, MANIFEST)
         if not fs.isfile(manifest_path):
             raise ExportFormatError(_not_an_export(fs, path, origin))
-        return parse_manifest(fs.cat_file(manifest_path), origin)
+        return read_manifest(fs, manifest_path, origin)
     except OSError as error:
         detail = " ".join(str(error).split())
         raise InvalidParameterError(f"Cannot read origin {origin!r}: {detail}") from error
+
+
+def read_manifest(fs: AbstractFileSystem, path: str, origin: str) -> dict[str, Any]:
+    """The export's ``saved_model.json`` at ``path`` of ``fs``, its size checked against
+    the limit before it is read (:class:`mlengine.limits.ExportLimits`)."""
+    limit = ExportLimits.from_env().max_manifest_bytes
+    size = int(fs.size(path) or 0)
+    if size > limit:
+        raise ExportFormatError(
+            f"{origin}/{MANIFEST} has {show_bytes(size)}, over the limit of {show_bytes(limit)}."
+        )
+    return parse_manifest(fs.cat_file(path), origin)
 
 
 def _not_an_export(fs: AbstractFileSystem, path: str, origin: str) -> str:
@@ -180,11 +211,13 @@ __all__ = [
     "ExportInfo",
     "allowed_origins_from_env",
     "check_allowed",
+    "check_location",
     "export_info",
     "is_url",
     "normalize_origin",
     "open_origin",
     "parse_manifest",
     "precheck_export",
+    "read_manifest",
     "under_prefix",
 ]

@@ -15,6 +15,7 @@ Modules:
 * ``auth``: bearer-token access control (its rules come from the routes)
 * ``balance``: spreading keep-alive connections over the workers
 * ``batching``: micro-batching: concurrent small requests to one version, one model call
+* ``connections``: HTTP connections: idle and slow clients time out, shutdown drains
 * ``console``: the web console at ``/`` (pages and static files)
 * ``context``: what the protocols share, and the one frame every prediction goes through
 * ``deferred``: a registry that lets the server start while its database is unreachable
@@ -23,6 +24,7 @@ Modules:
 * ``grpc_server``: the gRPC port: one server for both services, token, limits, statuses
 * ``grpc_tfserving``: TF Serving's PredictionService and ModelService over gRPC
 * ``grpc_v2``: OIP v2's GRPCInferenceService
+* ``guard``: cross-site management calls and foreign ``Host`` names refused, before anything
 * ``http``: reading request bodies (size limit, strict JSON) and writing JSON responses
 * ``jobs``: ML Engine's jobs routes over :class:`mlengine.jobs.JobManager`
 * ``mlengine_v1``: ML Engine v1: models, versions and ``:predict``

@@ -9,7 +9,8 @@ times. Each protocol module declares its routes once, as
 :class:`~mlengine.serving.routes.ApiRoute` objects that carry their access; the app's routing,
 the prediction fast path and, with an API token, the rules of
 :class:`~mlengine.serving.auth.BearerAuth` all derive from that one list. Anything else is a
-JSON 404 or 405.
+JSON 404 or 405. Ahead of everything, :class:`~mlengine.serving.guard.SiteGuard` refuses
+management calls from another site and, on a loopback address, requests naming another host.
 
 Run it with uvicorn (``mlengine serve`` does, see :func:`mlengine.serving.server.serve`)::
 
@@ -38,6 +39,7 @@ from mlengine.serving.console import Console
 from mlengine.serving.context import ServingContext
 from mlengine.serving.errors import EXCEPTION_HANDLERS
 from mlengine.serving.explain import Explain
+from mlengine.serving.guard import SiteGuard
 from mlengine.serving.http import json_response
 from mlengine.serving.jobs import Jobs
 from mlengine.serving.mlengine_v1 import MLEngineV1
@@ -115,12 +117,13 @@ def protocol_of(path: str) -> str:
 
 
 class ServingApp(Starlette):
-    """Starlette, with predictions answered before its middleware (see PredictionFastPath);
-    in a worker of several, with the :class:`~mlengine.serving.balance.ConnectionBalancer`
-    that spreads connections over the workers. Every HTTP answer with an error status passes
-    through its door, fast path or not, and is counted there
-    (``mlengine_refused_requests_total``)."""
+    """Starlette, with the :class:`~mlengine.serving.guard.SiteGuard` ahead of everything and
+    predictions answered before its middleware (see PredictionFastPath); in a worker of
+    several, with the :class:`~mlengine.serving.balance.ConnectionBalancer` that spreads
+    connections over the workers. Every HTTP answer with an error status passes through its
+    door, guard, fast path or not, and is counted there (``mlengine_refused_requests_total``)."""
 
+    guard: SiteGuard | None = None
     fast_path: PredictionFastPath | None = None
     balancer: ConnectionBalancer | None = None
     metrics: Metrics | None = None
@@ -128,6 +131,11 @@ class ServingApp(Starlette):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and self.metrics is not None:
             send = _counting(self.metrics, scope["path"], send)
+        if self.guard is not None and scope["type"] == "http":
+            refused = self.guard.refusal(scope)
+            if refused is not None:
+                await refused(scope, receive, send)
+                return
         if self.fast_path is not None:
             scope["app"] = self
             if await self.fast_path.handle(scope, receive, send, self.balancer):
@@ -230,6 +238,7 @@ def create_app(registry: Registry, settings: ServeSettings | None = None) -> Ser
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
+    app.guard = SiteGuard(rules, settings.host, settings.allowed_hosts)
     if not (settings.api_token and settings.protect_predict):
         app.fast_path = PredictionFastPath(routes)
     app.metrics = metrics

@@ -9,8 +9,8 @@ those to a path whose routes are declared (:mod:`mlengine.serving.routes`):
   protocols' status and metadata, open unless ``MLENGINE_PROTECT_PREDICT=1``.
 
 Everything else (the management of models, versions and jobs, and paths no route declares) is
-a management call. Tokens are compared in constant time; a refusal is a 401 with
-``WWW-Authenticate``.
+a management call. The scheme is case-insensitive (``bearer`` works, as RFC 7235 says); tokens
+are compared in constant time; a refusal is a 401 with ``WWW-Authenticate``.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ class BearerAuth:
         self, app: ASGIApp, token: str, rules: AccessRules, protect_predict: bool = False
     ) -> None:
         self.app = app
-        self._expected = f"Bearer {token}".encode()
+        self._expected = token.encode()
         self.rules = rules
         self.protect_predict = protect_predict
         self.open = {Access.OPEN} if protect_predict else {Access.OPEN, Access.READ, Access.PREDICT}
@@ -38,7 +38,10 @@ class BearerAuth:
     def allowed(self, path: str, authorization: bytes | None) -> bool:
         if self.rules.access(path) in self.open:
             return True
-        return authorization is not None and hmac.compare_digest(authorization, self._expected)
+        if authorization is None:
+            return False
+        scheme, _, token = authorization.strip().partition(b" ")
+        return scheme.lower() == b"bearer" and hmac.compare_digest(token.strip(), self._expected)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

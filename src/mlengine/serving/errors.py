@@ -14,7 +14,6 @@ exceptions are logged and answered with a generic 500.
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 import orjson
@@ -22,7 +21,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mlengine.errors import MLEngineError
+from mlengine.errors import MLEngineError, scrub
 
 log = logging.getLogger("mlengine.serving")
 
@@ -65,13 +64,6 @@ _CODE_BY_STATUS = {
 }
 INTERNAL_MESSAGE = "Internal server error; the server log has the details."
 JSON_TYPE = "application/json"
-MAX_MESSAGE = 2000
-
-# Absolute paths (two segments or more), home-relative paths and URLs with a path.
-_PATH_RE = re.compile(
-    r"""[A-Za-z][A-Za-z0-9+.-]*://[^\s'",;()\[\]{}<>]*"""
-    r"""|(?<![\w.~-])~?(?:[A-Za-z]:)?(?:[/\\][^\s'"/\\,;:()\[\]{}<>]+){2,}[/\\]?"""
-)
 
 
 class ApiError(MLEngineError):
@@ -86,12 +78,6 @@ class ApiError(MLEngineError):
 def invalid(message: str) -> ApiError:
     """An INVALID_ARGUMENT error (HTTP 400)."""
     return ApiError("INVALID_ARGUMENT", message)
-
-
-def scrub(message: str) -> str:
-    """One line, without file paths, at most :data:`MAX_MESSAGE` characters."""
-    text = " ".join(_PATH_RE.sub("<path>", message).split())
-    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 3] + "..."
 
 
 def status_of(error: BaseException) -> int:

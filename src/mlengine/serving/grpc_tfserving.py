@@ -68,8 +68,15 @@ def _dtype_name(number: int) -> str:
     return "DT_INVALID" if found is None else str(found.name)
 
 
-def tensor_values(tensor: Any, name: str, dtype: str) -> tuple[int, Any]:
-    """A TensorProto of one input checked: (batch size, a numpy array or a list of text)."""
+def tensor_values(
+    tensor: Any, name: str, dtype: str, max_elements: int | None = None
+) -> tuple[int, Any]:
+    """A TensorProto of one input checked: (batch size, a numpy array or a list of text).
+
+    ``max_elements`` bounds the batch size before anything is allocated: TensorFlow's rule
+    lets one typed value fill a tensor of any shape, so a message of a few bytes could
+    otherwise ask for billions of elements (the server passes ``--max-body-bytes``, the most
+    values a REST body can carry)."""
     kind = _dtype_name(tensor.dtype)
     if kind not in ACCEPTED[dtype]:
         raise invalid(
@@ -85,6 +92,11 @@ def tensor_values(tensor: Any, name: str, dtype: str) -> tuple[int, Any]:
             "instance)."
         )
     count = shape[0]
+    if max_elements is not None and count > max_elements:
+        raise invalid(
+            f"Input tensor {name!r} has shape {shape}: {count} elements, more than one request "
+            f"may hold ({max_elements}, the server's --max-body-bytes)."
+        )
     if kind == "DT_STRING":
         if tensor.tensor_content:
             raise invalid(f"Input tensor {name!r}: DT_STRING values go in string_val.")
@@ -115,8 +127,11 @@ def _filled(values: Any, count: int, name: str) -> Any:
     return values + [values[-1]] * (count - given)
 
 
-def decode_predict(request: Any, loaded: LoadedVersion) -> tuple[Columns, Any]:
-    """A PredictRequest → columns, (signature name, output pairs)."""
+def decode_predict(
+    request: Any, loaded: LoadedVersion, max_elements: int | None = None
+) -> tuple[Columns, Any]:
+    """A PredictRequest → columns, (signature name, output pairs); each input's batch size at
+    most ``max_elements`` (see :func:`tensor_values`)."""
     name, signature = signatures.find_signature(
         loaded, request.model_spec.signature_name or None, PREDICT_METHOD
     )
@@ -141,7 +156,7 @@ def decode_predict(request: Any, loaded: LoadedVersion) -> tuple[Columns, Any]:
             raise invalid(
                 f"Unknown input tensor {key!r}; the model's inputs are {loaded.schema.names[:30]}."
             )
-        batch, values = tensor_values(request.inputs[key], key, dtype)
+        batch, values = tensor_values(request.inputs[key], key, dtype, max_elements)
         if count is None:
             count, first = batch, key
         elif batch != count:
@@ -240,8 +255,10 @@ class GrpcTFServing:
     async def predict(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         version = await self._version(request.model_spec)
 
+        limit = self.ctx.settings.max_body_bytes
+
         def decode(loaded: LoadedVersion) -> tuple[Columns, Any]:
-            return decode_predict(request, loaded)
+            return decode_predict(request, loaded, limit)
 
         return await self.ctx.infer(
             PROTOCOL, request.model_spec.name, version, decode, render_predict

@@ -1,12 +1,12 @@
 """Reading request bodies (size limit, strict JSON) and writing JSON responses with orjson.
 
 Bodies are read against the configured limit: a ``Content-Length`` over it is refused before a
-byte is read, and a chunked body is counted as it arrives, so neither costs more than the
-limit in memory. JSON is strict (orjson): ``NaN``/``Infinity`` tokens, numbers that overflow a
-double, invalid UTF-8, lone surrogates and nesting deeper than 1024 are refused with a 400 that
-says why. Bodies over :data:`~mlengine.tuning.OFF_LOOP_BYTES` are parsed on a worker thread by
-the caller (:class:`mlengine.serving.context.ServingContext`), so they never hold up the event
-loop.
+byte is read, and a chunked body is counted as it arrives, so neither costs more than the limit
+in memory. JSON is strict (orjson, through :func:`mlengine.limits.load_json`):
+``NaN``/``Infinity`` tokens, numbers that overflow a double, invalid UTF-8, lone surrogates and
+nesting deeper than :data:`~mlengine.limits.MAX_JSON_DEPTH` are refused with a 400 that says
+why. Bodies over :data:`~mlengine.tuning.OFF_LOOP_BYTES` are parsed on a worker thread by the
+caller (:class:`mlengine.serving.context.ServingContext`), so they never hold up the event loop.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import orjson
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
+from mlengine.limits import JSONLimitError, load_json
 from mlengine.serving.errors import JSON_TYPE, ApiError, invalid
 
 _NON_FINITE = (b"NaN", b"Infinity")
@@ -71,7 +72,9 @@ def parse_json(body: bytes) -> Any:
     if not body.strip():
         raise invalid("The request body is empty; send a JSON object.")
     try:
-        return orjson.loads(body)
+        return load_json(body)
+    except JSONLimitError as error:
+        raise invalid(f"The request body is not accepted: {error}") from None
     except orjson.JSONDecodeError as error:
         if any(token in body for token in _NON_FINITE):
             raise invalid(

@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from mlengine.jobs import JobManager
+from mlengine.limits import whole_number
 from mlengine.serving.context import ServingContext
 from mlengine.serving.errors import ApiError, invalid
 from mlengine.serving.http import json_response
@@ -73,9 +74,10 @@ class Jobs:
         raw = request.query_params.get("tail")
         tail = None
         if raw is not None:
-            if not raw.isdigit() or not 1 <= int(raw) <= MAX_TAIL:
-                raise invalid(f"'tail' must be a whole number from 1 to {MAX_TAIL}; got {raw!r}.")
-            tail = int(raw)
+            tail = whole_number(raw, MAX_TAIL)
+            if not tail:
+                shown = raw[:40]
+                raise invalid(f"'tail' must be a whole number from 1 to {MAX_TAIL}; got {shown!r}.")
         job_id = request.path_params["job"]
         text = await self.ctx.manager.call(self.jobs.read_logs, job_id, tail)
         return json_response({"jobId": job_id, "logs": text})

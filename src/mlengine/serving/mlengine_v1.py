@@ -121,6 +121,16 @@ def parse_predict(loaded: LoadedVersion, body: dict[str, Any]) -> tuple[Columns,
     """``{"instances": [...], "signature_name"?}`` → columns and the output pairs."""
     if "instances" not in body:
         raise invalid("The request body needs an 'instances' list: {\"instances\": [...]}.")
+    if "inputs" in body:
+        raise invalid(
+            "Send 'instances' only: ML Engine's :predict takes no 'inputs' (the columnar "
+            "format is TF Serving's, at /v1/models/{model}:predict)."
+        )
+    if "inputs" in body:
+        raise invalid(
+            "Send 'instances' only: ML Engine's :predict takes no 'inputs' (the columnar "
+            "format is TF Serving's, at /v1/models/{model}:predict)."
+        )
     pairs = signatures.predict_outputs(loaded, body.get("signature_name"))
     return loaded.schema.from_rows(body["instances"]), pairs
 
@@ -207,6 +217,7 @@ class MLEngineV1:
             config = _logging_config(body, f"model {model}") or RequestLoggingConfig()
             await self.ctx.check_log_destination(config)
         labels = _labels(body) if "labels" in fields else None
+        description = (_text(body, "description") or "") if "description" in fields else None
         default = None
         if "defaultVersion.name" in fields:
             found = body.get("defaultVersion")
@@ -229,7 +240,7 @@ class MLEngineV1:
                     registry.remove_version_label(model, label)
             updated = registry.update_model(
                 model,
-                description=(body.get("description") or "") if "description" in fields else None,
+                description=description,
                 labels={} if labels is None and "labels" in fields else labels,
                 online_prediction_logging=(
                     bool(_flag(body, "onlinePredictionLogging"))
@@ -305,12 +316,13 @@ class MLEngineV1:
             config = _logging_config(body, owner) or RequestLoggingConfig()
             await self.ctx.check_log_destination(config)
         labels = _labels(body) if "labels" in fields else None
+        description = (_text(body, "description") or "") if "description" in fields else None
 
         def patch() -> Any:
             updated = self.registry.update_version(
                 model,
                 version,
-                description=(body.get("description") or "") if "description" in fields else None,
+                description=description,
                 labels={} if labels is None and "labels" in fields else labels,
                 request_logging=config,
             )

@@ -37,8 +37,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from mlengine.errors import MLEngineError, UnavailableError
+from mlengine.errors import (
+    FailedPreconditionError,
+    MLEngineError,
+    NotFoundError,
+    UnavailableError,
+)
 from mlengine.export import Predictor, load
+from mlengine.export.probe import check_serves
 from mlengine.registry import ModelVersion, Registry, RequestLoggingConfig, VersionState
 from mlengine.registry.names import parse_version_ref, validate_name
 from mlengine.serving.batching import Batcher, Outputs
@@ -82,19 +88,12 @@ class LoadedVersion:
         return dict(defs) if isinstance(defs, dict) else {}
 
     @functools.cached_property
-    def head(self) -> dict[str, Any]:
-        head = self.manifest.get("head")
-        return dict(head) if isinstance(head, dict) else {}
-
-    @functools.cached_property
     def class_labels(self) -> list[str]:
-        """Every class's label, in class-id order (empty for a regressor)."""
-        if self.head.get("kind") not in ("binary", "multiclass"):
-            return []
-        vocabulary = self.head.get("label_vocabulary")
-        if vocabulary:
-            return [str(v) for v in vocabulary]
-        return [str(i) for i in range(int(self.head.get("n_classes") or 2))]
+        """Every class's label, in class-id order (empty for a regressor): the loaded head's,
+        whose sizes were checked when the export loaded (never the manifest's own copy)."""
+        head = getattr(self.predictor, "head", None)  # a custom graph may have none
+        names = getattr(head, "class_names", None)
+        return [] if names is None else [str(name) for name in names]
 
     def run(self, columns: Columns) -> Outputs:
         """One blocking model call (a worker thread's work)."""
@@ -227,19 +226,19 @@ class ModelManager:
     async def resolve(self, model: str, version: str | None = None) -> LoadedVersion:
         """The loaded version serving ``model`` (its default) or ``model``'s ``version``.
 
+        A request for the default is answered by the default this manager knows while it is
+        loaded (until the poller has loaded and warmed a new one); if that version is gone or
+        no longer READY (a cold model rolled forward: a new default set and the old version
+        deleted before the next poll), the registry's current default is loaded and answers
+        instead, so a roll-forward never fails a request.
+
         Raises:
             NotFoundError: no such model or version (404).
             FailedPreconditionError: no default yet, or the version is not READY (400).
             UnavailableError: the version failed to load (503).
         """
         validate_name(model, "model")
-        if version is None:
-            number = self._defaults.get(model)
-            if number is None:
-                found = await self.call(self.registry.get_default_version, model)
-                number = found.number
-                self._defaults.setdefault(model, number)
-        else:
+        if version is not None:
             ref = parse_version_ref(version)
             if isinstance(ref, int):
                 number = ref
@@ -248,7 +247,24 @@ class ModelManager:
                 if known is None:
                     known = (await self.call(self.registry.get_version, model, ref)).number
                 number = known
-        key = (model, number)
+            return await self._loaded_or_load((model, number))
+        known_default = self._defaults.get(model)
+        if known_default is None:
+            found = await self.call(self.registry.get_default_version, model)
+            known_default = found.number
+            self._defaults.setdefault(model, known_default)
+        number = known_default
+        try:
+            return await self._loaded_or_load((model, number))
+        except (NotFoundError, FailedPreconditionError):
+            current = (await self.call(self.registry.get_default_version, model)).number
+            if current == number:
+                raise
+            if self._defaults.get(model) == number:
+                self._defaults[model] = current
+            return await self._loaded_or_load((model, current))
+
+    async def _loaded_or_load(self, key: Key) -> LoadedVersion:
         loaded = self._loaded.get(key)
         if loaded is not None:
             self._loaded.move_to_end(key)
@@ -308,12 +324,17 @@ class ModelManager:
         # per core, so the numpy network's matrix products use one BLAS thread each (see
         # serving.server).
         predictor = load(path)
+        check_serves(predictor)  # the probe a version passed to become READY, run again here
         loaded = LoadedVersion(
             model=found.model,
             name=found.name,
             number=found.number,
             predictor=predictor,
-            schema=InputSchema(predictor.inputs, predictor.memory),
+            schema=InputSchema(
+                predictor.inputs,
+                predictor.memory,
+                max_string_length=self.settings.max_string_length,
+            ),
         )
         statistics = self.metrics.statistics
 
@@ -345,10 +366,20 @@ class ModelManager:
         except MLEngineError:
             raise  # not found, not READY, registry down: the registry's answer, not a failure
         except Exception as error:
-            raise self._failed(key, str(number), error) from None
+            # Not a version that failed to load (none was found): nothing is remembered or
+            # counted under a number the client chose, so clients cannot grow either.
+            log.warning("looking up %s version %d failed", model, number, exc_info=True)
+            reason = scrub(str(error)) or type(error).__name__
+            raise UnavailableError(
+                f"Model version (name={model}, version={number}) cannot be looked up: {reason}"
+            ) from None
         try:
             loaded = await self.call(self._build, found, path)
         except Exception as error:
+            # Deleted (or no longer READY) while it was being read: that is the registry's
+            # answer now (resolve then turns to the current default), not a broken version.
+            with contextlib.suppress(UnavailableError):
+                await self.call(self._locate, key)
             raise self._failed(key, found.name, error) from None
         self._failures.pop(key, None)
         self._insert(loaded)

@@ -20,12 +20,15 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from mlengine.limits import whole_number
 from mlengine.serving.context import ServingContext
 from mlengine.serving.errors import invalid
 from mlengine.serving.http import json_response
 from mlengine.serving.routes import Access, ApiRoute
 
 PREFIX = "/v1/projects/{project:project}/operations"
+#: The largest pageSize taken (Google's int32; the registry pages at most 100 anyway).
+MAX_PAGE_SIZE = 2**31 - 1
 
 
 class Operations:
@@ -50,9 +53,11 @@ class Operations:
                 "(`mlengine operations list --filter` filters on the client)."
             )
         raw_size = query.get("pageSize")
-        if raw_size is not None and not raw_size.isdigit():
-            raise invalid(f"pageSize must be a whole number; got {raw_size[:40]!r}.")
-        size = None if raw_size is None else int(raw_size)
+        size = None if raw_size is None else whole_number(raw_size, MAX_PAGE_SIZE)
+        if raw_size is not None and size is None:
+            raise invalid(
+                f"pageSize must be a whole number up to {MAX_PAGE_SIZE}; got {raw_size[:40]!r}."
+            )
         found, token = await self.ctx.manager.call(
             self.ctx.registry.list_operations, size, query.get("pageToken")
         )

@@ -2,12 +2,14 @@
 
 Every protocol turns its request into :class:`Columns` (one list of values per signature input,
 all of one length) through :class:`InputSchema`, which checks each value against the input's
-dtype before the model sees it: ``float32`` inputs take numbers, ``int64`` inputs integers,
-``string`` inputs strings or TF's ``{"b64": "..."}``; a one-element list stands for its value
-(tf.Example features are lists). A required input that is missing or ``null`` is refused; an
-optional one becomes ``null``, which the feature columns treat as TensorFlow does. Errors name
-the instance and the feature, as the Predictor's do; inputs the signature does not list are
-ignored.
+dtype before the model sees it: ``float32`` inputs take numbers finite in float32 (``1e300`` is
+refused, not computed into an infinite answer), ``int64`` inputs integers, ``string`` inputs
+strings or TF's ``{"b64": "..."}`` of at most ``max_string_length`` characters (the server's
+``--max-string-length``: a client cannot hand the model's memory of values arbitrarily long
+strings); a one-element list stands for its value (tf.Example features are lists). A required
+input that is missing or ``null`` is refused; an optional one becomes ``null``, which the
+feature columns treat as TensorFlow does. Errors name the instance and the feature, as the
+Predictor's do; inputs the signature does not list are ignored.
 
 The usual request (a JSON object with an ``instances`` list of objects whose values already have
 their inputs' types) is decoded straight from its bytes into typed values by msgspec
@@ -26,7 +28,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import math
+import functools
 import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -36,15 +38,21 @@ import msgspec
 import numpy as np
 import pyarrow as pa
 
+from mlengine.feature_column.encoding import FLOAT32_OVERFLOW
 from mlengine.feature_column.memory import ValueMemory
 from mlengine.serving.errors import ApiError, invalid
 from mlengine.serving.http import json_type
+from mlengine.serving.settings import DEFAULT_MAX_STRING_LENGTH
 from mlengine.tuning import KNOWN_STRINGS, SMALL_BATCH_ROWS
 
 FLOAT, INT, STRING = "float32", "int64", "string"
 ARROW_TYPES = {FLOAT: pa.float64(), INT: pa.int64(), STRING: pa.string()}
 _EXACT = 2**53  # integers beyond this are sent to the model as floats (float32 inputs)
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_NOT_FINITE = (
+    f"must be a finite number in float32, the model's dtype (magnitude below "
+    f"{FLOAT32_OVERFLOW:.7g})"
+)
 
 
 class _Bad(Exception):
@@ -64,12 +72,16 @@ def show(value: Any) -> str:
 def _to_float(value: Any) -> Any:
     kind = type(value)
     if kind is float:
-        if math.isfinite(value):
+        if -FLOAT32_OVERFLOW < value < FLOAT32_OVERFLOW:  # False for NaN
             return value
-        raise _Bad("must be a finite number")
+        raise _Bad(f"{_NOT_FINITE}; got {show(value)}")
     if kind is int:
-        return value if -_EXACT <= value <= _EXACT else float(value)
-    if kind is list and len(value) == 1:
+        if -_EXACT <= value <= _EXACT:
+            return value
+        if -FLOAT32_OVERFLOW < value < FLOAT32_OVERFLOW:
+            return float(value)
+        raise _Bad(f"{_NOT_FINITE}; got {show(value)}")
+    if kind is list and len(value) == 1 and type(value[0]) is not list:
         return _to_float(value[0])
     raise _Bad(f"must be a number; got {json_type(value)} ({show(value)})")
 
@@ -82,7 +94,7 @@ def _to_int(value: Any) -> Any:
         raise _Bad(f"must be a 64-bit integer; got {show(value)}")
     if kind is float and value.is_integer() and _INT64_MIN <= value <= _INT64_MAX:
         return int(value)
-    if kind is list and len(value) == 1:
+    if kind is list and len(value) == 1 and type(value[0]) is not list:
         return _to_int(value[0])
     raise _Bad(f"must be an integer; got {json_type(value)} ({show(value)})")
 
@@ -104,15 +116,20 @@ def decode_b64(value: Any) -> str:
         ) from None
 
 
-def _to_str(value: Any) -> Any:
+def _to_str(value: Any, limit: int = DEFAULT_MAX_STRING_LENGTH) -> Any:
     kind = type(value)
-    if kind is str:
-        return value
-    if kind is dict:
-        return decode_b64(value)
     if kind is list and len(value) == 1:
-        return _to_str(value[0])
-    raise _Bad(f"must be a string; got {json_type(value)} ({show(value)})")
+        value, kind = value[0], type(value[0])
+    if kind is dict:
+        value, kind = decode_b64(value), str
+    if kind is not str:
+        raise _Bad(f"must be a string; got {json_type(value)} ({show(value)})")
+    if len(value) > limit:
+        raise _Bad(
+            f"is a string of {len(value)} characters, over the server's limit of {limit} "
+            "(--max-string-length)"
+        )
+    return value
 
 
 CONVERTERS: dict[str, Callable[[Any], Any]] = {FLOAT: _to_float, INT: _to_int, STRING: _to_str}
@@ -142,29 +159,41 @@ class Columns:
         return Columns({k: v[start:stop] for k, v in self.values.items()}, stop - start)
 
 
-def _array_column(name: str, dtype: str, values: Any) -> list[Any]:
-    """One input's values from a raw tensor, checked as a whole: text for a string input,
-    finite numbers for a float32 one (integers beyond 2**53 become floats, as in JSON),
-    64-bit integers for an int64 one."""
+def _array_column(
+    name: str, dtype: str, values: Any, max_string_length: int = DEFAULT_MAX_STRING_LENGTH
+) -> list[Any]:
+    """One input's values from a raw tensor, checked as a whole, by the rules JSON values
+    meet: text of at most ``max_string_length`` (bytes, as a tensor carries it) for a string
+    input, numbers finite in float32 for a float32 one (integers beyond 2**53 become floats, as
+    in JSON), 64-bit integers for an int64 one. Errors name the instance and the feature."""
     if dtype == STRING:
         if isinstance(values, np.ndarray):
             raise invalid(f"Input {name!r} takes text (BYTES); got numbers ({values.dtype}).")
-        return list(values)
+        texts = list(values)
+        for index, text in enumerate(texts):
+            if len(text) > max_string_length:
+                raise invalid(
+                    f"Instance {index}: feature {name!r} is a string of {len(text)} characters, "
+                    f"over the server's limit of {max_string_length} (--max-string-length)."
+                )
+        return texts
     if not isinstance(values, np.ndarray) or values.dtype.kind not in "iuf":
         raise invalid(f"Input {name!r} takes numbers; got {type(values).__name__} values.")
     if values.dtype.kind == "f":
         if dtype == INT:
             raise invalid(f"Input {name!r} takes integers; got {values.dtype} values.")
-        finite = np.isfinite(values)
-        if not finite.all():
-            index = int(np.argmin(finite))
-            raise invalid(f"Instance {index}: feature {name!r} must be a finite number.")
+        with np.errstate(invalid="ignore"):
+            fits = np.abs(values.astype(np.float64)) < FLOAT32_OVERFLOW  # False for NaN
+        if not fits.all():
+            index = int(np.argmin(fits))
+            value = show(values[index].item())
+            raise invalid(f"Instance {index}: feature {name!r} {_NOT_FINITE}; got {value}.")
         return values.astype(np.float64).tolist()
     if values.size and dtype == INT and values.dtype.kind == "u" and values.max() > _INT64_MAX:
         index = int(np.argmax(values > _INT64_MAX))
         raise invalid(f"Instance {index}: feature {name!r} must be a 64-bit integer.")
     if values.size and dtype == FLOAT and (values.max() > _EXACT or values.min() < -_EXACT):
-        return [_to_float(int(value)) for value in values.tolist()]
+        return [float(value) for value in values.tolist()]  # (a 64-bit int fits float32)
     return values.tolist()
 
 
@@ -191,25 +220,30 @@ def _values_getter(names: list[str]) -> Callable[[dict[str, Any]], tuple[Any, ..
 
 
 _DECODED_TYPES: dict[str, Any] = {
-    FLOAT: float,  # JSON integers too (as floats); finite: JSON has no NaN, overflow is an error
+    # JSON integers too (as floats); finite in float32 (JSON has no NaN, the bound the rest)
+    FLOAT: Annotated[float, msgspec.Meta(gt=-FLOAT32_OVERFLOW, lt=FLOAT32_OVERFLOW)],
     INT: Annotated[int, msgspec.Meta(ge=_INT64_MIN, le=_INT64_MAX)],
-    STRING: str,
 }
 
 
 def _rows_decoder(
-    specs: list[tuple[str, str, bool]], known: Mapping[str, Sequence[str] | None]
+    specs: list[tuple[str, str, bool]],
+    known: Mapping[str, Sequence[str] | None],
+    max_string_length: int = DEFAULT_MAX_STRING_LENGTH,
 ) -> msgspec.json.Decoder[Any] | None:
     """A decoder of ``{"instances": [{input: value}, ...], "signature_name"?: "..."}`` that
     accepts only values of their inputs' types (``null`` for an optional input), and no other
-    key in the body; keys of an instance that the signature does not list are skipped.
+    key in the body, nor keys of an instance that the signature does not list (those take the
+    checks, which ignore them after parsing the body within its depth bound: a skipped value
+    could otherwise nest without limit).
 
     A string input takes only its ``known`` values (any string where they are None); None when
     a required string input has no known value yet (every request goes through the checks).
     """
     fields: list[Any] = []
+    types = {**_DECODED_TYPES, STRING: Annotated[str, msgspec.Meta(max_length=max_string_length)]}
     for index, (name, dtype, required) in enumerate(specs):
-        kind = _DECODED_TYPES[dtype]
+        kind = types[dtype]
         values = known.get(name)
         if dtype == STRING and values is not None:
             if not values and required:
@@ -223,6 +257,7 @@ def _rows_decoder(
         fields,
         kw_only=True,
         rename={f"f{index}": name for index, (name, _, _) in enumerate(specs)},
+        forbid_unknown_fields=True,
         gc=False,
     )
     body = msgspec.defstruct(
@@ -242,6 +277,8 @@ class InputSchema:
         memory: the model's memory of string values, which the decoder names (a new one when
             None: the schema then only learns what its own requests bring).
         known_strings: at most this many values of a string input are named.
+        max_string_length: the longest string value taken, in characters (after b64
+            decoding); a longer one is refused naming its feature and instance.
     """
 
     def __init__(
@@ -249,6 +286,7 @@ class InputSchema:
         inputs: Iterable[Mapping[str, Any]],
         memory: ValueMemory | None = None,
         known_strings: int = KNOWN_STRINGS,
+        max_string_length: int = DEFAULT_MAX_STRING_LENGTH,
     ):
         specs = []
         for spec in inputs:
@@ -257,6 +295,11 @@ class InputSchema:
                 raise ApiError("INTERNAL", f"Input {spec.get('name')!r} has unknown dtype {dtype}.")
             specs.append((str(spec["name"]), dtype, bool(spec.get("required"))))
         self.specs: list[tuple[str, str, bool]] = specs
+        self.max_string_length = max_string_length
+        self._converters: dict[str, Callable[[Any], Any]] = {
+            **CONVERTERS,
+            STRING: functools.partial(_to_str, limit=max_string_length),
+        }
         # For one instance: the plain Python types each input takes as they are.
         self._plain_types = [
             (name, _PLAIN[dtype], required, _INT_RANGE[dtype]) for name, dtype, required in specs
@@ -281,7 +324,7 @@ class InputSchema:
             values = table.raw_values
             known[name] = None if len(values) > self._known_limit else list(values)
             self._named[name] = None if known[name] is None else len(values)
-        return _rows_decoder(self.specs, known)
+        return _rows_decoder(self.specs, known, self.max_string_length)
 
     def _outdated(self) -> bool:
         """Whether a string input the decoder names has been taught new values since."""
@@ -300,8 +343,8 @@ class InputSchema:
             return None
         try:
             body = decoder.decode(raw)
-        except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError):
-            return None
+        except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+            return None  # (a skipped unknown key nested too deep: the checks' parser says so)
         instances = body.instances
         if not instances:
             return None
@@ -337,7 +380,7 @@ class InputSchema:
                 return Columns(plain, len(instances))
         columns: dict[str, list[Any]] = {name: [] for name in self.names}
         plan = [
-            (name, CONVERTERS[dtype], required, columns[name])
+            (name, self._converters[dtype], required, columns[name])
             for name, dtype, required in self.specs
         ]
         single = self.single
@@ -374,9 +417,11 @@ class InputSchema:
             if kind not in kinds:
                 if value is not None or required:
                     return None
-            elif kind is float and not math.isfinite(value):
+            elif kind is float and not -FLOAT32_OVERFLOW < value < FLOAT32_OVERFLOW:
                 return None
             elif kind is int and not low <= value <= high:
+                return None
+            elif kind is str and len(value) > self.max_string_length:
                 return None
             columns[name] = [value]
         return columns
@@ -404,15 +449,15 @@ class InputSchema:
             if not kinds:
                 pass
             elif dtype == STRING:
-                if kinds != {str}:
+                if kinds != {str} or max(map(len, numbers)) > self.max_string_length:
                     return None
             elif dtype == FLOAT:
                 if not kinds <= {int, float}:
                     return None
                 if int in kinds and not (-_EXACT <= min(numbers) and max(numbers) <= _EXACT):
                     return None
-                if not math.isfinite(sum(numbers)):  # NaN or infinity somewhere
-                    return None
+                if min(numbers) <= -FLOAT32_OVERFLOW or max(numbers) >= FLOAT32_OVERFLOW:
+                    return None  # beyond float32 (JSON has no NaN)
             elif kinds != {int} or min(numbers) < _INT64_MIN or max(numbers) > _INT64_MAX:
                 return None
             columns[name] = values
@@ -433,7 +478,7 @@ class InputSchema:
         columns: dict[str, list[Any]] = {}
         for name, dtype, required in self.specs:
             if arrays is not None and name in arrays:
-                columns[name] = _array_column(name, dtype, arrays[name])
+                columns[name] = _array_column(name, dtype, arrays[name], self.max_string_length)
                 continue
             values = lists.get(name)
             if values is None:
@@ -441,7 +486,7 @@ class InputSchema:
                     raise invalid(f"Required {what} {name!r} is missing.")
                 columns[name] = [None] * count
                 continue
-            convert = CONVERTERS[dtype]
+            convert = self._converters[dtype]
             column: list[Any] = []
             for index, value in enumerate(values):
                 if value is None:

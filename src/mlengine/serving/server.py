@@ -6,7 +6,10 @@
 
 uvicorn handles SIGTERM and SIGINT: it stops accepting connections, lets the requests in flight
 finish (up to ``graceful_timeout`` seconds), then runs the app's shutdown (last-use times are
-written) and exits 0. Rolling updates depend on that.
+written) and exits 0. Rolling updates depend on that. Connections are
+:class:`~mlengine.serving.connections.ServingProtocol`'s: idle and slow clients time out, and
+a kept-alive connection's request that arrives during shutdown is answered with
+``Connection: close`` rather than reset.
 """
 
 from __future__ import annotations
@@ -73,6 +76,8 @@ def serve_from_env(
 
 def uvicorn_config(app: Starlette | None, settings: ServeSettings) -> uvicorn.Config:
     """uvicorn's configuration of one server process (``app`` None: only to bind the socket)."""
+    from mlengine.serving.connections import protocol_for
+
     return uvicorn.Config(
         app,  # type: ignore[arg-type]
         workers=1,  # (not WEB_CONCURRENCY's): each process is one server
@@ -83,6 +88,8 @@ def uvicorn_config(app: Starlette | None, settings: ServeSettings) -> uvicorn.Co
         access_log=settings.access_log,
         log_level=settings.log_level,
         timeout_graceful_shutdown=int(settings.graceful_timeout),
+        timeout_keep_alive=settings.idle_timeout,  # type: ignore[arg-type]
+        http=protocol_for(settings.request_timeout),
         server_header=False,
     )
 

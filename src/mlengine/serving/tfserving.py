@@ -23,7 +23,7 @@ from mlengine.registry import ModelVersion, VersionState
 from mlengine.serving import signatures
 from mlengine.serving.batching import Outputs
 from mlengine.serving.context import Decode, ServingContext
-from mlengine.serving.errors import invalid
+from mlengine.serving.errors import invalid, scrub
 from mlengine.serving.http import json_response, json_type
 from mlengine.serving.model_manager import LoadedVersion
 from mlengine.serving.routes import Access, ApiRoute
@@ -153,7 +153,8 @@ def _status(version: ModelVersion, failure: str | None) -> dict[str, Any]:
     state = _STATES.get(version.state, "UNKNOWN")
     code, message = "OK", ""
     if version.state == VersionState.FAILED:
-        code, message = "UNKNOWN", version.error_message or "creation failed"
+        # Stored scrubbed; scrubbed again for rows stored before the registry did it.
+        code, message = "UNKNOWN", scrub(version.error_message or "creation failed")
     elif failure is not None:
         state, code, message = "END", "UNAVAILABLE", failure
     return {

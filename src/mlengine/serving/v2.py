@@ -115,7 +115,7 @@ def check_input(loaded: LoadedVersion, name: Any, datatype: Any, shape: Any) -> 
         raise invalid(
             f"Unknown input tensor {name!r}; the model's inputs are {loaded.schema.names[:30]}."
         )
-    if datatype not in ACCEPTED[dtype]:
+    if not isinstance(datatype, str) or datatype not in ACCEPTED[dtype]:
         raise invalid(
             f"Input tensor {name!r} has datatype {datatype!r}; expected "
             f"{V2_DATATYPES[dtype]} (one of {sorted(ACCEPTED[dtype])})."

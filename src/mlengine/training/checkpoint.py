@@ -47,6 +47,7 @@ from safetensors.torch import load_file as load_safetensors_file
 from torch import Tensor
 
 from mlengine.errors import CheckpointError, InvalidParameterError
+from mlengine.limits import load_json
 
 FORMAT = "mlengine.checkpoint"
 FORMAT_VERSION = 1
@@ -172,7 +173,7 @@ def _read_manifest(prefix: str) -> dict[str, Any]:
     path = prefix + ".json"
     try:
         with open(path, encoding="utf-8") as f:
-            manifest = json.load(f)
+            manifest = load_json(f.read(), python_json=True)  # a model_dir may be anyone's
     except FileNotFoundError:
         raise CheckpointError(f"Checkpoint manifest {path} does not exist.") from None
     except (OSError, ValueError) as e:

@@ -13,10 +13,11 @@ import math
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from mlengine.data.batches import rebatch
+from mlengine.data.batches import ORIGIN, rebatch
 from mlengine.data.input_fns import InputFn
-from mlengine.errors import DataError, FeatureError
+from mlengine.errors import DataError, FeatureError, MLEngineError
 from mlengine.model.encode import BatchView, EncodedBatch, Encoder
+from mlengine.model.heads import LABEL
 from mlengine.training.prefetch import prefetch
 from mlengine.tuning import INPUT_CHUNK_ROWS
 
@@ -35,11 +36,12 @@ def _split(item: Any) -> tuple[Mapping[str, Any], Any]:
 
 
 def raw_batches(input_fn: Any) -> tuple[Iterable[Any], int | None]:
-    """The raw items an input_fn gives, and the batch size when it is one of ours."""
+    """The raw items an input_fn gives, and the batch size when it is one of ours (whose
+    chunks then carry each row's origin: :meth:`~mlengine.data.InputFn.with_origins`)."""
     if isinstance(input_fn, InputFn):
         rows = math.ceil(INPUT_CHUNK_ROWS / input_fn.batch_size) * input_fn.batch_size
         # Chunks of a whole number of batches: batches never straddle two encoded chunks.
-        return rebatch(input_fn.chunks(), rows), input_fn.batch_size
+        return rebatch(input_fn.with_origins().chunks(), rows), input_fn.batch_size
     source = input_fn() if callable(input_fn) else input_fn
     if isinstance(source, tuple) and len(source) == 2 and isinstance(source[0], Mapping):
         return [source], None  # an input_fn that returns one (features, labels) batch
@@ -61,6 +63,9 @@ def encoded_chunks(
     warned = False
     for index, item in enumerate(items):
         features, labels = _split(item)
+        origins = features.get(ORIGIN)
+        if origins is not None:
+            features = {key: value for key, value in features.items() if key != ORIGIN}
         if not warned:
             unused = sorted(set(features) - encoder.required_keys)
             if unused:
@@ -70,11 +75,28 @@ def encoded_chunks(
             raise DataError("input_fn gave no labels; training and evaluation need them.")
         try:
             batch = encoder.encode(features, labels if need_labels else None)
-        except FeatureError as exc:
-            raise type(exc)(f"{exc} (input batch {index})") from None
+        except (FeatureError, DataError) as exc:
+            raise _where(exc, input_fn, origins, index) from None
         if batch.num_rows == 0:
             raise DataError(f"input_fn yielded an empty batch (input batch {index}).")
         yield batch, batch_size
+
+
+def _where(
+    error: FeatureError | DataError, input_fn: Any, origins: Any, index: int
+) -> MLEngineError:
+    """``error`` said again with where its bad value came from: the file (or input) and row as
+    the user counts them, the column and the value, when the error located it
+    (:func:`mlengine.errors.located`) and the input function gave the rows' origins; else
+    with the input batch's number."""
+    if error.row is None or origins is None or not isinstance(input_fn, InputFn):
+        return type(error)(f"{error} (input batch {index})")
+    column = error.column
+    if column == LABEL:
+        column = input_fn.label_key or "the label"
+    value = "missing" if error.value is None else repr(error.value)
+    where = input_fn.describe_origin(int(origins[error.row]))
+    return type(error)(f"{where}: column {column!r}, value {value}: {error.reason}.")
 
 
 def encoded_batches(

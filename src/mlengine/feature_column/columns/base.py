@@ -24,7 +24,7 @@ type.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
 from mlengine.errors import InvalidParameterError
@@ -43,6 +43,13 @@ FLOAT32 = "float32"
 InputSpec = dict[str, Any]
 """One raw input of an export's signature: ``name``, ``dtype`` (``float32``, ``int64`` or
 ``string``), ``shape`` (``[-1]`` per instance scalar), ``required`` and ``default``."""
+
+SizeKind = Literal["buckets", "values", "width"]
+Size = tuple[str, int, SizeKind]
+"""One size a column's spec asks for: ``(parameter, value, kind)``. ``buckets``: ids the column
+produces (the rows of a weight table); ``values``: entries of a list the spec stores
+(vocabulary, boundaries); ``width``: values per row. Nested columns' parameters carry their
+path (``categorical_column.hash_bucket_size``)."""
 
 Combiner = Literal["sum", "mean", "sqrtn"]
 COMBINERS: tuple[str, ...] = ("sum", "mean", "sqrtn")
@@ -124,6 +131,12 @@ class FeatureColumn:
         """The raw inputs this column reads, as export signature entries (nested columns'
         included; :func:`mlengine.export.format.signature_inputs` merges them)."""
         raise NotImplementedError
+
+    def sizes(self) -> Iterator[Size]:
+        """Every size this column's spec asks for (see :data:`Size`), so that an export's
+        validator checks each against its limit, naming the parameter, before anything is
+        built from the column (:mod:`mlengine.export.validate`)."""
+        return iter(())
 
     def as_dnn_input(self, owner: str) -> FeatureColumn:
         """This column as a DNN reads it (dense), or an error naming ``owner`` and the column."""
@@ -208,6 +221,12 @@ class DenseColumn(FeatureColumn):
         whose weights make the multi-hot; None where the column has none (the model then
         cannot be exported as a portable graph, and the error names the column)."""
         return None
+
+
+def nested_sizes(parameter: str, column: FeatureColumn) -> Iterator[Size]:
+    """The sizes of a column held in ``parameter`` of another, with their path."""
+    for name, value, kind in column.sizes():
+        yield f"{parameter}.{name}", value, kind
 
 
 def check_unique_names(columns: Iterable[FeatureColumn], owner: str) -> None:

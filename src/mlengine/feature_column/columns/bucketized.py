@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -15,8 +15,10 @@ from mlengine.feature_column.columns.base import (
     DenseColumn,
     FeatureColumn,
     InputSpec,
+    Size,
     check_name,
     fail,
+    nested_sizes,
     serializable,
 )
 from mlengine.feature_column.columns.numeric import NumericColumn
@@ -63,6 +65,11 @@ class BucketizedColumn(CategoricalColumn, DenseColumn):
     @property
     def width(self) -> int:
         return self.num_buckets
+
+    def sizes(self) -> Iterator[Size]:
+        yield "boundaries", len(self.boundaries), "values"
+        yield "num_buckets", self.num_buckets, "buckets"
+        yield from nested_sizes("source_column", self.source_column)
 
     def input_specs(self) -> Iterable[InputSpec]:
         return self.source_column.input_specs()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -15,9 +15,11 @@ from mlengine.feature_column.columns.base import (
     STRING,
     CategoricalColumn,
     InputSpec,
+    Size,
     check_key,
     check_name,
     fail,
+    nested_sizes,
     optional_input,
     positive_int,
     serializable,
@@ -67,6 +69,12 @@ class CrossedColumn(CategoricalColumn):
     @property
     def num_buckets(self) -> int:
         return self.hash_bucket_size
+
+    def sizes(self) -> Iterator[Size]:
+        yield "hash_bucket_size", self.hash_bucket_size, "buckets"
+        for index, key in enumerate(self.keys):
+            if not isinstance(key, str):
+                yield from nested_sizes(f"keys[{index}]", key)
 
     def input_specs(self) -> Iterable[InputSpec]:
         for item in self.keys:

@@ -4,7 +4,7 @@ column's ids, combined per row."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
@@ -17,8 +17,10 @@ from mlengine.feature_column.columns.base import (
     FeatureColumn,
     InputSpec,
     Output,
+    Size,
     check_name,
     fail,
+    nested_sizes,
     positive_int,
     serializable,
 )
@@ -94,6 +96,10 @@ class EmbeddingColumn(DenseColumn):
         if self.initializer_stddev is not None:
             return self.initializer_stddev
         return 1.0 / math.sqrt(self.dimension)
+
+    def sizes(self) -> Iterator[Size]:
+        yield "dimension", self.dimension, "width"
+        yield from nested_sizes("categorical_column", self.categorical_column)
 
     def input_specs(self) -> Iterable[InputSpec]:
         return self.categorical_column.input_specs()

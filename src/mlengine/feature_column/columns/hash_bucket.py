@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -14,6 +14,7 @@ from mlengine.feature_column.columns.base import (
     CategoricalColumn,
     InputSpec,
     KeyedColumn,
+    Size,
     check_key,
     fail,
     optional_input,
@@ -49,6 +50,9 @@ class HashBucketColumn(KeyedColumn, CategoricalColumn):
     @property
     def num_buckets(self) -> int:
         return self.hash_bucket_size
+
+    def sizes(self) -> Iterator[Size]:
+        yield "hash_bucket_size", self.hash_bucket_size, "buckets"
 
     def input_specs(self) -> Iterable[InputSpec]:
         yield optional_input(self.key, STRING if self.dtype == STRING else INT64)

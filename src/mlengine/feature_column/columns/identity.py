@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -14,6 +14,7 @@ from mlengine.feature_column.columns.base import (
     CategoricalColumn,
     InputSpec,
     KeyedColumn,
+    Size,
     check_key,
     fail,
     optional_input,
@@ -52,6 +53,9 @@ class IdentityColumn(KeyedColumn, CategoricalColumn):
     @property
     def num_buckets(self) -> int:
         return self.num_buckets_
+
+    def sizes(self) -> Iterator[Size]:
+        yield "num_buckets", self.num_buckets, "buckets"
 
     def input_specs(self) -> Iterable[InputSpec]:
         yield optional_input(self.key, INT64)

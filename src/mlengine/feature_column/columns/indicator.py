@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
@@ -11,7 +11,9 @@ from mlengine.feature_column.columns.base import (
     DenseColumn,
     InputSpec,
     RowDense,
+    Size,
     fail,
+    nested_sizes,
     serializable,
 )
 
@@ -40,6 +42,10 @@ class IndicatorColumn(DenseColumn):
     @property
     def width(self) -> int:
         return self.categorical_column.num_buckets
+
+    def sizes(self) -> Iterator[Size]:
+        yield "width", self.width, "width"
+        yield from nested_sizes("categorical_column", self.categorical_column)
 
     def input_specs(self) -> Iterable[InputSpec]:
         return self.categorical_column.input_specs()

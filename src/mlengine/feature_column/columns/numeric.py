@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mlengine.errors import FeatureError, NotSupportedError
+from mlengine.errors import FeatureError, NotSupportedError, located
 from mlengine.feature_column.columns.base import (
     FLOAT32,
     INT64,
@@ -17,10 +17,12 @@ from mlengine.feature_column.columns.base import (
     InputSpec,
     KeyedColumn,
     RowDense,
+    Size,
     check_key,
     fail,
     serializable,
 )
+from mlengine.feature_column.encoding import FLOAT32_OVERFLOW
 from mlengine.feature_column.rowpath import LARGEST_EXACT_INT, RowCompiler, RowFallback, RowValues
 
 if TYPE_CHECKING:
@@ -128,6 +130,9 @@ class NumericColumn(KeyedColumn, DenseColumn):
     def width(self) -> int:
         return math.prod(self.shape)
 
+    def sizes(self) -> Iterator[Size]:
+        yield "shape", self.width, "width"
+
     def input_specs(self) -> Iterable[InputSpec]:
         scalar = self.shape == (1,)
         default = self.default_value
@@ -146,10 +151,12 @@ class NumericColumn(KeyedColumn, DenseColumn):
         if missing.any():
             if self.default_value is None:
                 row = int(np.flatnonzero(missing.any(axis=1))[0])
-                raise FeatureError(
+                error = FeatureError(
                     f"Feature {self.key!r}: missing value in row {row}, and numeric_column "
                     f"{self.name!r} has no default_value."
                 )
+                reason = f"missing or NaN, and numeric_column {self.name!r} has no default_value"
+                raise located(error, row, self.key, None, reason)
             values = np.where(missing, np.asarray(self.default_value)[None, :], values)
         if self.normalizer is not None:
             values = self.normalizer(values)
@@ -189,6 +196,8 @@ class NumericColumn(KeyedColumn, DenseColumn):
                 if kind is float:
                     if value != value:  # NaN: a missing value
                         value = default
+                    elif not -FLOAT32_OVERFLOW < value < FLOAT32_OVERFLOW:
+                        raise RowFallback  # not finite as float32: the vectorised path says so
                 elif kind is int:
                     if not -LARGEST_EXACT_INT <= value <= LARGEST_EXACT_INT:
                         raise RowFallback

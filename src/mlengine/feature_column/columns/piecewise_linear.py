@@ -10,7 +10,7 @@ them the same way).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -19,8 +19,10 @@ import numpy as np
 from mlengine.feature_column.columns.base import (
     DenseColumn,
     InputSpec,
+    Size,
     check_name,
     fail,
+    nested_sizes,
     serializable,
 )
 from mlengine.feature_column.columns.numeric import NumericColumn
@@ -58,6 +60,11 @@ class PiecewiseLinearColumn(DenseColumn):
     @property
     def width(self) -> int:
         return (len(self.boundaries) - 1) * self.source_column.width
+
+    def sizes(self) -> Iterator[Size]:
+        yield "boundaries", len(self.boundaries), "values"
+        yield "width", self.width, "width"
+        yield from nested_sizes("source_column", self.source_column)
 
     def input_specs(self) -> Iterable[InputSpec]:
         return self.source_column.input_specs()

@@ -8,7 +8,7 @@ the same rule to a whole dictionary of values at once.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +24,7 @@ from mlengine.feature_column.columns.base import (
     CategoricalColumn,
     InputSpec,
     KeyedColumn,
+    Size,
     check_key,
     fail,
     optional_input,
@@ -64,6 +65,10 @@ class VocabularyColumn(KeyedColumn, CategoricalColumn):
     @property
     def num_buckets(self) -> int:
         return len(self.vocabulary) + self.num_oov_buckets
+
+    def sizes(self) -> Iterator[Size]:
+        yield "vocabulary", len(self.vocabulary), "values"
+        yield "num_buckets", self.num_buckets, "buckets"
 
     def input_specs(self) -> Iterable[InputSpec]:
         yield optional_input(self.key, STRING if self.dtype == STRING else INT64)

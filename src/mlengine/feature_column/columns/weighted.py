@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -15,8 +15,10 @@ from mlengine.feature_column.columns.base import (
     FLOAT32,
     CategoricalColumn,
     InputSpec,
+    Size,
     check_key,
     fail,
+    nested_sizes,
     serializable,
 )
 from mlengine.feature_column.decoding import to_arrow
@@ -48,6 +50,9 @@ class WeightedCategoricalColumn(CategoricalColumn):
     @property
     def num_buckets(self) -> int:
         return self.categorical_column.num_buckets
+
+    def sizes(self) -> Iterator[Size]:
+        yield from nested_sizes("categorical_column", self.categorical_column)
 
     def input_specs(self) -> Iterable[InputSpec]:
         yield from self.categorical_column.input_specs()
