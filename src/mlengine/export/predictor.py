@@ -164,11 +164,13 @@ class Predictor:
             for name, array in weights.items()
         }
         dnn = self.dnn_transformer
+        linear = self.linear_transformer
         self.numpy_network = NumpyNetwork.from_weights(
             self._weights,
             None if dnn is None else dnn.embedding_specs,
             bool(spec.get("batch_norm", False)),
             str(spec.get("dnn_activation_fn", "relu")),
+            () if linear is None else linear.embedding_specs,
         )
         # A network whose activation numpy lacks runs on torch, built on first use.
         self._model: Model | None = None

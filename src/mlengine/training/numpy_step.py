@@ -39,6 +39,8 @@ def unsupported(network: torch.nn.Module, head: Head) -> str | None:
     params = list(network.parameters())
     if any(p.device.type != "cpu" or p.dtype != torch.float32 for p in params):
         return "not float32 on CPU"
+    if network.linear is not None and network.linear.embedding_specs:
+        return "an embedding column in the linear part"
     dnn = network.dnn
     if dnn is not None:
         if dnn.batch_norm or dnn.dropout or dnn.activation is not F.relu:
