@@ -1,9 +1,10 @@
 """Feature column types, one module (its *home*) per type; see :mod:`.base` for what a home holds.
 
 Modules: ``base`` (what every column is; the export allow-list; parameter checks), ``numeric``
-(``numeric_column`` and the normalisers), ``bucketized``, ``vocabulary`` (list and file),
-``identity``, ``hash_bucket``, ``crossed``, ``weighted``, ``indicator``, ``embedding`` (and
-shared embeddings), ``piecewise_linear`` (not in TensorFlow).
+(``numeric_column`` and the normalisers), ``expression`` (``normalizer_fn`` callables, recorded
+as data), ``bucketized``, ``vocabulary`` (list and file), ``identity``, ``hash_bucket``,
+``crossed``, ``weighted``, ``indicator``, ``embedding`` (and shared embeddings),
+``piecewise_linear`` (not in TensorFlow).
 """
 
 from mlengine.feature_column.columns.base import (
@@ -26,6 +27,7 @@ from mlengine.feature_column.columns.embedding import (
     embedding_column,
     shared_embeddings,
 )
+from mlengine.feature_column.columns.expression import Expression, record
 from mlengine.feature_column.columns.hash_bucket import (
     HashBucketColumn,
     categorical_column_with_hash_bucket,
@@ -70,6 +72,7 @@ __all__ = [
     "DenseColumn",
     "EmbeddingColumn",
     "EmbeddingSpec",
+    "Expression",
     "FeatureColumn",
     "HashBucketColumn",
     "IdentityColumn",
@@ -95,6 +98,7 @@ __all__ = [
     "numeric_column",
     "piecewise_linear_column",
     "read_vocabulary_file",
+    "record",
     "shared_embeddings",
     "weighted_categorical_column",
 ]
