@@ -24,13 +24,13 @@ def test_types_defaults_white_space_and_quotes() -> None:
 
 def test_a_record_with_the_wrong_number_of_fields_names_the_order() -> None:
     with pytest.raises(
-        FeatureError, match=r"Record 1 has 2 field\(s\); expected 3 in the order: age, work"
+        FeatureError, match=r"Record 1: 2 field\(s\) where 3 are expected in the order: age, wo"
     ):
         decode_csv_lines(pa.array(["1,a,2", "1,a"]), FIELDS, order=ORDER)
 
 
 def test_an_empty_line_is_a_record_with_one_field() -> None:
-    with pytest.raises(FeatureError, match=r"Record 0 has 1 field\(s\); expected 3"):
+    with pytest.raises(FeatureError, match=r"Record 0: 1 field\(s\) where 3 are expected"):
         decode_csv_lines([""], FIELDS)
 
 

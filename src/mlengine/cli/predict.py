@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from mlengine.cli.instances import read_json_instances, read_text_instances
+from mlengine.cli.instances import read_json_instances, read_text_instances, read_text_lines
 from mlengine.cli.output import FormatOption, OutputFormat, fail, handle_errors
 from mlengine.errors import FeatureError
 
@@ -62,7 +62,11 @@ def predict(
     ] = None,
     text_instances: Annotated[
         str | None,
-        typer.Option("--text-instances", help="File of CSV lines in the signature's input order."),
+        typer.Option(
+            "--text-instances",
+            help="File of CSV lines: in the CSV input's field order when the export declares "
+            "one, else in the signature's input order.",
+        ),
     ] = None,
     endpoint: Annotated[
         str | None, typer.Option("--endpoint", help="URL of an `mlengine serve` server.")
@@ -106,7 +110,10 @@ def predict(
             instances = read_json_instances(json_instances)
         else:
             assert text_instances is not None
-            instances = read_text_instances(text_instances, predictor.input_names)
+            if any(declared.format == "csv" for declared in predictor.serving_inputs):
+                instances = read_text_lines(text_instances)  # the export's CSV input decodes
+            else:
+                instances = read_text_instances(text_instances, predictor.input_names)
         source = json_instances if json_instances is not None else text_instances
         try:
             predictions = predictor.predict_instances(instances)
@@ -176,9 +183,13 @@ def _predict_remote(
             described = call(client, "GET", resource)
             if version is None:
                 described = (described or {}).get("defaultVersion") or {}
-            inputs = ((described or {}).get("signature") or {}).get("inputs") or []
-            names = [spec["name"] for spec in inputs]
-            instances = read_text_instances(text_instances, names)
+            signature = (described or {}).get("signature") or {}
+            declared = signature.get("serving_inputs") or []
+            if any(isinstance(d, dict) and d.get("format") == "csv" for d in declared):
+                instances = read_text_lines(text_instances)  # the server decodes them
+            else:
+                names = [spec["name"] for spec in signature.get("inputs") or []]
+                instances = read_text_instances(text_instances, names)
         source = json_instances if json_instances is not None else text_instances
         try:
             answer = call(client, "POST", f"{resource}:predict", json={"instances": instances})

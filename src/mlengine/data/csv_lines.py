@@ -93,7 +93,7 @@ def _explain(
         count = _field_counts([line], delim, quoted)[0] if line else 1
         if count != expected:
             return FeatureError(
-                f"{label} {index} has {count} field(s); expected {expected}{in_order}."
+                f"{label} {index}: {count} field(s) where {expected} are expected{in_order}."
             )
         values = next(csv.reader([line], delimiter=delim)) if quoted else line.split(delim)
         for position, (value, field) in enumerate(zip(values, fields, strict=True)):

@@ -37,6 +37,7 @@ from mlengine.export.format import (
     MANIFEST_FILE,
     VARIABLES_FILE,
 )
+from mlengine.export.receivers import decode_instances, read_serving_inputs
 from mlengine.feature_column.columns import read_vocabulary_file
 from mlengine.feature_column.memory import ValueMemory
 from mlengine.feature_column.row_encoder import RowEncoder
@@ -188,6 +189,8 @@ class Predictor:
         self.input_names = [spec["name"] for spec in self.inputs]
         self.required = [spec["name"] for spec in self.inputs if spec.get("required")]
         self.output_keys = list(self.head.prediction_keys)
+        # Serialized inputs (tf.Example, CSV) the export's receiver declared.
+        self.serving_inputs = read_serving_inputs(self.manifest)
 
     @property
     def few_rows(self) -> int:
@@ -281,8 +284,16 @@ class Predictor:
             return None
         return self.head.predictions(self.numpy_network.rows(encoded[0], encoded[1], count))
 
-    def predict(self, instances: Any) -> dict[str, np.ndarray]:
-        """Predictions as columns: one array per output key, first axis = instances."""
+    def predict(self, instances: Any, signature_name: str | None = None) -> dict[str, np.ndarray]:
+        """Predictions as columns: one array per output key, first axis = instances.
+
+        Instances may also be serialized records of an input the export declares for
+        ``signature_name`` (see :mod:`mlengine.export.receivers`).
+        """
+        if self.serving_inputs and type(instances) is list:
+            decoded = decode_instances(instances, self.serving_inputs, signature_name)
+            if decoded is not None:
+                instances = decoded
         if self._row_path is not None and 0 < _count_plain(instances) <= tuning.ROW_PATH_ROWS:
             outputs = self._predict_few(instances)
             if outputs is not None:
@@ -326,9 +337,11 @@ class Predictor:
                 self._model = model
             return self._model, self._encoder
 
-    def predict_instances(self, instances: Any) -> list[dict[str, Any]]:
+    def predict_instances(
+        self, instances: Any, signature_name: str | None = None
+    ) -> list[dict[str, Any]]:
         """Predictions as one JSON-ready dict per instance (lists of numbers or strings)."""
-        outputs = self.predict(instances)
+        outputs = self.predict(instances, signature_name)
         columns = {key: outputs[key].tolist() for key in self.output_keys}
         count = len(next(iter(columns.values()))) if columns else 0
         return [{key: columns[key][i] for key in self.output_keys} for i in range(count)]

@@ -32,6 +32,7 @@ from mlengine.export.format import (
     signature_inputs,
     signature_outputs,
 )
+from mlengine.export.receivers import ServingInput, write_serving_inputs
 from mlengine.feature_column import FeatureColumn, from_config
 from mlengine.model import Model
 
@@ -82,10 +83,14 @@ def _store_vocabulary_assets(spec: dict[str, Any], assets: str) -> dict[str, str
     return written
 
 
-def _receiver_names(serving_input_receiver_fn: Any) -> list[str] | None:
-    """Feature names of a serving input receiver function (only its names are used)."""
+def _receiver(
+    serving_input_receiver_fn: Any, signature_names: list[str]
+) -> tuple[list[str] | None, list[ServingInput]]:
+    """The feature names a serving input receiver provides, and the serialized inputs it
+    declares (a receiver with a ``serving_inputs(signature_names)`` method: the ``mlengine.tf``
+    façade's parsing and CSV receivers)."""
     if serving_input_receiver_fn is None:
-        return None
+        return None, []
     receiver = serving_input_receiver_fn() if callable(serving_input_receiver_fn) else None
     features = getattr(receiver, "features", receiver)
     if not isinstance(features, Mapping):
@@ -93,7 +98,9 @@ def _receiver_names(serving_input_receiver_fn: Any) -> list[str] | None:
             "serving_input_receiver_fn must return a ServingInputReceiver or a dict of features; "
             f"got {type(receiver).__name__}."
         )
-    return sorted(str(k) for k in features)
+    declare = getattr(receiver, "serving_inputs", None)
+    inputs = list(declare(signature_names)) if callable(declare) else []
+    return sorted(str(k) for k in features), inputs
 
 
 def _fsync_tree(root: str) -> None:
@@ -141,7 +148,8 @@ def export_model(
         state = {k: v.detach().cpu().contiguous() for k, v in model.network.state_dict().items()}
         save_file(state, os.path.join(temp, VARIABLES_FILE))
         inputs = signature_inputs(_model_columns(model.spec))
-        names = _receiver_names(serving_input_receiver_fn)
+        defs = signature_defs(model.head)
+        names, serving_inputs = _receiver(serving_input_receiver_fn, sorted(defs))
         if names is not None:
             missing = sorted({i["name"] for i in inputs if i["required"]} - set(names))
             if missing:
@@ -159,7 +167,7 @@ def export_model(
             "head": model.head.config(),
             "label_vocabulary": getattr(model.head, "label_vocabulary", None),
             "signature": {"inputs": inputs, "outputs": signature_outputs(model.head)},
-            "signature_defs": signature_defs(model.head),
+            "signature_defs": defs,
             "global_step": int(global_step),
             "metrics": {k: v for k, v in (metrics or {}).items() if isinstance(v, int | float)},
             "variables": {
@@ -168,6 +176,7 @@ def export_model(
             },
             "assets": assets,
         }
+        write_serving_inputs(manifest, serving_inputs)
         with open(os.path.join(temp, MANIFEST_FILE), "w", encoding="utf-8") as handle:
             json.dump(manifest, handle, indent=1, sort_keys=True, allow_nan=False)
         _fsync_tree(temp)
