@@ -1,0 +1,134 @@
+"""``tf.data`` of the façade: TensorFlow's element semantics, computed on chunks of rows."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import mlengine.tf as tf
+from mlengine.errors import FeatureError
+from mlengine.tf import _inputs
+
+
+def values(dataset: tf.data.Dataset) -> list:
+    return list(dataset.as_numpy_iterator())
+
+
+def test_slices_map_filter_batch_repeat_take_skip() -> None:
+    data = tf.data.Dataset.from_tensor_slices(
+        {"x": np.arange(10), "s": [str(i) for i in range(10)]}
+    )
+    data = data.map(lambda d: {"x": d["x"] * 2, "s": d["s"]}).filter(
+        lambda d: tf.not_equal(d["s"], "3")
+    )
+    batches = values(data.batch(4))
+    assert [b["x"].tolist() for b in batches] == [[0, 2, 4, 8], [10, 12, 14, 16], [18]]
+    assert batches[0]["s"].tolist() == ["0", "1", "2", "4"]
+    dropped = values(data.batch(4, drop_remainder=True))
+    assert len(dropped) == 2
+    # Batches straddle epochs after repeat; take and skip count elements.
+    counted = values(tf.data.Dataset.range(5).repeat(2).skip(1).take(7).batch(3))
+    assert [b.tolist() for b in counted] == [[1, 2, 3], [4, 0, 1], [2]]
+    assert [v.tolist() for v in values(tf.data.Dataset.range(6).batch(4).unbatch())] == list(
+        range(6)
+    )
+
+
+def test_shuffle_keeps_every_element_once_per_epoch_and_reshuffles() -> None:
+    data = tf.data.Dataset.range(100).shuffle(30, seed=3).repeat(2).batch(200)
+    (both,) = values(data)
+    first, second = both[:100], both[100:]
+    assert sorted(first.tolist()) == sorted(second.tolist()) == list(range(100))
+    assert first.tolist() != list(range(100)) and first.tolist() != second.tolist()
+
+
+def test_a_map_function_is_traced_once_and_run_on_chunks() -> None:
+    calls = []
+
+    def parse(line):
+        calls.append(line)
+        fields = tf.io.decode_csv(tf.expand_dims(line, -1), record_defaults=[[0], [""], [0.0]])
+        return {"n": fields[0], "w": fields[1]}, tf.cast(fields[2] > 0.5, tf.int64)
+
+    lines = ["1,a,0.2", "2,b,0.7", "3,c,0.9"]
+    (batch,) = values(tf.data.Dataset.from_tensor_slices(lines).map(parse).batch(3))
+    assert len(calls) == 1  # traced once, like TF
+    features, labels = batch
+    assert features["n"].tolist() == [[1], [2], [3]] and features["w"].shape == (3, 1)
+    assert labels.tolist() == [[0], [1], [1]]
+
+
+def test_an_untraceable_function_runs_per_element_with_the_same_results(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def python_if(x):
+        return x * 10 if x.numpy() > 2 else x  # needs the value: TF 2 needs AutoGraph for this
+
+    with caplog.at_level(logging.WARNING, logger="mlengine"):
+        (batch,) = values(tf.data.Dataset.range(5).map(python_if).batch(5))
+    assert batch.tolist() == [0, 1, 2, 30, 40]
+    assert "runs per element" in caplog.text and "python_if" in caplog.text
+
+
+def test_text_lines_as_tensorflow_splits_them(tmp_path: Path) -> None:
+    path = tmp_path / "lines.csv"
+    path.write_bytes(b"a,1\r\nb,2\n\nc,3")  # CRLF, an empty line, no final newline
+    lines = [
+        v.decode() if isinstance(v, bytes) else v
+        for v in values(tf.data.TextLineDataset(str(path)))
+    ]
+    assert [str(x) for x in lines] == ["a,1", "b,2", "", "c,3"]
+    parsed = tf.data.TextLineDataset(str(path)).map(
+        lambda line: tf.io.decode_csv(line, record_defaults=[[""], [0]])
+    )
+    with pytest.raises(FeatureError, match=r"Record 2: 1 field\(s\) where 2 are expected"):
+        values(parsed)
+
+
+def test_files_interleave_skip_header_and_cache(tmp_path: Path) -> None:
+    for name, rows in (("a.csv", ["h", "1", "2"]), ("b.csv", ["h", "3"])):
+        (tmp_path / name).write_text("\n".join(rows) + "\n")
+    files = tf.data.Dataset.list_files(str(tmp_path / "*.csv"), shuffle=False)
+    lines = files.interleave(lambda f: tf.data.TextLineDataset(f).skip(1), cycle_length=2)
+    numbers = lines.map(lambda s: tf.strings.to_number(s, tf.int32)).cache()
+    assert sorted(int(v) for v in values(numbers)) == [1, 2, 3]
+    assert sorted(int(v) for v in values(numbers)) == [1, 2, 3]  # from the cache
+
+
+def test_tfrecords_written_and_parsed(tmp_path: Path) -> None:
+    path = str(tmp_path / "data.tfrecord")
+    with tf.io.TFRecordWriter(path) as writer:
+        for i in range(5):
+            feature = {
+                "x": tf.train.Feature(float_list=tf.train.FloatList(value=[i / 2])),
+                "tags": tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"t"] * (i % 3))),
+            }
+            writer.write(
+                tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+            )
+    spec = {"x": tf.io.FixedLenFeature([1], tf.float32), "tags": tf.io.VarLenFeature(tf.string)}
+    one = tf.data.TFRecordDataset(path).map(lambda s: tf.io.parse_single_example(s, spec)).batch(5)
+    many = tf.data.TFRecordDataset(path).batch(5).map(lambda s: tf.io.parse_example(s, spec))
+    for batch in (values(one)[0], values(many)[0]):
+        assert batch["x"].reshape(-1).tolist() == [0.0, 0.5, 1.0, 1.5, 2.0]
+    (element,) = list(many)
+    tags = element["tags"]  # a SparseTensor, as TF's
+    assert tags.dense_shape.numpy().tolist() == [5, 2]
+    assert tags.indices.numpy()[:, 0].tolist() == [1, 2, 2, 4]
+
+
+def test_batch_then_row_wise_map_runs_on_many_batches_at_once() -> None:
+    data = tf.data.Dataset.from_tensor_slices(({"x": np.arange(10.0)}, np.arange(10) % 2))
+    fused = _inputs.dataset_input(data.batch(4).map(lambda f, y: ({"x": f["x"] + 1}, y)))
+    assert isinstance(fused, _inputs.ChunkedDataset) and fused.batch_size == 4
+    (chunk,) = list(fused.chunks())
+    assert chunk[0]["x"].tolist() == [float(i + 1) for i in range(10)]
+    # A function that is not row-wise (squeeze of every size-1 axis) is applied per batch.
+    per_batch = _inputs.dataset_input(
+        data.batch(4).map(lambda f, y: ({"x": tf.squeeze(f["x"])}, y))
+    )
+    assert isinstance(per_batch, _inputs.DatasetBatches)
+    assert [b[0]["x"].tolist() for b in per_batch] == [[0.0, 1, 2, 3], [4.0, 5, 6, 7], [8.0, 9]]
