@@ -52,3 +52,12 @@ VALUE_MEMORY_BYTES = 8 << 20
 """The most string data a predicting process remembers per model (values, their codes and
 what columns derive from them: see mlengine.feature_column.memory). Re-measure:
 ``python benchmarks/serve_frame.py`` with a smaller budget."""
+
+# -- CSV records (mlengine.data.csv_lines) -----------------------------------------------------
+
+CSV_FEW_RECORDS = 256
+"""Up to this many CSV records (a serving request's lines, one element of a per-element map)
+are split by Python's csv module; more go through pyarrow's CSV reader, whose fixed cost is
+about 0.8 ms a call (Python's: 9 us for one census line, 0.45 ms for 256; pyarrow: 1.1-1.6 ms
+for 1-128 lines, then about 1.7 us a line). Re-measure: the timing loop in the docstring of
+``mlengine.data.csv_lines._decode_few``."""

@@ -6,6 +6,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from mlengine import tuning
 from mlengine.data.csv_lines import CsvField, decode_csv_lines
 from mlengine.errors import FeatureError
 
@@ -45,3 +46,22 @@ def test_required_fields_na_value_and_selected_columns() -> None:
         decode_csv_lines(["a,1", ",2"], fields, order=["field 0", "n"])
     (n,) = decode_csv_lines(["a,NA", "b,3"], fields, na_value="NA", select_cols=[1])
     assert n.tolist() == [-1, 3]
+
+
+def test_few_records_and_many_give_the_same_columns() -> None:
+    """A few records go through Python's csv module, many through pyarrow's reader (speed
+    only: mlengine.tuning.CSV_FEW_RECORDS); the answers are the same."""
+    lines = ["39, State-gov,40", ' 50,"a, b",', "7,,", "-3,x,2.5"]
+    many = lines * (tuning.CSV_FEW_RECORDS // len(lines) + 1)
+    few_columns = decode_csv_lines(lines, FIELDS)
+    many_columns = decode_csv_lines(many, FIELDS)
+    for few, lots in zip(few_columns, many_columns, strict=True):
+        if isinstance(few, np.ndarray):
+            assert few.dtype == lots.dtype
+            np.testing.assert_array_equal(lots[: len(lines)], few)
+        else:
+            assert lots.slice(0, len(lines)).to_pylist() == few.to_pylist()
+    for bad, message in (("1,a", "2 field"), ("x,a,1", "'x' is not a number")):
+        for records in ([bad], [*many, bad]):
+            with pytest.raises(FeatureError, match=message):
+                decode_csv_lines(records, FIELDS)
