@@ -132,3 +132,22 @@ def test_batch_then_row_wise_map_runs_on_many_batches_at_once() -> None:
     )
     assert isinstance(per_batch, _inputs.DatasetBatches)
     assert [b[0]["x"].tolist() for b in per_batch] == [[0.0, 1, 2, 3], [4.0, 5, 6, 7], [8.0, 9]]
+
+
+def test_batch_then_repeat_ends_every_epoch_with_its_own_short_batch(tmp_path: Path) -> None:
+    """TF 2's tutorial pipeline: ``batch(n).repeat(e)``: ceil(rows / n) batches per epoch (a
+    repeat before the batch would give ceil(rows * e / n)); still read in chunks."""
+    x = {"x": np.arange(10, dtype=np.float32)}
+    y = np.arange(10, dtype=np.float32)
+    data = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(10, seed=1).batch(4).repeat(2)
+    chunked = _inputs.dataset_input(data)
+    assert isinstance(chunked, _inputs.ChunkedDataset) and chunked.chunks_are_cut
+    assert [len(labels) for _, labels in chunked.chunks()] == [10, 10]
+    model = tf.estimator.LinearRegressor(
+        [tf.feature_column.numeric_column("x")], model_dir=str(tmp_path)
+    )
+    model.train(lambda: data)
+    assert model.latest_checkpoint().endswith("-6")  # 4 + 4 + 2 rows, twice
+    straddling = tf.data.Dataset.from_tensor_slices((x, y)).repeat(2).batch(4)
+    model.train(lambda: straddling)
+    assert model.latest_checkpoint().endswith("-11")  # 20 rows in 5 batches

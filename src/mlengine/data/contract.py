@@ -36,7 +36,10 @@ class ChunkedInput(Protocol):
     batch_size: int
 
     def chunks(self) -> Iterator[Batch]:
-        """The rows, in order, in chunks of any size (batches may straddle chunks)."""
+        """The rows, in order, in chunks of any size (batches may straddle chunks), unless
+        the input has a true ``chunks_are_cut`` attribute: its chunks are then whole batches
+        but for their last, which ends a batch (TF's ``batch(n).repeat()``: each epoch ends
+        with its own short batch) and is not merged with the next chunk."""
         ...
 
 

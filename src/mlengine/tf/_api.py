@@ -359,6 +359,9 @@ def v1_namespace(root: str) -> Namespace:
             "learn": _ns(f"{root}.contrib.learn", "tf.contrib.learn", learn),
             "layers": _ns(f"{root}.contrib.layers", "tf.contrib.layers", layers),
             "lookup": _ns(f"{root}.contrib.lookup", "tf.contrib.lookup", lookup_v1),
+            "training": _ns(
+                f"{root}.contrib.training", "tf.contrib.training", {"HParams": _contrib.HParams}
+            ),
         },
     )
     members.update(

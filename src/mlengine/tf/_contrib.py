@@ -696,10 +696,57 @@ def load_csv_with_header(
     return dataset(data, target)
 
 
+class HParams:
+    """``tf.contrib.training.HParams(**values)``: hyperparameters as attributes (Cloud ML
+    samples build one from their argparse namespace)."""
+
+    def __init__(self, hparam_def: Any = None, model_structure: Any = None, **values: Any) -> None:
+        if hparam_def is not None:
+            raise NotSupportedError("HParams(hparam_def=...) (a protocol buffer) is not supported.")
+        self.__dict__["_values"] = dict(values)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.__dict__["_values"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self.__dict__["_values"][name] = value
+
+    def add_hparam(self, name: str, value: Any) -> None:
+        if name in self.__dict__["_values"]:
+            raise InvalidParameterError(f"Hyperparameter {name!r} already exists.")
+        self.__dict__["_values"][name] = value
+
+    def set_hparam(self, name: str, value: Any) -> None:
+        if name not in self.__dict__["_values"]:
+            raise InvalidParameterError(f"Unknown hyperparameter {name!r}.")
+        self.__dict__["_values"][name] = value
+
+    def override_from_dict(self, values_dict: Mapping[str, Any]) -> HParams:
+        for name, value in values_dict.items():
+            self.set_hparam(name, value)
+        return self
+
+    def values(self) -> dict[str, Any]:
+        return dict(self.__dict__["_values"])
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.__dict__["_values"].get(key, default)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.__dict__["_values"]
+
+    def __repr__(self) -> str:
+        return f"HParams({self.__dict__['_values']!r})"
+
+
 OptimizerSpecType = OptimizerSpec
 
 __all__ = [
     "BINARY_KEYS",
+    "HParams",
     "LAYERS",
     "LEARN_ESTIMATORS",
     "RunConfig",

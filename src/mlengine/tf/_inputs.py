@@ -18,18 +18,21 @@ imported, so the one estimator machinery reads:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import math
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
+from mlengine.data.batches import num_rows, rebatch
 from mlengine.data.contract import register_input_adapter
+from mlengine.data.inputs import CHUNK_ROWS
 from mlengine.errors import DataError, NotSupportedError
 from mlengine.tf._tensor import Env, SparseTensor, Tensor, evaluate, evaluate_sparse, walk
-from mlengine.tf._traced import TracedFunction, element_values, from_output
+from mlengine.tf._traced import element_values, from_output
 from mlengine.tf._values import SparseValue, Strings, Value, flatten, structure_rows
-from mlengine.tf.data import Dataset, Iterator_, split_final_batch
+from mlengine.tf.data import Dataset, FinalBatch, Iterator_, split_final_batch
 
 
 def column(value: Value, what: str) -> Any:
@@ -102,19 +105,44 @@ class DatasetBatches:
                 yield _batch(*_split(element))
 
 
-class ChunkedDataset:
-    """A dataset ending in ``batch(batch_size)``: chunks of its rows (a ChunkedInput)."""
+def _epochs(final: FinalBatch, convert: Callable[[Any], Any]) -> Iterator[Any]:
+    """The converted chunks of ``final.rows`` (``convert`` applied after the row-wise
+    functions); with a repeat after the batch, epoch by epoch, cut into whole batches with each
+    epoch's last batch short (the estimator then takes the chunks as they are)."""
+    rng = np.random.default_rng()
 
-    def __init__(self, rows: Dataset, batch_size: int, functions: list[TracedFunction]) -> None:
-        self.rows = rows
-        self.batch_size = batch_size
-        self.functions = functions
+    def one_pass() -> Iterator[Any]:
+        for chunk in final.rows._chunks(rng):
+            for function in final.functions:
+                chunk = function.on_chunk(chunk, batched=False)
+            yield convert(chunk)
+
+    if not final.repeated:
+        yield from one_pass()
+        return
+    rows = math.ceil(CHUNK_ROWS / final.batch_size) * final.batch_size
+    epoch = 0
+    while final.epochs is None or epoch < final.epochs:
+        seen = 0
+        for piece in rebatch(one_pass(), rows):
+            seen += num_rows(piece)
+            yield piece
+        if seen == 0:
+            return
+        epoch += 1
+
+
+class ChunkedDataset:
+    """A dataset ending in ``batch(batch_size)``: chunks of its rows (a ChunkedInput; with a
+    repeat after the batch, its chunks are cut already: ``chunks_are_cut``)."""
+
+    def __init__(self, final: FinalBatch) -> None:
+        self.final = final
+        self.batch_size = final.batch_size
+        self.chunks_are_cut = final.repeated
 
     def chunks(self) -> Iterator[tuple[dict[str, Any], Any]]:
-        for chunk in self.rows._chunks(np.random.default_rng()):
-            for function in self.functions:
-                chunk = function.on_chunk(chunk, batched=False)
-            yield _batch(*_split(chunk))
+        return _epochs(self.final, lambda chunk: _batch(*_split(chunk)))
 
 
 class GraphBatches:
@@ -123,6 +151,7 @@ class GraphBatches:
     is then set) when every op is row-wise and the dataset ends in ``batch``."""
 
     batch_size: int | None = None
+    chunks_are_cut = False
 
     def __init__(self, iterator: Iterator_, features: Any, labels: Any) -> None:
         self.iterator = iterator
@@ -136,7 +165,8 @@ class GraphBatches:
         split = split_final_batch(iterator.dataset)
         self.split = split if split is not None and is_rowwise(roots) else None
         if self.split is not None:
-            self.batch_size = self.split[1]
+            self.batch_size = self.split.batch_size
+            self.chunks_are_cut = self.split.repeated
 
     def _compute(self, element: Any) -> tuple[dict[str, Any], Any]:
         env = Env({self.iterator: (element, False)})
@@ -160,11 +190,7 @@ class GraphBatches:
 
     def chunks(self) -> Iterator[tuple[dict[str, Any], Any]]:
         assert self.split is not None
-        rows, _, functions = self.split
-        for chunk in rows._chunks(np.random.default_rng()):
-            for function in functions:
-                chunk = function.on_chunk(chunk, batched=False)
-            yield self._compute(chunk)
+        return _epochs(self.split, self._compute)
 
     def __iter__(self) -> Iterator[tuple[dict[str, Any], Any]]:
         for chunk in self.iterator.dataset._chunks(np.random.default_rng()):
@@ -175,7 +201,7 @@ class GraphBatches:
 def dataset_input(dataset: Dataset) -> Any:
     split = split_final_batch(dataset)
     if split is not None:
-        return ChunkedDataset(*split)
+        return ChunkedDataset(split)
     return DatasetBatches(dataset)
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -573,14 +574,32 @@ def make_one_shot_iterator(dataset: Dataset) -> Iterator_:
     return Iterator_(dataset)
 
 
-def split_final_batch(dataset: Dataset) -> tuple[Dataset, int, list[TracedFunction]] | None:
-    """``(rows, batch_size, rowwise functions)`` when ``dataset`` is ``rows.batch(n)``, then
-    perhaps ``prefetch`` and ``map`` with row-wise functions: its elements are then the rows of
-    ``rows`` cut into batches of ``n`` after applying the functions to many rows at once."""
+@dataclass(frozen=True)
+class FinalBatch:
+    """A dataset that ends in ``batch``: its ``rows`` (the dataset before the batch), the
+    ``batch_size``, the row-wise ``functions`` mapped after the batch, and ``epochs``: None,
+    or how often (None: for ever) a ``repeat`` after the batch starts the rows again (each
+    epoch then ends with its own short batch, as TF's ``batch(n).repeat()``)."""
+
+    rows: Dataset
+    batch_size: int
+    functions: list[TracedFunction]
+    repeated: bool = False
+    epochs: int | None = None
+
+
+def split_final_batch(dataset: Dataset) -> FinalBatch | None:
+    """How ``dataset`` ends in a batch, when it does: ``rows.batch(n)``, then perhaps
+    ``prefetch``, ``map`` with row-wise functions and one ``repeat``, so that its elements are
+    the rows of ``rows`` cut into batches of ``n`` (functions applied to many rows at once)."""
     functions: list[TracedFunction] = []
+    repeat: _Repeat | None = None
     node = dataset
     while True:
         if isinstance(node, _Pass):
+            node = node.upstream
+        elif isinstance(node, _Repeat) and repeat is None:
+            repeat = node
             node = node.upstream
         elif isinstance(node, _Map) and not isinstance(node, _Filter):
             traced = node.traced
@@ -591,7 +610,9 @@ def split_final_batch(dataset: Dataset) -> tuple[Dataset, int, list[TracedFuncti
         elif isinstance(node, _Batch):
             if node.drop_remainder:
                 return None
-            return node.upstream, node.size, functions
+            if repeat is None:
+                return FinalBatch(node.upstream, node.size, functions)
+            return FinalBatch(node.upstream, node.size, functions, True, repeat.count)
         else:
             return None
 
@@ -611,6 +632,7 @@ from mlengine.tf._sources import (  # noqa: E402  (they subclass Dataset, define
 
 __all__ = [
     "AUTOTUNE",
+    "FinalBatch",
     "experimental",
     "Dataset",
     "Iterator_",

@@ -43,6 +43,8 @@ def raw_batches(source: Resolved) -> tuple[Iterable[Any], int | None]:
     if isinstance(source, ConstantBatch):
         return [(source.features, source.labels)], None
     if isinstance(source, ChunkedInput):
+        if getattr(source, "chunks_are_cut", False):  # whole batches already (contract.py)
+            return source.chunks(), source.batch_size
         rows = math.ceil(CHUNK_ROWS / source.batch_size) * source.batch_size
         # Chunks of a whole number of batches: batches never straddle two encoded chunks.
         return rebatch(source.chunks(), rows), source.batch_size

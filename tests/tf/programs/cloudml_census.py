@@ -236,4 +236,5 @@ if __name__ == "__main__":
     args = parser.parse_args()
     tf.logging.set_verbosity(args.verbosity)
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = str(tf.logging.__dict__[args.verbosity] / 10)
-    run_experiment(args)
+    hparams = tf.contrib.training.HParams(**args.__dict__)
+    run_experiment(hparams)
