@@ -119,6 +119,14 @@ def test_unsupported_names_are_named(tmp_path: Path) -> None:
     assert not hasattr(tf, "__wrapped__")  # dunders stay AttributeErrors for tools
 
 
+def printed_by(code: str) -> list[str]:
+    """The words ``code`` prints, run in a fresh interpreter (import forms need one)."""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    return done.stdout.split()
+
+
 def test_one_import_line_forms_work() -> None:
     code = (
         "import mlengine.tf.compat.v1 as tf\n"
@@ -128,10 +136,26 @@ def test_one_import_line_forms_work() -> None:
         "print(layers.real_valued_column('a').key, fc.numeric_column('b').key,"
         " DNNClassifier.__name__, tf.estimator.DNNClassifier.__name__)\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    assert printed_by(code) == ["a", "b", "DNNClassifier", "DNNClassifier"]
+
+
+def test_compat_v2_forms_and_truncated_normal_initializers() -> None:
+    code = (
+        "import mlengine.tf.compat.v2 as tf\n"
+        "import mlengine.tf.compat.v2.feature_column as fc\n"
+        "import mlengine.tf.compat.v1 as tf1\n"
+        "ids = fc.categorical_column_with_identity('i', 10)\n"
+        "a = fc.embedding_column(ids, 4,"
+        " initializer=tf.keras.initializers.TruncatedNormal(stddev=0.3))\n"
+        "b = tf1.feature_column.embedding_column(ids, 4,"
+        " initializer=tf1.truncated_normal_initializer(stddev=0.02))\n"
+        "c = tf1.contrib.layers.embedding_column(tf1.contrib.layers.sparse_column_with_"
+        "integerized_feature('j', 5), 2, initializer=tf1.truncated_normal_initializer(0.0, 0.5))\n"
+        "print(tf.estimator.LinearClassifier.__name__, a.stddev, b.stddev, c.stddev)\n"
     )
-    assert done.stdout.split() == ["a", "b", "DNNClassifier", "DNNClassifier"]
+    assert printed_by(code) == ["LinearClassifier", "0.3", "0.02", "0.5"]
+    with pytest.raises(NotSupportedError, match="mean"):
+        tf1.truncated_normal_initializer(mean=1.0)
 
 
 def test_app_flags_logging_gfile_and_dtypes(tmp_path: Path) -> None:

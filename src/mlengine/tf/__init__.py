@@ -30,6 +30,13 @@ for _value in list(globals().values()):
     if isinstance(_value, _Namespace):
         _register(_value)
 
+# ``import tensorflow.compat.v2.feature_column as fc`` (TF 2's tutorials): the same modules.
+_sys.modules[f"{__name__}.compat.v2"] = _sys.modules[__name__]
+for _name, _module in list(_sys.modules.items()):
+    _tail = _name.removeprefix(f"{__name__}.")
+    if _name.startswith(f"{__name__}.") and not _tail.startswith(("compat", "_")):
+        _sys.modules.setdefault(f"{__name__}.compat.v2.{_tail}", _module)
+
 _tf_logging.install()
 
 __getattr__: _Any = _module_getattr("tf")

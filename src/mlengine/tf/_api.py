@@ -7,9 +7,7 @@ the coverage; README's "TensorFlow coverage" table says the same in words.
 
 from __future__ import annotations
 
-import functools
 import random as _random
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -40,17 +38,6 @@ from mlengine.training import hooks as _session_hooks
 VERSION = "2.15.0"  # the last TensorFlow with tf.estimator; programs compare against it
 
 
-def _translating(function: Callable[..., Any]) -> Callable[..., Any]:
-    """``function`` with TF objects (dtypes, tf.nn activations) given as mlengine takes them."""
-
-    @functools.wraps(function)
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        translate = _estimators._translate
-        return function(*map(translate, args), **{k: translate(v) for k, v in kwargs.items()})
-
-    return wrapped
-
-
 def _ns(module: str, tf_name: str, members: dict[str, Any]) -> Namespace:
     return Namespace(module, tf_name, members)
 
@@ -75,7 +62,7 @@ FEATURE_COLUMN_NAMES = (
 
 def _feature_column(module: str, tf_name: str) -> Namespace:
     members: dict[str, Any] = {
-        name: _translating(getattr(_fc, name)) for name in FEATURE_COLUMN_NAMES
+        name: _estimators.translating(getattr(_fc, name)) for name in FEATURE_COLUMN_NAMES
     }
     members["make_parse_example_spec"] = _export.make_parse_example_spec
     return _ns(module, tf_name, members)
@@ -234,10 +221,18 @@ def _keras(module: str, tf_name: str) -> Namespace:
     optimizers["legacy"] = _ns(
         f"{module}.optimizers.legacy", f"{tf_name}.optimizers.legacy", dict(optimizers)
     )
+    initializers = _ns(
+        f"{module}.initializers",
+        f"{tf_name}.initializers",
+        {"TruncatedNormal": _estimators.TruncatedNormal},
+    )
     return _ns(
         module,
         tf_name,
-        {"optimizers": _ns(f"{module}.optimizers", f"{tf_name}.optimizers", optimizers)},
+        {
+            "optimizers": _ns(f"{module}.optimizers", f"{tf_name}.optimizers", optimizers),
+            "initializers": initializers,
+        },
     )
 
 
@@ -419,6 +414,7 @@ def v1_namespace(root: str) -> Namespace:
             "string_strip": _ops.strip,
             "regex_replace": _ops.regex_replace,
             "placeholder": _export.placeholder,
+            "truncated_normal_initializer": _estimators.TruncatedNormal,
             "tables_initializer": lookup.tables_initializer,
             "to_float": lambda x, name=None: _ops.cast(x, dtypes.float32),
             "to_double": lambda x, name=None: _ops.cast(x, dtypes.float64),

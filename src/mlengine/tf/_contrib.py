@@ -30,7 +30,7 @@ from mlengine import feature_column as fc
 from mlengine.errors import InvalidParameterError, NotSupportedError
 from mlengine.feature_column import HashBucketColumn, NumericColumn
 from mlengine.tf import dtypes
-from mlengine.tf._estimators import V1_OPTIMIZERS, ExportPath, _translate
+from mlengine.tf._estimators import V1_OPTIMIZERS, ExportPath, _translate, translating
 from mlengine.tf.nn import activation_name
 from mlengine.training.optimizers import OPTIMIZER_NAMES, OptimizerSpec
 
@@ -661,8 +661,8 @@ LAYERS = {
     "sparse_column_with_vocabulary_file": sparse_column_with_vocabulary_file,
     "bucketized_column": fc.bucketized_column,
     "crossed_column": crossed_column,
-    "embedding_column": fc.embedding_column,
-    "shared_embedding_columns": fc.shared_embeddings,
+    "embedding_column": translating(fc.embedding_column),
+    "shared_embedding_columns": translating(fc.shared_embeddings),
     "one_hot_column": fc.one_hot_column,
     "weighted_sparse_column": weighted_sparse_column,
     "infer_real_valued_columns_from_input": infer_real_valued_columns_from_input,

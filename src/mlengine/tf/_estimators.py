@@ -11,11 +11,13 @@ also ``decode()``, as TensorFlow's bytes did.
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from mlengine import estimator as _mle
+from mlengine.errors import NotSupportedError
 from mlengine.model.heads import SUM, SUM_OVER_BATCH_SIZE
 from mlengine.tf import dtypes
 from mlengine.tf._namespace import stub
@@ -32,12 +34,38 @@ class ExportPath(str):
         return str(self)
 
 
+class TruncatedNormal:
+    """``tf.compat.v1.truncated_normal_initializer`` / ``tf.keras.initializers.TruncatedNormal``
+    for ``embedding_column(initializer=...)``: mlengine's tables take the stddev (mean 0)."""
+
+    def __init__(
+        self, mean: float = 0.0, stddev: float = 1.0, seed: Any = None, dtype: Any = None
+    ) -> None:
+        if mean != 0.0:
+            raise NotSupportedError("truncated_normal_initializer(mean != 0) is not supported.")
+        self.stddev = float(stddev)
+
+
 def _translate(value: Any) -> Any:
-    """A TF object as mlengine takes it: tf.nn activations by name, dtypes by name."""
+    """A TF object as mlengine takes it: tf.nn activations and dtypes by name, a truncated
+    normal initializer by its stddev."""
     value = activation_name(value)
     if isinstance(value, dtypes.DType):
         return value.name
+    if isinstance(value, TruncatedNormal):
+        return value.stddev
     return value
+
+
+def translating(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``function`` with TF objects (dtypes, tf.nn activations, initializers) given as
+    mlengine takes them."""
+
+    @functools.wraps(function)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        return function(*map(_translate, args), **{k: _translate(v) for k, v in kwargs.items()})
+
+    return wrapped
 
 
 def _partitioned(owner: str, **partitioners: Any) -> None:
@@ -456,4 +484,13 @@ class Reduction:
     NONE = "none"
 
 
-__all__ = ["V1", "V1_OPTIMIZERS", "V2", "ExportPath", "Reduction", "keras_optimizers"]
+__all__ = [
+    "V1",
+    "V1_OPTIMIZERS",
+    "V2",
+    "ExportPath",
+    "Reduction",
+    "TruncatedNormal",
+    "keras_optimizers",
+    "translating",
+]
