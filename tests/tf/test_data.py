@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import mlengine.tf as tf
-from mlengine.errors import FeatureError
+from mlengine.errors import FeatureError, InvalidParameterError
 from mlengine.tf import _inputs
 
 
@@ -151,3 +151,67 @@ def test_batch_then_repeat_ends_every_epoch_with_its_own_short_batch(tmp_path: P
     straddling = tf.data.Dataset.from_tensor_slices((x, y)).repeat(2).batch(4)
     model.train(lambda: straddling)
     assert model.latest_checkpoint().endswith("-11")  # 20 rows in 5 batches
+
+
+def _csv_files(root: Path) -> str:
+    """Two files with a header: an int column, a string, a float (one value missing), a label."""
+    for k in range(2):
+        rows = [f"{20 + i + 10 * k},n{i},{'' if i == 3 else i * 0.5},{i % 2}" for i in range(5)]
+        (root / f"part{k}.csv").write_text("age,name,score,label\n" + "\n".join(rows) + "\n")
+    return str(root / "part*.csv")
+
+
+def test_make_csv_dataset_infers_types_pops_the_label_and_batches(tmp_path: Path) -> None:
+    pattern = _csv_files(tmp_path)
+    data = tf.data.experimental.make_csv_dataset(
+        pattern, 4, label_name="label", num_epochs=1, shuffle=False
+    )
+    batches = list(data)
+    assert [len(label) for _, label in batches] == [4, 4, 2]
+    features, label = batches[0]
+    assert list(features) == ["age", "name", "score"]  # the header's order, label popped
+    assert features["age"].dtype == tf.int32 and features["score"].dtype == tf.float32
+    assert features["name"].dtype == tf.string and label.dtype == tf.int32
+    ages = np.concatenate([f["age"].numpy() for f, _ in batches])
+    assert ages.tolist() == [20, 21, 22, 23, 24, 30, 31, 32, 33, 34]  # files in name order
+    scores = np.concatenate([f["score"].numpy() for f, _ in batches])
+    assert scores[3] == 0.0 and scores[4] == 2.0  # a missing value takes the inferred 0
+
+
+def test_make_csv_dataset_selects_shuffles_repeats_and_feeds_an_estimator(tmp_path: Path) -> None:
+    pattern = _csv_files(tmp_path / "")
+    data = tf.data.experimental.make_csv_dataset(
+        pattern,
+        3,
+        select_columns=["age", "label"],
+        label_name="label",
+        num_epochs=2,
+        shuffle_seed=3,
+    )
+    batches = list(data)
+    assert all(list(f) == ["age"] for f, _ in batches)
+    ages = sorted(np.concatenate([f["age"].numpy() for f, _ in batches]).tolist())
+    assert ages == sorted([20, 21, 22, 23, 24, 30, 31, 32, 33, 34] * 2)  # every row twice
+    assert len(batches) == 7  # 20 rows in batches of 3, the repeat before the batch
+    with pytest.raises(InvalidParameterError, match="'wage'"):
+        tf.data.experimental.make_csv_dataset(pattern, 3, label_name="wage")
+    assert isinstance(_inputs.dataset_input(data), _inputs.ChunkedDataset)  # chunks, not rows
+    model = tf.estimator.LinearClassifier(
+        [tf.feature_column.numeric_column("age")], model_dir=str(tmp_path / "model")
+    )
+    model.train(lambda: data)
+    assert model.latest_checkpoint().endswith("-7")
+
+
+def test_csv_dataset_and_decode_csv_with_defaults_for_the_selected_columns(tmp_path: Path) -> None:
+    pattern = _csv_files(tmp_path)
+    first = pattern.replace("part*", "part0")
+    records = tf.data.experimental.CsvDataset(
+        first, [tf.int32, [-1.0]], header=True, select_cols=[0, 2]
+    )
+    assert list(records.as_numpy_iterator())[2:4] == [(22, 1.0), (23, -1.0)]
+    lines = tf.constant(["7,x,1.5,1", "8,y,2,0"])
+    age, label = tf.io.decode_csv(lines, [[0], [0]], select_cols=[0, 3])
+    assert age.numpy().tolist() == [7, 8] and label.numpy().tolist() == [1, 0]
+    with pytest.raises(FeatureError, match="selects column 3"):
+        tf.io.decode_csv(tf.constant(["7,x"]), [[0], [0]], select_cols=[0, 3])

@@ -91,6 +91,16 @@ def test_a_csv_receiver_declares_its_field_order(model: Any, tmp_path: Path) -> 
     with pytest.raises(FeatureError, match=r"Instance 0: 3 field\(s\) where 4 are expected"):
         predictor.predict_instances(["40,zzz,50"])
 
+    def selected_only():  # TF's select_cols form: the record's width is not declared
+        rows = tf.placeholder(tf.string, [None])
+        age, hours, work = tf.decode_csv(rows, [[0.0], [0.0], ["a"]], select_cols=[0, 2, 3])
+        return tf.estimator.export.ServingInputReceiver(
+            {"age": age, "hours": hours, "work": work}, rows
+        )
+
+    with pytest.raises(NotSupportedError, match="give a default for each"):
+        model.export_savedmodel(str(tmp_path / "selected"), selected_only)
+
 
 def test_raw_receivers_declare_nothing_and_computed_features_are_refused(
     model: Any, tmp_path: Path

@@ -144,6 +144,11 @@ class ServingInputReceiver:
                 node.inputs[0], self.receiver_tensors, next(iter(by_position.values()))
             )
             spec = node.attrs["spec"]
+            if spec.selected_only:
+                raise NotSupportedError(
+                    "A CSV serving receiver whose decode_csv(select_cols=...) has defaults for the "
+                    "selected columns only: the export needs every column; give a default for each."
+                )
             selected = spec.select_cols or tuple(range(len(spec.fields)))
             columns: list[str | None] = [None] * len(spec.fields)
             for position, feature in by_position.items():

@@ -7,6 +7,7 @@ and batched like every other.
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +17,7 @@ import pyarrow as pa
 
 from mlengine.data.csv_lines import CsvField, decode_csv_lines
 from mlengine.data.examples import ExampleFeature, parse_examples
-from mlengine.errors import InvalidParameterError, NotSupportedError
+from mlengine.errors import FeatureError, InvalidParameterError, NotSupportedError
 from mlengine.tf import dtypes
 from mlengine.tf._tensor import Arg, Tensor, convert, kernel, multi_op
 from mlengine.tf._values import SparseValue, Strings
@@ -73,6 +74,27 @@ class CsvSpec:
     use_quote_delim: bool
     na_value: str
     select_cols: tuple[int, ...] | None
+    # TF's form: ``fields`` holds the selected columns' defaults only; the record's width is
+    # read off the first record (the columns not selected are skipped as strings).
+    selected_only: bool = False
+
+
+def _full_fields(lines: pa.Array, spec: CsvSpec) -> tuple[CsvField, ...]:
+    """Every field of a record for a ``selected_only`` spec, the width counted in its first
+    record (TF parses up to the last selected column; here every record has that width)."""
+    assert spec.select_cols is not None
+    first = next((line for line in lines.to_pylist()[:1] if line is not None), "")
+    if spec.use_quote_delim:
+        row = next(csv.reader([first], delimiter=spec.field_delim), [""])
+    else:
+        row = next(csv.reader([first], delimiter=spec.field_delim, quoting=csv.QUOTE_NONE), [""])
+    width = len(row)
+    if width <= spec.select_cols[-1]:
+        raise FeatureError(
+            f"Record 0: {width} field(s), but decode_csv selects column {spec.select_cols[-1]}."
+        )
+    by_position = dict(zip(spec.select_cols, spec.fields, strict=True))
+    return tuple(by_position.get(i, CsvField("string", "")) for i in range(width))
 
 
 @kernel("decode_csv")
@@ -83,9 +105,10 @@ def _decode_csv(args: list[Arg], attrs: dict[str, Any]) -> list[Arg]:
         raise InvalidParameterError("tf.io.decode_csv takes strings.")
     spec: CsvSpec = attrs["spec"]
     flat = value.flat if pa.types.is_string(value.flat.type) else value.flat.cast(pa.string())
+    fields = _full_fields(flat, spec) if spec.selected_only and len(flat) else spec.fields
     columns = decode_csv_lines(
         flat,
-        spec.fields,
+        fields,
         field_delim=spec.field_delim,
         use_quote_delim=spec.use_quote_delim,
         na_value=spec.na_value,
@@ -114,16 +137,21 @@ def decode_csv(
     each of the records' shape, typed by its record default."""
     fields = tuple(_field(d) for d in record_defaults)
     select = None if select_cols is None else tuple(int(c) for c in select_cols)
-    if select is not None and len(select) != len(fields):
-        # TF: record_defaults then hold one entry per selected column.
-        raise NotSupportedError(
-            "decode_csv(select_cols=...) with record_defaults for the selected columns only is "
-            "not supported; give a default for every column."
-        )
-    spec = CsvSpec(fields, field_delim, bool(use_quote_delim), na_value, None)
+    selected_only = select is not None and len(select) == len(fields)
     if select is not None:
-        spec = CsvSpec(fields, field_delim, bool(use_quote_delim), na_value, select)
-    outputs = [dtypes.as_dtype(f.dtype) for f in _selected(fields, select)]
+        if list(select) != sorted(set(select)) or (select and select[0] < 0):
+            raise InvalidParameterError(
+                f"decode_csv: select_cols must be ascending column indices; got {list(select)}."
+            )
+        if not selected_only and select and select[-1] >= len(fields):
+            raise InvalidParameterError(
+                f"decode_csv: select_cols {list(select)} with {len(fields)} record defaults: give "
+                "one default per selected column (or one per column)."
+            )
+    spec = CsvSpec(fields, field_delim, bool(use_quote_delim), na_value, select, selected_only)
+    outputs = [
+        dtypes.as_dtype(f.dtype) for f in (fields if selected_only else _selected(fields, select))
+    ]
     result: list[Tensor] = multi_op("decode_csv", [convert(records)], {"spec": spec}, outputs)
     return result
 

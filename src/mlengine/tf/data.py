@@ -617,17 +617,27 @@ def split_final_batch(dataset: Dataset) -> FinalBatch | None:
             return None
 
 
-experimental = register(
-    Namespace("mlengine.tf.data.experimental", "tf.data.experimental", {"AUTOTUNE": AUTOTUNE})
-)
 __getattr__ = module_getattr("tf.data")
 
+from mlengine.tf._csv_dataset import CsvDataset, make_csv_dataset  # noqa: E402
 from mlengine.tf._sources import (  # noqa: E402  (they subclass Dataset, defined above)
     TextLineDataset,
     TFRecordDataset,
     _Files,
     _Slices,
     split_lines,
+)
+
+experimental = register(
+    Namespace(
+        "mlengine.tf.data.experimental",
+        "tf.data.experimental",
+        {
+            "AUTOTUNE": AUTOTUNE,
+            "CsvDataset": CsvDataset,
+            "make_csv_dataset": make_csv_dataset,
+        },
+    )
 )
 
 __all__ = [
