@@ -215,3 +215,38 @@ def test_csv_dataset_and_decode_csv_with_defaults_for_the_selected_columns(tmp_p
     assert age.numpy().tolist() == [7, 8] and label.numpy().tolist() == [1, 0]
     with pytest.raises(FeatureError, match="selects column 3"):
         tf.io.decode_csv(tf.constant(["7,x"]), [[0], [0]], select_cols=[0, 3])
+
+
+def _order(chunked: object) -> list[float]:
+    return [v for _, labels in chunked.chunks() for v in np.asarray(labels).tolist()]  # type: ignore[attr-defined]
+
+
+def test_shuffles_follow_the_seeds_as_tensorflow_seeds_them(tmp_path: Path) -> None:
+    """The estimator's tf_random_seed seeds its datasets' shuffles (TF's graph seed): the same
+    order on every run; an op seed alone repeats from run to run, reshuffling per iteration;
+    no seed at all differs between two reads (1000 rows: equal orders are ~1/1000!)."""
+    x = {"x": np.arange(1000, dtype=np.float32)}
+    y = np.arange(1000, dtype=np.float32)
+
+    def make(seed: int | None = None) -> tf.data.Dataset:
+        return tf.data.Dataset.from_tensor_slices((x, y)).shuffle(1000, seed=seed).batch(10)
+
+    assert _order(_inputs.dataset_input(make(), 7)) == _order(_inputs.dataset_input(make(), 7))
+    assert _order(_inputs.dataset_input(make())) != _order(_inputs.dataset_input(make()))
+    seeded = make(3)
+    first, second = (_order(_inputs.dataset_input(seeded)) for _ in range(2))
+    assert first != second and first == _order(_inputs.dataset_input(make(3)))
+
+    def train(model_dir: Path) -> np.ndarray:
+        model = tf.estimator.LinearRegressor(
+            [tf.feature_column.numeric_column("x")],
+            config=tf.estimator.RunConfig(model_dir=str(model_dir), tf_random_seed=1),
+        )
+        model.train(lambda: make(), steps=20)
+        return np.concatenate(
+            [np.ravel(model.get_variable_value(n)) for n in ("linear.dense_weights", "linear.bias")]
+        )
+
+    weights = train(tmp_path / "a")
+    assert np.all(weights != 0.0)  # trained, so the order of the batches shows in them
+    np.testing.assert_array_equal(weights, train(tmp_path / "b"))

@@ -15,7 +15,10 @@ resolve it once per call with :func:`resolve_input`:
 
 Other shapes of returned value (a ``tf.data``-style dataset, tensors of the ``mlengine.tf``
 façade) are turned into these forms by *input adapters* that the code defining them registers
-with :func:`register_input_adapter`; this module does not know them.
+with :func:`register_input_adapter`; this module does not know them. An adapter is given the
+estimator's random seed (``RunConfig(tf_random_seed)``, or None) with the value: TF seeded a
+dataset's shuffles from the graph seed, so a seeded program read its data in the same order on
+every run.
 """
 
 from __future__ import annotations
@@ -52,20 +55,21 @@ class ConstantBatch:
 
 
 Resolved = ChunkedInput | ConstantBatch | Iterable[Any]
-InputAdapter = Callable[[Any], Any]
+InputAdapter = Callable[[Any, int | None], Any]
 _ADAPTERS: list[InputAdapter] = []
 
 
 def register_input_adapter(adapter: InputAdapter) -> None:
-    """Register ``adapter(value) -> replacement or None``: called on what an input_fn returns
-    before the forms of the module docstring are recognised (None: not its kind of value)."""
+    """Register ``adapter(value, seed) -> replacement or None``: called on what an input_fn
+    returns before the forms of the module docstring are recognised (None: not its kind of
+    value); ``seed`` is the estimator's random seed or None (see the module docstring)."""
     if adapter not in _ADAPTERS:
         _ADAPTERS.append(adapter)
 
 
-def _adapted(value: Any) -> Any:
+def _adapted(value: Any, seed: int | None) -> Any:
     for adapter in _ADAPTERS:
-        replaced = adapter(value)
+        replaced = adapter(value, seed)
         if replaced is not None:
             return replaced
     return value
@@ -75,19 +79,20 @@ def _is_chunked(value: Any) -> bool:
     return isinstance(value, ChunkedInput) and isinstance(getattr(value, "batch_size", None), int)
 
 
-def resolve_input(input_fn: Any) -> Resolved:
-    """What ``input_fn`` gives, in one of the forms of the module docstring.
+def resolve_input(input_fn: Any, seed: int | None = None) -> Resolved:
+    """What ``input_fn`` gives, in one of the forms of the module docstring (``seed``: the
+    estimator's random seed, handed to the input adapters).
 
     Raises:
         DataError: ``input_fn`` returns something that is none of them.
     """
-    value = _adapted(input_fn)
+    value = _adapted(input_fn, seed)
     for _ in range(8):  # a callable returning a callable... (bounded: no endless chains)
         if _is_chunked(value):
             return value
         if not callable(value):
             break
-        value = _adapted(value())
+        value = _adapted(value(), seed)
     if _is_chunked(value):
         return value
     if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], Mapping):

@@ -239,7 +239,7 @@ class Estimator:
         if latest is not None:
             _, manifest = load_checkpoint(latest)
             check_same_model(manifest.get("model_spec"), self._model_spec(), latest)
-        source = resolve_input(input_fn)
+        source = resolve_input(input_fn, self._config.tf_random_seed)
         if isinstance(source, ConstantBatch) and steps is None and max_steps is None:
             raise InvalidParameterError(
                 "input_fn returned one batch of arrays, which is fed at every step (as "
@@ -307,7 +307,7 @@ class Estimator:
         ``Saving dict for global step N: ...``. A constant batch is evaluated once.
         ``hooks`` are called around each batch and may fetch ``global_step`` only."""
         eval_hooks = Hooks(hooks or ())
-        source = resolve_input(input_fn)
+        source = resolve_input(input_fn, self._config.tf_random_seed)
         distributed = self._join_job()
         if distributed:
             source = _shard(source, evaluation=True)
@@ -405,7 +405,8 @@ class Estimator:
                 )
         model.network.eval()
         encoder = Encoder(model, self._device)  # no weight column: predict needs no weights
-        for chunk, _ in encoded_chunks(resolve_input(input_fn), encoder, need_labels=False):
+        source = resolve_input(input_fn, self._config.tf_random_seed)
+        for chunk, _ in encoded_chunks(source, encoder, need_labels=False):
             with _threads(self._config.intra_op_threads):
                 outputs = model.head.predictions(model.network(chunk.inputs))
             if keys is not None:

@@ -265,11 +265,14 @@ class ConfigProto:
         return f"ConfigProto({self.__dict__!r})"
 
 
-def set_random_seed(seed: int) -> None:
+def set_random_seed(seed: int | None) -> None:
     """TF's graph-level seed: estimators take theirs from ``RunConfig(tf_random_seed=...)`` (as
-    TF's did); numpy's and Python's generators are seeded for the program's own use."""
-    np.random.seed(seed % 2**32)
-    _random.seed(seed)
+    TF's did); it seeds the datasets the program iterates itself, and numpy's and Python's
+    generators for the program's own use."""
+    data.GLOBAL_SEED[0] = None if seed is None else int(seed)
+    if seed is not None:
+        np.random.seed(seed % 2**32)
+        _random.seed(seed)
 
 
 def _print(*inputs: Any, **kwargs: Any) -> None:

@@ -95,21 +95,23 @@ def _split(element: Any) -> tuple[Any, Any]:
 class DatasetBatches:
     """The batches of a dataset whose elements are batches, one element at a time."""
 
-    def __init__(self, dataset: Dataset) -> None:
+    def __init__(self, dataset: Dataset, seed: int | None = None) -> None:
         self.dataset = dataset
+        self.seed = seed
 
     def __iter__(self) -> Iterator[tuple[dict[str, Any], Any]]:
-        for chunk in self.dataset._chunks(np.random.default_rng()):
+        for chunk in self.dataset._chunks(np.random.default_rng(self.seed)):
             for index in range(structure_rows(chunk)):
                 element = element_values(chunk, index)
                 yield _batch(*_split(element))
 
 
-def _epochs(final: FinalBatch, convert: Callable[[Any], Any]) -> Iterator[Any]:
+def _epochs(final: FinalBatch, convert: Callable[[Any], Any], seed: int | None) -> Iterator[Any]:
     """The converted chunks of ``final.rows`` (``convert`` applied after the row-wise
     functions); with a repeat after the batch, epoch by epoch, cut into whole batches with each
-    epoch's last batch short (the estimator then takes the chunks as they are)."""
-    rng = np.random.default_rng()
+    epoch's last batch short (the estimator then takes the chunks as they are). Shuffles draw
+    from a generator seeded by ``seed`` (None: fresh entropy)."""
+    rng = np.random.default_rng(seed)
 
     def one_pass() -> Iterator[Any]:
         for chunk in final.rows._chunks(rng):
@@ -136,13 +138,14 @@ class ChunkedDataset:
     """A dataset ending in ``batch(batch_size)``: chunks of its rows (a ChunkedInput; with a
     repeat after the batch, its chunks are cut already: ``chunks_are_cut``)."""
 
-    def __init__(self, final: FinalBatch) -> None:
+    def __init__(self, final: FinalBatch, seed: int | None = None) -> None:
         self.final = final
+        self.seed = seed
         self.batch_size = final.batch_size
         self.chunks_are_cut = final.repeated
 
     def chunks(self) -> Iterator[tuple[dict[str, Any], Any]]:
-        return _epochs(self.final, lambda chunk: _batch(*_split(chunk)))
+        return _epochs(self.final, lambda chunk: _batch(*_split(chunk)), self.seed)
 
 
 class GraphBatches:
@@ -153,8 +156,11 @@ class GraphBatches:
     batch_size: int | None = None
     chunks_are_cut = False
 
-    def __init__(self, iterator: Iterator_, features: Any, labels: Any) -> None:
+    def __init__(
+        self, iterator: Iterator_, features: Any, labels: Any, seed: int | None = None
+    ) -> None:
         self.iterator = iterator
+        self.seed = seed
         self.features = features
         self.labels = labels
         roots = [
@@ -190,27 +196,29 @@ class GraphBatches:
 
     def chunks(self) -> Iterator[tuple[dict[str, Any], Any]]:
         assert self.split is not None
-        return _epochs(self.split, self._compute)
+        return _epochs(self.split, self._compute, self.seed)
 
     def __iter__(self) -> Iterator[tuple[dict[str, Any], Any]]:
-        for chunk in self.iterator.dataset._chunks(np.random.default_rng()):
+        for chunk in self.iterator.dataset._chunks(np.random.default_rng(self.seed)):
             for index in range(structure_rows(chunk)):
                 yield self._compute(element_values(chunk, index))
 
 
-def dataset_input(dataset: Dataset) -> Any:
+def dataset_input(dataset: Dataset, seed: int | None = None) -> Any:
+    """A dataset as an estimator reads it; its shuffles seeded by ``seed`` (the estimator's
+    ``tf_random_seed``, as TF's graph seed seeded them; None: fresh entropy)."""
     split = split_final_batch(dataset)
     if split is not None:
-        return ChunkedDataset(split)
-    return DatasetBatches(dataset)
+        return ChunkedDataset(split, seed)
+    return DatasetBatches(dataset, seed)
 
 
-def adapt(value: Any) -> Any:
+def adapt(value: Any, seed: int | None = None) -> Any:
     """The input adapter (see the module docstring); None for values it does not know."""
     if isinstance(value, Dataset):
-        return dataset_input(value)
+        return dataset_input(value, seed)
     if isinstance(value, Iterator_):
-        return dataset_input(value.dataset)
+        return dataset_input(value.dataset, seed)
     if isinstance(value, tuple) and len(value) == 2:
         features, labels = value
     elif isinstance(value, Mapping | Tensor | SparseTensor):
@@ -241,7 +249,7 @@ def adapt(value: Any) -> Any:
     if len(sources) > 1 or not all(isinstance(s, Iterator_) for s in sources):
         raise NotSupportedError("input_fn returns tensors of more than one dataset iterator.")
     features = dict(features) if isinstance(features, Mapping) else features
-    return GraphBatches(next(iter(sources)), features, labels)
+    return GraphBatches(next(iter(sources)), features, labels, seed)
 
 
 register_input_adapter(adapt)

@@ -59,6 +59,9 @@ from mlengine.tf._values import (
 
 logger = logging.getLogger("mlengine")
 AUTOTUNE = -1
+# tf.random.set_seed / tf.compat.v1.set_random_seed: seeds a dataset iterated by the program
+# itself (an estimator seeds its input's shuffles with RunConfig(tf_random_seed)).
+GLOBAL_SEED: list[int | None] = [None]
 
 
 # -- datasets -----------------------------------------------------------------------------------
@@ -89,7 +92,7 @@ class Dataset:
 
     # -- iteration (TF 2's eager iteration; TF 1's one-shot iterators)
     def __iter__(self) -> Iterator[Any]:
-        for chunk in self._chunks(np.random.default_rng()):
+        for chunk in self._chunks(np.random.default_rng(GLOBAL_SEED[0])):
             for index in range(structure_rows(chunk)):
                 yield element_tensors(chunk, index)
 
@@ -309,10 +312,14 @@ class _Shuffle(_Unary):
             raise InvalidParameterError(f"shuffle(buffer_size) must be >= 1; got {buffer_size}.")
         self.buffer_size = buffer_size
         self.seed = seed
+        self.iterations = 0
 
     def _chunks(self, rng: np.random.Generator) -> Iterator[Any]:
         if self.seed is not None:
-            rng = np.random.default_rng([self.seed, int(rng.integers(2**31))])
+            # An op seed alone makes TF's order repeat from run to run, reshuffled on each
+            # iteration: the seed and the iteration's number.
+            rng = np.random.default_rng([self.seed, self.iterations])
+            self.iterations += 1
         pending: list[Any] = []
         rows = 0
         for chunk in self.upstream._chunks(rng):
