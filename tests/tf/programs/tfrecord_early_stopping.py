@@ -41,13 +41,25 @@ def to_tfrecords(csv_path, tfrecord_path):
             writer.write(example.SerializeToString())
 
 
+# Standardised (mean, stddev of UCI Adult's training file), money in log units.
+SCALES = {"age": (38.6, 13.6), "education_num": (10.1, 2.6), "hours_per_week": (40.4, 12.3)}
+
+
+def numeric_feature(key):
+    if key in SCALES:
+        mean, std = SCALES[key]
+        return tf.feature_column.numeric_column(key, normalizer_fn=lambda x: (x - mean) / std)
+    return tf.feature_column.numeric_column(key, normalizer_fn=lambda x: tf.math.log1p(x) / 10.0)
+
+
 def feature_columns():
-    numeric = [tf.feature_column.numeric_column(k) for k in NUMERIC]
+    numeric = [numeric_feature(k) for k in NUMERIC]
     categorical = [
         tf.feature_column.categorical_column_with_hash_bucket(k, hash_bucket_size=100)
         for k in CATEGORICAL
     ]
-    age_buckets = tf.feature_column.bucketized_column(numeric[0], [25, 35, 45, 55, 65])
+    age = tf.feature_column.numeric_column("age")
+    age_buckets = tf.feature_column.bucketized_column(age, [25, 35, 45, 55, 65])
     wide = categorical + [age_buckets]
     deep = numeric + [tf.feature_column.embedding_column(c, dimension=4) for c in categorical]
     return wide, deep
