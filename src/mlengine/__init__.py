@@ -10,6 +10,7 @@ and ``tuning`` are read by every layer):
 
 * ``errors``: the one exception tree (:class:`~mlengine.errors.MLEngineError` at its root)
 * ``tuning``: the speed-tuning thresholds, each with its measurement
+* ``protos``: tf.Example and the gRPC messages (own .proto files, own descriptor pool)
 * ``data``: input functions and the packaged census data set
 * ``feature_column``: column specs and the feature transform
 * ``model``: the networks and heads that training and prediction share
@@ -20,6 +21,7 @@ and ``tuning`` are read by every layer):
 * ``jobs``: training and batch prediction jobs run in the background
 * ``serving``: the prediction server (``mlengine serve``)
 * ``cli``: the ``mlengine`` command
+* ``tf``: a TensorFlow-shaped façade over all of the above (``import mlengine.tf as tf``)
 """
 
 __version__ = "0.1.0"

@@ -227,6 +227,19 @@ def read_text_instances(
     return instances
 
 
+def read_text_lines(path: str) -> list[str]:
+    """The lines of a text file as they are: instances for a CSV input the export declares
+    (its receiver's field order; the model decodes them)."""
+    text = _read_text(path)
+    lines = text.splitlines()
+    if not lines:
+        raise DataError(f"{path}: no instances (the file is empty).")
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            raise DataError(f"{path}: line {number} is empty; put one CSV instance per line.")
+    return lines
+
+
 def _number_or_text(value: str) -> Any:
     stripped = value.strip()
     if stripped == "":

@@ -12,17 +12,19 @@ like the canned estimators.
 from __future__ import annotations
 
 import inspect
+import itertools
 import json
 import logging
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from mlengine.data.contract import ConstantBatch, resolve_input
 from mlengine.errors import (
     CheckpointError,
     DataError,
@@ -31,7 +33,7 @@ from mlengine.errors import (
     NotSupportedError,
 )
 from mlengine.estimator import layers
-from mlengine.estimator.estimator import Estimator, _shard, _threads
+from mlengine.estimator.estimator import Estimator, _shard, _threads, check_train_arguments
 from mlengine.estimator.metrics import metric_result
 from mlengine.estimator.spec import EstimatorSpec, ModeKeys, TrainOp
 from mlengine.estimator.warm_start import source_weights
@@ -280,8 +282,18 @@ class CustomEstimator(Estimator):
     def _transformers(self) -> list[tuple[str, FeatureTransformer]]:
         return [(name, m.transformer) for name, m in feature_modules(self._network)]
 
-    def _batches(self, input_fn: Any, need_labels: bool) -> Iterator[_Batch]:
-        items, batch_size = raw_batches(input_fn)
+    def _batches(self, input_fn: Any, need_labels: bool, repeat: bool = False) -> Iterator[_Batch]:
+        """Batches of an input_fn or of what it resolved to (:mod:`mlengine.data.contract`); a
+        constant batch is read once or, with ``repeat``, for ever."""
+        source = input_fn
+        if not isinstance(source, ConstantBatch):
+            source = resolve_input(input_fn, self._config.tf_random_seed)
+        items: Iterable[Any]
+        if isinstance(source, ConstantBatch):
+            pair = (source.features, source.labels)
+            items, batch_size = (itertools.repeat(pair) if repeat else [pair]), None
+        else:
+            items, batch_size = raw_batches(source)
         for index, item in enumerate(items):
             features, labels = (
                 (item[0], item[1]) if isinstance(item, tuple | list) else (item, None)
@@ -542,14 +554,18 @@ class CustomEstimator(Estimator):
         the first runs out of input, and rank 0 alone writes checkpoints and summaries, as
         for the canned estimators (:mod:`mlengine.training.distributed`).
         """
-        if hooks or saving_listeners:
-            raise NotSupportedError("train(hooks=..., saving_listeners=...) is not supported.")
-        if steps is not None and max_steps is not None:
-            raise InvalidParameterError("Can not provide both steps and max_steps.")
+        check_train_arguments(hooks, saving_listeners, steps, max_steps)
+        source = resolve_input(input_fn, self._config.tf_random_seed)
+        if isinstance(source, ConstantBatch) and steps is None and max_steps is None:
+            raise InvalidParameterError(
+                "input_fn returned one batch of arrays, which is fed at every step (as "
+                "TensorFlow feeds constant tensors): give train() steps or max_steps, or "
+                "training would never end."
+            )
         latest = self.latest_checkpoint()
         self._distributed = self._join_job()
         if self._distributed:
-            input_fn = _shard(input_fn)
+            source = _shard(source)
         with _threads(self._config.intra_op_threads), torch.random.fork_rng(devices=[]):
             if self._config.tf_random_seed is not None and latest is None:
                 torch.manual_seed(self._config.tf_random_seed)
@@ -566,7 +582,7 @@ class CustomEstimator(Estimator):
                 return self
             if self._distributed:  # a module's weights exist already: rank 0's everywhere
                 broadcast_parameters(self._network)
-            self._train_loop(input_fn, last)
+            self._train_loop(source, last)
         if self._distributed:
             barrier()  # the chief's checkpoint is on disk before any rank reads model_dir
         self._restored_from = self.latest_checkpoint()
@@ -584,7 +600,7 @@ class CustomEstimator(Estimator):
         self._network.train()  # once: nothing switches it back during the loop
         writer_context: Any = SummaryWriter(self._model_dir) if chief else _NoSummaries()
         with writer_context as writer:
-            batches = iter(self._batches(input_fn, need_labels=True))
+            batches = iter(self._batches(input_fn, need_labels=True, repeat=True))
             while last_step is None or self._global_step < last_step:
                 batch = next(batches, None)
                 if batch is None:

@@ -40,6 +40,7 @@ from mlengine.export.format import (
     VARIABLES_FILE,
 )
 from mlengine.export.members import MEMBERS_KEY, check_members, inside
+from mlengine.export.receivers import decode_instances, read_serving_inputs
 from mlengine.export.scorers import SPEC_ERRORS, Scorer, scorer_for, spec_error
 from mlengine.feature_column.columns import read_vocabulary_file
 from mlengine.feature_column.memory import ValueMemory
@@ -173,11 +174,13 @@ class Predictor:
             for name, array in weights.items()
         }
         dnn = self.dnn_transformer
+        linear = self.linear_transformer
         self.numpy_network = NumpyNetwork.from_weights(
             self._weights,
             None if dnn is None else dnn.embedding_specs,
             bool(spec.get("batch_norm", False)),
             str(spec.get("dnn_activation_fn", "relu")),
+            () if linear is None else linear.embedding_specs,
         )
         # A network whose activation numpy lacks runs on torch, built on first use (above).
         # self.memory keeps string values and what depends on them from one prediction to
@@ -192,6 +195,8 @@ class Predictor:
         self.inputs: list[dict[str, Any]] = list(signature.get("inputs", []))
         self.input_names = [spec["name"] for spec in self.inputs]
         self.required = [spec["name"] for spec in self.inputs if spec.get("required")]
+        # Serialized inputs (tf.Example, CSV) the export's receiver declared.
+        self.serving_inputs = read_serving_inputs(self.manifest[MEMBERS_KEY])
 
     @property
     def few_rows(self) -> int:
@@ -288,8 +293,16 @@ class Predictor:
             return None
         return self.head.predictions(self.numpy_network.rows(encoded[0], encoded[1], count))
 
-    def predict(self, instances: Any) -> dict[str, np.ndarray]:
-        """Predictions as columns: one array per output key, first axis = instances."""
+    def predict(self, instances: Any, signature_name: str | None = None) -> dict[str, np.ndarray]:
+        """Predictions as columns: one array per output key, first axis = instances.
+
+        Instances may also be serialized records of an input the export declares for
+        ``signature_name`` (see :mod:`mlengine.export.receivers`).
+        """
+        if self.serving_inputs and type(instances) is list:
+            decoded = decode_instances(instances, self.serving_inputs, signature_name)
+            if decoded is not None:
+                instances = decoded
         if self._row_path is not None and 0 < _count_plain(instances) <= ROW_PATH_ROWS:
             outputs = self._predict_few(instances)
             if outputs is not None:
@@ -356,9 +369,11 @@ class Predictor:
             entry, self.linear_transformer, self.dnn_transformer, self._features(instances)
         )
 
-    def predict_instances(self, instances: Any) -> list[dict[str, Any]]:
+    def predict_instances(
+        self, instances: Any, signature_name: str | None = None
+    ) -> list[dict[str, Any]]:
         """Predictions as one JSON-ready dict per instance (lists of numbers or strings)."""
-        outputs = self.predict(instances)
+        outputs = self.predict(instances, signature_name)
         columns = {key: outputs[key].tolist() for key in self.output_keys}
         count = len(next(iter(columns.values()))) if columns else 0
         return [{key: columns[key][i] for key in self.output_keys} for i in range(count)]

@@ -28,8 +28,9 @@ from typing import Any
 import grpc
 import numpy as np
 
+from mlengine import protos
 from mlengine.export.format import CLASSIFY_METHOD, PREDICT_METHOD, REGRESS_METHOD
-from mlengine.serving import protos, signatures, tensors
+from mlengine.serving import signatures, tensors
 from mlengine.serving.batching import Outputs
 from mlengine.serving.context import ServingContext
 from mlengine.serving.errors import ApiError, invalid

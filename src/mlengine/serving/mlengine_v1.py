@@ -121,8 +121,10 @@ def parse_predict(loaded: LoadedVersion, body: dict[str, Any]) -> tuple[Columns,
     """``{"instances": [...], "signature_name"?}`` → columns and the output pairs."""
     if "instances" not in body:
         raise invalid("The request body needs an 'instances' list: {\"instances\": [...]}.")
-    pairs = signatures.predict_outputs(loaded, body.get("signature_name"))
-    return loaded.schema.from_rows(body["instances"]), pairs
+    name = body.get("signature_name")
+    pairs = signatures.predict_outputs(loaded, name)
+    instances = signatures.named_instances(loaded, body["instances"], name)
+    return loaded.schema.from_rows(instances), pairs
 
 
 def decode_predict(loaded: LoadedVersion, raw: bytes) -> tuple[Columns, Any] | None:

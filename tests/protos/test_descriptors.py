@@ -1,4 +1,4 @@
-"""The gRPC protos: the checked-in descriptors are what the .proto files compile to, and they
+"""The protos: the checked-in descriptors are what the .proto files compile to, and they
 live in mlengine's own descriptor pool (a client's generated code for the same protocol can
 share the process)."""
 
@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from mlengine.serving import protos
-from mlengine.serving.protos import generate
+from mlengine import protos
+from mlengine.protos import generate
 
 
 def test_checked_in_descriptors_are_what_the_protos_compile_to(tmp_path: Path) -> None:
     pytest.importorskip("grpc_tools")
     written = generate.generate(tmp_path / "descriptors.binpb")
     assert written.read_bytes() == generate.OUTPUT.read_bytes(), (
-        "descriptors.binpb is stale: run python -m mlengine.serving.protos.generate"
+        "descriptors.binpb is stale: run python -m mlengine.protos.generate"
     )
 
 

@@ -19,7 +19,7 @@ MODEL_SERVICE = "tensorflow.serving.ModelService"
 def pool() -> descriptor_pool.DescriptorPool:
     """mlengine's descriptor pool, holding every file of ``descriptors.binpb``."""
     files = descriptor_pb2.FileDescriptorSet.FromString(
-        (resources.files("mlengine.serving.protos") / DESCRIPTORS).read_bytes()
+        (resources.files("mlengine.protos") / DESCRIPTORS).read_bytes()
     )
     built = descriptor_pool.DescriptorPool()
     for file in files.file:

@@ -1,9 +1,9 @@
 """Regenerate ``descriptors.binpb`` (a serialized ``FileDescriptorSet``) from the ``.proto``
 files beside it.
 
-Run: ``.venv/bin/python -m mlengine.serving.protos.generate`` (needs grpcio-tools, a dev
+Run: ``.venv/bin/python -m mlengine.protos.generate`` (needs grpcio-tools, a dev
 dependency). The output is checked in, so installing mlengine needs no protoc and serving needs
-only the protobuf runtime; ``tests/serving/test_grpc_protos.py`` regenerates it into a
+only the protobuf runtime; ``tests/protos/test_generated.py`` regenerates it into a
 temporary file and compares, so the ``.proto`` files stay the source of truth.
 """
 
