@@ -179,6 +179,27 @@ def _decoded(record: Any, where: str) -> Any:
         raise FeatureError(f"{where}: the bytes are not a serialized tf.Example.") from None
 
 
+def example_features(example: Any, label: str = "Instance 0") -> dict[str, Any]:
+    """An Example's features as plain values by name, with no parse spec: one value as a
+    scalar, several as a list, an empty feature left out; bytes are UTF-8 text (``label``
+    names the record in errors). What a JSON instance would hold, for a model that declares no
+    tf.Example parser of its own."""
+    out: dict[str, Any] = {}
+    for name, feature in example.features.feature.items():
+        kind = feature.WhichOneof("kind")
+        if kind is None:
+            continue
+        values: list[Any] = list(getattr(feature, kind).value)
+        if kind == "bytes_list":
+            try:
+                values = [v.decode("utf-8") for v in values]
+            except UnicodeDecodeError:
+                raise FeatureError(f"{label}: feature {name!r} is not UTF-8 text.") from None
+        if values:
+            out[name] = values[0] if len(values) == 1 else values
+    return out
+
+
 def make_example(features: Mapping[str, Any]) -> Any:
     """A ``tf.train.Example`` of plain values: str/bytes become a bytes_list, bools and ints an
     int64_list, floats a float_list; a list or array gives several values (its items' kind)."""
@@ -214,6 +235,7 @@ __all__ = [
     "Example",
     "ExampleFeature",
     "ParsedFeature",
+    "example_features",
     "make_example",
     "parse_examples",
 ]
