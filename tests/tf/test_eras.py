@@ -14,7 +14,7 @@ import pytest
 
 import mlengine.tf as tf
 from mlengine.errors import NotSupportedError
-from mlengine.training.optimizers import AdagradOptimizer, FtrlOptimizer
+from mlengine.training.optimizers import AdagradOptimizer, FtrlOptimizer, OptimizerSpec
 
 COLUMNS = [tf.feature_column.numeric_column("x"), tf.feature_column.numeric_column("z")]
 
@@ -97,17 +97,35 @@ def test_optimizers_of_both_eras() -> None:
         tf1.train.FtrlOptimizer(0.1, l1_regularization_strength=0.5).l1_regularization_strength
         == 0.5
     )
-    with pytest.raises(NotSupportedError, match="custom estimators"):
-        tf1.train.AdagradOptimizer(0.1).minimize(None)
+    # minimize is a model_fn's train_op (mlengine.estimator's OptimizerSpec.minimize).
+    assert tf1.train.AdagradOptimizer(0.1).minimize.__func__ is OptimizerSpec.minimize
+
+
+def test_custom_estimator_names_are_mlengines() -> None:
+    from mlengine import estimator
+    from mlengine.estimator import layers, losses, metrics
+
+    assert issubclass(tf.estimator.Estimator, estimator.Estimator)
+    assert tf.estimator.EstimatorSpec is estimator.EstimatorSpec
+    assert tf1.estimator.ModeKeys is estimator.ModeKeys
+    assert tf.estimator.BinaryClassHead is estimator.BinaryClassHead
+    assert tf1.contrib.estimator.multi_class_head is estimator.multi_class_head
+    assert tf.estimator.export.PredictOutput is estimator.PredictOutput
+    assert tf1.layers.dense is layers.dense and tf1.get_variable is layers.get_variable
+    assert tf1.feature_column.input_layer is layers.input_layer
+    assert tf1.losses.sparse_softmax_cross_entropy is losses.sparse_softmax_cross_entropy
+    assert tf1.losses.Reduction is losses.Reduction
+    assert tf1.metrics.auc is metrics.auc and tf1.summary.scalar is layers.scalar
+    assert tf1.train.get_global_step is layers.get_global_step
+    with pytest.raises(NotSupportedError, match=r"tf\.compat\.v1\.layers\.conv2d is not in"):
+        tf1.layers.conv2d  # noqa: B018
+    with pytest.raises(NotSupportedError, match=r"tf\.argmax outside a model_fn"):
+        tf.argmax(tf.constant([1.0, 2.0]))
 
 
 def test_unsupported_names_are_named(tmp_path: Path) -> None:
-    with pytest.raises(
-        NotSupportedError, match=r"tf\.compat\.v1\.layers is part of custom estimators \(issue 21\)"
-    ):
-        tf1.layers.dense  # noqa: B018
-    with pytest.raises(NotSupportedError, match=r"tf\.estimator\.Estimator .*issue 21"):
-        tf.estimator.Estimator  # noqa: B018
+    with pytest.raises(NotSupportedError, match=r"tf\.estimator\.MultiHead is not in the custom"):
+        tf.estimator.MultiHead  # noqa: B018
     with pytest.raises(
         NotSupportedError, match=r"tf\.data\.Dataset\.padded_batch is not supported.*coverage"
     ):

@@ -254,6 +254,34 @@ def test_premade_iris_tf2(iris_files: dict[str, Path], tmp_path: Path, accept: A
     assert answer["predictions"][0]["classes"] == ["2"]
 
 
+def test_custom_estimator_iris_tf1(
+    iris_files: dict[str, Path], tmp_path: Path, accept: Any
+) -> None:
+    output = run_program(
+        "iris_custom_tf1.py",
+        f"--train_path={iris_files['train']}",
+        f"--test_path={iris_files['test']}",
+        "--train_steps=300",
+        f"--model_dir={tmp_path / 'model'}",
+        f"--export_dir={tmp_path / 'export'}",
+        cwd=tmp_path,
+    )
+    # TF's progress lines through tf.logging at INFO, for a model_fn too.
+    assert "INFO:tensorflow:loss = " in output and ", step = 0" in output
+    assert "INFO:tensorflow:Saving dict for global step 300: accuracy = " in output
+    metrics = printed_metrics(output)
+    assert set(metrics) - {"Test set accuracy"} == {"accuracy", "global_step", "loss"}
+    assert metrics["accuracy"] >= 0.9
+    assert output.count('Prediction is "') == 3
+    accepted = accept(only_export(tmp_path / "export"))
+    instance = {"SepalLength": 6.9, "SepalWidth": 3.1, "PetalLength": 5.4, "PetalWidth": 2.1}
+    answer = accepted.post("/v1/models/m:predict", {"instances": [instance]})
+    assert answer["predictions"][0]["class_ids"] == [2]
+    lines = [json.dumps(instance)]
+    by_cli = json.loads(accepted.predict_file(tmp_path, lines, "--json-instances"))
+    assert by_cli["predictions"][0]["class_ids"] == [2]
+
+
 def test_the_talks_snippets_tf1(tmp_path: Path, accept: Any) -> None:
     output = run_program(
         "talk_snippets.py", "--steps=300", f"--export_dir={tmp_path / 'export'}", cwd=tmp_path

@@ -15,7 +15,6 @@ import inspect
 import itertools
 import json
 import logging
-import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -62,6 +61,7 @@ from mlengine.training.head_metrics import metrics_for_head
 from mlengine.training.loop import finite_loss
 from mlengine.training.optimizers import OptimizerSpec, get_optimizer
 from mlengine.training.pipeline import raw_batches
+from mlengine.training.progress import eval_line, number, report
 from mlengine.training.summaries import SummaryWriter, write_eval_summaries
 from mlengine.training.torch_private import without_dynamo_import
 
@@ -619,15 +619,16 @@ class CustomEstimator(Estimator):
                 if step % config.log_step_count_steps == 0:
                     now = time.monotonic()
                     elapsed = max(now - tick_time, 1e-9)
-                    writer.scalar("global_step/sec", (step - tick_step) / elapsed, step)
-                    if not config.quiet:
-                        print(
-                            f"step {step}: loss = {finite_loss(loss_value, step):.5f}, "
-                            f"{examples / elapsed:,.0f} examples/s",
-                            file=sys.stderr,
-                            flush=True,
-                        )
+                    rate = (step - tick_step) / elapsed
+                    writer.scalar("global_step/sec", rate, step)
+                    if chief:
+                        speed = f"{examples / elapsed:,.0f} examples/sec"
+                        report(config.quiet, f"global_step/sec: {rate:.4g} ({speed})")
                     tick_time, tick_step, examples = now, step, 0
+                if chief and (step - 1) % config.log_step_count_steps == 0:
+                    # TF's line at steps 0, N, 2N... (the loss of the step that ran)
+                    shown = number(finite_loss(loss_value, step))
+                    report(config.quiet, f"loss = {shown}, step = {step - 1}")
                 due = config.save_checkpoints_steps and step % config.save_checkpoints_steps == 0
                 secs = config.checkpoint_secs
                 if chief and (due or (secs is not None and time.monotonic() - last_save >= secs)):
@@ -638,6 +639,9 @@ class CustomEstimator(Estimator):
                 finite_loss(loss_value, self._global_step)
             if chief and (self._global_step != start or self.latest_checkpoint() is None):
                 self._save()
+            if chief and loss_value is not None:
+                shown = number(finite_loss(loss_value, self._global_step))
+                report(config.quiet, f"Loss for final step: {shown}.")
 
     # -- evaluate and predict --------------------------------------------------------------
 
@@ -695,6 +699,7 @@ class CustomEstimator(Estimator):
             result["global_step"] = self._global_step
         if is_chief():  # under torchrun every rank evaluates the whole input alike
             write_eval_summaries(self._model_dir, result, self._global_step, name)
+            report(self._config.quiet, eval_line(result, self._global_step))
         self._last_eval = dict(result)
         return result
 

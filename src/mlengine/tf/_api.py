@@ -17,12 +17,16 @@ from mlengine import feature_column as _fc
 from mlengine import protos as _protos
 from mlengine.data import tfrecord as _tfrecord
 from mlengine.estimator import hooks as _hooks
+from mlengine.estimator import layers as _layers
+from mlengine.estimator import losses as _losses
+from mlengine.estimator import metrics as _metrics
 from mlengine.tf import (
     _contrib,
     _estimators,
     _export,
     _ops,
     _parsing,
+    _torch_ops,
     app,
     data,
     dtypes,
@@ -60,11 +64,14 @@ FEATURE_COLUMN_NAMES = (
 )
 
 
-def _feature_column(module: str, tf_name: str) -> Namespace:
+def _feature_column(module: str, tf_name: str, v1: bool = False) -> Namespace:
     members: dict[str, Any] = {
         name: _estimators.translating(getattr(_fc, name)) for name in FEATURE_COLUMN_NAMES
     }
     members["make_parse_example_spec"] = _export.make_parse_example_spec
+    if v1:  # TF 1's functions for a model_fn (TF 2: tf.compat.v1.feature_column)
+        members["input_layer"] = _layers.input_layer
+        members["linear_model"] = _layers.linear_model
     return _ns(module, tf_name, members)
 
 
@@ -123,6 +130,94 @@ for _dtype in (
 ):  # fmt: skip
     OPS[_dtype] = getattr(dtypes, _dtype)
 OPS["bool"] = dtypes.bool_
+# A model_fn's tensor ops (torch tensors: mlengine.tf._torch_ops).
+for _name in (
+    "argmax", "argmin", "reduce_mean", "reduce_sum", "reduce_prod", "reduce_max", "reduce_min",
+    "one_hot",
+):  # fmt: skip
+    OPS[_name] = _torch_ops.model_fn_only(f"tf.{_name}", getattr(_torch_ops, _name))
+OPS["newaxis"] = None
+
+# -- custom estimators (Estimator(model_fn=...): mlengine.estimator's custom estimators) -------
+
+#: tf.estimator's names for a model_fn's contract, in both shapes.
+CUSTOM = {
+    "Estimator": _estimators.Estimator,
+    "EstimatorSpec": _mle.EstimatorSpec,
+    "ModeKeys": _mle.ModeKeys,
+}
+#: TF 2's head classes (tf.estimator.*Head).
+HEAD_CLASSES = {
+    name: getattr(_mle, name)
+    for name in (
+        "Head",
+        "BinaryClassHead",
+        "MultiClassHead",
+        "RegressionHead",
+        "MultiLabelHead",
+        "PoissonRegressionHead",
+        "LogisticRegressionHead",
+    )
+}
+#: tf.contrib.estimator's head functions (TF 1.x).
+HEAD_FUNCTIONS = {
+    name: getattr(_mle, name)
+    for name in (
+        "binary_classification_head",
+        "multi_class_head",
+        "regression_head",
+        "multi_label_head",
+        "poisson_regression_head",
+        "logistic_regression_head",
+    )
+}
+#: tf.layers (TF 1.x: tf.compat.v1.layers).
+LAYERS = {name: getattr(_layers, name) for name in ("dense", "dropout", "batch_normalization")}
+#: tf.losses (TF 1.x: tf.compat.v1.losses).
+LOSSES = {name: getattr(_losses, name) for name in _losses.__all__}
+#: tf.metrics (TF 1.x: tf.compat.v1.metrics).
+METRICS = {
+    name: getattr(_metrics, name)
+    for name in (
+        "accuracy",
+        "auc",
+        "precision",
+        "recall",
+        "mean",
+        "mean_squared_error",
+        "root_mean_squared_error",
+        "mean_absolute_error",
+    )
+}
+GLOBAL_STEP = {
+    "get_global_step": _layers.get_global_step,
+    "get_or_create_global_step": _layers.get_global_step,
+}
+
+
+def fully_connected(
+    inputs: Any,
+    num_outputs: int,
+    activation_fn: Any = nn.relu,
+    normalizer_fn: Any = None,
+    weights_initializer: Any = None,
+    biases_initializer: Any = None,
+    scope: str | None = None,
+    **kwargs: Any,
+) -> Any:
+    """``tf.contrib.layers.fully_connected``: ``tf.layers.dense`` with contrib's default
+    activation (relu); variables ``<scope>/weights`` and ``<scope>/biases`` are named as
+    dense's (``kernel``, ``bias``)."""
+    if normalizer_fn is not None:
+        raise _layers.not_supported("tf.contrib.layers.fully_connected(normalizer_fn=...)")
+    return _layers.dense(
+        inputs,
+        num_outputs,
+        activation=activation_fn,
+        kernel_initializer=weights_initializer,
+        bias_initializer=biases_initializer,
+        name=scope,
+    )
 
 
 def _io(module: str, tf_name: str) -> Namespace:
@@ -168,6 +263,9 @@ EXPORT = {
     "ServingInputReceiver": _export.ServingInputReceiver,
     "build_raw_serving_input_receiver_fn": _export.build_raw_serving_input_receiver_fn,
     "build_parsing_serving_input_receiver_fn": _export.build_parsing_serving_input_receiver_fn,
+    "PredictOutput": _mle.PredictOutput,
+    "ClassificationOutput": _mle.ClassificationOutput,
+    "RegressionOutput": _mle.RegressionOutput,
 }
 INPUTS = {
     "numpy_input_fn": _mle.inputs.numpy_input_fn,
@@ -185,6 +283,9 @@ EXPERIMENTAL = {
 
 def _estimator(module: str, tf_name: str, classes: dict[str, Any], v1: bool) -> Namespace:
     members: dict[str, Any] = dict(classes)
+    members.update(CUSTOM)
+    if not v1:
+        members.update(HEAD_CLASSES)
     members.update(
         {
             "RunConfig": _mle.RunConfig,
@@ -353,6 +454,7 @@ def v1_namespace(root: str) -> Namespace:
     )
     layers = dict(_contrib.LAYERS)
     layers["create_feature_spec_for_parsing"] = _export.make_parse_example_spec
+    layers["fully_connected"] = fully_connected
     contrib = _ns(
         f"{root}.contrib",
         "tf.contrib",
@@ -360,6 +462,7 @@ def v1_namespace(root: str) -> Namespace:
             "learn": _ns(f"{root}.contrib.learn", "tf.contrib.learn", learn),
             "layers": _ns(f"{root}.contrib.layers", "tf.contrib.layers", layers),
             "lookup": _ns(f"{root}.contrib.lookup", "tf.contrib.lookup", lookup_v1),
+            "estimator": _ns(f"{root}.contrib.estimator", "tf.contrib.estimator", HEAD_FUNCTIONS),
             "training": _ns(
                 f"{root}.contrib.training", "tf.contrib.training", {"HParams": _contrib.HParams}
             ),
@@ -371,8 +474,14 @@ def v1_namespace(root: str) -> Namespace:
                 f"{root}.estimator", "tf.compat.v1.estimator", _estimators.V1, v1=True
             ),
             "feature_column": _feature_column(
-                f"{root}.feature_column", "tf.compat.v1.feature_column"
+                f"{root}.feature_column", "tf.compat.v1.feature_column", v1=True
             ),
+            "layers": _ns(f"{root}.layers", "tf.compat.v1.layers", LAYERS),
+            "losses": _ns(f"{root}.losses", "tf.compat.v1.losses", LOSSES),
+            "metrics": _ns(f"{root}.metrics", "tf.compat.v1.metrics", METRICS),
+            "summary": _ns(f"{root}.summary", "tf.compat.v1.summary", {"scalar": _layers.scalar}),
+            "get_variable": _layers.get_variable,
+            "variable_scope": _layers.variable_scope,
             "data": _ns(
                 f"{root}.data",
                 "tf.compat.v1.data",
@@ -403,7 +512,7 @@ def v1_namespace(root: str) -> Namespace:
             "train": _ns(
                 f"{root}.train",
                 "tf.compat.v1.train",
-                {**EXAMPLE_PROTOS, **HOOKS, **_estimators.V1_OPTIMIZERS},
+                {**EXAMPLE_PROTOS, **HOOKS, **_estimators.V1_OPTIMIZERS, **GLOBAL_STEP},
             ),
             "contrib": contrib,
             "logging": logging,

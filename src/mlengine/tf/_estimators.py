@@ -18,6 +18,7 @@ from typing import Any
 
 from mlengine import estimator as _mle
 from mlengine.errors import NotSupportedError
+from mlengine.estimator.custom import CustomEstimator
 from mlengine.model.heads import SUM, SUM_OVER_BATCH_SIZE
 from mlengine.tf import dtypes
 from mlengine.tf._namespace import stub
@@ -87,20 +88,20 @@ class _Facade:
         as_text: bool = False,
         checkpoint_path: str | None = None,
         experimental_mode: Any = None,
-        export_onnx: bool = False,
+        export_onnx: bool | None = None,
         strip_default_attrs: bool = False,
         **kwargs: Any,
     ) -> ExportPath:
         """TF's ``export_saved_model`` / ``export_savedmodel`` (``strip_default_attrs``, a
         graph option, is accepted and ignored); the path as TF's bytes-like string."""
-        path = _mle.Estimator.export_saved_model(
-            self,  # type: ignore[arg-type]
+        options: dict[str, Any] = {} if export_onnx is None else {"export_onnx": export_onnx}
+        path = super().export_saved_model(  # type: ignore[misc]
             export_dir_base,
             serving_input_receiver_fn,
             assets_extra=assets_extra,
             as_text=as_text,
             checkpoint_path=checkpoint_path,
-            export_onnx=export_onnx,
+            **options,
         )
         return ExportPath(path)
 
@@ -126,6 +127,14 @@ def _facade(base: type, *, v1: bool) -> type:
         {"__init__": __init__, "__doc__": base.__doc__, "__module__": __name__},
     )
     return cls
+
+
+class Estimator(_Facade, CustomEstimator):
+    """``tf.estimator.Estimator(model_fn=..., model_dir, config, params, warm_start_from)``:
+    mlengine's custom estimator (:class:`~mlengine.estimator.custom.CustomEstimator`: the
+    model_fn runs eagerly on torch, with :mod:`mlengine.estimator.layers`, ``losses`` and
+    ``metrics`` as ``tf.layers``, ``tf.losses`` and ``tf.metrics``), with TF 1's export name
+    and path."""
 
 
 # -- TF 2 -----------------------------------------------------------------------------------
@@ -380,21 +389,10 @@ for _name, _cls in V1.items():
 # -- optimizers ---------------------------------------------------------------------------------
 
 
-def _with_minimize(base: type) -> type:
-    """A spec class whose ``minimize`` says it belongs to custom estimators (issue 21)."""
-    cls = type(
-        base.__name__,
-        (base,),
-        {
-            "minimize": lambda self, *a, **k: stub("tf.train.Optimizer.minimize")(),
-            "__module__": base.__module__,
-        },
-    )
-    return cls
-
-
-V1_OPTIMIZERS = {
-    cls.__name__: _with_minimize(cls)
+#: tf.compat.v1.train's optimizers: mlengine's specs, whose ``minimize(loss, global_step)``
+#: is a model_fn's train_op (:meth:`~mlengine.training.optimizers.OptimizerSpec.minimize`).
+V1_OPTIMIZERS: dict[str, Any] = {
+    cls.__name__: cls
     for cls in (
         _opt.AdagradOptimizer,
         _opt.AdamOptimizer,
@@ -492,6 +490,7 @@ __all__ = [
     "V1",
     "V1_OPTIMIZERS",
     "V2",
+    "Estimator",
     "ExportPath",
     "Reduction",
     "TruncatedNormal",

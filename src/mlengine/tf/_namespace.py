@@ -6,11 +6,12 @@ holding the names the façade covers. Any other public name raises
 :class:`~mlengine.errors.NotSupportedError` naming the TensorFlow symbol and pointing at the
 README's coverage table, instead of an AttributeError from deep inside a program.
 
-:data:`CUSTOM_ESTIMATOR_SYMBOLS` is the one place that lists what issue 21 (custom estimators)
-builds in mlengine's own namespace: ``Estimator(model_fn=...)``, ``EstimatorSpec``,
-``ModeKeys``, ``tf.layers``, ``tf.losses``, ``tf.metrics``, ``tf.train.get_global_step`` and
-``Optimizer.minimize``. They raise naming the symbol and "custom estimators (issue 21)"; wiring
-them is putting the objects into the namespaces and removing them from this set.
+:data:`CUSTOM_ESTIMATOR_SYMBOLS` lists the names of custom estimators that the façade wires to
+mlengine's (``Estimator(model_fn=...)``, ``EstimatorSpec``, ``ModeKeys``, the heads,
+``tf.layers`` / ``tf.losses`` / ``tf.metrics`` from :mod:`mlengine.estimator.layers`,
+``losses``, ``metrics``, ``tf.train.get_global_step``, ``Optimizer.minimize``): a name of that
+family the façade lacks (``tf.layers.conv2d``, ``tf.estimator.MultiHead``...) is refused saying
+which set of model_fn operations mlengine runs.
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ from mlengine.errors import NotSupportedError
 
 COVERAGE = "see the 'TensorFlow coverage' table of mlengine's README"
 
-#: TensorFlow symbols (as the v1 and v2 namespaces spell them, without the ``tf.`` prefix)
-#: that belong to custom estimators (issue 21). One set: wire them here after that merge.
+#: The families of custom estimators' names (as the v1 and v2 namespaces spell them, without
+#: ``tf.``): wired by the façade (mlengine.tf._api: CUSTOM, HEAD_CLASSES, HEAD_FUNCTIONS, LAYERS,
+#: LOSSES, METRICS, GLOBAL_STEP; Optimizer.minimize is OptimizerSpec.minimize). A name under one
+#: of these that the façade does not hold is refused as outside the model_fn set.
 CUSTOM_ESTIMATOR_SYMBOLS = frozenset(
     {
         "estimator.Estimator",
@@ -49,6 +52,7 @@ CUSTOM_ESTIMATOR_SYMBOLS = frozenset(
         "layers",
         "losses",
         "metrics",
+        "summary",
         "train.get_global_step",
         "train.get_or_create_global_step",
         "train.Optimizer.minimize",
@@ -58,7 +62,6 @@ CUSTOM_ESTIMATOR_SYMBOLS = frozenset(
         "contrib.layers.fully_connected",
         "contrib.layers.optimize_loss",
         "contrib.estimator",
-        "onnx",
     }
 )
 
@@ -73,7 +76,8 @@ def unsupported(symbol: str, detail: str = "") -> NotSupportedError:
     it, e.g. ``"tf.compat.v1.layers.dense"``)."""
     if _custom(symbol):
         return NotSupportedError(
-            f"{symbol} is part of custom estimators (issue 21), not yet in mlengine.tf; {COVERAGE}."
+            f"{symbol} is not in the custom estimators' set mlengine.tf covers (a model_fn runs "
+            f"mlengine.estimator's layers, losses, metrics and heads); {COVERAGE}."
         )
     extra = f" {detail}" if detail else ""
     return NotSupportedError(f"{symbol} is not supported by mlengine.tf.{extra} ({COVERAGE}.)")

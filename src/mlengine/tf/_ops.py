@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mlengine.errors import FeatureError, InvalidParameterError, NotSupportedError
+from mlengine.tf import _torch_ops as torch_ops
 from mlengine.tf import dtypes
 from mlengine.tf._tensor import Arg, SparseTensor, Tensor, convert, kernel, make_op
 from mlengine.tf._values import Strings, equal_strings
@@ -138,6 +139,8 @@ def unary_op(name: str) -> Callable[..., Any]:
         recorded = _expression_or(name, x)
         if recorded is not None:
             return recorded
+        if torch_ops.is_torch(x):  # inside a model_fn
+            return torch_ops.unary(name, x)
         tensor = convert(x)
         dtype = dtypes.bool_ if name == "logical_not" else tensor.dtype
         return make_op(name, [tensor], dtype)
@@ -152,6 +155,8 @@ def binary_op(name: str) -> Callable[..., Any]:
         recorded = _expression_or(name, x, y)
         if recorded is not None:
             return recorded
+        if torch_ops.is_torch(x, y):  # inside a model_fn
+            return torch_ops.binary(name, x, y)
         base = _dtype_of(x, y)
         # Python numbers take the tensor's dtype, as TF converts them.
         operands = [
@@ -209,13 +214,17 @@ def _not_equal_kernel(args: list[Arg], attrs: dict[str, Any]) -> Arg:
     return Arg(np.logical_not(result.value), result.batched)
 
 
-def equal(x: Any, y: Any, name: str | None = None) -> Tensor:
+def equal(x: Any, y: Any, name: str | None = None) -> Any:
     """``tf.equal``: elementwise equality (strings compare as they are, spaces included)."""
+    if torch_ops.is_torch(x, y):
+        return torch_ops.binary("equal", x, y)
     return make_op("equal", [x, y], dtypes.bool_)
 
 
-def not_equal(x: Any, y: Any, name: str | None = None) -> Tensor:
+def not_equal(x: Any, y: Any, name: str | None = None) -> Any:
     """``tf.not_equal``."""
+    if torch_ops.is_torch(x, y):
+        return torch_ops.binary("not_equal", x, y)
     return make_op("not_equal", [x, y], dtypes.bool_)
 
 
@@ -247,6 +256,8 @@ def cast(x: Any, dtype: Any, name: str | None = None) -> Any:
     if isinstance(x, SparseTensor):
         return SparseTensor(x.indices, cast(x.values, dtype), x.dense_shape)
     target = dtypes.as_dtype(dtype)
+    if torch_ops.is_torch(x):
+        return torch_ops.cast(x, target.name)
     tensor = convert(x)
     if tensor.dtype == target:
         return tensor
@@ -398,6 +409,8 @@ def expand_dims(
     input: Any, axis: int = -1, name: str | None = None, dim: int | None = None
 ) -> Tensor:  # noqa: A002
     """``tf.expand_dims``."""
+    if torch_ops.is_torch(input):
+        return input.unsqueeze(axis if dim is None else dim)
     axis = dim if dim is not None else axis
     tensor = convert(input)
     return make_op("expand_dims", [tensor], tensor.dtype, {"axis": int(axis)})
@@ -417,6 +430,8 @@ def _reshape(args: list[Arg], attrs: dict[str, Any]) -> Arg:
 
 def reshape(tensor: Any, shape: Any, name: str | None = None) -> Tensor:
     """``tf.reshape`` to a static shape (``-1`` for one inferred dimension)."""
+    if torch_ops.is_torch(tensor):
+        return tensor.reshape([int(d) for d in shape])
     target = convert(tensor)
     dims = [
         int(d)
@@ -447,6 +462,13 @@ def squeeze(
     input: Any, axis: Any = None, name: str | None = None, squeeze_dims: Any = None
 ) -> Tensor:  # noqa: A002
     """``tf.squeeze``."""
+    if torch_ops.is_torch(input):
+        chosen = axis if axis is not None else squeeze_dims
+        if chosen is None:
+            return input.squeeze()
+        for a in sorted([chosen] if isinstance(chosen, int) else chosen, reverse=True):
+            input = input.squeeze(a)
+        return input
     axis = squeeze_dims if axis is None else axis
     axes = None if axis is None else tuple(int(a) for a in np.atleast_1d(axis))
     tensor = convert(input)
@@ -460,6 +482,8 @@ def _identity(args: list[Arg], attrs: dict[str, Any]) -> Arg:
 
 def identity(input: Any, name: str | None = None) -> Any:  # noqa: A002
     """``tf.identity``."""
+    if torch_ops.is_torch(input):
+        return input
     if isinstance(input, SparseTensor):
         return input
     tensor = convert(input)

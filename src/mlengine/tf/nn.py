@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mlengine.tf import _ops as ops
+from mlengine.tf import _torch_ops as torch_ops
 from mlengine.tf._namespace import module_getattr
 
 
@@ -22,6 +23,8 @@ class Activation:
         self._function = function
 
     def __call__(self, features: Any, name: str | None = None, **kwargs: Any) -> Any:
+        if torch_ops.is_torch(features):  # inside a model_fn: torch's, with TF's constants
+            return torch_ops.unary(self.name, features)
         return self._function(features)
 
     def __repr__(self) -> str:
@@ -59,6 +62,9 @@ gelu = Activation(
     "gelu",
     lambda x: x * 0.5 * (1.0 + ops.unary_op("tanh")(x * 0.7978845608 * (1.0 + x * x * 0.044715))),
 )
+
+softmax = torch_ops.model_fn_only("tf.nn.softmax", torch_ops.softmax)
+log_softmax = torch_ops.model_fn_only("tf.nn.log_softmax", torch_ops.log_softmax)
 
 ACTIVATIONS = {a.name: a for a in (relu, sigmoid, tanh, elu, selu, leaky_relu, swish, silu, gelu)}
 
