@@ -12,6 +12,7 @@ Modules:
 * ``onnx_runtime``: an ONNX member run by onnxruntime, after checking its graph
 * ``portable``: a canned model as one ONNX graph from raw features (``export_onnx=True``)
 * ``predictor``: load an export and predict: :class:`Predictor`, from the directory alone
+* ``receivers``: the serialized inputs (tf.Example, CSV) a serving input receiver declares
 * ``scorers``: what turns features into logits when the model is not a network
 * ``writer``: write a trained model as a versioned export directory, atomically
 """

@@ -12,6 +12,30 @@ tensors or constant tensors (:mod:`mlengine.tf._inputs`); ``tf.data`` pipelines 
 vectorised (:mod:`mlengine.tf.data`); serving input receivers declare tf.Example and CSV
 signatures (:mod:`mlengine.tf._export`). A name outside the covered set raises
 :class:`~mlengine.errors.NotSupportedError` naming it (see the README's "TensorFlow coverage").
+
+Modules:
+
+* ``_api``: the tables of names of ``tf`` (TF 2) and ``tf.compat.v1`` (TF 1), onto mlengine
+* ``_contrib``: ``tf.contrib.learn`` and ``tf.contrib.layers`` with contrib's defaults
+* ``_csv_dataset``: ``tf.data.experimental.make_csv_dataset`` and ``CsvDataset``
+* ``_estimators``: the canned estimators of each era, ``Estimator(model_fn=...)``, optimizers
+* ``_export``: serving input receivers: ``tf.placeholder``, ``ServingInputReceiver``, builders
+* ``_inputs``: what a TF program's ``input_fn`` returns, turned into mlengine's input forms
+* ``_namespace``: TF-shaped namespaces, loud for the names they do not cover
+* ``_ops``: the element ops input functions apply to features (numpy/pyarrow, or torch)
+* ``_parsing``: ``decode_csv``, ``parse_example`` / ``parse_single_example`` and their specs
+* ``_sources``: ``tf.data``'s sources: arrays, text lines, TFRecords, file lists
+* ``_tensor``: the façade's ``tf.Tensor``: a value, or a node of a small graph run later
+* ``_torch_ops``: the ops on a model_fn's torch tensors (``argmax``, ``nn.softmax``...)
+* ``_traced``: ``Dataset.map`` / ``filter`` functions, traced once and run on chunks
+* ``_values``: the values behind the façade's tensors, and row operations on them
+* ``app``: ``tf.app`` and ``tf.flags``: absl's flags and ``app.run``
+* ``data``: ``tf.data``: the Dataset methods estimator programs use, on chunks of rows
+* ``dtypes``: ``tf.string``, ``tf.float32``...: dtype objects as names over numpy dtypes
+* ``gfile``: ``tf.io.gfile`` and TF 1's ``tf.gfile`` on fsspec
+* ``logging``: ``tf.logging`` and ``tf.get_logger()``
+* ``lookup``: lookup tables of ``tf.lookup`` and ``tf.contrib.lookup`` over pyarrow
+* ``nn``: ``tf.nn`` activations (named for the estimators) and a model_fn's softmax
 """
 
 import sys as _sys
@@ -24,6 +48,8 @@ from mlengine.tf._namespace import module_getattr as _module_getattr
 from mlengine.tf._namespace import register as _register
 
 globals().update(_api.tf2_members(__name__))
+globals().pop("newaxis")  # None, as TF's: served by __getattr__ (a bound None is no export)
+__all__ = sorted(k for k, v in globals().items() if not k.startswith("_") and v is not None)
 compat = _api.compat_namespace(__name__, _sys.modules[__name__])
 
 for _value in list(globals().values()):
@@ -39,4 +65,10 @@ for _name, _module in list(_sys.modules.items()):
 
 _tf_logging.install()
 
-__getattr__: _Any = _module_getattr("tf")
+_unsupported = _module_getattr("tf")
+
+
+def __getattr__(name: str) -> _Any:
+    if name == "newaxis":  # tf.newaxis is None
+        return None
+    return _unsupported(name)

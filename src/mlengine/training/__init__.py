@@ -10,12 +10,14 @@ Modules:
 * ``fast_step``: backward passes and optimizer updates with little Python per step
 * ``ftrl``: FTRL-Proximal as a torch optimizer, with TensorFlow's exact update
 * ``head_metrics``: each head's evaluation metrics under TF's keys, from one table
+* ``hooks``: ``SessionRunHook`` and ``CheckpointSaverListener`` calls around the loop
 * ``loop``: the training loop: forward, loss, backward, clip, step, log, save
 * ``metrics``: evaluation metrics with tf.estimator's keys, accumulated batch by batch
 * ``numpy_step``: the common Wide & Deep network's forward and backward in numpy, on CPU
 * ``optimizers``: TensorFlow-named optimizer specs and the canned estimators' learning rates
 * ``pipeline``: from an ``input_fn`` to encoded batches, transforming large chunks at a time
 * ``prefetch``: run an iterator one item ahead in a background thread (GPU training)
+* ``progress``: TF's progress lines of training and evaluation, and where they go
 * ``session``: a model with its optimizers and global step: build, checkpoint, restore
 * ``summaries``: TensorBoard event files with tf.estimator's tags
 * ``torch_private``: the private torch APIs mlengine uses, all in this one place
