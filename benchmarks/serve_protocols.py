@@ -89,7 +89,8 @@ def v2_binary(inputs: list[dict[str, Any]], count: int) -> tuple[bytes, int]:
 
 def v2_grpc(inputs: list[dict[str, Any]], count: int) -> bytes:
     """A ModelInferRequest with raw_input_contents, as tritonclient.grpc sends it."""
-    from mlengine.serving import protos, tensors
+    from mlengine import protos
+    from mlengine.serving import tensors
 
     request = protos.message("inference.ModelInferRequest")(model_name="census")
     for spec in inputs:
@@ -102,7 +103,7 @@ def v2_grpc(inputs: list[dict[str, Any]], count: int) -> bytes:
 
 def tfserving_grpc(inputs: list[dict[str, Any]], count: int) -> bytes:
     """A PredictRequest: numbers in tensor_content, strings in string_val."""
-    from mlengine.serving import protos
+    from mlengine import protos
 
     request = protos.message("tensorflow.serving.PredictRequest")()
     request.model_spec.name = "census"

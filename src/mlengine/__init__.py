@@ -11,6 +11,7 @@ Packages and modules, in the order the data flows (imports only point down it; `
 * ``errors``: the one exception tree (:class:`~mlengine.errors.MLEngineError` at its root)
 * ``tuning``: the speed-tuning thresholds, each with its measurement
 * ``limits``: the bounds on what outside input may ask for, and the bounded JSON reader
+* ``protos``: tf.Example and the gRPC messages (own .proto files, own descriptor pool)
 * ``data``: input functions and the packaged census data set
 * ``feature_column``: column specs and the feature transform
 * ``model``: the networks and heads that training and prediction share
@@ -21,6 +22,7 @@ Packages and modules, in the order the data flows (imports only point down it; `
 * ``jobs``: training and batch prediction jobs run in the background
 * ``serving``: the prediction server (``mlengine serve``)
 * ``cli``: the ``mlengine`` command
+* ``tf``: a TensorFlow-shaped façade over all of the above (``import mlengine.tf as tf``)
 """
 
 __version__ = "0.1.0"

@@ -216,12 +216,23 @@ KEPT_FREE_BYTES = 64 << 20
 # ``benchmarks/train_vocabulary.py --sizes 1e3,1e4``.
 DENSE_TABLE_ELEMENTS = 32_768
 
+# ---------------------------------------------------------------------------------------------
+# CSV records (mlengine.data.csv_lines)
+
+# Up to this many CSV records (a serving request's lines, one element of a per-element map) are
+# split by Python's csv module; more go through pyarrow's CSV reader, whose fixed cost is about
+# 0.8 ms a call. Measured when introduced (#20): Python's csv 9 us for one census line, 0.45 ms
+# for 256; pyarrow 1.1-1.6 ms for 1-128 lines, then about 1.7 us a line. Re-measure: the timing
+# loop in the docstring of ``mlengine.data.csv_lines._decode_few``.
+CSV_FEW_RECORDS = 256
+
 __all__ = [
     "BATCH_PREDICTION_ROWS",
     "BUCKETIZE_BY_COMPARISON_BOUNDARIES",
     "BUCKETIZE_BY_COMPARISON_VALUES",
     "CROSS_TABLE_COMBINATIONS",
     "CSV_BLOCK_BYTES",
+    "CSV_FEW_RECORDS",
     "DENSE_TABLE_ELEMENTS",
     "FEW_DISTINCT_STRINGS",
     "FOLDED_TABLE_BYTES",

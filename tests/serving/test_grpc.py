@@ -13,8 +13,8 @@ import grpc
 import numpy as np
 import pytest
 
+from mlengine import protos
 from mlengine.export import load
-from mlengine.serving import protos
 from tests import tolerance
 from tests.serving import helpers as h
 

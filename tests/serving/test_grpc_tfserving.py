@@ -13,8 +13,8 @@ import grpc
 import numpy as np
 import pytest
 
+from mlengine import protos
 from mlengine.export import load
-from mlengine.serving import protos
 from tests import tolerance
 
 PREDICTION = "/tensorflow.serving.PredictionService/"
@@ -235,15 +235,15 @@ def test_model_metadata_packs_the_signatures_in_an_any(channel: Any) -> None:
     assert "metadata_field" in info.value.details()
 
 
-def test_classify_and_regress_wait_for_tf_example(channel: Any) -> None:
+def test_classify_and_regress_take_tf_examples(channel: Any) -> None:
     # ClassificationRequest{model_spec(1){name "census"}, input(2){example_list(1){
-    # examples(1): a serialized tf.Example (empty here)}}}
+    # examples(1): a tf.Example (empty here)}}}; tests/serving/test_grpc_examples.py has more.
     example_input = field(2, field(1, field(1, b"")))
     request = field(1, field(1, b"census")) + example_input
     with pytest.raises(grpc.RpcError) as info:
         channel.unary_unary(PREDICTION + "Classify")(request, timeout=10)
-    assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert "tf.Example" in info.value.details() and "Predict" in info.value.details()
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "Example 0" in info.value.details() and "age" in info.value.details()
     with pytest.raises(grpc.RpcError) as empty:
         channel.unary_unary(PREDICTION + "Regress")(field(1, field(1, b"census")), timeout=10)
     assert empty.value.code() == grpc.StatusCode.INVALID_ARGUMENT

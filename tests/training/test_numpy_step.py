@@ -79,6 +79,11 @@ MODELS = {
     "linear": lambda d: estimator.LinearClassifier(
         model_dir=d, feature_columns=linear_columns(), config=quiet_config()
     ),
+    "wide_deep, TF 1's loss_reduction=SUM": lambda d: estimator.DNNLinearCombinedClassifier(
+        model_dir=d, linear_feature_columns=linear_columns(), dnn_feature_columns=WIDE_DEEP_DNN,
+        dnn_hidden_units=[8, 4], loss_reduction=estimator.LossReduction.SUM,
+        config=quiet_config(),
+    ),
     "dnn, Adam": lambda d: estimator.DNNClassifier(
         model_dir=d, feature_columns=dnn_columns(), hidden_units=[6], optimizer="Adam",
         config=quiet_config(),
@@ -194,3 +199,18 @@ def test_a_regressor_and_max_norm_train_with_torch(tmp_path: Path) -> None:
     session = regressor._session
     assert session is not None
     assert numpy_step.unsupported(session.model.network, session.model.head) is not None
+
+
+def test_an_embedding_in_the_linear_part_trains_with_torch(tmp_path: Path) -> None:
+    occupation = fc.categorical_column_with_hash_bucket("occupation", 16)
+    model = estimator.LinearClassifier(
+        [fc.numeric_column("age"), fc.embedding_column(occupation, 2)],
+        model_dir=str(tmp_path),
+        config=quiet_config(),
+    )
+    x, y = census_rows(80)
+    model.train(estimator.inputs.pandas_input_fn(x, y, batch_size=40, shuffle=False))
+    session = model._session
+    assert session is not None
+    why = numpy_step.unsupported(session.model.network, session.model.head)
+    assert why == "an embedding column in the linear part"

@@ -4,10 +4,13 @@ and ``--text-instances`` (``-`` reads standard input; a UTF-8 BOM is tolerated).
 - ``--json-instances``: one JSON instance per line (a file holding one JSON array of instances
   is accepted too).
 - ``--json-request``: one request body, ``{"instances": [...], "signature_name"?: ...}``.
-- ``--text-instances``: CSV lines, one instance each, with a header line naming the columns
-  (``age,workclass,...``: census rows as in adult.data work, extra columns are ignored). An
-  export does not declare a CSV column order yet, so a file without a header is an error that
-  names the inputs to put in one.
+- ``--text-instances``: CSV lines, one instance each. As gcloud, each line is one instance
+  string for an export whose serving input receiver decodes CSV lines (``tf.decode_csv`` on a
+  string placeholder: the export records the field order, see
+  :mod:`mlengine.export.receivers`), which decodes them in that order. A file whose first line
+  is a header naming the columns (``age,workclass,...``: census rows as in adult.data; extra
+  columns are ignored) is read by name instead, for any export. A file without a header, for
+  an export that declares no CSV order, is an error naming the inputs to put in one.
 
 A file of the wrong kind gets an error naming the flag that reads it. Errors name the file and
 line; nothing is predicted unless every line reads (as ML Engine refuses a whole request on
@@ -186,14 +189,33 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def csv_order(declared: Sequence[Any], signature_name: str | None) -> list[str] | None:
+    """The field order of the CSV input an export declares for a signature (``declared``: the
+    export's serving inputs as JSON, :meth:`~mlengine.export.receivers.ServingInput.to_json`),
+    or None when it declares none."""
+    signature = signature_name or "serving_default"
+    for item in declared:
+        if not isinstance(item, dict) or item.get("format") != "csv":
+            continue
+        if signature in (item.get("signatures") or {}):
+            columns = item.get("columns") or []
+            return [c if c is not None else f"field {i} (unused)" for i, c in enumerate(columns)]
+    return None
+
+
 def read_text_instances(
-    path: str, inputs: Sequence[str], required: Sequence[str] = ()
-) -> list[dict[str, Any]]:
-    """Instances of a CSV file whose first line names the columns (see the module docstring).
+    path: str,
+    inputs: Sequence[str],
+    required: Sequence[str] = (),
+    order: Sequence[str] | None = None,
+) -> list[Any]:
+    """Instances of a CSV file (see the module docstring): dicts by the header's names, or,
+    for an export that declares a CSV input, the lines themselves.
 
     Args:
         inputs: the export's input names (a header must name at least one).
         required: the inputs every instance needs (the header must name them all).
+        order: the field order of the export's CSV input (:func:`csv_order`), or None.
     """
     text = _read_text(path)
     rows = list(csv.reader(io.StringIO(text)))
@@ -207,6 +229,8 @@ def read_text_instances(
         )
     header = [field.strip() for field in rows[0]]
     is_header = any(name in inputs for name in header) and not any(map(_is_number, header))
+    if not is_header and order is not None:
+        return list(read_text_lines(path))  # the export's CSV input decodes them, in its order
     if not is_header:
         raise DataError(
             f"{path}: line 1 is not a header naming the columns: {TEXT_INSTANCES} needs one, "
@@ -232,6 +256,19 @@ def read_text_instances(
     if not instances:
         raise DataError(f"{path}: no instances after the header line.")
     return instances
+
+
+def read_text_lines(path: str) -> list[str]:
+    """The lines of a text file as they are: instances for a CSV input the export declares
+    (its receiver's field order; the model decodes them)."""
+    text = _read_text(path)
+    lines = text.splitlines()
+    if not lines:
+        raise DataError(f"{path}: no instances (the file is empty).")
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            raise DataError(f"{path}: line {number} is empty; put one CSV instance per line.")
+    return lines
 
 
 def _number_or_text(value: str) -> Any:
@@ -263,14 +300,20 @@ class Instances:
 
 
 def read_instances(
-    file: InstanceFile, inputs: Sequence[str], required: Sequence[str] = ()
+    file: InstanceFile,
+    inputs: Sequence[str],
+    required: Sequence[str] = (),
+    order: Sequence[str] | None = None,
 ) -> Instances:
-    """Read ``file`` as its flag says (``inputs``, ``required``: for text instances)."""
+    """Read ``file`` as its flag says (``inputs``, ``required``, ``order``: for text
+    instances, see :func:`read_text_instances`)."""
     if file.flag == JSON_REQUEST:
         items, signature = read_json_request(file.path)
         return Instances(items, signature)
     if file.flag == TEXT_INSTANCES:
-        return Instances(read_text_instances(file.path, inputs, required), first_line=2)
+        items = read_text_instances(file.path, inputs, required, order)
+        lines = bool(items) and isinstance(items[0], str)
+        return Instances(items, first_line=1 if lines else 2)
     items, per_line = read_json_instances(file.path)
     return Instances(items, first_line=1 if per_line else None)
 
@@ -281,9 +324,11 @@ __all__ = [
     "TEXT_INSTANCES",
     "InstanceFile",
     "Instances",
+    "csv_order",
     "instance_file",
     "read_instances",
     "read_json_instances",
     "read_json_request",
     "read_text_instances",
+    "read_text_lines",
 ]

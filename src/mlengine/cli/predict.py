@@ -19,6 +19,7 @@ from mlengine.cli.gcloud import invocation
 from mlengine.cli.instances import (
     InstanceFile,
     Instances,
+    csv_order,
     instance_file,
     read_instances,
 )
@@ -45,7 +46,8 @@ TextInstancesOption = Annotated[
     str | None,
     typer.Option(
         "--text-instances",
-        help="File of CSV lines with a header line naming the columns (- = stdin).",
+        help="File of CSV lines, one instance each: in the field order of the export's CSV "
+        "input (as gcloud sends them), or after a header line naming the columns (- = stdin).",
     ),
 ]
 SignatureOption = Annotated[
@@ -74,13 +76,16 @@ def predict_with(predictor: Predictor, file: InstanceFile, signature_name: str |
     from mlengine.serving.model_manager import LoadedVersion
     from mlengine.serving.schema import InputSchema
 
-    read = read_instances(file, predictor.input_names, predictor.required)
+    declared = [d.to_json() for d in predictor.serving_inputs]
+    order = csv_order(declared, signature_name)
+    read = read_instances(file, predictor.input_names, predictor.required, order)
     loaded = LoadedVersion(
         model="", name="", number=0, predictor=predictor, schema=InputSchema(predictor.inputs)
     )
-    pairs = signatures.predict_outputs(loaded, signature_name or read.signature_name)
+    chosen = signature_name or read.signature_name
+    pairs = signatures.predict_outputs(loaded, chosen)
     try:
-        outputs = predictor.predict(read.items)
+        outputs = predictor.predict(read.items, chosen)
     except FeatureError as error:
         raise FeatureError(_with_line_number(str(error), file.path, read)) from None
     rows: list[Any] = msgspec.to_builtins(signatures.rows(loaded, outputs, pairs))
@@ -172,7 +177,8 @@ def _predict_remote(
     """POST the instances to a server's ML Engine ``:predict`` and return its predictions.
 
     ``MLENGINE_API_TOKEN``, when set, is sent as the bearer token. Text instances need the
-    signature's inputs, which are read from the server first.
+    signature's inputs and the export's CSV order (if it declares one), which are read from the
+    server first.
     """
     import os
 
@@ -208,14 +214,17 @@ def _predict_remote(
 
     with httpx.Client(timeout=60.0) as client:
         inputs: list[dict[str, Any]] = []
+        order: list[str] | None = None
         if file.flag == "--text-instances":
             described = call(client, "GET", resource)
             if version is None:
                 described = (described or {}).get("defaultVersion") or {}
-            inputs = ((described or {}).get("signature") or {}).get("inputs") or []
+            signature = (described or {}).get("signature") or {}
+            inputs = signature.get("inputs") or []
+            order = csv_order(signature.get("serving_inputs") or [], signature_name)
         names = [spec["name"] for spec in inputs]
         required = [spec["name"] for spec in inputs if spec.get("required")]
-        read = read_instances(file, names, required)
+        read = read_instances(file, names, required, order)
         body: dict[str, Any] = {"instances": read.items}
         if signature_name or read.signature_name:
             body["signature_name"] = signature_name or read.signature_name

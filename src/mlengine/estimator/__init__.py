@@ -12,6 +12,7 @@ Modules:
 * ``estimator``: the Estimator base: train / evaluate / predict / export over a model_dir
 * ``exporters``: Latest, Best and Final exporters for ``EvalSpec(exporters=...)``
 * ``heads``: the public heads, with tf.estimator's names and arguments
+* ``hooks``: ready-made hooks: ``LoggingTensorHook``, ``StopAtStepHook``, early stopping
 * ``inputs``: ``tf.estimator.inputs``: the input functions of :mod:`mlengine.data`
 * ``layers``: TF 1.x layer functions for a model_fn (parameters created by name, then reused)
 * ``losses``: ``tf.losses`` for a model_fn

@@ -45,10 +45,11 @@ import torch
 from mlengine.errors import InvalidParameterError, NotFittedError, NotSupportedError
 from mlengine.estimator.canned import _columns, _weight_column
 from mlengine.estimator.estimator import Estimator, check_train_arguments
-from mlengine.export.format import signature_inputs
+from mlengine.export.format import signature_defs, signature_inputs
 from mlengine.export.lightgbm_model import MEMBER, write_lightgbm_model
 from mlengine.export.members import MEMBERS_KEY
 from mlengine.export.writer import (
+    add_serving_inputs,
     check_receiver,
     manifest_fields,
     store_vocabulary_assets,
@@ -444,7 +445,9 @@ class _BoostedTrees(Estimator):
             spec = json.loads(json.dumps(self._spec))
             assets = store_vocabulary_assets(spec, os.path.join(temp, "assets"))
             inputs = signature_inputs(columns)
-            check_receiver(inputs, serving_input_receiver_fn)
+            serving_inputs = check_receiver(
+                inputs, serving_input_receiver_fn, sorted(signature_defs(self._head))
+            )
             manifest = manifest_fields(
                 estimator_name=type(self).__name__,
                 spec=spec,
@@ -456,6 +459,7 @@ class _BoostedTrees(Estimator):
             manifest["assets"] = assets
             # The trees are the export's one member (format 2's list of optional parts).
             manifest[MEMBERS_KEY] = {MEMBER: write_lightgbm_model(temp, booster.model_to_string())}
+            add_serving_inputs(manifest, serving_inputs)
             write_manifest(temp, manifest)
 
         return write_version(export_dir_base, fill)

@@ -12,17 +12,18 @@ like the canned estimators.
 from __future__ import annotations
 
 import inspect
+import itertools
 import json
 import logging
-import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from mlengine.data.contract import ConstantBatch, resolve_input
 from mlengine.errors import (
     CheckpointError,
     DataError,
@@ -31,7 +32,7 @@ from mlengine.errors import (
     NotSupportedError,
 )
 from mlengine.estimator import layers
-from mlengine.estimator.estimator import Estimator, _shard, _threads
+from mlengine.estimator.estimator import Estimator, _shard, _threads, check_train_arguments
 from mlengine.estimator.metrics import metric_result
 from mlengine.estimator.spec import EstimatorSpec, ModeKeys, TrainOp
 from mlengine.estimator.warm_start import source_weights
@@ -61,6 +62,7 @@ from mlengine.training.head_metrics import metrics_for_head
 from mlengine.training.loop import finite_loss
 from mlengine.training.optimizers import OptimizerSpec, get_optimizer
 from mlengine.training.pipeline import raw_batches
+from mlengine.training.progress import eval_line, number, report
 from mlengine.training.summaries import SummaryWriter, write_eval_summaries
 from mlengine.training.torch_private import without_dynamo_import
 
@@ -281,8 +283,18 @@ class CustomEstimator(Estimator):
     def _transformers(self) -> list[tuple[str, FeatureTransformer]]:
         return [(name, m.transformer) for name, m in feature_modules(self._network)]
 
-    def _batches(self, input_fn: Any, need_labels: bool) -> Iterator[_Batch]:
-        items, batch_size = raw_batches(input_fn)
+    def _batches(self, input_fn: Any, need_labels: bool, repeat: bool = False) -> Iterator[_Batch]:
+        """Batches of an input_fn or of what it resolved to (:mod:`mlengine.data.contract`); a
+        constant batch is read once or, with ``repeat``, for ever."""
+        source = input_fn
+        if not isinstance(source, ConstantBatch):
+            source = resolve_input(input_fn, self._config.tf_random_seed)
+        items: Iterable[Any]
+        if isinstance(source, ConstantBatch):
+            pair = (source.features, source.labels)
+            items, batch_size = (itertools.repeat(pair) if repeat else [pair]), None
+        else:
+            items, batch_size = raw_batches(source)
         for index, item in enumerate(items):
             features, labels = (
                 (item[0], item[1]) if isinstance(item, tuple | list) else (item, None)
@@ -543,14 +555,18 @@ class CustomEstimator(Estimator):
         the first runs out of input, and rank 0 alone writes checkpoints and summaries, as
         for the canned estimators (:mod:`mlengine.training.distributed`).
         """
-        if hooks or saving_listeners:
-            raise NotSupportedError("train(hooks=..., saving_listeners=...) is not supported.")
-        if steps is not None and max_steps is not None:
-            raise InvalidParameterError("Can not provide both steps and max_steps.")
+        check_train_arguments(hooks, saving_listeners, steps, max_steps)
+        source = resolve_input(input_fn, self._config.tf_random_seed)
+        if isinstance(source, ConstantBatch) and steps is None and max_steps is None:
+            raise InvalidParameterError(
+                "input_fn returned one batch of arrays, which is fed at every step (as "
+                "TensorFlow feeds constant tensors): give train() steps or max_steps, or "
+                "training would never end."
+            )
         latest = self.latest_checkpoint()
         self._distributed = self._join_job()
         if self._distributed:
-            input_fn = _shard(input_fn)
+            source = _shard(source)
         with _threads(self._config.intra_op_threads), torch.random.fork_rng(devices=[]):
             if self._config.tf_random_seed is not None and latest is None:
                 torch.manual_seed(self._config.tf_random_seed)
@@ -567,7 +583,7 @@ class CustomEstimator(Estimator):
                 return self
             if self._distributed:  # a module's weights exist already: rank 0's everywhere
                 broadcast_parameters(self._network)
-            self._train_loop(input_fn, last)
+            self._train_loop(source, last)
         if self._distributed:
             barrier()  # the chief's checkpoint is on disk before any rank reads model_dir
         self._restored_from = self.latest_checkpoint()
@@ -585,7 +601,7 @@ class CustomEstimator(Estimator):
         self._network.train()  # once: nothing switches it back during the loop
         writer_context: Any = SummaryWriter(self._model_dir) if chief else _NoSummaries()
         with writer_context as writer:
-            batches = iter(self._batches(input_fn, need_labels=True))
+            batches = iter(self._batches(input_fn, need_labels=True, repeat=True))
             while last_step is None or self._global_step < last_step:
                 batch = next(batches, None)
                 if batch is None:
@@ -604,15 +620,16 @@ class CustomEstimator(Estimator):
                 if step % config.log_step_count_steps == 0:
                     now = time.monotonic()
                     elapsed = max(now - tick_time, 1e-9)
-                    writer.scalar("global_step/sec", (step - tick_step) / elapsed, step)
-                    if not config.quiet:
-                        print(
-                            f"step {step}: loss = {finite_loss(loss_value, step):.5f}, "
-                            f"{examples / elapsed:,.0f} examples/s",
-                            file=sys.stderr,
-                            flush=True,
-                        )
+                    rate = (step - tick_step) / elapsed
+                    writer.scalar("global_step/sec", rate, step)
+                    if chief:
+                        speed = f"{examples / elapsed:,.0f} examples/sec"
+                        report(config.quiet, f"global_step/sec: {rate:.4g} ({speed})")
                     tick_time, tick_step, examples = now, step, 0
+                if chief and (step - 1) % config.log_step_count_steps == 0:
+                    # TF's line at steps 0, N, 2N... (the loss of the step that ran)
+                    shown = number(finite_loss(loss_value, step))
+                    report(config.quiet, f"loss = {shown}, step = {step - 1}")
                 due = config.save_checkpoints_steps and step % config.save_checkpoints_steps == 0
                 secs = config.checkpoint_secs
                 if chief and (due or (secs is not None and time.monotonic() - last_save >= secs)):
@@ -623,6 +640,9 @@ class CustomEstimator(Estimator):
                 finite_loss(loss_value, self._global_step)
             if chief and (self._global_step != start or self.latest_checkpoint() is None):
                 self._save()
+            if chief and loss_value is not None:
+                shown = number(finite_loss(loss_value, self._global_step))
+                report(config.quiet, f"Loss for final step: {shown}.")
 
     # -- evaluate and predict --------------------------------------------------------------
 
@@ -680,6 +700,7 @@ class CustomEstimator(Estimator):
             result["global_step"] = self._global_step
         if is_chief():  # under torchrun every rank evaluates the whole input alike
             write_eval_summaries(self._model_dir, result, self._global_step, name)
+            report(self._config.quiet, eval_line(result, self._global_step))
         self._last_eval = dict(result)
         return result
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from mlengine.data.contract import ConstantBatch, Resolved, resolve_input
 from mlengine.errors import InvalidParameterError, NotFittedError, NotSupportedError
 from mlengine.estimator.warm_start import warm_start
 from mlengine.model import Model
@@ -35,11 +36,13 @@ from mlengine.training.distributed import (
     world_size,
 )
 from mlengine.training.head_metrics import metrics_for_head
+from mlengine.training.hooks import Hooks
 from mlengine.training.loop import run_training
 from mlengine.training.optimizers import OptimizerSpec
 from mlengine.training.pipeline import encoded_batches, encoded_chunks
+from mlengine.training.progress import eval_line, report
 from mlengine.training.session import MODEL_PREFIX, TrainingSession, check_same_model
-from mlengine.training.summaries import write_eval_summaries
+from mlengine.training.summaries import eval_dir, write_eval_summaries
 
 logger = logging.getLogger("mlengine")
 
@@ -57,20 +60,21 @@ def _threads(count: int | None) -> Iterator[None]:
             torch.set_num_threads(previous)
 
 
-def _shard(input_fn: Any, *, evaluation: bool = False) -> Any:
+def _shard(source: Resolved, *, evaluation: bool = False) -> Resolved:
     """This rank's part of an mlengine input function; others are read whole by every rank.
 
     Training pads uneven parts so every rank takes the same number of steps; evaluation keeps
     each row exactly once, so reduced metrics count every example once.
     """
-    shard = getattr(input_fn, "shard", None)
+    shard = getattr(source, "shard", None)
     if shard is None:
         logger.warning(
             "input_fn has no shard() method, so every rank reads all of it. Shard it yourself by "
             "RANK and WORLD_SIZE, or use pandas/numpy/csv/parquet_input_fn."
         )
-        return input_fn
-    return shard(rank(), world_size(), uneven="keep" if evaluation else "pad")
+        return source
+    part: Resolved = shard(rank(), world_size(), uneven="keep" if evaluation else "pad")
+    return part
 
 
 def check_train_arguments(
@@ -79,9 +83,14 @@ def check_train_arguments(
     steps: int | None,
     max_steps: int | None,
 ) -> None:
-    """train()'s rules, shared by every estimator: no hooks, steps or max_steps (ints >= 1)."""
+    """train()'s rules for the estimators that take no hooks: none, and :func:`check_steps`."""
     if hooks or saving_listeners:
         raise NotSupportedError("train(hooks=..., saving_listeners=...) is not supported.")
+    check_steps(steps, max_steps)
+
+
+def check_steps(steps: int | None, max_steps: int | None) -> None:
+    """train()'s rules for ``steps`` and ``max_steps``: not both, ints >= 1."""
     if steps is not None and max_steps is not None:
         raise InvalidParameterError("Can not provide both steps and max_steps.")
     for name, value in (("steps", steps), ("max_steps", max_steps)):
@@ -165,6 +174,10 @@ class Estimator:
     def config(self) -> RunConfig:
         return self._config
 
+    def eval_dir(self, name: str | None = None) -> str:
+        """Where ``evaluate(name=...)`` writes its event files: ``model_dir/eval[_name]``."""
+        return eval_dir(self._model_dir, name)
+
     def latest_checkpoint(self) -> str | None:
         """Prefix of the newest complete checkpoint in model_dir (None before training)."""
         return latest_checkpoint(self._model_dir)
@@ -232,13 +245,27 @@ class Estimator:
         max_steps: int | None = None,
         saving_listeners: Sequence[Any] | None = None,
     ) -> Estimator:
-        """Train on ``input_fn`` for ``steps`` more steps, up to ``max_steps``, or until the
-        input ends. Resumes from the latest checkpoint in model_dir. Returns ``self``."""
-        check_train_arguments(hooks, saving_listeners, steps, max_steps)
+        """Train on ``input_fn`` for ``steps`` more steps, up to ``max_steps``, until the input
+        ends, or until a hook or saving listener asks to stop. Resumes from the latest
+        checkpoint in model_dir. Returns ``self``.
+
+        ``input_fn`` is any form of :mod:`mlengine.data.contract`; one that returns a constant
+        batch of arrays is fed that batch at every step (as TF fed constant tensors), so it
+        needs ``steps`` or ``max_steps``. ``hooks`` and ``saving_listeners`` follow
+        :mod:`mlengine.training.hooks`.
+        """
+        check_steps(steps, max_steps)
         latest = self.latest_checkpoint()
         if latest is not None:
             manifest = read_manifest(latest)  # the weights are read only if restored
             check_same_model(manifest.get("model_spec"), self._model_spec(), latest)
+        source = resolve_input(input_fn, self._config.tf_random_seed)
+        if isinstance(source, ConstantBatch) and steps is None and max_steps is None:
+            raise InvalidParameterError(
+                "input_fn returned one batch of arrays, which is fed at every step (as "
+                "TensorFlow feeds constant tensors): give train() steps or max_steps, or "
+                "training would never end."
+            )
         distributed = self._join_job()
         with _threads(self._config.intra_op_threads), torch.random.fork_rng(devices=[]):
             session = self._session_at(latest, for_training=True)
@@ -251,8 +278,9 @@ class Estimator:
                 last_step = session.global_step + steps
             if distributed:
                 broadcast_parameters(session.model.network)
-                input_fn = _shard(input_fn)
-            batches = encoded_batches(input_fn, self._encoder(session.model), need_labels=True)
+                source = _shard(source)
+            encoder = self._encoder(session.model)
+            batches = encoded_batches(source, encoder, need_labels=True, repeat=True)
             run_training(
                 session,
                 batches,
@@ -261,6 +289,7 @@ class Estimator:
                 model_dir=self._model_dir,
                 gradient_clip_norm=self._gradient_clip_norm,
                 distributed=distributed,
+                hooks=Hooks(hooks or (), saving_listeners or ()),
             )
             session.keep_rng()
         if distributed:
@@ -286,31 +315,40 @@ class Estimator:
     ) -> dict[str, Any]:
         """Metrics of the latest (or given) checkpoint over ``input_fn`` (``steps`` batches at
         most), with TensorFlow's keys plus ``loss`` and ``global_step``; also written as
-        TensorBoard summaries into ``model_dir/eval`` (``eval_<name>``)."""
-        if hooks:
-            raise NotSupportedError("evaluate(hooks=...) is not supported.")
+        TensorBoard summaries into ``model_dir/eval`` (``eval_<name>``) and logged as TF's
+        ``Saving dict for global step N: ...``. A constant batch is evaluated once.
+        ``hooks`` are called around each batch and may fetch ``global_step`` only."""
+        eval_hooks = Hooks(hooks or ())
+        source = resolve_input(input_fn, self._config.tf_random_seed)
         distributed = self._join_job()
         if distributed:
-            input_fn = _shard(input_fn, evaluation=True)
+            source = _shard(source, evaluation=True)
         with _threads(self._config.intra_op_threads):
             session = self._restored(checkpoint_path)
             model = session.model
+            was_training = model.network.training  # a listener may evaluate mid-training
             model.network.eval()
             metrics = metrics_for_head(model.head)
             loss_sum = torch.zeros((), dtype=torch.float64, device=self._device)
             batches = 0
             # (encoded rows, how many of the input function's batches they are)
-            source = (
-                ((b, 1) for b in encoded_batches(input_fn, self._encoder(model), need_labels=True))
-                if steps is not None
+            encoder = self._encoder(model)
+            stream = (
+                ((b, 1) for b in encoded_batches(source, encoder, need_labels=True))
+                if steps is not None or eval_hooks
                 else (
                     (c, 1 if size is None else math.ceil(c.num_rows / size))
-                    for c, size in encoded_chunks(input_fn, self._encoder(model), need_labels=True)
+                    for c, size in encoded_chunks(source, encoder, need_labels=True)
                 )
             )
-            for batch, count in source:
+            run_session = _eval_session(session.global_step)
+            if eval_hooks:
+                eval_hooks.begin(run_session)
+            for batch, count in stream:
                 if steps is not None and batches >= steps:
                     break
+                if eval_hooks:
+                    contexts = eval_hooks.before_run(run_session)
                 assert batch.labels is not None
                 logits = model.network(batch.inputs)
                 losses = model.head.unreduced_loss(logits, batch.labels)
@@ -320,6 +358,10 @@ class Estimator:
                 weighted = losses if batch.weights is None else losses * batch.weights
                 loss_sum += weighted.sum()
                 batches += count
+                if eval_hooks:
+                    eval_hooks.after_run(contexts, run_session.value)
+                    if eval_hooks.stop_requested:
+                        break
             if distributed:  # exact: sums summed, every score gathered (AUC included)
                 counts = torch.tensor([float(batches)], dtype=torch.float64, device=self._device)
                 state = reduce_metric_state({**metrics.state(), "_loss": loss_sum, "_n": counts[0]})
@@ -333,9 +375,19 @@ class Estimator:
             if model.head.loss_reduction == "sum":  # TF1's loss: the mean batch sum
                 result["loss"] = float(loss_sum) / batches
             result["global_step"] = session.global_step
+            result = self._metric_names(result)
+            if eval_hooks:
+                eval_hooks.end(run_session, session.global_step)
+            model.network.train(was_training)
         if is_chief():
             write_eval_summaries(self._model_dir, result, session.global_step, name)
+            report(self._config.quiet, eval_line(result, session.global_step))
         self._last_eval = dict(result)
+        return result
+
+    def _metric_names(self, result: dict[str, Any]) -> dict[str, Any]:
+        """The evaluation's metrics as this estimator names them (TF's keys; the façade's
+        ``tf.contrib.learn`` estimators rename them to contrib's)."""
         return result
 
     # -- predict -------------------------------------------------------------------------
@@ -352,7 +404,10 @@ class Estimator:
         """Yield one dict of predictions per example (or per batch when
         ``yield_single_examples=False``), keys as tf.estimator (``predict_keys`` filters)."""
         if hooks:
-            raise NotSupportedError("predict(hooks=...) is not supported.")
+            raise NotSupportedError(
+                "predict(hooks=...) is not supported: hooks run around training and "
+                "evaluation steps."
+            )
         session = self._restored(checkpoint_path)
         model = session.model
         keys = [predict_keys] if isinstance(predict_keys, str) else predict_keys
@@ -364,7 +419,8 @@ class Estimator:
                 )
         model.network.eval()
         encoder = Encoder(model, self._device)  # no weight column: predict needs no weights
-        for chunk, _ in encoded_chunks(input_fn, encoder, need_labels=False):
+        source = resolve_input(input_fn, self._config.tf_random_seed)
+        for chunk, _ in encoded_chunks(source, encoder, need_labels=False):
             with _threads(self._config.intra_op_threads):
                 outputs = model.head.predictions(model.network(chunk.inputs))
             if keys is not None:
@@ -425,6 +481,29 @@ class Estimator:
         return path
 
     export_savedmodel = export_saved_model  # TF1's name
+
+
+class _EvalRunSession:
+    """What evaluation hooks may fetch: ``global_step`` (the checkpoint's)."""
+
+    def __init__(self, global_step: int) -> None:
+        self.global_step = global_step
+
+    def value(self, name: str) -> Any:
+        if name != "global_step":
+            raise NotSupportedError(
+                f"Evaluation hooks cannot fetch {name!r}; they may fetch 'global_step'."
+            )
+        return self.global_step
+
+    def run(self, fetches: Any, feed_dict: Any = None) -> Any:
+        from mlengine.training.hooks import resolve_fetches
+
+        return resolve_fetches(fetches, self.value)
+
+
+def _eval_session(global_step: int) -> Any:
+    return _EvalRunSession(global_step)
 
 
 __all__ = ["MODEL_PREFIX", "Estimator"]

@@ -366,8 +366,13 @@ def get_global_step() -> torch.Tensor:
 
 def scalar(name: str, tensor: Any, family: Any = None) -> None:
     """``tf.summary.scalar``: record a scalar; written to TensorBoard every
-    ``save_summary_steps`` training steps, under ``name``."""
+    ``save_summary_steps`` training steps, under ``name``. A streaming metric's op
+    (``tf.summary.scalar("accuracy", accuracy[1])``) records its running value, as TF's
+    update op gave."""
     context = active("summary.scalar")
+    running = getattr(tensor, "result", None)  # a MetricValue (mlengine.estimator.metrics)
+    if callable(running):
+        tensor = running()
     value = tensor if isinstance(tensor, torch.Tensor) else torch.tensor(float(tensor))
     if value.numel() != 1 or not math.isfinite(float(value.detach())):
         raise InvalidParameterError(

@@ -289,7 +289,7 @@ def export_custom(
                 {"name": key, "dtype": "float32", "shape": [-1], "required": True, "default": None}
             )
     inputs.sort(key=lambda spec: spec["name"])
-    check_receiver(inputs, serving_input_receiver_fn)
+    check_receiver(inputs, serving_input_receiver_fn)  # before tracing: fail early
     layout = _Layout(transformers, sorted(direct_inputs))
     batches = []
     estimator._network.eval()
@@ -323,6 +323,7 @@ def export_custom(
             SERVING_DEFAULT: {"method_name": PREDICT_METHOD, "outputs": keys},
         }
     defs.update(_export_outputs(spec, outputs))
+    serving_inputs = check_receiver(inputs, serving_input_receiver_fn, sorted(defs))
     graph_outputs = [
         {"name": key, "dtype": "float32", "shape": [-1, *list(outputs[key].shape[1:])]}
         for key in keys
@@ -359,6 +360,7 @@ def export_custom(
         global_step=estimator._global_step,
         metrics=getattr(estimator, "_last_eval", None),
         members={"onnx": (ONNX_FILE, data, member)},
+        serving_inputs=serving_inputs,
     )
 
 

@@ -13,6 +13,7 @@ Modules:
 * ``portable``: a canned model as one ONNX graph from raw features (``export_onnx=True``)
 * ``predictor``: load an export and predict: :class:`Predictor`, from the directory alone
 * ``probe``: whether a loaded export can serve: a prediction on an instance from its signature
+* ``receivers``: the serialized inputs (tf.Example, CSV) a serving input receiver declares
 * ``scorers``: what turns features into logits when the model is not a network
 * ``validate``: every size a manifest asks for checked before use; a version's memory budget
 * ``writer``: write a trained model as a versioned export directory, atomically

@@ -14,7 +14,8 @@ object, ``members``, keyed by kind::
     }
 
 (an export carries at most one of these three: each is the whole model; see
-:mod:`mlengine.export.scorers`).
+:mod:`mlengine.export.scorers`), and ``serving_inputs`` (no file: the serialized inputs, tf.Example
+and CSV, that the export's serving input receiver declared; :mod:`mlengine.export.receivers`).
 
 Each entry is a JSON object. An entry that holds a file names it with ``path`` (relative,
 inside the export) and gives its ``bytes`` and ``sha256``; an entry may also hold no file (a
@@ -48,6 +49,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlengine.errors import ExportFormatError
+from mlengine.export.receivers import MEMBER as SERVING_INPUTS
+from mlengine.export.receivers import check_serving_inputs
 from mlengine.limits import MAX_EXPORT_BYTES_ENV, ExportLimits, show_bytes
 
 MEMBERS_KEY = "members"
@@ -201,6 +204,20 @@ register_member(
         files=_ensemble_exports,
         budget="max_manifest_bytes",
         nested_exports=True,
+    )
+)
+
+
+register_member(
+    MemberKind(
+        name=SERVING_INPUTS,
+        description=(
+            "serialized inputs a serving input receiver declared (tf.Example, CSV lines): "
+            "see mlengine.export.receivers"
+        ),
+        max_bytes=0,
+        needs_file=False,
+        check=check_serving_inputs,
     )
 )
 

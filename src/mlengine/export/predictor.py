@@ -41,6 +41,7 @@ from mlengine.export.format import (
     READABLE_VERSIONS,
 )
 from mlengine.export.members import MEMBERS_KEY, check_members, inside
+from mlengine.export.receivers import decode_instances, read_serving_inputs
 from mlengine.export.scorers import SCORERS, SPEC_ERRORS, Scorer, scorer_for, spec_error
 from mlengine.export.validate import (
     check_file,
@@ -218,6 +219,7 @@ class Predictor:
             for name, array in weights.items()
         }
         dnn = self.dnn_transformer
+        linear = self.linear_transformer
         # Weights that overflow when folded give outputs that are not finite: the probe that
         # makes a version READY refuses them (export.probe), numpy need not warn.
         with np.errstate(over="ignore", invalid="ignore"):
@@ -226,7 +228,11 @@ class Predictor:
                 None if dnn is None else dnn.embedding_specs,
                 bool(spec.get("batch_norm", False)),
                 str(spec.get("dnn_activation_fn", "relu")),
+                () if linear is None else linear.embedding_specs,
             )
+        # A network whose activation numpy lacks runs on torch, built on first use (above).
+        # self.memory keeps string values and what depends on them from one prediction to
+        # the next (the server's request decoder reads it too).
         # Requests of a few rows: compiled per-column Python and the numpy forward.
         rows = RowEncoder([self.linear_transformer, self.dnn_transformer], self.memory)
         self._row_path = rows if rows.supported and self.numpy_network is not None else None
@@ -237,6 +243,8 @@ class Predictor:
         self.inputs: list[dict[str, Any]] = list(signature.get("inputs", []))
         self.input_names = [spec["name"] for spec in self.inputs]
         self.required = [spec["name"] for spec in self.inputs if spec.get("required")]
+        # Serialized inputs (tf.Example, CSV) the export's receiver declared.
+        self.serving_inputs = read_serving_inputs(self.manifest[MEMBERS_KEY])
 
     @property
     def few_rows(self) -> int:
@@ -333,14 +341,21 @@ class Predictor:
             return None
         return self.head.predictions(self.numpy_network.rows(encoded[0], encoded[1], count))
 
-    def predict(self, instances: Any) -> dict[str, np.ndarray]:
+    def predict(self, instances: Any, signature_name: str | None = None) -> dict[str, np.ndarray]:
         """Predictions as columns: one array per output key, first axis = instances.
+
+        Instances may also be serialized records of an input the export declares for
+        ``signature_name`` (see :mod:`mlengine.export.receivers`).
 
         Raises:
             FeatureError: an input does not fit its column (named, with its instance), or an
                 output is not finite (inputs so extreme that the model overflows): never
                 returned as an answer.
         """
+        if self.serving_inputs and type(instances) is list:
+            decoded = decode_instances(instances, self.serving_inputs, signature_name)
+            if decoded is not None:
+                instances = decoded
         # Overflow is found, and named, by check_finite below: numpy need not warn of it.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             outputs = self._predict(instances)
@@ -417,9 +432,11 @@ class Predictor:
             entry, self.linear_transformer, self.dnn_transformer, self._features(instances)
         )
 
-    def predict_instances(self, instances: Any) -> list[dict[str, Any]]:
+    def predict_instances(
+        self, instances: Any, signature_name: str | None = None
+    ) -> list[dict[str, Any]]:
         """Predictions as one JSON-ready dict per instance (lists of numbers or strings)."""
-        outputs = self.predict(instances)
+        outputs = self.predict(instances, signature_name)
         columns = {key: outputs[key].tolist() for key in self.output_keys}
         count = len(next(iter(columns.values()))) if columns else 0
         return [{key: columns[key][i] for key in self.output_keys} for i in range(count)]

@@ -14,7 +14,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,6 +33,8 @@ from mlengine.export.format import (
     signature_outputs,
 )
 from mlengine.export.members import MEMBERS_KEY, write_member
+from mlengine.export.receivers import MEMBER as SERVING_INPUTS
+from mlengine.export.receivers import ServingInput, serving_inputs_entry
 from mlengine.feature_column import FeatureColumn, from_config
 from mlengine.feature_column.serialization import column_configs
 from mlengine.model import Model
@@ -73,10 +75,14 @@ def store_vocabulary_assets(spec: dict[str, Any], assets: str) -> dict[str, str]
     return written
 
 
-def _receiver_names(serving_input_receiver_fn: Any) -> list[str] | None:
-    """Feature names of a serving input receiver function (only its names are used)."""
+def _receiver(
+    serving_input_receiver_fn: Any, signature_names: list[str]
+) -> tuple[list[str] | None, list[ServingInput]]:
+    """The feature names a serving input receiver provides, and the serialized inputs it
+    declares (a receiver with a ``serving_inputs(signature_names)`` method: the ``mlengine.tf``
+    façade's parsing and CSV receivers)."""
     if serving_input_receiver_fn is None:
-        return None
+        return None, []
     receiver = serving_input_receiver_fn() if callable(serving_input_receiver_fn) else None
     features = getattr(receiver, "features", receiver)
     if not isinstance(features, Mapping):
@@ -84,7 +90,9 @@ def _receiver_names(serving_input_receiver_fn: Any) -> list[str] | None:
             "serving_input_receiver_fn must return a ServingInputReceiver or a dict of features; "
             f"got {type(receiver).__name__}."
         )
-    return sorted(str(k) for k in features)
+    declare = getattr(receiver, "serving_inputs", None)
+    inputs = list(declare(signature_names)) if callable(declare) else []
+    return sorted(str(k) for k in features), inputs
 
 
 def _fsync_tree(root: str) -> None:
@@ -187,15 +195,27 @@ def write_manifest(export_dir: str, manifest: Mapping[str, Any]) -> None:
         json.dump(manifest, handle, indent=1, sort_keys=True, allow_nan=False)
 
 
-def check_receiver(inputs: list[dict[str, Any]], serving_input_receiver_fn: Any) -> None:
-    """Refuse a serving input receiver that lacks a required input."""
-    names = _receiver_names(serving_input_receiver_fn)
+def check_receiver(
+    inputs: list[dict[str, Any]],
+    serving_input_receiver_fn: Any,
+    signature_names: Sequence[str] = (),
+) -> list[ServingInput]:
+    """Refuse a serving input receiver that lacks a required input; return the serialized
+    inputs it declares for ``signature_names`` (the export's ``serving_inputs`` member)."""
+    names, serving_inputs = _receiver(serving_input_receiver_fn, list(signature_names))
     if names is not None:
         missing = sorted({i["name"] for i in inputs if i["required"]} - set(names))
         if missing:
             raise InvalidParameterError(
                 f"serving_input_receiver_fn does not provide required features {missing}."
             )
+    return serving_inputs
+
+
+def add_serving_inputs(manifest: dict[str, Any], serving_inputs: Sequence[ServingInput]) -> None:
+    """Record the receiver's serialized inputs as the ``serving_inputs`` member (if any)."""
+    if serving_inputs:
+        manifest.setdefault(MEMBERS_KEY, {})[SERVING_INPUTS] = serving_inputs_entry(serving_inputs)
 
 
 def export_model(
@@ -210,7 +230,8 @@ def export_model(
 ) -> str:
     """Write ``model`` to ``export_dir_base/<timestamp>/`` and return that path."""
     inputs = signature_inputs(_model_columns(model.spec))
-    check_receiver(inputs, serving_input_receiver_fn)
+    defs = signature_defs(model.head)
+    serving_inputs = check_receiver(inputs, serving_input_receiver_fn, sorted(defs))
     return write_export(
         export_dir_base,
         spec=model.spec,
@@ -219,10 +240,11 @@ def export_model(
         head=model.head.config(),
         label_vocabulary=getattr(model.head, "label_vocabulary", None),
         signature={"inputs": inputs, "outputs": signature_outputs(model.head)},
-        signature_defs=signature_defs(model.head),
+        signature_defs=defs,
         global_step=global_step,
         metrics=metrics,
         members=members,
+        serving_inputs=serving_inputs,
     )
 
 
@@ -239,10 +261,12 @@ def write_export(
     global_step: int,
     metrics: Mapping[str, Any] | None = None,
     members: Mapping[str, tuple[str, bytes, dict[str, Any]]] | None = None,
+    serving_inputs: Sequence[ServingInput] = (),
 ) -> str:
     """Write a network's export (weights, spec, signature) as a new version of
     ``export_dir_base``; ``members`` maps a kind to ``(relative path, bytes, the kind's own
-    entry keys)`` (see :mod:`mlengine.export.members`)."""
+    entry keys)`` (see :mod:`mlengine.export.members`); ``serving_inputs`` are the receiver's
+    serialized inputs (:func:`check_receiver`)."""
 
     def fill(temp: str) -> None:
         os.makedirs(os.path.join(temp, "variables"))
@@ -269,6 +293,7 @@ def write_export(
             kind: write_member(temp, relative, data, **fields)
             for kind, (relative, data, fields) in (members or {}).items()
         }
+        add_serving_inputs(manifest, serving_inputs)
         write_manifest(temp, manifest)
 
     return write_version(export_dir_base, fill)

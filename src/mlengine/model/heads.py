@@ -261,9 +261,20 @@ class ClassificationHead(Head):
                     f"The 'label_vocabulary' parameter must have n_classes={n_classes} entries. "
                     f"Got {len(vocab)}."
                 )
+            if len({v.strip() for v in vocab}) != len(vocab):
+                raise InvalidParameterError(
+                    "The 'label_vocabulary' parameter must hold strings that differ once "
+                    f"stripped of white space (labels are). Got {label_vocabulary!r} instead."
+                )
             label_vocabulary = vocab
         self.n_classes = n_classes
         self.label_vocabulary = label_vocabulary
+        # Labels are stripped of white space, as features are; so is the vocabulary they are
+        # looked up in (the census CSV's labels are " <=50K" and " >50K", and programs pass
+        # those). Outputs keep the vocabulary as given, as TF's ``classes`` do.
+        self._stripped_vocabulary = None
+        if label_vocabulary is not None:
+            self._stripped_vocabulary = pa.array([v.strip() for v in label_vocabulary])
         names = label_vocabulary or [str(i) for i in range(n_classes)]
         self.class_names = np.asarray(names, dtype=object)
 
@@ -289,7 +300,7 @@ class ClassificationHead(Head):
                 )
             stripped = pc.utf8_trim_whitespace(arr)
             ids = np.asarray(
-                pc.index_in(stripped, value_set=pa.array(self.label_vocabulary)).fill_null(-1)
+                pc.index_in(stripped, value_set=self._stripped_vocabulary).fill_null(-1)
             )
             if (ids < 0).any():
                 row = int(np.flatnonzero(ids < 0)[0])

@@ -110,16 +110,42 @@ def _sparse_weighted_sum(
     return (vectors * weights.unsqueeze(-1)).sum(dim=1)
 
 
-class LinearPart(nn.Module):
-    """``sum_i w[id_i] * weight_i + dense @ W + b``: one weight per sparse id (an EmbeddingBag)."""
+def _embedding_tables(specs: Sequence[EmbeddingSpec]) -> nn.ParameterDict:
+    """One table per distinct table name, truncated normal with stddev 1/sqrt(dimension)
+    (TF's default initializer), clipped at two standard deviations."""
+    tables = nn.ParameterDict()
+    for spec in specs:
+        if spec.table in tables:
+            continue
+        table = torch.empty(spec.num_buckets, spec.dimension)
+        nn.init.trunc_normal_(table, std=spec.stddev, a=-2 * spec.stddev, b=2 * spec.stddev)
+        tables[spec.table] = nn.Parameter(table, requires_grad=spec.trainable)
+    return tables
 
-    def __init__(self, num_sparse_ids: int, dense_width: int, logits_dimension: int):
+
+class LinearPart(nn.Module):
+    """``sum_i w[id_i] * weight_i + [dense, embeddings] @ W + b``: one weight per sparse id (an
+    EmbeddingBag), and a weight per dense value, embedding columns' outputs included (TF 2's
+    linear model takes any dense column; its embedding tables are trained with the linear
+    part's optimizer)."""
+
+    def __init__(
+        self,
+        num_sparse_ids: int,
+        dense_width: int,
+        logits_dimension: int,
+        embeddings: Sequence[EmbeddingSpec] = (),
+    ):
         super().__init__()
+        self.embedding_specs = tuple(embeddings)
+        width = dense_width + sum(spec.dimension for spec in self.embedding_specs)
         self.sparse_weights = nn.Parameter(torch.zeros(max(num_sparse_ids, 1), logits_dimension))
-        self.dense_weights = nn.Parameter(torch.zeros(dense_width, logits_dimension))
+        self.dense_weights = nn.Parameter(torch.zeros(width, logits_dimension))
         self.bias = nn.Parameter(torch.zeros(logits_dimension))
+        if self.embedding_specs:  # no empty ParameterDict: state_dicts of earlier exports match
+            self.tables = _embedding_tables(self.embedding_specs)
         self.has_sparse = num_sparse_ids > 0
-        self.has_dense = dense_width > 0
+        self.has_dense = width > 0
         self.sparse_gradients = False  # see WideDeepNetwork.use_sparse_gradients
 
     def forward(self, features: FeatureTensors) -> torch.Tensor:
@@ -132,7 +158,19 @@ class LinearPart(nn.Module):
                 sparse=self.sparse_gradients,
             )
         if self.has_dense:
-            logits = logits + features.dense @ self.dense_weights
+            dense = features.dense
+            if self.embedding_specs:
+                embedded = [
+                    weighted_sum(self.tables[spec.table], ids, weights, spec.max_norm)
+                    for spec, ids, weights in zip(
+                        self.embedding_specs,
+                        features.embedding_ids,
+                        features.embedding_weights,
+                        strict=True,
+                    )
+                ]
+                dense = torch.cat([dense, *embedded], dim=1)
+            logits = logits + dense @ self.dense_weights
         return logits.expand(features.num_rows, -1) if logits.dim() == 1 else logits
 
 
@@ -151,13 +189,7 @@ class DNNPart(nn.Module):
     ):
         super().__init__()
         self.embedding_specs = tuple(embeddings)
-        self.tables = nn.ParameterDict()
-        for spec in self.embedding_specs:
-            if spec.table in self.tables:
-                continue
-            table = torch.empty(spec.num_buckets, spec.dimension)
-            nn.init.trunc_normal_(table, std=spec.stddev, a=-2 * spec.stddev, b=2 * spec.stddev)
-            self.tables[spec.table] = nn.Parameter(table, requires_grad=spec.trainable)
+        self.tables = _embedding_tables(self.embedding_specs)
         self.activation = ACTIVATIONS[activation]
         width = dense_width + sum(spec.dimension for spec in self.embedding_specs)
         layers: list[nn.Module] = []
@@ -262,7 +294,10 @@ class WideDeepNetwork(nn.Module):
             None
             if linear_transformer is None
             else LinearPart(
-                linear_transformer.num_sparse_ids, linear_transformer.dense_width, logits_dimension
+                linear_transformer.num_sparse_ids,
+                linear_transformer.dense_width,
+                logits_dimension,
+                linear_transformer.embedding_specs,
             )
         )
         self.dnn = (

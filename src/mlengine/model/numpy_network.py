@@ -123,6 +123,7 @@ class NumpyNetwork:
         embeddings: Sequence[EmbeddingSpec] | None,
         batch_norm: bool,
         activation: Callable[[np.ndarray], np.ndarray],
+        linear_embeddings: Sequence[EmbeddingSpec] = (),
     ):
         self.bias = weights.get("bias")
         self.has_linear = "linear.bias" in weights
@@ -130,6 +131,10 @@ class NumpyNetwork:
             self.sparse_table = weights["linear.sparse_weights"]
             self.dense_weights = weights["linear.dense_weights"]
             self.linear_bias = weights["linear.bias"]
+            # Embedding columns of the linear part: their outputs follow the dense values.
+            self.linear_embeddings = [
+                (weights[f"linear.tables.{e.table}"], e.max_norm) for e in linear_embeddings
+            ]
         self.has_dnn = embeddings is not None
         if embeddings is not None:
             self.embeddings = [(weights[f"dnn.tables.{e.table}"], e.max_norm) for e in embeddings]
@@ -161,13 +166,16 @@ class NumpyNetwork:
         embeddings: Sequence[EmbeddingSpec] | None,
         batch_norm: bool = False,
         activation: str = "relu",
+        linear_embeddings: Sequence[EmbeddingSpec] = (),
     ) -> NumpyNetwork | None:
-        """The forward of a network with these weights (a ``state_dict`` as float32 arrays)
-        and the DNN's embedding specs (None: no DNN); None for an activation numpy lacks."""
+        """The forward of a network with these weights (a ``state_dict`` as float32 arrays),
+        the DNN's embedding specs (None: no DNN) and the linear part's; None for an
+        activation numpy lacks."""
         function = NUMPY_ACTIVATIONS.get(activation)
         if embeddings is not None and function is None:
             return None
-        return cls(weights, embeddings, batch_norm, function or NUMPY_ACTIVATIONS["relu"])
+        relu = NUMPY_ACTIVATIONS["relu"]
+        return cls(weights, embeddings, batch_norm, function or relu, linear_embeddings)
 
     @classmethod
     def of(cls, network: WideDeepNetwork) -> NumpyNetwork | None:
@@ -178,10 +186,12 @@ class NumpyNetwork:
         if network.training:
             raise ValueError("NumpyNetwork needs a network in eval mode.")
         weights = {name: t.detach().numpy() for name, t in network.state_dict().items()}
+        linear = () if network.linear is None else network.linear.embedding_specs
         if network.dnn is None:
-            return cls.from_weights(weights, None)
+            return cls.from_weights(weights, None, linear_embeddings=linear)
         name = next((n for n, f in ACTIVATIONS.items() if f is network.dnn.activation), "")
-        return cls.from_weights(weights, network.dnn.embedding_specs, network.dnn.batch_norm, name)
+        dnn = network.dnn
+        return cls.from_weights(weights, dnn.embedding_specs, dnn.batch_norm, name, linear)
 
     def _group_embeddings(self) -> None:
         # A group holds a copy of its tables: only small tables (all of census's) are grouped.
@@ -276,8 +286,21 @@ class NumpyNetwork:
             logits = logits + _weighted_sum(
                 self.sparse_table, linear.sparse_ids, linear.sparse_weights
             )
-        if linear.dense.shape[1]:
-            logits = logits + linear.dense @ self.dense_weights
+        dense = linear.dense
+        if self.linear_embeddings:
+            encoded = linear if isinstance(linear, EncodedFeatures) else linear.encoded()
+            looked_up = [
+                _weighted_sum(table, ids, weights, max_norm)
+                for (table, max_norm), ids, weights in zip(
+                    self.linear_embeddings,
+                    encoded.embedding_ids,
+                    encoded.embedding_weights,
+                    strict=True,
+                )
+            ]
+            dense = np.concatenate([dense, *looked_up], axis=1)
+        if dense.shape[1]:
+            logits = logits + dense @ self.dense_weights
         if logits.ndim == 1:
             logits = np.tile(logits, (num_rows, 1))
         return logits

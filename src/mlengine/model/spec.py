@@ -50,8 +50,14 @@ def weight_shapes(
     d = logits_dimension
     shapes: dict[str, tuple[int, ...]] = {}
     if linear is not None:
+        embedded = 0
+        for embedding in linear.embedding_specs:
+            shapes.setdefault(
+                f"linear.tables.{embedding.table}", (embedding.num_buckets, embedding.dimension)
+            )
+            embedded += embedding.dimension
         shapes["linear.sparse_weights"] = (max(linear.num_sparse_ids, 1), d)
-        shapes["linear.dense_weights"] = (linear.dense_width, d)
+        shapes["linear.dense_weights"] = (linear.dense_width + embedded, d)
         shapes["linear.bias"] = (d,)
     if dnn is not None:
         width = dnn.dense_width

@@ -18,6 +18,8 @@ import fsspec
 from fsspec import AbstractFileSystem
 
 from mlengine.errors import ExportFormatError, InvalidParameterError
+from mlengine.export.receivers import MEMBER as SERVING_INPUTS
+from mlengine.export.receivers import read_serving_inputs
 from mlengine.limits import ExportLimits, load_json, show_bytes
 
 MANIFEST = "saved_model.json"
@@ -141,9 +143,16 @@ def parse_manifest(data: bytes, where: str) -> dict[str, Any]:
 
 
 def export_info(manifest: Mapping[str, Any]) -> ExportInfo:
-    """The signature and eval metrics of a manifest (``None`` where it has none)."""
+    """The signature and eval metrics of a manifest (``None`` where it has none). The
+    signature also lists the serialized inputs (tf.Example, CSV) the export declares, under
+    ``serving_inputs``, so that clients of a version learn, say, a CSV input's field order."""
     signature = manifest.get("signature")
     metrics = manifest.get("metrics")
+    if isinstance(signature, dict):
+        members = manifest.get("members")
+        declared = read_serving_inputs(members) if isinstance(members, dict) else []
+        if declared:
+            signature = {**signature, SERVING_INPUTS: [d.to_json() for d in declared]}
     return ExportInfo(
         signature=signature if isinstance(signature, dict) else None,
         metrics=metrics if isinstance(metrics, dict) else None,

@@ -33,7 +33,6 @@ Modules:
 * ``operations``: ML Engine's operations routes (long-running version creation and deletion)
 * ``prediction_log``: online prediction logging: sampled records to files under an fsspec URL
 * ``prometheus``: the server's Prometheus metrics (``GET /metrics``)
-* ``protos``: the gRPC messages (our .proto files, compiled, in a descriptor pool of our own)
 * ``routes``: the API's routes, each declared once with who may call it
 * ``schema``: a version's request schema, from its export's signature, checked at the edge
 * ``server``: run the app under uvicorn (``mlengine serve``)

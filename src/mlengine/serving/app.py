@@ -156,7 +156,7 @@ def _counting(metrics: Metrics, path: str, send: Send) -> Send:
 
 def _grpc_server(ctx: ServingContext) -> GrpcServer:
     """The gRPC port's server over the app's shared state (imported only when it is on)."""
-    from mlengine.serving import protos
+    from mlengine import protos
     from mlengine.serving.grpc_server import GrpcServer
     from mlengine.serving.grpc_tfserving import GrpcTFServing
     from mlengine.serving.grpc_v2 import GrpcV2

@@ -33,8 +33,8 @@ from typing import Any
 import grpc
 from google.protobuf.message import DecodeError
 
+from mlengine import protos
 from mlengine.errors import UnavailableError
-from mlengine.serving import protos
 from mlengine.serving.context import ServingContext
 from mlengine.serving.errors import code_of, error_message
 from mlengine.serving.routes import Access

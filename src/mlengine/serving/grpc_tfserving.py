@@ -13,10 +13,15 @@ Predict takes one ``TensorProto`` per feature, shape ``[n]`` or ``[n, 1]``: numb
 ones, a string input ``DT_STRING``. Outputs come back as TF Serving writes them: numbers in
 ``tensor_content``, strings in ``string_val``, shape ``[n, k]``.
 
-Classify and Regress check their model and signature, but their inputs are tf.Examples, and
-tf.Example's parser belongs to mlengine's ``tf`` facade: until it is wired here, a request with
-examples is UNIMPLEMENTED, saying so (Predict with TensorProto inputs, or REST's ``:classify`` /
-``:regress`` with JSON examples, serve meanwhile). GetModelMetadata answers the signatures as a
+Classify and Regress take TF Serving's ``Input``: ``example_list`` (one ``tensorflow.Example``
+per instance) or ``example_list_with_context`` (the context's features in every example; as TF
+Serving serializes the context before each example, an example's own feature wins over the
+context's of the same name). An export whose serving input receiver parses tf.Examples
+(``build_parsing_serving_input_receiver_fn``: see :mod:`mlengine.export.receivers`) reads them
+with its recorded parse spec (defaults, required features, the feature kinds); any other
+export reads each example's features by name, as REST's ``:classify`` reads JSON examples.
+Errors name the example and the feature (INVALID_ARGUMENT). Classify answers each example's
+``(label, score)`` classes, Regress its value. GetModelMetadata answers the signatures as a
 ``SignatureDefMap`` packed in an ``Any`` whose type URL is
 ``type.googleapis.com/tensorflow.serving.SignatureDefMap``, as TF Serving's.
 """
@@ -28,11 +33,14 @@ from typing import Any
 import grpc
 import numpy as np
 
+from mlengine import protos
+from mlengine.data.examples import example_features
 from mlengine.export.format import CLASSIFY_METHOD, PREDICT_METHOD, REGRESS_METHOD
-from mlengine.serving import protos, signatures, tensors
+from mlengine.export.receivers import TF_EXAMPLE
+from mlengine.serving import signatures, tensors
 from mlengine.serving.batching import Outputs
 from mlengine.serving.context import ServingContext
-from mlengine.serving.errors import ApiError, invalid
+from mlengine.serving.errors import invalid
 from mlengine.serving.grpc_server import Method
 from mlengine.serving.model_manager import LoadedVersion
 from mlengine.serving.routes import Access
@@ -169,6 +177,73 @@ def decode_predict(
     return columns, (name, pairs)
 
 
+def example_list(request_input: Any, rpc: str) -> list[Any]:
+    """The ``tensorflow.Example`` messages of an ``Input``, each with its context's features
+    (see the module docstring)."""
+    kind = request_input.WhichOneof("kind")
+    if kind is None:
+        raise invalid(f"{rpc}: the request's input is empty (no example_list).")
+    if kind == "example_list":
+        examples = list(request_input.example_list.examples)
+    else:
+        given = request_input.example_list_with_context
+        context = given.context.SerializeToString()
+        example = protos.message("tensorflow.Example")
+        # TF Serving's own merge: the context's bytes, then the example's (whose map entries
+        # are parsed last and so replace the context's of the same key).
+        examples = [example.FromString(context + e.SerializeToString()) for e in given.examples]
+    if not examples:
+        raise invalid(f"{rpc}: the request's input holds no examples.")
+    return examples
+
+
+def decode_examples(request: Any, loaded: LoadedVersion, method: str, rpc: str) -> Any:
+    """A ClassificationRequest / RegressionRequest → columns, (signature name, output keys)."""
+    name, signature = signatures.find_signature(
+        loaded, request.model_spec.signature_name or None, method
+    )
+    examples = example_list(request.input, rpc)
+    declared = next(
+        (
+            d
+            for d in loaded.predictor.serving_inputs
+            if d.format == TF_EXAMPLE and name in d.signatures
+        ),
+        None,
+    )
+    if declared is not None:  # the receiver's parse spec
+        instances = declared.decode(examples, label="Example")
+    else:
+        instances = [example_features(e, f"Example {i}") for i, e in enumerate(examples)]
+    columns = loaded.schema.from_rows(instances, label="Example")
+    return columns, (name, dict(signatures.output_pairs(signature)))
+
+
+def render_classify(loaded: LoadedVersion, outputs: Outputs, extra: Any) -> Any:
+    """A ClassificationResponse: each example's classes with their scores."""
+    signature_name, names = extra
+    response = _message("ClassificationResponse")()
+    _spec(response.model_spec, loaded, signature_name)
+    scores = signatures.values(loaded, outputs, names.get("scores", "probabilities"))
+    labels = loaded.class_labels
+    for row in scores:
+        classified = response.result.classifications.add()
+        for label, score in zip(labels, row, strict=False):
+            classified.classes.add(label=str(label), score=float(score))
+    return response
+
+
+def render_regress(loaded: LoadedVersion, outputs: Outputs, extra: Any) -> Any:
+    """A RegressionResponse: one value per example."""
+    signature_name, names = extra
+    response = _message("RegressionResponse")()
+    _spec(response.model_spec, loaded, signature_name)
+    values = np.asarray(outputs[names.get("outputs", "predictions")])
+    for value in values.reshape(len(values), -1)[:, 0].tolist():
+        response.result.regressions.add(value=float(value))
+    return response
+
+
 def _tensor(values: Any, strings: bool) -> Any:
     """An output as TF Serving writes it: [n, k], tensor_content or string_val."""
     proto = protos.message("tensorflow.TensorProto")()
@@ -265,26 +340,19 @@ class GrpcTFServing:
         )
 
     async def classify(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        return await self._examples(request, CLASSIFY_METHOD, "Classify")
+        return await self._examples(request, CLASSIFY_METHOD, "Classify", render_classify)
 
     async def regress(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        return await self._examples(request, REGRESS_METHOD, "Regress")
+        return await self._examples(request, REGRESS_METHOD, "Regress", render_regress)
 
-    async def _examples(self, request: Any, method: str, rpc: str) -> Any:
-        """Classify and Regress: the model and signature checked, then tf.Example inputs
-        refused until their parser is wired (see the module docstring)."""
-        spec = request.model_spec
-        loaded = await self.ctx.manager.resolve(spec.name, await self._version(spec))
-        signatures.find_signature(loaded, spec.signature_name or None, method)
-        kind = request.input.WhichOneof("kind")
-        if kind is None:
-            raise invalid(f"{rpc}: the request's input is empty (no example_list).")
-        raise ApiError(
-            "UNIMPLEMENTED",
-            f"{rpc} takes tf.Example inputs ({kind}), which this server does not decode yet: "
-            "tf.Example's parser comes with mlengine's tf facade. Meanwhile use Predict with "
-            f"TensorProto inputs, or REST's :{rpc.lower()} with JSON examples.",
-        )
+    async def _examples(self, request: Any, method: str, rpc: str, render: Any) -> Any:
+        """Classify and Regress on tf.Example inputs (see the module docstring)."""
+        version = await self._version(request.model_spec)
+
+        def decode(loaded: LoadedVersion) -> tuple[Columns, Any]:
+            return decode_examples(request, loaded, method, rpc)
+
+        return await self.ctx.infer(PROTOCOL, request.model_spec.name, version, decode, render)
 
     async def get_model_metadata(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         fields = list(request.metadata_field)
@@ -324,8 +392,12 @@ __all__ = [
     "PROTOCOL",
     "SIGNATURE_DEF_MAP_URL",
     "GrpcTFServing",
+    "decode_examples",
     "decode_predict",
+    "example_list",
+    "render_classify",
     "render_predict",
+    "render_regress",
     "signature_def_map",
     "tensor_values",
 ]

@@ -18,10 +18,10 @@ from typing import Any
 import grpc
 import numpy as np
 
-from mlengine import __version__
+from mlengine import __version__, protos
 from mlengine.errors import MLEngineError
 from mlengine.registry import VersionState
-from mlengine.serving import protos, tensors
+from mlengine.serving import tensors
 from mlengine.serving.batching import Outputs
 from mlengine.serving.context import ServingContext
 from mlengine.serving.errors import invalid

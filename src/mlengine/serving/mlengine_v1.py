@@ -126,13 +126,10 @@ def parse_predict(loaded: LoadedVersion, body: dict[str, Any]) -> tuple[Columns,
             "Send 'instances' only: ML Engine's :predict takes no 'inputs' (the columnar "
             "format is TF Serving's, at /v1/models/{model}:predict)."
         )
-    if "inputs" in body:
-        raise invalid(
-            "Send 'instances' only: ML Engine's :predict takes no 'inputs' (the columnar "
-            "format is TF Serving's, at /v1/models/{model}:predict)."
-        )
-    pairs = signatures.predict_outputs(loaded, body.get("signature_name"))
-    return loaded.schema.from_rows(body["instances"]), pairs
+    name = body.get("signature_name")
+    pairs = signatures.predict_outputs(loaded, name)
+    instances = signatures.named_instances(loaded, body["instances"], name)
+    return loaded.schema.from_rows(instances), pairs
 
 
 def decode_predict(loaded: LoadedVersion, raw: bytes) -> tuple[Columns, Any] | None:

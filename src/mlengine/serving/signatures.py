@@ -19,6 +19,7 @@ from mlengine.export.format import (
     REGRESS_METHOD,
     SERVING_DEFAULT,
 )
+from mlengine.export.receivers import decode_instances
 from mlengine.serving.batching import Outputs
 from mlengine.serving.errors import invalid
 from mlengine.serving.model_manager import LoadedVersion
@@ -96,6 +97,27 @@ def values(loaded: LoadedVersion, outputs: Outputs, key: str) -> list[Any]:
     return result
 
 
+def named_instances(loaded: LoadedVersion, instances: Any, signature_name: Any) -> Any:
+    """The instances as named features: serialized records (tf.Example as ``{"b64": ...}``,
+    CSV lines as strings) of an input the export declares for the signature are decoded
+    (see :mod:`mlengine.export.receivers`); anything else is returned as it is."""
+    inputs = loaded.predictor.serving_inputs
+    if not inputs:
+        return instances
+    name = signature_name if isinstance(signature_name, str) and signature_name else None
+    decoded = decode_instances(instances, inputs, name)
+    return instances if decoded is None else decoded
+
+
+def serialized_input_names(loaded: LoadedVersion, signature_name: str) -> dict[str, str]:
+    """``{input name: "tf_example" | "csv"}`` for the serialized inputs of a signature."""
+    return {
+        declared.signatures[signature_name]: declared.format
+        for declared in loaded.predictor.serving_inputs
+        if signature_name in declared.signatures
+    }
+
+
 @functools.lru_cache(maxsize=256)
 def _row_type(names: tuple[str, ...]) -> type[msgspec.Struct]:
     """A struct that encodes as a JSON object with these keys, built from positional values
@@ -119,9 +141,11 @@ def rows(loaded: LoadedVersion, outputs: Outputs, pairs: list[tuple[str, str]]) 
 __all__ = [
     "CLASS_LABELS",
     "find_signature",
+    "named_instances",
     "output_pairs",
     "predict_outputs",
     "rows",
+    "serialized_input_names",
     "signature_defs",
     "values",
 ]

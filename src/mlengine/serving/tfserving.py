@@ -48,14 +48,18 @@ def _tensor_info(name: str, dtype: str, shape: list[int]) -> dict[str, Any]:
 
 
 def metadata(loaded: LoadedVersion) -> dict[str, Any]:
-    """TF Serving's ``GetModelMetadata`` answer for a loaded version."""
-    inputs = {
+    """TF Serving's ``GetModelMetadata`` answer for a loaded version (a signature that also
+    takes serialized tf.Examples or CSV lines lists that string input beside the features)."""
+    named = {
         spec["name"]: _tensor_info(spec["name"], spec["dtype"], [-1, 1])
         for spec in loaded.predictor.inputs
     }
     specs = {spec["name"]: spec for spec in loaded.outputs}
     defs: dict[str, Any] = {}
     for key, signature in signatures.signature_defs(loaded).items():
+        inputs = dict(named)
+        for name in signatures.serialized_input_names(loaded, key):
+            inputs[name] = _tensor_info(name, "string", [-1])
         outputs = {}
         for alias, output in signatures.output_pairs(signature):
             if output == signatures.CLASS_LABELS:
@@ -81,11 +85,32 @@ def parse_predict(loaded: LoadedVersion, body: dict[str, Any]) -> tuple[Columns,
     has_rows, has_columns = "instances" in body, "inputs" in body
     if has_rows and has_columns:
         raise invalid("Send either 'instances' (row format) or 'inputs' (columnar), not both.")
+    name = body.get("signature_name")
     if has_rows:
-        return loaded.schema.from_rows(body["instances"]), ("rows", pairs)
+        instances = signatures.named_instances(loaded, body["instances"], name)
+        return loaded.schema.from_rows(instances), ("rows", pairs)
     if has_columns:
+        records = _serialized_columns(loaded, body["inputs"], name)
+        if records is not None:
+            return loaded.schema.from_rows(records), ("columns", pairs)
         return loaded.schema.from_columns(body["inputs"]), ("columns", pairs)
     raise invalid("Missing 'instances' (row format) or 'inputs' (columnar format) in the request.")
+
+
+def _serialized_columns(loaded: LoadedVersion, inputs: Any, signature_name: Any) -> Any:
+    """Columnar ``inputs`` holding one serialized input (``{"examples": [{"b64": ...}]}``, or
+    the bare list) as named-feature instances; None for named feature columns."""
+    name = signature_name if isinstance(signature_name, str) and signature_name else None
+    serialized = signatures.serialized_input_names(loaded, name or "serving_default")
+    if not serialized:
+        return None
+    records = inputs
+    if isinstance(inputs, dict) and len(inputs) == 1 and next(iter(inputs)) in serialized:
+        records = next(iter(inputs.values()))
+    if not isinstance(records, list):
+        return None
+    decoded = signatures.named_instances(loaded, records, name)
+    return None if decoded is records else decoded
 
 
 def decode_predict(loaded: LoadedVersion, raw: bytes) -> tuple[Columns, Any] | None:
@@ -131,8 +156,17 @@ def _examples(body: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _parse_examples(method: str) -> Any:
     def parse(loaded: LoadedVersion, body: dict[str, Any]) -> tuple[Columns, Any]:
-        _, signature = signatures.find_signature(loaded, body.get("signature_name"), method)
-        columns = loaded.schema.from_rows(_examples(body), label="Example")
+        name, signature = signatures.find_signature(loaded, body.get("signature_name"), method)
+        examples = body.get("examples")
+        # Serialized tf.Examples ({"b64": ...}) where the export declares them; else JSON.
+        decoded = signatures.named_instances(loaded, examples, name)
+        if decoded is not examples:
+            examples = decoded
+            if body.get("context") is not None:
+                raise invalid("'context' goes with JSON examples, not serialized ones.")
+        else:
+            examples = _examples(body)
+        columns = loaded.schema.from_rows(examples, label="Example")
         return columns, dict(signatures.output_pairs(signature))
 
     return parse

@@ -10,6 +10,7 @@ Modules:
 * ``fast_step``: backward passes and optimizer updates with little Python per step
 * ``ftrl``: FTRL-Proximal as a torch optimizer, with TensorFlow's exact update
 * ``head_metrics``: each head's evaluation metrics under TF's keys, from one table
+* ``hooks``: ``SessionRunHook`` and ``CheckpointSaverListener`` calls around the loop
 * ``lazy_adam``: TF's LazyAdam: Adam on the rows a step looked up, for row-sparse tables
 * ``loop``: the training loop: forward, loss, backward, clip, step, log, save
 * ``metrics``: evaluation metrics with tf.estimator's keys, accumulated batch by batch
@@ -17,6 +18,7 @@ Modules:
 * ``optimizers``: TensorFlow-named optimizer specs and the canned estimators' learning rates
 * ``pipeline``: from an ``input_fn`` to encoded batches, transforming large chunks at a time
 * ``prefetch``: run an iterator one item ahead in a background thread (GPU training)
+* ``progress``: TF's progress lines of training and evaluation, and where they go
 * ``session``: a model with its optimizers and global step: build, checkpoint, restore
 * ``sparse_grads``: row-sparse gradients of lookup tables: rows and values, exchange, clipping
 * ``summaries``: TensorBoard event files with tf.estimator's tags

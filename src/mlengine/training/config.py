@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import logging
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +14,23 @@ import torch
 from mlengine.errors import InvalidParameterError
 
 DEFAULT_SAVE_CHECKPOINTS_SECS = 600  # TF: every 600 s when neither steps nor secs is given
+
+#: tf.estimator.RunConfig arguments that only configure a TensorFlow session, graph or
+#: distribution strategy: accepted (and kept, so ``config.session_config`` reads back) and
+#: ignored, with one notice per argument and process. Data-parallel training is torchrun's.
+SESSION_ONLY_ARGS = (
+    "session_config",
+    "device_fn",
+    "protocol",
+    "session_creation_timeout_secs",
+    "checkpoint_save_graph_def",
+    "train_distribute",
+    "eval_distribute",
+    "experimental_distribute",
+    "experimental_max_worker_delay_secs",
+)
+_NOTICED: set[str] = set()
+logger = logging.getLogger("mlengine")
 
 
 @dataclass(frozen=True)
@@ -35,6 +54,10 @@ class RunConfig:
         quiet: no progress lines.
         distributed_timeout_secs: under torchrun, how long a collective (gloo or NCCL) may
             wait for the other ranks before the job fails, instead of hanging.
+
+    TensorFlow's session-only arguments (:data:`SESSION_ONLY_ARGS`: ``session_config``,
+    ``device_fn``, ``train_distribute``, ``experimental_*``...) are accepted, readable as
+    attributes, and ignored, with one notice saying so.
     """
 
     model_dir: str | None = None
@@ -51,6 +74,17 @@ class RunConfig:
     distributed_timeout_secs: float = 60.0
 
     def __init__(self, model_dir: str | os.PathLike[str] | None = None, **kwargs: Any):
+        ignored = {name: kwargs.pop(name) for name in SESSION_ONLY_ARGS if name in kwargs}
+        object.__setattr__(self, "_session_only", ignored)
+        for name, value in ignored.items():
+            if value is not None and name not in _NOTICED:
+                _NOTICED.add(name)
+                logger.warning(
+                    "RunConfig(%s=...) is accepted and ignored: it configures a TensorFlow "
+                    "session or distribution strategy, which mlengine does not have "
+                    "(data-parallel training runs under torchrun).",
+                    name,
+                )
         if "random_seed" in kwargs:
             if kwargs.get("tf_random_seed") is not None:
                 raise InvalidParameterError(
@@ -97,6 +131,48 @@ class RunConfig:
     def random_seed(self) -> int | None:
         return self.tf_random_seed
 
+    def __getattr__(self, name: str) -> Any:
+        # The session-only arguments read back as given (None when not given).
+        if name in SESSION_ONLY_ARGS:
+            return self.__dict__.get("_session_only", {}).get(name)
+        raise AttributeError(name)
+
+    # -- TF's cluster properties (one process, or torchrun's ranks) ---------------------------
+
+    @property
+    def task_id(self) -> int:
+        """This process's rank (0 without torchrun)."""
+        return int(os.environ.get("RANK", "0"))
+
+    @property
+    def num_worker_replicas(self) -> int:
+        """How many processes train together (torchrun's WORLD_SIZE; 1 without it)."""
+        return int(os.environ.get("WORLD_SIZE", "1"))
+
+    @property
+    def is_chief(self) -> bool:
+        """Whether this process writes checkpoints, summaries and exports (rank 0)."""
+        return self.task_id == 0
+
+    @property
+    def task_type(self) -> str:
+        """``"chief"`` for rank 0, ``"worker"`` for the others (TF's names)."""
+        return "chief" if self.is_chief else "worker"
+
+    @property
+    def num_ps_replicas(self) -> int:
+        """Always 0: there are no parameter servers."""
+        return 0
+
+    @property
+    def cluster_spec(self) -> dict[str, Any]:
+        """TF_CONFIG's cluster, when the environment sets one (read only, for programs that
+        inspect it); empty otherwise."""
+        try:
+            return dict(json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {}))
+        except (ValueError, AttributeError):
+            return {}
+
     @property
     def checkpoint_secs(self) -> float | None:
         """Seconds between time-based checkpoints (None when counted in steps)."""
@@ -118,6 +194,7 @@ class RunConfig:
     def replace(self, **kwargs: Any) -> RunConfig:
         """A copy with some fields changed (TF's ``RunConfig.replace``)."""
         values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        values.update(self.__dict__.get("_session_only", {}))
         values.update(kwargs)
         model_dir = values.pop("model_dir")
         return RunConfig(model_dir, **values)

@@ -1,12 +1,16 @@
-"""The training loop, readable top to bottom: forward, loss, backward, clip, step, log, save."""
+"""The training loop, readable top to bottom: forward, loss, backward, clip, step, log, save.
+
+Hooks and saving listeners (:mod:`mlengine.training.hooks`) are called around each step and
+each checkpoint save; without any, the loop pays nothing for them.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import math
-import sys
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import torch
 from threadpoolctl import threadpool_limits
@@ -17,6 +21,8 @@ from mlengine.training import numpy_step as numpy_steps
 from mlengine.training.config import RunConfig
 from mlengine.training.distributed import GradientSync, is_chief
 from mlengine.training.fast_step import FastUpdater, backward, dense_is_exact
+from mlengine.training.hooks import Hooks, RunSession
+from mlengine.training.progress import number, report
 from mlengine.training.session import TrainingSession
 from mlengine.training.sparse_grads import RowGradients, clip_grad_norm
 from mlengine.training.summaries import SummaryWriter
@@ -45,13 +51,15 @@ def run_training(
     model_dir: str,
     gradient_clip_norm: float | None = None,
     distributed: bool = False,
+    hooks: Hooks | None = None,
 ) -> int:
-    """Train until ``batches`` ends or the global step reaches ``last_step``.
+    """Train until ``batches`` ends, the global step reaches ``last_step`` or a hook (or
+    saving listener) asks to stop.
 
     Writes summaries and checkpoints on the cadence of ``config`` and a checkpoint at the end
     (rank 0 only when ``distributed``; gradients are then averaged across ranks every step,
-    and all ranks stop at the step where the first one runs out of input). Returns the number
-    of steps taken.
+    and all ranks stop at the step where the first one runs out of input). Logs ``loss = X,
+    step = N`` every ``config.log_step_count_steps`` steps. Returns the number of steps taken.
     """
     network = session.model.network
     head = session.model.head
@@ -82,10 +90,27 @@ def run_training(
     network.train()
     start_step = session.global_step
     last_saved = start_step
-    last_save_time = tick_time = time.monotonic()
+    last_save_time = tick_time = log_time = time.monotonic()
     tick_step = start_step
     examples_since_tick = 0
     loss: torch.Tensor | numpy_steps.Loss | None = None
+    batch_rows = 0
+
+    def value_of(name: str, in_step: bool = True) -> Any:
+        """A value hooks may fetch (see mlengine.training.hooks); in a step, the global step
+        before its update, as TF's hooks read it."""
+        if name == "loss":
+            return None if loss is None else float(loss.detach())
+        if name == "global_step":
+            return session.global_step - (1 if in_step else 0)
+        if name == "batch_size":
+            return batch_rows
+        return next(iter(learning_rates.values())) if len(learning_rates) == 1 else learning_rates
+
+    hooks = hooks if hooks else None
+    run_session = RunSession(lambda name: value_of(name, in_step=False))
+    if hooks is not None:
+        hooks.begin(run_session)
     with contextlib.ExitStack() as stack:
         writer = stack.enter_context(SummaryWriter(model_dir)) if chief else _NoSummaries()
         if numpy_step is not None:  # numpy's BLAS gets the threads torch has
@@ -96,6 +121,7 @@ def run_training(
             if batch is None and sync is None:
                 break
             # -- the step
+            contexts = hooks.before_run(run_session) if hooks is not None else None
             if batch is not None:
                 loss = None if numpy_step is None else numpy_step(batch)
                 if loss is None:
@@ -106,6 +132,7 @@ def run_training(
                     loss = head.loss(logits, batch.labels, batch.weights)
                     backward(loss)  # gradients were cleared by the previous update
                 examples_since_tick += batch.num_rows
+                batch_rows = batch.num_rows
             if sync is not None and not sync.all_reduce(batch is not None):
                 break  # some rank's input has ended: every rank stops here, none updated
             if gradient_clip_norm is not None:
@@ -128,15 +155,21 @@ def run_training(
             if step % config.log_step_count_steps == 0:
                 now = time.monotonic()
                 elapsed = max(now - tick_time, 1e-9)
-                writer.scalar("global_step/sec", (step - tick_step) / elapsed, step)
-                if not config.quiet and chief:
-                    print(
-                        f"step {step}: loss = {finite_loss(loss, step):.5f}, "
-                        f"{examples_since_tick / elapsed:,.0f} examples/s",
-                        file=sys.stderr,
-                        flush=True,
-                    )
+                rate = (step - tick_step) / elapsed
+                writer.scalar("global_step/sec", rate, step)
+                if chief:
+                    speed = f"{examples_since_tick / elapsed:,.0f} examples/sec"
+                    report(config.quiet, f"global_step/sec: {rate:.4g} ({speed})")
                 tick_time, tick_step, examples_since_tick = now, step, 0
+            if chief and not config.quiet and (step - 1) % config.log_step_count_steps == 0:
+                now = time.monotonic()
+                took = "" if step - 1 == start_step else f" ({now - log_time:.3f} sec)"
+                shown = number(finite_loss(loss, step))  # at steps 0, N, 2N..., as TF logs
+                report(config.quiet, f"loss = {shown}, step = {step - 1}{took}")
+                log_time = now
+            if contexts is not None:
+                assert hooks is not None
+                hooks.after_run(contexts, value_of)
 
             # -- checkpoints (the chief's only)
             due_steps = config.save_checkpoints_steps and step % config.save_checkpoints_steps == 0
@@ -144,18 +177,39 @@ def run_training(
             due_time = secs is not None and time.monotonic() - last_save_time >= secs
             if chief and (due_steps or due_time):
                 finite_loss(loss, step)  # never checkpoint a diverged model
-                session.save(model_dir, config.keep_checkpoint_max)
+                _save(session, model_dir, config, hooks, run_session)
                 writer.flush()
                 last_saved, last_save_time = step, time.monotonic()
+            if hooks is not None and hooks.stop_requested:
+                break
         if chief and (session.global_step != last_saved or session.global_step == start_step):
             if loss is not None:
                 finite_loss(loss, session.global_step)
-            session.save(model_dir, config.keep_checkpoint_max)
+            _save(session, model_dir, config, hooks, run_session)
+    if loss is not None and chief and not config.quiet:
+        report(config.quiet, f"Loss for final step: {number(finite_loss(loss, 0))}.")
+    if hooks is not None:
+        hooks.end(run_session, session.global_step)
     return session.global_step - start_step
 
 
 def _params_of(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
     return [p for group in optimizer.param_groups for p in group["params"]]
+
+
+def _save(
+    session: TrainingSession,
+    model_dir: str,
+    config: RunConfig,
+    hooks: Hooks | None,
+    run_session: RunSession,
+) -> None:
+    """A checkpoint, with the saving listeners called around it."""
+    if hooks is not None:
+        hooks.before_save(run_session, session.global_step)
+    session.save(model_dir, config.keep_checkpoint_max)
+    if hooks is not None:
+        hooks.after_save(run_session, session.global_step)
 
 
 def finite_loss(loss: torch.Tensor | numpy_steps.Loss, step: int) -> float:

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from mlengine.feature_column import EncodedFeatures
 from mlengine.model.encode import BatchView, EncodedBatch
-from mlengine.model.heads import SUM_OVER_BATCH_SIZE, BinaryClassHead, Head
+from mlengine.model.heads import SUM, SUM_OVER_BATCH_SIZE, BinaryClassHead, Head
 from mlengine.model.networks import WideDeepNetwork
 from mlengine.training.sparse_grads import RowGradients
 
@@ -38,11 +38,16 @@ def unsupported(network: torch.nn.Module, head: Head) -> str | None:
     """Why :class:`NumpyStep` cannot train this model (None: it can)."""
     if not isinstance(network, WideDeepNetwork) or network.bias is not None:
         return "not a linear or DNN network"
-    if not isinstance(head, BinaryClassHead) or head.loss_reduction != SUM_OVER_BATCH_SIZE:
-        return "not the binary head with the default loss reduction"
+    if not isinstance(head, BinaryClassHead) or head.loss_reduction not in (
+        SUM_OVER_BATCH_SIZE,
+        SUM,
+    ):
+        return "not the binary head"
     params = list(network.parameters())
     if any(p.device.type != "cpu" or p.dtype != torch.float32 for p in params):
         return "not float32 on CPU"
+    if network.linear is not None and network.linear.embedding_specs:
+        return "an embedding column in the linear part"
     dnn = network.dnn
     if dnn is not None:
         if dnn.batch_norm or dnn.dropout or dnn.activation is not F.relu:
@@ -53,12 +58,14 @@ def unsupported(network: torch.nn.Module, head: Head) -> str | None:
 
 
 class Loss:
-    """The batch's mean loss, computed only when read (summaries and logs read it every N
-    steps): ``float(loss.detach())`` as for a torch loss."""
+    """The batch's loss (mean, or sum for TF 1's ``loss_reduction=SUM``), computed only when
+    read (summaries and logs read it every N steps): ``float(loss.detach())`` as for a torch
+    loss."""
 
-    def __init__(self, logits: np.ndarray, labels: np.ndarray):
+    def __init__(self, logits: np.ndarray, labels: np.ndarray, summed: bool = False):
         self._logits = logits
         self._labels = labels
+        self._summed = summed
 
     def detach(self) -> Loss:
         return self
@@ -67,6 +74,8 @@ class Loss:
         z = self._logits.astype(np.float64)
         # softplus(z) - z * y, the binary cross-entropy of a logit
         losses = np.maximum(z, 0.0) + np.log1p(np.exp(-np.abs(z))) - z * self._labels
+        if self._summed:
+            return float(losses.sum())
         return float(losses.mean()) if losses.size else math.nan
 
 
@@ -83,7 +92,9 @@ class NumpyStep:
         network: WideDeepNetwork,
         row_grads: RowGradients | None = None,
         tables: list[torch.nn.Parameter] | None = None,
+        summed: bool = False,
     ):
+        self._summed = summed  # TF 1's loss_reduction=SUM: the gradient is not divided by n
         self._linear = network.linear
         self._dnn = network.dnn
         self._row_grads = row_grads or RowGradients()
@@ -143,12 +154,13 @@ class NumpyStep:
             assert arrays.dnn is not None
             hidden = self._dnn_forward(arrays.dnn)
             logits += hidden.pop()[:, 0]
-        # d(mean binary cross-entropy)/d(logit) = (sigmoid(z) - y) / n
+        # d(mean binary cross-entropy)/d(logit) = (sigmoid(z) - y) / n (no / n for a sum)
         grad = np.tanh(logits * 0.5)
         grad += 1.0
         grad *= 0.5
         grad -= labels
-        grad *= 1.0 / max(arrays.num_rows, 1)
+        if not self._summed:
+            grad *= 1.0 / max(arrays.num_rows, 1)
         grad = grad[:, None]
         if self._linear is not None:
             assert arrays.linear is not None
@@ -156,7 +168,7 @@ class NumpyStep:
         if self._dnn is not None:
             assert arrays.dnn is not None
             self._dnn_backward(arrays.dnn, hidden, grad)
-        return Loss(logits, labels)
+        return Loss(logits, labels, self._summed)
 
     # -- the linear part: bias + sum_j w[id_j] * weight_j (+ dense @ W)
 
@@ -306,7 +318,7 @@ def build(
     if unsupported(network, head) is not None:
         return None
     assert isinstance(network, WideDeepNetwork)
-    return NumpyStep(network, row_grads, tables)
+    return NumpyStep(network, row_grads, tables, summed=head.loss_reduction == SUM)
 
 
 __all__ = ["Loss", "NumpyStep", "build", "unsupported"]

@@ -1,19 +1,23 @@
-"""From an ``input_fn`` to encoded batches, transforming large chunks at a time.
+"""From a resolved ``input_fn`` to encoded batches, transforming large chunks at a time.
 
-mlengine's own input functions (:class:`~mlengine.data.InputFn`) hand over chunks of tens of
-thousands of rows: each is encoded once (vectorised) and sliced into ``batch_size`` batches,
-so the per-step cost is a few tensor views. Any other input_fn (a callable returning an
-iterable, or an iterable used once) is encoded batch by batch.
+:func:`~mlengine.data.contract.resolve_input` says what an input_fn gives. Chunked inputs
+(mlengine's own input functions, datasets of the ``mlengine.tf`` façade) hand over chunks of tens
+of thousands of rows: each is encoded once (vectorised) and sliced into ``batch_size`` batches,
+so the per-step cost is a few tensor views. A constant batch is encoded once; with
+``repeat=True`` (training) the same encoded batch is fed at every step. Any other iterable is
+encoded batch by batch.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from mlengine.data.batches import ORIGIN, rebatch
+from mlengine.data.contract import ChunkedInput, ConstantBatch, Resolved
 from mlengine.data.input_fns import InputFn
 from mlengine.errors import DataError, FeatureError, MLEngineError
 from mlengine.model.encode import BatchView, EncodedBatch, Encoder
@@ -35,31 +39,28 @@ def _split(item: Any) -> tuple[Mapping[str, Any], Any]:
     )
 
 
-def raw_batches(input_fn: Any) -> tuple[Iterable[Any], int | None]:
-    """The raw items an input_fn gives, and the batch size when it is one of ours (whose
-    chunks then carry each row's origin: :meth:`~mlengine.data.InputFn.with_origins`)."""
-    if isinstance(input_fn, InputFn):
-        rows = math.ceil(INPUT_CHUNK_ROWS / input_fn.batch_size) * input_fn.batch_size
+def raw_batches(source: Resolved) -> tuple[Iterable[Any], int | None]:
+    """The raw items of a resolved input, and the batch size to cut chunks by (None: the
+    items are the batches). mlengine's own input functions' chunks also carry each row's
+    origin (:meth:`~mlengine.data.InputFn.with_origins`), so a bad value is named by file and
+    row."""
+    if isinstance(source, ConstantBatch):
+        return [(source.features, source.labels)], None
+    if isinstance(source, ChunkedInput):
+        chunks = source.with_origins().chunks() if isinstance(source, InputFn) else source.chunks()
+        if getattr(source, "chunks_are_cut", False):  # whole batches already (contract.py)
+            return chunks, source.batch_size
+        rows = math.ceil(INPUT_CHUNK_ROWS / source.batch_size) * source.batch_size
         # Chunks of a whole number of batches: batches never straddle two encoded chunks.
-        return rebatch(input_fn.with_origins().chunks(), rows), input_fn.batch_size
-    source = input_fn() if callable(input_fn) else input_fn
-    if isinstance(source, tuple) and len(source) == 2 and isinstance(source[0], Mapping):
-        return [source], None  # an input_fn that returns one (features, labels) batch
-    if isinstance(source, Mapping):
-        return [source], None
-    if not isinstance(source, Iterable):
-        raise DataError(
-            f"input_fn must return an iterable of (features, labels) batches; got "
-            f"{type(source).__name__}."
-        )
+        return rebatch(chunks, rows), source.batch_size
     return source, None
 
 
 def encoded_chunks(
-    input_fn: Any, encoder: Encoder, *, need_labels: bool
+    source: Resolved, encoder: Encoder, *, need_labels: bool
 ) -> Iterator[tuple[EncodedBatch, int | None]]:
-    """Encoded chunks (or batches) of ``input_fn`` with the batch size to slice them by."""
-    items, batch_size = raw_batches(input_fn)
+    """Encoded chunks (or batches) of a resolved input with the batch size to slice them by."""
+    items, batch_size = raw_batches(source)
     warned = False
     for index, item in enumerate(items):
         features, labels = _split(item)
@@ -76,35 +77,38 @@ def encoded_chunks(
         try:
             batch = encoder.encode(features, labels if need_labels else None)
         except (FeatureError, DataError) as exc:
-            raise _where(exc, input_fn, origins, index) from None
+            raise _where(exc, source, origins, index) from None
         if batch.num_rows == 0:
             raise DataError(f"input_fn yielded an empty batch (input batch {index}).")
         yield batch, batch_size
 
 
-def _where(
-    error: FeatureError | DataError, input_fn: Any, origins: Any, index: int
-) -> MLEngineError:
+def _where(error: FeatureError | DataError, source: Any, origins: Any, index: int) -> MLEngineError:
     """``error`` said again with where its bad value came from: the file (or input) and row as
     the user counts them, the column and the value, when the error located it
     (:func:`mlengine.errors.located`) and the input function gave the rows' origins; else
     with the input batch's number."""
-    if error.row is None or origins is None or not isinstance(input_fn, InputFn):
+    if error.row is None or origins is None or not isinstance(source, InputFn):
         return type(error)(f"{error} (input batch {index})")
     column = error.column
     if column == LABEL:
-        column = input_fn.label_key or "the label"
+        column = source.label_key or "the label"
     value = "missing" if error.value is None else repr(error.value)
-    where = input_fn.describe_origin(int(origins[error.row]))
+    where = source.describe_origin(int(origins[error.row]))
     return type(error)(f"{where}: column {column!r}, value {value}: {error.reason}.")
 
 
 def encoded_batches(
-    input_fn: Any, encoder: Encoder, *, need_labels: bool
+    source: Resolved, encoder: Encoder, *, need_labels: bool, repeat: bool = False
 ) -> Iterator[EncodedBatch | BatchView]:
-    """Encoded batches of ``input_fn``, each exactly as the input function batches rows (on
-    the CPU as views of their chunk, whose tensors are sliced only if torch reads them)."""
-    chunks = encoded_chunks(input_fn, encoder, need_labels=need_labels)
+    """Encoded batches of a resolved input, each exactly as the input batches rows (on the CPU
+    as views of their chunk, whose tensors are sliced only if torch reads them); a constant
+    batch is encoded once and, with ``repeat``, yielded for ever."""
+    if isinstance(source, ConstantBatch):
+        (batch, _), *_ = encoded_chunks(source, encoder, need_labels=need_labels)
+        yield from itertools.repeat(batch) if repeat else (batch,)
+        return
+    chunks = encoded_chunks(source, encoder, need_labels=need_labels)
     if encoder.device.type == "cuda":  # encode the next chunk while the GPU trains on this one
         chunks = prefetch(chunks)
     for chunk, batch_size in chunks:

@@ -4,6 +4,7 @@ Modules:
 
 * ``base``: what every column is, the export allow-list, parameter checks.
 * ``numeric``: ``numeric_column`` and the normalisers.
+* ``expression``: ``normalizer_fn`` callables, recorded once as data.
 * ``bucketized``: ``bucketized_column``.
 * ``vocabulary``: ``categorical_column_with_vocabulary_list`` and ``_file``.
 * ``identity``: ``categorical_column_with_identity``.
@@ -35,6 +36,7 @@ from mlengine.feature_column.columns.embedding import (
     embedding_column,
     shared_embeddings,
 )
+from mlengine.feature_column.columns.expression import Expression, record
 from mlengine.feature_column.columns.hash_bucket import (
     HashBucketColumn,
     categorical_column_with_hash_bucket,
@@ -76,6 +78,7 @@ __all__ = [
     "DenseColumn",
     "EmbeddingColumn",
     "EmbeddingSpec",
+    "Expression",
     "FLOAT32",
     "FeatureColumn",
     "HashBucketColumn",
@@ -104,6 +107,7 @@ __all__ = [
     "numeric_column",
     "piecewise_linear_column",
     "read_vocabulary_file",
+    "record",
     "shared_embeddings",
     "weighted_categorical_column",
 ]

@@ -14,7 +14,6 @@ from mlengine.feature_column.columns.base import (
     CategoricalColumn,
     Combiner,
     DenseColumn,
-    FeatureColumn,
     InputSpec,
     Output,
     Size,
@@ -103,12 +102,6 @@ class EmbeddingColumn(DenseColumn):
 
     def input_specs(self) -> Iterable[InputSpec]:
         return self.categorical_column.input_specs()
-
-    def as_linear_input(self, owner: str) -> FeatureColumn:
-        raise NotSupportedError(
-            f"{owner}: embedding column {self.name!r} is not supported in the linear part; "
-            "put it in the DNN's feature columns."
-        )
 
     def embedding_spec(self) -> EmbeddingSpec:
         """The lookup the model builds for this column."""

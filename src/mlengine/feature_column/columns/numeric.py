@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,6 +22,7 @@ from mlengine.feature_column.columns.base import (
     fail,
     serializable,
 )
+from mlengine.feature_column.columns.expression import Expression, record
 from mlengine.feature_column.encoding import FLOAT32_OVERFLOW
 from mlengine.feature_column.rowpath import LARGEST_EXACT_INT, RowCompiler, RowFallback, RowValues
 
@@ -108,7 +109,7 @@ class Log1p:
         return str(graph.op("Mul", graph.op("Sign", values), magnitude))
 
 
-Normalizer = ZScore | MinMax | Log1p
+Normalizer = ZScore | MinMax | Log1p | Expression
 
 
 @serializable
@@ -219,13 +220,16 @@ def numeric_column(
     shape: int | Sequence[int] = (1,),
     default_value: float | Sequence[float] | None = None,
     dtype: str = FLOAT32,
-    normalizer_fn: Normalizer | None = None,
+    normalizer_fn: Normalizer | Callable[[Any], Any] | None = None,
 ) -> NumericColumn:
     """A numeric column, as ``tf.feature_column.numeric_column``.
 
     ``default_value`` fills missing values (without it a missing value is an error naming the
-    column and row). ``normalizer_fn`` takes a serialisable normaliser (:class:`ZScore`,
-    :class:`MinMax`, :class:`Log1p`) instead of TensorFlow's arbitrary callable.
+    column and row). ``normalizer_fn`` is a serialisable normaliser (:class:`ZScore`,
+    :class:`MinMax`, :class:`Log1p`) or, as in TensorFlow, a callable: it is called once on a
+    recording value and stored as the :class:`Expression` it computes (arithmetic and numpy or
+    ``tf.math`` functions of its argument); one that cannot be recorded is an error naming
+    the column.
     """
     owner = "numeric_column"
     check_key(owner, key)
@@ -243,9 +247,14 @@ def numeric_column(
             default = tuple(float(v) for v in default_value)
             if len(default) != width:
                 raise fail(owner, "default_value", f"a scalar or {width} values", default_value)
-    if normalizer_fn is not None and not isinstance(normalizer_fn, ZScore | MinMax | Log1p):
+    normalizer: Normalizer | None = None
+    if isinstance(normalizer_fn, ZScore | MinMax | Log1p | Expression):
+        normalizer = normalizer_fn
+    elif callable(normalizer_fn):
+        normalizer = record(normalizer_fn, key)
+    elif normalizer_fn is not None:
         raise NotSupportedError(
-            f"numeric_column {key!r}: normalizer_fn must be ZScore, MinMax or Log1p; arbitrary "
-            "callables cannot be exported. Compute statistics with feature_column.analyze()."
+            f"numeric_column {key!r}: normalizer_fn must be a callable or a ZScore, MinMax or "
+            f"Log1p normaliser; got {normalizer_fn!r}."
         )
-    return NumericColumn(key, dims, default, dtype, normalizer_fn)
+    return NumericColumn(key, dims, default, dtype, normalizer)
