@@ -13,8 +13,9 @@ import grpc
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+from mlengine import protos
 from mlengine.registry import Registry
-from mlengine.serving import ServeSettings, create_app, protos
+from mlengine.serving import ServeSettings, create_app
 from tests.hostile import strategies as hs
 from tests.serving import helpers as h
 
