@@ -7,7 +7,9 @@ Environment variables (read by :meth:`ServeSettings.from_env`):
 * ``MLENGINE_ALLOWED_ORIGINS``: comma-separated prefixes that versions created through the API
   may be read from (unset: none);
 * ``MLENGINE_ALLOWED_LOG_DESTINATIONS``: comma-separated prefixes (fsspec URLs or folders) that
-  request logs set through the API may be written under (unset: none).
+  request logs set through the API may be written under (unset: none);
+* ``MLENGINE_TENSORBOARD_URL``: a TensorBoard the console links to from a version whose model
+  directory is known and from a training job (a ``{logdir}`` in it becomes that directory).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ API_TOKEN_ENV = "MLENGINE_API_TOKEN"
 ALLOWED_LOG_DESTINATIONS_ENV = "MLENGINE_ALLOWED_LOG_DESTINATIONS"
 ALLOW_TRAINING_JOBS_ENV = "MLENGINE_ALLOW_TRAINING_JOBS"
 PROTECT_PREDICT_ENV = "MLENGINE_PROTECT_PREDICT"
+TENSORBOARD_URL_ENV = "MLENGINE_TENSORBOARD_URL"
 # Set by the supervisor of ``--workers``: prometheus_client's multiprocess mode, in which every
 # worker writes its metrics to files there (see mlengine.serving.prometheus).
 METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -72,6 +75,7 @@ class ServeSettings:
         graceful_timeout: seconds SIGTERM waits for requests in flight.
         access_log: uvicorn's per-request log line (off: it costs throughput).
         log_level: uvicorn's log level.
+        tensorboard_url: the TensorBoard the console links to (``None``: no link).
     """
 
     host: str = "127.0.0.1"
@@ -95,6 +99,7 @@ class ServeSettings:
     access_log: bool = False
     log_level: str = "info"
     allow_training_jobs: bool = False
+    tensorboard_url: str | None = None
 
     def __post_init__(self) -> None:
         positive = {
@@ -139,6 +144,7 @@ class ServeSettings:
                 if item.strip()
             ),
             "allow_training_jobs": _true(env.get(ALLOW_TRAINING_JOBS_ENV)),
+            "tensorboard_url": env.get(TENSORBOARD_URL_ENV, "").strip() or None,
         }
         known = {f.name for f in fields(cls)}
         for name, value in overrides.items():
@@ -156,5 +162,6 @@ __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
     "METRICS_DIR_ENV",
     "PROTECT_PREDICT_ENV",
+    "TENSORBOARD_URL_ENV",
     "ServeSettings",
 ]
