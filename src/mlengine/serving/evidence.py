@@ -35,7 +35,7 @@ class Evidence:
         from mlengine.export.evidence import read_evidence
 
         found = read_evidence(self.ctx.registry.export_dir(model, version))
-        return dict(found) if found else {}
+        return {} if found is None else found.to_json()
 
     async def evidence(self, request: Request) -> Response:
         params = request.path_params
