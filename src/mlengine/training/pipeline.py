@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from mlengine.data.batches import rebatch
@@ -54,13 +54,20 @@ def raw_batches(input_fn: Any) -> tuple[Iterable[Any], int | None]:
 
 
 def encoded_chunks(
-    input_fn: Any, encoder: Encoder, *, need_labels: bool
+    input_fn: Any,
+    encoder: Encoder,
+    *,
+    need_labels: bool,
+    see_features: Callable[[Mapping[str, Any]], None] | None = None,
 ) -> Iterator[tuple[EncodedBatch, int | None]]:
-    """Encoded chunks (or batches) of ``input_fn`` with the batch size to slice them by."""
+    """Encoded chunks (or batches) of ``input_fn`` with the batch size to slice them by;
+    ``see_features`` is shown each raw chunk's features first (evaluation's instances)."""
     items, batch_size = raw_batches(input_fn)
     warned = False
     for index, item in enumerate(items):
         features, labels = _split(item)
+        if see_features is not None:
+            see_features(features)
         if not warned:
             unused = sorted(set(features) - encoder.required_keys)
             if unused:
@@ -78,10 +85,14 @@ def encoded_chunks(
 
 
 def encoded_batches(
-    input_fn: Any, encoder: Encoder, *, need_labels: bool
+    input_fn: Any,
+    encoder: Encoder,
+    *,
+    need_labels: bool,
+    see_features: Callable[[Mapping[str, Any]], None] | None = None,
 ) -> Iterator[EncodedBatch]:
     """Encoded batches of ``input_fn``, each exactly as the input function batches rows."""
-    chunks = encoded_chunks(input_fn, encoder, need_labels=need_labels)
+    chunks = encoded_chunks(input_fn, encoder, need_labels=need_labels, see_features=see_features)
     if encoder.device.type == "cuda":  # encode the next chunk while the GPU trains on this one
         chunks = prefetch(chunks)
     for chunk, batch_size in chunks:
