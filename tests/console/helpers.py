@@ -14,8 +14,9 @@ from tests.serving import helpers as sh
 
 
 def train_evaluated(base: Path, steps: int) -> Path:
-    """A small binary census model (the serving tests' columns), trained ``steps`` steps,
-    evaluated on held-out rows, then exported: its export carries the evaluation's evidence."""
+    """A small binary census model (the serving tests' columns), trained ``steps`` steps and
+    evaluated on held-out rows halfway and at the end, then exported: its export carries the
+    last evaluation's evidence and the history of both."""
     from mlengine import estimator
     from mlengine import feature_column as fc
     from mlengine.data import census
@@ -36,11 +37,16 @@ def train_evaluated(base: Path, steps: int) -> Path:
         config=estimator.RunConfig(tf_random_seed=1, quiet=True, save_summary_steps=5),
     )
     inputs = estimator.inputs
-    model.train(
-        input_fn=inputs.pandas_input_fn(train_x, train_y, batch_size=50, num_epochs=None),
-        steps=steps,
-    )
-    model.evaluate(input_fn=inputs.pandas_input_fn(eval_x, eval_y, batch_size=100, shuffle=False))
+    for _ in range(2):  # two evaluations: the history holds a series of each eval metric
+        model.train(
+            input_fn=inputs.pandas_input_fn(
+                train_x, train_y, batch_size=50, num_epochs=None, shuffle=True, seed=1
+            ),
+            steps=steps // 2,
+        )
+        model.evaluate(
+            input_fn=inputs.pandas_input_fn(eval_x, eval_y, batch_size=100, shuffle=False)
+        )
     return Path(model.export_saved_model(str(base / "exports")))
 
 

@@ -98,7 +98,12 @@ def render(template: str, status: int = 200, **context: Any) -> HTMLResponse:
 def not_found(what: str, back: str, back_text: str) -> HTMLResponse:
     """The 404 page: what does not exist, and a way back (nothing to create or act on)."""
     return render(
-        "not_found.html", 404, page="not-found", title="Not found", what=what, back=back,
+        "not_found.html",
+        404,
+        page="not-found",
+        title="Not found",
+        what=what,
+        back=back,
         back_text=back_text,
     )
 

@@ -267,8 +267,13 @@
       ? el(
           "ul",
           { class: "legend" },
-          legendItems.map((name, i) =>
-            el("li", {}, el("span", { class: `swatch swatch-${i % 6}`, "aria-hidden": "true" }), name),
+          legendItems.map(({ name, colour, dashed }) =>
+            el(
+              "li",
+              {},
+              el("span", { class: `swatch swatch-${colour % 6}${dashed ? " dashed" : ""}`, "aria-hidden": "true" }),
+              name,
+            ),
           ),
         )
       : null;
@@ -350,7 +355,7 @@
     }
     series.forEach((s, i) => {
       const group = svg("g", {
-        class: `series series-${i % 6}`,
+        class: `series series-${(s.colour ?? i) % 6}${s.dashed ? " dashed" : ""}`,
         "data-series": s.name,
         "data-x": s.x.join(" "),
         "data-y": s.y.join(" "),
@@ -377,7 +382,8 @@
       }
       root.append(group);
     });
-    return figure(key, title, caption, root, series.length > 1 || options.legend ? series.map((s) => s.name) : []);
+    const legend = series.map((s, i) => ({ name: s.name, colour: s.colour ?? i, dashed: s.dashed }));
+    return figure(key, title, caption, root, series.length > 1 || options.legend ? legend : []);
   }
 
   /** Horizontal bars (negative values to the left of zero), largest magnitude first. */
@@ -533,16 +539,25 @@
       ...new Set(entries.flatMap((e) => [...Object.keys(history(e, "train")), ...Object.keys(history(e, "eval"))])),
     ].sort((a, b) => (a === "loss" ? -1 : b === "loss" ? 1 : a.localeCompare(b)));
     for (const tag of tags) {
+      // A tag measured once per run (most eval metrics: one evaluation) is a number, which the
+      // metrics table shows; a chart needs a series of two points or more.
+      const longest = Math.max(
+        ...entries.flatMap((e) => ["train", "eval"].map((split) => (history(e, split)[tag] || []).length)),
+      );
+      if (longest < 2) continue;
       const series = [];
-      for (const e of entries) {
+      for (const [index, e] of entries.entries()) {
         for (const split of ["train", "eval"]) {
           const points = history(e, split)[tag];
           if (!points || !points.length) continue;
+          // One colour per version; a version's evaluations are dashed, with markers.
           series.push({
             name: name(e.label, split),
             x: points.map((p) => Number(p[0])),
             y: points.map((p) => Number(p[1])),
             markers: split === "eval",
+            dashed: split === "eval",
+            colour: entries.length > 1 ? index : split === "eval" ? 1 : 0,
           });
         }
       }
@@ -576,12 +591,17 @@
 
   /** Show the not-found page in place of the content (the server could not say: a token). */
   function showMissing(text, back, backText) {
-    $("#content").hidden = true;
-    $("#missing-text").textContent = text;
-    const link = $("#missing-back");
-    link.href = back;
-    link.textContent = backText;
-    $("#missing").hidden = false;
+    const content = $("#content");
+    content.hidden = true;
+    content.before(
+      el(
+        "section",
+        { id: "missing", class: "panel not-found" },
+        el("h1", {}, "Not found"),
+        el("p", { id: "missing-text" }, text),
+        el("p", {}, el("a", { href: back }, backText)),
+      ),
+    );
     document.title = "Not found · mlengine";
   }
 
