@@ -305,6 +305,7 @@ def test_a_phone_scrolls_no_page_sideways(
     try:
         p = context.new_page()
         p.on("pageerror", lambda error: errors.append(str(error)))
+        helpers.record_tuning_job(tmp_path / "home", "tune_census")
         with serve() as (base, _):
             register(base, evaluated)
             pages = {
@@ -312,7 +313,8 @@ def test_a_phone_scrolls_no_page_sideways(
                 "model": ("/models/census", "#versions tbody tr"),
                 "version": ("/models/census/versions/v2", 'figure[data-chart="roc"]'),
                 "compare": ("/models/census/compare", 'figure[data-chart="roc"]'),
-                "jobs": ("/jobs", "#jobs-empty"),
+                "jobs": ("/jobs", "#jobs tbody tr"),
+                "job": ("/jobs/tune_census", 'figure[data-chart="trials"]'),
             }
             for name, (path, ready) in pages.items():
                 p.goto(base + path)
