@@ -4,32 +4,27 @@ from __future__ import annotations
 
 import io
 import os
-import pty
 import re
-import select
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from mlengine.training.progress import TrainingProgress, is_terminal
 from tests.estimator.helpers import CASES
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.helpers import CONTROL_CODES, REPO_ROOT, run_in_terminal
 
 # A tiny census model trained for STEPS steps (or, with "until-end", until its input ends).
 TRAINER = """
 import sys
 from mlengine import estimator
-from tests.estimator.helpers import CASES
+from tests.estimator.helpers import CASES, census_rows
 case = CASES[0]
 config = estimator.RunConfig(quiet=sys.argv[2] == "quiet", log_step_count_steps=50,
                              tf_random_seed=1)
 model = case.make(sys.argv[1], config=config)
 if sys.argv[3] == "until-end":
-    x, y = __import__("tests.estimator.helpers", fromlist=["x"]).census_rows(600)
+    x, y = census_rows(600)
     model.train(estimator.inputs.pandas_input_fn(x, y, batch_size=5, num_epochs=1, shuffle=False))
 else:
     model.train(case.train_fn(batch_size=5), steps=int(sys.argv[3]))
@@ -41,41 +36,16 @@ def _in_a_terminal(tmp_path: Path, *args: str) -> str:
     """Run the trainer with its stdout and stderr on a pseudo-terminal; what it drew."""
     script = tmp_path / "trainer.py"
     script.write_text(TRAINER)
-    controller, terminal = pty.openpty()
-    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "120", "PYTHONPATH": str(REPO)}
-    env.pop("NO_COLOR", None)
-    process = subprocess.Popen(
-        [sys.executable, str(script), str(tmp_path / "m"), *args],
-        stdin=subprocess.DEVNULL,
-        stdout=terminal,
-        stderr=terminal,
-        env=env,
-        cwd=REPO,
-    )
-    os.close(terminal)
-    chunks = []
-    deadline = time.monotonic() + 150
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([controller], [], [], 1.0)
-        if ready:
-            try:
-                data = os.read(controller, 65536)
-            except OSError:  # the terminal closed: the trainer exited
-                break
-            if not data:
-                break
-            chunks.append(data)
-        elif process.poll() is not None:
-            break
-    os.close(controller)
-    assert process.wait(timeout=30) == 0
-    return b"".join(chunks).decode("utf-8", "replace")
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    code, shown = run_in_terminal([sys.executable, str(script), str(tmp_path / "m"), *args], env)
+    assert code == 0, shown
+    return shown
 
 
 @pytest.mark.timeout(180)
 def test_a_terminal_shows_a_bar_with_steps_rate_loss_and_eta(tmp_path: Path) -> None:
     shown = _in_a_terminal(tmp_path, "chatty", "300")
-    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown)  # the terminal's control codes
+    plain = CONTROL_CODES.sub("", shown)
     assert "step 300/300" in plain
     assert re.search(r"[\d,]+ examples/s", plain) and re.search(r"loss \d", plain)
     assert re.search(r"\d+:\d\d:\d\d", plain)  # rich's time remaining
@@ -85,7 +55,7 @@ def test_a_terminal_shows_a_bar_with_steps_rate_loss_and_eta(tmp_path: Path) -> 
 
 @pytest.mark.timeout(180)
 def test_a_terminal_run_of_unknown_length_prints_tfs_lines(tmp_path: Path) -> None:
-    plain = _in_a_terminal(tmp_path, "chatty", "until-end")
+    plain = CONTROL_CODES.sub("", _in_a_terminal(tmp_path, "chatty", "until-end"))
     assert re.search(r"loss = [\d.e+-]+, step = 1\r?\n", plain)
     assert re.search(r"loss = [\d.e+-]+, step = 100 \(\d+\.\d{3} sec\)", plain)
     assert re.search(r"global_step/sec: [\d.]+ \([\d,]+ examples/sec\)", plain)
