@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from mlengine import estimator
 from mlengine import feature_column as fc

@@ -11,10 +11,10 @@ like the canned estimators.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import logging
-import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -60,6 +60,7 @@ from mlengine.training.head_metrics import metrics_for_head
 from mlengine.training.loop import finite_loss
 from mlengine.training.optimizers import OptimizerSpec, get_optimizer
 from mlengine.training.pipeline import raw_batches
+from mlengine.training.progress import TrainingProgress
 from mlengine.training.summaries import SummaryWriter, write_eval_summaries
 from mlengine.training.torch_private import without_dynamo_import
 
@@ -577,13 +578,19 @@ class CustomEstimator(Estimator):
     def _train_loop(self, input_fn: Any, last_step: int | None) -> None:
         config = self._config
         start = self._global_step
-        tick_time, tick_step, examples = time.monotonic(), start, 0
+        tick_time, tick_step = time.monotonic(), start
         last_save = time.monotonic()
         loss_value: torch.Tensor | None = None
         chief = is_chief()
         self._network.train()  # once: nothing switches it back during the loop
         writer_context: Any = SummaryWriter(self._model_dir) if chief else _NoSummaries()
-        with writer_context as writer:
+        progress = TrainingProgress(
+            start_step=start,
+            last_step=last_step,
+            log_every=config.log_step_count_steps,
+            quiet=config.quiet or not chief,
+        )
+        with writer_context as writer, progress:
             batches = iter(self._batches(input_fn, need_labels=True))
             while last_step is None or self._global_step < last_step:
                 batch = next(batches, None)
@@ -597,21 +604,15 @@ class CustomEstimator(Estimator):
                     break
                 self._global_step += 1
                 step = self._global_step
-                examples += batch.features.num_rows
                 if step % config.save_summary_steps == 0:
                     writer.scalars({"loss": finite_loss(loss_value, step), **scalars}, step)
                 if step % config.log_step_count_steps == 0:
                     now = time.monotonic()
                     elapsed = max(now - tick_time, 1e-9)
                     writer.scalar("global_step/sec", (step - tick_step) / elapsed, step)
-                    if not config.quiet:
-                        print(
-                            f"step {step}: loss = {finite_loss(loss_value, step):.5f}, "
-                            f"{examples / elapsed:,.0f} examples/s",
-                            file=sys.stderr,
-                            flush=True,
-                        )
-                    tick_time, tick_step, examples = now, step, 0
+                    tick_time, tick_step = now, step
+                rows = batch.features.num_rows
+                progress.step(step, rows, functools.partial(finite_loss, loss_value, step))
                 due = config.save_checkpoints_steps and step % config.save_checkpoints_steps == 0
                 secs = config.checkpoint_secs
                 if chief and (due or (secs is not None and time.monotonic() - last_save >= secs)):

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
-import sys
 import time
 from collections.abc import Iterator
 
@@ -17,6 +17,7 @@ from mlengine.training import numpy_step as numpy_steps
 from mlengine.training.config import RunConfig
 from mlengine.training.distributed import GradientSync, is_chief
 from mlengine.training.fast_step import FastUpdater, backward
+from mlengine.training.progress import TrainingProgress
 from mlengine.training.session import TrainingSession
 from mlengine.training.summaries import SummaryWriter
 
@@ -70,10 +71,17 @@ def run_training(
     last_saved = start_step
     last_save_time = tick_time = time.monotonic()
     tick_step = start_step
-    examples_since_tick = 0
     loss: torch.Tensor | numpy_steps.Loss | None = None
     with contextlib.ExitStack() as stack:
         writer = stack.enter_context(SummaryWriter(model_dir)) if chief else _NoSummaries()
+        progress = stack.enter_context(
+            TrainingProgress(
+                start_step=start_step,
+                last_step=last_step,
+                log_every=config.log_step_count_steps,
+                quiet=config.quiet or not chief,
+            )
+        )
         if numpy_step is not None:  # numpy's BLAS gets the threads torch has
             stack.enter_context(threadpool_limits(torch.get_num_threads(), user_api="blas"))
         iterator = iter(batches)
@@ -82,6 +90,7 @@ def run_training(
             if batch is None and sync is None:
                 break
             # -- the step
+            rows = 0 if batch is None else batch.num_rows
             if batch is not None:
                 loss = None if numpy_step is None else numpy_step(batch)
                 if loss is None:
@@ -91,7 +100,6 @@ def run_training(
                     assert batch.labels is not None
                     loss = head.loss(logits, batch.labels, batch.weights)
                     backward(loss)  # gradients were cleared by the previous update
-                examples_since_tick += batch.num_rows
             if sync is not None and not sync.all_reduce(batch is not None):
                 break  # some rank's input has ended: every rank stops here, none updated
             if gradient_clip_norm is not None:
@@ -114,14 +122,8 @@ def run_training(
                 now = time.monotonic()
                 elapsed = max(now - tick_time, 1e-9)
                 writer.scalar("global_step/sec", (step - tick_step) / elapsed, step)
-                if not config.quiet and chief:
-                    print(
-                        f"step {step}: loss = {finite_loss(loss, step):.5f}, "
-                        f"{examples_since_tick / elapsed:,.0f} examples/s",
-                        file=sys.stderr,
-                        flush=True,
-                    )
-                tick_time, tick_step, examples_since_tick = now, step, 0
+                tick_time, tick_step = now, step
+            progress.step(step, rows, functools.partial(finite_loss, loss, step))
 
             # -- checkpoints (the chief's only)
             due_steps = config.save_checkpoints_steps and step % config.save_checkpoints_steps == 0
