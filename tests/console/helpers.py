@@ -121,12 +121,19 @@ def bars(page: Any, chart: str) -> dict[str, float]:
     return {name: float(value) for name, value, _ in found}
 
 
-def no_horizontal_scroll(page: Any) -> None:
+def no_horizontal_scroll(page: Any, name: str) -> None:
     """The page is no wider than the window (nothing scrolls sideways)."""
     widths = page.evaluate(
         "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
     )
-    assert widths[0] <= widths[1], f"the page is {widths[0]} px wide in a {widths[1]} px window"
+    wide = page.evaluate(
+        """() => [...document.querySelectorAll('body *')]
+            .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth)
+            .slice(0, 5).map(e => e.tagName + '#' + e.id + '.' + e.className)"""
+    )
+    assert widths[0] <= widths[1], (
+        f"the {name} page is {widths[0]} px wide in a {widths[1]} px window: {wide}"
+    )
 
 
 def evidence_of(export: Path) -> dict[str, Any]:

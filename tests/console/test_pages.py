@@ -127,6 +127,9 @@ def test_version_page_draws_the_evidence_and_predicts_a_real_instance(
         expect(link).to_have_attribute(
             "href", "http://127.0.0.1:6006/?logdir=" + _quote(evidence["model_dir"])
         )
+        expect(p.locator("#tensorboard code")).to_have_text(
+            "mlengine tensorboard --model census --version v2"
+        )
 
         # The form holds a real instance of the evaluation data, and it predicts.
         instances = p.get_by_label(re.compile("^Instances"))
@@ -256,6 +259,10 @@ def test_job_pages_failure_reason_and_trials(page: Any, serve: Any, tmp_path: Pa
         ticks = p.locator('figure[data-chart="trials-optimizer"] text.tick')
         expect(ticks.filter(has_text="Ftrl")).to_have_count(1)
         expect(p.locator("#trials tbody tr")).to_have_count(4)
+        # Its folder: the command that shows it (no link: this server names no TensorBoard).
+        command = "mlengine tensorboard --job tune_census"
+        expect(p.locator("#tensorboard code")).to_have_text(command)
+        expect(p.get_by_role("link", name="Open TensorBoard")).to_have_count(0)
         expect(p.locator("#trials-summary")).to_have_text(
             "4 trials completed; the best auc is 0.78 (trial 3, maximize)."
         )
@@ -323,7 +330,7 @@ def test_a_phone_scrolls_no_page_sideways(
                     p.get_by_role("button", name="Predict").click()
                     expect(p.locator('figure[data-chart="attributions"]')).to_be_visible()
                 time.sleep(0.2)
-                helpers.no_horizontal_scroll(p)
+                helpers.no_horizontal_scroll(p, name)
                 if name == "model":
                     shoot(p, tmp_path, "phone-model")
             # The versions table is a card per row there, each cell labelled.

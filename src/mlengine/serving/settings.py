@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from mlengine.errors import InvalidParameterError
+from mlengine.jobs.tensorboard import TENSORBOARD_URL_ENV
 from mlengine.registry import allowed_origins_from_env
 from mlengine.tuning import MAX_BATCH_DELAY_S, MAX_BATCH_ROWS
 
@@ -27,7 +28,6 @@ API_TOKEN_ENV = "MLENGINE_API_TOKEN"
 ALLOWED_LOG_DESTINATIONS_ENV = "MLENGINE_ALLOWED_LOG_DESTINATIONS"
 ALLOW_TRAINING_JOBS_ENV = "MLENGINE_ALLOW_TRAINING_JOBS"
 PROTECT_PREDICT_ENV = "MLENGINE_PROTECT_PREDICT"
-TENSORBOARD_URL_ENV = "MLENGINE_TENSORBOARD_URL"
 # Set by the supervisor of ``--workers``: prometheus_client's multiprocess mode, in which every
 # worker writes its metrics to files there (see mlengine.serving.prometheus).
 METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -162,6 +162,5 @@ __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
     "METRICS_DIR_ENV",
     "PROTECT_PREDICT_ENV",
-    "TENSORBOARD_URL_ENV",
     "ServeSettings",
 ]

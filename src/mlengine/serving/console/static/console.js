@@ -575,16 +575,19 @@
     return figures;
   }
 
-  /** A TensorBoard link for a model directory, when the server names a TensorBoard. */
-  function tensorboardLink(logdir) {
+  /** Where TensorBoard would show a run: the command that serves it (`mlengine tensorboard`
+   * finds the folder) and, when the server names a running TensorBoard, a link to it. */
+  function tensorboardLink(logdir, command) {
     const base = document.body.dataset.tensorboard;
     const holder = $("#tensorboard");
-    if (!base || !logdir || !holder) return;
-    const href = base.includes("{logdir}") ? base.replaceAll("{logdir}", enc(logdir)) : base;
+    if (!logdir || !holder) return;
+    const href = base && (base.includes("{logdir}") ? base.replaceAll("{logdir}", enc(logdir)) : base);
     holder.replaceChildren(
-      el("a", { href, class: "button secondary", rel: "noopener" }, "Open TensorBoard"),
-      " ",
-      el("span", { class: "hint" }, `logdir ${logdir}`),
+      href ? el("a", { href, class: "button secondary", rel: "noopener" }, "Open TensorBoard") : "",
+      href ? " " : "",
+      el("span", { class: "hint" }, "TensorBoard: "),
+      el("code", {}, command),
+      el("span", { class: "hint" }, ` (logdir ${logdir})`),
     );
     holder.hidden = false;
   }
@@ -968,7 +971,7 @@
       } else if (evidence.evaluation) {
         said.textContent = `Evaluated at global step ${evidence.evaluation.global_step}.`;
       }
-      tensorboardLink(evidence.model_dir);
+      tensorboardLink(evidence.model_dir, `mlengine tensorboard --model ${model} --version ${version}`);
       const figures = evidenceCharts([{ label: "", evidence }]);
       $("#charts").replaceChildren(...figures);
       const confusion = (evidence.curves || {}).confusion;
@@ -1339,7 +1342,7 @@
             )
           : "",
       );
-      if (job.trainingInput) tensorboardLink(job.trainingInput.jobDir);
+      if (job.trainingInput) tensorboardLink(job.trainingInput.jobDir, `mlengine tensorboard --job ${id}`);
       const trials = (job.trainingOutput || {}).trials || [];
       const seen = JSON.stringify(trials);
       if (trials.length && seen !== trialsShown) {
