@@ -50,15 +50,15 @@ def train_evaluated(base: Path, steps: int) -> Path:
     return Path(model.export_saved_model(str(base / "exports")))
 
 
-TRIALS = [
-    {"trialId": "1", "hyperparameters": {"learning_rate": "0.1", "optimizer": "Adam"},
-     "finalMetric": {"trainingStep": "100", "objectiveValue": 0.71}, "state": "SUCCEEDED"},
-    {"trialId": "2", "hyperparameters": {"learning_rate": "0.01", "optimizer": "SGD"},
-     "finalMetric": {"trainingStep": "100", "objectiveValue": 0.64}, "state": "SUCCEEDED"},
-    {"trialId": "3", "hyperparameters": {"learning_rate": "0.3", "optimizer": "Adam"},
+TRIALS = [  # best first, as ML Engine's trainingOutput lists them
+    {"trialId": "3", "hyperparameters": {"learning_rate": 0.3, "optimizer": "Adam"},
      "finalMetric": {"trainingStep": "100", "objectiveValue": 0.78}, "state": "SUCCEEDED"},
-    {"trialId": "4", "hyperparameters": {"learning_rate": "0.05", "optimizer": "Ftrl"},
+    {"trialId": "1", "hyperparameters": {"learning_rate": 0.1, "optimizer": "Adam"},
+     "finalMetric": {"trainingStep": "100", "objectiveValue": 0.71}, "state": "SUCCEEDED"},
+    {"trialId": "4", "hyperparameters": {"learning_rate": 0.05, "optimizer": "Ftrl"},
      "finalMetric": {"trainingStep": "100", "objectiveValue": 0.69}, "state": "SUCCEEDED"},
+    {"trialId": "2", "hyperparameters": {"learning_rate": 0.01, "optimizer": "SGD"},
+     "finalMetric": {"trainingStep": "100", "objectiveValue": 0.64}, "state": "SUCCEEDED"},
 ]  # fmt: skip
 
 

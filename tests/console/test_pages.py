@@ -247,13 +247,14 @@ def test_job_pages_failure_reason_and_trials(page: Any, serve: Any, tmp_path: Pa
         # A tuning job: the objective by trial and by each hyperparameter.
         p.goto(f"{base}/jobs/tune_census")
         expect(p.locator("#trials-section")).to_be_visible()
+        by_id = sorted(trials["trials"], key=lambda t: int(t["trialId"]))  # listed best first
         by_trial = helpers.series(p, "trials")["auc"]
-        assert by_trial["x"] == [float(t["trialId"]) for t in trials["trials"]]
-        assert by_trial["y"] == [t["finalMetric"]["objectiveValue"] for t in trials["trials"]]
+        assert by_trial["x"] == [1, 2, 3, 4]
+        assert by_trial["y"] == [t["finalMetric"]["objectiveValue"] for t in by_id]
         best = helpers.series(p, "trials")["best so far (maximize)"]["y"]
         assert best == [0.71, 0.71, 0.78, 0.78]
         rate = helpers.series(p, "trials-learning_rate")["auc"]
-        assert rate["x"] == [float(t["hyperparameters"]["learning_rate"]) for t in trials["trials"]]
+        assert rate["x"] == [t["hyperparameters"]["learning_rate"] for t in by_id]
         optimizer = helpers.series(p, "trials-optimizer")["auc"]
         assert optimizer["x"] == [0, 2, 0, 1]  # Adam, SGD, Adam, Ftrl over the sorted names
         ticks = p.locator('figure[data-chart="trials-optimizer"] text.tick')

@@ -1383,10 +1383,14 @@
   /** A tuning job's trials: the objective by trial and by each hyperparameter, and a table. */
   function showTrials(job, trials) {
     const spec = (job.trainingInput || {}).hyperparameters || {};
-    const metric = spec.hyperparameterMetricTag || "objective";
+    const output = job.trainingOutput || {};
+    const metric = spec.hyperparameterMetricTag || output.hyperparameterMetricTag || "objective";
     const goal = String(spec.goal || "MAXIMIZE").toUpperCase();
     const objective = (t) => Number((t.finalMetric || {}).objectiveValue);
-    const done = trials.filter((t) => Number.isFinite(objective(t)));
+    // The charts go by trial number (trainingOutput lists the trials best first, as ML Engine).
+    const done = trials
+      .filter((t) => Number.isFinite(objective(t)))
+      .sort((a, b) => Number(a.trialId) - Number(b.trialId));
     const params = [...new Set(trials.flatMap((t) => Object.keys(t.hyperparameters || {})))].sort();
     const figures = [];
     if (done.length) {
@@ -1438,7 +1442,7 @@
     const bestTrial = done.length
       ? done.reduce((a, b) => ((goal === "MINIMIZE" ? objective(b) < objective(a) : objective(b) > objective(a)) ? b : a))
       : null;
-    const count = (job.trainingOutput || {}).completedTrialCount;
+    const count = output.completedTrialCount;
     $("#trials-summary").textContent =
       `${count !== undefined ? count : done.length} trials completed` +
       (bestTrial ? `; the best ${metric} is ${short(objective(bestTrial))} (trial ${bestTrial.trialId}, ${goal.toLowerCase()}).` : ".");
