@@ -173,10 +173,11 @@ def _quote(text: str) -> str:
     return quote(text, safe="-_.!~*'()")
 
 
-def test_importances_are_a_bar_chart(
+def test_importances_are_a_bar_chart_and_damaged_evidence_is_said(
     page: Any, serve: Any, evaluated: dict[str, Path], tmp_path: Path
 ) -> None:
-    """A version whose evidence holds importances draws them, largest first."""
+    """A version whose evidence holds importances draws them, largest first; one whose
+    evidence was damaged after export says so and still predicts."""
     import shutil
 
     from mlengine.export.members import MEMBERS_KEY, write_member
@@ -208,6 +209,18 @@ def test_importances_are_a_bar_chart(
             f["name"] for f in features
         ]
         expect(p.locator("#importances-method")).to_have_text("Method: gain.")
+
+        # Its stored copy damaged (same size, other bytes): the page says why, and the version
+        # still predicts (loading checks a member's size; reading it, its sha256).
+        stored = tmp_path / "home" / "artifacts" / "census" / "1" / "evidence.json"
+        stored.write_bytes(stored.read_bytes().replace(b"true", b"TRUE", 1))
+        p.reload()
+        expect(p.locator("#evaluation")).to_contain_text("The export's evidence cannot be shown")
+        expect(p.locator("#evaluation")).to_contain_text("sha256")
+        expect(p.locator("figure.chart")).to_have_count(0)
+        expect(p.locator("#instance-source")).to_contain_text("signature")
+        p.get_by_role("button", name="Predict").click()
+        expect(p.locator("#predictions tbody tr")).to_have_count(1)
 
 
 def test_job_pages_failure_reason_and_trials(page: Any, serve: Any, tmp_path: Path) -> None:

@@ -948,9 +948,14 @@
       );
       let evidence = {};
       if (!evidenceShown && info.state === "READY") {
-        evidence = await api("GET", `${versionPath(model, version)}/evidence`);
-        showEvidence(evidence);
         evidenceShown = true;
+        try {
+          evidence = await api("GET", `${versionPath(model, version)}/evidence`);
+        } catch (error) {
+          // A damaged evidence file: the page says why, and the version still predicts.
+          $("#evaluation").textContent = `The export's evidence cannot be shown: ${error.message}`;
+        }
+        showEvidence(evidence);
       }
       if (!prefilled && (info.signature || (evidence.instances || []).length)) {
         const real = (evidence.instances || [])[0];
