@@ -15,7 +15,7 @@ from mlengine import feature_column as fc
 from mlengine.export import load, read_manifest
 from mlengine.export.evidence import MAX_BYTES, MAX_INSTANCES, MAX_POINTS, read_evidence
 from mlengine.training.evidence import LAST_EVALUATION_FILE
-from tests.estimator.helpers import CASES, census_rows, quiet_config
+from tests.estimator.helpers import CASES, census_rows, linear_columns, quiet_config
 
 # Curve values are rounded to six significant digits: a number below 1 moves by at most half a
 # unit in its sixth digit.
@@ -68,7 +68,15 @@ def test_binary_classifier_records_roc_pr_calibration_and_confusion(tmp_path: Pa
     assert [step for step, _ in evidence.history["train"]["loss"]] == [10, 20, 30]
     assert evidence.history["eval"]["auc"][-1][0] == 30
     assert evidence.model_dir == os.path.abspath(model.model_dir)
-    assert evidence.importances is None  # a network offers none
+    # A linear model's importances: each column's largest |weight|.
+    assert evidence.importances is not None
+    assert evidence.importances["method"] == "max_abs_weight"
+    features = evidence.importances["features"]
+    assert {f["name"] for f in features} == {c.name for c in linear_columns()}
+    weights = [model.get_variable_value(n) for n in model.get_variable_names() if "weights" in n]
+    largest = max(float(np.abs(w).max()) for w in weights)
+    # Six significant digits: off by at most half a unit of the sixth, 5e-6 of the value.
+    assert abs(features[0]["importance"] - largest) <= 5e-6 * largest
 
 
 def test_instances_are_real_evaluation_rows_that_the_export_predicts(tmp_path: Path) -> None:
@@ -82,6 +90,7 @@ def test_instances_are_real_evaluation_rows_that_the_export_predicts(tmp_path: P
     assert first["age"] == x["age"].iloc[0]
     assert first["education"] == x["education"].iloc[0].strip()
     json.dumps(evidence.instances)  # JSON instances, as a :predict request takes them
+    assert evidence.importances is None  # a deep part's weights say nothing of importance
     predictions = load(path).predict_instances(evidence.instances)
     assert len(predictions) == MAX_INSTANCES
 
