@@ -16,6 +16,7 @@ from mlengine.export import load, read_manifest
 from mlengine.export.evidence import MAX_BYTES, MAX_INSTANCES, MAX_POINTS, read_evidence
 from mlengine.training.evidence import LAST_EVALUATION_FILE
 from tests.estimator.helpers import CASES, census_rows, linear_columns, quiet_config
+from tests.export import helpers as export_helpers
 
 # Curve values are rounded to six significant digits: a number below 1 moves by at most half a
 # unit in its sixth digit.
@@ -175,3 +176,14 @@ def test_boosted_trees_record_gain_importances(tmp_path: Path) -> None:
     assert abs(evidence.curves["roc"]["auc"] - result["auc"]) <= ROUNDING
     assert len(evidence.instances) == MAX_INSTANCES
     assert set(evidence.instances[0]) == {"age", "education_num", "relationship"}
+
+
+def test_a_custom_estimator_with_a_head_records_its_curves(tmp_path: Path) -> None:
+    trained = export_helpers.custom(tmp_path)
+    evidence = read_evidence(trained.export_dir)
+    assert evidence is not None and evidence.evaluated
+    assert set(evidence.curves) == {"roc", "pr", "calibration", "confusion"}
+    assert abs(evidence.curves["roc"]["auc"] - trained.estimator._last_eval["auc"]) <= ROUNDING
+    assert sum(map(sum, evidence.curves["confusion"]["matrix"])) == len(trained.x)
+    assert evidence.instances == []  # a model_fn's raw inputs are its own business
+    assert set(read_manifest(trained.export_dir)["members"]) == {"onnx", "evidence"}
