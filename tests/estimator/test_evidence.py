@@ -15,7 +15,8 @@ from mlengine import feature_column as fc
 from mlengine.export import load, read_manifest
 from mlengine.export.evidence import MAX_BYTES, MAX_INSTANCES, MAX_POINTS, read_evidence
 from mlengine.training.evidence import LAST_EVALUATION_FILE
-from tests.estimator.helpers import CASES, census_rows, quiet_config
+from tests.estimator.helpers import CASES, census_rows, linear_columns, quiet_config
+from tests.export import helpers as export_helpers
 
 # Curve values are rounded to six significant digits: a number below 1 moves by at most half a
 # unit in its sixth digit.
@@ -68,7 +69,15 @@ def test_binary_classifier_records_roc_pr_calibration_and_confusion(tmp_path: Pa
     assert [step for step, _ in evidence.history["train"]["loss"]] == [10, 20, 30]
     assert evidence.history["eval"]["auc"][-1][0] == 30
     assert evidence.model_dir == os.path.abspath(model.model_dir)
-    assert evidence.importances is None  # a network offers none
+    # A linear model's importances: each column's largest |weight|.
+    assert evidence.importances is not None
+    assert evidence.importances["method"] == "max_abs_weight"
+    features = evidence.importances["features"]
+    assert {f["name"] for f in features} == {c.name for c in linear_columns()}
+    weights = [model.get_variable_value(n) for n in model.get_variable_names() if "weights" in n]
+    largest = max(float(np.abs(w).max()) for w in weights)
+    # Six significant digits: off by at most half a unit of the sixth, 5e-6 of the value.
+    assert abs(features[0]["importance"] - largest) <= 5e-6 * largest
 
 
 def test_instances_are_real_evaluation_rows_that_the_export_predicts(tmp_path: Path) -> None:
@@ -82,6 +91,7 @@ def test_instances_are_real_evaluation_rows_that_the_export_predicts(tmp_path: P
     assert first["age"] == x["age"].iloc[0]
     assert first["education"] == x["education"].iloc[0].strip()
     json.dumps(evidence.instances)  # JSON instances, as a :predict request takes them
+    assert evidence.importances is None  # a deep part's weights say nothing of importance
     predictions = load(path).predict_instances(evidence.instances)
     assert len(predictions) == MAX_INSTANCES
 
@@ -166,3 +176,14 @@ def test_boosted_trees_record_gain_importances(tmp_path: Path) -> None:
     assert abs(evidence.curves["roc"]["auc"] - result["auc"]) <= ROUNDING
     assert len(evidence.instances) == MAX_INSTANCES
     assert set(evidence.instances[0]) == {"age", "education_num", "relationship"}
+
+
+def test_a_custom_estimator_with_a_head_records_its_curves(tmp_path: Path) -> None:
+    trained = export_helpers.custom(tmp_path)
+    evidence = read_evidence(trained.export_dir)
+    assert evidence is not None and evidence.evaluated
+    assert set(evidence.curves) == {"roc", "pr", "calibration", "confusion"}
+    assert abs(evidence.curves["roc"]["auc"] - trained.estimator._last_eval["auc"]) <= ROUNDING
+    assert sum(map(sum, evidence.curves["confusion"]["matrix"])) == len(trained.x)
+    assert evidence.instances == []  # a model_fn's raw inputs are its own business
+    assert set(read_manifest(trained.export_dir)["members"]) == {"onnx", "evidence"}

@@ -55,6 +55,7 @@ from mlengine.training.distributed import (
     broadcast_text,
     is_chief,
 )
+from mlengine.training.evidence import EvidenceCollector, finite_metrics, save_last_evaluation
 from mlengine.training.fast_step import FastUpdater, backward
 from mlengine.training.head_metrics import metrics_for_head
 from mlengine.training.loop import finite_loss
@@ -648,6 +649,7 @@ class CustomEstimator(Estimator):
             streaming: dict[str, Any] = {}
             head_metrics: Any = None
             head: Head | None = None
+            evidence: EvidenceCollector | None = None
             loss_total, batches, ops = 0.0, 0, None
             for batch in self._batches(input_fn, need_labels=True):
                 if steps is not None and batches >= steps:
@@ -658,7 +660,10 @@ class CustomEstimator(Estimator):
                     head = spec.head
                     if head_metrics is None:
                         head_metrics = metrics_for_head(head)
+                        evidence = EvidenceCollector(head, ())
                     head_metrics.update(spec.logits, spec.labels, spec.weights, spec.unreduced_loss)
+                    assert evidence is not None
+                    evidence.update(spec.logits, spec.labels, spec.weights)
                 loss_total += float(spec.loss.detach())
                 batches += 1
             if batches == 0:
@@ -680,6 +685,17 @@ class CustomEstimator(Estimator):
             result["global_step"] = self._global_step
         if is_chief():  # under torchrun every rank evaluates the whole input alike
             write_eval_summaries(self._model_dir, result, self._global_step, name)
+            self._last_evidence = (
+                evidence.record(result, self._global_step, head_metrics.state())
+                if evidence is not None
+                else {
+                    "global_step": self._global_step,
+                    "metrics": finite_metrics(result),
+                    "curves": {},
+                    "instances": [],
+                }
+            )
+            save_last_evaluation(self._model_dir, self._last_evidence)
         self._last_eval = dict(result)
         return result
 

@@ -38,6 +38,7 @@ from mlengine.training.evidence import (
     MEMBER,
     EvidenceCollector,
     evidence_member,
+    linear_importances,
     load_last_evaluation,
     save_last_evaluation,
 )
@@ -431,7 +432,9 @@ class Estimator:
                     for name, tensor in model.network.state_dict().items()
                 }
                 members["onnx"] = portable_member(model.spec, weights, model.head)
-            evidence = evidence_member(self._model_dir, self._evaluation_record())
+            evidence = evidence_member(
+                self._model_dir, self._evaluation_record(), linear_importances(session.model)
+            )
             if evidence is not None:
                 members[MEMBER] = evidence
             path = export_model(

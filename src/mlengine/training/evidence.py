@@ -440,13 +440,39 @@ def read_history(model_dir: str) -> dict[str, dict[str, list[list[float]]]]:
 
 def importances_from(values: Mapping[str, float], method: str) -> dict[str, Any] | None:
     """``{"method", "features"}`` from name -> importance (largest first, finite only)."""
+    ranked = sorted(
+        ((str(name)[:MAX_TEXT], float(value)) for name, value in values.items()),
+        key=lambda item: -item[1],
+    )
     features = [
-        {"name": str(name)[:MAX_TEXT], "importance": _round(float(value))}
-        for name, value in values.items()
-        if math.isfinite(float(value))
+        {"name": name, "importance": _round(value)}
+        for name, value in ranked
+        if math.isfinite(value)
     ]
-    features.sort(key=lambda f: -f["importance"])
     return {"method": method, "features": features[:MAX_IMPORTANCES]} if features else None
+
+
+def linear_importances(model: Any) -> dict[str, Any] | None:
+    """A linear model's importances: each column's largest absolute weight (over its buckets
+    and, for a multi-class head, its classes). Weights only, not data: a numeric column's
+    weight is per unit of its value, so compare numeric columns only on like scales. None for
+    a model with a DNN part (its weights say nothing about the deep part).
+    """
+    transformer, network = model.linear_transformer, model.network
+    if transformer is None or model.dnn_transformer is not None or network.linear is None:
+        return None
+    sparse = network.linear.sparse_weights.detach().abs().to("cpu", torch.float64).numpy()
+    dense = network.linear.dense_weights.detach().abs().to("cpu", torch.float64).numpy()
+    values: dict[str, float] = {}
+    for column, offset in zip(transformer.sparse_columns, transformer.sparse_offsets, strict=True):
+        block = sparse[offset : offset + column.num_buckets]
+        values[column.name] = float(block.max()) if block.size else 0.0
+    start = 0
+    for dense_column in transformer.dense_columns:
+        block = dense[start : start + dense_column.width]
+        values[dense_column.name] = float(block.max()) if block.size else 0.0
+        start += dense_column.width
+    return importances_from(values, "max_abs_weight")
 
 
 def build_evidence(
@@ -527,6 +553,7 @@ __all__ = [
     "finite_metrics",
     "first_instances",
     "importances_from",
+    "linear_importances",
     "load_last_evaluation",
     "read_history",
     "read_scalars",

@@ -66,17 +66,24 @@ def curve_points(
     One sort; tied scores form one group, so a tie moves the curve diagonally (half credit).
     The ROC and precision-recall curves of :mod:`mlengine.training.evidence` are these points.
     """
+    # index_select rather than x[index] / x[mask]: the same values, but torch's advanced
+    # indexing took 17-36 ms for 16,281 rows on CPU where index_select takes microseconds.
     order = torch.argsort(scores, descending=True)
-    s = scores[order]
-    w = weights[order].to(torch.float64)
-    pos = positive[order]
+    s = scores.index_select(0, order)
+    w = weights.index_select(0, order).to(torch.float64)
+    pos = positive.index_select(0, order)
     zero = torch.zeros_like(w)
     tp = torch.cumsum(torch.where(pos, w, zero), 0)
     fp = torch.cumsum(torch.where(pos, zero, w), 0)
     last = torch.ones_like(pos)
     last[:-1] = s[1:] != s[:-1]
+    ends = torch.nonzero(last).squeeze(1)
     origin = torch.zeros(1, dtype=torch.float64, device=s.device)
-    return torch.cat([origin, tp[last]]), torch.cat([origin, fp[last]]), s[last]
+    return (
+        torch.cat([origin, tp.index_select(0, ends)]),
+        torch.cat([origin, fp.index_select(0, ends)]),
+        s.index_select(0, ends),
+    )
 
 
 def auc_tensors(scores: Tensor, positive: Tensor, weights: Tensor) -> tuple[Tensor, Tensor]:
