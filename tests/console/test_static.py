@@ -101,6 +101,7 @@ def test_missing_things_are_404_without_a_token(tmp_path: Path) -> None:
                 ("/models/nope/compare", "Model nope does not exist."),
                 ("/models/census/versions/v1", "Version v1 of model census does not exist."),
                 ("/jobs/nope", "Job nope does not exist."),
+                ("/jobs/no-such-job", "Job no-such-job does not exist."),  # not even an id
             ]:
                 response = client.get(path)
                 assert response.status_code == 404, path

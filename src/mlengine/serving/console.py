@@ -43,13 +43,14 @@ import functools
 from collections.abc import Callable
 from importlib import resources
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mlengine.errors import NotFoundError
+from mlengine.errors import InvalidParameterError, MLEngineError, NotFoundError
 from mlengine.jobs import JobManager
 
 FILES = resources.files("mlengine.serving") / "console"
@@ -123,8 +124,10 @@ class Pages:
             return False
         try:
             await self.ctx.manager.call(lookup, self.ctx.registry)
-        except NotFoundError:
-            return True
+        except (NotFoundError, InvalidParameterError):
+            return True  # a name that cannot be one does not exist either
+        except MLEngineError:
+            return False  # the registry cannot answer now: the page, whose script says why
         return False
 
     def page(self, template: str, **context: Any) -> HTMLResponse:
@@ -157,7 +160,7 @@ class Pages:
         if await self._missing(lambda registry: registry.get_version(model, version)):
             return not_found(
                 f"Version {version} of model {model} does not exist.",
-                f"/models/{model}",
+                f"/models/{quote(model, safe='')}",
                 f"Model {model}",
             )
         return self.page(
