@@ -1330,7 +1330,7 @@
       $("#job-arguments").replaceChildren(
         ...Object.entries(input).flatMap(([key, value]) => [
           el("dt", {}, key),
-          el("dd", { class: "code" }, typeof value === "string" ? value : JSON.stringify(value)),
+          el("dd", { class: "code" }, argument(input, key, value)),
         ]),
       );
       $("#job-actions").replaceChildren(
@@ -1373,6 +1373,18 @@
     }
 
     let stop = poll(refresh);
+  }
+
+  /** A job argument as text; a prediction job's model and version link to their pages. */
+  function argument(input, key, value) {
+    const text = typeof value === "string" ? value : JSON.stringify(value);
+    const model = input.modelName ? baseName(input.modelName) : null;
+    if (key === "modelName" && model) return el("a", { href: `/models/${enc(model)}` }, text);
+    if (key === "versionName" && model) {
+      const href = `/models/${enc(model)}/versions/${enc(baseName(value))}`;
+      return el("a", { href }, text);
+    }
+    return text;
   }
 
   const isTuning = (job) => Boolean((job.trainingOutput || {}).isHyperparameterTuningJob);
