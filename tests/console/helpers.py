@@ -13,8 +13,9 @@ from mlengine.registry import Registry
 from tests.serving import helpers as sh
 
 
-def train_evaluated(base: Path, steps: int) -> Path:
-    """A small binary census model (the serving tests' columns), trained ``steps`` steps and
+def train_evaluated(base: Path, steps: int, kind: str = "binary") -> Path:
+    """A small census model (the serving tests' columns; ``binary``, or ``regression`` of the
+    hours worked), trained ``steps`` steps and
     evaluated on held-out rows halfway and at the end, then exported: its export carries the
     last evaluation's evidence and the history of both."""
     from mlengine import estimator
@@ -31,11 +32,18 @@ def train_evaluated(base: Path, steps: int) -> Path:
         fc.categorical_column_with_vocabulary_list("education", sh.EDUCATION),
         fc.categorical_column_with_hash_bucket("occupation", hash_bucket_size=50),
     ]
-    model = estimator.LinearClassifier(
-        feature_columns=columns,
-        model_dir=str(base / "model"),
-        config=estimator.RunConfig(tf_random_seed=1, quiet=True, save_summary_steps=5),
-    )
+    config = estimator.RunConfig(tf_random_seed=1, quiet=True, save_summary_steps=5)
+    model: Any
+    if kind == "binary":
+        model = estimator.LinearClassifier(
+            feature_columns=columns, model_dir=str(base / "model"), config=config
+        )
+    else:  # a regressor of the hours worked
+        model = estimator.LinearRegressor(
+            feature_columns=columns, model_dir=str(base / "model"), config=config
+        )
+        train_y = train_x["hours_per_week"].to_numpy("float32")
+        eval_y = eval_x["hours_per_week"].to_numpy("float32")
     inputs = estimator.inputs
     for _ in range(2):  # two evaluations: the history holds a series of each eval metric
         model.train(

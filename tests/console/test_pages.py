@@ -223,6 +223,30 @@ def test_importances_are_a_bar_chart_and_damaged_evidence_is_said(
         expect(p.locator("#predictions tbody tr")).to_have_count(1)
 
 
+def test_a_regressor_shows_its_residuals(
+    page: Any, serve: Any, exports_root: Path, tmp_path: Path
+) -> None:
+    export = helpers.train_evaluated(exports_root / "regressor", steps=20, kind="regression")
+    evidence = helpers.evidence_of(export)
+    residuals = evidence["curves"]["residuals"]
+    assert residuals and "roc" not in evidence["curves"]
+    p = page.page
+    with serve() as (base, _):
+        register(base, {"vreg": export})
+        p.goto(f"{base}/models/census/versions/vreg")
+        expect(p.locator('figure[data-chart="residuals"]')).to_be_visible()
+        drawn = helpers.series(p, "residuals")["mean residual"]
+        assert drawn["x"] == [r["decile"] for r in residuals]
+        assert drawn["y"] == [r["mean_residual"] for r in residuals]
+        expect(p.locator('figure[data-chart="roc"]')).to_have_count(0)
+        expect(p.locator("#confusion")).to_be_hidden()
+        p.get_by_role("button", name="Predict").click()
+        expect(p.locator("#predictions thead th")).to_have_text(["PREDICTION"])  # one output
+        expect(p.locator('figure[data-chart="attributions"] figcaption')).to_contain_text(
+            "predictions"
+        )
+
+
 def test_job_pages_failure_reason_and_trials(page: Any, serve: Any, tmp_path: Path) -> None:
     package = tmp_path / "trainer"
     package.mkdir()
