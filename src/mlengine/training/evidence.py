@@ -7,6 +7,9 @@ estimator's own in memory), the training history from the run's TensorBoard even
 the model's importances where it has them, and writes ``evidence.json``
 (:mod:`mlengine.export.evidence` holds its layout and its reader).
 
+Under torchrun a binary head's curves cover every rank's examples (its scores are gathered
+for the AUC); a multi-class confusion matrix and a regressor's deciles cover the chief's share.
+
 The cost is kept small: one extra sort of the scores per evaluation (the AUC sorts them too),
 a few kilobytes of JSON per evaluation and per export, and one read of the event files per
 export.
