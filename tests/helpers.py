@@ -10,7 +10,13 @@ once a session). ``conftest.py`` files hold fixtures only, and are never importe
 from __future__ import annotations
 
 import importlib.util
+import os
+import pty
+import re
+import select
+import subprocess
 import sys
+import time
 from pathlib import Path
 from types import ModuleType
 
@@ -34,3 +40,41 @@ def load_module(name: str, path: Path) -> ModuleType:
 def census_example() -> ModuleType:
     """``examples/census/wide_deep.py`` (the tutorial's and the demo's feature columns)."""
     return load_module("mlengine_example_wide_deep", WIDE_DEEP_PY)
+
+
+# The terminal's control codes (colours, cursor moves, erasing a line).
+CONTROL_CODES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def run_in_terminal(
+    argv: list[str], env: dict[str, str], timeout: float = 150.0, cwd: Path = REPO_ROOT
+) -> tuple[int, str]:
+    """Run ``argv`` with standard output and standard error on one pseudo-terminal (as a user
+    at a shell runs it); its exit status and everything it drew there."""
+    controller, terminal = pty.openpty()
+    env = {**env, "TERM": "xterm-256color", "COLUMNS": "120"}
+    env.pop("NO_COLOR", None)
+    process = subprocess.Popen(
+        argv, stdin=subprocess.DEVNULL, stdout=terminal, stderr=terminal, env=env, cwd=cwd
+    )
+    os.close(terminal)
+    chunks = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([controller], [], [], 1.0)
+            if ready:
+                try:
+                    data = os.read(controller, 65536)
+                except OSError:  # the terminal closed: the program exited
+                    break
+                if not data:
+                    break
+                chunks.append(data)
+            elif process.poll() is not None:
+                break
+    finally:
+        os.close(controller)
+        if process.poll() is None:
+            process.kill()
+    return process.wait(timeout=30), b"".join(chunks).decode("utf-8", "replace")

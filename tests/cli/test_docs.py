@@ -113,7 +113,8 @@ def test_the_coverage_table_matches_the_commands() -> None:
         for path, command in leaves(command_tree())
         if not command.hidden and path[0] != "locations"  # Google Cloud only: refused
     }
-    commands.pop("serve")  # mlengine's own command
+    commands.pop("serve")  # mlengine's own commands
+    commands.pop("tensorboard")
     assert set(rows) == set(commands)
     for name, (same, local, ignored, own) in rows.items():
         path = tuple(name.split())
@@ -189,13 +190,13 @@ def test_the_readmes_other_commands_run(cli: Cli, export_dir: Path, home: Path) 
         for line in mlengine_lines(block)
     ]
     assert lines, "the README shows the server's commands"
-    serve = command_tree().commands["serve"]
+    tree = command_tree().commands
     endpoint_lines = []
     for line in lines:
         words = shlex.split(line, comments=True)
         words = words[words.index("mlengine") + 1 :]
-        if words[0] == "serve":
-            serve.make_context("serve", words[1:])  # raises on a flag or value it lacks
+        if words[0] in ("serve", "tensorboard"):  # they run until stopped
+            tree[words[0]].make_context(words[0], words[1:])  # raises on a flag it lacks
         else:
             assert "--endpoint" in words, line
             endpoint_lines.append(words)

@@ -294,6 +294,13 @@ def test_jobs_page(page: Any, serve: Any, exports: dict[str, Path], tmp_path: Pa
             expect(p.locator("#log-state")).to_have_text("CANCELLED: the job is over.")
             expect(p.get_by_role("button", name="Cancel job train_slow")).to_have_count(0)
             page.screenshot("jobs-cancelled")
+
+            # The prediction job's page: its counts, and its model linked.
+            p.get_by_role("link", name="predict_census").click()
+            expect(p.locator("h1")).to_have_text("Job predict_census")
+            expect(p.locator("#job-details")).to_contain_text("Predictions3")
+            p.get_by_role("link", name="projects/local/models/census", exact=True).click()
+            expect(p.locator("h1")).to_have_text("Model census")
         finally:
             # Never leave a job's processes behind: they run outside the server's group.
             for job in httpx.get(jobs, timeout=30).json().get("jobs", []):

@@ -17,9 +17,19 @@ from tests.serving import helpers as h
 
 pytestmark = pytest.mark.timeout(60)
 TOKEN = "console-token"
-PAGES = ["/", "/models/census", "/models/census/new-version", "/models/census/versions/v1", "/jobs"]
+PAGES = [
+    "/",
+    "/models/census",
+    "/models/census/new-version",
+    "/models/census/versions/v1",
+    "/models/census/compare",
+    "/jobs",
+    "/jobs/train_1",
+]
 STATIC = {"/static/console.js": "text/javascript", "/static/console.css": "text/css"}
 ABSOLUTE_URL = re.compile(r"https?://", re.IGNORECASE)
+# The SVG namespace: a name the charts' elements are created in, never fetched.
+SVG_NAMESPACE = "http://www.w3.org/2000/svg"
 
 
 @pytest.fixture
@@ -59,8 +69,9 @@ def test_pages_and_files_load_without_the_token(protected: Any) -> None:
 def test_nothing_points_outside_the_server(protected: Any) -> None:
     """No CDN, font or script from elsewhere: every reference is relative to the server."""
     texts = {path: protected.get(path).text for path in [*PAGES, *STATIC]}
+    assert texts["/static/console.js"].count(SVG_NAMESPACE) == 1
     for path, text in texts.items():
-        found = ABSOLUTE_URL.findall(text)
+        found = ABSOLUTE_URL.findall(text.replace(SVG_NAMESPACE, ""))
         assert not found, f"{path} names an absolute URL: {found}"
         for attribute in re.findall(r'(?:src|href)="([^"]*)"', text):
             assert attribute.startswith(("/", "data:")), (path, attribute)
@@ -76,3 +87,49 @@ def test_values_from_the_url_are_escaped(protected: Any) -> None:
     assert "&lt;img src=x onerror=alert(1)&gt;" in html
     quoted = protected.get('/models/a"b/versions/x').text
     assert 'data-model="a&#34;b"' in quoted
+
+
+def test_missing_things_are_404_without_a_token(tmp_path: Path) -> None:
+    """Without a token the pages look: what does not exist is a 404 page with nothing to act
+    on. (With one they answer their shell, as above: looking would tell anyone what exists.)"""
+    with Registry(f"sqlite:///{tmp_path / 'registry.db'}", tmp_path / "artifacts") as registry:
+        registry.create_model("census")
+        client = h.LiveClient(create_app(registry, ServeSettings()))
+        try:
+            for path, text in [
+                ("/models/nope", "Model nope does not exist."),
+                ("/models/nope/compare", "Model nope does not exist."),
+                ("/models/census/versions/v1", "Version v1 of model census does not exist."),
+                ("/jobs/nope", "Job nope does not exist."),
+                ("/jobs/no-such-job", "Job no-such-job does not exist."),  # not even an id
+            ]:
+                response = client.get(path)
+                assert response.status_code == 404, path
+                assert response.headers["content-type"].startswith("text/html")
+                assert "default-src 'none'" in response.headers["content-security-policy"]
+                assert text in response.text and "Create version" not in response.text
+            assert client.get("/models/census").status_code == 200
+            assert client.get("/models/census/compare").status_code == 200
+        finally:
+            client.close()
+
+
+def test_the_evidence_route_is_a_management_call(protected: Any) -> None:
+    path = "/v1/projects/local/models/census/versions/v1/evidence"
+    assert protected.get(path).status_code == 401
+    answer = protected.get(path, headers={"Authorization": f"Bearer {TOKEN}"})
+    assert answer.status_code == 404
+    assert answer.json()["error"]["status"] == "NOT_FOUND"
+
+
+def test_the_tensorboard_url_reaches_the_pages(tmp_path: Path) -> None:
+    url = "http://127.0.0.1:6006/?logdir={logdir}"
+    settings = ServeSettings.from_env({"MLENGINE_TENSORBOARD_URL": url})
+    assert settings.tensorboard_url == url
+    with Registry(f"sqlite:///{tmp_path / 'registry.db'}", tmp_path / "artifacts") as registry:
+        client = h.LiveClient(create_app(registry, settings))
+        try:
+            html = client.get("/jobs").text
+        finally:
+            client.close()
+    assert 'data-tensorboard="http://127.0.0.1:6006/?logdir={logdir}"' in html

@@ -138,10 +138,11 @@ def test_export_is_lightgbm_text_and_serves_equal_predictions(tmp_path: Path, da
     model = _classifier(tmp_path, x)
     model.train(_fn(x, y))
     path = Path(model.export_saved_model(tmp_path / "e"))
-    assert sorted(os.listdir(path)) == ["lightgbm.txt", "saved_model.json"]
+    assert sorted(os.listdir(path)) == ["evidence.json", "lightgbm.txt", "saved_model.json"]
     manifest = json.loads((path / "saved_model.json").read_text())
-    # The trees are format 2's one member, with no top-level key of their own.
-    assert set(manifest["members"]) == {"lightgbm"} and "lightgbm" not in manifest
+    # The trees are format 2's one model member, with no top-level key of their own (beside
+    # the evidence: mlengine.export.evidence).
+    assert set(manifest["members"]) == {"lightgbm", "evidence"} and "lightgbm" not in manifest
     assert manifest["members"]["lightgbm"]["path"] == "lightgbm.txt"
     assert manifest["members"]["lightgbm"]["format"] == "text"
     assert (path / "lightgbm.txt").read_text().startswith("tree\n")

@@ -67,7 +67,8 @@ def test_manifest_describes_the_model(trained: Any) -> None:
     manifest = h.read_manifest(trained.export_dir)
     assert manifest["format"] == FORMAT_NAME == "mlengine-export"
     assert manifest["format_version"] == FORMAT_VERSION == 2
-    assert manifest["members"] == {}  # a canned export carries no optional member by default
+    # A canned export carries its evidence (mlengine.export.evidence) and no other member.
+    assert set(manifest["members"]) == {"evidence"}
     assert manifest["estimator"] == "DNNLinearCombinedClassifier"
     assert manifest["mlengine_version"] == mlengine.__version__
     spec = manifest["model_spec"]

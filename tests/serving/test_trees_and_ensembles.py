@@ -130,7 +130,8 @@ def _manifest(export: Path) -> dict[str, Any]:
 def test_trees_and_ensembles_are_format_2_members(exported: dict[str, Path]) -> None:
     """One list of optional parts: neither kind has a top-level manifest key of its own."""
     trees, ens = _manifest(exported["trees"]), _manifest(exported["ens"])
-    assert set(trees["members"]) == {"lightgbm"} and "lightgbm" not in trees
+    # (beside the trees' evaluation evidence, mlengine.export.evidence)
+    assert set(trees["members"]) == {"lightgbm", "evidence"} and "lightgbm" not in trees
     assert set(ens["members"]) == {"ensemble"} and "ensemble" not in ens
     entry = ens["members"]["ensemble"]
     assert entry["average"] == "probabilities"

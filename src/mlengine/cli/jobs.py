@@ -9,6 +9,7 @@ override the file; Cloud-only fields are reported as ignored).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
@@ -19,6 +20,7 @@ from mlengine.cli.config import read_config
 from mlengine.cli.gcloud import flush_ignored, ignore, invocation
 from mlengine.cli.metadata import LabelsOption, parse_labels
 from mlengine.cli.output import fail, open_registry, show, status
+from mlengine.cli.progress import activity
 from mlengine.errors import InvalidParameterError
 from mlengine.jobs import Job, JobManager, JobState
 from mlengine.jobs.requests import cloud_only_fields
@@ -65,6 +67,7 @@ SUMMARY_FORMATS = {
     "predictionOutput": 'table[title="Predict Output Summary"](predictionOutput.errorCount, '
     "predictionOutput.outputPath, predictionOutput.predictionCount)",
 }
+PREDICTED_ROWS = re.compile(r"^Predicted (\d+) rows", re.M)
 OVERVIEW_FORMAT = 'table[title="Job Overview"](jobId, createTime, startTime, endTime, state)'
 
 
@@ -142,8 +145,17 @@ def _submitted(jobs: JobManager, job: Job, stream: bool) -> None:
 def _stream(jobs: JobManager, job_id: str, command: str, poll: float) -> None:
     """Print the job's logs until it is over; exit 1 unless it SUCCEEDED."""
     flush_ignored()
-    for text in jobs.follow_logs(job_id, poll=poll):
-        typer.echo(text, nl=False)
+    predicted = 0
+    with activity(f"Job [{job_id}] running...") as live:
+        for text in jobs.follow_logs(job_id, poll=poll):
+            if live.live:
+                live.write(text)
+                # A prediction job logs "Predicted N rows of <file>" as each file is done.
+                predicted += sum(int(n) for n in PREDICTED_ROWS.findall(text))
+                if predicted:
+                    live.update(f"{predicted:,} predictions")
+            else:
+                typer.echo(text, nl=False)
     job = jobs.get_job(job_id)
     if job.state is not JobState.SUCCEEDED:
         # The logs were just printed: the summary, without its copy of their last lines.

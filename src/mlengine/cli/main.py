@@ -13,7 +13,17 @@ from typing import Annotated
 import typer
 
 from mlengine import __version__
-from mlengine.cli import cloud_commands, jobs, local, models, operations, predict, serve, versions
+from mlengine.cli import (
+    cloud_commands,
+    jobs,
+    local,
+    models,
+    operations,
+    predict,
+    serve,
+    tensorboard,
+    versions,
+)
 from mlengine.cli.gcloud import GcloudGroup
 
 app = typer.Typer(
@@ -32,6 +42,7 @@ app.add_typer(operations.app, name="operations")
 app.add_typer(cloud_commands.locations_app, name="locations", hidden=True)
 app.command("predict")(predict.predict)
 app.command("serve")(serve.serve)
+app.command("tensorboard")(tensorboard.tensorboard)
 cloud_commands.register({"": app, "models": models.app, "locations": cloud_commands.locations_app})
 
 

@@ -37,6 +37,7 @@ from mlengine.cli.output import (
     show_if_asked,
     status,
 )
+from mlengine.cli.progress import activity
 from mlengine.errors import NotSupportedError
 from mlengine.registry import OperationType
 
@@ -159,9 +160,10 @@ def create(
         return
     with open_registry(command) as registry:
         status("Creating version (this might take a few minutes)...")
-        version = registry.create_version(
-            model, name, str(origin), description=description, labels=parsed
-        )
+        with activity(f"Creating version [{name}] of model [{model}]..."):
+            version = registry.create_version(
+                model, name, str(origin), description=description, labels=parsed
+            )
         registry.record_operation(
             OperationType.CREATE_VERSION, model, version, response=version.to_json()
         )

@@ -36,7 +36,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -47,7 +47,7 @@ from mlengine.estimator.canned import _columns, _weight_column
 from mlengine.estimator.estimator import Estimator, check_train_arguments
 from mlengine.export.format import signature_defs, signature_inputs
 from mlengine.export.lightgbm_model import MEMBER, write_lightgbm_model
-from mlengine.export.members import MEMBERS_KEY
+from mlengine.export.members import MEMBERS_KEY, write_member
 from mlengine.export.writer import (
     add_serving_inputs,
     check_receiver,
@@ -66,6 +66,14 @@ from mlengine.model.heads import (
 )
 from mlengine.model.trees import COLUMNS_KEY, TreeInputs
 from mlengine.training.config import RunConfig
+from mlengine.training.evidence import MEMBER as EVIDENCE
+from mlengine.training.evidence import (
+    EvidenceCollector,
+    evidence_member,
+    importances_from,
+    load_last_evaluation,
+    save_last_evaluation,
+)
 from mlengine.training.metrics import BinaryMetrics, MulticlassMetrics, RegressionMetrics
 from mlengine.training.summaries import SummaryWriter, write_eval_summaries
 
@@ -223,9 +231,17 @@ class _BoostedTrees(Estimator):
 
     # -- data --------------------------------------------------------------------------------
 
-    def _read(self, input_fn: Any, need_labels: bool) -> tuple[np.ndarray, Any, Any]:
-        """The whole input as the trees' matrix, the labels and the example weights."""
+    def _read(
+        self,
+        input_fn: Any,
+        need_labels: bool,
+        see_features: Callable[[Mapping[str, Any]], None] | None = None,
+    ) -> tuple[np.ndarray, Any, Any]:
+        """The whole input as the trees' matrix, the labels and the example weights
+        (``see_features`` is shown the raw features: evaluation's instances)."""
         features, labels = gather_data(input_fn, None)
+        if see_features is not None:
+            see_features(features)
         weights = None
         if self._weight_column is not None and need_labels:
             if self._weight_column not in features:
@@ -326,7 +342,9 @@ class _BoostedTrees(Estimator):
         if hooks:
             raise NotSupportedError("evaluate(hooks=...) is not supported.")
         booster, trees = self._booster(checkpoint_path)
-        x, labels, weights = self._read(input_fn, need_labels=True)
+        inputs = [spec["name"] for spec in signature_inputs(list(self._inputs.columns))]
+        evidence = EvidenceCollector(self._head, inputs)
+        x, labels, weights = self._read(input_fn, True, evidence.see_features)
         logits = torch.from_numpy(self._logits(booster, x))
         y = torch.from_numpy(self._head.encode_labels(labels))
         w = None if weights is None else torch.from_numpy(weights.astype(np.float64))
@@ -340,10 +358,13 @@ class _BoostedTrees(Estimator):
             metrics = RegressionMetrics(head.logits_dimension)
         losses = head.unreduced_loss(logits, y)
         metrics.update(head.metric_inputs(logits), y, w, losses)
+        evidence.update(logits, y, w)
         result: dict[str, Any] = metrics.result()
         result["loss"] = result["average_loss"]
         result["global_step"] = trees
         write_eval_summaries(self._model_dir, result, trees, name)
+        self._last_evidence = evidence.record(result, trees, metrics.state())
+        save_last_evaluation(self._model_dir, self._last_evidence)
         self._last_eval = dict(result)
         return result
 
@@ -403,6 +424,16 @@ class _BoostedTrees(Estimator):
             row["bias"] = float(contributions[i, -1])
             yield row
 
+    def _evidence_importances(self, booster: lightgbm.Booster) -> dict[str, Any] | None:
+        """The export's importances: each feature's share of the total split gain."""
+        gains = np.asarray(booster.feature_importance(importance_type="gain"), dtype=np.float64)
+        total = gains.sum()
+        if not total > 0:
+            return None
+        return importances_from(
+            dict(zip(self._inputs.feature_names, gains / total, strict=True)), "gain"
+        )
+
     def experimental_feature_importances(self, normalize: bool = False) -> dict[str, float]:
         """Each feature's total split gain, largest first (as TF's gain-based importances);
         ``normalize`` divides by the total, so they sum to 1."""
@@ -440,6 +471,8 @@ class _BoostedTrees(Estimator):
             )
         booster, trees = self._booster(checkpoint_path)
         columns: list[FeatureColumn] = list(self._inputs.columns)
+        record = getattr(self, "_last_evidence", None) or load_last_evaluation(self._model_dir)
+        evidence = evidence_member(self._model_dir, record, self._evidence_importances(booster))
 
         def fill(temp: str) -> None:
             spec = json.loads(json.dumps(self._spec))
@@ -457,9 +490,12 @@ class _BoostedTrees(Estimator):
                 metrics=getattr(self, "_last_eval", None),
             )
             manifest["assets"] = assets
-            # The trees are the export's one member (format 2's list of optional parts).
+            # The trees are the export's one model member (format 2's list of optional parts).
             manifest[MEMBERS_KEY] = {MEMBER: write_lightgbm_model(temp, booster.model_to_string())}
             add_serving_inputs(manifest, serving_inputs)
+            if evidence is not None:
+                relative, data, fields = evidence
+                manifest[MEMBERS_KEY][EVIDENCE] = write_member(temp, relative, data, **fields)
             write_manifest(temp, manifest)
 
         return write_version(export_dir_base, fill)

@@ -11,6 +11,7 @@ like the canned estimators.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import itertools
 import json
@@ -57,12 +58,13 @@ from mlengine.training.distributed import (
     broadcast_text,
     is_chief,
 )
+from mlengine.training.evidence import EvidenceCollector, finite_metrics, save_last_evaluation
 from mlengine.training.fast_step import FastUpdater, backward
 from mlengine.training.head_metrics import metrics_for_head
 from mlengine.training.loop import finite_loss
 from mlengine.training.optimizers import OptimizerSpec, get_optimizer
 from mlengine.training.pipeline import raw_batches
-from mlengine.training.progress import eval_line, number, report
+from mlengine.training.progress import TrainingProgress, eval_line, number, report
 from mlengine.training.summaries import SummaryWriter, write_eval_summaries
 from mlengine.training.torch_private import without_dynamo_import
 
@@ -594,13 +596,19 @@ class CustomEstimator(Estimator):
     def _train_loop(self, input_fn: Any, last_step: int | None) -> None:
         config = self._config
         start = self._global_step
-        tick_time, tick_step, examples = time.monotonic(), start, 0
+        tick_time, tick_step = time.monotonic(), start
         last_save = time.monotonic()
         loss_value: torch.Tensor | None = None
         chief = is_chief()
         self._network.train()  # once: nothing switches it back during the loop
         writer_context: Any = SummaryWriter(self._model_dir) if chief else _NoSummaries()
-        with writer_context as writer:
+        progress = TrainingProgress(
+            start_step=start,
+            last_step=last_step,
+            log_every=config.log_step_count_steps,
+            quiet=config.quiet or not chief,
+        )
+        with writer_context as writer, progress:
             batches = iter(self._batches(input_fn, need_labels=True, repeat=True))
             while last_step is None or self._global_step < last_step:
                 batch = next(batches, None)
@@ -614,22 +622,15 @@ class CustomEstimator(Estimator):
                     break
                 self._global_step += 1
                 step = self._global_step
-                examples += batch.features.num_rows
                 if step % config.save_summary_steps == 0:
                     writer.scalars({"loss": finite_loss(loss_value, step), **scalars}, step)
                 if step % config.log_step_count_steps == 0:
                     now = time.monotonic()
                     elapsed = max(now - tick_time, 1e-9)
-                    rate = (step - tick_step) / elapsed
-                    writer.scalar("global_step/sec", rate, step)
-                    if chief:
-                        speed = f"{examples / elapsed:,.0f} examples/sec"
-                        report(config.quiet, f"global_step/sec: {rate:.4g} ({speed})")
-                    tick_time, tick_step, examples = now, step, 0
-                if chief and (step - 1) % config.log_step_count_steps == 0:
-                    # TF's line at steps 0, N, 2N... (the loss of the step that ran)
-                    shown = number(finite_loss(loss_value, step))
-                    report(config.quiet, f"loss = {shown}, step = {step - 1}")
+                    writer.scalar("global_step/sec", (step - tick_step) / elapsed, step)
+                    tick_time, tick_step = now, step
+                rows = batch.features.num_rows
+                progress.step(step, rows, functools.partial(finite_loss, loss_value, step))
                 due = config.save_checkpoints_steps and step % config.save_checkpoints_steps == 0
                 secs = config.checkpoint_secs
                 if chief and (due or (secs is not None and time.monotonic() - last_save >= secs)):
@@ -668,6 +669,7 @@ class CustomEstimator(Estimator):
             streaming: dict[str, Any] = {}
             head_metrics: Any = None
             head: Head | None = None
+            evidence: EvidenceCollector | None = None
             loss_total, batches, ops = 0.0, 0, None
             for batch in self._batches(input_fn, need_labels=True):
                 if steps is not None and batches >= steps:
@@ -678,7 +680,10 @@ class CustomEstimator(Estimator):
                     head = spec.head
                     if head_metrics is None:
                         head_metrics = metrics_for_head(head)
+                        evidence = EvidenceCollector(head, ())
                     head_metrics.update(spec.logits, spec.labels, spec.weights, spec.unreduced_loss)
+                    assert evidence is not None
+                    evidence.update(spec.logits, spec.labels, spec.weights)
                 loss_total += float(spec.loss.detach())
                 batches += 1
             if batches == 0:
@@ -701,6 +706,17 @@ class CustomEstimator(Estimator):
         if is_chief():  # under torchrun every rank evaluates the whole input alike
             write_eval_summaries(self._model_dir, result, self._global_step, name)
             report(self._config.quiet, eval_line(result, self._global_step))
+            self._last_evidence = (
+                evidence.record(result, self._global_step, head_metrics.state())
+                if evidence is not None
+                else {
+                    "global_step": self._global_step,
+                    "metrics": finite_metrics(result),
+                    "curves": {},
+                    "instances": [],
+                }
+            )
+            save_last_evaluation(self._model_dir, self._last_evidence)
         self._last_eval = dict(result)
         return result
 

@@ -35,6 +35,14 @@ from mlengine.training.distributed import (
     reduce_metric_state,
     world_size,
 )
+from mlengine.training.evidence import (
+    MEMBER,
+    EvidenceCollector,
+    evidence_member,
+    linear_importances,
+    load_last_evaluation,
+    save_last_evaluation,
+)
 from mlengine.training.head_metrics import metrics_for_head
 from mlengine.training.hooks import Hooks
 from mlengine.training.loop import run_training
@@ -329,16 +337,24 @@ class Estimator:
             was_training = model.network.training  # a listener may evaluate mid-training
             model.network.eval()
             metrics = metrics_for_head(model.head)
+            evidence = EvidenceCollector(model.head, model.raw_keys)
             loss_sum = torch.zeros((), dtype=torch.float64, device=self._device)
             batches = 0
-            # (encoded rows, how many of the input function's batches they are)
             encoder = self._encoder(model)
+            # (encoded rows, how many of the input function's batches they are)
             stream = (
-                ((b, 1) for b in encoded_batches(source, encoder, need_labels=True))
+                (
+                    (b, 1)
+                    for b in encoded_batches(
+                        source, encoder, need_labels=True, see_features=evidence.see_features
+                    )
+                )
                 if steps is not None or eval_hooks
                 else (
                     (c, 1 if size is None else math.ceil(c.num_rows / size))
-                    for c, size in encoded_chunks(source, encoder, need_labels=True)
+                    for c, size in encoded_chunks(
+                        source, encoder, need_labels=True, see_features=evidence.see_features
+                    )
                 )
             )
             run_session = _eval_session(session.global_step)
@@ -355,6 +371,7 @@ class Estimator:
                 metrics.update(
                     model.head.metric_inputs(logits), batch.labels, batch.weights, losses
                 )
+                evidence.update(logits, batch.labels, batch.weights)
                 weighted = losses if batch.weights is None else losses * batch.weights
                 loss_sum += weighted.sum()
                 batches += count
@@ -362,6 +379,7 @@ class Estimator:
                     eval_hooks.after_run(contexts, run_session.value)
                     if eval_hooks.stop_requested:
                         break
+            state: dict[str, Any] | None = None
             if distributed:  # exact: sums summed, every score gathered (AUC included)
                 counts = torch.tensor([float(batches)], dtype=torch.float64, device=self._device)
                 state = reduce_metric_state({**metrics.state(), "_loss": loss_sum, "_n": counts[0]})
@@ -382,6 +400,9 @@ class Estimator:
         if is_chief():
             write_eval_summaries(self._model_dir, result, session.global_step, name)
             report(self._config.quiet, eval_line(result, session.global_step))
+            record = evidence.record(result, session.global_step, state or metrics.state())
+            save_last_evaluation(self._model_dir, record)
+            self._last_evidence = record
         self._last_eval = dict(result)
         return result
 
@@ -456,7 +477,7 @@ class Estimator:
         session = self._restored(checkpoint_path)
         path = None
         if is_chief():
-            members = None
+            members: dict[str, tuple[str, bytes, dict[str, Any]]] = {}
             if export_onnx:
                 from mlengine.export.portable import portable_member
 
@@ -465,7 +486,12 @@ class Estimator:
                     name: tensor.detach().cpu().numpy()
                     for name, tensor in model.network.state_dict().items()
                 }
-                members = {"onnx": portable_member(model.spec, weights, model.head)}
+                members["onnx"] = portable_member(model.spec, weights, model.head)
+            evidence = evidence_member(
+                self._model_dir, self._evaluation_record(), linear_importances(session.model)
+            )
+            if evidence is not None:
+                members[MEMBER] = evidence
             path = export_model(
                 export_dir_base,
                 session.model,
@@ -481,6 +507,11 @@ class Estimator:
         return path
 
     export_savedmodel = export_saved_model  # TF1's name
+
+    def _evaluation_record(self) -> dict[str, Any] | None:
+        """The last evaluation of this model_dir (this object's, else the one kept on disk)."""
+        record: dict[str, Any] | None = getattr(self, "_last_evidence", None)
+        return record if record is not None else load_last_evaluation(self._model_dir)
 
 
 class _EvalRunSession:

@@ -45,6 +45,8 @@ from mlengine.export.writer import check_receiver, write_export
 from mlengine.feature_column import FeatureTransformer, to_config
 from mlengine.model.dense_features import ModelFeatures, transformer_key
 from mlengine.model.feature_tensors import FeatureTensors
+from mlengine.training.evidence import MEMBER as EVIDENCE
+from mlengine.training.evidence import evidence_member, load_last_evaluation
 
 if TYPE_CHECKING:
     from mlengine.estimator.custom import CustomEstimator
@@ -348,6 +350,11 @@ def export_custom(
         "inputs": layout.entries,
         "outputs": graph_outputs,
     }
+    members: dict[str, tuple[str, bytes, dict[str, Any]]] = {"onnx": (ONNX_FILE, data, member)}
+    record = getattr(estimator, "_last_evidence", None) or load_last_evaluation(estimator.model_dir)
+    evidence = evidence_member(estimator.model_dir, record)
+    if evidence is not None:
+        members[EVIDENCE] = evidence
     return write_export(
         export_dir_base,
         spec=model_spec,
@@ -359,7 +366,7 @@ def export_custom(
         signature_defs=defs,
         global_step=estimator._global_step,
         metrics=getattr(estimator, "_last_eval", None),
-        members={"onnx": (ONNX_FILE, data, member)},
+        members=members,
         serving_inputs=serving_inputs,
     )
 

@@ -6,6 +6,7 @@ imports it.
 Modules:
 
 * ``ensemble``: several exports served as one version (their average)
+* ``evidence``: ``evidence.json``: an export's curves, history, instances, importances; checked
 * ``format``: the export format (versions 1 and 2): names, the signature, manifest I/O
 * ``lightgbm_model``: a LightGBM text model in an export: written, checked, read
 * ``members``: format 2's optional members (ONNX graphs, ...): kinds, checks, reading

@@ -14,8 +14,10 @@ object, ``members``, keyed by kind::
     }
 
 (an export carries at most one of these three: each is the whole model; see
-:mod:`mlengine.export.scorers`), and ``serving_inputs`` (no file: the serialized inputs, tf.Example
-and CSV, that the export's serving input receiver declared; :mod:`mlengine.export.receivers`).
+:mod:`mlengine.export.scorers`), ``serving_inputs`` (no file: the serialized inputs, tf.Example
+and CSV, that the export's serving input receiver declared; :mod:`mlengine.export.receivers`)
+and ``evidence``: ``{"path": "evidence.json", "bytes", "sha256"}``, how the model did at its
+last evaluation (:mod:`mlengine.export.evidence`).
 
 Each entry is a JSON object. An entry that holds a file names it with ``path`` (relative,
 inside the export) and gives its ``bytes`` and ``sha256``; an entry may also hold no file (a
@@ -222,6 +224,29 @@ register_member(
 )
 
 
+#: The evidence of an export (:mod:`mlengine.export.evidence`): its one file and size bound.
+EVIDENCE_FILE = "evidence.json"
+EVIDENCE_MAX_BYTES = 256 * 1024
+
+
+def _check_evidence(entry: Mapping[str, Any], where: str) -> None:
+    # The file's own layout is checked when it is read (mlengine.export.evidence), never
+    # when a Predictor loads the export: serving does not need it.
+    if entry.get("path") != EVIDENCE_FILE:
+        raise ExportFormatError(f"{where}: 'path' must be {EVIDENCE_FILE!r}.")
+
+
+register_member(
+    MemberKind(
+        name="evidence",
+        description="how the model did at its last evaluation (curves, history, instances)",
+        max_bytes=EVIDENCE_MAX_BYTES,
+        needs_file=True,
+        check=_check_evidence,
+    )
+)
+
+
 def inside(root: str, relative: Any, what: str) -> str:
     """The real path of ``relative`` under ``root``; anything escaping ``root`` (``..``, an
     absolute path, a symbolic link out) is refused, naming ``what``."""
@@ -357,6 +382,8 @@ def write_member(export_dir: str, relative: str, data: bytes, **fields: Any) -> 
 __all__ = [
     "ENSEMBLE_AVERAGES",
     "ENSEMBLE_DIR",
+    "EVIDENCE_FILE",
+    "EVIDENCE_MAX_BYTES",
     "LIGHTGBM_FORMATS",
     "MEMBERS_KEY",
     "MEMBER_KINDS",

@@ -26,6 +26,7 @@ Modules:
 * ``specs``: what a job runs: checked inputs and the command lines
 * ``supervisor``: the detached process that runs one job
 * ``table``: the ``mlengine_jobs`` table: every read and state change of a job
+* ``tensorboard``: where TensorBoard should look: a training job's folder, a version's run
 """
 
 from mlengine.jobs.entities import ACTIVE_STATES, FINAL_STATES, Job, JobKind, JobState

@@ -20,6 +20,7 @@ Modules:
 * ``context``: what the protocols share, and the one frame every prediction goes through
 * ``deferred``: a registry that lets the server start while its database is unreachable
 * ``errors``: errors as the server answers them: the code to HTTP status table
+* ``evidence``: ``GET .../versions/{v}/evidence``: the export's curves, history, instances
 * ``explain``: ``:explain``: sampled Shapley attributions over the raw features
 * ``grpc_server``: the gRPC port: one server for both services, token, limits, statuses
 * ``grpc_tfserving``: TF Serving's PredictionService and ModelService over gRPC

@@ -38,6 +38,7 @@ from mlengine.serving.balance import ConnectionBalancer
 from mlengine.serving.console import Console
 from mlengine.serving.context import ServingContext
 from mlengine.serving.errors import EXCEPTION_HANDLERS
+from mlengine.serving.evidence import Evidence
 from mlengine.serving.explain import Explain
 from mlengine.serving.guard import SiteGuard
 from mlengine.serving.http import json_response
@@ -198,6 +199,7 @@ def create_app(registry: Registry, settings: ServeSettings | None = None) -> Ser
         *TFServing(ctx).routes(),
         *V2(ctx).routes(),
         *Explain(ctx).routes(),
+        *Evidence(ctx).routes(),
         *Jobs(ctx).routes(),
         *Operations(ctx).routes(),
         ApiRoute("GET", "/metrics", metrics_endpoint, Access.OPEN),
@@ -222,7 +224,7 @@ def create_app(registry: Registry, settings: ServeSettings | None = None) -> Ser
             metrics.close()
 
     rules = AccessRules(routes)
-    middleware = [Middleware(Console)]  # the web console's pages: outside the token guard
+    middleware = [Middleware(Console, ctx=ctx)]  # the console's pages: outside the token guard
     if settings.api_token:
         middleware.append(
             Middleware(

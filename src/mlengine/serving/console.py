@@ -1,11 +1,16 @@
-"""The web console at ``/``: models, versions, predictions and jobs in a browser.
+"""The web console at ``/``: models, versions, predictions, jobs and their pictures in a browser.
 
 =======  ====================================  ===========================================
 GET      ``/``                                  Models: list, create, delete
 GET      ``/models/{m}``                        a model: versions, set default, delete, metrics
 GET      ``/models/{m}/new-version``            Create version, with progress until READY
-GET      ``/models/{m}/versions/{v}``           a version, and a "try a prediction" form
+GET      ``/models/{m}/versions/{v}``           a version: its evidence drawn (ROC, PR,
+                                                calibration, history, importances) and a
+                                                prediction form with attributions
+GET      ``/models/{m}/compare?a=v1&b=v2``      two versions' curves in the same charts
 GET      ``/jobs``                              Jobs: list, live log tail, cancel
+GET      ``/jobs/{j}``                          a job: state, times, arguments, failure
+                                                reason, log, and a tuning job's trials
 GET      ``/static/console.js``, ``.css``      the one script and the one stylesheet
 =======  ====================================  ===========================================
 
@@ -16,7 +21,18 @@ is shown as the API words it. Hence :class:`Console` serves the shells and the t
 to anyone, token or not, in front of :class:`~mlengine.serving.auth.BearerAuth`; the script
 asks for the token when an API call answers 401, keeps it in ``sessionStorage`` and sends it as
 ``Authorization: Bearer``. Nothing is loaded from outside the server (no CDN, no build step),
-and the pages' Content-Security-Policy forbids it.
+and the pages' Content-Security-Policy forbids it; the charts are SVG drawn by the script.
+
+**Missing things are 404 pages.** A model, version or job page whose subject does not exist
+answers 404 with a page that says so (and offers nothing to act on), when the server has no API
+token. With a token the page cannot look without revealing what exists to whoever asks, so it
+answers its shell, and the script shows the same not-found page once the API (with the token)
+answers 404.
+
+**TensorBoard.** With ``MLENGINE_TENSORBOARD_URL`` set (say ``http://127.0.0.1:6006/``, a
+``tensorboard --logdir`` over the model directories), a version whose evidence names its
+model directory, and a training job with a ``jobDir``, link to it; a ``{logdir}`` in the URL is
+replaced by that directory, URL-encoded (for a proxy that starts one TensorBoard per folder).
 
 Only GET and HEAD of these paths are answered here; anything else goes on to the API.
 """
@@ -24,13 +40,18 @@ Only GET and HEAD of these paths are answered here; anything else goes on to the
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from importlib import resources
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from mlengine.errors import InvalidParameterError, MLEngineError, NotFoundError
+from mlengine.jobs import JobManager
 
 FILES = resources.files("mlengine.serving") / "console"
 STATIC_TYPES = {
@@ -50,6 +71,9 @@ HEADERS = {
 if TYPE_CHECKING:
     import jinja2
 
+    from mlengine.registry import Registry
+    from mlengine.serving.context import ServingContext
+
 
 @functools.cache
 def _templates() -> jinja2.Environment:
@@ -65,39 +89,116 @@ def _templates() -> jinja2.Environment:
     )
 
 
-def render(template: str, **context: Any) -> HTMLResponse:
+def render(template: str, status: int = 200, **context: Any) -> HTMLResponse:
     """A page shell; values from the URL are escaped by Jinja2's autoescape."""
+    context.setdefault("tensorboard", "")
     html = _templates().get_template(template).render(**context)
-    return HTMLResponse(html, headers=HEADERS)
+    return HTMLResponse(html, status_code=status, headers=HEADERS)
 
 
-async def models_page(_request: Request) -> Response:
-    return render("models.html", page="models", title="Models")
-
-
-async def model_page(request: Request) -> Response:
-    model = request.path_params["model"]
-    return render("model.html", page="model", title=f"Model {model}", model=model)
-
-
-async def new_version_page(request: Request) -> Response:
-    model = request.path_params["model"]
-    return render("new_version.html", page="new-version", title="Create version", model=model)
-
-
-async def version_page(request: Request) -> Response:
-    model, version = request.path_params["model"], request.path_params["version"]
+def not_found(what: str, back: str, back_text: str) -> HTMLResponse:
+    """The 404 page: what does not exist, and a way back (nothing to create or act on)."""
     return render(
-        "version.html",
-        page="version",
-        title=f"Version {version} of {model}",
-        model=model,
-        version=version,
+        "not_found.html",
+        404,
+        page="not-found",
+        title="Not found",
+        what=what,
+        back=back,
+        back_text=back_text,
     )
 
 
-async def jobs_page(_request: Request) -> Response:
-    return render("jobs.html", page="jobs", title="Jobs")
+class Pages:
+    """The console's page handlers; with a serving context, pages of things that do not exist
+    answer 404 (see the module docstring)."""
+
+    def __init__(self, ctx: ServingContext | None = None) -> None:
+        self.ctx = ctx
+        self.tensorboard = "" if ctx is None else ctx.settings.tensorboard_url or ""
+
+    async def _missing(self, lookup: Callable[[Registry], Any]) -> bool:
+        """Whether ``lookup(registry)`` says the thing is missing; never looks when the API
+        needs a token (that would tell anyone what exists)."""
+        if self.ctx is None or self.ctx.settings.api_token:
+            return False
+        try:
+            await self.ctx.manager.call(lookup, self.ctx.registry)
+        except (NotFoundError, InvalidParameterError):
+            return True  # a name that cannot be one does not exist either
+        except MLEngineError:
+            return False  # the registry cannot answer now: the page, whose script says why
+        return False
+
+    def page(self, template: str, **context: Any) -> HTMLResponse:
+        return render(template, tensorboard=self.tensorboard, **context)
+
+    async def models(self, _request: Request) -> Response:
+        return self.page("models.html", page="models", title="Models")
+
+    async def model(self, request: Request) -> Response:
+        model = request.path_params["model"]
+        if await self._model_missing(model):
+            return not_found(f"Model {model} does not exist.", "/", "All models")
+        return self.page("model.html", page="model", title=f"Model {model}", model=model)
+
+    async def _model_missing(self, model: str) -> bool:
+        return await self._missing(lambda registry: registry.get_model(model))
+
+    async def new_version(self, request: Request) -> Response:
+        model = request.path_params["model"]
+        if await self._model_missing(model):
+            return not_found(f"Model {model} does not exist.", "/", "All models")
+        return self.page(
+            "new_version.html", page="new-version", title="Create version", model=model
+        )
+
+    async def version(self, request: Request) -> Response:
+        model, version = request.path_params["model"], request.path_params["version"]
+        if await self._model_missing(model):
+            return not_found(f"Model {model} does not exist.", "/", "All models")
+        if await self._missing(lambda registry: registry.get_version(model, version)):
+            return not_found(
+                f"Version {version} of model {model} does not exist.",
+                f"/models/{quote(model, safe='')}",
+                f"Model {model}",
+            )
+        return self.page(
+            "version.html",
+            page="version",
+            title=f"Version {version} of {model}",
+            model=model,
+            version=version,
+        )
+
+    async def compare(self, request: Request) -> Response:
+        model = request.path_params["model"]
+        if await self._model_missing(model):
+            return not_found(f"Model {model} does not exist.", "/", "All models")
+        return self.page(
+            "compare.html", page="compare", title=f"Compare versions of {model}", model=model
+        )
+
+    async def jobs(self, _request: Request) -> Response:
+        return self.page("jobs.html", page="jobs", title="Jobs")
+
+    async def job(self, request: Request) -> Response:
+        job = request.path_params["job"]
+        if await self._missing(lambda registry: JobManager(registry).get_job(job)):
+            return not_found(f"Job {job} does not exist.", "/jobs", "All jobs")
+        return self.page("job.html", page="job", title=f"Job {job}", job=job)
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/", self.models, methods=["GET"]),
+            Route("/models/{model}", self.model, methods=["GET"]),
+            Route("/models/{model}/new-version", self.new_version, methods=["GET"]),
+            Route("/models/{model}/compare", self.compare, methods=["GET"]),
+            Route("/models/{model}/versions/{version}", self.version, methods=["GET"]),
+            Route("/jobs", self.jobs, methods=["GET"]),
+            Route("/jobs/{job}", self.job, methods=["GET"]),
+            Route("/static/{name}", static_file, methods=["GET"]),
+        ]
 
 
 async def static_file(request: Request) -> Response:
@@ -109,26 +210,22 @@ async def static_file(request: Request) -> Response:
     return Response(body, media_type=media_type, headers=HEADERS)
 
 
-ROUTES = [
-    Route("/", models_page, methods=["GET"]),
-    Route("/models/{model}", model_page, methods=["GET"]),
-    Route("/models/{model}/new-version", new_version_page, methods=["GET"]),
-    Route("/models/{model}/versions/{version}", version_page, methods=["GET"]),
-    Route("/jobs", jobs_page, methods=["GET"]),
-    Route("/static/{name}", static_file, methods=["GET"]),
-]
+ROUTES = Pages().routes()
 
 
 class Console:
     """ASGI middleware serving the console's GET/HEAD routes (:data:`ROUTES`) without a token,
-    and passing every other request on to ``app``. Put it outermost (before the token guard)."""
+    and passing every other request on to ``app``. Put it outermost (before the token guard).
+    With ``ctx`` (the server's shared state), missing models, versions and jobs are 404 pages
+    and the TensorBoard link is on."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, ctx: ServingContext | None = None) -> None:
         self.app = app
+        self.routes = ROUTES if ctx is None else Pages(ctx).routes()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
-            for route in ROUTES:
+            for route in self.routes:
                 match, child = route.matches(scope)
                 if match is Match.FULL:
                     await route.handle({**scope, **child}, receive, send)
@@ -136,4 +233,4 @@ class Console:
         await self.app(scope, receive, send)
 
 
-__all__ = ["ROUTES", "Console"]
+__all__ = ["ROUTES", "Console", "Pages", "not_found", "render"]

@@ -9,7 +9,9 @@ Environment variables (read by :meth:`ServeSettings.from_env`):
 * ``MLENGINE_ALLOWED_HOSTS``: comma-separated names a request's ``Host`` may carry besides
   127.0.0.1, localhost and [::1] (see :mod:`mlengine.serving.guard`).
 * ``MLENGINE_ALLOWED_LOG_DESTINATIONS``: comma-separated prefixes (fsspec URLs or folders) that
-  request logs set through the API may be written under (unset: none).
+  request logs set through the API may be written under (unset: none);
+* ``MLENGINE_TENSORBOARD_URL``: a TensorBoard the console links to from a version whose model
+  directory is known and from a training job (a ``{logdir}`` in it becomes that directory).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from mlengine.errors import InvalidParameterError
+from mlengine.jobs.tensorboard import TENSORBOARD_URL_ENV
 from mlengine.registry import allowed_origins_from_env
 from mlengine.tuning import MAX_BATCH_DELAY_S, MAX_BATCH_ROWS
 
@@ -96,6 +99,7 @@ class ServeSettings:
             :mod:`mlengine.serving.connections`).
         access_log: uvicorn's per-request log line (off: it costs throughput).
         log_level: uvicorn's log level.
+        tensorboard_url: the TensorBoard the console links to (``None``: no link).
     """
 
     host: str = "127.0.0.1"
@@ -123,6 +127,7 @@ class ServeSettings:
     access_log: bool = False
     log_level: str = "info"
     allow_training_jobs: bool = False
+    tensorboard_url: str | None = None
 
     def __post_init__(self) -> None:
         positive = {
@@ -171,6 +176,7 @@ class ServeSettings:
                 if item.strip()
             ),
             "allow_training_jobs": _true(env.get(ALLOW_TRAINING_JOBS_ENV)),
+            "tensorboard_url": env.get(TENSORBOARD_URL_ENV, "").strip() or None,
         }
         known = {f.name for f in fields(cls)}
         for name, value in overrides.items():

@@ -7,6 +7,7 @@ Modules:
 * ``checkpoint``: checkpoints: a safetensors file plus a JSON manifest, written atomically
 * ``config``: ``RunConfig``: where and how an estimator runs
 * ``distributed``: data-parallel training under ``torchrun``: process group, all-reduce
+* ``evidence``: what evaluation records for an export's ``evidence.json``, and writing it
 * ``fast_step``: backward passes and optimizer updates with little Python per step
 * ``ftrl``: FTRL-Proximal as a torch optimizer, with TensorFlow's exact update
 * ``head_metrics``: each head's evaluation metrics under TF's keys, from one table
@@ -18,7 +19,7 @@ Modules:
 * ``optimizers``: TensorFlow-named optimizer specs and the canned estimators' learning rates
 * ``pipeline``: from an ``input_fn`` to encoded batches, transforming large chunks at a time
 * ``prefetch``: run an iterator one item ahead in a background thread (GPU training)
-* ``progress``: TF's progress lines of training and evaluation, and where they go
+* ``progress``: what training shows: a bar in a terminal, TF's log lines, or nothing
 * ``session``: a model with its optimizers and global step: build, checkpoint, restore
 * ``sparse_grads``: row-sparse gradients of lookup tables: rows and values, exchange, clipping
 * ``summaries``: TensorBoard event files with tf.estimator's tags

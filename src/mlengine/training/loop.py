@@ -7,6 +7,7 @@ each checkpoint save; without any, the loop pays nothing for them.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import time
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ from mlengine.training.config import RunConfig
 from mlengine.training.distributed import GradientSync, is_chief
 from mlengine.training.fast_step import FastUpdater, backward, dense_is_exact
 from mlengine.training.hooks import Hooks, RunSession
-from mlengine.training.progress import number, report
+from mlengine.training.progress import TrainingProgress, number, report
 from mlengine.training.session import TrainingSession
 from mlengine.training.sparse_grads import RowGradients, clip_grad_norm
 from mlengine.training.summaries import SummaryWriter
@@ -90,9 +91,8 @@ def run_training(
     network.train()
     start_step = session.global_step
     last_saved = start_step
-    last_save_time = tick_time = log_time = time.monotonic()
+    last_save_time = tick_time = time.monotonic()
     tick_step = start_step
-    examples_since_tick = 0
     loss: torch.Tensor | numpy_steps.Loss | None = None
     batch_rows = 0
 
@@ -113,6 +113,14 @@ def run_training(
         hooks.begin(run_session)
     with contextlib.ExitStack() as stack:
         writer = stack.enter_context(SummaryWriter(model_dir)) if chief else _NoSummaries()
+        progress = stack.enter_context(
+            TrainingProgress(
+                start_step=start_step,
+                last_step=last_step,
+                log_every=config.log_step_count_steps,
+                quiet=config.quiet or not chief,
+            )
+        )
         if numpy_step is not None:  # numpy's BLAS gets the threads torch has
             stack.enter_context(threadpool_limits(torch.get_num_threads(), user_api="blas"))
         iterator = iter(batches)
@@ -131,7 +139,6 @@ def run_training(
                     assert batch.labels is not None
                     loss = head.loss(logits, batch.labels, batch.weights)
                     backward(loss)  # gradients were cleared by the previous update
-                examples_since_tick += batch.num_rows
                 batch_rows = batch.num_rows
             if sync is not None and not sync.all_reduce(batch is not None):
                 break  # some rank's input has ended: every rank stops here, none updated
@@ -155,18 +162,13 @@ def run_training(
             if step % config.log_step_count_steps == 0:
                 now = time.monotonic()
                 elapsed = max(now - tick_time, 1e-9)
-                rate = (step - tick_step) / elapsed
-                writer.scalar("global_step/sec", rate, step)
-                if chief:
-                    speed = f"{examples_since_tick / elapsed:,.0f} examples/sec"
-                    report(config.quiet, f"global_step/sec: {rate:.4g} ({speed})")
-                tick_time, tick_step, examples_since_tick = now, step, 0
-            if chief and not config.quiet and (step - 1) % config.log_step_count_steps == 0:
-                now = time.monotonic()
-                took = "" if step - 1 == start_step else f" ({now - log_time:.3f} sec)"
-                shown = number(finite_loss(loss, step))  # at steps 0, N, 2N..., as TF logs
-                report(config.quiet, f"loss = {shown}, step = {step - 1}{took}")
-                log_time = now
+                writer.scalar("global_step/sec", (step - tick_step) / elapsed, step)
+                tick_time, tick_step = now, step
+            progress.step(
+                step,
+                batch_rows if batch is not None else 0,
+                functools.partial(finite_loss, loss, step),
+            )
             if contexts is not None:
                 assert hooks is not None
                 hooks.after_run(contexts, value_of)

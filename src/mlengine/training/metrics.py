@@ -57,22 +57,33 @@ def _divide(num: Tensor, den: Tensor) -> Tensor:
     return torch.where(den == 0, torch.zeros_like(num), num / safe)
 
 
-def _curve(scores: Tensor, positive: Tensor, weights: Tensor) -> tuple[Tensor, Tensor]:
-    """Cumulative weighted (tp, fp) at every distinct threshold, highest score first, from (0, 0).
+def curve_points(
+    scores: Tensor, positive: Tensor, weights: Tensor
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Cumulative weighted (tp, fp) at every distinct threshold, highest score first, from (0, 0),
+    and those thresholds (the score at which each point is reached; one fewer than the points).
 
     One sort; tied scores form one group, so a tie moves the curve diagonally (half credit).
+    The ROC and precision-recall curves of :mod:`mlengine.training.evidence` are these points.
     """
+    # index_select rather than x[index] / x[mask]: the same values, but torch's advanced
+    # indexing took 17-36 ms for 16,281 rows on CPU where index_select takes microseconds.
     order = torch.argsort(scores, descending=True)
-    s = scores[order]
-    w = weights[order].to(torch.float64)
-    pos = positive[order]
+    s = scores.index_select(0, order)
+    w = weights.index_select(0, order).to(torch.float64)
+    pos = positive.index_select(0, order)
     zero = torch.zeros_like(w)
     tp = torch.cumsum(torch.where(pos, w, zero), 0)
     fp = torch.cumsum(torch.where(pos, zero, w), 0)
     last = torch.ones_like(pos)
     last[:-1] = s[1:] != s[:-1]
+    ends = torch.nonzero(last).squeeze(1)
     origin = torch.zeros(1, dtype=torch.float64, device=s.device)
-    return torch.cat([origin, tp[last]]), torch.cat([origin, fp[last]])
+    return (
+        torch.cat([origin, tp.index_select(0, ends)]),
+        torch.cat([origin, fp.index_select(0, ends)]),
+        s.index_select(0, ends),
+    )
 
 
 def auc_tensors(scores: Tensor, positive: Tensor, weights: Tensor) -> tuple[Tensor, Tensor]:
@@ -100,7 +111,7 @@ def auc_tensors(scores: Tensor, positive: Tensor, weights: Tensor) -> tuple[Tens
     if scores.numel() == 0:
         zero = torch.zeros((), dtype=torch.float64, device=scores.device)
         return zero, zero.clone()
-    tp, fp = _curve(scores, positive, weights)
+    tp, fp, _ = curve_points(scores, positive, weights)
     n_pos, n_neg = tp[-1], fp[-1]
     dtp, dfp = tp[1:] - tp[:-1], fp[1:] - fp[:-1]
     roc = _divide(torch.sum(dfp * (tp[1:] + tp[:-1])) / 2, n_pos * n_neg)
@@ -454,6 +465,7 @@ __all__ = [
     "MulticlassMetrics",
     "RegressionMetrics",
     "auc_tensors",
+    "curve_points",
     "exact_auc",
     "exact_pr_auc",
     "merge_states",

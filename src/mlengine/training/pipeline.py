@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from mlengine.data.batches import ORIGIN, rebatch
@@ -39,15 +39,18 @@ def _split(item: Any) -> tuple[Mapping[str, Any], Any]:
     )
 
 
-def raw_batches(source: Resolved) -> tuple[Iterable[Any], int | None]:
+def raw_batches(source: Resolved, origins: bool = False) -> tuple[Iterable[Any], int | None]:
     """The raw items of a resolved input, and the batch size to cut chunks by (None: the
-    items are the batches). mlengine's own input functions' chunks also carry each row's
-    origin (:meth:`~mlengine.data.InputFn.with_origins`), so a bad value is named by file and
-    row."""
+    items are the batches). With ``origins``, mlengine's own input functions' chunks also
+    carry each row's origin (:meth:`~mlengine.data.InputFn.with_origins`), so a bad value is
+    named by file and row."""
     if isinstance(source, ConstantBatch):
         return [(source.features, source.labels)], None
     if isinstance(source, ChunkedInput):
-        chunks = source.with_origins().chunks() if isinstance(source, InputFn) else source.chunks()
+        if origins and isinstance(source, InputFn):
+            chunks = source.with_origins().chunks()
+        else:
+            chunks = source.chunks()
         if getattr(source, "chunks_are_cut", False):  # whole batches already (contract.py)
             return chunks, source.batch_size
         rows = math.ceil(INPUT_CHUNK_ROWS / source.batch_size) * source.batch_size
@@ -57,16 +60,23 @@ def raw_batches(source: Resolved) -> tuple[Iterable[Any], int | None]:
 
 
 def encoded_chunks(
-    source: Resolved, encoder: Encoder, *, need_labels: bool
+    source: Resolved,
+    encoder: Encoder,
+    *,
+    need_labels: bool,
+    see_features: Callable[[Mapping[str, Any]], None] | None = None,
 ) -> Iterator[tuple[EncodedBatch, int | None]]:
-    """Encoded chunks (or batches) of a resolved input with the batch size to slice them by."""
-    items, batch_size = raw_batches(source)
+    """Encoded chunks (or batches) of a resolved input with the batch size to slice them by;
+    ``see_features`` is shown each raw chunk's features first (evaluation's instances)."""
+    items, batch_size = raw_batches(source, origins=True)
     warned = False
     for index, item in enumerate(items):
         features, labels = _split(item)
         origins = features.get(ORIGIN)
         if origins is not None:
             features = {key: value for key, value in features.items() if key != ORIGIN}
+        if see_features is not None:
+            see_features(features)
         if not warned:
             unused = sorted(set(features) - encoder.required_keys)
             if unused:
@@ -99,16 +109,24 @@ def _where(error: FeatureError | DataError, source: Any, origins: Any, index: in
 
 
 def encoded_batches(
-    source: Resolved, encoder: Encoder, *, need_labels: bool, repeat: bool = False
+    source: Resolved,
+    encoder: Encoder,
+    *,
+    need_labels: bool,
+    repeat: bool = False,
+    see_features: Callable[[Mapping[str, Any]], None] | None = None,
 ) -> Iterator[EncodedBatch | BatchView]:
     """Encoded batches of a resolved input, each exactly as the input batches rows (on the CPU
     as views of their chunk, whose tensors are sliced only if torch reads them); a constant
-    batch is encoded once and, with ``repeat``, yielded for ever."""
+    batch is encoded once and, with ``repeat``, yielded for ever. ``see_features`` is shown
+    each raw chunk's features first (evaluation's instances)."""
     if isinstance(source, ConstantBatch):
-        (batch, _), *_ = encoded_chunks(source, encoder, need_labels=need_labels)
+        (batch, _), *_ = encoded_chunks(
+            source, encoder, need_labels=need_labels, see_features=see_features
+        )
         yield from itertools.repeat(batch) if repeat else (batch,)
         return
-    chunks = encoded_chunks(source, encoder, need_labels=need_labels)
+    chunks = encoded_chunks(source, encoder, need_labels=need_labels, see_features=see_features)
     if encoder.device.type == "cuda":  # encode the next chunk while the GPU trains on this one
         chunks = prefetch(chunks)
     for chunk, batch_size in chunks:
