@@ -133,6 +133,7 @@ def test_files_the_manifest_does_not_list_are_not_copied(
     files = sorted(str(p.relative_to(copied)) for p in copied.rglob("*") if p.is_file())
     assert files == [
         "assets/education.vocab",
+        "evidence.json",
         "saved_model.json",
         "variables/variables.safetensors",
     ]

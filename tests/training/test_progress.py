@@ -109,4 +109,4 @@ def test_train_prints_tfs_lines_to_stderr(
     case.make(tmp_path, config=config).train(case.train_fn(), steps=20)
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert re.search(r"^loss = [\d.e+-]+, step = 20 \(", captured.err, re.M)
+    assert re.search(r"^loss = [\d.e+-]+, step = 10 \(", captured.err, re.M)

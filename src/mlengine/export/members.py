@@ -243,6 +243,9 @@ register_member(
         max_bytes=EVIDENCE_MAX_BYTES,
         needs_file=True,
         check=_check_evidence,
+        # JSON the console reads, never loaded by a Predictor: held to the manifest's limit,
+        # not counted in the memory a version needs.
+        budget="max_manifest_bytes",
     )
 )
 

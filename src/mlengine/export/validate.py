@@ -50,7 +50,7 @@ from mlengine.export.format import (
     signature_inputs,
     signature_outputs,
 )
-from mlengine.export.members import MEMBERS_KEY, member_files
+from mlengine.export.members import MEMBER_KINDS, MEMBERS_KEY, member_files
 from mlengine.feature_column import FeatureColumn, from_config
 from mlengine.limits import MAX_MODEL_BYTES_ENV, ExportLimits, load_json, show_bytes
 from mlengine.model.heads import Head
@@ -269,7 +269,10 @@ def check_signature(manifest: Mapping[str, Any], columns: Columns, head: Head, w
                 )
     dtypes = {entry["dtype"] for entry in expected.values()} | {"float32", "int64", "string"}
     for name, got in found.items():
-        if name not in expected and (got.get("required") or got.get("dtype") not in dtypes):
+        dtype = got.get("dtype")
+        if name not in expected and (
+            got.get("required") or not isinstance(dtype, str) or dtype not in dtypes
+        ):
             raise _refuse(
                 where,
                 f"signature input {name!r} is read by no feature column, so it must be "
@@ -356,8 +359,17 @@ def _loaded_members(members: Mapping[str, Any]) -> dict[str, int]:
     return {
         f"member {name!r}": entry["bytes"]
         for name, entry in members.items()
-        if isinstance(entry, dict) and type(entry.get("bytes")) is int and "path" in entry
+        if isinstance(entry, dict)
+        and type(entry.get("bytes")) is int
+        and "path" in entry
+        and _loaded_whole(name)
     }
+
+
+def _loaded_whole(kind: str) -> bool:
+    """Whether a Predictor loads a member of this kind into memory (evidence it never reads)."""
+    member = MEMBER_KINDS.get(kind)
+    return member is None or member.budget == "max_model_bytes"
 
 
 def model_bytes(
