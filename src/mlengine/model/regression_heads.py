@@ -64,8 +64,11 @@ class PoissonRegressionHead(RegressionHead):
         values = super().encode_labels(labels)
         if (values < 0).any():
             row = int(np.flatnonzero((values < 0).any(axis=1))[0])
+            error = DataError(
+                f"Label of example {row} is negative ({values[row].tolist()}): a Poisson "
+                "regression needs counts >= 0."
+            )
             reason = "negative: a Poisson regression needs counts >= 0"
-            error = DataError(f"Label of example {row} is {reason} ({values[row].tolist()}).")
             raise located(error, row, LABEL, values[row].tolist(), reason)
         return values
 
@@ -121,7 +124,7 @@ class LogisticRegressionHead(RegressionHead):
         bad = (values < 0) | (values > 1)
         if bad.any():
             row = int(np.flatnonzero(bad.any(axis=1))[0])
-            reason = "not in [0, 1], which a logistic regression needs"
+            reason = "a logistic regression needs labels in [0, 1]"
             error = DataError(f"Label of example {row} is {values[row, 0]}: {reason}.")
             raise located(error, row, LABEL, float(values[row, 0]), reason)
         return values

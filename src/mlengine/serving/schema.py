@@ -40,6 +40,7 @@ import pyarrow as pa
 
 from mlengine.feature_column.encoding import FLOAT32_OVERFLOW
 from mlengine.feature_column.memory import ValueMemory
+from mlengine.limits import json_bytes_depth_ok
 from mlengine.serving.errors import ApiError, invalid
 from mlengine.serving.http import json_type
 from mlengine.serving.settings import DEFAULT_MAX_STRING_LENGTH
@@ -233,9 +234,8 @@ def _rows_decoder(
 ) -> msgspec.json.Decoder[Any] | None:
     """A decoder of ``{"instances": [{input: value}, ...], "signature_name"?: "..."}`` that
     accepts only values of their inputs' types (``null`` for an optional input), and no other
-    key in the body, nor keys of an instance that the signature does not list (those take the
-    checks, which ignore them after parsing the body within its depth bound: a skipped value
-    could otherwise nest without limit).
+    key in the body; keys of an instance that the signature does not list are skipped (the
+    caller checks the body's depth, which a skipped value could otherwise exceed).
 
     A string input takes only its ``known`` values (any string where they are None); None when
     a required string input has no known value yet (every request goes through the checks).
@@ -257,7 +257,6 @@ def _rows_decoder(
         fields,
         kw_only=True,
         rename={f"f{index}": name for index, (name, _, _) in enumerate(specs)},
-        forbid_unknown_fields=True,
         gc=False,
     )
     body = msgspec.defstruct(
@@ -346,8 +345,8 @@ class InputSchema:
         except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError, RecursionError):
             return None  # (a skipped unknown key nested too deep: the checks' parser says so)
         instances = body.instances
-        if not instances:
-            return None
+        if not instances or not json_bytes_depth_ok(raw):
+            return None  # (deeper than the bound in a skipped key: the checks' parser says so)
         # One tuple per instance in the order of ``names``, transposed: no call per value.
         columns = map(list, zip(*map(msgspec.structs.astuple, instances), strict=True))
         return Columns(dict(zip(self.names, columns, strict=True)), len(instances)), (
