@@ -727,7 +727,11 @@ class CustomEstimator(Estimator):
         export_onnx: bool = True,
     ) -> str:
         """Export the latest (or given) checkpoint: the network as ONNX (``model.onnx``)
-        beside the feature columns, head and signature. Loading it runs no code of yours."""
+        beside the feature columns, head and signature. Loading it runs no code of yours.
+
+        ONNX is the one form a custom network is exported in, so the export always carries
+        it: ``export_onnx`` (the canned estimators' option, which exporters hand on) changes
+        nothing here."""
         from mlengine.estimator.onnx_export import export_custom
 
         manifest = self._ensure_restored(checkpoint_path)
