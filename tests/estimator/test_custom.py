@@ -89,6 +89,17 @@ def test_the_talks_instances_through_the_onnx_predictor(trained: Any) -> None:
         assert abs(sum(answer["probabilities"]) - 1) < 4 * EPS32
 
 
+def test_predict_keys_filter_and_name_an_unknown_key(trained: Any) -> None:
+    """The one predict loop of every estimator (Estimator._predictions), here a custom one."""
+    rows = estimator.inputs.pandas_input_fn(trained.x.head(5), shuffle=False)
+    only = list(trained.estimator.predict(rows, predict_keys="logistic"))
+    assert [sorted(p) for p in only] == [["logistic"]] * 5
+    batches = list(trained.estimator.predict(rows, yield_single_examples=False))
+    assert len(batches) == 1 and batches[0]["logits"].shape == (5, 1)
+    with pytest.raises(InvalidParameterError, match="nonsense"):
+        list(trained.estimator.predict(rows, predict_keys=["nonsense"]))
+
+
 BINARY_PREDICT_KEYS = ["class_ids", "classes", "logistic", "logits", "probabilities"]
 
 
