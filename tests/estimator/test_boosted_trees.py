@@ -45,6 +45,16 @@ def _classifier(tmp_path: Path, x: pd.DataFrame, **kw: Any) -> estimator.Boosted
     )
 
 
+def test_predict_keys_filter_and_name_an_unknown_key(tmp_path: Path, data: Any) -> None:
+    x, y = data
+    model = _classifier(tmp_path, x, n_trees=2)
+    model.train(_fn(x, y))
+    only = list(model.predict(_fn(x.iloc[:4]), predict_keys="probabilities"))
+    assert [sorted(p) for p in only] == [["probabilities"]] * 4
+    with pytest.raises(InvalidParameterError, match="nonsense"):
+        list(model.predict(_fn(x.iloc[:4]), predict_keys=["nonsense"]))
+
+
 def test_defaults_and_their_lightgbm_parameters_are_tensorflows(tmp_path: Path) -> None:
     x, _ = census_rows(50)
     model = estimator.BoostedTreesClassifier(_columns(x), n_batches_per_layer=1)

@@ -89,6 +89,17 @@ def test_the_talks_instances_through_the_onnx_predictor(trained: Any) -> None:
         assert abs(sum(answer["probabilities"]) - 1) < 4 * EPS32
 
 
+def test_predict_keys_filter_and_name_an_unknown_key(trained: Any) -> None:
+    """The one predict loop of every estimator (Estimator._predictions), here a custom one."""
+    rows = estimator.inputs.pandas_input_fn(trained.x.head(5), shuffle=False)
+    only = list(trained.estimator.predict(rows, predict_keys="logistic"))
+    assert [sorted(p) for p in only] == [["logistic"]] * 5
+    batches = list(trained.estimator.predict(rows, yield_single_examples=False))
+    assert len(batches) == 1 and batches[0]["logits"].shape == (5, 1)
+    with pytest.raises(InvalidParameterError, match="nonsense"):
+        list(trained.estimator.predict(rows, predict_keys=["nonsense"]))
+
+
 BINARY_PREDICT_KEYS = ["class_ids", "classes", "logistic", "logits", "probabilities"]
 
 
@@ -378,3 +389,32 @@ def test_the_module_forms_step_takes_flat_logits_as_the_model_fn_does(tmp_path: 
     flat, column = trained_weights(True), trained_weights(False)
     for name, values in column.items():
         np.testing.assert_array_equal(flat[name], values, err_msg=name)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_both_forms_train_on_cuda_and_export_for_the_cpu(tmp_path: Path) -> None:
+    """``device="cuda"``: a model_fn's variables and a module's weights live on the GPU, the
+    batches' encodings are moved there, and the export (ONNX) predicts on the CPU what the
+    estimator predicted on the GPU."""
+    model_fn_form = _model_fn_estimator(tmp_path / "model_fn", device="cuda")
+    model_fn_form.train(_train_fn(), steps=3)
+    assert model_fn_form.get_variable_value("logits/kernel").shape[-1] == 2
+    assert "accuracy" in model_fn_form.evaluate(_eval_fn())
+
+    x, y = census_rows(300)
+    module_form = estimator.ModuleEstimator(
+        export_helpers.custom_network(),
+        estimator.binary_classification_head(),
+        "Adagrad",
+        model_dir=str(tmp_path / "module"),
+        config=quiet_config(device="cuda"),
+    )
+    module_form.train(estimator.inputs.pandas_input_fn(x, y, batch_size=50, shuffle=True), steps=4)
+    assert next(module_form._network.parameters()).device.type == "cuda"
+    rows = x.head(40)
+    expected = list(module_form.predict(estimator.inputs.pandas_input_fn(rows, shuffle=False)))
+    served = load(module_form.export_saved_model(str(tmp_path / "exports"))).predict(rows)
+    logits = np.array([e["logits"][0] for e in expected])
+    tolerance = 32 * EPS32 * magnitude(module_form._network.cpu(), rows)
+    assert (np.abs(served["logits"][:, 0] - logits) <= tolerance).all()

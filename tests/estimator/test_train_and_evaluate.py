@@ -141,6 +141,24 @@ def test_exports_in_the_same_second_keep_increasing_versions(
     assert numbers == sorted(numbers) and len(set(numbers)) == 3
 
 
+def test_exporters_hand_export_onnx_to_the_export(tmp_path: Path) -> None:
+    """Each exporter passes ``export_onnx=True`` on, as ``export_saved_model`` takes it: a
+    canned model's exports then carry the portable graph; without it they do not."""
+    model = LINEAR.make(tmp_path).train(LINEAR.train_fn(), steps=1)
+    exporters = [
+        estimator.LatestExporter("latest", export_onnx=True),
+        estimator.BestExporter("best", export_onnx=True),
+        estimator.FinalExporter("final", export_onnx=True),
+        estimator.LatestExporter("plain"),
+    ]
+    result = model.evaluate(LINEAR.eval_fn())
+    paths = [e.export(model, str(tmp_path / e.name), None, result, True) for e in exporters]
+    members = [export.load(str(p)).manifest.get("members", {}) for p in paths]
+    assert ["onnx" in m for m in members] == [True, True, True, False]
+    with pytest.raises(InvalidParameterError, match="export_onnx"):
+        estimator.FinalExporter("final", export_onnx="yes")  # type: ignore[arg-type]
+
+
 def test_specs_refuse_bad_arguments() -> None:
     with pytest.raises(InvalidParameterError, match="every_n_steps"):
         estimator.EvalSpec(input_fn=LINEAR.eval_fn(), every_n_steps=0)

@@ -1,8 +1,10 @@
-"""A custom network's export (ONNX) served over HTTP by a real server on 127.0.0.1, in every
-protocol, answers what its Predictor answers (the registry loads it as any other version)."""
+"""A custom network's export (ONNX) served by a real server on 127.0.0.1, in every protocol
+(REST, OIP v2 over gRPC) and ``:explain``, answers what its Predictor answers (the registry
+loads it as any other version)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,7 +30,8 @@ def live(custom_export: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
     with Registry(f"sqlite:///{root / 'r.db'}", root / "artifacts") as registry:
         registry.create_model("custom")
         registry.create_version("custom", "v1", str(custom_export))
-        client = serving_helpers.LiveClient(create_app(registry, ServeSettings()))
+        client = serving_helpers.LiveClient(create_app(registry, ServeSettings(grpc_port=0)))
+        client.grpc = f"127.0.0.1:{client.app.state.grpc_port}"
         try:
             yield client
         finally:
@@ -68,3 +71,29 @@ def test_tf_serving_classify_and_v2_infer(live: Any, predictor: Predictor) -> No
     outputs = {t["name"]: t for t in answer.json()["outputs"]}
     got = np.array(outputs["probabilities"]["data"], dtype=np.float32).reshape(2, 2)
     np.testing.assert_array_equal(got, expected["probabilities"].astype(np.float32))
+
+
+def test_oip_v2_over_grpc(live: Any, predictor: Predictor) -> None:
+    if os.environ.get("CI") == "true":  # CI must not go green without the real client
+        import tritonclient.grpc as module
+    else:
+        module = pytest.importorskip("tritonclient.grpc")
+    instances = export_helpers.census_instances()
+    triton = module.InferenceServerClient(url=live.grpc)
+    try:
+        result = triton.infer("custom", serving_helpers.triton_inputs(module, instances))
+    finally:
+        triton.close()
+    expected = predictor.predict(instances)
+    got = result.as_numpy("probabilities")
+    np.testing.assert_array_equal(got, expected["probabilities"].astype(got.dtype))
+
+
+def test_explain_attributions_add_up_to_the_score_change(live: Any) -> None:
+    instances = export_helpers.census_instances()
+    answer = live.post("/v1/projects/local/models/custom:explain", json={"instances": instances})
+    assert answer.status_code == 200, answer.text
+    for explanation in answer.json()["explanations"]:
+        (label,) = explanation["attributions_by_label"]
+        change = label["example_score"] - label["baseline_score"]
+        assert sum(label["attributions"].values()) == pytest.approx(change, abs=1e-6)

@@ -379,15 +379,12 @@ class _BoostedTrees(Estimator):
         """One dict of predictions per example, keys as tf.estimator's."""
         booster, _ = self._booster(checkpoint_path)
         x, _, _ = self._read(input_fn, need_labels=False)
-        outputs = self._head.predictions(self._logits(booster, x))
-        keys = [predict_keys] if isinstance(predict_keys, str) else predict_keys
-        if keys is not None:
-            outputs = {k: outputs[k] for k in keys}
-        if not yield_single_examples:
-            yield outputs
-            return
-        for i in range(len(x)):
-            yield {k: v[i] for k, v in outputs.items()}
+        yield from self._predictions(
+            [(len(x), lambda: self._head.predictions(self._logits(booster, x)))],
+            predict_keys,
+            yield_single_examples,
+            known=self._head.prediction_keys,
+        )
 
     def experimental_predict_with_explanations(
         self,

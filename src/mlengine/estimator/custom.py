@@ -733,24 +733,17 @@ class CustomEstimator(Estimator):
         if hooks:
             raise NotSupportedError("predict(hooks=...) is not supported.")
         self._ensure_restored(checkpoint_path)
-        keys = [predict_keys] if isinstance(predict_keys, str) else predict_keys
         self._network.eval()
-        for batch in self._batches(input_fn, need_labels=False):
-            with _threads(self._config.intra_op_threads):
-                spec, _ = self._call(batch, ModeKeys.PREDICT)
-                outputs = prediction_arrays(spec)
-            if keys is not None:
-                unknown = sorted(set(keys) - set(outputs))
-                if unknown:
-                    raise InvalidParameterError(
-                        f"predict_keys {unknown} are not among {sorted(outputs)}."
-                    )
-                outputs = {k: outputs[k] for k in keys}
-            if not yield_single_examples:
-                yield outputs
-                continue
-            for i in range(batch.features.num_rows):
-                yield {k: v[i] for k, v in outputs.items()}
+
+        def outputs(batch: _Batch) -> Callable[[], Mapping[str, np.ndarray]]:
+            return lambda: prediction_arrays(self._call(batch, ModeKeys.PREDICT)[0])
+
+        batches = self._batches(input_fn, need_labels=False)
+        yield from self._predictions(
+            ((batch.features.num_rows, outputs(batch)) for batch in batches),
+            predict_keys,
+            yield_single_examples,
+        )
 
     # -- export ----------------------------------------------------------------------------
 
@@ -765,7 +758,11 @@ class CustomEstimator(Estimator):
         export_onnx: bool = True,
     ) -> str:
         """Export the latest (or given) checkpoint: the network as ONNX (``model.onnx``)
-        beside the feature columns, head and signature. Loading it runs no code of yours."""
+        beside the feature columns, head and signature. Loading it runs no code of yours.
+
+        ONNX is the one form a custom network is exported in, so the export always carries
+        it: ``export_onnx`` (the canned estimators' option, which exporters hand on) changes
+        nothing here."""
         from mlengine.estimator.onnx_export import export_custom
 
         manifest = self._ensure_restored(checkpoint_path)

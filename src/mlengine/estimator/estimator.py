@@ -11,7 +11,7 @@ import logging
 import math
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -431,25 +431,54 @@ class Estimator:
             )
         session = self._restored(checkpoint_path)
         model = session.model
-        keys = [predict_keys] if isinstance(predict_keys, str) else predict_keys
-        if keys is not None:
-            unknown = sorted(set(keys) - set(model.head.prediction_keys))
-            if unknown:
-                raise InvalidParameterError(
-                    f"predict_keys {unknown} are not among {list(model.head.prediction_keys)}."
-                )
         model.network.eval()
         encoder = Encoder(model, self._device)  # no weight column: predict needs no weights
+
+        def outputs(chunk: Any) -> Callable[[], Mapping[str, np.ndarray]]:
+            return lambda: model.head.predictions(model.network(chunk.inputs))
+
         source = resolve_input(input_fn, self._config.tf_random_seed)
-        for chunk, _ in encoded_chunks(source, encoder, need_labels=False):
+        chunks = encoded_chunks(source, encoder, need_labels=False)
+        yield from self._predictions(
+            ((chunk.num_rows, outputs(chunk)) for chunk, _ in chunks),
+            predict_keys,
+            yield_single_examples,
+            known=model.head.prediction_keys,
+        )
+
+    def _predictions(
+        self,
+        batches: Iterable[tuple[int, Callable[[], Mapping[str, np.ndarray]]]],
+        predict_keys: Sequence[str] | str | None,
+        yield_single_examples: bool,
+        known: Sequence[str] | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """``predict``'s loop, for every estimator: each batch's columnar outputs computed
+        (with the config's torch threads), kept to ``predict_keys``, and yielded whole or as
+        one dict per example. ``batches`` gives each batch's row count and its computation.
+        Unknown ``predict_keys`` are an error before any batch is computed where the keys
+        are ``known`` up front, else at the first batch."""
+        keys = [predict_keys] if isinstance(predict_keys, str) else predict_keys
+
+        def check(available: Iterable[str]) -> None:
+            unknown = sorted(set(keys or ()) - set(available))
+            if unknown:
+                raise InvalidParameterError(
+                    f"predict_keys {unknown} are not among {list(available)}."
+                )
+
+        if known is not None:
+            check(known)
+        for num_rows, compute in batches:
             with _threads(self._config.intra_op_threads):
-                outputs = model.head.predictions(model.network(chunk.inputs))
+                outputs = compute()
             if keys is not None:
+                check(outputs)
                 outputs = {k: outputs[k] for k in keys}
             if not yield_single_examples:
-                yield outputs
+                yield dict(outputs)
                 continue
-            for i in range(chunk.num_rows):
+            for i in range(num_rows):
                 yield {k: v[i] for k, v in outputs.items()}
 
     # -- export --------------------------------------------------------------------------

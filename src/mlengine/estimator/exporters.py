@@ -2,6 +2,8 @@
 
 Each writes to ``<model_dir>/export/<name>/<timestamp>/`` and prunes the oldest numbered
 folders beyond ``exports_to_keep`` (garbage collection only ever touches numeric folders).
+``export_onnx=True`` (mlengine's, keyword-only) is handed to ``export_saved_model`` as its
+own argument: a canned model's exports then also carry the portable ``model.onnx``.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ class Exporter:
         assets_extra: Any = None,
         as_text: bool = False,
         exports_to_keep: int | None = 5,
+        *,
+        export_onnx: bool = False,
     ):
         if not isinstance(name, str) or not name or "/" in name or name.startswith("."):
             raise InvalidParameterError(
@@ -52,13 +56,22 @@ class Exporter:
                 f"The 'exports_to_keep' parameter of {type(self).__name__} must be None or >= 1. "
                 f"Got {exports_to_keep!r}."
             )
+        if not isinstance(export_onnx, bool):
+            raise InvalidParameterError(
+                f"The 'export_onnx' parameter of {type(self).__name__} must be True or False. "
+                f"Got {export_onnx!r}."
+            )
         self.name = name
         self.serving_input_receiver_fn = serving_input_receiver_fn
         self.exports_to_keep = exports_to_keep
+        self.export_onnx = export_onnx
 
     def _write(self, estimator: Any, export_path: str, checkpoint_path: str | None) -> str:
         path = estimator.export_saved_model(
-            export_path, self.serving_input_receiver_fn, checkpoint_path=checkpoint_path
+            export_path,
+            self.serving_input_receiver_fn,
+            checkpoint_path=checkpoint_path,
+            export_onnx=self.export_onnx,
         )
         prune_exports(export_path, self.exports_to_keep)
         return str(path)
@@ -91,8 +104,23 @@ class LatestExporter(Exporter):
 class FinalExporter(Exporter):
     """Export once, after the final evaluation."""
 
-    def __init__(self, name: str, serving_input_receiver_fn: Any = None, **kwargs: Any):
-        super().__init__(name, serving_input_receiver_fn, exports_to_keep=None, **kwargs)
+    def __init__(
+        self,
+        name: str,
+        serving_input_receiver_fn: Any = None,
+        assets_extra: Any = None,
+        as_text: bool = False,
+        *,
+        export_onnx: bool = False,
+    ):
+        super().__init__(
+            name,
+            serving_input_receiver_fn,
+            assets_extra,
+            as_text,
+            exports_to_keep=None,
+            export_onnx=export_onnx,
+        )
 
     def export(
         self,
@@ -119,8 +147,17 @@ class BestExporter(Exporter):
         assets_extra: Any = None,
         as_text: bool = False,
         exports_to_keep: int | None = 5,
+        *,
+        export_onnx: bool = False,
     ):
-        super().__init__(name, serving_input_receiver_fn, assets_extra, as_text, exports_to_keep)
+        super().__init__(
+            name,
+            serving_input_receiver_fn,
+            assets_extra,
+            as_text,
+            exports_to_keep,
+            export_onnx=export_onnx,
+        )
         self.compare_fn = compare_fn
         self.best: dict[str, Any] | None = None
 

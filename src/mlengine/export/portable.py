@@ -34,7 +34,7 @@ from mlengine.feature_column.onnx_graph import ONNX_OPSET, OnnxGraph, encode, on
 from mlengine.feature_column.serialization import column_configs
 from mlengine.feature_column.transform import EncodedFeatures, count_rows, transform_all
 from mlengine.model.heads import Head
-from mlengine.model.numpy_network import NumpyNetwork, _affine
+from mlengine.model.numpy_network import NumpyNetwork, dnn_layers
 from mlengine.model.onnx_network import network_logits
 
 if TYPE_CHECKING:
@@ -202,13 +202,7 @@ def _dnn_bound(
     x = np.concatenate(inputs, axis=1)
     error = np.concatenate(errors, axis=1)
     batch_norm = bool(spec.get("batch_norm", False))
-    layers = []
-    index = 0
-    while f"dnn.hidden.{index}.weight" in weights:
-        norm = f"dnn.hidden.{index + 1}" if batch_norm else None
-        layers.append(_affine(weights, f"dnn.hidden.{index}", norm))
-        index += 2 if batch_norm else 1
-    layers.append(_affine(weights, "dnn.logits", None))
+    layers = dnn_layers(weights, batch_norm)
     rows = x.shape[0]
     # Each source of rounding error (the inputs, then each layer's sums): its error bound and
     # its Jacobian to the current layer, per row [n, units, source units] (relu nets only).

@@ -73,6 +73,22 @@ def _affine(weights: Weights, prefix: str, norm: str | None) -> tuple[np.ndarray
     return weight, bias
 
 
+def dnn_layers(weights: Weights, batch_norm: bool) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The DNN part's layers in eval mode, hidden ones then the logits: ``(W [in, out], b)``
+    each, read from the weights by name (``dnn.hidden.<i>``, ``dnn.logits``), with each
+    hidden layer's batch norm (its moving statistics) folded into it. The one reading of
+    those names for every inference path: numpy, ONNX and the ONNX error bound."""
+    step = 2 if batch_norm else 1
+    layers: list[tuple[np.ndarray, np.ndarray]] = []
+    index = 0
+    while f"dnn.hidden.{index}.weight" in weights:
+        norm = f"dnn.hidden.{index + 1}" if batch_norm else None
+        layers.append(_affine(weights, f"dnn.hidden.{index}", norm))
+        index += step
+    layers.append(_affine(weights, "dnn.logits", None))
+    return layers
+
+
 def _with_bias_row(weight: np.ndarray, bias: np.ndarray, ones: float, carry: bool) -> np.ndarray:
     """``[[W, 0], [b / ones, 1 / ones]]``: the layer as one matmul of an input whose last
     column holds ``ones``; with ``carry``, an extra output column of 1 (for the next layer)."""
@@ -138,13 +154,7 @@ class NumpyNetwork:
         self.has_dnn = embeddings is not None
         if embeddings is not None:
             self.embeddings = [(weights[f"dnn.tables.{e.table}"], e.max_norm) for e in embeddings]
-            step = 2 if batch_norm else 1
-            affine: list[tuple[np.ndarray, np.ndarray]] = []
-            while f"dnn.hidden.{len(affine) * step}.weight" in weights:
-                i = len(affine) * step
-                norm = f"dnn.hidden.{i + 1}" if batch_norm else None
-                affine.append(_affine(weights, f"dnn.hidden.{i}", norm))
-            affine.append(_affine(weights, "dnn.logits", None))
+            affine = dnn_layers(weights, batch_norm)
             # Each layer is one matmul: its input carries a column of ones (the first layer's
             # is appended to the features, later ones come out of the previous layer through
             # the activation, which turns 1 into activation(1)), and the bias is a weight row.

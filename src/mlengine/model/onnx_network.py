@@ -18,7 +18,7 @@ import numpy as np
 from mlengine.errors import NotSupportedError
 from mlengine.feature_column import EmbeddingSpec
 from mlengine.feature_column.onnx_graph import GraphEncoded, OnnxGraph
-from mlengine.model.numpy_network import _affine
+from mlengine.model.numpy_network import dnn_layers
 
 Weights = Mapping[str, np.ndarray]
 
@@ -106,14 +106,9 @@ def dnn_logits(
         table = graph.const(weights[f"dnn.tables.{spec.table}"].astype(np.float32), spec.table)
         parts.append(weighted_sum(graph, table, ids, ids_weights, spec.max_norm))
     x = parts[0] if len(parts) == 1 else str(graph.op("Concat", *parts, axis=1))
-    step = 2 if batch_norm else 1
-    layer = 0
-    while f"dnn.hidden.{layer}.weight" in weights:
-        norm = f"dnn.hidden.{layer + 1}" if batch_norm else None
-        weight, bias = _affine(weights, f"dnn.hidden.{layer}", norm)
-        x = function(graph, _dense_layer(graph, x, weight, bias))
-        layer += step
-    weight, bias = _affine(weights, "dnn.logits", None)
+    *hidden, (weight, bias) = dnn_layers(weights, batch_norm)
+    for hidden_weight, hidden_bias in hidden:
+        x = function(graph, _dense_layer(graph, x, hidden_weight, hidden_bias))
     return _dense_layer(graph, x, weight, bias)
 
 
