@@ -45,11 +45,27 @@ HIDDEN_UNITS = (128, 64)
 MAX_CLASSES = 50
 
 
-def tabular_optimizers() -> tuple[FtrlOptimizer, AdamOptimizer]:
+def linear_learning_rate(batch_size: int) -> float:
+    """FTRL's rate for the wide part at ``batch_size``: ``LINEAR_LEARNING_RATE`` at 1024 and
+    above, scaled by ``sqrt(batch_size / 1024)`` below.
+
+    FTRL divides each step by the root of the summed squared gradients, so a weight moves about
+    the rate per step whatever the gradient's size; with small batches a bucket's gradient is a
+    row or two, mostly noise, and the weights wander by the rate. On diabetes (278 rows, batch
+    32) 0.3 overfit within 12 epochs; 0.053 took RMSE 68.7 -> 63.8 (issue 23).
+
+    Example:
+        >>> linear_learning_rate(1024), round(linear_learning_rate(32), 3)
+        (0.3, 0.053)
+    """
+    return LINEAR_LEARNING_RATE * math.sqrt(min(1.0, batch_size / 1024))
+
+
+def tabular_optimizers(batch_size: int = 1024) -> tuple[FtrlOptimizer, AdamOptimizer]:
     """The presets' optimizers: FTRL for the wide part, Adam for the DNN."""
     return (
         FtrlOptimizer(
-            learning_rate=LINEAR_LEARNING_RATE,
+            learning_rate=linear_learning_rate(batch_size),
             initial_accumulator_value=LINEAR_INITIAL_ACCUMULATOR,
         ),
         AdamOptimizer(learning_rate=DNN_LEARNING_RATE),
@@ -189,8 +205,9 @@ def train_tabular(
 
     Columns come from :func:`~mlengine.feature_column.infer_feature_columns` (fitted on the
     training rows only), the task from the label (:func:`infer_task`), the optimizers from the
-    tabular presets (FTRL at 0.3 with initial accumulator 0.001 for the wide part, Adam at 0.001
-    and dropout 0.3 for a [128, 64] DNN). Training runs in rounds of epochs; after each, the
+    tabular presets (FTRL at 0.3 with initial accumulator 0.001 for the wide part, scaled down
+    for batches under 1024 by :func:`linear_learning_rate`; Adam at 0.001 and dropout 0.3 for a
+    [128, 64] DNN). Training runs in rounds of epochs; after each, the
     validation rows are evaluated (AUC for two classes, else the average loss), and training
     stops after ``patience`` rounds without improvement. The checkpoints after the best one
     are removed, so the estimator (and its export) is the best model seen.
@@ -240,7 +257,7 @@ def train_tabular(
     config = RunConfig(
         tf_random_seed=seed, quiet=quiet, keep_checkpoint_max=keep, log_step_count_steps=10**9
     )
-    linear_optimizer, dnn_optimizer = tabular_optimizers()
+    linear_optimizer, dnn_optimizer = tabular_optimizers(batch)
     common: dict[str, Any] = {
         "model_dir": model_dir,
         "linear_feature_columns": list(columns.linear_feature_columns),
