@@ -10,7 +10,13 @@ import pytest
 
 from mlengine import estimator
 from mlengine.errors import FeatureError
-from mlengine.estimator.tabular import default_batch_size, infer_task, train_tabular
+from mlengine.estimator.tabular import (
+    _split,
+    default_batch_size,
+    infer_task,
+    latest_rows_fit,
+    train_tabular,
+)
 from mlengine.export import load
 from mlengine.training.checkpoint import latest_checkpoint
 
@@ -93,3 +99,21 @@ def test_bad_labels_are_clear_errors(labels: np.ndarray, message: str) -> None:
     frame = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0]})
     with pytest.raises(FeatureError, match=message):
         train_tabular(frame, labels)
+
+
+def test_validation_takes_the_latest_rows_unless_the_labels_look_sorted() -> None:
+    rng = np.random.default_rng(0)
+    shuffled = rng.integers(0, 2, 1000)
+    assert latest_rows_fit(shuffled, 100, regression=False)
+    # Sorted by class: the last rows hold one class; a random draw validates instead.
+    assert not latest_rows_fit(np.sort(shuffled), 100, regression=False)
+    values = rng.normal(size=1000)
+    assert latest_rows_fit(values, 100, regression=True)
+    assert not latest_rows_fit(np.sort(values), 100, regression=True)
+    frame = pd.DataFrame({"x": np.arange(1000.0), "label": shuffled})
+    train_x, _, valid_x, _ = _split(frame[["x"]], shuffled, 0.1, 1, regression=False)
+    assert valid_x is not None and valid_x["x"].tolist() == list(range(900, 1000))
+    assert train_x["x"].tolist() == list(range(900))
+    ordered = np.sort(shuffled)
+    _, _, valid_x, valid_y = _split(frame[["x"]], ordered, 0.1, 1, regression=False)
+    assert valid_y is not None and set(valid_y.tolist()) == {0, 1}

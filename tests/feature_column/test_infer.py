@@ -10,7 +10,7 @@ import pytest
 
 from mlengine import feature_column as fc
 from mlengine.errors import FeatureError, InvalidParameterError
-from mlengine.feature_column.analyze import embedding_dimension
+from mlengine.feature_column.analyze import embedding_dimension, quantile_buckets
 
 
 def _frame(n: int = 400, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
@@ -48,7 +48,7 @@ def test_each_kind_of_feature_gets_its_columns() -> None:
     linear = {c.name: c for c in cols.linear_feature_columns}
     # One bucket per value: boundaries at the values above the smallest.
     assert linear["few_values"].boundaries == (5.0, 7.5)
-    assert 10 <= linear["wide_quantiles"].num_buckets <= 17
+    assert linear["wide_quantiles"].num_buckets == 5  # sqrt(400 rows) / 4
     color = linear["color"]
     assert isinstance(color, fc.VocabularyColumn)
     assert sorted(color.vocabulary) == ["blue", "green", "red"]  # stripped
@@ -58,6 +58,11 @@ def test_each_kind_of_feature_gets_its_columns() -> None:
     counts = x["user"].value_counts()
     # Ids seen once share the out-of-vocabulary bucket (what "unseen" means is learnt).
     assert set(user.vocabulary) == set(counts[counts >= 2].index)
+    # Trees read every id seen (LightGBM groups rare categories itself).
+    trees = {c.name: c for c in cols.tree_feature_columns}
+    assert isinstance(trees["user"], fc.VocabularyColumn)
+    assert set(trees["user"].vocabulary) == set(counts.index)
+    assert trees["user"].num_oov_buckets == 1
     dnn = {c.name for c in cols.dnn_feature_columns}
     assert {"few", "wide", "few_values_embedding", "color_embedding", "user_embedding"} <= dnn
     assert "const" not in dnn and "one_word_embedding" not in dnn
@@ -67,6 +72,11 @@ def test_many_distinct_strings_are_ids_without_being_told() -> None:
     n = 3000
     x = pd.DataFrame({"item": [f"i{i % 1500}" for i in range(n)], "k": ["a", "b"] * (n // 2)})
     assert _by_key(fc.infer_feature_columns(x))["item"].kind == "id"
+
+
+def test_quantile_buckets_grow_with_the_rows_within_caps() -> None:
+    counts = [quantile_buckets(n) for n in (10, 278, 400, 4096, 14_400, 10**6)]
+    assert counts == [4, 4, 5, 16, 30, 32]
 
 
 def test_embedding_dimension_grows_with_cardinality_within_caps() -> None:

@@ -45,11 +45,27 @@ HIDDEN_UNITS = (128, 64)
 MAX_CLASSES = 50
 
 
-def tabular_optimizers() -> tuple[FtrlOptimizer, AdamOptimizer]:
+def linear_learning_rate(batch_size: int) -> float:
+    """FTRL's rate for the wide part at ``batch_size``: ``LINEAR_LEARNING_RATE`` at 1024 and
+    above, scaled by ``sqrt(batch_size / 1024)`` below.
+
+    FTRL divides each step by the root of the summed squared gradients, so a weight moves about
+    the rate per step whatever the gradient's size; with small batches a bucket's gradient is a
+    row or two, mostly noise, and the weights wander by the rate. On diabetes (278 rows, batch
+    32) 0.3 overfit within 12 epochs; 0.053 took RMSE 68.7 -> 63.8 (issue 23).
+
+    Example:
+        >>> linear_learning_rate(1024), round(linear_learning_rate(32), 3)
+        (0.3, 0.053)
+    """
+    return LINEAR_LEARNING_RATE * math.sqrt(min(1.0, batch_size / 1024))
+
+
+def tabular_optimizers(batch_size: int = 1024) -> tuple[FtrlOptimizer, AdamOptimizer]:
     """The presets' optimizers: FTRL for the wide part, Adam for the DNN."""
     return (
         FtrlOptimizer(
-            learning_rate=LINEAR_LEARNING_RATE,
+            learning_rate=linear_learning_rate(batch_size),
             initial_accumulator_value=LINEAR_INITIAL_ACCUMULATOR,
         ),
         AdamOptimizer(learning_rate=DNN_LEARNING_RATE),
@@ -122,8 +138,38 @@ class TabularResult:
     best_step: int | None = None
 
 
+#: The latest rows validate unless their labels look sorted: a class's share in them below
+#: this fraction of (or above its inverse times) its share in all rows, or (regression) their
+#: mean further than this many standard deviations from the overall mean.
+SORTED_LABEL_RATIO = 0.5
+
+
+def latest_rows_fit(labels: np.ndarray, count: int, regression: bool) -> bool:
+    """Whether the last ``count`` rows can validate: the rows' own order is the default
+    (for a table in time order the latest rows stand for the future, as a test set after a
+    time split does; for shuffled rows they are as good as a random draw), unless the labels
+    look sorted (see ``SORTED_LABEL_RATIO``).
+
+    On the generated recommendation task (time split, most test users new) the latest rows
+    instead of a random 10% took test AUC from 0.6902 to 0.7052 on seed 3 (LightGBM 0.7049):
+    a random draw rewards memorising the users seen, which the future does not hold.
+    """
+    tail = labels[len(labels) - count :]
+    if count < 1 or tail.size == 0:
+        return False
+    if regression:
+        labels, tail = labels.astype(np.float64), tail.astype(np.float64)
+        spread = float(labels.std()) or 1.0
+        return abs(float(tail.mean()) - float(labels.mean())) <= SORTED_LABEL_RATIO * spread
+    values, counts = np.unique(labels.astype(str), return_counts=True)
+    shares = counts / labels.size
+    tail_counts = np.array([(tail.astype(str) == v).sum() for v in values])
+    ratio = (tail_counts / tail.size) / shares
+    return bool(np.all((ratio >= SORTED_LABEL_RATIO) & (ratio <= 1 / SORTED_LABEL_RATIO)))
+
+
 def _split(
-    x: pd.DataFrame, y: np.ndarray, validation: Any, seed: int
+    x: pd.DataFrame, y: np.ndarray, validation: Any, seed: int, regression: bool
 ) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame | None, np.ndarray | None]:
     if validation is None or validation == 0:
         return x, y, None, None
@@ -135,9 +181,12 @@ def _split(
             "The 'validation' parameter must be None, a fraction in (0, 0.5) or a (features, "
             f"labels) pair. Got {validation!r} instead."
         )
-    order = np.random.default_rng(seed).permutation(len(x))
     cut = int(round(len(x) * validation))
-    held, kept = np.sort(order[:cut]), np.sort(order[cut:])
+    if latest_rows_fit(y, cut, regression):
+        held, kept = np.arange(len(x) - cut, len(x)), np.arange(len(x) - cut)
+    else:
+        order = np.random.default_rng(seed).permutation(len(x))
+        held, kept = np.sort(order[:cut]), np.sort(order[cut:])
     return (
         x.iloc[kept].reset_index(drop=True),
         y[kept],
@@ -189,8 +238,9 @@ def train_tabular(
 
     Columns come from :func:`~mlengine.feature_column.infer_feature_columns` (fitted on the
     training rows only), the task from the label (:func:`infer_task`), the optimizers from the
-    tabular presets (FTRL at 0.3 with initial accumulator 0.001 for the wide part, Adam at 0.001
-    and dropout 0.3 for a [128, 64] DNN). Training runs in rounds of epochs; after each, the
+    tabular presets (FTRL at 0.3 with initial accumulator 0.001 for the wide part, scaled down
+    for batches under 1024 by :func:`linear_learning_rate`; Adam at 0.001 and dropout 0.3 for a
+    [128, 64] DNN). Training runs in rounds of epochs; after each, the
     validation rows are evaluated (AUC for two classes, else the average loss), and training
     stops after ``patience`` rounds without improvement. The checkpoints after the best one
     are removed, so the estimator (and its export) is the best model seen.
@@ -201,8 +251,10 @@ def train_tabular(
         label: the label's column name, or the labels (array-like, one per row).
         model_dir: where checkpoints go (a temporary folder when None).
         task: None (inferred), ``"classification"`` or ``"regression"``.
-        validation: a fraction of rows held out (random, seeded), a ``(features, labels)``
-            pair (for a time split, pass the latest rows), or None (no early stopping).
+        validation: a fraction of rows held out, a ``(features, labels)`` pair, or None (no
+            early stopping). A fraction takes the last rows (the latest, for a table in time
+            order) unless the labels look sorted, then a random draw (seeded); see
+            :func:`latest_rows_fit`.
         max_epochs: most epochs in all.
         epochs_per_round: epochs between evaluations (None: enough for about 100 steps).
         patience: rounds without improvement before stopping.
@@ -224,7 +276,7 @@ def train_tabular(
     """
     x, y = _frame(data, label)
     found = infer_task(y, task)
-    train_x, train_y, valid_x, valid_y = _split(x, y, validation, seed)
+    train_x, train_y, valid_x, valid_y = _split(x, y, validation, seed, found.kind == "regression")
     columns = infer_feature_columns(
         train_x,
         train_y,
@@ -240,7 +292,7 @@ def train_tabular(
     config = RunConfig(
         tf_random_seed=seed, quiet=quiet, keep_checkpoint_max=keep, log_step_count_steps=10**9
     )
-    linear_optimizer, dnn_optimizer = tabular_optimizers()
+    linear_optimizer, dnn_optimizer = tabular_optimizers(batch)
     common: dict[str, Any] = {
         "model_dir": model_dir,
         "linear_feature_columns": list(columns.linear_feature_columns),
