@@ -100,9 +100,13 @@ def test_quiet_reads_no_loss() -> None:
 
 
 def test_train_prints_tfs_lines_to_stderr(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from mlengine import estimator
+    from mlengine.training import progress
+
+    # No sink: importing mlengine.tf (another test, same process) routes lines to tf.logging.
+    monkeypatch.setattr(progress, "_sink", None)
 
     case = CASES[0]
     config = estimator.RunConfig(log_step_count_steps=10, tf_random_seed=1)
