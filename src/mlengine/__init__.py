@@ -18,6 +18,7 @@ and ``tuning`` are read by every layer):
 * ``estimator``: the canned estimators, with tf.estimator's API
 * ``registry``: models, their versions and their files
 * ``jobs``: training and batch prediction jobs run in the background
+* ``hypertune``: cloudml-hypertune's reporter, for trainers of tuning jobs
 * ``serving``: the prediction server (``mlengine serve``)
 * ``cli``: the ``mlengine`` command
 """

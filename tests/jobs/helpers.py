@@ -58,6 +58,44 @@ import os, time
 print(f"worker {os.environ['RANK']} pid {os.getpid()}", flush=True)
 time.sleep(600)
 """,
+    "tune.py": """
+# A trainer for tuning jobs: objective -(x - 0.3)^2 - (units != "b") / 10, reported per step.
+import argparse, os, sys, time
+parser = argparse.ArgumentParser()
+parser.add_argument("--job-dir")
+parser.add_argument("--x", type=float, default=0.0)
+parser.add_argument("--units", default="a")
+parser.add_argument("--n", type=int, default=1)
+parser.add_argument("--how", default="report")  # report | summaries | none | crash | sleep
+parser.add_argument("--steps", type=int, default=3)
+parser.add_argument("--tag", default="score")
+parser.add_argument("--pause", type=float, default=0.0)
+args = parser.parse_args()
+print("trial", os.environ.get("CLOUD_ML_TRIAL_ID"), "job-dir", args.job_dir, sys.argv[1:],
+      flush=True)
+if args.how == "crash":
+    raise RuntimeError("boom in trial")
+if args.how == "sleep":
+    print(f"sleeping {os.getpid()}", flush=True)
+    time.sleep(600)
+objective = -((args.x - 0.3) ** 2) - (args.units != "b") / 10
+for step in range(1, args.steps + 1):
+    value = objective - (args.steps - step) / 10
+    if args.how == "report":
+        from mlengine.hypertune import HyperTune
+        HyperTune().report_hyperparameter_tuning_metric(
+            hyperparameter_metric_tag=args.tag, metric_value=value, global_step=step * 100)
+    elif args.how == "summaries":
+        from tensorboard.compat.proto.event_pb2 import Event
+        from tensorboard.compat.proto.summary_pb2 import Summary
+        from tensorboard.summary.writer.event_file_writer import EventFileWriter
+        writer = EventFileWriter(os.path.join(args.job_dir, "model", "eval"))
+        summary = Summary(value=[Summary.Value(tag=args.tag, simple_value=value),
+                                 Summary.Value(tag="loss", simple_value=1.0)])
+        writer.add_event(Event(wall_time=time.time(), step=step * 100, summary=summary))
+        writer.close()
+    time.sleep(args.pause)
+""",
     "custom.py": """
 import sys
 import torch

@@ -120,8 +120,6 @@ def _submit(jobs: JobManager, body: dict[str, Any], labels: list[str] | None) ->
     if labels:
         body["labels"] = parse_labels(labels)
     ignore(*(f"{path} (--config)" for path in cloud_only_fields(body)))
-    if "hyperparameters" in (body.get("trainingInput") or {}):
-        status("mlengine has no hyperparameter tuning yet: the trainer runs once, as given.")
     return jobs.submit(body)
 
 

@@ -141,17 +141,26 @@ class JobManager:
         rdzv_timeout: float = specs.DEFAULT_RDZV_TIMEOUT,
         max_running_time: float | None = None,
         labels: Mapping[str, str] | None = None,
+        hyperparameters: Mapping[str, Any] | None = None,
+        study_name: str | None = None,
     ) -> Job:
         """Run ``python -m MODULE --job-dir DIR ARGS...`` in the background (through torchrun
         when ``workers * nnodes > 1``); returns the QUEUED job.
 
-        ``job_dir`` defaults to ``$MLENGINE_HOME/jobs/<job id>/output``.
+        ``job_dir`` defaults to ``$MLENGINE_HOME/jobs/<job id>/output``. With
+        ``hyperparameters`` (ML Engine's HyperparameterSpec) it is a tuning job: trials run
+        with ``--job-dir <job_dir>/<trial id>`` and their ``--name=value`` arguments appended
+        (:mod:`mlengine.jobs.hptuning`); ``resumePreviousJobId`` continues that job's study.
 
         Raises:
-            InvalidParameterError: a bad id, module name, path, count or label.
+            InvalidParameterError: a bad id, module name, path, count, label or spec.
             AlreadyExistsError: a job of that id exists.
+            NotFoundError, FailedPreconditionError: the job to resume does not exist, is not a
+                tuning job, or still runs.
         """
         validate_job_id(job_id)
+        if hyperparameters is not None and study_name is None:
+            study_name = self._resumed_study(job_id, hyperparameters)
         spec = specs.training_input(
             module_name,
             package_path=package_path,
@@ -162,8 +171,31 @@ class JobManager:
             rdzv_endpoint=rdzv_endpoint,
             rdzv_timeout=rdzv_timeout,
             max_running_time=max_running_time,
+            hyperparameters=hyperparameters,
+            study_name=study_name,
         )
         return self._submit(job_id, JobKind.TRAINING, spec, labels)
+
+    def _resumed_study(self, job_id: str, spec: Mapping[str, Any]) -> str | None:
+        """The study a ``resumePreviousJobId`` continues (None: a new one, the job's id)."""
+        previous = spec.get("resumePreviousJobId") if isinstance(spec, Mapping) else None
+        if not isinstance(previous, str) or not previous:
+            return None  # (a bad value is named by the spec's own check)
+        where = "trainingInput.hyperparameters.resumePreviousJobId"
+        try:
+            job = self.get_job(previous)
+        except NotFoundError:
+            raise NotFoundError(f"{where}: job (id={previous}) not found.") from None
+        if job.kind is not JobKind.TRAINING or not job.input.get("hyperparameters"):
+            raise FailedPreconditionError(
+                f"{where}: job (id={previous}) is not a hyperparameter tuning job."
+            )
+        if not job.state.is_final:
+            raise FailedPreconditionError(
+                f"{where}: job (id={previous}) is {job.state.value}; cancel it or wait for it "
+                "before resuming its study."
+            )
+        return str(job.input.get("studyName") or previous)
 
     def submit_prediction(
         self,
