@@ -36,7 +36,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from mlengine.errors import MLEngineError
 from mlengine.jobs import hyperparameters as hp
@@ -97,9 +97,7 @@ def _trial_state(trial: optuna.trial.FrozenTrial) -> str:
     return "RUNNING" if state == optuna.trial.TrialState.RUNNING else "QUEUED"
 
 
-def training_output(
-    spec: dict[str, Any], trials: list[optuna.trial.FrozenTrial]
-) -> dict[str, Any]:
+def training_output(spec: dict[str, Any], trials: list[optuna.trial.FrozenTrial]) -> dict[str, Any]:
     """ML Engine's ``trainingOutput`` of a tuning job: its trials, best first."""
     sign = -1.0 if spec["goal"] == "MAXIMIZE" else 1.0
     shown = []
@@ -169,7 +167,7 @@ class Tuner:
 
         name = str(self.job.input.get("studyName") or self.job.job_id)
         storage = study_storage(os.environ[DATABASE_ENV])
-        direction = hp.GOALS[self.spec["goal"]]
+        direction: Literal["minimize", "maximize"] = hp.GOALS[self.spec["goal"]]
         self.study = optuna.create_study(
             study_name=name,
             storage=storage,
@@ -242,7 +240,8 @@ class Tuner:
             if limit is not None and moment - started > limit:
                 outcome = "timeout"
                 break
-            processes.reap_children(keep=None)
+            # orphans only: the trials' own exit statuses are read by their Popen
+            processes.reap_children(keep=[run.proc.pid for run in self.running.values()])
             try:
                 if moment >= next_beat:
                     next_beat = moment + self.sup.heartbeat
@@ -440,7 +439,7 @@ class Tuner:
                         pass
             deadline = time.monotonic() + wait
             while time.monotonic() < deadline and any(processes.pid_alive(p) for p in pids):
-                processes.reap_children(keep=run.proc.pid)
+                processes.reap_children(keep=[r.proc.pid for r in self.running.values()])
                 if run.proc.poll() is not None and not any(
                     processes.pid_alive(p) for p in pids[1:]
                 ):

@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from mlengine.errors import InvalidParameterError
 
@@ -41,7 +41,10 @@ if TYPE_CHECKING:  # optuna is imported where a tuning job runs, not by every CL
 WHERE = "trainingInput.hyperparameters"
 # What ML Engine's trainer reported without a tag (cloudml-hypertune's default too).
 DEFAULT_METRIC_TAG = "training/hptuning/metric"
-GOALS = {"MAXIMIZE": "maximize", "MINIMIZE": "minimize"}
+GOALS: dict[str, Literal["minimize", "maximize"]] = {
+    "MAXIMIZE": "maximize",
+    "MINIMIZE": "minimize",
+}
 ALGORITHMS = ("ALGORITHM_UNSPECIFIED", "GRID_SEARCH", "RANDOM_SEARCH")
 TYPES = ("INTEGER", "DOUBLE", "CATEGORICAL", "DISCRETE")
 SCALES = ("NONE", "UNIT_LINEAR_SCALE", "UNIT_LOG_SCALE", "UNIT_REVERSE_LOG_SCALE")

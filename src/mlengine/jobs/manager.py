@@ -372,6 +372,53 @@ class JobManager:
                 )
         return self.get_job(job_id) if not wait else self.wait(job_id, wait)
 
+    # ------------------------------------------------------------------ tuning
+
+    def trial_export(self, job_id: str, trial_id: str | None = None) -> tuple[str, str]:
+        """``(trial id, export folder)`` of a tuning job's best trial (or of ``trial_id``):
+        the newest ``<timestamp>/`` export under that trial's job dir.
+
+        Raises:
+            NotFoundError: no such job or trial.
+            FailedPreconditionError: not a tuning job, no SUCCEEDED trial, or no export.
+        """
+        job = self.get_job(job_id)
+        trials = (job.output or {}).get("trials")
+        if not job.input.get("hyperparameters") or trials is None:
+            raise FailedPreconditionError(
+                f"Job (id={job_id}) is not a hyperparameter tuning job (or has no trials yet)."
+            )
+        done = [t for t in trials if t.get("state") == "SUCCEEDED" and "finalMetric" in t]
+        if trial_id is None:
+            if not done:
+                raise FailedPreconditionError(f"Job (id={job_id}) has no SUCCEEDED trial.")
+            chosen = done[0]  # trials are listed best first
+        else:
+            found = [t for t in trials if str(t.get("trialId")) == str(trial_id)]
+            if not found:
+                raise NotFoundError(f"Trial {trial_id} of job (id={job_id}) not found.")
+            chosen = found[0]
+            if chosen not in done:
+                raise FailedPreconditionError(
+                    f"Trial {trial_id} of job (id={job_id}) is {chosen.get('state')}, not "
+                    "SUCCEEDED."
+                )
+        owner = job if chosen.get("jobId", job_id) == job_id else self.get_job(chosen["jobId"])
+        base = owner.input.get("jobDir") or str(self.jobs_root / owner.job_id / "output")
+        trial_dir = os.path.join(str(base), str(chosen["trialId"]))
+        exports = [
+            folder
+            for folder, _dirs, files in os.walk(trial_dir)
+            if "saved_model.json" in files and os.path.basename(folder).isdigit()
+        ]
+        if not exports:
+            raise FailedPreconditionError(
+                f"Trial {chosen['trialId']} of job (id={job_id}) left no export under "
+                f"{trial_dir} (a <timestamp>/ folder holding saved_model.json)."
+            )
+        newest = max(exports, key=lambda folder: (int(os.path.basename(folder)), folder))
+        return str(chosen["trialId"]), newest
+
     # -------------------------------------------------------------------- logs
 
     def read_logs(self, job_id: str, tail: int | None = None) -> str:

@@ -1,13 +1,13 @@
 """ML Engine's Job resource (the body of ``POST /v1/projects/{p}/jobs``) → submit arguments.
 
 Fields are ML Engine's (``jobId``, ``labels``, ``trainingInput {pythonModule, args, jobDir,
-packageUris, workerCount, scheduling.maxRunningTime, hyperparameters}``, ``predictionInput {dataFormat,
-inputPaths, outputPath, modelName, versionName, uri, batchSize}``) plus mlengine's local ones
-(``packagePath``, ``nnodes``, ``rdzvEndpoint``, ``rendezvousTimeout``, ``studyName``: the
-Optuna study a tuning job's trials join). Cloud-only fields that
-do not change what runs here (``region``, ``runtimeVersion``, ``scaleTier``, ...) are accepted
-and ignored; an unknown field, or one that asks for something mlengine does not do (TFRecord
-input, CSV output), is an error naming it rather than a silent surprise.
+packageUris, workerCount, scheduling.maxRunningTime, hyperparameters}``, ``predictionInput
+{dataFormat, inputPaths, outputPath, modelName, versionName, uri, batchSize}``) plus mlengine's
+local ones (``packagePath``, ``nnodes``, ``rdzvEndpoint``, ``rendezvousTimeout``, and
+``studyName``: the Optuna study a tuning job's trials join). Cloud-only fields that do not
+change what runs here (``region``, ``runtimeVersion``, ``scaleTier``, ...) are accepted and
+ignored; an unknown field, or one that asks for something mlengine does not do (TFRecord input,
+CSV output), is an error naming it rather than a silent surprise.
 """
 
 from __future__ import annotations

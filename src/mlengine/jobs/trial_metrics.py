@@ -3,10 +3,11 @@
 ML Engine read a trial's objective from the TensorBoard summaries its trainer wrote under the
 job dir (the tag ``hyperparameterMetricTag``), or from what it reported with
 ``hypertune.HyperTune().report_hyperparameter_tuning_metric``. Both are read here, reports
-first (a trainer that reports chose that value). Summaries come from ``eval*`` folders (where
-``evaluate`` writes, as tf.estimator) when they hold the tag, else from any event file under
-the trial's job dir. The history (``[(step, value)]``, in step order) feeds the pruner; its
-last entry is the trial's final metric.
+first (a trainer that reports chose that value). Summaries come from ``eval`` folders (where
+``evaluate`` writes, as tf.estimator), else ``eval_<name>`` ones (named evaluations), else any
+event file under the trial's job dir: the first of these that holds the tag. The history
+(``[(step, value)]``, in step order) feeds the pruner; its last entry is the trial's final
+metric.
 """
 
 from __future__ import annotations
@@ -68,18 +69,18 @@ def _scalars(path: str) -> Iterator[tuple[str, int, float]]:
 
 
 def read_summaries(job_dir: str, tag: str) -> tuple[list[tuple[int, float]], set[str]]:
-    """``(step, value)`` of ``tag`` in the event files under ``job_dir`` (``eval*`` folders
+    """``(step, value)`` of ``tag`` in the event files under ``job_dir`` (``eval`` folders
     first), and every scalar tag seen (to name them when the tag is missing)."""
-    evals: list[tuple[int, float]] = []
-    others: list[tuple[int, float]] = []
+    by_rank: list[list[tuple[int, float]]] = [[], [], []]
     seen: set[str] = set()
     for path in _event_files(job_dir):
-        in_eval = os.path.basename(os.path.dirname(path)).startswith("eval")
+        folder = os.path.basename(os.path.dirname(path))
+        rank = 0 if folder == "eval" else 1 if folder.startswith("eval_") else 2
         for name, step, value in _scalars(path):
             seen.add(name)
             if name == tag:
-                (evals if in_eval else others).append((step, value))
-    found = evals or others
+                by_rank[rank].append((step, value))
+    found = next((values for values in by_rank if values), [])
     # One value per step (the last written), in step order.
     return sorted(dict(found).items()), seen
 
