@@ -101,6 +101,27 @@ for step in range(1, args.steps + 1):
         writer.close()
     time.sleep(args.pause)
 """,
+    "tune_export.py": """
+# A tuning trial that trains, evaluates (eval summaries) and exports a tiny census model.
+import argparse
+from mlengine import estimator
+from mlengine import feature_column as fc
+from mlengine.data import census
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--job-dir")
+parser.add_argument("--learning-rate", type=float)
+args = parser.parse_args()
+x, y = census.load("train")
+x, y = x.head(300), y[:300]
+model = estimator.LinearClassifier(
+    [fc.numeric_column("age"), fc.categorical_column_with_hash_bucket("occupation", 20)],
+    model_dir=args.job_dir + "/model", optimizer=estimator.FtrlOptimizer(args.learning_rate),
+    config=estimator.RunConfig(quiet=True))
+model.train(estimator.inputs.pandas_input_fn(x, y, batch_size=100, shuffle=False))
+print(model.evaluate(estimator.inputs.pandas_input_fn(x, y, shuffle=False)), flush=True)
+print("exported", model.export_saved_model(args.job_dir + "/export"), flush=True)
+""",
     "custom.py": """
 import sys
 import torch

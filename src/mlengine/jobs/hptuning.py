@@ -15,7 +15,8 @@ trials of several jobs, on several machines sharing one registry, join one study
   supervisor died, stops every trial at once with the machinery of any job;
 * a trial's metric is read from its evaluation summaries or hypertune reports
   (:mod:`mlengine.jobs.trial_metrics`); while it runs, with ``enableTrialEarlyStopping``, each
-  new value goes to Optuna's pruner, which may stop it (``isTrialStoppedEarly``);
+  new value goes to Optuna's pruner, which may stop it from its second value on
+  (``isTrialStoppedEarly``);
 * a trial that fails (exit status, no metric under the tag, a non-finite one) is FAILED with its
   reason; ``maxFailedTrials`` failures stop the job, FAILED;
 * after each change, the job's ``trainingOutput`` is rewritten: ``completedTrialCount``,
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
 
 LOST_AFTER_S = 120.0
 METRIC_POLL_S = 2.0  # how often a running trial's metrics are read for the pruner
+MIN_REPORTS_TO_PRUNE = 2  # intermediate values a trial has reported before it may be stopped
 _ANCHOR = "import signal\nwhile True:\n    signal.pause()\n"
 # Trial user attributes (Optuna's records of each trial).
 TRIAL_ID, JOB_ID, JOB_DIR = "trialId", "jobId", "jobDir"
@@ -372,7 +374,9 @@ class Tuner:
             if step not in run.reported and math.isfinite(value):
                 run.trial.report(value, step)
                 run.reported.add(step)
-        if not run.reported or not run.trial.should_prune():
+        # Never on a trial's first evaluation: one report says more about the learning rate
+        # than about where the trial ends (the census demo's slow starters end best).
+        if len(run.reported) < MIN_REPORTS_TO_PRUNE or not run.trial.should_prune():
             return False
         self.stop_trial(run)
         step = max(run.reported)
@@ -533,4 +537,12 @@ class Tuner:
 
 logging.getLogger("optuna").setLevel(logging.WARNING)
 
-__all__ = ["LOST_AFTER_S", "RunningTrial", "Tuner", "study_storage", "training_output"]
+__all__ = [
+    "LOST_AFTER_S",
+    "METRIC_POLL_S",
+    "MIN_REPORTS_TO_PRUNE",
+    "RunningTrial",
+    "Tuner",
+    "study_storage",
+    "training_output",
+]
