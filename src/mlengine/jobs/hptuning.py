@@ -29,10 +29,12 @@ their parameters are run again; finished trials are kept.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -430,31 +432,22 @@ class Tuner:
         return last_exception(tail_lines(log_path, 200))
 
     def stop_trial(self, run: RunningTrial) -> None:
-        """SIGTERM one trial's processes (it and its descendants), SIGKILL after the grace."""
-        import signal
-
+        """SIGTERM one trial's processes (it and its descendants: the others share its process
+        group), then SIGKILL what is left after the grace period."""
         pids = [run.proc.pid, *(info.pid for info in processes.descendants(run.proc.pid))]
+
+        def alive() -> bool:
+            return run.proc.poll() is None or any(processes.pid_alive(p) for p in pids[1:])
+
         for signum, wait in ((signal.SIGTERM, self.sup.grace), (signal.SIGKILL, 10.0)):
             for pid in pids:
-                if processes.pid_alive(pid):
-                    try:
-                        os.kill(pid, signum)
-                    except (ProcessLookupError, PermissionError):
-                        pass
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signum)
             deadline = time.monotonic() + wait
-            while time.monotonic() < deadline and any(processes.pid_alive(p) for p in pids):
-                processes.reap_children(keep=[r.proc.pid for r in self.running.values()])
-                if run.proc.poll() is not None and not any(
-                    processes.pid_alive(p) for p in pids[1:]
-                ):
-                    break
+            while alive() and time.monotonic() < deadline:
                 time.sleep(0.05)
-            if not any(processes.pid_alive(p) for p in pids):
-                break
-        try:
-            run.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:  # pragma: no cover (SIGKILLed already)
-            pass
+            if not alive():
+                return
 
     # ------------------------------------------------------------------ the end
 

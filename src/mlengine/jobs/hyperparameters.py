@@ -289,22 +289,17 @@ def trial_args(values: Mapping[str, Any]) -> list[str]:
     return [f"--{name}={format_value(value)}" for name, value in values.items()]
 
 
-def _grid_sampler_class() -> type[optuna.samplers.GridSampler]:
+def _grid_sampler(search_space: dict[str, list[Any]], seed: int | None) -> Any:
+    """Optuna's grid sampler, without its ``study.stop()`` once the grid is spent: that ends an
+    ``optimize`` loop (and raises outside one), while a tuning job asks and tells; its budget
+    is capped at the grid's size instead (:func:`trial_budget`)."""
     import optuna
 
     class GridSampler(optuna.samplers.GridSampler):
-        """Optuna's grid sampler, without its ``study.stop()`` once the grid is spent: that
-        ends an ``optimize`` loop, and a tuning job asks and tells instead (its budget is
-        capped at the grid's size by :func:`trial_budget`)."""
-
         def after_trial(self, *_args: Any, **_kwargs: Any) -> None:
             return None
 
-    return GridSampler
-
-
-def _GridSampler(search_space: dict[str, list[Any]], seed: int | None) -> Any:  # noqa: N802
-    return _grid_sampler_class()(search_space, seed=seed)
+    return GridSampler(search_space, seed=seed)
 
 
 def sampler(spec: Mapping[str, Any], seed: int | None = None) -> optuna.samplers.BaseSampler:
@@ -313,7 +308,7 @@ def sampler(spec: Mapping[str, Any], seed: int | None = None) -> optuna.samplers
 
     algorithm = spec["algorithm"]
     if algorithm == "GRID_SEARCH":
-        return _GridSampler(grid(spec), seed=seed)
+        return _grid_sampler(grid(spec), seed)
     if algorithm == "RANDOM_SEARCH":
         return optuna.samplers.RandomSampler(seed=seed)
     # TPE starts from random trials; with a small budget, a third of it (Optuna's default of
