@@ -409,3 +409,44 @@ def test_resuming_a_job_that_is_not_a_finished_tuning_job_is_refused(
     jobs.wait("plain", timeout=60)
     with pytest.raises(FailedPreconditionError, match=r"job \(id=plain\) is not a hyperparam"):
         submit(jobs, "hp_r", trainer_package, [], resumePreviousJobId="plain")
+
+
+def test_the_census_tuning_config_is_valid_and_the_readme_shows_it() -> None:
+    import re
+
+    import yaml
+
+    repo = Path(__file__).resolve().parents[2]
+    config = yaml.safe_load((repo / "examples" / "census" / "hptuning.yaml").read_text())
+    readme = (repo / "README.md").read_text()
+    [shown] = re.findall(r"^```yaml\n(trainingInput:.*?)^```", readme, re.M | re.S)
+    assert yaml.safe_load(shown) == config
+    checked = hp.check_spec(config["trainingInput"]["hyperparameters"])
+    assert [p["parameterName"] for p in checked["params"]] == [
+        "linear-learning-rate",
+        "dnn-learning-rate",
+        "embedding-dimension",
+        "hidden-units",
+    ]
+
+
+def test_the_census_trainer_takes_the_tuned_flags_and_a_fixed_validation_split() -> None:
+    from tests.helpers import census_example
+
+    program = census_example()
+    args = program.parse_args(
+        ["--job-dir", "/tmp/j", "--hidden-units=256,128", "--embedding-dimension=12",
+         "--linear-learning-rate=0.02", "--dnn-learning-rate=0.002", "--validation-fraction=0.2"]
+    )  # fmt: skip
+    assert (args.model_dir, args.export_dir) == ("/tmp/j/model", "/tmp/j/export")
+    assert args.hidden_units == [256, 128] and args.embedding_dimension == 12
+    import pandas as pd
+
+    x = pd.DataFrame({"a": range(100)})
+    y = pd.Series(range(100)) % 2
+    train_x, train_y, valid_x, valid_y = program.split_validation(x, y, 0.2, seed=0)
+    assert len(valid_x) == 20 and len(train_x) == 80
+    assert sorted([*train_x["a"], *valid_x["a"]]) == list(range(100))
+    assert list(valid_y) == [a % 2 for a in valid_x["a"]]  # labels stay with their rows
+    again = program.split_validation(x, y, 0.2, seed=0)[2]
+    assert list(again["a"]) == list(valid_x["a"])  # the same rows every time
