@@ -161,6 +161,7 @@ class Tuner:
         self.trial_root = os.path.join(job.run_dir, "trials")
         self.anchor: subprocess.Popen[bytes] | None = None
         self.study: optuna.Study | None = None
+        self.storage: optuna.storages.RDBStorage | None = None
 
     # ------------------------------------------------------------------ setup
 
@@ -170,7 +171,7 @@ class Tuner:
         import optuna
 
         name = str(self.job.input.get("studyName") or self.job.job_id)
-        storage = study_storage(os.environ[DATABASE_ENV])
+        self.storage = storage = study_storage(os.environ[DATABASE_ENV])
         direction: Literal["minimize", "maximize"] = hp.GOALS[self.spec["goal"]]
         self.study = optuna.create_study(
             study_name=name,
@@ -209,7 +210,7 @@ class Tuner:
         parameters again (their supervisor died: they never finished)."""
         import optuna
 
-        assert self.study is not None
+        assert self.study is not None and self.storage is not None
         for trial in self.study.get_trials(deepcopy=False):
             if trial.state != optuna.trial.TrialState.RUNNING:
                 continue
@@ -219,7 +220,7 @@ class Tuner:
             state = self.table.state(str(owner)) if owner else None
             if state is not None and not state.is_final:
                 continue  # another job's live trial (another machine on the same study)
-            storage = self.study._storage
+            storage = self.storage
             storage.set_trial_user_attr(trial._trial_id, INTERRUPTED, True)
             storage.set_trial_user_attr(
                 trial._trial_id,
