@@ -40,6 +40,7 @@ from mlengine.errors import (
 )
 from mlengine.jobs import logs, processes, specs
 from mlengine.jobs.entities import ACTIVE_STATES, Job, JobKind, JobState
+from mlengine.jobs.hyperparameters import check_spec
 from mlengine.jobs.logs import error_with_tail
 from mlengine.jobs.requests import parse_job
 from mlengine.jobs.table import (
@@ -159,8 +160,10 @@ class JobManager:
                 tuning job, or still runs.
         """
         validate_job_id(job_id)
-        if hyperparameters is not None and study_name is None:
-            study_name = self._resumed_study(job_id, hyperparameters)
+        if hyperparameters is not None:
+            hyperparameters = check_spec(hyperparameters)  # its errors first
+            if study_name is None:
+                study_name = self._resumed_study(hyperparameters)
         spec = specs.training_input(
             module_name,
             package_path=package_path,
@@ -176,11 +179,11 @@ class JobManager:
         )
         return self._submit(job_id, JobKind.TRAINING, spec, labels)
 
-    def _resumed_study(self, job_id: str, spec: Mapping[str, Any]) -> str | None:
+    def _resumed_study(self, spec: Mapping[str, Any]) -> str | None:
         """The study a ``resumePreviousJobId`` continues (None: a new one, the job's id)."""
-        previous = spec.get("resumePreviousJobId") if isinstance(spec, Mapping) else None
-        if not isinstance(previous, str) or not previous:
-            return None  # (a bad value is named by the spec's own check)
+        previous = spec.get("resumePreviousJobId")
+        if previous is None:
+            return None
         where = "trainingInput.hyperparameters.resumePreviousJobId"
         try:
             job = self.get_job(previous)
