@@ -8,6 +8,14 @@ mlengine, plus an export at the end. Run it with::
 
 ``--columns tutorial`` (the default) uses the tutorial's feature columns exactly;
 ``--columns demo`` adds normalised numerics and more embeddings (what ``make demo`` trains).
+
+As a trainer of a (tuning) job: ``--job-dir DIR`` puts the model in ``DIR/model`` and the
+export in ``DIR/export``; ``--validation-fraction 0.2`` holds out that share of adult.data
+(the same rows whatever the other flags) and evaluates on it between rounds, into the eval
+summaries a tuning job reads, and reports adult.test once at the end (``eval_test``); the
+hyperparameters ``--linear-learning-rate``, ``--dnn-learning-rate``,
+``--embedding-dimension``, ``--hidden-units 128,64`` and ``--dropout`` override the model's
+(see ``examples/census/hptuning.yaml``).
 """
 
 from __future__ import annotations
@@ -40,7 +48,9 @@ WORKCLASS = [
 AGE_BOUNDARIES = [18, 25, 30, 35, 40, 45, 50, 55, 60, 65]
 
 
-def build_model_columns() -> tuple[list[fc.FeatureColumn], list[fc.FeatureColumn]]:
+def build_model_columns(
+    dimension: int = 8,
+) -> tuple[list[fc.FeatureColumn], list[fc.FeatureColumn]]:
     """The TensorFlow tutorial's wide and deep columns (census_dataset.build_model_columns)."""
     age = fc.numeric_column("age")
     education_num = fc.numeric_column("education_num")
@@ -70,13 +80,16 @@ def build_model_columns() -> tuple[list[fc.FeatureColumn], list[fc.FeatureColumn
         fc.indicator_column(education),
         fc.indicator_column(marital_status),
         fc.indicator_column(relationship),
-        fc.embedding_column(occupation, dimension=8),
+        fc.embedding_column(occupation, dimension=dimension),
     ]
     return wide_columns, deep_columns
 
 
-def build_demo_columns(train: Any) -> tuple[list[fc.FeatureColumn], list[fc.FeatureColumn]]:
-    """Better columns for the demo: statistics from the training data, more crosses."""
+def build_demo_columns(
+    train: Any, dimension: int = 8
+) -> tuple[list[fc.FeatureColumn], list[fc.FeatureColumn]]:
+    """Better columns for the demo: statistics from the training data, more crosses
+    (``dimension``: the categorical columns' embedding size)."""
     numeric = {
         key: fc.standardized_column(train, key)
         for key in ("age", "education_num", "hours_per_week")
@@ -121,7 +134,7 @@ def build_demo_columns(train: Any) -> tuple[list[fc.FeatureColumn], list[fc.Feat
     deep = [
         *numeric.values(),
         *capital,
-        *(fc.embedding_column(column, dimension=8) for column in categorical.values()),
+        *(fc.embedding_column(column, dimension=dimension) for column in categorical.values()),
         *numeric_buckets,
         *capital_buckets,
     ]
@@ -129,17 +142,27 @@ def build_demo_columns(train: Any) -> tuple[list[fc.FeatureColumn], list[fc.Feat
 
 
 def build_estimator(
-    model_dir: str, model_type: str, columns: str, train: Any, seed: int, quiet: bool
+    model_dir: str,
+    model_type: str,
+    columns: str,
+    train: Any,
+    seed: int,
+    quiet: bool,
+    hparams: argparse.Namespace | None = None,
 ) -> estimator.Estimator:
-    """The estimator for ``--model-type`` (the tutorial's build_estimator)."""
+    """The estimator for ``--model-type`` (the tutorial's build_estimator); ``hparams``: the
+    flags that override its hyperparameters (None: the defaults)."""
+    hparams = hparams or parse_args([])
+    dimension = hparams.embedding_dimension or 8
     if columns == "tutorial":
-        wide_columns, deep_columns = build_model_columns()
+        wide_columns, deep_columns = build_model_columns(dimension)
         hidden_units = [100, 75, 50, 25]
     else:
-        wide_columns, deep_columns = build_demo_columns(train)
+        wide_columns, deep_columns = build_demo_columns(train, dimension)
         # [128, 64] matches [256, 128, 64] (test AUC 0.9169-0.9172 over seeds 1-4, against
         # 0.9165-0.9168) at a third of the multiply-adds per prediction.
         hidden_units = [128, 64]
+    hidden_units = hparams.hidden_units or hidden_units
     config = estimator.RunConfig(tf_random_seed=seed, quiet=quiet, log_step_count_steps=2000)
     # The tutorial keeps TF's default optimizers. The demo's were found by a small search
     # (seeds 1 and 2; 20 epochs of batch 1024): FTRL with a little L1/L2 for the crosses,
@@ -149,10 +172,19 @@ def build_estimator(
     dropout = None
     if columns == "demo":
         linear_optimizer = estimator.FtrlOptimizer(
-            learning_rate=0.01, l1_regularization_strength=0.01, l2_regularization_strength=0.1
+            learning_rate=hparams.linear_learning_rate or 0.01,
+            l1_regularization_strength=0.01,
+            l2_regularization_strength=0.1,
         )
-        dnn_optimizer = estimator.AdamOptimizer(learning_rate=0.001)
+        dnn_optimizer = estimator.AdamOptimizer(learning_rate=hparams.dnn_learning_rate or 0.001)
         dropout = 0.3
+    else:  # the tutorial's optimizers (TF's defaults), at the rates the flags give
+        if hparams.linear_learning_rate:
+            linear_optimizer = estimator.FtrlOptimizer(hparams.linear_learning_rate)
+        if hparams.dnn_learning_rate:
+            dnn_optimizer = estimator.AdagradOptimizer(hparams.dnn_learning_rate)
+    if hparams.dropout is not None:
+        dropout = hparams.dropout or None
     if model_type == "wide":
         # Alone, the linear part needs TF's LinearClassifier rate (0.2), not Wide & Deep's.
         optimizer = "Ftrl" if columns == "tutorial" else estimator.FtrlOptimizer(
@@ -196,7 +228,49 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep-model-dir", action="store_true", help="resume instead of restart")
     parser.add_argument("--quiet", action="store_true")
-    return parser.parse_args(argv)
+    job = parser.add_argument_group("as a (tuning) job's trainer")
+    job.add_argument("--job-dir", default=None, help="model in DIR/model, export in DIR/export")
+    job.add_argument(
+        "--validation-fraction",
+        type=float,
+        default=0.0,
+        help="hold out this share of adult.data to evaluate on (adult.test: once, at the end)",
+    )
+    job.add_argument("--validation-seed", type=int, default=0, help="which rows are held out")
+    job.add_argument("--linear-learning-rate", type=float, default=None)
+    job.add_argument("--dnn-learning-rate", type=float, default=None)
+    job.add_argument("--embedding-dimension", type=int, default=None)
+    job.add_argument(
+        "--hidden-units",
+        type=lambda text: [int(n) for n in text.replace("-", ",").split(",") if n],
+        default=None,
+        help="the DNN's layer sizes, e.g. 128,64",
+    )
+    job.add_argument("--dropout", type=float, default=None, help="the DNN's dropout (0: none)")
+    args = parser.parse_args(argv)
+    if not 0.0 <= args.validation_fraction < 1.0:
+        parser.error(f"--validation-fraction {args.validation_fraction}: expected 0 <= f < 1")
+    if args.job_dir:
+        args.model_dir = str(Path(args.job_dir) / "model")
+        args.export_dir = str(Path(args.job_dir) / "export")
+    return args
+
+
+def split_validation(x: Any, y: Any, fraction: float, seed: int) -> tuple[Any, Any, Any, Any]:
+    """``(train_x, train_y, valid_x, valid_y)``: ``fraction`` of the rows, drawn with ``seed``,
+    held out (the same rows whatever the model's flags, so trials compare on one set)."""
+    import numpy as np
+
+    order = np.random.default_rng(seed).permutation(len(x))
+    held = np.zeros(len(x), dtype=bool)
+    held[order[: int(round(fraction * len(x)))]] = True
+    labels = np.asarray(y)
+    return (
+        x[~held].reset_index(drop=True),
+        labels[~held],
+        x[held].reset_index(drop=True),
+        labels[held],
+    )
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -207,14 +281,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "train", None if data_dir is None else str(data_dir / "adult.data")
     )
     test_x, test_y = census.load("test", None if data_dir is None else str(data_dir / "adult.test"))
+    eval_x, eval_y = test_x, test_y
+    if args.validation_fraction > 0:
+        train_x, train_y, eval_x, eval_y = split_validation(
+            train_x, train_y, args.validation_fraction, args.validation_seed
+        )
     if not args.keep_model_dir:
         shutil.rmtree(args.model_dir, ignore_errors=True)
     model = build_estimator(
-        args.model_dir, args.model_type, args.columns, train_x, args.seed, args.quiet
+        args.model_dir, args.model_type, args.columns, train_x, args.seed, args.quiet, args
     )
 
     eval_input_fn = estimator.inputs.pandas_input_fn(
-        test_x, test_y, batch_size=4096, num_epochs=1, shuffle=False
+        eval_x, eval_y, batch_size=4096, num_epochs=1, shuffle=False
     )
     results: dict[str, Any] = {}
     train_seconds = 0.0
@@ -230,15 +309,24 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         results = model.evaluate(input_fn=eval_input_fn)
         epoch = (n + 1) * args.epochs_between_evals
         if not args.quiet:
+            on = "validation" if args.validation_fraction > 0 else "test"
             print(
-                f"Results at epoch {epoch}: accuracy {results['accuracy']:.4f}, "
+                f"Results at epoch {epoch} ({on}): accuracy {results['accuracy']:.4f}, "
                 f"auc {results['auc']:.4f}, loss {results['loss']:.4f}",
                 flush=True,
             )
+    validation: dict[str, Any] = {}
+    if args.validation_fraction > 0:
+        validation = {"validation_accuracy": results["accuracy"], "validation_auc": results["auc"]}
+        test_input_fn = estimator.inputs.pandas_input_fn(
+            test_x, test_y, batch_size=4096, num_epochs=1, shuffle=False
+        )
+        results = model.evaluate(input_fn=test_input_fn, name="test")
     export_path = model.export_saved_model(args.export_dir, export_onnx=args.export_onnx)
     summary = {
         "model_type": args.model_type,
         "columns": args.columns,
+        **validation,
         "accuracy": results["accuracy"],
         "auc": results["auc"],
         "global_step": results["global_step"],

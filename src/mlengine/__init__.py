@@ -20,6 +20,7 @@ Packages and modules, in the order the data flows (imports only point down it; `
 * ``estimator``: the canned estimators, with tf.estimator's API
 * ``registry``: models, their versions and their files
 * ``jobs``: training and batch prediction jobs run in the background
+* ``hypertune``: cloudml-hypertune's reporter, for trainers of tuning jobs
 * ``serving``: the prediction server (``mlengine serve``)
 * ``cli``: the ``mlengine`` command
 * ``tf``: a TensorFlow-shaped façade over all of the above (``import mlengine.tf as tf``)

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.jobs.helpers import TRAINERS
 from tests.serving import helpers as h
 
 pytestmark = pytest.mark.timeout(240)
@@ -222,6 +223,7 @@ def test_jobs_page(page: Any, serve: Any, exports: dict[str, Path], tmp_path: Pa
     package.mkdir()
     (package / "__init__.py").write_text("")
     (package / "task.py").write_text(TRAINER)
+    (package / "tune.py").write_text(TRAINERS["tune.py"].lstrip())
     inputs = tmp_path / "inputs"
     inputs.mkdir()
     (inputs / "in.json").write_text(
@@ -256,8 +258,23 @@ def test_jobs_page(page: Any, serve: Any, exports: dict[str, Path], tmp_path: Pa
             }
             submitted = httpx.post(jobs, json=train_body, timeout=30)
             assert submitted.status_code == 200, submitted.text
+            x = {"parameterName": "x", "type": "DOUBLE", "minValue": 0, "maxValue": 1}
+            tune_body = {
+                "jobId": "tune_two",
+                "trainingInput": {
+                    "pythonModule": "trainer.tune",
+                    "packagePath": str(package),
+                    "hyperparameters": {"goal": "MAXIMIZE", "hyperparameterMetricTag": "score",
+                                        "maxTrials": 2, "params": [x]},
+                },
+            }  # fmt: skip
+            submitted = httpx.post(jobs, json=tune_body, timeout=30)
+            assert submitted.status_code == 200, submitted.text
 
             p.goto(base + "/jobs")
+            tuning = p.locator("tr[data-job=tune_two] td")
+            expect(tuning.nth(2)).to_have_text("SUCCEEDED", timeout=90_000)
+            expect(tuning.nth(1)).to_have_text("Tuning: 2 of 2 trials")
             prediction = p.locator("tr[data-job=predict_census] td")
             expect(prediction.nth(0)).to_have_text("predict_census")
             expect(prediction.nth(1)).to_have_text("Prediction")

@@ -58,6 +58,70 @@ import os, time
 print(f"worker {os.environ['RANK']} pid {os.getpid()}", flush=True)
 time.sleep(600)
 """,
+    "tune.py": """
+# A trainer for tuning jobs: objective -(x - 0.3)^2 - (units != "b") / 10, reported per step.
+import argparse, os, sys, time
+parser = argparse.ArgumentParser()
+parser.add_argument("--job-dir")
+parser.add_argument("--x", type=float, default=0.0)
+parser.add_argument("--units", default="a")
+parser.add_argument("--n", type=int, default=1)
+parser.add_argument("--how", default="report")  # report | summaries | none | crash | sleep
+parser.add_argument("--steps", type=int, default=3)
+parser.add_argument("--tag", default="score")
+parser.add_argument("--pause", type=float, default=0.0)
+args = parser.parse_args()
+print("trial", os.environ.get("CLOUD_ML_TRIAL_ID"), "job-dir", args.job_dir, sys.argv[1:],
+      flush=True)
+if args.how == "crash":
+    raise RuntimeError("boom in trial")
+if args.how == "sleep":
+    print(f"sleeping {os.getpid()}", flush=True)
+    time.sleep(600)
+objective = -((args.x - 0.3) ** 2) - (args.units != "b") / 10
+by_trial = args.how == "by-trial"  # trial 1 scores 0 at every step, the others -1
+if by_trial:
+    args.how = "report"
+for step in range(1, args.steps + 1):
+    value = objective - (args.steps - step) / 10
+    if by_trial:
+        value = 0.0 if os.environ["CLOUD_ML_TRIAL_ID"] == "1" else -1.0
+    if args.how == "report":
+        from mlengine.hypertune import HyperTune
+        HyperTune().report_hyperparameter_tuning_metric(
+            hyperparameter_metric_tag=args.tag, metric_value=value, global_step=step * 100)
+    elif args.how == "summaries":
+        from tensorboard.compat.proto.event_pb2 import Event
+        from tensorboard.compat.proto.summary_pb2 import Summary
+        from tensorboard.summary.writer.event_file_writer import EventFileWriter
+        writer = EventFileWriter(os.path.join(args.job_dir, "model", "eval"))
+        summary = Summary(value=[Summary.Value(tag=args.tag, simple_value=value),
+                                 Summary.Value(tag="loss", simple_value=1.0)])
+        writer.add_event(Event(wall_time=time.time(), step=step * 100, summary=summary))
+        writer.close()
+    time.sleep(args.pause)
+""",
+    "tune_export.py": """
+# A tuning trial that trains, evaluates (eval summaries) and exports a tiny census model.
+import argparse
+from mlengine import estimator
+from mlengine import feature_column as fc
+from mlengine.data import census
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--job-dir")
+parser.add_argument("--learning-rate", type=float)
+args = parser.parse_args()
+x, y = census.load("train")
+x, y = x.head(300), y[:300]
+model = estimator.LinearClassifier(
+    [fc.numeric_column("age"), fc.categorical_column_with_hash_bucket("occupation", 20)],
+    model_dir=args.job_dir + "/model", optimizer=estimator.FtrlOptimizer(args.learning_rate),
+    config=estimator.RunConfig(quiet=True))
+model.train(estimator.inputs.pandas_input_fn(x, y, batch_size=100, shuffle=False))
+print(model.evaluate(estimator.inputs.pandas_input_fn(x, y, shuffle=False)), flush=True)
+print("exported", model.export_saved_model(args.job_dir + "/export"), flush=True)
+""",
     "custom.py": """
 import sys
 import torch

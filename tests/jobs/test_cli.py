@@ -106,3 +106,62 @@ def test_submit_prediction_through_the_cli(cli: Cli, export_dir: Path, tmp_path:
     )  # fmt: skip
     assert missing.stderr.startswith("ERROR: (mlengine.jobs.submit.prediction) No file matches")
     assert missing.stdout == ""
+
+
+@pytest.mark.timeout(240)
+def test_a_tuning_job_from_a_config_described_and_its_best_trial_registered(
+    cli: Cli, trainer_package: Path, tmp_path: Path
+) -> None:
+    config = tmp_path / "hptuning.yaml"
+    config.write_text(
+        "trainingInput:\n"
+        "  hyperparameters:\n"
+        "    goal: MINIMIZE\n"
+        "    hyperparameterMetricTag: loss\n"
+        "    maxTrials: 2\n"
+        "    algorithm: GRID_SEARCH\n"
+        "    params:\n"
+        "      - parameterName: learning-rate\n"
+        "        type: DISCRETE\n"
+        "        discreteValues: [0.001, 0.5]\n"
+    )
+    result = cli(
+        "jobs", "submit", "training", "tune", "--config", str(config), "--module-name",
+        "trainer.tune_export", "--package-path", str(trainer_package), "--stream-logs",
+    )  # fmt: skip
+    assert "Job [tune] SUCCEEDED." in result.stderr
+    assert "mlengine: trial 1 started: --learning-rate=" in result.stdout
+    summary = cli("jobs", "describe", "tune", "--summarize").stdout
+    assert "Training Output Summary\nTRIALS  METRIC_TAG\n2       loss\n" in summary
+    rows = summary.split("Training Output Trials\n")[1].splitlines()
+    assert rows[0].split() == ["TRIAL", "OBJECTIVE_VALUE", "STEP", "STATE", "HYPERPARAMETERS"]
+    described = json.loads(cli("jobs", "describe", "tune", "--format", "json").stdout)
+    best, worst = described["trainingOutput"]["trials"]
+    assert best["finalMetric"]["objectiveValue"] < worst["finalMetric"]["objectiveValue"]
+    assert {
+        best["hyperparameters"]["learning-rate"],
+        worst["hyperparameters"]["learning-rate"],
+    } == {
+        "0.001",
+        "0.5",
+    }  # the grid's two points, once each
+    assert best["finalMetric"]["trainingStep"] == "3"
+    assert rows[1].split()[0] == best["trialId"]
+
+    cli("models", "create", "census")
+    created = cli("jobs", "register-best", "tune", "--model", "census", "--version", "v1")
+    assert f"Trial {best['trialId']} of job [tune]: creating version [v1] from " in created.stderr
+    assert "Created version [v1] (number 1) of model [census]." in created.stderr
+    version = json.loads(
+        cli("versions", "describe", "v1", "--model", "census", "--format", "json").stdout
+    )
+    assert version["state"] == "READY"
+    assert version["description"] == f"Trial {best['trialId']} of tuning job tune"
+    missing = cli("jobs", "register-best", "tune", "--model", "census", "--version", "v2",
+                  "--trial", "9", code=1)  # fmt: skip
+    assert "Trial 9 of job (id=tune) not found." in missing.stderr
+    plain = cli("jobs", "submit", "training", "plain", "--module-name", "trainer.ok",
+                "--package-path", str(trainer_package), "--stream-logs")  # fmt: skip
+    assert "SUCCEEDED" in plain.stderr
+    refused = cli("jobs", "register-best", "plain", "--model", "census", "--version", "v3", code=1)
+    assert "Job (id=plain) is not a hyperparameter tuning job" in refused.stderr

@@ -81,3 +81,66 @@ def test_unknown_job_and_bad_tail(make_client: Any) -> None:
     assert client.get(JOBS).json() == {}
     assert client.get(f"{JOBS}/no_such_job/logs", params={"tail": "x"}).status_code == 400
     assert client.post(f"{JOBS}/no_such_job:cancel").status_code == 404
+
+
+def test_a_tuning_job_through_the_api_shows_its_trials(
+    make_client: Any,
+    registry: Any,
+    exports_root: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mlengine.jobs import JobManager
+    from tests.jobs.helpers import cleanup, write_trainers
+
+    monkeypatch.setenv("MLENGINE_HOME", str(tmp_path / "home"))
+    base = exports_root / f"tuning_{uuid.uuid4().hex[:8]}"
+    package = write_trainers(base)
+    client = make_client(allow_training_jobs=True)
+    body = {
+        "jobId": "tune_api",
+        "trainingInput": {
+            "pythonModule": "trainer.tune",
+            "packagePath": str(package),
+            "jobDir": str(base / "out"),
+            "args": ["--how", "report"],
+            "hyperparameters": {
+                "goal": "MINIMIZE",
+                "hyperparameterMetricTag": "score",
+                "maxTrials": 3,
+                "maxParallelTrials": 2,
+                "params": [
+                    {"parameterName": "x", "type": "DOUBLE", "minValue": 0.0, "maxValue": 1.0},
+                    {"parameterName": "units", "type": "CATEGORICAL",
+                     "categoricalValues": ["a", "b"]},
+                ],
+            },
+        },
+    }  # fmt: skip
+    try:
+        bad = json.loads(json.dumps(body))
+        bad["jobId"] = "tune_bad"
+        bad["trainingInput"]["hyperparameters"]["params"][0]["minValue"] = 2.0
+        refused = client.post(JOBS, json=bad)
+        assert refused.status_code == 400
+        assert "trainingInput.hyperparameters.params[0].minValue" in refused.text
+        submitted = client.post(JOBS, json=body)
+        assert submitted.status_code == 200, submitted.text
+        job = _wait_final(client, "tune_api")
+        assert job["state"] == "SUCCEEDED", job
+        output = job["trainingOutput"]
+        assert output["isHyperparameterTuningJob"] is True
+        assert output["completedTrialCount"] == "3"
+        # What the console's job page plots: each trial's id, parameters, final metric, state.
+        trials = output["trials"]
+        assert sorted(t["trialId"] for t in trials) == ["1", "2", "3"]
+        for trial in trials:
+            assert trial["state"] == "SUCCEEDED"
+            assert set(trial["hyperparameters"]) == {"x", "units"}
+            assert set(trial["finalMetric"]) == {"trainingStep", "objectiveValue"}
+            assert trial["finalMetric"]["trainingStep"] == "300"
+        values = [t["finalMetric"]["objectiveValue"] for t in trials]
+        assert values == sorted(values)  # MINIMIZE: best first
+        assert job["trainingInput"]["hyperparameters"]["maxTrials"] == 3
+    finally:
+        cleanup(JobManager(registry, home=tmp_path / "home"))

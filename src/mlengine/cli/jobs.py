@@ -1,10 +1,12 @@
-"""``mlengine jobs submit training|prediction | list | describe | stream-logs | cancel``.
+"""``mlengine jobs submit training|prediction | list | describe | stream-logs | cancel |
+register-best``.
 
 gcloud ml-engine's job commands over :class:`mlengine.jobs.JobManager`: a submitted job runs
 in the background (the command returns at once, unless ``--stream-logs``), and its state,
 times and error live in the registry database. The flags and a ``--config`` file make ML
 Engine's Job resource, which :meth:`JobManager.submit` takes as the REST API does (flags
-override the file; Cloud-only fields are reported as ignored).
+override the file; Cloud-only fields are reported as ignored). A ``trainingInput.hyperparameters``
+makes it a tuning job; ``register-best`` registers its best trial's export as a version.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import typer
 from mlengine.cli.config import read_config
 from mlengine.cli.gcloud import flush_ignored, ignore, invocation
 from mlengine.cli.metadata import LabelsOption, parse_labels
-from mlengine.cli.output import fail, open_registry, show, status
+from mlengine.cli.output import fail, open_registry, show, show_if_asked, status
 from mlengine.cli.progress import activity
 from mlengine.errors import InvalidParameterError
 from mlengine.jobs import Job, JobManager, JobState
@@ -69,6 +71,16 @@ SUMMARY_FORMATS = {
 }
 PREDICTED_ROWS = re.compile(r"^Predicted (\d+) rows", re.M)
 OVERVIEW_FORMAT = 'table[title="Job Overview"](jobId, createTime, startTime, endTime, state)'
+# A tuning job's --summarize tables, as gcloud printed them (its trials best first).
+TUNING_SUMMARY_FORMAT = (
+    'table[title="Training Output Summary"](trainingOutput.completedTrialCount:label=TRIALS, '
+    "trainingOutput.hyperparameterMetricTag:label=METRIC_TAG)"
+)
+TRIALS_FORMAT = (
+    'table[title="Training Output Trials"](trialId:label=TRIAL, '
+    "finalMetric.objectiveValue:label=OBJECTIVE_VALUE, finalMetric.trainingStep:label=STEP, "
+    "state, hyperparameters.list():label=HYPERPARAMETERS)"
+)
 
 
 @contextmanager
@@ -123,8 +135,6 @@ def _submit(jobs: JobManager, body: dict[str, Any], labels: list[str] | None) ->
     if labels:
         body["labels"] = parse_labels(labels)
     ignore(*(f"{path} (--config)" for path in cloud_only_fields(body)))
-    if "hyperparameters" in (body.get("trainingInput") or {}):
-        status("mlengine has no hyperparameter tuning yet: the trainer runs once, as given.")
     return jobs.submit(body)
 
 
@@ -367,10 +377,48 @@ def describe(
             if key in resource:
                 typer.echo("")
                 show(resource, fmt, single=True)
+        output = resource.get("trainingOutput") or {}
+        if output.get("isHyperparameterTuningJob"):
+            typer.echo("")
+            show(resource, TUNING_SUMMARY_FORMAT, single=True)
+            if output.get("trials"):
+                typer.echo("")
+                show(output["trials"], TRIALS_FORMAT)
     else:
         show(resource, "yaml", single=True)
     if not job.state.is_final:
         status(f"\nView the job's logs with\n\n  $ mlengine jobs stream-logs {name}")
+
+
+@app.command("register-best")
+def register_best(
+    name: JobId,
+    model: Annotated[
+        str, typer.Option("--model", help="The registered model to add the version to.")
+    ],
+    version: Annotated[str, typer.Option("--version", help="The new version's name (e.g. v2).")],
+    trial: Annotated[
+        str | None,
+        typer.Option("--trial", help="This trial's export instead of the best trial's."),
+    ] = None,
+    description: Annotated[
+        str | None, typer.Option("--description", help="The version's description.")
+    ] = None,
+) -> None:
+    """Register a tuning job's best trial's export (its newest) as a new model version."""
+    from mlengine.registry import OperationType
+
+    command = "mlengine.jobs.register-best"
+    with open_jobs(command) as jobs:
+        trial_id, origin = jobs.trial_export(name, trial)
+        status(f"Trial {trial_id} of job [{name}]: creating version [{version}] from {origin}")
+        text = description or f"Trial {trial_id} of tuning job {name}"
+        created = jobs.registry.create_version(model, version, origin, description=text)
+        jobs.registry.record_operation(
+            OperationType.CREATE_VERSION, model, created, response=created.to_json()
+        )
+    status(f"Created version [{created.name}] (number {created.number}) of model [{model}].")
+    show_if_asked(created.to_json())
 
 
 @app.command("stream-logs")

@@ -19,6 +19,8 @@ Modules:
 
 * ``batch``: batch prediction: the process a prediction job runs
 * ``entities``: the plain values: ``Job``, ``JobState``, ``JobKind``
+* ``hptuning``: a hyperparameter tuning job's run: Optuna's study, trials, trainingOutput
+* ``hyperparameters``: ML Engine's HyperparameterSpec, checked and mapped onto Optuna
 * ``logs``: a job's log file: its last lines, read from the end
 * ``manager``: :class:`JobManager`: the Python API of jobs
 * ``processes``: a job's processes: detached start, liveness, the tree, stopping it all
@@ -27,6 +29,7 @@ Modules:
 * ``supervisor``: the detached process that runs one job
 * ``table``: the ``mlengine_jobs`` table: every read and state change of a job
 * ``tensorboard``: where TensorBoard should look: a training job's folder, a version's run
+* ``trial_metrics``: a trial's metric, from its eval summaries or hypertune reports
 """
 
 from mlengine.jobs.entities import ACTIVE_STATES, FINAL_STATES, Job, JobKind, JobState

@@ -40,6 +40,7 @@ from mlengine.errors import (
 )
 from mlengine.jobs import logs, processes, specs
 from mlengine.jobs.entities import ACTIVE_STATES, Job, JobKind, JobState
+from mlengine.jobs.hyperparameters import check_spec
 from mlengine.jobs.logs import error_with_tail
 from mlengine.jobs.requests import parse_job
 from mlengine.jobs.table import (
@@ -141,17 +142,28 @@ class JobManager:
         rdzv_timeout: float = specs.DEFAULT_RDZV_TIMEOUT,
         max_running_time: float | None = None,
         labels: Mapping[str, str] | None = None,
+        hyperparameters: Mapping[str, Any] | None = None,
+        study_name: str | None = None,
     ) -> Job:
         """Run ``python -m MODULE --job-dir DIR ARGS...`` in the background (through torchrun
         when ``workers * nnodes > 1``); returns the QUEUED job.
 
-        ``job_dir`` defaults to ``$MLENGINE_HOME/jobs/<job id>/output``.
+        ``job_dir`` defaults to ``$MLENGINE_HOME/jobs/<job id>/output``. With
+        ``hyperparameters`` (ML Engine's HyperparameterSpec) it is a tuning job: trials run
+        with ``--job-dir <job_dir>/<trial id>`` and their ``--name=value`` arguments appended
+        (:mod:`mlengine.jobs.hptuning`); ``resumePreviousJobId`` continues that job's study.
 
         Raises:
-            InvalidParameterError: a bad id, module name, path, count or label.
+            InvalidParameterError: a bad id, module name, path, count, label or spec.
             AlreadyExistsError: a job of that id exists.
+            NotFoundError, FailedPreconditionError: the job to resume does not exist, is not a
+                tuning job, or still runs.
         """
         validate_job_id(job_id)
+        if hyperparameters is not None:
+            hyperparameters = check_spec(hyperparameters)  # its errors first
+            if study_name is None:
+                study_name = self._resumed_study(hyperparameters)
         spec = specs.training_input(
             module_name,
             package_path=package_path,
@@ -162,8 +174,31 @@ class JobManager:
             rdzv_endpoint=rdzv_endpoint,
             rdzv_timeout=rdzv_timeout,
             max_running_time=max_running_time,
+            hyperparameters=hyperparameters,
+            study_name=study_name,
         )
         return self._submit(job_id, JobKind.TRAINING, spec, labels)
+
+    def _resumed_study(self, spec: Mapping[str, Any]) -> str | None:
+        """The study a ``resumePreviousJobId`` continues (None: a new one, the job's id)."""
+        previous = spec.get("resumePreviousJobId")
+        if previous is None:
+            return None
+        where = "trainingInput.hyperparameters.resumePreviousJobId"
+        try:
+            job = self.get_job(previous)
+        except NotFoundError:
+            raise NotFoundError(f"{where}: job (id={previous}) not found.") from None
+        if job.kind is not JobKind.TRAINING or not job.input.get("hyperparameters"):
+            raise FailedPreconditionError(
+                f"{where}: job (id={previous}) is not a hyperparameter tuning job."
+            )
+        if not job.state.is_final:
+            raise FailedPreconditionError(
+                f"{where}: job (id={previous}) is {job.state.value}; cancel it or wait for it "
+                "before resuming its study."
+            )
+        return str(job.input.get("studyName") or previous)
 
     def submit_prediction(
         self,
@@ -339,6 +374,53 @@ class JobManager:
                     "RUNNING job can be cancelled."
                 )
         return self.get_job(job_id) if not wait else self.wait(job_id, wait)
+
+    # ------------------------------------------------------------------ tuning
+
+    def trial_export(self, job_id: str, trial_id: str | None = None) -> tuple[str, str]:
+        """``(trial id, export folder)`` of a tuning job's best trial (or of ``trial_id``):
+        the newest ``<timestamp>/`` export under that trial's job dir.
+
+        Raises:
+            NotFoundError: no such job or trial.
+            FailedPreconditionError: not a tuning job, no SUCCEEDED trial, or no export.
+        """
+        job = self.get_job(job_id)
+        trials = (job.output or {}).get("trials")
+        if not job.input.get("hyperparameters") or trials is None:
+            raise FailedPreconditionError(
+                f"Job (id={job_id}) is not a hyperparameter tuning job (or has no trials yet)."
+            )
+        done = [t for t in trials if t.get("state") == "SUCCEEDED" and "finalMetric" in t]
+        if trial_id is None:
+            if not done:
+                raise FailedPreconditionError(f"Job (id={job_id}) has no SUCCEEDED trial.")
+            chosen = done[0]  # trials are listed best first
+        else:
+            found = [t for t in trials if str(t.get("trialId")) == str(trial_id)]
+            if not found:
+                raise NotFoundError(f"Trial {trial_id} of job (id={job_id}) not found.")
+            chosen = found[0]
+            if chosen not in done:
+                raise FailedPreconditionError(
+                    f"Trial {trial_id} of job (id={job_id}) is {chosen.get('state')}, not "
+                    "SUCCEEDED."
+                )
+        owner = job if chosen.get("jobId", job_id) == job_id else self.get_job(chosen["jobId"])
+        base = owner.input.get("jobDir") or str(self.jobs_root / owner.job_id / "output")
+        trial_dir = os.path.join(str(base), str(chosen["trialId"]))
+        exports = [
+            folder
+            for folder, _dirs, files in os.walk(trial_dir)
+            if "saved_model.json" in files and os.path.basename(folder).isdigit()
+        ]
+        if not exports:
+            raise FailedPreconditionError(
+                f"Trial {chosen['trialId']} of job (id={job_id}) left no export under "
+                f"{trial_dir} (a <timestamp>/ folder holding saved_model.json)."
+            )
+        newest = max(exports, key=lambda folder: (int(os.path.basename(folder)), folder))
+        return str(chosen["trialId"]), newest
 
     # -------------------------------------------------------------------- logs
 

@@ -18,7 +18,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from mlengine.errors import MLEngineError
@@ -196,10 +196,12 @@ def stop_tree(
     return True
 
 
-def reap_children(keep: int | None = None) -> None:
-    """Collect exited children (adopted orphans too), except ``keep``, whose status is wanted."""
+def reap_children(keep: int | Collection[int] | None = None) -> None:
+    """Collect exited children (adopted orphans too), except ``keep`` (one pid or several),
+    whose status is wanted."""
+    kept = {keep} if isinstance(keep, int) else set(keep or ())
     for info in process_table() or []:
-        if info.ppid == os.getpid() and info.state == "Z" and info.pid != keep:
+        if info.ppid == os.getpid() and info.state == "Z" and info.pid not in kept:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(info.pid, os.WNOHANG)
 

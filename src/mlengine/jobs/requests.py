@@ -1,12 +1,13 @@
 """ML Engine's Job resource (the body of ``POST /v1/projects/{p}/jobs``) → submit arguments.
 
 Fields are ML Engine's (``jobId``, ``labels``, ``trainingInput {pythonModule, args, jobDir,
-packageUris, workerCount, scheduling.maxRunningTime}``, ``predictionInput {dataFormat,
-inputPaths, outputPath, modelName, versionName, uri, batchSize}``) plus mlengine's local ones
-(``packagePath``, ``nnodes``, ``rdzvEndpoint``, ``rendezvousTimeout``). Cloud-only fields that
-do not change what runs here (``region``, ``runtimeVersion``, ``scaleTier``, ...) are accepted
-and ignored; an unknown field, or one that asks for something mlengine does not do (TFRecord
-input, CSV output), is an error naming it rather than a silent surprise.
+packageUris, workerCount, scheduling.maxRunningTime, hyperparameters}``, ``predictionInput
+{dataFormat, inputPaths, outputPath, modelName, versionName, uri, batchSize}``) plus mlengine's
+local ones (``packagePath``, ``nnodes``, ``rdzvEndpoint``, ``rendezvousTimeout``, and
+``studyName``: the Optuna study a tuning job's trials join). Cloud-only fields that do not
+change what runs here (``region``, ``runtimeVersion``, ``scaleTier``, ...) are accepted and
+ignored; an unknown field, or one that asks for something mlengine does not do (TFRecord input,
+CSV output), is an error naming it rather than a silent surprise.
 """
 
 from __future__ import annotations
@@ -25,12 +26,13 @@ TRAINING_CLOUD_ONLY = frozenset(
     _CLOUD
     | {"masterConfig", "workerType", "workerConfig", "parameterServerType"}
     | {"parameterServerConfig", "parameterServerCount", "evaluatorType", "evaluatorConfig"}
-    | {"evaluatorCount", "hyperparameters", "encryptionConfig", "serviceAccount"}
+    | {"evaluatorCount", "encryptionConfig", "serviceAccount"}
     | {"useChiefInTfConfig", "enableWebAccess"}
 )
 PREDICTION_CLOUD_ONLY = frozenset(_CLOUD | {"maxWorkerCount", "accelerator"})
 _TRAINING = {"pythonModule", "packagePath", "packageUris", "args", "jobDir", "workerCount"}
-_TRAINING |= {"nnodes", "rdzvEndpoint", "rendezvousTimeout", "scheduling"}
+_TRAINING |= {"nnodes", "rdzvEndpoint", "rendezvousTimeout", "scheduling", "hyperparameters"}
+_TRAINING |= {"studyName"}
 _PREDICTION = {"dataFormat", "inputPaths", "outputPath", "modelName", "versionName", "uri"}
 _PREDICTION |= {"batchSize", "scheduling", "signatureName", "outputDataFormat"}
 
@@ -106,6 +108,10 @@ def _training(data: Mapping[str, Any]) -> dict[str, Any]:
         timeout = data["rendezvousTimeout"]
         kwargs["rdzv_timeout"] = specs.parse_duration(timeout, "rendezvousTimeout")
     kwargs["max_running_time"] = _max_running_time(data, "trainingInput")
+    if data.get("hyperparameters") is not None:
+        kwargs["hyperparameters"] = data["hyperparameters"]  # checked by specs.training_input
+    if data.get("studyName") is not None:
+        kwargs["study_name"] = _text(data["studyName"], "studyName")
     return kwargs
 
 

@@ -22,6 +22,7 @@ from mlengine.jobs.processes import free_port
 from mlengine.registry.origins import check_location, is_url
 from mlengine.tuning import BATCH_PREDICTION_ROWS
 
+_STUDY_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 _MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 DATA_FORMATS = {"json": "JSON", "text": "JSON", "csv": "CSV", "parquet": "PARQUET"}
 DEFAULT_BATCH_SIZE = BATCH_PREDICTION_ROWS  # a prediction job's batchSize when it names none
@@ -80,12 +81,18 @@ def training_input(
     rdzv_endpoint: str | None = None,
     rdzv_timeout: float = DEFAULT_RDZV_TIMEOUT,
     max_running_time: float | None = None,
+    hyperparameters: Mapping[str, Any] | None = None,
+    study_name: str | None = None,
 ) -> dict[str, Any]:
     """The checked ``trainingInput`` of a training job (``job_dir`` None: the trainer gets no
     ``--job-dir``, as with ``gcloud ml-engine local train`` without one).
 
+    ``hyperparameters`` (ML Engine's HyperparameterSpec) makes it a tuning job, whose trials
+    join the Optuna study ``study_name`` (default: the job's id).
+
     Raises:
-        InvalidParameterError: a bad module name, package path, count, endpoint or timeout.
+        InvalidParameterError: a bad module name, package path, count, endpoint or timeout,
+            or a bad hyperparameter spec (naming the key's path).
     """
     if not isinstance(module_name, str) or _MODULE_RE.fullmatch(module_name) is None:
         raise InvalidParameterError(
@@ -122,6 +129,19 @@ def training_input(
         spec["scheduling"] = {
             "maxRunningTime": duration(parse_duration(max_running_time, "maximum running time"))
         }
+    if hyperparameters is not None:
+        from mlengine.jobs.hyperparameters import check_spec
+
+        spec["hyperparameters"] = check_spec(hyperparameters)
+        if study_name is not None:
+            if _STUDY_RE.fullmatch(study_name) is None:
+                raise InvalidParameterError(
+                    f"Invalid studyName {study_name!r}: letters, digits, '_', '-' and '.', "
+                    "at most 128."
+                )
+            spec["studyName"] = study_name
+    elif study_name is not None:
+        raise InvalidParameterError("studyName needs trainingInput.hyperparameters.")
     return spec
 
 

@@ -1,6 +1,7 @@
 """``python -m mlengine.jobs.supervisor JOB_ID``: the detached process that runs one job.
 
-It claims the QUEUED job (→ RUNNING, start time), starts the job's command in a new session
+It claims the QUEUED job (→ RUNNING, start time), starts the job's command (a tuning job's
+trials: :mod:`mlengine.jobs.hptuning`) in a new session
 (so its own process group) with stdout and stderr appended to ``output.log``, and then, until
 the command exits: heartbeats the row (how others tell a live supervisor from a dead one),
 watches for CANCELLING (→ SIGTERM to the process tree, SIGKILL after the grace period), and
@@ -72,6 +73,13 @@ class Supervisor:
             return 0  # cancelled (or taken for dead) before it started
         proc: subprocess.Popen[bytes] | None = None
         try:
+            if job.kind is JobKind.TRAINING and job.input.get("hyperparameters"):
+                from mlengine.jobs.hptuning import Tuner  # optuna: only for tuning jobs
+
+                tuner = Tuner(self, job)
+                proc = tuner.start()
+                tuner.run()
+                return 0
             command, env = self.command(job)
             with open(job.log_path, "ab") as log:
                 log.write(f"mlengine: job {job.job_id} runs: {' '.join(command)}\n".encode())
@@ -95,6 +103,10 @@ class Supervisor:
         except (MLEngineError, OSError) as error:
             self.abort(job, proc, f"The job could not run: {' '.join(str(error).split())}")
             return 1
+        except Exception as error:  # optuna's and the database driver's own errors
+            name = type(error).__name__
+            self.abort(job, proc, f"The job could not run: {name}: {' '.join(str(error).split())}")
+            raise
         return 0
 
     def command(self, job: Job) -> tuple[list[str], dict[str, str]]:

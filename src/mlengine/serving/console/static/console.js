@@ -1210,7 +1210,13 @@
 
     function jobRow(job) {
       const id = job.jobId;
-      const kind = job.trainingInput ? "Training" : "Prediction";
+      let kind = job.trainingInput ? "Training" : "Prediction";
+      const tuning = job.trainingInput && job.trainingInput.hyperparameters;
+      if (tuning) {
+        // A tuning job: its finished trials of maxTrials (trainingOutput.completedTrialCount).
+        const done = Number((job.trainingOutput || {}).completedTrialCount || 0);
+        kind = `Tuning: ${done} of ${tuning.maxTrials} trials`;
+      }
       const actions = [
         el(
           "button",
