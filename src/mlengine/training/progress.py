@@ -115,7 +115,7 @@ class TrainingProgress:
                 rate = (step - self._tick_step) / elapsed
                 print(f" ({elapsed:.3f} sec)", file=self.stream)
                 print(
-                    f"global_step/sec: {rate:.4g} ({self._tick_examples / elapsed:,.0f} "
+                    f"global_step/sec: {rate:g} ({self._tick_examples / elapsed:,.0f} "
                     "examples/sec)",
                     file=self.stream,
                 )
