@@ -165,7 +165,7 @@ class TrainingProgress:
             elapsed = max(now - self._tick_time, 1e-9)
             rate = (step - self._tick_step) / elapsed
             speed = f"{self._tick_examples / elapsed:,.0f} examples/sec"
-            self._emit(f"global_step/sec: {rate:.4g} ({speed})")
+            self._emit(f"global_step/sec: {rate:g} ({speed})")  # TF: "%s: %g"
             self._tick_time, self._tick_step, self._tick_examples = now, step, 0
         if (step - 1) % self.log_every == 0:
             now = time.monotonic()
