@@ -36,7 +36,7 @@ def probe_columns(inputs: Sequence[Mapping[str, Any]], rows: int = 1) -> dict[st
     columns: dict[str, list[Any]] = {}
     for spec in inputs:
         name, dtype = spec.get("name"), spec.get("dtype")
-        if not isinstance(name, str) or dtype not in PLACEHOLDERS:
+        if not isinstance(name, str) or not isinstance(dtype, str) or dtype not in PLACEHOLDERS:
             raise ExportFormatError(
                 f"signature input {name!r} has dtype {dtype!r}; a request can only carry "
                 f"{sorted(PLACEHOLDERS)}."
