@@ -260,3 +260,25 @@ def test_a_custom_networks_feature_modules_are_size_checked() -> None:
     spec = {"network": "onnx", "feature_modules": [{"name": "dense", "columns": [column]}]}
     with pytest.raises(ExportFormatError, match=r"feature_modules\[0\]: column 'occupation'"):
         check_spec(spec, "export", ExportLimits())
+
+
+@pytest.mark.parametrize(
+    ("which", "path"),
+    [
+        # Found by the crafted-entry test: a boosted-trees member whose column default is [],
+        # an ensemble whose signature input has a list for its dtype.
+        ("members/0/saved_model.json", ("model_spec", "tree_feature_columns", 0, "config")),
+        ("saved_model.json", ("signature", "inputs", 1)),
+    ],
+)
+def test_crafted_member_regressions_are_refused(
+    ensemble_export: tuple[Path, Path], tmp_path: Path, which: str, path: tuple[Any, ...]
+) -> None:
+    ensemble, _ = ensemble_export
+    crafted = copy_export(ensemble, tmp_path / "e")
+    original = json.loads((crafted / which).read_text())
+    key = "default_value" if which != "saved_model.json" else "dtype"
+    (crafted / which).write_text(json.dumps(hs.mutate(original, (*path, key), [])))
+    if which != "saved_model.json":
+        edit(crafted, lambda m: _pin(m, crafted, which))
+    refused(crafted, "the model spec is invalid" if key == "default_value" else "dtype []")

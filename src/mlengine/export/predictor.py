@@ -197,7 +197,12 @@ class Predictor:
             if scorer.head is not None:
                 self.head = scorer.head
                 if scorer.checks_signature:
-                    check_signature(self.manifest, columns, self.head, root)
+                    try:
+                        check_signature(self.manifest, columns, self.head, root)
+                    except ExportFormatError:
+                        raise
+                    except SPEC_ERRORS as exc:  # a crafted column fails as it derives its inputs
+                        raise spec_error(root, exc) from None
             self.model_bytes += scorer.model_bytes
             self.output_keys = list(scorer.output_keys)
             return
