@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,7 @@ from mlengine import feature_column as fc
 from mlengine.errors import ExportFormatError, InvalidParameterError, NotSupportedError
 from mlengine.export import load
 from tests.estimator.helpers import BINARY_KEYS, REGRESSION_KEYS, census_rows, quiet_config
+from tests.helpers import CONTROL_CODES, REPO_ROOT, run_in_terminal
 
 
 def _columns(x: pd.DataFrame) -> list[fc.FeatureColumn]:
@@ -108,6 +112,85 @@ def test_train_evaluate_tf_keys_and_tensorboard(tmp_path: Path, data: Any) -> No
     eval_events = EventAccumulator(str(tmp_path / "m" / "eval"))
     eval_events.Reload()
     assert eval_events.Scalars("auc")[0].value == pytest.approx(metrics["auc"], rel=1e-6)
+
+
+def _stderr_of_training(
+    tmp_path: Path, data: Any, monkeypatch: pytest.MonkeyPatch, *, quiet: bool
+) -> tuple[list[str], list[float]]:
+    """Train 8 trees then 4 more (log_step_count_steps=5) with standard error an io.StringIO;
+    the lines written there and the loss summaries by step."""
+    from mlengine.training import progress
+
+    # No sink: importing mlengine.tf (another test, same process) routes lines to tf.logging.
+    monkeypatch.setattr(progress, "_sink", None)
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    x, y = data
+    config = estimator.RunConfig(quiet=quiet, log_step_count_steps=5, tf_random_seed=7)
+    model = estimator.BoostedTreesClassifier(
+        _columns(x), n_batches_per_layer=1, model_dir=tmp_path / "m", config=config, n_trees=12
+    )
+    model.train(_fn(x, y), steps=8)
+    model.train(_fn(x, y))  # resumes at tree 8
+    events = EventAccumulator(str(tmp_path / "m"))
+    events.Reload()
+    return stream.getvalue().splitlines(), [e.value for e in events.Scalars("loss")]
+
+
+def test_train_prints_tfs_lines_one_step_per_tree(
+    tmp_path: Path, data: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlengine.training.progress import number
+
+    lines, losses = _stderr_of_training(tmp_path, data, monkeypatch, quiet=False)
+    # As a network's run (mlengine.training.progress): the loss every 5 steps, one step per
+    # tree, the loss LightGBM reports after it (its summary at the next step), and the rate.
+    loss_lines = [line for line in lines if line.startswith("loss = ")]
+    assert loss_lines[0] == f"loss = {number(losses[0])}, step = 0"
+    assert re.fullmatch(rf"loss = {re.escape(number(losses[5]))}, step = 5 \(\d+\.\d{{3}} sec\)",
+                        loss_lines[1])  # fmt: skip
+    # The resumed run (trees 9 to 12) counts on from the checkpoint's step.
+    assert loss_lines[2].startswith(f"loss = {number(losses[10])}, step = 10 (")
+    assert len(loss_lines) == 3
+    rates = [line for line in lines if line.startswith("global_step/sec: ")]
+    assert len(rates) == 2  # at steps 5 and 10
+    assert all(re.fullmatch(r"global_step/sec: \S+ \([\d,]+ examples/sec\)", r) for r in rates)
+
+
+def test_quiet_training_of_trees_prints_nothing(
+    tmp_path: Path, data: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines, losses = _stderr_of_training(tmp_path, data, monkeypatch, quiet=True)
+    assert lines == [] and len(losses) == 12
+
+
+TREES_IN_A_TERMINAL = """
+import sys
+from mlengine import estimator
+from tests.estimator.helpers import census_rows
+from tests.estimator.test_boosted_trees import _columns, _fn
+x, y = census_rows(800)
+model = estimator.BoostedTreesClassifier(
+    _columns(x), n_batches_per_layer=1, model_dir=sys.argv[1], n_trees=40,
+    config=estimator.RunConfig(tf_random_seed=7),
+)
+model.train(_fn(x, y))
+print("done", flush=True)
+"""
+
+
+@pytest.mark.timeout(180)
+def test_a_terminal_shows_a_bar_over_the_trees(tmp_path: Path) -> None:
+    script = tmp_path / "trees.py"
+    script.write_text(TREES_IN_A_TERMINAL)
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    code, shown = run_in_terminal([sys.executable, str(script), str(tmp_path / "m")], env)
+    assert code == 0, shown
+    plain = CONTROL_CODES.sub("", shown)
+    assert "step 40/40" in plain
+    assert re.search(r"[\d,]+ examples/s", plain) and re.search(r"loss 0\.\d", plain)
+    assert "\x1b[" in shown  # drawn in place
+    assert "loss = " not in plain and plain.rstrip().endswith("done")
 
 
 def test_resume_adds_trees_up_to_n_trees_and_equals_one_run(tmp_path: Path, data: Any) -> None:

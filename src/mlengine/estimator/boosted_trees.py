@@ -25,8 +25,11 @@ TensorFlow                     LightGBM
 
 Everything else is LightGBM's default (``min_data_in_leaf=20``...). Checkpoints are LightGBM's
 text model plus a JSON manifest (``model_dir/trees-<n>.txt`` / ``.json``); ``train`` resumes
-from the latest, adding trees up to ``n_trees``. Exports hold the same text model
-(:mod:`mlengine.export.lightgbm_model`) and the columns, never a pickle.
+from the latest, adding trees up to ``n_trees``. ``train`` shows its progress as networks do
+(:mod:`mlengine.training.progress`: a bar in a terminal, TF's ``loss = X, step = N`` lines
+elsewhere, nothing when quiet), one step per tree, with the training loss LightGBM reports
+after it (``binary_logloss``, ``multi_logloss`` or ``l2``: the head's loss). Exports hold the
+same text model (:mod:`mlengine.export.lightgbm_model`) and the columns, never a pickle.
 """
 
 from __future__ import annotations
@@ -75,6 +78,7 @@ from mlengine.training.evidence import (
     save_last_evaluation,
 )
 from mlengine.training.metrics import BinaryMetrics, MulticlassMetrics, RegressionMetrics
+from mlengine.training.progress import TrainingProgress
 from mlengine.training.summaries import SummaryWriter, write_eval_summaries
 
 if TYPE_CHECKING:
@@ -303,16 +307,22 @@ class _BoostedTrees(Estimator):
             "num_threads": self._config.intra_op_threads or os.cpu_count() or 1,
         }
         history: dict[str, Any] = {}
-        booster = lightgbm.train(
-            params,
-            data,
-            num_boost_round=target - done,
-            init_model=booster,
-            valid_sets=[data],
-            valid_names=["train"],
-            callbacks=[lightgbm.record_evaluation(history)],
-            keep_training_booster=True,
-        )
+        with TrainingProgress(
+            start_step=done,
+            last_step=target,
+            log_every=self._config.log_step_count_steps,
+            quiet=self._config.quiet,
+        ) as progress:
+            booster = lightgbm.train(
+                params,
+                data,
+                num_boost_round=target - done,
+                init_model=booster,
+                valid_sets=[data],
+                valid_names=["train"],
+                callbacks=[lightgbm.record_evaluation(history), _show_progress(progress, len(x))],
+                keep_training_booster=True,
+            )
         os.makedirs(self._model_dir, exist_ok=True)
         losses: list[float] = next(iter(history.get("train", {}).values()), [])
         with SummaryWriter(self._model_dir) as writer:
@@ -498,6 +508,19 @@ class _BoostedTrees(Estimator):
         return write_version(export_dir_base, fill)
 
     export_savedmodel = export_saved_model
+
+
+def _show_progress(progress: TrainingProgress, rows: int) -> Callable[[Any], None]:
+    """A LightGBM callback: each boosting round is one step of ``progress`` (``rows``
+    examples: every tree reads them all), its loss the training loss LightGBM computed."""
+
+    def callback(env: Any) -> None:  # lightgbm.callback.CallbackEnv
+        results = env.evaluation_result_list or []
+        loss = next((float(r[2]) for r in results if r[0] == "train"), float("nan"))
+        progress.step(env.iteration + 1, rows, lambda: loss)
+
+    callback.order = 30  # type: ignore[attr-defined]  # after record_evaluation (20)
+    return callback
 
 
 def _objective(head: Head) -> dict[str, Any]:
