@@ -1,9 +1,12 @@
 """What the console's page tests share: an evaluated census export (so it carries evidence),
-a tuning job's record written through the jobs store, and reading charts back from the page."""
+a tuning job's record written through the jobs store, reading charts back from the page, and
+the screenshots the README shows."""
 
 from __future__ import annotations
 
+import io
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +14,21 @@ from mlengine.jobs import JobKind, JobManager, JobState
 from mlengine.jobs.manager import HOST
 from mlengine.registry import Registry
 from tests.serving import helpers as sh
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+def shoot(page: Any, tmp_path: Path, name: str) -> Path:
+    """A screenshot of the window as ``console-<name>.png``, made small (64 colours), in
+    ``docs/`` with ``MLENGINE_CONSOLE_SHOTS=docs`` (the README shows them), else in
+    ``tmp_path``; its path."""
+    from PIL import Image
+
+    folder = DOCS if os.environ.get("MLENGINE_CONSOLE_SHOTS") == "docs" else tmp_path
+    image = Image.open(io.BytesIO(page.screenshot(full_page=True)))
+    path = folder / f"console-{name}.png"
+    image.convert("RGB").quantize(colors=64).save(path, optimize=True)
+    return path
 
 
 def train_evaluated(base: Path, steps: int, kind: str = "binary") -> Path:
@@ -126,6 +144,21 @@ def bars(page: Any, chart: str) -> dict[str, float]:
         "rects => rects.map(r => [r.dataset.name, r.dataset.value, r.getBBox().width])",
     )
     assert all(width > 0 for _, _, width in found), found
+    # In each row the name, the bar and its value text are side by side, none over another.
+    overlaps = page.eval_on_selector(
+        f'figure[data-chart="{chart}"] svg',
+        """svg => {
+            const boxes = (cls) => [...svg.querySelectorAll(cls)]
+                .map(e => e.getBoundingClientRect());
+            const [names, rects, texts] = [boxes('text.bar-label'), boxes('rect.bar'),
+                                           boxes('text.bar-value')];
+            const apart = (a, b) => a.right <= b.left + 0.5 || b.right <= a.left + 0.5;
+            return rects.flatMap((rect, i) => [[names[i], rect], [names[i], texts[i]],
+                                               [rect, texts[i]]]
+                .filter(([a, b]) => !apart(a, b)).map(() => i));
+        }""",
+    )
+    assert not overlaps, f"{chart}: texts over bars or names in rows {overlaps}"
     return {name: float(value) for name, value, _ in found}
 
 

@@ -8,14 +8,12 @@ back from the SVG and compare them with the export's ``evidence.json``. The numb
 JSON and as JavaScript's shortest float text, both exact for a double, hence ``==``.
 
 ``MLENGINE_CONSOLE_SHOTS=docs`` writes the pages' screenshots into ``docs/`` (the README shows
-them); otherwise they go to the test's folder.
+them; the models page's is test_browser's); otherwise they go to the test's folder.
 """
 
 from __future__ import annotations
 
-import io
 import json
-import os
 import re
 import time
 from pathlib import Path
@@ -29,7 +27,6 @@ from tests.console.test_browser import expect, wait_json
 
 pytestmark = pytest.mark.timeout(300)
 API = "/v1/projects/local"
-DOCS = Path(__file__).resolve().parents[2] / "docs"
 PHONE = {"width": 390, "height": 844}
 FAILING_TRAINER = """\
 import sys
@@ -49,17 +46,6 @@ def evaluated(exports_root: Path) -> dict[str, Path]:
         "v1": helpers.train_evaluated(root / "v1", steps=8),
         "v2": helpers.train_evaluated(root / "v2", steps=60),
     }
-
-
-def shoot(page: Any, tmp_path: Path, name: str) -> None:
-    """A screenshot of the window (docs/ with MLENGINE_CONSOLE_SHOTS=docs), made small."""
-    folder = DOCS if os.environ.get("MLENGINE_CONSOLE_SHOTS") == "docs" else tmp_path
-    data = page.screenshot(full_page=True)
-    from PIL import Image
-
-    image = Image.open(io.BytesIO(data))
-    small = image.convert("RGB").quantize(colors=64)
-    small.save(folder / f"console-{name}.png", optimize=True)
 
 
 def register(base: str, exports: dict[str, Path]) -> None:
@@ -92,6 +78,17 @@ def check_curves(p: Any, evidence: dict[str, Any], prefix: str = "") -> None:
     loss = helpers.series(p, "history-loss")[f"{prefix}train".strip()]
     assert loss["x"] == [s for s, _ in evidence["history"]["train"]["loss"]]
     assert loss["y"] == [v for _, v in evidence["history"]["train"]["loss"]]
+
+
+def at_phone_width(p: Any, name: str) -> None:
+    """The page, drawn again 390 px wide, scrolls nothing sideways; back to the desktop."""
+    desktop = p.viewport_size
+    p.set_viewport_size(PHONE)
+    try:
+        time.sleep(0.2)  # the charts redraw on resize
+        helpers.no_horizontal_scroll(p, name)
+    finally:
+        p.set_viewport_size(desktop)
 
 
 def test_version_page_draws_the_evidence_and_predicts_a_real_instance(
@@ -154,7 +151,7 @@ def test_version_page_draws_the_evidence_and_predicts_a_real_instance(
             timeout=30,
         ).json()["explanations"][0]["attributions_by_label"][0]
         assert attributions == explained["attributions"]  # the same request, run again
-        shoot(p, tmp_path, "version")
+        helpers.shoot(p, tmp_path, "version")
 
         # Two versions side by side: both curves in the same charts.
         p.goto(f"{base}/models/census")
@@ -164,7 +161,7 @@ def test_version_page_draws_the_evidence_and_predicts_a_real_instance(
         for name in ("v1", "v2"):
             check_curves(p, helpers.evidence_of(evaluated[name]), prefix=f"{name} ")
         expect(p.locator("#compare-metrics thead th")).to_have_text(["Metric", "v1", "v2"])
-        shoot(p, tmp_path, "compare")
+        helpers.shoot(p, tmp_path, "compare")
 
 
 def _quote(text: str) -> str:
@@ -176,7 +173,8 @@ def _quote(text: str) -> str:
 def test_importances_are_a_bar_chart_and_damaged_evidence_is_said(
     page: Any, serve: Any, evaluated: dict[str, Path], tmp_path: Path
 ) -> None:
-    """A version whose evidence holds importances draws them, largest first; one whose
+    """A version whose evidence holds importances draws them, largest first (a negative one
+    left of zero, its value clear of its name); one whose
     evidence was damaged after export says so and still predicts."""
     import shutil
 
@@ -189,7 +187,7 @@ def test_importances_are_a_bar_chart_and_damaged_evidence_is_said(
         {"name": "education", "importance": 41.5},
         {"name": "age", "importance": 27.25},
         {"name": "occupation", "importance": 8.0},
-        {"name": "hours_per_week", "importance": 3.5},
+        {"name": "hours_per_week", "importance": -3.5},  # permutation: may be < 0
     ]
     evidence["importances"] = {"method": "gain", "features": features}
     entry = write_member(str(export), "evidence.json", json.dumps(evidence).encode())
@@ -279,7 +277,8 @@ def test_job_pages_failure_reason_and_trials(page: Any, serve: Any, tmp_path: Pa
         expect(p.locator("#job-arguments")).to_contain_text("trainer.task")
         expect(p.locator("#log-text")).to_contain_text("reading the training data")
         expect(p.locator("#log-state")).to_have_text("FAILED: the job is over.")
-        shoot(p, tmp_path, "job-failed")
+        helpers.shoot(p, tmp_path, "job-failed")
+        at_phone_width(p, "failed job")
 
         # A tuning job: the objective by trial and by each hyperparameter.
         p.goto(f"{base}/jobs/tune_census")
@@ -304,7 +303,8 @@ def test_job_pages_failure_reason_and_trials(page: Any, serve: Any, tmp_path: Pa
         expect(p.locator("#trials-summary")).to_have_text(
             "4 trials completed; the best auc is 0.78 (trial 3, maximize)."
         )
-        shoot(p, tmp_path, "job-tuning")
+        helpers.shoot(p, tmp_path, "job-tuning")
+        at_phone_width(p, "tuning job")
 
 
 def test_missing_things_are_404_pages(page: Any, serve: Any) -> None:
@@ -324,7 +324,11 @@ def test_missing_things_are_404_pages(page: Any, serve: Any) -> None:
             expect(p.locator("#not-found-text")).to_have_text(text)
             expect(p.get_by_role("link", name="Create version")).to_have_count(0)
             expect(p.get_by_role("button")).to_have_count(0)
+            at_phone_width(p, f"404 {path}")
         assert p.goto(base + "/models/census").status == 200
+        p.goto(base + "/models/census/new-version")
+        expect(p.get_by_role("button", name="Create version")).to_be_visible()
+        at_phone_width(p, "create version")
 
 
 def test_with_a_token_the_script_shows_the_404(page: Any, serve: Any) -> None:
@@ -370,7 +374,7 @@ def test_a_phone_scrolls_no_page_sideways(
                 time.sleep(0.2)
                 helpers.no_horizontal_scroll(p, name)
                 if name == "model":
-                    shoot(p, tmp_path, "phone-model")
+                    helpers.shoot(p, tmp_path, "phone-model")
             # The versions table is a card per row there, each cell labelled.
             p.goto(base + "/models/census")
             cell = p.locator("tr[data-version=v2] td").nth(2)

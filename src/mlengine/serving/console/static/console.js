@@ -391,11 +391,12 @@
     const row = 22;
     const labelWidth = Math.min(130, 14 + 6.2 * Math.max(...bars.map((b) => String(b.name).length), 4));
     const height = 16 + row * bars.length;
-    const left = labelWidth;
-    const right = WIDTH - 60;
     const values = bars.map((b) => b.value);
     const lo = Math.min(0, ...values);
     const hi = Math.max(0, ...values);
+    // Room for the values: a negative bar's left of it, between the names and the bar.
+    const left = labelWidth + (lo < 0 ? 60 : 0);
+    const right = WIDTH - 60;
     const scale = (v) => left + ((v - lo) / (hi - lo || 1)) * (right - left);
     const root = svg("svg", {
       viewBox: `0 0 ${WIDTH} ${height}`,
@@ -410,7 +411,7 @@
       root.append(
         svg(
           "text",
-          { class: "bar-label", x: left - 6, y: y + 12, "text-anchor": "end" },
+          { class: "bar-label", x: labelWidth - 6, y: y + 12, "text-anchor": "end" },
           String(bar.name).length > 20 ? `${String(bar.name).slice(0, 19)}…` : bar.name,
         ),
         svg(
