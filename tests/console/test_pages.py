@@ -317,6 +317,9 @@ def test_missing_things_are_404_pages(page: Any, serve: Any) -> None:
             ("/models/census/versions/v9", "Version v9 of model census does not exist."),
             ("/models/nope/new-version", "Model nope does not exist."),
             ("/jobs/nope", "Job nope does not exist."),
+            ("/models/nope/compare", "Model nope does not exist."),
+            ("/models/census/compare?a=v9", "Version v9 of model census does not exist."),
+            ("/models/census/compare?a=v1&b=v9", "Version v1 of model census does not exist."),
         ]:
             response = p.goto(base + path)
             assert response.status == 404, path
@@ -342,6 +345,18 @@ def test_with_a_token_the_script_shows_the_404(page: Any, serve: Any) -> None:
         assert p.goto(base + "/models/nope").status == 200
         expect(p.locator("#missing")).to_be_visible()
         expect(p.locator("#missing-text")).to_have_text("Model nope does not exist.")
+        expect(p.locator("#content")).to_be_hidden()
+        # Two versions compared, one of them missing: the same words as without a token.
+        httpx.post(
+            f"{base}{API}/models",
+            json={"name": "census"},
+            headers={"Authorization": "Bearer t0ken"},
+            timeout=30,
+        )
+        p.goto(base + "/models/census/compare?a=v9")
+        expect(p.locator("#missing-text")).to_have_text(
+            "Version v9 of model census does not exist."
+        )
         expect(p.locator("#content")).to_be_hidden()
 
 

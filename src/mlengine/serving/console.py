@@ -24,7 +24,7 @@ asks for the token when an API call answers 401, keeps it in ``sessionStorage`` 
 and the pages' Content-Security-Policy forbids it; the charts are SVG drawn by the script.
 
 **Missing things are 404 pages.** A model, version or job page whose subject does not exist
-answers 404 with a page that says so (and offers nothing to act on), when the server has no API
+(a comparison's versions included) answers 404 with a page that says so (and offers nothing to act on), when the server has no API
 token. With a token the page cannot look without revealing what exists to whoever asks, so it
 answers its shell, and the script shows the same not-found page once the API (with the token)
 answers 404.
@@ -157,12 +157,8 @@ class Pages:
         model, version = request.path_params["model"], request.path_params["version"]
         if await self._model_missing(model):
             return not_found(f"Model {model} does not exist.", "/", "All models")
-        if await self._missing(lambda registry: registry.get_version(model, version)):
-            return not_found(
-                f"Version {version} of model {model} does not exist.",
-                f"/models/{quote(model, safe='')}",
-                f"Model {model}",
-            )
+        if await self._version_missing(model, version):
+            return self._version_not_found(model, version)
         return self.page(
             "version.html",
             page="version",
@@ -171,10 +167,25 @@ class Pages:
             version=version,
         )
 
+    async def _version_missing(self, model: str, version: str) -> bool:
+        return await self._missing(lambda registry: registry.get_version(model, version))
+
+    @staticmethod
+    def _version_not_found(model: str, version: str) -> HTMLResponse:
+        return not_found(
+            f"Version {version} of model {model} does not exist.",
+            f"/models/{quote(model, safe='')}",
+            f"Model {model}",
+        )
+
     async def compare(self, request: Request) -> Response:
         model = request.path_params["model"]
         if await self._model_missing(model):
             return not_found(f"Model {model} does not exist.", "/", "All models")
+        for key in ("a", "b"):  # the versions asked for, when named
+            version = request.query_params.get(key)
+            if version and await self._version_missing(model, version):
+                return self._version_not_found(model, version)
         return self.page(
             "compare.html", page="compare", title=f"Compare versions of {model}", model=model
         )

@@ -1133,6 +1133,12 @@
         .filter((v) => v.state === "READY")
         .sort((x, y) => y.number - x.number)
         .map((v) => baseName(v.name));
+      const known = new Set((data.versions || []).map((v) => baseName(v.name)));
+      const unknown = ["a", "b"].map((key) => params.get(key)).find((n) => n && !known.has(n));
+      if (unknown) {
+        showMissing(`Version ${unknown} of model ${model} does not exist.`, `/models/${enc(model)}`, `Model ${model}`);
+        return;
+      }
       const a = params.get("a") || ready[1] || ready[0];
       const b = params.get("b") || ready[0];
       for (const [select, chosen] of [
