@@ -519,3 +519,24 @@ def test_parquet_bad_inputs(tmp_path: Path) -> None:
         list(parquet_input_fn(str(tmp_path / "fake.parquet"))())
     with pytest.raises(DataError, match="No file matches"):
         parquet_input_fn(str(tmp_path / "*.pq"))
+
+
+def test_an_unseeded_shuffle_takes_the_estimators_seed_as_tfs_graph_seed() -> None:
+    from mlengine.data.contract import resolve_input
+
+    x = {"a": np.arange(100, dtype=np.float32)}
+    y = np.arange(100, dtype=np.float32)
+    unseeded = numpy_input_fn(x, y, batch_size=10, num_epochs=1, shuffle=True)
+
+    def first_batch(seed: int | None) -> list[float]:
+        resolved = resolve_input(lambda: unseeded, seed)
+        chunk = next(iter(resolved.chunks()))
+        return [float(v) for v in chunk[0]["a"][:10]]
+
+    # With tf_random_seed, runs repeat (TF derives its shuffle's seed from the graph's) ...
+    assert first_batch(7) == first_batch(7)
+    assert first_batch(7) != first_batch(8)
+    # ... and a seed the input function names itself wins.
+    seeded = numpy_input_fn(x, y, batch_size=10, num_epochs=1, shuffle=True, seed=3)
+    assert resolve_input(seeded, 7).seed == 3
+    assert unseeded.seed is None  # the program's own object is not changed

@@ -85,6 +85,20 @@ def test_not_a_terminal_gets_tfs_lines_every_n_steps() -> None:
     assert lines[4].startswith("loss = 0.25, step = 200 (") and len(lines) == 5
 
 
+def test_a_resumed_run_logs_its_first_step_as_tfs_logging_hook() -> None:
+    # LoggingTensorHook counts iterations from each train() call: a run resumed at global step
+    # 8 logs the loss at steps 8, 18, 28; StepCounterHook's rate stays on global steps 10, 20, 30.
+    stream = io.StringIO()
+    with TrainingProgress(start_step=8, last_step=30, log_every=10, stream=stream) as progress:
+        for step in range(9, 31):
+            progress.step(step, 4, lambda: 0.5)
+    losses = [line for line in stream.getvalue().splitlines() if line.startswith("loss = ")]
+    assert [line.split("step = ")[1].split(" ")[0] for line in losses] == ["8", "18", "28"]
+    assert losses[0] == "loss = 0.5, step = 8"
+    rates = [line for line in stream.getvalue().splitlines() if line.startswith("global_step")]
+    assert len(rates) == 3  # global steps 10, 20, 30
+
+
 def test_quiet_reads_no_loss() -> None:
     stream = io.StringIO()
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from mlengine.data.batches import InputBatch
+from mlengine.data.input_fns import InputFn
 from mlengine.errors import DataError
 
 
@@ -79,6 +80,11 @@ def _is_chunked(value: Any) -> bool:
     return isinstance(value, ChunkedInput) and isinstance(getattr(value, "batch_size", None), int)
 
 
+def _seeded(value: ChunkedInput, seed: int | None) -> ChunkedInput:
+    """mlengine's own input functions that shuffle without a seed take the estimator's."""
+    return value.seeded(seed) if isinstance(value, InputFn) else value
+
+
 def resolve_input(input_fn: Any, seed: int | None = None) -> Resolved:
     """What ``input_fn`` gives, in one of the forms of the module docstring (``seed``: the
     estimator's random seed, handed to the input adapters).
@@ -89,12 +95,12 @@ def resolve_input(input_fn: Any, seed: int | None = None) -> Resolved:
     value = _adapted(input_fn, seed)
     for _ in range(8):  # a callable returning a callable... (bounded: no endless chains)
         if _is_chunked(value):
-            return value
+            return _seeded(value, seed)
         if not callable(value):
             break
         value = _adapted(value(), seed)
     if _is_chunked(value):
-        return value
+        return _seeded(value, seed)
     if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], Mapping):
         return ConstantBatch(value[0], value[1])
     if isinstance(value, Mapping):

@@ -124,7 +124,7 @@ class InputFn:
             raise InvalidParameterError(
                 f"The 'seed' parameter of {owner} must be an int or None. Got {seed!r} instead."
             )
-        self.seed = seed
+        self.seed: int | None = seed
         self.chunk_rows = _check_positive_int(chunk_rows, "chunk_rows", owner)
         self.owner = owner
 
@@ -151,6 +151,17 @@ class InputFn:
         can say where the value came from. This one is unchanged."""
         part = copy.copy(self)
         part.origins = True
+        return part
+
+    def seeded(self, seed: int | None) -> InputFn:
+        """This input function, or, when it shuffles without a seed of its own and ``seed``
+        (an estimator's ``tf_random_seed``) is given, a copy shuffling with that seed: TF's
+        shuffling ops take their seed from the graph's, so a program that sets
+        ``tf_random_seed`` repeats its batches run after run."""
+        if seed is None or not self.shuffle or self.seed is not None:
+            return self
+        part = copy.copy(self)
+        part.seed = int(seed)
         return part
 
     def describe_origin(self, code: int) -> str:

@@ -23,11 +23,11 @@ asks for the token when an API call answers 401, keeps it in ``sessionStorage`` 
 ``Authorization: Bearer``. Nothing is loaded from outside the server (no CDN, no build step),
 and the pages' Content-Security-Policy forbids it; the charts are SVG drawn by the script.
 
-**Missing things are 404 pages.** A model, version or job page whose subject does not exist
-(a comparison's versions included) answers 404 with a page that says so (and offers nothing to act on), when the server has no API
-token. With a token the page cannot look without revealing what exists to whoever asks, so it
-answers its shell, and the script shows the same not-found page once the API (with the token)
-answers 404.
+**Missing things are 404 pages.** A model, version or job page whose subject does not exist (a
+comparison's versions included) answers 404 with a page that says so (and offers nothing to act
+on), when the server has no API token. With a token the page cannot look without revealing what
+exists to whoever asks, so it answers its shell, and the script shows the same not-found page
+once the API (with the token) answers 404.
 
 **TensorBoard.** With ``MLENGINE_TENSORBOARD_URL`` set (say ``http://127.0.0.1:6006/``, a
 ``tensorboard --logdir`` over the model directories), a version whose evidence names its

@@ -158,8 +158,10 @@ class TrainingProgress:
             if now >= self._next_draw or step == self.last_step:
                 self._draw(step, now, loss())
             return
-        # As TF's LoggingTensorHook and StepCounterHook: the loss at steps 0, N, 2N... (the
-        # global step before the update), the rate at N, 2N...
+        # As TF's StepCounterHook, the rate at global steps N, 2N...; as its LoggingTensorHook,
+        # the loss at this call's iterations 0, N, 2N... (its counter starts at every train()
+        # call), each with the global step before the update: 0, N, 2N... from scratch, 8, 18...
+        # for a run resumed at step 8.
         if step % self.log_every == 0:
             now = time.monotonic()
             elapsed = max(now - self._tick_time, 1e-9)
@@ -167,7 +169,7 @@ class TrainingProgress:
             speed = f"{self._tick_examples / elapsed:,.0f} examples/sec"
             self._emit(f"global_step/sec: {rate:g} ({speed})")  # TF: "%s: %g"
             self._tick_time, self._tick_step, self._tick_examples = now, step, 0
-        if (step - 1) % self.log_every == 0:
+        if (step - 1 - self.start_step) % self.log_every == 0:
             now = time.monotonic()
             took = "" if step - 1 == self.start_step else f" ({now - self._log_time:.3f} sec)"
             self._emit(f"loss = {number(loss())}, step = {step - 1}{took}")
