@@ -16,6 +16,7 @@ An export with none of them is a network in ``variables/``, which the Predictor 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -88,6 +89,22 @@ class Scorer(Protocol):
         ensemble: its members' own budgets)."""
 
     def predict(self, features: RawBatch, memory: ValueMemory) -> dict[str, np.ndarray]: ...
+
+
+@dataclass(frozen=True)
+class Attributions:
+    """A model's own attributions of its raw outputs (TreeSHAP for boosted trees).
+
+    ``values[i, k, j]``: raw feature ``names[j]``'s share of instance ``i``'s raw output ``k``
+    (a logit; a regressor's prediction before its head's link); ``expected[i, k]``: the
+    baseline, so that ``expected + values.sum(-1) == outputs`` up to float rounding.
+    """
+
+    method: str
+    names: list[str]
+    values: np.ndarray
+    expected: np.ndarray
+    outputs: np.ndarray
 
 
 class OnnxScorer:
@@ -185,6 +202,22 @@ class TreeScorer:
 
     def predict(self, features: RawBatch, memory: ValueMemory) -> dict[str, np.ndarray]:
         return self.head.predictions(self.logits(features, memory))
+
+    def attributions(self, features: RawBatch, memory: ValueMemory) -> Attributions:
+        """TreeSHAP (LightGBM's ``pred_contrib``: exact, path-dependent): each LightGBM
+        feature's contribution to each raw output, summed onto the raw features it is computed
+        from (:meth:`TreeInputs.raw_share`); the baseline is the trees' expected raw output
+        over their training data (the leaves' cover)."""
+        x = self._matrix(features, memory)
+        n, width = count_rows(features), len(self.inputs.feature_names) + 1
+        contributions = np.asarray(
+            self.booster.predict(x, pred_contrib=True, num_threads=1), dtype=np.float64
+        ).reshape(n, -1, width)  # LightGBM: one block of features + expected value per class
+        names = list(self.inputs.raw_keys)
+        values = contributions[:, :, :-1] @ self.inputs.raw_share(names)
+        return Attributions(
+            "tree_shap", names, values, contributions[:, :, -1], self.logits(features, memory)
+        )
 
 
 def _ensemble(
