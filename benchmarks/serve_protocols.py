@@ -20,7 +20,7 @@ interleaved, round after round, so a busy moment of the (shared) machine lands o
 * one instance, concurrency 32, REST JSON: requests per second with prediction logging at 0%
   and at 100% (JSON lines to a local folder; the records dropped are reported);
 * ``:explain`` of one instance at concurrency 1: the export's (sampled Shapley, 50 paths)
-  against boosted trees' (TreeSHAP) trained on the same census data (every raw feature: numbers
+  against boosted trees' (TreeSHAP) trained on the same census data (every feature: numbers
   as they are, strings by vocabulary; TF's defaults of 100 trees of depth 6), or
   ``--trees-dir``'s export.
 """
@@ -282,7 +282,8 @@ def _frame_seconds(url: str) -> dict[str, tuple[float, float]]:
 
 
 def train_trees(root: Path) -> Path:
-    """A BoostedTreesClassifier on the census training data (every raw feature), exported."""
+    """A BoostedTreesClassifier on the census training data (every feature of a request),
+    exported."""
     import pandas as pd
 
     from mlengine import estimator
@@ -294,7 +295,7 @@ def train_trees(root: Path) -> Path:
         fc.numeric_column(name)
         if pd.api.types.is_numeric_dtype(x[name])
         else fc.categorical_column_with_vocabulary_list(name, sorted(x[name].dropna().unique()))
-        for name in x.columns
+        for name in instances(1)[0]  # the request's features (not fnlwgt, a sampling weight)
     ]
     model = estimator.BoostedTreesClassifier(
         columns,

@@ -299,3 +299,40 @@ def test_treeshap_sums_a_crosss_contribution_over_its_raw_features(tmp_path: Pat
             assert abs(found.values[i, 0, where[name]] - value) <= bound, name
         assert abs(found.expected[i, 0] - row["bias"]) <= bound
         assert abs(found.expected[i, 0] + found.values[i, 0].sum() - found.outputs[i, 0]) <= bound
+
+
+def test_treeshap_of_a_multiclass_model_explains_the_predicted_class(tmp_path: Path) -> None:
+    from mlengine.data import census
+
+    x, _ = census.load("train")
+    x = x.head(400).reset_index(drop=True)
+    label = pd.Series(np.digitize(x["age"], [30, 45]))  # three classes
+    trees = estimator.BoostedTreesClassifier(
+        [fc.numeric_column("age"), fc.numeric_column("hours_per_week", default_value=40.0)],
+        n_batches_per_layer=1,
+        n_classes=3,
+        n_trees=5,
+        model_dir=tmp_path / "m",
+        config=estimator.RunConfig(quiet=True, tf_random_seed=1),
+    )
+    trees.train(estimator.inputs.pandas_input_fn(x, label, shuffle=False))
+    export = Path(trees.export_saved_model(tmp_path / "e"))
+    with Registry(f"sqlite:///{tmp_path / 'r.db'}", tmp_path / "artifacts") as registry:
+        registry.create_model("multi")
+        registry.create_version("multi", "v1", str(export))
+        client = h.LiveClient(create_app(registry, ServeSettings()))
+        try:
+            instances = h.instances(3)
+            answer = client.post("/v1/models/multi:explain", json={"instances": instances})
+        finally:
+            client.close()
+    assert answer.status_code == 200, answer.text
+    predicted = load(export).predict(instances)
+    for row, explanation in enumerate(answer.json()["explanations"]):
+        [by_label] = explanation["attributions_by_label"]
+        label_index = int(predicted["class_ids"][row][0])
+        assert by_label["label_index"] == label_index and by_label["method"] == "tree_shap"
+        values = list(by_label["attributions"].values())
+        bound = treeshap_tolerance(export, sum(map(abs, values)) + abs(by_label["baseline_score"]))
+        assert abs(by_label["example_score"] - predicted["logits"][row][label_index]) <= bound
+        assert abs(by_label["baseline_score"] + sum(values) - by_label["example_score"]) <= bound
