@@ -195,10 +195,12 @@ class TreeScorer:
         return self.inputs.matrix(features, memory)
 
     def logits(self, features: RawBatch, memory: ValueMemory) -> np.ndarray:
-        x = self._matrix(features, memory)
+        return self._raw(self._matrix(features, memory))
+
+    def _raw(self, x: np.ndarray) -> np.ndarray:
         # One thread: a server runs one model call per core already.
         raw = self.booster.predict(x, raw_score=True, num_threads=1)
-        return np.asarray(raw, dtype=np.float64).reshape(count_rows(features), -1)
+        return np.asarray(raw, dtype=np.float64).reshape(len(x), -1)
 
     def predict(self, features: RawBatch, memory: ValueMemory) -> dict[str, np.ndarray]:
         return self.head.predictions(self.logits(features, memory))
@@ -209,15 +211,13 @@ class TreeScorer:
         from (:meth:`TreeInputs.raw_share`); the baseline is the trees' expected raw output
         over their training data (the leaves' cover)."""
         x = self._matrix(features, memory)
-        n, width = count_rows(features), len(self.inputs.feature_names) + 1
         contributions = np.asarray(
             self.booster.predict(x, pred_contrib=True, num_threads=1), dtype=np.float64
-        ).reshape(n, -1, width)  # LightGBM: one block of features + expected value per class
+        ).reshape(len(x), -1, len(self.inputs.feature_names) + 1)
+        # (LightGBM: per class, one block of the features' contributions + the expected value)
         names = list(self.inputs.raw_keys)
         values = contributions[:, :, :-1] @ self.inputs.raw_share(names)
-        return Attributions(
-            "tree_shap", names, values, contributions[:, :, -1], self.logits(features, memory)
-        )
+        return Attributions("tree_shap", names, values, contributions[:, :, -1], self._raw(x))
 
 
 def _ensemble(
