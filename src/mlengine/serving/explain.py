@@ -12,7 +12,8 @@ training data, so ``baseline_score + sum(attributions) == example_score`` up to 
 rounding (``approx_error`` 0, ``"method": "tree_shap"``). A request's own baseline is refused
 (path-dependent TreeSHAP has none to set); ``numPaths`` is checked and not used. An ensemble
 holding trees is explained by sampled Shapley (its average of probabilities is no tree's raw
-output). The attributions are computed as the answer is rendered (a few microseconds a row).
+output). The attributions are computed as the answer is rendered, on a thread (never on the
+event loop).
 
 **Other models** (``"method": "sampled_shapley"``): **sampled Shapley values over the raw
 features** (the signature's inputs), computed with the server's numpy Predictor (no torch, no
@@ -238,6 +239,7 @@ class Explain:
             parse_explain,
             render_explain,
             log=False,  # its rows are the paths', not a client's instances
+            render_off_loop=True,  # TreeSHAP runs as the answer is rendered
         )
 
 
