@@ -22,9 +22,12 @@ def test_checked_in_descriptors_are_what_the_protos_compile_to(tmp_path: Path) -
 
 def test_every_service_method_is_declared() -> None:
     assert sorted(protos.methods(protos.OIP_SERVICE)) == [
+        "ModelConfig",
         "ModelInfer",
         "ModelMetadata",
         "ModelReady",
+        "ModelStatistics",
+        "RepositoryIndex",
         "ServerLive",
         "ServerMetadata",
         "ServerReady",

@@ -12,6 +12,7 @@ from typing import Any
 import grpc
 import numpy as np
 import pytest
+from google.protobuf import json_format
 
 from mlengine import protos
 from mlengine.export import load
@@ -68,6 +69,57 @@ def test_tritonclient_grpc_at_its_defaults(
         assert [label for _, _, label in cells] == [
             str(int(p[1] > p[0])) for p in load(exports["v1"]).predict(instances)["probabilities"]
         ]
+    finally:
+        triton.close()
+
+
+def test_tritons_extensions_over_grpc_answer_what_rest_answers(
+    grpc_server: Any, instances: list[dict[str, Any]]
+) -> None:
+    """ModelConfig, ModelStatistics and RepositoryIndex through tritonclient.grpc at its
+    defaults (messages) and as JSON: the same content as the REST extensions'."""
+    module = triton_grpc()
+    triton = module.InferenceServerClient(url=grpc_server.grpc)
+    try:
+        triton.infer("census", h.triton_inputs(module, instances))
+        config = triton.get_model_config("census")  # a ModelConfigResponse of Triton's protos
+        assert config.config.name == "census" and config.config.max_batch_size > 0
+        assert config.config.HasField("dynamic_batching")
+        assert list(config.config.version_policy.specific.versions) == [1]
+        names = module.model_config_pb2.DataType.Name
+        types = {i.name: names(i.data_type) for i in config.config.input}
+        assert types["education"] == "TYPE_STRING" and types["age"] == "TYPE_FP32"
+        # REST's JSON is the same message (Triton's REST answer is its protobuf JSON form).
+        rest_config = grpc_server.get("/v2/models/census/config").json()
+        assert config.config == json_format.ParseDict(
+            rest_config, module.model_config_pb2.ModelConfig()
+        )
+        stats = triton.get_inference_statistics("census", "1")
+        [one] = stats.model_stats
+        assert (one.name, one.version) == ("census", "1")
+        assert one.inference_count >= len(instances) and one.inference_stats.success.count >= 1
+        assert one.last_inference > 0 and one.batch_stats
+        rest = grpc_server.get("/v2/models/census/versions/1/stats").json()["model_stats"][0]
+        assert one.inference_stats.success.count == rest["inference_stats"]["success"]["count"]
+        every = triton.get_inference_statistics()  # every model's ready versions
+        assert {(s.name, s.version) for s in every.model_stats} == {
+            (s["name"], s["version"])
+            for s in grpc_server.get("/v2/models/stats").json()["model_stats"]
+        }
+        index = triton.get_model_repository_index()
+        rest_index = grpc_server.post("/v2/repository/index", json={}).json()
+        assert [(m.name, m.version, m.state) for m in index.models] == [
+            (m["name"], m["version"], m["state"]) for m in rest_index
+        ]
+        assert ("census", "2", "READY") in [(m.name, m.version, m.state) for m in index.models]
+        ready = triton.get_model_repository_index(as_json=True)
+        assert [m["name"] for m in ready["models"]] == [m["name"] for m in rest_index]
+        assert "statistics" in triton.get_server_metadata().extensions
+        _refused(
+            lambda: triton.get_model_config("nope"),
+            grpc.StatusCode.NOT_FOUND,
+            "Model (name=nope) not found",
+        )
     finally:
         triton.close()
 
@@ -134,7 +186,7 @@ def test_bad_calls_get_the_protocols_codes(
             infer(b"\xff\xff\xff", timeout=10)
         assert garbage.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert "not a valid inference.ModelInferRequest" in garbage.value.details()
-        unknown = channel.unary_unary("/inference.GRPCInferenceService/ModelConfig")
+        unknown = channel.unary_unary("/inference.GRPCInferenceService/RepositoryModelLoad")
         with pytest.raises(grpc.RpcError) as unimplemented:
             unknown(b"", timeout=10)
         assert unimplemented.value.code() == grpc.StatusCode.UNIMPLEMENTED

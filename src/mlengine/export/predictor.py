@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 
-from mlengine.errors import ExportFormatError, FeatureError
+from mlengine.errors import ExportFormatError, FeatureError, NotSupportedError
 from mlengine.export.format import (
     ASSETS_DIR,
     FORMAT_NAME,
@@ -42,7 +42,14 @@ from mlengine.export.format import (
 )
 from mlengine.export.members import MEMBERS_KEY, check_members, inside
 from mlengine.export.receivers import decode_instances, read_serving_inputs
-from mlengine.export.scorers import SCORERS, SPEC_ERRORS, Scorer, scorer_for, spec_error
+from mlengine.export.scorers import (
+    SCORERS,
+    SPEC_ERRORS,
+    Attributions,
+    Scorer,
+    scorer_for,
+    spec_error,
+)
 from mlengine.export.validate import (
     check_file,
     check_head_config,
@@ -366,6 +373,20 @@ class Predictor:
             outputs = self._predict(instances)
         check_finite(outputs)
         return outputs
+
+    @property
+    def explains_itself(self) -> bool:
+        """Whether the model has its own attribution method (:meth:`attributions`)."""
+        return hasattr(self._scorer, "attributions")
+
+    def attributions(self, instances: Any) -> Attributions:
+        """The model's own attributions of its raw outputs (boosted trees: TreeSHAP), for a
+        model that :attr:`explains_itself`."""
+        explain = getattr(self._scorer, "attributions", None)
+        if explain is None:
+            raise NotSupportedError("This model has no attribution method of its own.")
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return explain(self._features(instances), self.memory)
 
     def _predict(self, instances: Any) -> dict[str, np.ndarray]:
         if self._row_path is not None and 0 < _count_plain(instances) <= ROW_PATH_ROWS:

@@ -16,6 +16,7 @@ An export with none of them is a network in ``variables/``, which the Predictor 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -88,6 +89,22 @@ class Scorer(Protocol):
         ensemble: its members' own budgets)."""
 
     def predict(self, features: RawBatch, memory: ValueMemory) -> dict[str, np.ndarray]: ...
+
+
+@dataclass(frozen=True)
+class Attributions:
+    """A model's own attributions of its raw outputs (TreeSHAP for boosted trees).
+
+    ``values[i, k, j]``: raw feature ``names[j]``'s share of instance ``i``'s raw output ``k``
+    (a logit; a regressor's prediction before its head's link); ``expected[i, k]``: the
+    baseline, so that ``expected + values.sum(-1) == outputs`` up to float rounding.
+    """
+
+    method: str
+    names: list[str]
+    values: np.ndarray
+    expected: np.ndarray
+    outputs: np.ndarray
 
 
 class OnnxScorer:
@@ -178,13 +195,29 @@ class TreeScorer:
         return self.inputs.matrix(features, memory)
 
     def logits(self, features: RawBatch, memory: ValueMemory) -> np.ndarray:
-        x = self._matrix(features, memory)
+        return self._raw(self._matrix(features, memory))
+
+    def _raw(self, x: np.ndarray) -> np.ndarray:
         # One thread: a server runs one model call per core already.
         raw = self.booster.predict(x, raw_score=True, num_threads=1)
-        return np.asarray(raw, dtype=np.float64).reshape(count_rows(features), -1)
+        return np.asarray(raw, dtype=np.float64).reshape(len(x), -1)
 
     def predict(self, features: RawBatch, memory: ValueMemory) -> dict[str, np.ndarray]:
         return self.head.predictions(self.logits(features, memory))
+
+    def attributions(self, features: RawBatch, memory: ValueMemory) -> Attributions:
+        """TreeSHAP (LightGBM's ``pred_contrib``: exact, path-dependent): each LightGBM
+        feature's contribution to each raw output, summed onto the raw features it is computed
+        from (:meth:`TreeInputs.raw_share`); the baseline is the trees' expected raw output
+        over their training data (the leaves' cover)."""
+        x = self._matrix(features, memory)
+        contributions = np.asarray(
+            self.booster.predict(x, pred_contrib=True, num_threads=1), dtype=np.float64
+        ).reshape(len(x), -1, len(self.inputs.feature_names) + 1)
+        # (LightGBM: per class, one block of the features' contributions + the expected value)
+        names = list(self.inputs.raw_keys)
+        values = contributions[:, :, :-1] @ self.inputs.raw_share(names)
+        return Attributions("tree_shap", names, values, contributions[:, :, -1], self._raw(x))
 
 
 def _ensemble(

@@ -70,14 +70,19 @@ class TreeInputs:
         self.columns = [tree_input_column(c, owner) for c in columns]
         self.transformer = FeatureTransformer(self.columns)
         names: list[str] = []
+        sources: list[tuple[str, ...]] = []
         for dense in self.transformer.dense_columns:
             width = dense.width
             names.extend(
                 [dense.name] if width == 1 else [f"{dense.name}_{i}" for i in range(width)]
             )
+            sources.extend([tuple(dense.raw_keys)] * width)
         sparse = self.transformer.sparse_columns
         names.extend(c.name for c in sparse)
+        sources.extend(tuple(c.raw_keys) for c in sparse)
         self.feature_names = names
+        #: The raw features each of ``feature_names`` is computed from (a cross: several).
+        self.feature_sources = sources
         self.categorical_features = [c.name for c in sparse if not isinstance(c, BucketizedColumn)]
         self._offsets = np.asarray(self.transformer.sparse_offsets, dtype=np.int64)
 
@@ -92,6 +97,27 @@ class TreeInputs:
     @property
     def raw_keys(self) -> tuple[str, ...]:
         return self.transformer.raw_keys
+
+    def raw_share(self, raw_names: Sequence[str]) -> np.ndarray:
+        """``[len(feature_names), len(raw_names)]``: how a quantity per LightGBM feature (a
+        TreeSHAP contribution) goes to the raw features. A feature computed from one raw
+        feature gives it all; a cross of k raw features gives each 1/k, so the total is kept.
+
+        Example:
+            >>> from mlengine import feature_column as fc
+            >>> TreeInputs([fc.numeric_column("a"), fc.crossed_column(["a", "b"], 4)]
+            ...     ).raw_share(["a", "b"]).tolist()
+            [[1.0, 0.0], [0.5, 0.5]]
+        """
+        where = {name: j for j, name in enumerate(raw_names)}
+        share = np.zeros((len(self.feature_names), len(raw_names)))
+        for i, keys in enumerate(self.feature_sources):
+            missing = [key for key in keys if key not in where]
+            if missing:
+                raise InvalidParameterError(f"The trees read features {missing} not given.")
+            for key in keys:
+                share[i, where[key]] += 1.0 / len(keys)
+        return share
 
     def matrix(self, features: RawBatch, memory: ValueMemory | None = None) -> np.ndarray:
         """The ``[n, len(feature_names)]`` float64 matrix of a raw batch (NaN: missing)."""

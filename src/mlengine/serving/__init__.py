@@ -21,10 +21,10 @@ Modules:
 * ``deferred``: a registry that lets the server start while its database is unreachable
 * ``errors``: errors as the server answers them: the code to HTTP status table
 * ``evidence``: ``GET .../versions/{v}/evidence``: the export's curves, history, instances
-* ``explain``: ``:explain``: sampled Shapley attributions over the raw features
+* ``explain``: ``:explain``: TreeSHAP for boosted trees, sampled Shapley for other models
 * ``grpc_server``: the gRPC port: one server for both services, token, limits, statuses
 * ``grpc_tfserving``: TF Serving's PredictionService and ModelService over gRPC
-* ``grpc_v2``: OIP v2's GRPCInferenceService
+* ``grpc_v2``: OIP v2's GRPCInferenceService, with Triton's config, statistics and index
 * ``guard``: cross-site management calls and foreign ``Host`` names refused, before anything
 * ``http``: reading request bodies (size limit, strict JSON) and writing JSON responses
 * ``jobs``: ML Engine's jobs routes over :class:`mlengine.jobs.JobManager`

@@ -78,12 +78,14 @@ class ServingContext:
         render: Render,
         decode: Decode | None = None,
         log: bool = True,
+        render_off_loop: bool = False,
     ) -> Response:
         """The frame of every prediction: read, resolve, check, batch, render, count.
 
         ``decode`` reads the usual request straight from its bytes; when it gives None, the
         body is parsed as JSON and ``parse`` reads it (and says what is wrong). ``log``: whether
-        the version's prediction log may record it. JSON parsing,
+        the version's prediction log may record it; ``render_off_loop``: render on a thread
+        whatever the size (a render that runs a model, as ``:explain``'s). JSON parsing,
         checking and rendering move to a thread for bodies over
         :data:`~mlengine.tuning.OFF_LOOP_BYTES`, so big requests never stall small ones.
         """
@@ -104,7 +106,7 @@ class ServingContext:
             columns, extra = decoded
             outputs = await loaded.predict(columns)
             content, headers = await self.maybe_off_loop(
-                off, _dumps, render, loaded, outputs, extra
+                off or render_off_loop, _dumps, render, loaded, outputs, extra
             )
             if headers is None:
                 response = Response(content, media_type=JSON_TYPE)

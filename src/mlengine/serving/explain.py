@@ -1,15 +1,30 @@
 """``:explain``: per-feature attributions of each instance's prediction (ML Engine's
-``projects.models.versions:explain``, KServe v1's ``:explain``).
+``projects.models.versions:explain``, KServe v1's ``:explain``), by the model's own method
+where it has one, else by sampled Shapley.
 
-Method: **sampled Shapley values over the raw features** (the signature's inputs), computed with
-the server's numpy Predictor (no torch, no gradients: it works for every model the server
-serves). For ``numPaths`` random orders of the features (50 by default, gcloud's default for
-sampled Shapley), an instance is walked from the baseline to itself, one feature switched at a
-time; a feature's attribution is the average change of the score when it is switched. Every path
-ends at the instance and starts at the baseline, so each instance's attributions add up exactly
-to ``example_score - baseline_score`` (up to float rounding); ``approx_error`` is the largest
-standard error of an attribution over the paths. The orders are drawn from a fixed seed, so a
-request gets the same answer each time. All the instances' paths are one batch of model calls.
+**Boosted trees** (an export whose model is a ``lightgbm`` member, whose scorer has
+``attributions``: BoostedTreesClassifier / Regressor): **TreeSHAP**, LightGBM's exact
+``pred_contrib``. Each LightGBM feature's contribution goes to the raw feature it is computed
+from (a cross's is split evenly over its raw features); the score is the raw output (a
+classifier's logit, of class 1 for a binary one and of the predicted class otherwise; a
+regressor's prediction), and ``baseline_score`` is the trees' expected raw output over their
+training data, so ``baseline_score + sum(attributions) == example_score`` up to float
+rounding (``approx_error`` 0, ``"method": "tree_shap"``). A request's own baseline is refused
+(path-dependent TreeSHAP has none to set); ``numPaths`` is checked and not used. An ensemble
+holding trees is explained by sampled Shapley (its average of probabilities is no tree's raw
+output). The attributions are computed as the answer is rendered, on a thread (never on the
+event loop).
+
+**Other models** (``"method": "sampled_shapley"``): **sampled Shapley values over the raw
+features** (the signature's inputs), computed with the server's numpy Predictor (no torch, no
+gradients: it works for every model the server serves). For ``numPaths`` random orders of the
+features (50 by default, gcloud's default for sampled Shapley), an instance is walked from the
+baseline to itself, one feature switched at a time; a feature's attribution is the average
+change of the score when it is switched. Every path ends at the instance and starts at the
+baseline, so each instance's attributions add up exactly to ``example_score - baseline_score``
+(up to float rounding); ``approx_error`` is the largest standard error of an attribution over
+the paths. The orders are drawn from a fixed seed, so a request gets the same answer each time.
+All the instances' paths are one batch of model calls.
 
 **Baseline**: the instance with nothing known: every optional input left out (``null``: its
 ``default``, or TensorFlow's treatment of a missing value: dropped, default or OOV), every
@@ -26,6 +41,7 @@ instance is).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -74,6 +90,14 @@ def parse_explain(loaded: LoadedVersion, body: dict[str, Any]) -> tuple[Columns,
         raise invalid(f"'numPaths' must be a whole number from 1 to {MAX_PATHS}; got {paths!r}.")
     schema = loaded.schema
     instances = schema.from_rows(body["instances"])
+    if loaded.predictor.explains_itself:
+        if body.get("baseline") is not None:
+            raise invalid(
+                "'baseline': this model is explained by its own method (TreeSHAP), whose "
+                "baseline is the model's expected output over its training data; it cannot be "
+                "set."
+            )
+        return instances, OwnMethod(instances)
     base = schema.from_rows([baseline(loaded, body.get("baseline"))], label="Baseline")
     names, count = schema.names, instances.count
     features = len(names)
@@ -110,7 +134,50 @@ def _scores(loaded: LoadedVersion, outputs: Outputs) -> tuple[np.ndarray, np.nda
     return matrix.reshape(len(matrix), -1)[:, :1], np.array([name]), name
 
 
+@dataclass(frozen=True)
+class OwnMethod:
+    """An explanation by the model's own method (:meth:`Predictor.attributions`): the
+    instances it is computed from when the answer is rendered."""
+
+    instances: Columns
+
+
+def render_own(loaded: LoadedVersion, outputs: Outputs, own: OwnMethod) -> Any:
+    """The model's own attributions of its raw output (boosted trees: TreeSHAP) for the class
+    predicted (a binary classifier: its one logit, of class 1; a regressor: its prediction
+    before the head's link), against the model's expected output (``baseline_score``)."""
+    found = loaded.predictor.attributions(own.instances.features(loaded.schema.dtypes))
+    labels = loaded.class_labels
+    names = loaded.schema.names
+    where = {name: j for j, name in enumerate(found.names)}
+    explanations = []
+    for i in range(len(found.values)):
+        if found.values.shape[1] == 1:
+            label = 1 if labels else 0
+        else:
+            label = int(np.argmax(found.outputs[i]))
+        k = min(label, found.values.shape[1] - 1)
+        explanation: dict[str, Any] = {
+            "label_index": label,
+            "example_score": float(found.outputs[i, k]),
+            "baseline_score": float(found.expected[i, k]),
+            "approx_error": 0.0,  # exact
+            "output_name": "logits" if labels else "predictions",
+            "method": found.method,
+            "attributions": {
+                name: float(found.values[i, k, where[name]]) if name in where else 0.0
+                for name in names
+            },
+        }
+        if labels:
+            explanation["label_name"] = labels[label]
+        explanations.append({"attributions_by_label": [explanation]})
+    return {"explanations": explanations}
+
+
 def render_explain(loaded: LoadedVersion, outputs: Outputs, extra: Any) -> Any:
+    if isinstance(extra, OwnMethod):
+        return render_own(loaded, outputs, extra)
     count, paths, orders = extra
     names = loaded.schema.names
     features = len(names)
@@ -131,6 +198,7 @@ def render_explain(loaded: LoadedVersion, outputs: Outputs, extra: Any) -> Any:
             "baseline_score": float(walk[0, 0]),
             "approx_error": float(error.max()),
             "output_name": output_name,
+            "method": "sampled_shapley",
             "attributions": {name: float(attributions[j]) for j, name in enumerate(names)},
         }
         if output_name == "probabilities":
@@ -171,7 +239,17 @@ class Explain:
             parse_explain,
             render_explain,
             log=False,  # its rows are the paths', not a client's instances
+            render_off_loop=True,  # TreeSHAP runs as the answer is rendered
         )
 
 
-__all__ = ["DEFAULT_PATHS", "PROTOCOL", "Explain", "baseline", "parse_explain", "render_explain"]
+__all__ = [
+    "DEFAULT_PATHS",
+    "PROTOCOL",
+    "Explain",
+    "OwnMethod",
+    "baseline",
+    "parse_explain",
+    "render_explain",
+    "render_own",
+]

@@ -1,6 +1,8 @@
 """OIP v2's ``inference.GRPCInferenceService`` over the model manager: ServerLive, ServerReady,
-ModelReady, ServerMetadata, ModelMetadata and ModelInfer (served by
-:class:`~mlengine.serving.grpc_server.GrpcServer`).
+ModelReady, ServerMetadata, ModelMetadata and ModelInfer, and Triton's extensions ModelConfig,
+ModelStatistics and RepositoryIndex (served by :class:`~mlengine.serving.grpc_server.GrpcServer`).
+The extensions answer what REST's answer (:mod:`mlengine.serving.v2` computes the content once),
+as the messages Triton's REST JSON is the JSON form of.
 
 ModelInfer takes the same tensors as REST ``/infer`` (one per feature, ``[n]`` or ``[n, 1]``,
 checked by the same code with the same words): in ``raw_input_contents`` (one entry per input,
@@ -17,6 +19,7 @@ from typing import Any
 
 import grpc
 import numpy as np
+from google.protobuf import json_format
 
 from mlengine import __version__, protos
 from mlengine.errors import MLEngineError
@@ -29,12 +32,19 @@ from mlengine.serving.grpc_server import Method
 from mlengine.serving.model_manager import LoadedVersion
 from mlengine.serving.routes import Access
 from mlengine.serving.schema import Columns
-from mlengine.serving.v2 import PLATFORM, V2_DATATYPES, check_input, classification
+from mlengine.serving.v2 import (
+    PLATFORM,
+    V2_DATATYPES,
+    check_input,
+    classification,
+    model_config,
+    repository_index,
+    statistics,
+)
 
 PROTOCOL = "v2_grpc"
-# Triton's extensions this service has (binary tensors are gRPC's raw contents, always there;
-# configuration, statistics and the repository index are REST's only).
-GRPC_EXTENSIONS = ["classification"]
+# Triton's extensions this service has (binary tensors are gRPC's raw contents, always there).
+GRPC_EXTENSIONS = ["classification", "model_configuration", "statistics"]  # as REST
 # Which typed field of InferTensorContents holds each datatype.
 CONTENTS = {
     "BOOL": "bool_contents",
@@ -54,6 +64,11 @@ CONTENTS = {
 
 def _message(name: str) -> Any:
     return protos.message(f"inference.{name}")
+
+
+def _parsed(name: str, content: Any) -> Any:
+    """The message ``name`` of REST's JSON answer (Triton's JSON is these messages' JSON form)."""
+    return json_format.ParseDict(content, _message(name)())
 
 
 def _contents(tensor: Any, name: str, datatype: str, count: int) -> Any:
@@ -158,6 +173,9 @@ class GrpcV2:
             "ServerMetadata": (Access.READ, self.server_metadata),
             "ModelMetadata": (Access.READ, self.model_metadata),
             "ModelInfer": (Access.PREDICT, self.model_infer),
+            "ModelConfig": (Access.READ, self.model_config),
+            "ModelStatistics": (Access.READ, self.model_statistics),
+            "RepositoryIndex": (Access.READ, self.repository_index),
         }
 
     async def server_live(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
@@ -196,6 +214,21 @@ class GrpcV2:
             datatype = V2_DATATYPES.get(spec["dtype"], "FP32")
             response.outputs.add(name=spec["name"], datatype=datatype, shape=list(spec["shape"]))
         return response
+
+    async def model_config(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        loaded = await self.ctx.manager.resolve(request.name, request.version or None)
+        config = model_config(loaded, self.ctx.settings.max_batch_size)
+        return _parsed("ModelConfigResponse", {"config": config})
+
+    async def model_statistics(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        """Statistics of a version, a model's versions, or (no name) every model's."""
+        found = await statistics(self.ctx, request.name or None, request.version or None)
+        return _parsed("ModelStatisticsResponse", found)
+
+    async def repository_index(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        """The one repository (``repository_name`` is not used: mlengine has one registry)."""
+        index = await repository_index(self.ctx, request.ready)
+        return _parsed("RepositoryIndexResponse", {"models": index})
 
     async def model_infer(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         def decode(loaded: LoadedVersion) -> tuple[Columns, Any]:

@@ -338,6 +338,45 @@ def model_config(loaded: LoadedVersion, max_batch_size: int) -> dict[str, Any]:
     }
 
 
+async def repository_index(ctx: ServingContext, only_ready: bool) -> list[dict[str, str]]:
+    """Triton's repository index (REST and gRPC): every version with its state (``only_ready``:
+    only those that can serve) and the reason of one that cannot."""
+    registry, manager = ctx.registry, ctx.manager
+    index = []
+    for model in await manager.call(registry.list_models):
+        for version in await manager.call(registry.list_versions, model.name):
+            state = _REPOSITORY_STATES.get(version.state, "UNAVAILABLE")
+            reason = version.error_message or ""
+            failure = manager.failure(model.name, version.number)
+            if failure is not None and state == "READY":
+                state, reason = "UNAVAILABLE", failure
+            if only_ready and state != "READY":
+                continue
+            entry = {"name": model.name, "version": str(version.number), "state": state}
+            if reason:
+                entry["reason"] = reason
+            index.append(entry)
+    return index
+
+
+async def statistics(ctx: ServingContext, model: str | None, version: str | None) -> Any:
+    """Triton's statistics (REST and gRPC) of one version, a model's ready versions, or every
+    model's (``model`` None)."""
+    registry, manager = ctx.registry, ctx.manager
+    if model is None:
+        names = [found.name for found in await manager.call(registry.list_models)]
+    else:
+        names = [model]
+    keys: list[tuple[str, int]] = []
+    for name in names:
+        if version is not None:
+            found = [await manager.call(registry.get_version, name, version)]
+        else:
+            found = await manager.call(registry.list_versions, name)
+        keys += [(name, v.number) for v in found if v.state == VersionState.READY]
+    return ctx.metrics.statistics.to_v2(keys)
+
+
 class V2:
     """The Open Inference Protocol routes over one :class:`ServingContext`."""
 
@@ -414,41 +453,12 @@ class V2:
         """Triton's repository index: every version with its state (``{"ready": true}``:
         only those that can serve)."""
         body = await self.ctx.body(request, allow_empty=True)
-        only_ready = _flag(body, "ready", "The request")
-        registry, manager = self.ctx.registry, self.ctx.manager
-        index = []
-        for model in await manager.call(registry.list_models):
-            for version in await manager.call(registry.list_versions, model.name):
-                state = _REPOSITORY_STATES.get(version.state, "UNAVAILABLE")
-                reason = version.error_message or ""
-                failure = manager.failure(model.name, version.number)
-                if failure is not None and state == "READY":
-                    state, reason = "UNAVAILABLE", failure
-                if only_ready and state != "READY":
-                    continue
-                entry = {"name": model.name, "version": str(version.number), "state": state}
-                if reason:
-                    entry["reason"] = reason
-                index.append(entry)
-        return json_response(index)
+        return json_response(await repository_index(self.ctx, _flag(body, "ready", "The request")))
 
     async def statistics(self, request: Request) -> Response:
         """Triton's statistics of one version, a model's versions, or every model's."""
         params = request.path_params
-        registry, manager = self.ctx.registry, self.ctx.manager
-        model, version = params.get("model"), params.get("version")
-        if model is None:
-            names = [found.name for found in await manager.call(registry.list_models)]
-        else:
-            names = [model]
-        keys: list[tuple[str, int]] = []
-        for name in names:
-            if version is not None:
-                found = [await manager.call(registry.get_version, name, version)]
-            else:
-                found = await manager.call(registry.list_versions, name)
-            keys += [(name, v.number) for v in found if v.state == VersionState.READY]
-        return json_response(self.ctx.metrics.statistics.to_v2(keys))
+        return json_response(await statistics(self.ctx, params.get("model"), params.get("version")))
 
     async def infer(self, request: Request) -> Response:
         params = request.path_params
@@ -477,4 +487,6 @@ __all__ = [
     "model_config",
     "parse_infer",
     "render_infer",
+    "repository_index",
+    "statistics",
 ]

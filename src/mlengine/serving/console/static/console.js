@@ -1054,7 +1054,7 @@
       }),
     );
 
-    /** The first instance's attributions (sampled Shapley, the server's :explain). */
+    /** The first instance's attributions (the server's :explain: TreeSHAP or sampled Shapley). */
     async function explain(instance) {
       const section = $("#attributions-section");
       const note = $("#attributions-note");
@@ -1077,9 +1077,15 @@
         .sort((a, b) => Math.abs(b.value) - Math.abs(a.value));
       const label = first.label_name !== undefined ? ` of class ${first.label_name}` : "";
       note.textContent =
-        `Sampled Shapley values over the raw features: the score${label} goes from ` +
-        `${short(first.baseline_score)} (baseline: nothing known) to ${short(first.example_score)} ` +
-        `for this instance; the bars add up to the difference (error ±${short(first.approx_error)}).`;
+        first.method === "tree_shap"
+          ? `TreeSHAP over the raw features: the ${first.output_name}${label} goes from ` +
+            `${short(first.baseline_score)} (baseline: the trees' expected value over their ` +
+            `training data) to ${short(first.example_score)} for this instance; the bars add up ` +
+            `to the difference (exact).`
+          : `Sampled Shapley values over the raw features: the score${label} goes from ` +
+            `${short(first.baseline_score)} (baseline: nothing known) to ` +
+            `${short(first.example_score)} for this instance; the bars add up to the ` +
+            `difference (error ±${short(first.approx_error)}).`;
       $("#attributions").replaceChildren(
         barChart({ key: "attributions", title: `Attributions (${first.output_name})`, bars }),
       );
