@@ -416,3 +416,32 @@ def test_housing_style_regression_with_pandas_input_fn_tf1(
     assert 1.4 < answer["predictions"][0][0] < 2.6
     by_cli = json.loads(accepted.predict_file(tmp_path, [json.dumps(instance)], "--json-instances"))
     assert by_cli["predictions"][0] == pytest.approx(answer["predictions"][0], abs=1e-6)
+
+
+def test_custom_estimator_of_keras_layers_with_a_saving_listener_tf2(
+    iris_files: dict[str, Path], tmp_path: Path, accept: Any
+) -> None:
+    output = run_program(
+        "iris_keras_layers_tf2.py",
+        f"--train_path={iris_files['train']}",
+        f"--test_path={iris_files['test']}",
+        f"--model_dir={tmp_path / 'model'}",
+        f"--export_dir={tmp_path / 'export'}",
+        "--steps=300",
+        cwd=tmp_path,
+    )
+    metrics = printed_metrics(output)
+    assert set(metrics) - {"Test set accuracy"} == {"accuracy", "global_step", "loss"}
+    assert metrics["accuracy"] >= 0.9
+    assert [line for line in output.splitlines() if line.startswith("checkpoint at step")] == [
+        "checkpoint at step 100", "checkpoint at step 200", "checkpoint at step 300",
+    ]  # fmt: skip
+    assert output.count('Prediction is "') == 3
+    accepted = accept(only_export(tmp_path / "export"))
+    instance = {"SepalLength": 6.9, "SepalWidth": 3.1, "PetalLength": 5.4, "PetalWidth": 2.1}
+    answer = accepted.post("/v1/models/m:predict", {"instances": [instance]})
+    assert answer["predictions"][0]["class_ids"] == [2]
+    by_cli = json.loads(accepted.predict_file(tmp_path, [json.dumps(instance)], "--json-instances"))
+    assert by_cli["predictions"][0]["probabilities"] == pytest.approx(
+        answer["predictions"][0]["probabilities"], abs=1e-6
+    )

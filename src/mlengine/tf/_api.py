@@ -24,6 +24,7 @@ from mlengine.tf import (
     _contrib,
     _estimators,
     _export,
+    _keras_layers,
     _ops,
     _parsing,
     _torch_ops,
@@ -336,6 +337,7 @@ def _keras(module: str, tf_name: str) -> Namespace:
         {
             "optimizers": _ns(f"{module}.optimizers", f"{tf_name}.optimizers", optimizers),
             "initializers": initializers,
+            "layers": _ns(f"{module}.layers", f"{tf_name}.layers", _keras_layers.LAYERS),
         },
     )
 
