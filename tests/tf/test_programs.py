@@ -445,3 +445,44 @@ def test_custom_estimator_of_keras_layers_with_a_saving_listener_tf2(
     assert by_cli["predictions"][0]["probabilities"] == pytest.approx(
         answer["predictions"][0]["probabilities"], abs=1e-6
     )
+
+
+def test_cloudml_census_experiment_and_learn_runner_2017(
+    census_files: dict[str, Path], tmp_path: Path, accept: Any
+) -> None:
+    output = run_program(
+        "cloudml_experiment_2017.py",
+        "--train-files", str(census_files["cloudml_train"]),
+        "--eval-files", str(census_files["cloudml_test"]),
+        "--train-steps", "400", "--eval-steps", "20",
+        "--job-dir", str(tmp_path / "job"),
+        cwd=tmp_path,
+    )  # fmt: skip
+    metrics = printed_metrics(output)
+    assert set(metrics) >= CONTRIB_BINARY_KEYS  # contrib's keys, as TF 1.x printed them
+    assert metrics["auc"] > 0.80 and metrics["global_step"] == 400
+    assert "INFO:tensorflow:Saving dict for global step 400: accuracy = " in output
+    accepted = accept(only_export(tmp_path / "job" / "export" / "Servo"))
+    instance = {k: v for k, v in CENSUS_INSTANCE.items() if k != "native_country"}
+    answer = accepted.post("/v1/models/m:predict", {"instances": [instance]})
+    by_cli = json.loads(accepted.predict_file(tmp_path, [json.dumps(instance)], "--json-instances"))
+    assert by_cli["predictions"][0]["probabilities"] == pytest.approx(
+        answer["predictions"][0]["probabilities"], abs=1e-6
+    )
+
+
+def test_experiment_refuses_what_it_does_not_cover(tmp_path: Path) -> None:
+    import mlengine.tf.compat.v1 as tf1
+
+    from mlengine.errors import NotSupportedError
+
+    model = tf1.contrib.learn.LinearClassifier(
+        [tf1.contrib.layers.real_valued_column("x")], model_dir=str(tmp_path)
+    )
+    with pytest.raises(NotSupportedError, match=r"Experiment\(eval_metrics=\.\.\.\)"):
+        tf1.contrib.learn.Experiment(model, None, None, eval_metrics={"a": None})
+    with pytest.raises(NotSupportedError, match=r"schedule='run_std_server'"):
+        tf1.contrib.learn.learn_runner.run(
+            lambda d: tf1.contrib.learn.Experiment(model, None, None), str(tmp_path),
+            schedule="run_std_server",
+        )  # fmt: skip
