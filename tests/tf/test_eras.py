@@ -132,8 +132,8 @@ def test_unsupported_names_are_named(tmp_path: Path) -> None:
         tf.data.Dataset.range(3).padded_batch(2)
     with pytest.raises(NotSupportedError, match=r"tf\.Session is not supported"):
         tf.Session  # noqa: B018
-    with pytest.raises(NotSupportedError, match=r"tf\.contrib\.learn\.Experiment is not supported"):
-        tf1.contrib.learn.Experiment  # noqa: B018
+    with pytest.raises(NotSupportedError, match=r"tf\.contrib\.learn\.SVM is not supported"):
+        tf1.contrib.learn.SVM  # noqa: B018
     assert not hasattr(tf, "__wrapped__")  # dunders stay AttributeErrors for tools
 
 
