@@ -195,3 +195,30 @@ def test_boosted_trees_take_hooks_around_each_tree(tmp_path: Path) -> None:
     trained.train(fn, hooks=[resumed], steps=2)  # resumes at tree 3
     assert [r["step"] for r in resumed.results] == [3, 4]
     assert trained.latest_checkpoint().endswith("trees-5")
+
+
+def test_custom_estimators_take_evaluation_hooks(tmp_path: Path) -> None:
+    from tests.estimator.test_custom import _eval_fn, _model_fn_estimator
+
+    class Counter(SessionRunHook):
+        def __init__(self, stop_after: int | None = None) -> None:
+            self.steps: list[int] = []
+            self.stop_after = stop_after
+
+        def before_run(self, run_context: SessionRunContext) -> SessionRunArgs:
+            return SessionRunArgs("global_step")
+
+        def after_run(self, run_context: SessionRunContext, run_values: SessionRunValues) -> None:
+            self.steps.append(run_values.results)
+            if len(self.steps) == self.stop_after:
+                run_context.request_stop()
+
+    model = _model_fn_estimator(tmp_path).train(train_fn(), steps=3)
+    counter = Counter()
+    model.evaluate(_eval_fn(), hooks=[counter])
+    assert counter.steps and set(counter.steps) == {3}  # the checkpoint's step, each batch
+    stopper = Counter(stop_after=1)
+    model.evaluate(_eval_fn(), hooks=[stopper])
+    assert len(stopper.steps) == 1
+    with pytest.raises(NotSupportedError, match="cannot fetch 'loss'"):
+        model.evaluate(_eval_fn(), hooks=[Recorder("loss")])

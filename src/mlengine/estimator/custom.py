@@ -33,7 +33,13 @@ from mlengine.errors import (
     NotSupportedError,
 )
 from mlengine.estimator import layers
-from mlengine.estimator.estimator import Estimator, _shard, _threads, check_steps
+from mlengine.estimator.estimator import (
+    Estimator,
+    _eval_session,
+    _shard,
+    _threads,
+    check_steps,
+)
 from mlengine.estimator.metrics import metric_result
 from mlengine.estimator.spec import EstimatorSpec, ModeKeys, TrainOp
 from mlengine.estimator.warm_start import source_weights
@@ -702,12 +708,16 @@ class CustomEstimator(Estimator):
         plus ``eval_metric_ops``, ``loss`` and ``global_step``; also written to TensorBoard.
 
         Under ``torchrun`` every rank evaluates the whole input (the model_fn's streaming
-        metrics then need no reduction across ranks) and rank 0 writes the summaries."""
-        if hooks:
-            raise NotSupportedError("evaluate(hooks=...) is not supported.")
+        metrics then need no reduction across ranks) and rank 0 writes the summaries.
+        ``hooks`` are called around each batch and may fetch ``global_step`` only, as the
+        canned estimators' evaluation hooks."""
+        eval_hooks = Hooks(hooks or ())
         with _threads(self._config.intra_op_threads):
             self._ensure_restored(checkpoint_path)
             self._network.eval()
+            run_session = _eval_session(self._global_step)
+            if eval_hooks:
+                eval_hooks.begin(run_session)
             streaming: dict[str, Any] = {}
             head_metrics: Any = None
             head: Head | None = None
@@ -716,6 +726,7 @@ class CustomEstimator(Estimator):
             for batch in self._batches(input_fn, need_labels=True):
                 if steps is not None and batches >= steps:
                     break
+                contexts = eval_hooks.before_run(run_session) if eval_hooks else None
                 spec, _ = self._call(batch, ModeKeys.EVAL, streaming)
                 ops = spec.eval_metric_ops or {}
                 if spec.head is not None:
@@ -728,6 +739,10 @@ class CustomEstimator(Estimator):
                     evidence.update(spec.logits, spec.labels, spec.weights)
                 loss_total += float(spec.loss.detach())
                 batches += 1
+                if contexts is not None:
+                    eval_hooks.after_run(contexts, run_session.value)
+                    if eval_hooks.stop_requested:
+                        break
             if batches == 0:
                 raise InvalidParameterError("evaluate(): input_fn gave no batches.")
             result: dict[str, Any] = {}
@@ -745,6 +760,8 @@ class CustomEstimator(Estimator):
                     )
                 result[key] = metric_result(op, key)
             result["global_step"] = self._global_step
+            if eval_hooks:
+                eval_hooks.end(run_session, self._global_step)
         if is_chief():  # under torchrun every rank evaluates the whole input alike
             write_eval_summaries(self._model_dir, result, self._global_step, name)
             report(self._config.quiet, eval_line(result, self._global_step))
