@@ -230,21 +230,42 @@ def test_predictions_that_are_not_tensors_are_named(tmp_path: Path) -> None:
         list(model.predict(estimator.inputs.pandas_input_fn(x, shuffle=False)))
 
 
-def test_a_clashing_export_outputs_key_is_named(tmp_path: Path) -> None:
-    def make(mode: str, net: Any) -> Any:
-        loss = net.mean()
-        return estimator.EstimatorSpec(
-            mode,
-            predictions={"p": net},
-            loss=loss,
-            train_op=estimator.GradientDescentOptimizer(0.1).minimize(loss),
-            export_outputs={"predict": estimator.PredictOutput({"p": net})},
-        )
+def test_export_outputs_named_predict_replace_the_default_signature(tmp_path: Path) -> None:
+    """TF writes a model_fn's export_outputs as its signatures, and one output is also
+    serving_default; a PredictOutput named 'predict' is then the predict signature, while a
+    classification output cannot take that name."""
 
-    model = estimator.Estimator(_spec_fn(make), str(tmp_path), config=quiet_config())
+    def make(output: Any) -> Any:
+        def spec(mode: str, net: Any) -> Any:
+            loss = net.mean()
+            return estimator.EstimatorSpec(
+                mode,
+                predictions={"p": net, "q": net * 2},
+                loss=loss,
+                train_op=estimator.GradientDescentOptimizer(0.1).minimize(loss),
+                export_outputs={"predict": output(net)},
+            )
+
+        return spec
+
+    model = estimator.Estimator(
+        _spec_fn(make(lambda net: estimator.PredictOutput({"p": net}))),
+        str(tmp_path),
+        config=quiet_config(),
+    )
+    model.train(_train_fn(), steps=1)
+    path = model.export_saved_model(str(tmp_path / "exports"))
+    signatures = load(path).manifest["signature_defs"]
+    assert signatures["predict"]["outputs"] == signatures["serving_default"]["outputs"]
+    assert list(signatures["predict"]["outputs"]) == ["p"]
+    model = estimator.Estimator(
+        _spec_fn(make(lambda net: estimator.ClassificationOutput(scores=net))),
+        str(tmp_path / "b"),
+        config=quiet_config(),
+    )
     model.train(_train_fn(), steps=1)
     with pytest.raises(InvalidParameterError, match="export_outputs key 'predict' clashes"):
-        model.export_saved_model(str(tmp_path / "exports"))
+        model.export_saved_model(str(tmp_path / "exports_b"))
 
 
 def test_a_module_that_cannot_be_exported_is_named(tmp_path: Path) -> None:

@@ -148,3 +148,77 @@ def test_progress_lines_are_tensorflows(tmp_path: Path) -> None:
     expected = ", ".join(f"{key} = {shown[key]}" for key in sorted(shown))
     assert lines[-1] == f"Saving dict for global step 7: {expected}"
     assert ", auc = " in lines[-1] and lines[-1].index("accuracy = ") < lines[-1].index("auc = ")
+
+
+def test_custom_estimators_take_hooks_and_listeners(tmp_path: Path) -> None:
+    from tests.estimator.test_custom import _model_fn_estimator
+
+    hook = Recorder(
+        {"step": "global_step", "loss": "loss", "n": "batch_size", "lr": "learning_rate"},
+        stop_at=4,
+    )
+    listener = Listener()
+    trained = _model_fn_estimator(tmp_path, save_checkpoints_steps=2).train(
+        train_fn(), hooks=[hook], saving_listeners=[listener], steps=50
+    )
+    assert trained.latest_checkpoint().endswith("-4")  # stopped after the step it asked in
+    assert hook.calls == ["begin", "after_create_session:0", "end:4"]
+    assert [r["step"] for r in hook.results] == [0, 1, 2, 3]
+    assert all(r["n"] == 20 and math.isfinite(r["loss"]) for r in hook.results)
+    assert [r["lr"] for r in hook.results] == [0.1] * 4  # the model_fn's AdagradOptimizer
+    assert listener.events == ["begin", "before:2", "after:2", "before:4", "after:4", "end:4"]
+    with pytest.raises(NotSupportedError, match="'logits'"):
+        _model_fn_estimator(tmp_path / "b").train(train_fn(), hooks=[Recorder(["logits"])])
+
+
+def test_boosted_trees_take_hooks_around_each_tree(tmp_path: Path) -> None:
+    x, y = census_rows(300)
+    fn = estimator.inputs.pandas_input_fn(x, y, batch_size=300, shuffle=False)
+    columns = linear_columns()
+
+    def trees(path: Path) -> estimator.BoostedTreesClassifier:
+        return estimator.BoostedTreesClassifier(
+            columns, n_batches_per_layer=1, n_trees=10, model_dir=path, config=quiet_config()
+        )
+
+    hook = Recorder({"step": "global_step", "loss": "loss", "n": "batch_size"}, stop_at=3)
+    listener = Listener()
+    trained = trees(tmp_path / "a").train(fn, hooks=[hook], saving_listeners=[listener])
+    assert trained.latest_checkpoint().endswith("trees-3")  # one tree a step
+    assert hook.calls == ["begin", "after_create_session:0", "end:3"]
+    assert [r["step"] for r in hook.results] == [0, 1, 2]
+    losses = [r["loss"] for r in hook.results]
+    assert all(r["n"] == 300 for r in hook.results) and losses == sorted(losses, reverse=True)
+    assert listener.events == ["begin", "before:3", "after:3", "end:3"]
+    assert len(list(trained.predict(fn))) == 300
+    resumed = Recorder({"step": "global_step"})
+    trained.train(fn, hooks=[resumed], steps=2)  # resumes at tree 3
+    assert [r["step"] for r in resumed.results] == [3, 4]
+    assert trained.latest_checkpoint().endswith("trees-5")
+
+
+def test_custom_estimators_take_evaluation_hooks(tmp_path: Path) -> None:
+    from tests.estimator.test_custom import _eval_fn, _model_fn_estimator
+
+    class Counter(SessionRunHook):
+        def __init__(self, stop_after: int | None = None) -> None:
+            self.steps: list[int] = []
+            self.stop_after = stop_after
+
+        def before_run(self, run_context: SessionRunContext) -> SessionRunArgs:
+            return SessionRunArgs("global_step")
+
+        def after_run(self, run_context: SessionRunContext, run_values: SessionRunValues) -> None:
+            self.steps.append(run_values.results)
+            if len(self.steps) == self.stop_after:
+                run_context.request_stop()
+
+    model = _model_fn_estimator(tmp_path).train(train_fn(), steps=3)
+    counter = Counter()
+    model.evaluate(_eval_fn(), hooks=[counter])
+    assert counter.steps and set(counter.steps) == {3}  # the checkpoint's step, each batch
+    stopper = Counter(stop_after=1)
+    model.evaluate(_eval_fn(), hooks=[stopper])
+    assert len(stopper.steps) == 1
+    with pytest.raises(NotSupportedError, match="cannot fetch 'loss'"):
+        model.evaluate(_eval_fn(), hooks=[Recorder("loss")])

@@ -132,8 +132,8 @@ def test_unsupported_names_are_named(tmp_path: Path) -> None:
         tf.data.Dataset.range(3).padded_batch(2)
     with pytest.raises(NotSupportedError, match=r"tf\.Session is not supported"):
         tf.Session  # noqa: B018
-    with pytest.raises(NotSupportedError, match=r"tf\.contrib\.learn\.Experiment is not supported"):
-        tf1.contrib.learn.Experiment  # noqa: B018
+    with pytest.raises(NotSupportedError, match=r"tf\.contrib\.learn\.SVM is not supported"):
+        tf1.contrib.learn.SVM  # noqa: B018
     assert not hasattr(tf, "__wrapped__")  # dunders stay AttributeErrors for tools
 
 
@@ -214,3 +214,16 @@ def test_run_config_takes_session_arguments_and_export_paths_decode(
     model.train(tf1.estimator.inputs.numpy_input_fn(x, y, shuffle=False), steps=1)
     path = model.export_savedmodel(str(tmp_path / "export"), None, strip_default_attrs=True)
     assert path.decode("utf-8") == str(path) and Path(path).is_dir()
+
+
+def test_keras_layers_refuse_what_they_do_not_cover() -> None:
+    with pytest.raises(
+        NotSupportedError, match=r"tf\.keras\.layers\.Dense\(activation='softplus'\)"
+    ):
+        tf.keras.layers.Dense(3, activation="softplus")
+    with pytest.raises(NotSupportedError, match=r"Dense\(kernel_regularizer=\.\.\.\)"):
+        tf.keras.layers.Dense(3, kernel_regularizer=object())
+    with pytest.raises(NotSupportedError, match=r"tf\.keras\.layers\.Conv2D"):
+        tf.keras.layers.Conv2D(8, 3)
+    with pytest.raises(NotSupportedError, match="inside a model_fn"):
+        tf.keras.layers.Dense(3)(None)

@@ -319,3 +319,170 @@ def test_tfrecords_hooks_and_early_stopping_tf2(
     serialized = b64_example(CENSUS_INSTANCE)
     answer = accepted.post("/v1/models/m:predict", {"instances": [{"b64": serialized}]})
     assert 0.0 <= answer["predictions"][0]["logistic"][0] <= 1.0
+
+
+def test_custom_census_estimator_with_hooks_tf1(
+    census_files: dict[str, Path], tmp_path: Path, accept: Any
+) -> None:
+    output = run_program(
+        "custom_census_hooks_tf1.py",
+        "--train-files", str(census_files["cloudml_train"]),
+        "--eval-files", str(census_files["cloudml_test"]),
+        "--job-dir", str(tmp_path / "job"),
+        "--train-steps", "1000",
+        cwd=tmp_path,
+    )  # fmt: skip
+    metrics = printed_metrics(output)
+    assert set(metrics) == {"accuracy", "auc", "global_step", "loss", "precision", "recall"}
+    assert metrics["auc"] > 0.83
+    # The custom estimator's training hooks: the LoggingTensorHook's lines, and early stopping
+    # on the evaluations train_and_evaluate wrote after each checkpoint (every 50 steps).
+    assert "INFO:tensorflow:loss = " in output and "step = 50" in output
+    assert metrics["global_step"] < 1000
+    assert f"Requesting early stopping at global step {metrics['global_step']:.0f}" in output
+    accepted = accept(only_export(tmp_path / "job" / "export" / "census"))
+    instance = {k: v for k, v in CENSUS_INSTANCE.items() if k in INSTANCE_KEYS}
+    by_server = accepted.post("/v1/models/m:predict", {"instances": [instance]})["predictions"]
+    assert sorted(by_server[0]) == ["class_ids", "probabilities"]  # the PredictOutput's keys
+    named = {"signature_name": "predict", "instances": [instance]}
+    assert accepted.post("/v1/models/m:predict", named)["predictions"] == by_server
+    by_cli = json.loads(accepted.predict_file(tmp_path, [json.dumps(instance)], "--json-instances"))
+    assert by_cli["predictions"][0]["probabilities"] == pytest.approx(
+        by_server[0]["probabilities"], abs=1e-6
+    )
+
+
+INSTANCE_KEYS = {
+    "age", "education_num", "hours_per_week", "gender", "marital_status", "relationship",
+    "occupation",
+}  # fmt: skip
+
+
+def test_boosted_trees_tutorial_with_pandas_and_hooks_tf2(
+    census_files: dict[str, Path], tmp_path: Path, accept: Any
+) -> None:
+    output = run_program(
+        "boosted_trees_pandas_tf2.py",
+        f"--train={census_files['raw_train']}",
+        f"--eval={census_files['cloudml_test']}",
+        f"--model_dir={tmp_path / 'model'}",
+        f"--export_dir={tmp_path / 'export'}",
+        cwd=tmp_path,
+    )
+    metrics = printed_metrics(output)
+    assert {f"linear {k}" for k in BINARY_KEYS} <= set(metrics)
+    assert {f"trees {k}" for k in BINARY_KEYS} <= set(metrics)
+    assert metrics["linear auc"] > 0.8 and metrics["trees auc"] > 0.88
+    # A repeated whole-data batch is read once; StopAtStepHook ends the growth at 30 trees.
+    assert metrics["trees global_step"] == 30 and metrics["hook steps"] == 30
+    assert "predicted: 1500 " in output
+    accepted = accept(only_export(tmp_path / "export"))
+    serialized = b64_example(CENSUS_INSTANCE)
+    by_json = accepted.post("/v1/models/m:predict", {"instances": [CENSUS_INSTANCE]})
+    by_example = accepted.post("/v1/models/m:predict", {"instances": [{"b64": serialized}]})
+    assert by_example["predictions"][0]["logistic"] == pytest.approx(
+        by_json["predictions"][0]["logistic"], abs=1e-9
+    )
+    classified = accepted.post("/v1/models/m:classify", {"examples": [{"b64": serialized}]})
+    assert classified["results"][0][1][1] == pytest.approx(
+        by_json["predictions"][0]["logistic"][0], abs=1e-9
+    )
+
+
+def test_housing_style_regression_with_pandas_input_fn_tf1(
+    iris_files: dict[str, Path], tmp_path: Path, accept: Any
+) -> None:
+    output = run_program(
+        "housing_pandas_tf1.py",
+        f"--train={iris_files['train']}",
+        f"--test={iris_files['test']}",
+        f"--model_dir={tmp_path / 'model'}",
+        f"--export_dir={tmp_path / 'export'}",
+        "--steps=300",
+        cwd=tmp_path,
+    )
+    metrics = printed_metrics(output)
+    for part in ("dnn", "linear"):
+        assert {f"{part} {k}" for k in ("average_loss", "global_step", "label/mean", "loss")} <= (
+            set(metrics)
+        )
+        # the petal width's variance is about 0.6; the other measurements explain most of it
+        assert metrics[f"{part} average_loss"] < 0.15
+    assert metrics["Loss"] == pytest.approx(metrics["dnn loss"], rel=1e-5)
+    accepted = accept(only_export(tmp_path / "export"))
+    instance = {"sepal_length": 6.6, "sepal_width": 3.0, "petal_length": 5.6}
+    answer = accepted.post("/v1/models/m:predict", {"instances": [instance]})
+    # One output ("predictions"): TF Serving's row format leaves its name out.
+    assert 1.4 < answer["predictions"][0][0] < 2.6
+    by_cli = json.loads(accepted.predict_file(tmp_path, [json.dumps(instance)], "--json-instances"))
+    assert by_cli["predictions"][0] == pytest.approx(answer["predictions"][0], abs=1e-6)
+
+
+def test_custom_estimator_of_keras_layers_with_a_saving_listener_tf2(
+    iris_files: dict[str, Path], tmp_path: Path, accept: Any
+) -> None:
+    output = run_program(
+        "iris_keras_layers_tf2.py",
+        f"--train_path={iris_files['train']}",
+        f"--test_path={iris_files['test']}",
+        f"--model_dir={tmp_path / 'model'}",
+        f"--export_dir={tmp_path / 'export'}",
+        "--steps=300",
+        cwd=tmp_path,
+    )
+    metrics = printed_metrics(output)
+    assert set(metrics) - {"Test set accuracy"} == {"accuracy", "global_step", "loss"}
+    assert metrics["accuracy"] >= 0.9
+    assert [line for line in output.splitlines() if line.startswith("checkpoint at step")] == [
+        "checkpoint at step 100", "checkpoint at step 200", "checkpoint at step 300",
+    ]  # fmt: skip
+    assert output.count('Prediction is "') == 3
+    accepted = accept(only_export(tmp_path / "export"))
+    instance = {"SepalLength": 6.9, "SepalWidth": 3.1, "PetalLength": 5.4, "PetalWidth": 2.1}
+    answer = accepted.post("/v1/models/m:predict", {"instances": [instance]})
+    assert answer["predictions"][0]["class_ids"] == [2]
+    by_cli = json.loads(accepted.predict_file(tmp_path, [json.dumps(instance)], "--json-instances"))
+    assert by_cli["predictions"][0]["probabilities"] == pytest.approx(
+        answer["predictions"][0]["probabilities"], abs=1e-6
+    )
+
+
+def test_cloudml_census_experiment_and_learn_runner_2017(
+    census_files: dict[str, Path], tmp_path: Path, accept: Any
+) -> None:
+    output = run_program(
+        "cloudml_experiment_2017.py",
+        "--train-files", str(census_files["cloudml_train"]),
+        "--eval-files", str(census_files["cloudml_test"]),
+        "--train-steps", "400", "--eval-steps", "20",
+        "--job-dir", str(tmp_path / "job"),
+        cwd=tmp_path,
+    )  # fmt: skip
+    metrics = printed_metrics(output)
+    assert set(metrics) >= CONTRIB_BINARY_KEYS  # contrib's keys, as TF 1.x printed them
+    assert metrics["auc"] > 0.80 and metrics["global_step"] == 400
+    assert "INFO:tensorflow:Saving dict for global step 400: accuracy = " in output
+    accepted = accept(only_export(tmp_path / "job" / "export" / "Servo"))
+    instance = {k: v for k, v in CENSUS_INSTANCE.items() if k != "native_country"}
+    answer = accepted.post("/v1/models/m:predict", {"instances": [instance]})
+    by_cli = json.loads(accepted.predict_file(tmp_path, [json.dumps(instance)], "--json-instances"))
+    assert by_cli["predictions"][0]["probabilities"] == pytest.approx(
+        answer["predictions"][0]["probabilities"], abs=1e-6
+    )
+
+
+def test_experiment_refuses_what_it_does_not_cover(tmp_path: Path) -> None:
+    import mlengine.tf.compat.v1 as tf1
+
+    from mlengine.errors import NotSupportedError
+
+    model = tf1.contrib.learn.LinearClassifier(
+        [tf1.contrib.layers.real_valued_column("x")], model_dir=str(tmp_path)
+    )
+    with pytest.raises(NotSupportedError, match=r"Experiment\(eval_metrics=\.\.\.\)"):
+        tf1.contrib.learn.Experiment(model, None, None, eval_metrics={"a": None})
+    with pytest.raises(NotSupportedError, match=r"schedule='run_std_server'"):
+        tf1.contrib.learn.learn_runner.run(
+            lambda d: tf1.contrib.learn.Experiment(model, None, None), str(tmp_path),
+            schedule="run_std_server",
+        )  # fmt: skip

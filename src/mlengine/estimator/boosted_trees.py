@@ -20,7 +20,8 @@ TensorFlow                     LightGBM
                                (LightGBM has no post-pruning)
 ``quantile_sketch_epsilon``    ``max_bin = round(1 / epsilon)`` (0.01: 100 bins)
 ``n_batches_per_layer``        checked (>= 1); the input is read once, in full, as with
-``train_in_memory``            ``train_in_memory=True``
+``train_in_memory``            ``train_in_memory=True``; an input that never ends (a dataset
+                               repeated for ever) gives ``n_batches_per_layer`` batches
 ============================  ===========================================================
 
 Everything else is LightGBM's default (``min_data_in_leaf=20``...). Checkpoints are LightGBM's
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 import collections
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -45,9 +47,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from mlengine.data.contract import resolve_input
 from mlengine.errors import InvalidParameterError, NotFittedError, NotSupportedError
 from mlengine.estimator.canned import _columns, _weight_column
-from mlengine.estimator.estimator import Estimator, check_train_arguments
+from mlengine.estimator.estimator import Estimator, check_steps
 from mlengine.export.format import signature_defs, signature_inputs
 from mlengine.export.lightgbm_model import MEMBER, write_lightgbm_model
 from mlengine.export.members import MEMBERS_KEY, write_member
@@ -77,7 +80,9 @@ from mlengine.training.evidence import (
     load_last_evaluation,
     save_last_evaluation,
 )
+from mlengine.training.hooks import Hooks, RunSession
 from mlengine.training.metrics import BinaryMetrics, MulticlassMetrics, RegressionMetrics
+from mlengine.training.pipeline import raw_batches
 from mlengine.training.progress import TrainingProgress
 from mlengine.training.summaries import SummaryWriter, write_eval_summaries
 
@@ -107,6 +112,31 @@ def _count(owner: str, name: str, value: Any) -> int:
     return value
 
 
+def _hook_callbacks(
+    hooks: Hooks, session: RunSession, state: dict[str, Any], value_of: Callable[[str], Any]
+) -> list[Any]:
+    """LightGBM callbacks that call ``hooks`` around each boosting round (one step each)."""
+    import lightgbm
+
+    contexts: list[Any] = []
+
+    def before(env: Any) -> None:
+        state["step"], state["loss"] = env.iteration, None
+        contexts[:] = hooks.before_run(session)
+
+    def after(env: Any) -> None:
+        state["loss"] = float(env.evaluation_result_list[0][2])
+        hooks.after_run(contexts, value_of)
+        state["step"] = env.iteration + 1
+        if hooks.stop_requested:
+            raise lightgbm.callback.EarlyStopException(env.iteration, env.evaluation_result_list)
+
+    before.before_iteration = True  # type: ignore[attr-defined]
+    before.order = 0  # type: ignore[attr-defined]
+    after.order = 100  # type: ignore[attr-defined]
+    return [before, after]
+
+
 class _BoostedTrees(Estimator):
     """What both boosted-trees estimators share (see the module docstring)."""
 
@@ -115,7 +145,9 @@ class _BoostedTrees(Estimator):
         owner = type(self).__name__
         columns = _columns(owner, "feature_columns", feature_columns, required=True)
         assert columns is not None
-        _count(owner, "n_batches_per_layer", params["n_batches_per_layer"])
+        self._n_batches_per_layer = _count(
+            owner, "n_batches_per_layer", params["n_batches_per_layer"]
+        )
         n_trees = _count(owner, "n_trees", params["n_trees"])
         max_depth = _count(owner, "max_depth", params["max_depth"])
         if max_depth > 16:
@@ -242,8 +274,18 @@ class _BoostedTrees(Estimator):
         see_features: Callable[[Mapping[str, Any]], None] | None = None,
     ) -> tuple[np.ndarray, Any, Any]:
         """The whole input as the trees' matrix, the labels and the example weights
-        (``see_features`` is shown the raw features: evaluation's instances)."""
-        features, labels = gather_data(input_fn, None)
+        (``see_features`` is shown the raw features: evaluation's instances). An input that
+        never ends (a TF dataset repeated for ever) gives ``n_batches_per_layer`` batches: the
+        data TF's first layer reads."""
+        source = resolve_input(input_fn, self._config.tf_random_seed)
+        items, batch_size = raw_batches(source)
+        limit = None
+        if getattr(source, "endless", False):
+            limit = self._n_batches_per_layer * (batch_size or 1)
+            if batch_size is None:  # the items are the batches: count them
+                items = itertools.islice(items, self._n_batches_per_layer)
+                limit = None
+        features, labels = gather_data(lambda: items, None, limit)
         if see_features is not None:
             see_features(features)
         weights = None
@@ -281,10 +323,16 @@ class _BoostedTrees(Estimator):
         saving_listeners: Sequence[Any] | None = None,
     ) -> _BoostedTrees:
         """Grow trees on the whole of ``input_fn`` (read once), ``steps`` more or up to
-        ``max_steps`` trees, never past ``n_trees``; resumes from the latest checkpoint."""
+        ``max_steps`` trees, never past ``n_trees``; resumes from the latest checkpoint.
+
+        A step is one tree: ``hooks`` (:mod:`mlengine.training.hooks`) are called around each
+        boosting round, fetch ``loss`` (the round's training loss), ``global_step`` (the trees
+        before it), ``learning_rate`` and ``batch_size`` (the rows read), and may stop the
+        growth; ``saving_listeners`` are called around the one checkpoint written at the end."""
         import lightgbm
 
-        check_train_arguments(hooks, saving_listeners, steps, max_steps)
+        check_steps(steps, max_steps)
+        run_hooks = Hooks(hooks or (), saving_listeners or ())
         booster: lightgbm.Booster | None = None
         done = 0
         if self.latest_checkpoint() is not None:
@@ -307,12 +355,27 @@ class _BoostedTrees(Estimator):
             "num_threads": self._config.intra_op_threads or os.cpu_count() or 1,
         }
         history: dict[str, Any] = {}
+        state = {"step": done, "loss": None}
+
+        def value_of(name: str) -> Any:
+            if name == "learning_rate":
+                return float(self._lgb_params["learning_rate"])
+            return {"batch_size": len(x), "global_step": state["step"], "loss": state["loss"]}[name]
+
+        session = RunSession(value_of)
         with TrainingProgress(
             start_step=done,
             last_step=target,
             log_every=self._config.log_step_count_steps,
             quiet=self._config.quiet,
         ) as progress:
+            callbacks: list[Any] = [
+                lightgbm.record_evaluation(history),
+                _show_progress(progress, len(x)),
+            ]
+            if run_hooks.hooks:
+                callbacks += _hook_callbacks(run_hooks, session, state, value_of)
+            run_hooks.begin(session)
             booster = lightgbm.train(
                 params,
                 data,
@@ -320,7 +383,7 @@ class _BoostedTrees(Estimator):
                 init_model=booster,
                 valid_sets=[data],
                 valid_names=["train"],
-                callbacks=[lightgbm.record_evaluation(history), _show_progress(progress, len(x))],
+                callbacks=callbacks,
                 keep_training_booster=True,
             )
         os.makedirs(self._model_dir, exist_ok=True)
@@ -328,7 +391,12 @@ class _BoostedTrees(Estimator):
         with SummaryWriter(self._model_dir) as writer:
             for i, loss in enumerate(losses):
                 writer.scalar("loss", float(loss), done + i + 1)
-        self._save(booster, target)
+        grown = booster.current_iteration()  # fewer than asked when a hook stopped it
+        run_hooks.before_save(session, grown)
+        self._save(booster, grown)
+        run_hooks.after_save(session, grown)
+        state["step"] = grown
+        run_hooks.end(session, grown)
         return self
 
     fit = train

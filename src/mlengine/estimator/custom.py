@@ -33,7 +33,13 @@ from mlengine.errors import (
     NotSupportedError,
 )
 from mlengine.estimator import layers
-from mlengine.estimator.estimator import Estimator, _shard, _threads, check_train_arguments
+from mlengine.estimator.estimator import (
+    Estimator,
+    _eval_session,
+    _shard,
+    _threads,
+    check_steps,
+)
 from mlengine.estimator.metrics import metric_result
 from mlengine.estimator.spec import EstimatorSpec, ModeKeys, TrainOp
 from mlengine.estimator.warm_start import source_weights
@@ -61,6 +67,7 @@ from mlengine.training.distributed import (
 from mlengine.training.evidence import EvidenceCollector, finite_metrics, save_last_evaluation
 from mlengine.training.fast_step import FastUpdater, backward
 from mlengine.training.head_metrics import metrics_for_head
+from mlengine.training.hooks import Hooks, RunSession
 from mlengine.training.loop import finite_loss
 from mlengine.training.optimizers import OptimizerSpec, get_optimizer
 from mlengine.training.pipeline import raw_batches
@@ -557,7 +564,7 @@ class CustomEstimator(Estimator):
         the first runs out of input, and rank 0 alone writes checkpoints and summaries, as
         for the canned estimators (:mod:`mlengine.training.distributed`).
         """
-        check_train_arguments(hooks, saving_listeners, steps, max_steps)
+        check_steps(steps, max_steps)
         source = resolve_input(input_fn, self._config.tf_random_seed)
         if isinstance(source, ConstantBatch) and steps is None and max_steps is None:
             raise InvalidParameterError(
@@ -585,7 +592,7 @@ class CustomEstimator(Estimator):
                 return self
             if self._distributed:  # a module's weights exist already: rank 0's everywhere
                 broadcast_parameters(self._network)
-            self._train_loop(source, last)
+            self._train_loop(source, last, Hooks(hooks or (), saving_listeners or ()))
         if self._distributed:
             barrier()  # the chief's checkpoint is on disk before any rank reads model_dir
         self._restored_from = self.latest_checkpoint()
@@ -593,13 +600,45 @@ class CustomEstimator(Estimator):
 
     fit = train
 
-    def _train_loop(self, input_fn: Any, last_step: int | None) -> None:
+    def _learning_rates(self) -> Any:
+        """The learning rate hooks fetch: the optimizer's, or a dict by optimizer when the
+        model_fn's train_op runs several (none before the first step builds them)."""
+        rates = {
+            key: float(optimizer.param_groups[0]["lr"])
+            for key, optimizer in self._optimizers.items()
+        }
+        return next(iter(rates.values())) if len(rates) == 1 else rates or None
+
+    def _save_with(self, hooks: Hooks, session: RunSession) -> None:
+        """A checkpoint, with the saving listeners called around it."""
+        hooks.before_save(session, self._global_step)
+        self._save()
+        hooks.after_save(session, self._global_step)
+
+    def _train_loop(self, input_fn: Any, last_step: int | None, hooks: Hooks) -> None:
+        """The steps, with ``hooks`` (:mod:`mlengine.training.hooks`) called around each as
+        for the canned estimators: they fetch ``loss``, ``global_step`` (before the step's
+        update), ``learning_rate`` and ``batch_size``."""
         config = self._config
         start = self._global_step
         tick_time, tick_step = time.monotonic(), start
         last_save = time.monotonic()
         loss_value: torch.Tensor | None = None
         chief = is_chief()
+        rows, saved = 0, False
+
+        def value_of(name: str, in_step: bool = True) -> Any:
+            if name == "loss":
+                return None if loss_value is None else float(loss_value)
+            if name == "global_step":
+                return self._global_step - (1 if in_step else 0)
+            if name == "batch_size":
+                return rows
+            return self._learning_rates()
+
+        run_session = RunSession(lambda name: value_of(name, in_step=False))
+        if hooks:
+            hooks.begin(run_session)
         self._network.train()  # once: nothing switches it back during the loop
         writer_context: Any = SummaryWriter(self._model_dir) if chief else _NoSummaries()
         progress = TrainingProgress(
@@ -616,12 +655,14 @@ class CustomEstimator(Estimator):
                     if self._sync is not None:
                         self._sync.all_reduce(False)  # tell the other ranks: input ended here
                     break
+                contexts = hooks.before_run(run_session) if hooks else None
                 try:
                     loss_value, scalars = self._train_step(batch)
                 except _InputEnded:  # another rank's input ended: every rank stops here
                     break
                 self._global_step += 1
                 step = self._global_step
+                rows = batch.features.num_rows
                 if step % config.save_summary_steps == 0:
                     writer.scalars({"loss": finite_loss(loss_value, step), **scalars}, step)
                 if step % config.log_step_count_steps == 0:
@@ -629,21 +670,28 @@ class CustomEstimator(Estimator):
                     elapsed = max(now - tick_time, 1e-9)
                     writer.scalar("global_step/sec", (step - tick_step) / elapsed, step)
                     tick_time, tick_step = now, step
-                rows = batch.features.num_rows
                 progress.step(step, rows, functools.partial(finite_loss, loss_value, step))
+                if contexts is not None:
+                    hooks.after_run(contexts, value_of)
                 due = config.save_checkpoints_steps and step % config.save_checkpoints_steps == 0
                 secs = config.checkpoint_secs
+                saved = False
                 if chief and (due or (secs is not None and time.monotonic() - last_save >= secs)):
                     finite_loss(loss_value, step)
-                    self._save()
-                    last_save = time.monotonic()
+                    self._save_with(hooks, run_session)
+                    last_save, saved = time.monotonic(), True
+                if hooks.stop_requested:
+                    break
             if loss_value is not None:
                 finite_loss(loss_value, self._global_step)
             if chief and (self._global_step != start or self.latest_checkpoint() is None):
-                self._save()
+                if not saved or self._global_step == start:
+                    self._save_with(hooks, run_session)
             if chief and loss_value is not None:
                 shown = number(finite_loss(loss_value, self._global_step))
                 report(config.quiet, f"Loss for final step: {shown}.")
+        if hooks:
+            hooks.end(run_session, self._global_step)
 
     # -- evaluate and predict --------------------------------------------------------------
 
@@ -660,12 +708,16 @@ class CustomEstimator(Estimator):
         plus ``eval_metric_ops``, ``loss`` and ``global_step``; also written to TensorBoard.
 
         Under ``torchrun`` every rank evaluates the whole input (the model_fn's streaming
-        metrics then need no reduction across ranks) and rank 0 writes the summaries."""
-        if hooks:
-            raise NotSupportedError("evaluate(hooks=...) is not supported.")
+        metrics then need no reduction across ranks) and rank 0 writes the summaries.
+        ``hooks`` are called around each batch and may fetch ``global_step`` only, as the
+        canned estimators' evaluation hooks."""
+        eval_hooks = Hooks(hooks or ())
         with _threads(self._config.intra_op_threads):
             self._ensure_restored(checkpoint_path)
             self._network.eval()
+            run_session = _eval_session(self._global_step)
+            if eval_hooks:
+                eval_hooks.begin(run_session)
             streaming: dict[str, Any] = {}
             head_metrics: Any = None
             head: Head | None = None
@@ -674,6 +726,7 @@ class CustomEstimator(Estimator):
             for batch in self._batches(input_fn, need_labels=True):
                 if steps is not None and batches >= steps:
                     break
+                contexts = eval_hooks.before_run(run_session) if eval_hooks else None
                 spec, _ = self._call(batch, ModeKeys.EVAL, streaming)
                 ops = spec.eval_metric_ops or {}
                 if spec.head is not None:
@@ -686,6 +739,10 @@ class CustomEstimator(Estimator):
                     evidence.update(spec.logits, spec.labels, spec.weights)
                 loss_total += float(spec.loss.detach())
                 batches += 1
+                if contexts is not None:
+                    eval_hooks.after_run(contexts, run_session.value)
+                    if eval_hooks.stop_requested:
+                        break
             if batches == 0:
                 raise InvalidParameterError("evaluate(): input_fn gave no batches.")
             result: dict[str, Any] = {}
@@ -703,6 +760,8 @@ class CustomEstimator(Estimator):
                     )
                 result[key] = metric_result(op, key)
             result["global_step"] = self._global_step
+            if eval_hooks:
+                eval_hooks.end(run_session, self._global_step)
         if is_chief():  # under torchrun every rank evaluates the whole input alike
             write_eval_summaries(self._model_dir, result, self._global_step, name)
             report(self._config.quiet, eval_line(result, self._global_step))

@@ -399,7 +399,8 @@ class Estimator:
             model.network.train(was_training)
         if is_chief():
             write_eval_summaries(self._model_dir, result, session.global_step, name)
-            report(self._config.quiet, eval_line(result, session.global_step))
+            # the step the result reports (contrib's combined estimators count two a step)
+            report(self._config.quiet, eval_line(result, int(result["global_step"])))
             record = evidence.record(result, session.global_step, state or metrics.state())
             save_last_evaluation(self._model_dir, record)
             self._last_evidence = record

@@ -229,10 +229,14 @@ def _export_outputs(spec: EstimatorSpec, outputs: Mapping[str, torch.Tensor]) ->
     defs: dict[str, Any] = {}
     by_tensor = {id(t): key for key, t in outputs.items()}
     reserved = {"predict"} | ({SERVING_DEFAULT} if spec.head is not None else set())
-    for name, output in (spec.export_outputs or {}).items():
+    given = dict(spec.export_outputs or {})
+    for name, output in given.items():
         if not isinstance(name, str) or not name:
             raise InvalidParameterError(f"export_outputs key {name!r} must be a non-empty string.")
-        if name in defs or (name in reserved and name != SERVING_DEFAULT):
+        # A PredictOutput named "predict" is TF's own predict signature: it replaces the
+        # default one (of every prediction) of a model_fn without a head.
+        replaces = name == "predict" and spec.head is None and isinstance(output, PredictOutput)
+        if name in defs or (name in reserved and name != SERVING_DEFAULT and not replaces):
             raise InvalidParameterError(
                 f"export_outputs key {name!r} clashes with the signature {name!r} every export "
                 "has; name it otherwise."
@@ -267,6 +271,8 @@ def _export_outputs(spec: EstimatorSpec, outputs: Mapping[str, torch.Tensor]) ->
                 f"export_outputs[{name!r}] must be a PredictOutput, ClassificationOutput or "
                 f"RegressionOutput. Got {type(output).__name__}."
             )
+    if spec.head is None and len(given) == 1 and SERVING_DEFAULT not in defs:
+        defs[SERVING_DEFAULT] = defs[next(iter(given))]  # TF: one export output is the default
     return defs
 
 

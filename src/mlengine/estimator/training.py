@@ -101,7 +101,7 @@ def _train(
     estimator: Estimator, spec: TrainSpec, max_steps: int | None, listeners: Any = ()
 ) -> None:
     estimator.train(
-        spec.input_fn,
+        input_fn=spec.input_fn,
         hooks=list(spec.hooks),
         max_steps=max_steps,
         saving_listeners=[*spec.saving_listeners, *listeners],
@@ -112,7 +112,7 @@ def _evaluate_and_export(
     estimator: Estimator, spec: EvalSpec, is_final: bool, export_results: list[Any]
 ) -> dict[str, Any]:
     result = estimator.evaluate(
-        spec.input_fn, steps=spec.steps, hooks=list(spec.hooks), name=spec.name
+        input_fn=spec.input_fn, steps=spec.steps, hooks=list(spec.hooks), name=spec.name
     )
     for exporter in spec._exporter_list:
         export_results.append(

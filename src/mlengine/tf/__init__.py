@@ -19,8 +19,10 @@ Modules:
 * ``_contrib``: ``tf.contrib.learn`` and ``tf.contrib.layers`` with contrib's defaults
 * ``_csv_dataset``: ``tf.data.experimental.make_csv_dataset`` and ``CsvDataset``
 * ``_estimators``: the canned estimators of each era, ``Estimator(model_fn=...)``, optimizers
+* ``_experiment``: ``tf.contrib.learn.Experiment``, ``learn_runner.run``, export strategies
 * ``_export``: serving input receivers: ``tf.placeholder``, ``ServingInputReceiver``, builders
 * ``_inputs``: what a TF program's ``input_fn`` returns, turned into mlengine's input forms
+* ``_keras_layers``: ``tf.keras.layers.{DenseFeatures, Dense, Dropout}`` in a model_fn
 * ``_namespace``: TF-shaped namespaces, loud for the names they do not cover
 * ``_ops``: the element ops input functions apply to features (numpy/pyarrow, or torch)
 * ``_parsing``: ``decode_csv``, ``parse_example`` / ``parse_single_example`` and their specs

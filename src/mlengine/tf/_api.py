@@ -23,7 +23,9 @@ from mlengine.estimator import metrics as _metrics
 from mlengine.tf import (
     _contrib,
     _estimators,
+    _experiment,
     _export,
+    _keras_layers,
     _ops,
     _parsing,
     _torch_ops,
@@ -336,6 +338,7 @@ def _keras(module: str, tf_name: str) -> Namespace:
         {
             "optimizers": _ns(f"{module}.optimizers", f"{tf_name}.optimizers", optimizers),
             "initializers": initializers,
+            "layers": _ns(f"{module}.layers", f"{tf_name}.layers", _keras_layers.LAYERS),
         },
     )
 
@@ -433,11 +436,46 @@ def v1_namespace(root: str) -> Namespace:
         "StaticVocabularyTable": lookup.StaticVocabularyTable,
         "KeyValueTensorInitializer": lookup.KeyValueTensorInitializer,
     }
+
+    def learn_modules(path: str) -> dict[str, Namespace]:
+        """``learn_runner`` and ``utils.saved_model_export_utils`` under ``path`` (contrib's
+        programs import them from ``contrib.learn`` and ``contrib.learn.python.learn``)."""
+        export_utils = {"make_export_strategy": _experiment.make_export_strategy}
+        utils = _ns(
+            f"{root}.{path}.utils",
+            f"tf.{path}.utils",
+            {
+                **export_utils,
+                "saved_model_export_utils": _ns(
+                    f"{root}.{path}.utils.saved_model_export_utils",
+                    f"tf.{path}.utils.saved_model_export_utils",
+                    export_utils,
+                ),
+            },
+        )
+        runner = _ns(
+            f"{root}.{path}.learn_runner", f"tf.{path}.learn_runner", {"run": _experiment.run}
+        )
+        return {"learn_runner": runner, "utils": utils}
+
     learn: dict[str, Any] = dict(_contrib.LEARN_ESTIMATORS)
     learn.update(
         {
             "RunConfig": _contrib.RunConfig,
             "InputFnOps": _export.InputFnOps,
+            "Experiment": _experiment.Experiment,
+            **learn_modules("contrib.learn"),
+            "python": _ns(
+                f"{root}.contrib.learn.python",
+                "tf.contrib.learn.python",
+                {
+                    "learn": _ns(
+                        f"{root}.contrib.learn.python.learn",
+                        "tf.contrib.learn.python.learn",
+                        learn_modules("contrib.learn.python.learn"),
+                    )
+                },
+            ),
             "infer_real_valued_columns_from_input": _contrib.infer_real_valued_columns_from_input,
             "datasets": _ns(
                 f"{root}.contrib.learn.datasets",
@@ -464,7 +502,28 @@ def v1_namespace(root: str) -> Namespace:
             "lookup": _ns(f"{root}.contrib.lookup", "tf.contrib.lookup", lookup_v1),
             "estimator": _ns(f"{root}.contrib.estimator", "tf.contrib.estimator", HEAD_FUNCTIONS),
             "training": _ns(
-                f"{root}.contrib.training", "tf.contrib.training", {"HParams": _contrib.HParams}
+                f"{root}.contrib.training",
+                "tf.contrib.training",
+                {
+                    "HParams": _contrib.HParams,
+                    "python": _ns(
+                        f"{root}.contrib.training.python",
+                        "tf.contrib.training.python",
+                        {
+                            "training": _ns(
+                                f"{root}.contrib.training.python.training",
+                                "tf.contrib.training.python.training",
+                                {
+                                    "hparam": _ns(
+                                        f"{root}.contrib.training.python.training.hparam",
+                                        "tf.contrib.training.python.training.hparam",
+                                        {"HParams": _contrib.HParams},
+                                    )
+                                },
+                            )
+                        },
+                    ),
+                },
             ),
         },
     )

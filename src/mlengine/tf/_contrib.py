@@ -115,11 +115,32 @@ class _Contrib:
         max_steps: int | None = None,
     ) -> Any:
         """contrib's ``fit``: arrays (``x``, ``y``) or an ``input_fn``; ``monitors`` are hooks."""
+        return self._fit(x, y, input_fn, steps, batch_size, monitors, max_steps, None)
+
+    def _fit(
+        self,
+        x: Any,
+        y: Any,
+        input_fn: Any,
+        steps: int | None,
+        batch_size: int | None,
+        monitors: Sequence[Any] | None,
+        max_steps: int | None,
+        saving_listeners: Sequence[Any] | None,
+    ) -> Any:
         scale = self._step_scale
         steps = None if steps is None else math.ceil(steps / scale)
         max_steps = None if max_steps is None else math.ceil(max_steps / scale)
         source = self._input(x, y, input_fn, batch_size, train=True)
-        _mle.Estimator.train(self, source, hooks=monitors, steps=steps, max_steps=max_steps)  # type: ignore[arg-type]
+        train: Any = _mle.Estimator.train
+        train(
+            self,
+            source,
+            hooks=monitors,
+            steps=steps,
+            max_steps=max_steps,
+            saving_listeners=saving_listeners,
+        )
         return self
 
     def evaluate(
@@ -155,9 +176,13 @@ class _Contrib:
         checkpoint_path: str | None = None,
         graph_rewrite_specs: Any = None,
         strip_default_attrs: bool = False,
+        export_onnx: bool | None = None,
     ) -> ExportPath:
         export: Any = _mle.Estimator.export_saved_model
-        path = export(self, export_dir_base, serving_input_fn, checkpoint_path=checkpoint_path)
+        options = {} if export_onnx is None else {"export_onnx": export_onnx}
+        path = export(
+            self, export_dir_base, serving_input_fn, checkpoint_path=checkpoint_path, **options
+        )
         return ExportPath(path)
 
     export_saved_model = export_savedmodel
@@ -170,7 +195,7 @@ class _Contrib:
         max_steps: int | None = None,
         saving_listeners: Any = None,
     ) -> Any:
-        return self.fit(input_fn=input_fn, steps=steps, max_steps=max_steps, monitors=hooks)
+        return self._fit(None, None, input_fn, steps, None, hooks, max_steps, saving_listeners)
 
 
 def _collect(rows: Iterator[Any], as_iterable: bool) -> Any:

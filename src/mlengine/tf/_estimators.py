@@ -147,6 +147,9 @@ DNNLinearCombinedClassifier = _facade(_mle.DNNLinearCombinedClassifier, v1=False
 DNNLinearCombinedRegressor = _facade(_mle.DNNLinearCombinedRegressor, v1=False)
 BaselineClassifier = _facade(_mle.BaselineClassifier, v1=False)
 BaselineRegressor = _facade(_mle.BaselineRegressor, v1=False)
+#: TF 1's boosted trees take TF 2's arguments (they had no loss_reduction): one class for both.
+BoostedTreesClassifier = _facade(_mle.BoostedTreesClassifier, v1=False)
+BoostedTreesRegressor = _facade(_mle.BoostedTreesRegressor, v1=False)
 
 V2 = {
     cls.__name__: cls
@@ -159,6 +162,8 @@ V2 = {
         DNNLinearCombinedRegressor,
         BaselineClassifier,
         BaselineRegressor,
+        BoostedTreesClassifier,
+        BoostedTreesRegressor,
     )
 }
 
@@ -369,7 +374,7 @@ class V1BaselineRegressor(_Facade, _mle.BaselineRegressor):
         )
 
 
-V1 = {
+V1: dict[str, type] = {
     cls.__name__.removeprefix("V1"): cls
     for cls in (
         V1LinearClassifier,
@@ -384,6 +389,9 @@ V1 = {
 }
 for _name, _cls in V1.items():
     _cls.__name__ = _cls.__qualname__ = _name  # exports name the estimator as TF does
+V1.update(
+    BoostedTreesClassifier=BoostedTreesClassifier, BoostedTreesRegressor=BoostedTreesRegressor
+)
 
 
 # -- optimizers ---------------------------------------------------------------------------------
@@ -401,6 +409,34 @@ V1_OPTIMIZERS: dict[str, Any] = {
         _opt.RMSPropOptimizer,
     )
 }
+
+
+def ProximalAdagradOptimizer(  # noqa: N802  (TF's class name)
+    learning_rate: float,
+    initial_accumulator_value: float = 0.1,
+    l1_regularization_strength: float = 0.0,
+    l2_regularization_strength: float = 0.0,
+    use_locking: bool = False,
+    name: str = "ProximalAdagrad",
+) -> _opt.AdagradOptimizer:
+    """``tf.compat.v1.train.ProximalAdagradOptimizer`` (TF 1's DNN examples' optimizer):
+    without l1/l2 strengths it is Adagrad without an epsilon (``var -= lr * g /
+    sqrt(accum)``), which it builds; the proximal step of a strength is not supported."""
+    for key, value in (
+        ("l1_regularization_strength", l1_regularization_strength),
+        ("l2_regularization_strength", l2_regularization_strength),
+    ):
+        if value:
+            raise NotSupportedError(
+                f"tf.compat.v1.train.ProximalAdagradOptimizer({key}={value!r}) is not "
+                "supported (its proximal step); use FtrlOptimizer's l1/l2 strengths, or "
+                "leave them at 0 (Adagrad). See the 'TensorFlow coverage' table of mlengine's "
+                "README."
+            )
+    return _opt.AdagradOptimizer(learning_rate, initial_accumulator_value, epsilon=0.0)
+
+
+V1_OPTIMIZERS["ProximalAdagradOptimizer"] = ProximalAdagradOptimizer
 
 
 class keras_optimizers:  # noqa: N801  (a namespace of constructors)
@@ -492,6 +528,7 @@ __all__ = [
     "V2",
     "Estimator",
     "ExportPath",
+    "ProximalAdagradOptimizer",
     "Reduction",
     "TruncatedNormal",
     "keras_optimizers",

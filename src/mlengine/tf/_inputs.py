@@ -98,6 +98,7 @@ class DatasetBatches:
     def __init__(self, dataset: Dataset, seed: int | None = None) -> None:
         self.dataset = dataset
         self.seed = seed
+        self.endless = dataset._endless()  # read by estimators that read an input whole
 
     def __iter__(self) -> Iterator[tuple[dict[str, Any], Any]]:
         for chunk in self.dataset._chunks(np.random.default_rng(self.seed)):
@@ -143,6 +144,7 @@ class ChunkedDataset:
         self.seed = seed
         self.batch_size = final.batch_size
         self.chunks_are_cut = final.repeated
+        self.endless = final.rows._endless() or (final.repeated and final.epochs is None)
 
     def chunks(self) -> Iterator[tuple[dict[str, Any], Any]]:
         return _epochs(self.final, lambda chunk: _batch(*_split(chunk)), self.seed)
@@ -161,6 +163,7 @@ class GraphBatches:
     ) -> None:
         self.iterator = iterator
         self.seed = seed
+        self.endless = iterator.dataset._endless()
         self.features = features
         self.labels = labels
         roots = [

@@ -162,6 +162,18 @@ class Dataset:
         """Each element drawn at random from a buffer of ``buffer_size`` (then refilled)."""
         return _Shuffle(self, int(buffer_size), seed)
 
+    def _endless(self) -> bool:
+        """Whether the dataset never ends: a ``repeat()`` for ever, not cut by a ``take``
+        after it (datasets of several inputs answer False: not known)."""
+        dataset: Any = self
+        while dataset is not None:
+            if isinstance(dataset, _Repeat) and dataset.count is None:
+                return True
+            if isinstance(dataset, _Take) and not dataset.skipping and dataset.count >= 0:
+                return False
+            dataset = dataset.upstream if isinstance(dataset, _Unary) else None
+        return False
+
     def repeat(self, count: int | None = None, name: str | None = None) -> Dataset:
         """The dataset ``count`` times (None or -1: for ever)."""
         count = None if count is None or int(count) < 0 else int(count)
