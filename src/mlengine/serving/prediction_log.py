@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import posixpath
 import queue
 import random
 import threading
@@ -293,9 +294,16 @@ def _write_parquet(path: str, rows: list[dict[str, Any]]) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    # Written beside its final name, then renamed: a reader listing ``*.parquet`` never sees a
+    # file half written (a Parquet file is readable only once its footer is there).
     table = pa.Table.from_pylist(rows)
-    with fsspec.open(path, "wb", auto_mkdir=True) as handle:
+    fs, final = fsspec.core.url_to_fs(path)
+    folder, name = posixpath.split(final)
+    partial = posixpath.join(folder, f".{name}.partial")
+    fs.makedirs(folder, exist_ok=True)
+    with fs.open(partial, "wb") as handle:
         pq.write_table(table, handle)
+    fs.mv(partial, final)
 
 
 __all__ = [
