@@ -12,9 +12,12 @@ client on asyncio streams; gRPC: grpcio's blocking stub on threads). The measure
 interleaved, round after round, so a busy moment of the (shared) machine lands on all of them:
 
 * one instance, concurrency 1: p50/p90/p99 latency of ML Engine's REST JSON ``:predict``,
-  OIP v2 REST with binary tensors, OIP v2 gRPC (``raw_input_contents``) and TF Serving's gRPC
-  Predict (``tensor_content``);
-* 100 instances, concurrency 4: instances per second, the same four, and the mean time a
+  TF Serving's REST ``:predict`` with ``instances`` (KServe v1's protocol: the same path and
+  body), OIP v2 REST with binary tensors, OIP v2 gRPC (``raw_input_contents``) and TF Serving's
+  gRPC Predict (``tensor_content``), each for the Wide & Deep export and then, back to back, for
+  boosted trees (below), with the trees' p50 and p99 over the Wide & Deep's
+  (``trees_over_wide_deep_p50_p99``; issue 23 asks for at most 2x);
+* 100 instances, concurrency 4: instances per second, the same five, and the mean time a
   request spends in the server's prediction frame (its own latency histogram: decode, model,
   answer), which tells the server's work from the transport's and the client's;
 * one instance, concurrency 32, REST JSON: requests per second with prediction logging at 0%
@@ -23,6 +26,8 @@ interleaved, round after round, so a busy moment of the (shared) machine lands o
   against boosted trees' (TreeSHAP) trained on the same census data (every feature: numbers
   as they are, strings by vocabulary; TF's defaults of 100 trees of depth 6), or
   ``--trees-dir``'s export.
+
+``--one-instance-only`` measures the first of these alone.
 """
 
 from __future__ import annotations
@@ -91,12 +96,12 @@ def v2_binary(inputs: list[dict[str, Any]], count: int) -> tuple[bytes, int]:
     return encoded + b"".join(chunks), len(encoded)
 
 
-def v2_grpc(inputs: list[dict[str, Any]], count: int) -> bytes:
+def v2_grpc(inputs: list[dict[str, Any]], count: int, model: str = "census") -> bytes:
     """A ModelInferRequest with raw_input_contents, as tritonclient.grpc sends it."""
     from mlengine import protos
     from mlengine.serving import tensors
 
-    request = protos.message("inference.ModelInferRequest")(model_name="census")
+    request = protos.message("inference.ModelInferRequest")(model_name=model)
     for spec in inputs:
         request.inputs.add(name=spec["name"], datatype=spec["datatype"], shape=[count, 1])
         values = _column(spec["name"], count)
@@ -105,12 +110,12 @@ def v2_grpc(inputs: list[dict[str, Any]], count: int) -> bytes:
     return data
 
 
-def tfserving_grpc(inputs: list[dict[str, Any]], count: int) -> bytes:
+def tfserving_grpc(inputs: list[dict[str, Any]], count: int, model: str = "census") -> bytes:
     """A PredictRequest: numbers in tensor_content, strings in string_val."""
     from mlengine import protos
 
     request = protos.message("tensorflow.serving.PredictRequest")()
-    request.model_spec.name = "census"
+    request.model_spec.name = model
     for spec in inputs:
         tensor = request.inputs[spec["name"]]
         tensor.tensor_shape.dim.add(size=count)
@@ -261,6 +266,7 @@ def _metric(url: str, name: str) -> float:
 
 _PROTOCOL_OF = {
     "rest_json": "mlengine_v1",
+    "rest_tfserving": "tfserving",
     "rest_v2_binary": "v2",
     "grpc_v2_raw": "v2_grpc",
     "grpc_tfserving": "tfserving_grpc",
@@ -313,6 +319,11 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=3.0, help="seconds per measurement")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--trees-dir", type=Path, default=None, help="a boosted-trees export")
+    parser.add_argument(
+        "--one-instance-only",
+        action="store_true",
+        help="only the one-instance latencies (Wide & Deep and boosted trees)",
+    )
     args = parser.parse_args()
     export = args.export_dir or sorted((REPO / "exports" / "census").glob("[0-9]*"))[-1]
     import httpx
@@ -364,8 +375,10 @@ def main() -> None:
             if time.monotonic() > deadline:
                 sys.exit("the server did not start")
             time.sleep(0.2)
-        metadata = httpx.get(f"{url}/v2/models/census", timeout=10).json()
-        inputs = metadata["inputs"]
+        inputs = {
+            model: httpx.get(f"{url}/v2/models/{model}", timeout=10).json()["inputs"]
+            for model in ("census", "trees")
+        }
         results = run(args, url, f"127.0.0.1:{grpc_port}", inputs, logs)
     finally:
         os.killpg(server.pid, 15)
@@ -373,34 +386,44 @@ def main() -> None:
     print(json.dumps(results, indent=1))
 
 
-def _plans(url: str, grpc_url: str, inputs: list[dict[str, Any]], count: int) -> dict[str, Any]:
+def _plans(
+    url: str, grpc_url: str, inputs: list[dict[str, Any]], count: int, model: str = "census"
+) -> dict[str, Any]:
     json_headers = {"content-type": "application/json"}
     binary, length = v2_binary(inputs, count)
     return {
-        "rest_json": {"kind": "http", "url": f"{url}{BASE}:predict", "headers": json_headers,
-                      "body": rest_json(count).hex()},
-        "rest_v2_binary": {"kind": "http", "url": f"{url}/v2/models/census/infer",
+        "rest_json": {"kind": "http", "url": f"{url}/v1/projects/local/models/{model}:predict",
+                      "headers": json_headers, "body": rest_json(count).hex()},
+        "rest_tfserving": {"kind": "http", "url": f"{url}/v1/models/{model}:predict",
+                           "headers": json_headers, "body": rest_json(count).hex()},
+        "rest_v2_binary": {"kind": "http", "url": f"{url}/v2/models/{model}/infer",
                            "headers": {"inference-header-content-length": str(length)},
                            "body": binary.hex()},
-        "grpc_v2_raw": {"kind": "grpc", "url": grpc_url, "body": v2_grpc(inputs, count).hex(),
+        "grpc_v2_raw": {"kind": "grpc", "url": grpc_url,
+                        "body": v2_grpc(inputs, count, model).hex(),
                         "method": "/inference.GRPCInferenceService/ModelInfer"},
         "grpc_tfserving": {"kind": "grpc", "url": grpc_url,
-                           "body": tfserving_grpc(inputs, count).hex(),
+                           "body": tfserving_grpc(inputs, count, model).hex(),
                            "method": "/tensorflow.serving.PredictionService/Predict"},
     }  # fmt: skip
 
 
 def run(
-    args: Any, url: str, grpc_url: str, inputs: list[dict[str, Any]], logs: Path
+    args: Any, url: str, grpc_url: str, inputs: dict[str, list[dict[str, Any]]], logs: Path
 ) -> dict[str, Any]:
     import httpx
 
     seconds = args.duration
-    one, hundred = _plans(url, grpc_url, inputs, 1), _plans(url, grpc_url, inputs, 100)
+    one = _plans(url, grpc_url, inputs["census"], 1)
+    hundred = _plans(url, grpc_url, inputs["census"], 100)
+    one_trees = _plans(url, grpc_url, inputs["trees"], 1, "trees")
     explain = {"kind": "http", "url": f"{url}{BASE}:explain", "body": rest_json(1).hex(),
                "headers": {"content-type": "application/json"}}  # fmt: skip
     explain_trees = {**explain, "url": f"{url}/v1/projects/local/models/trees:explain"}
-    for plan in [*one.values(), *hundred.values(), explain, explain_trees]:  # warm every path
+    warm = [*one.values(), *one_trees.values()]
+    if not args.one_instance_only:
+        warm += [*hundred.values(), explain, explain_trees]
+    for plan in warm:  # warm every path
         drive({**plan, "concurrency": 1, "seconds": 0.5})
     figures: dict[str, list[Any]] = {}
 
@@ -410,8 +433,17 @@ def run(
     mask = "onlinePredictionLogging,requestLoggingConfig"
     for _ in range(args.rounds):
         for name, plan in one.items():
+            # The Wide & Deep and the boosted trees back to back, protocol by protocol.
             found = drive({**plan, "concurrency": 1, "seconds": seconds})
-            record(f"latency_ms_1_instance/{name}", [found["p50"], found["p90"], found["p99"]])
+            record(f"latency_ms_1_instance/{name}", [found[q] for q in QUANTILES])
+            trees = drive({**one_trees[name], "concurrency": 1, "seconds": seconds})
+            record(f"latency_ms_1_instance_trees/{name}", [trees[q] for q in QUANTILES])
+            record(
+                f"trees_over_wide_deep_p50_p99/{name}",
+                [round(trees[q] / found[q], 2) for q in ("p50", "p99")],
+            )
+        if args.one_instance_only:
+            continue
         for name, plan in hundred.items():
             before = _frame_seconds(url).get(_PROTOCOL_OF[name], (0.0, 0.0))
             found = drive({**plan, "concurrency": 4, "seconds": seconds})
