@@ -77,6 +77,10 @@ class Accepted:
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         return self.cli("predict", "--model", self.model, flag, str(path), "--format", "json")
 
+    def predict_instance(self, tmp_path: Path, instance: dict[str, Any]) -> Any:
+        """``mlengine predict --json-instances`` of one instance, as JSON."""
+        return json.loads(self.predict_file(tmp_path, [json.dumps(instance)], "--json-instances"))
+
     def post(self, path: str, body: dict[str, Any]) -> Any:
         response = self.server.post(path, json=body)
         assert response.status_code == 200, response.text
@@ -125,9 +129,7 @@ def test_contrib_learn_census_tutorial(
     assert "INFO:tensorflow:Saving dict for global step 200: accuracy = " in output
 
     accepted = accept(only_export(tmp_path / "export"))
-    answer = json.loads(
-        accepted.predict_file(tmp_path, [json.dumps(CENSUS_INSTANCE)], "--json-instances")
-    )
+    answer = accepted.predict_instance(tmp_path, CENSUS_INSTANCE)
     assert answer["predictions"][0]["class_ids"][0] in (0, 1)
     body = accepted.post("/v1/models/m:predict", {"instances": [CENSUS_INSTANCE]})
     assert body["predictions"][0]["probabilities"] == pytest.approx(
@@ -170,9 +172,7 @@ def test_official_wide_deep_tf1_with_a_parsing_receiver(
     assert classified["results"][0][1][1] == pytest.approx(by_json["logistic"][0], abs=1e-9)
     regressed = accepted.post("/v1/models/m:regress", {"examples": [{"b64": serialized}]})
     assert regressed["results"][0] == pytest.approx(by_json["logistic"][0], abs=1e-9)
-    answer = json.loads(
-        accepted.predict_file(tmp_path, [json.dumps({"b64": serialized})], "--json-instances")
-    )
+    answer = accepted.predict_instance(tmp_path, {"b64": serialized})
     assert answer["predictions"][0]["logistic"] == pytest.approx(by_json["logistic"], abs=1e-9)
     missing = make_example({k: v for k, v in clean.items() if k != "age"}).SerializeToString()
     response = accepted.server.post(
@@ -228,58 +228,65 @@ def test_cloudml_census_trainer(
         assert len(classified["results"][0]) == 2
 
 
-def test_premade_iris_tf2(iris_files: dict[str, Path], tmp_path: Path, accept: Any) -> None:
+IRIS_INSTANCE = {"SepalLength": 6.9, "SepalWidth": 3.1, "PetalLength": 5.4, "PetalWidth": 2.1}
+
+
+@pytest.mark.parametrize(
+    ("program", "steps", "keys", "shown", "checkpoints"),
+    [
+        # TF 2's premade DNNClassifier.
+        ("iris_premade.py", "--train_steps=300", {"average_loss"}, [], []),
+        # A TF 1 model_fn: TF's progress lines through tf.logging at INFO, for a model_fn too.
+        (
+            "iris_custom_tf1.py", "--train_steps=300", set(),
+            ["INFO:tensorflow:loss = ", ", step = 0",
+             "INFO:tensorflow:Saving dict for global step 300: accuracy = "],
+            [],
+        ),
+        # A TF 2 model_fn of Keras layers, with a CheckpointSaverListener that prints.
+        (
+            "iris_keras_layers_tf2.py", "--steps=300", set(), [],
+            ["checkpoint at step 100", "checkpoint at step 200", "checkpoint at step 300"],
+        ),
+    ],
+)  # fmt: skip
+def test_iris_programs(
+    iris_files: dict[str, Path],
+    tmp_path: Path,
+    accept: Any,
+    program: str,
+    steps: str,
+    keys: set[str],
+    shown: list[str],
+    checkpoints: list[str],
+) -> None:
     output = run_program(
-        "iris_premade.py",
+        program,
         f"--train_path={iris_files['train']}",
         f"--test_path={iris_files['test']}",
-        "--train_steps=300",
+        steps,
         f"--model_dir={tmp_path / 'model'}",
         f"--export_dir={tmp_path / 'export'}",
         cwd=tmp_path,
     )
     assert "Test set accuracy: " in output
-    metrics = printed_metrics(output)
-    assert set(metrics) - {"Test set accuracy"} == {
-        "accuracy",
-        "average_loss",
-        "global_step",
-        "loss",
-    }
-    assert metrics["accuracy"] >= 0.9
-    assert output.count('Prediction is "') == 3
-    accepted = accept(only_export(tmp_path / "export"))
-    instance = {"SepalLength": 6.9, "SepalWidth": 3.1, "PetalLength": 5.4, "PetalWidth": 2.1}
-    answer = accepted.post("/v1/models/m:predict", {"instances": [instance]})
-    assert answer["predictions"][0]["classes"] == ["2"]
-
-
-def test_custom_estimator_iris_tf1(
-    iris_files: dict[str, Path], tmp_path: Path, accept: Any
-) -> None:
-    output = run_program(
-        "iris_custom_tf1.py",
-        f"--train_path={iris_files['train']}",
-        f"--test_path={iris_files['test']}",
-        "--train_steps=300",
-        f"--model_dir={tmp_path / 'model'}",
-        f"--export_dir={tmp_path / 'export'}",
-        cwd=tmp_path,
+    for text in shown:
+        assert text in output
+    assert [line for line in output.splitlines() if line.startswith("checkpoint at step")] == (
+        checkpoints
     )
-    # TF's progress lines through tf.logging at INFO, for a model_fn too.
-    assert "INFO:tensorflow:loss = " in output and ", step = 0" in output
-    assert "INFO:tensorflow:Saving dict for global step 300: accuracy = " in output
     metrics = printed_metrics(output)
-    assert set(metrics) - {"Test set accuracy"} == {"accuracy", "global_step", "loss"}
+    assert set(metrics) - {"Test set accuracy"} == {"accuracy", "global_step", "loss", *keys}
     assert metrics["accuracy"] >= 0.9
     assert output.count('Prediction is "') == 3
     accepted = accept(only_export(tmp_path / "export"))
-    instance = {"SepalLength": 6.9, "SepalWidth": 3.1, "PetalLength": 5.4, "PetalWidth": 2.1}
-    answer = accepted.post("/v1/models/m:predict", {"instances": [instance]})
+    answer = accepted.post("/v1/models/m:predict", {"instances": [IRIS_INSTANCE]})
     assert answer["predictions"][0]["class_ids"] == [2]
-    lines = [json.dumps(instance)]
-    by_cli = json.loads(accepted.predict_file(tmp_path, lines, "--json-instances"))
+    by_cli = accepted.predict_instance(tmp_path, IRIS_INSTANCE)
     assert by_cli["predictions"][0]["class_ids"] == [2]
+    assert by_cli["predictions"][0]["probabilities"] == pytest.approx(
+        answer["predictions"][0]["probabilities"], abs=1e-6
+    )
 
 
 def test_the_talks_snippets_tf1(tmp_path: Path, accept: Any) -> None:
@@ -346,7 +353,7 @@ def test_custom_census_estimator_with_hooks_tf1(
     assert sorted(by_server[0]) == ["class_ids", "probabilities"]  # the PredictOutput's keys
     named = {"signature_name": "predict", "instances": [instance]}
     assert accepted.post("/v1/models/m:predict", named)["predictions"] == by_server
-    by_cli = json.loads(accepted.predict_file(tmp_path, [json.dumps(instance)], "--json-instances"))
+    by_cli = accepted.predict_instance(tmp_path, instance)
     assert by_cli["predictions"][0]["probabilities"] == pytest.approx(
         by_server[0]["probabilities"], abs=1e-6
     )
@@ -414,37 +421,8 @@ def test_housing_style_regression_with_pandas_input_fn_tf1(
     answer = accepted.post("/v1/models/m:predict", {"instances": [instance]})
     # One output ("predictions"): TF Serving's row format leaves its name out.
     assert 1.4 < answer["predictions"][0][0] < 2.6
-    by_cli = json.loads(accepted.predict_file(tmp_path, [json.dumps(instance)], "--json-instances"))
+    by_cli = accepted.predict_instance(tmp_path, instance)
     assert by_cli["predictions"][0] == pytest.approx(answer["predictions"][0], abs=1e-6)
-
-
-def test_custom_estimator_of_keras_layers_with_a_saving_listener_tf2(
-    iris_files: dict[str, Path], tmp_path: Path, accept: Any
-) -> None:
-    output = run_program(
-        "iris_keras_layers_tf2.py",
-        f"--train_path={iris_files['train']}",
-        f"--test_path={iris_files['test']}",
-        f"--model_dir={tmp_path / 'model'}",
-        f"--export_dir={tmp_path / 'export'}",
-        "--steps=300",
-        cwd=tmp_path,
-    )
-    metrics = printed_metrics(output)
-    assert set(metrics) - {"Test set accuracy"} == {"accuracy", "global_step", "loss"}
-    assert metrics["accuracy"] >= 0.9
-    assert [line for line in output.splitlines() if line.startswith("checkpoint at step")] == [
-        "checkpoint at step 100", "checkpoint at step 200", "checkpoint at step 300",
-    ]  # fmt: skip
-    assert output.count('Prediction is "') == 3
-    accepted = accept(only_export(tmp_path / "export"))
-    instance = {"SepalLength": 6.9, "SepalWidth": 3.1, "PetalLength": 5.4, "PetalWidth": 2.1}
-    answer = accepted.post("/v1/models/m:predict", {"instances": [instance]})
-    assert answer["predictions"][0]["class_ids"] == [2]
-    by_cli = json.loads(accepted.predict_file(tmp_path, [json.dumps(instance)], "--json-instances"))
-    assert by_cli["predictions"][0]["probabilities"] == pytest.approx(
-        answer["predictions"][0]["probabilities"], abs=1e-6
-    )
 
 
 def test_cloudml_census_experiment_and_learn_runner_2017(
@@ -465,7 +443,7 @@ def test_cloudml_census_experiment_and_learn_runner_2017(
     accepted = accept(only_export(tmp_path / "job" / "export" / "Servo"))
     instance = {k: v for k, v in CENSUS_INSTANCE.items() if k != "native_country"}
     answer = accepted.post("/v1/models/m:predict", {"instances": [instance]})
-    by_cli = json.loads(accepted.predict_file(tmp_path, [json.dumps(instance)], "--json-instances"))
+    by_cli = accepted.predict_instance(tmp_path, instance)
     assert by_cli["predictions"][0]["probabilities"] == pytest.approx(
         answer["predictions"][0]["probabilities"], abs=1e-6
     )
