@@ -142,12 +142,13 @@ def _eval_fn(n: int = 200) -> Any:
 
 
 def test_a_model_fn_trains_resumes_evaluates_predicts_and_exports(tmp_path: Path) -> None:
-    model = _model_fn_estimator(tmp_path / "m", save_summary_steps=5)
+    model = _model_fn_estimator(tmp_path / "m", save_summary_steps=5, log_step_count_steps=5)
     assert isinstance(model, estimator.Estimator)
     model.train(_train_fn(), steps=10)
     assert model.latest_checkpoint().endswith("ckpt-10")
     assert "logits/kernel" in model.get_variable_names()
-    again = _model_fn_estimator(tmp_path / "m", save_summary_steps=5)  # restores by name
+    # restores by name
+    again = _model_fn_estimator(tmp_path / "m", save_summary_steps=5, log_step_count_steps=5)
     first = again.evaluate(_eval_fn())
     assert set(first) == {"accuracy", "loss", "global_step"} and first["global_step"] == 10
     assert first == model.evaluate(_eval_fn())
@@ -156,6 +157,9 @@ def test_a_model_fn_trains_resumes_evaluates_predicts_and_exports(tmp_path: Path
     scalars = read_scalars(tmp_path / "m")
     assert {"loss", "accuracy"} <= set(scalars)  # the model_fn's own summary too
     assert sorted(step for step, _ in scalars["accuracy"]) == [5, 10, 15]  # two runs, two files
+    # The step rate every log_step_count_steps, though nothing is shown (quiet).
+    assert sorted(step for step, _ in scalars["global_step/sec"]) == [5, 10, 15]
+    assert all(value > 0 for _, value in scalars["global_step/sec"])
     x, _ = census_rows(20, offset=2000)
     expected = list(again.predict(estimator.inputs.pandas_input_fn(x, shuffle=False)))
     assert set(expected[0]) == {"class_ids", "probabilities"}

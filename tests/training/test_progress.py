@@ -99,18 +99,20 @@ def test_a_resumed_run_logs_its_first_step_as_tfs_logging_hook() -> None:
     assert len(rates) == 3  # global steps 10, 20, 30
 
 
-def test_quiet_reads_no_loss() -> None:
+def test_quiet_reads_no_loss_and_still_gives_the_step_rate() -> None:
     stream = io.StringIO()
 
     def loss() -> float:
         raise AssertionError("read the loss")
 
     with TrainingProgress(
-        start_step=0, last_step=10, log_every=1, quiet=True, stream=stream
+        start_step=0, last_step=10, log_every=5, quiet=True, stream=stream
     ) as progress:
-        for step in range(1, 11):
-            progress.step(step, 1, loss)
+        rates = [progress.step(step, 1, loss) for step in range(1, 11)]
     assert progress.mode == "off" and stream.getvalue() == ""
+    # The global_step/sec summary's rate, at global steps 5 and 10 only.
+    assert [step for step, rate in enumerate(rates, start=1) if rate is not None] == [5, 10]
+    assert all(rate is None or rate > 0 for rate in rates)
 
 
 def test_train_prints_tfs_lines_to_stderr(

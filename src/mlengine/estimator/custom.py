@@ -621,7 +621,6 @@ class CustomEstimator(Estimator):
         update), ``learning_rate`` and ``batch_size``."""
         config = self._config
         start = self._global_step
-        tick_time, tick_step = time.monotonic(), start
         last_save = time.monotonic()
         loss_value: torch.Tensor | None = None
         chief = is_chief()
@@ -665,12 +664,11 @@ class CustomEstimator(Estimator):
                 rows = batch.features.num_rows
                 if step % config.save_summary_steps == 0:
                     writer.scalars({"loss": finite_loss(loss_value, step), **scalars}, step)
-                if step % config.log_step_count_steps == 0:
-                    now = time.monotonic()
-                    elapsed = max(now - tick_time, 1e-9)
-                    writer.scalar("global_step/sec", (step - tick_step) / elapsed, step)
-                    tick_time, tick_step = now, step
-                progress.step(step, rows, functools.partial(finite_loss, loss_value, step))
+                steps_per_sec = progress.step(
+                    step, rows, functools.partial(finite_loss, loss_value, step)
+                )
+                if steps_per_sec is not None:  # every log_step_count_steps
+                    writer.scalar("global_step/sec", steps_per_sec, step)
                 if contexts is not None:
                     hooks.after_run(contexts, value_of)
                 due = config.save_checkpoints_steps and step % config.save_checkpoints_steps == 0

@@ -91,8 +91,7 @@ def run_training(
     network.train()
     start_step = session.global_step
     last_saved = start_step
-    last_save_time = tick_time = time.monotonic()
-    tick_step = start_step
+    last_save_time = time.monotonic()
     loss: torch.Tensor | numpy_steps.Loss | None = None
     batch_rows = 0
 
@@ -159,16 +158,13 @@ def run_training(
                 else:
                     for part, rate in learning_rates.items():
                         writer.scalar(f"learning_rate/{part}", rate, step)
-            if step % config.log_step_count_steps == 0:
-                now = time.monotonic()
-                elapsed = max(now - tick_time, 1e-9)
-                writer.scalar("global_step/sec", (step - tick_step) / elapsed, step)
-                tick_time, tick_step = now, step
-            progress.step(
+            steps_per_sec = progress.step(
                 step,
                 batch_rows if batch is not None else 0,
                 functools.partial(finite_loss, loss, step),
             )
+            if steps_per_sec is not None:  # every log_step_count_steps
+                writer.scalar("global_step/sec", steps_per_sec, step)
             if contexts is not None:
                 assert hooks is not None
                 hooks.after_run(contexts, value_of)

@@ -11,6 +11,10 @@
   global step N: accuracy = ...``;
 * ``RunConfig(quiet=True)``, and every rank but the chief under torchrun: nothing.
 
+It is also the one clock of the steps per second: :meth:`TrainingProgress.step` returns the
+rate at every ``log_step_count_steps``-th step, shown or not, and the training loops write it
+as the ``global_step/sec`` summary.
+
 Lines go to stderr unless a program sends them elsewhere with :func:`set_sink` (the
 ``mlengine.tf`` façade routes them through ``tf.logging``, so they show as
 ``INFO:tensorflow:...`` lines at its INFO verbosity, as TensorFlow's did). The bar goes to
@@ -147,33 +151,39 @@ class TrainingProgress:
         )
         self._progress.start()
 
-    def step(self, step: int, examples: int, loss: Callable[[], float]) -> None:
-        """Record ``step`` (``examples`` rows in it); ``loss()`` is read only when shown."""
-        if self.mode == "off":
-            return
-        self._examples += examples
+    def step(self, step: int, examples: int, loss: Callable[[], float]) -> float | None:
+        """Record ``step`` (``examples`` rows in it); ``loss()`` is read only when shown.
+
+        Returns:
+            At global steps N, 2N... (``log_every``), the steps per second since the last of
+            them (or the start): what the loop writes as the ``global_step/sec`` summary,
+            whatever is shown; None at every other step.
+        """
         self._tick_examples += examples
-        if self.mode == "bar":
-            now = time.monotonic()
-            if now >= self._next_draw or step == self.last_step:
-                self._draw(step, now, loss())
-            return
         # As TF's StepCounterHook, the rate at global steps N, 2N...; as its LoggingTensorHook,
         # the loss at this call's iterations 0, N, 2N... (its counter starts at every train()
         # call), each with the global step before the update: 0, N, 2N... from scratch, 8, 18...
         # for a run resumed at step 8.
+        rate = None
         if step % self.log_every == 0:
             now = time.monotonic()
             elapsed = max(now - self._tick_time, 1e-9)
             rate = (step - self._tick_step) / elapsed
-            speed = f"{self._tick_examples / elapsed:,.0f} examples/sec"
-            self._emit(f"global_step/sec: {rate:g} ({speed})")  # TF: "%s: %g"
+            if self.mode == "lines":
+                speed = f"{self._tick_examples / elapsed:,.0f} examples/sec"
+                self._emit(f"global_step/sec: {rate:g} ({speed})")  # TF: "%s: %g"
             self._tick_time, self._tick_step, self._tick_examples = now, step, 0
-        if (step - 1 - self.start_step) % self.log_every == 0:
+        if self.mode == "bar":
+            self._examples += examples
+            now = time.monotonic()
+            if now >= self._next_draw or step == self.last_step:
+                self._draw(step, now, loss())
+        elif self.mode == "lines" and (step - 1 - self.start_step) % self.log_every == 0:
             now = time.monotonic()
             took = "" if step - 1 == self.start_step else f" ({now - self._log_time:.3f} sec)"
             self._emit(f"loss = {number(loss())}, step = {step - 1}{took}")
             self._log_time = now
+        return rate
 
     def _emit(self, line: str) -> None:
         if self._own_stream is not None:
