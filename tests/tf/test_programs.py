@@ -125,7 +125,9 @@ def test_contrib_learn_census_tutorial(
     )
     metrics = printed_metrics(output)
     assert set(metrics) >= CONTRIB_BINARY_KEYS  # contrib's keys, as TF 1.x printed them
-    assert metrics["auc"] > 0.80 and metrics["global_step"] == 200
+    # The program sets no seed and feeds raw capital_gain (up to 99,999) to its DNN, so its AUC
+    # swings from run to run: 0.77-0.88 over 14 runs of these 4,000 rows. A broken model is 0.5.
+    assert metrics["auc"] > 0.70 and metrics["global_step"] == 200
     assert "INFO:tensorflow:Saving dict for global step 200: accuracy = " in output
 
     accepted = accept(only_export(tmp_path / "export"))
