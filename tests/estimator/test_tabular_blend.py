@@ -14,8 +14,10 @@ from mlengine.estimator.blend import BLEND, WIDE_DEEP
 from mlengine.estimator.tabular import TabularResult, train_tabular
 from mlengine.export import load
 from mlengine.export.members import MEMBERS_KEY
+from mlengine.model.heads import RegressionHead
 from tests.tolerance import Bound, assert_predictions_close
 
+EPS32 = float(np.finfo(np.float32).eps)
 EPS64 = float(np.finfo(np.float64).eps)
 
 
@@ -65,7 +67,13 @@ def test_the_blend_is_dropped_where_trees_do_not_help(tmp_path: Path) -> None:
     path = result.export_saved_model(tmp_path / "e")
     assert "ensemble" not in load(path).manifest.get(MEMBERS_KEY, {})
     got, want = load(path).predict(rows), result.predict(rows)
-    assert_predictions_close(got, want, Bound.of_estimator(result.estimator).logits(rows))
+    # Predictions are label_center + label_scale * logits: the logits' Bound scaled, plus
+    # float32's rounding of the product and the sum.
+    head = result.estimator._head
+    assert isinstance(head, RegressionHead)
+    scaled = head.label_scale * Bound.of_estimator(result.estimator).logits(rows)
+    magnitude = abs(head.label_center) + np.abs(np.asarray(want["predictions"], np.float64))
+    assert_predictions_close(got, want, scaled + 2 * EPS32 * magnitude)
 
 
 def test_the_blends_export_serves_what_result_predict_gives(
@@ -85,6 +93,32 @@ def test_the_blends_export_serves_what_result_predict_gives(
     probability = member / 2 + 100 * EPS64 * 10
     p = np.asarray(want["logistic"], dtype=np.float64)
     assert_predictions_close(got, want, probability / (p * (1 - p)))
+
+
+def test_a_multiclass_blend_of_string_labels_exports_what_it_predicts(tmp_path: Path) -> None:
+    rng = np.random.default_rng(4)
+    frame = pd.DataFrame(
+        {
+            "a": rng.uniform(0, 1, 2000),
+            "b": rng.uniform(0, 1, 2000),
+            "g": rng.choice(["x", "y"], 2000),
+        }
+    )
+    labels = np.where(
+        frame["a"] > 0.6, "hi", np.where((frame["b"] > 0.3) & (frame["g"] == "x"), "mid", "lo")
+    )
+    result = train_tabular(frame, labels, model_dir=tmp_path / "m", max_epochs=6, blend_trees=True)
+    assert result.task.label_vocabulary == ("hi", "lo", "mid")
+    assert result.blended, result.blend_scores  # average losses: lower is better
+    assert result.blend_scores[BLEND] < result.blend_scores[WIDE_DEEP]
+    rows = frame.iloc[:200]
+    got, want = load(result.export_saved_model(tmp_path / "e")).predict(rows), result.predict(rows)
+    # A softmax probability moves by at most twice the largest logit error times itself (at
+    # most 1); the average by half the member's; the trees' float64 sums as above. The
+    # average's logit log(p) moves by the probability's error over p.
+    member = Bound.of_estimator(result.estimator).logits(rows).max(axis=1, keepdims=True)
+    probability = member + 100 * EPS64 * 10
+    assert_predictions_close(got, want, probability / np.asarray(want["probabilities"]))
 
 
 def test_blend_trees_needs_validation_rows() -> None:
