@@ -121,14 +121,20 @@ def test_a_multiclass_blend_of_string_labels_exports_what_it_predicts(tmp_path: 
     assert_predictions_close(got, want, probability / np.asarray(want["probabilities"]))
 
 
-def test_blend_trees_needs_validation_rows() -> None:
-    frame = _thresholds(200, 2)
-    with pytest.raises(InvalidParameterError, match="blend_trees=True.*'validation'"):
-        train_tabular(frame, "label", validation=None, blend_trees=True)
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"validation": None, "blend_trees": True}, "blend_trees=True.*'validation'"),
+        ({"blend_trees": "yes"}, "'blend_trees' parameter must be True or False. Got 'yes'"),
+    ],
+)
+def test_blend_trees_is_checked_before_training(options: dict, message: str) -> None:
+    with pytest.raises(InvalidParameterError, match=message):
+        train_tabular(_thresholds(200, 2), "label", **options)
 
 
 def test_predict_names_what_it_was_given(kept: TabularResult) -> None:
-    with pytest.raises(FeatureError, match="DataFrame or a dict of columns; got list"):
+    with pytest.raises(InvalidParameterError, match="DataFrame or a dict of columns; got list"):
         kept.predict([[0.1, 0.2, 0.3, 0.4]])
     with pytest.raises(FeatureError, match="No rows to predict"):
         kept.predict(_thresholds(5, 3).drop(columns=["label"]).iloc[:0])

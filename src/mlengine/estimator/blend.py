@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mlengine.errors import FeatureError
+from mlengine.errors import FeatureError, InvalidParameterError
 from mlengine.export.ensemble import average_logits, ensemble_head, export_ensemble
 from mlengine.model.heads import Head, head_from_config
 from mlengine.training.config import RunConfig
@@ -53,7 +53,7 @@ def _frame(data: Any) -> pd.DataFrame:
         return data
     if isinstance(data, dict):
         return pd.DataFrame(data)
-    raise FeatureError(
+    raise InvalidParameterError(
         f"Predictions take a pandas DataFrame or a dict of columns; got {type(data).__name__}."
     )
 

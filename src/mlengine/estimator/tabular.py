@@ -304,12 +304,16 @@ def train_tabular(
 
     Raises:
         FeatureError: a label with missing values or a single value, a mixed-type column.
-        InvalidParameterError: ``blend_trees`` without validation rows.
+        InvalidParameterError: ``blend_trees`` not a bool, or without validation rows.
 
     Example:
         >>> result = train_tabular(df, "income")                            # doctest: +SKIP
-        >>> result.estimator.export_saved_model("exports/income")           # doctest: +SKIP
+        >>> result.export_saved_model("exports/income")                     # doctest: +SKIP
     """
+    if not isinstance(blend_trees, bool):
+        raise InvalidParameterError(
+            f"The 'blend_trees' parameter must be True or False. Got {blend_trees!r} instead."
+        )
     if blend_trees and (validation is None or validation == 0):
         raise InvalidParameterError(
             "train_tabular(blend_trees=True) chooses the blend on validation rows: set "
