@@ -10,6 +10,8 @@ Tasks (each with its own split; every model sees the same rows):
 * ``breast_cancer``, ``diabetes``: scikit-learn's small data sets, if scikit-learn is installed.
 
 Models: ``tabular`` (:func:`mlengine.estimator.train_tabular`, no feature engineering),
+``tabular_blend`` (the same with ``blend_trees=True``: averaged with BoostedTrees where the
+validation rows prefer it; the summary counts the seeds that kept the blend),
 ``boosted_trees`` (BoostedTreesClassifier/Regressor at TF's defaults over the columns
 ``infer_feature_columns`` gives trees), ``lightgbm`` and ``xgboost`` at their defaults
 (categories as pandas categories; one thread, as the others train). Run::
@@ -216,11 +218,20 @@ def run_tabular(split: Split, seed: int) -> np.ndarray:
         return _outputs(kind, result.estimator.predict(_fn(tx)))
 
 
-MODELS: dict[str, Callable[[Split, int], np.ndarray]] = {
+def run_tabular_blend(split: Split, seed: int) -> tuple[np.ndarray, dict[str, Any]]:
+    x, y, tx, _, kind = split
+    with tempfile.TemporaryDirectory() as model_dir:
+        result = estimator.train_tabular(x, y, model_dir=model_dir, seed=seed, blend_trees=True)
+        key = "logistic" if kind == "binary" else "predictions"
+        return result.predict(tx)[key][:, 0], {"blended": result.blended}
+
+
+MODELS: dict[str, Callable[[Split, int], Any]] = {
     "lightgbm": run_lightgbm,
     "xgboost": run_xgboost,
     "boosted_trees": run_boosted_trees,
     "tabular": run_tabular,
+    "tabular_blend": run_tabular_blend,
 }
 
 
@@ -282,13 +293,14 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
             for name in args.models:
                 tick = time.perf_counter()
                 try:
-                    p = MODELS[name](split, seed)
+                    out = MODELS[name](split, seed)
                 except ImportError as missing:
                     print(f"skip {name}: {missing}", flush=True)
                     continue
                 seconds = time.perf_counter() - tick
+                p, extra = out if isinstance(out, tuple) else (out, {})
                 row = {"task": task, "model": name, "seed": seed,
-                       **scores(split[4], split[3], p), "seconds": seconds}  # fmt: skip
+                       **scores(split[4], split[3], p), "seconds": seconds, **extra}  # fmt: skip
                 rows.append(row)
                 print(json.dumps(row), flush=True)
     if args.census_programs:
@@ -301,6 +313,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         metrics = [k for k in ("auc", "accuracy", "rmse") if k in group[0]]
         shown = ", ".join(f"{k} {statistics.mean(r[k] for r in group):.4f}" for k in metrics)
         seconds = statistics.mean(r["seconds"] for r in group)
+        if "blended" in group[0]:
+            shown += f", blended {sum(r['blended'] for r in group)}/{len(group)}"
         print(f"{task:14} {model:22} {shown} ({seconds:.1f} s, {len(group)} seed(s))")
     return rows
 

@@ -6,6 +6,9 @@ trains a :class:`~mlengine.estimator.DNNLinearCombinedClassifier` (or ``Regresso
 tabular presets below, evaluating a validation split after each round of epochs and keeping
 the best checkpoint. The result is an ordinary canned estimator (evaluate, predict,
 ``export_saved_model``) over ordinary columns: the export and the server need nothing new.
+With ``blend_trees=True`` boosted trees are grown beside it and averaged with it where the
+validation rows say the average is better (:mod:`mlengine.estimator.blend`); the result's
+``predict`` and ``export_saved_model`` then give that ensemble.
 
 TF's canned classes keep TF's defaults; only this path uses the presets.
 """
@@ -136,6 +139,34 @@ class TabularResult:
     task: Task
     history: list[dict[str, Any]] = field(default_factory=list)
     best_step: int | None = None
+    #: ``blend_trees=True``: the boosted trees grown beside the Wide & Deep (kept or not),
+    #: whether their blend was kept, and both validation scores (``"wide_deep"``, ``"blend"``).
+    trees: Estimator | None = None
+    blended: bool = False
+    blend_scores: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def members(self) -> list[Estimator]:
+        """The chosen model's members: the Wide & Deep, and the trees if blended."""
+        if self.blended and self.trees is not None:
+            return [self.estimator, self.trees]
+        return [self.estimator]
+
+    def predict(self, data: Any) -> dict[str, np.ndarray]:
+        """The chosen model's predictions of ``data``'s rows (a DataFrame or a dict of
+        columns): one array per key, as the Predictor of :meth:`export_saved_model`'s version
+        gives them."""
+        from mlengine.estimator.blend import blend_predictions
+
+        return blend_predictions(self.members, data)
+
+    def export_saved_model(self, export_dir_base: str | os.PathLike[str]) -> str:
+        """Export the chosen model as one version under ``export_dir_base``: the Wide & Deep's
+        export, or an ensemble averaging it with the trees (served by the Predictor and the
+        server as any version). Returns the version's path."""
+        from mlengine.estimator.blend import export_blend
+
+        return export_blend(self.members, export_dir_base)
 
 
 #: The latest rows validate unless their labels look sorted: a class's share in them below
@@ -233,6 +264,7 @@ def train_tabular(
     hidden_units: Sequence[int] = HIDDEN_UNITS,
     seed: int = 1,
     quiet: bool = True,
+    blend_trees: bool = False,
 ) -> TabularResult:
     """Train the best Wide & Deep we know for a table, with no feature engineering.
 
@@ -263,17 +295,30 @@ def train_tabular(
         hidden_units: the DNN's layers.
         seed: seeds the split, the initial weights and the shuffling.
         quiet: no progress lines.
+        blend_trees: also grow BoostedTrees at TF's defaults on the training rows, and keep
+            the average of the two where it validates better than the Wide & Deep alone
+            (:mod:`mlengine.estimator.blend`; needs ``validation``).
 
     Returns:
         :class:`TabularResult` with the trained estimator at its best checkpoint.
 
     Raises:
         FeatureError: a label with missing values or a single value, a mixed-type column.
+        InvalidParameterError: ``blend_trees`` not a bool, or without validation rows.
 
     Example:
         >>> result = train_tabular(df, "income")                            # doctest: +SKIP
-        >>> result.estimator.export_saved_model("exports/income")           # doctest: +SKIP
+        >>> result.export_saved_model("exports/income")                     # doctest: +SKIP
     """
+    if not isinstance(blend_trees, bool):
+        raise InvalidParameterError(
+            f"The 'blend_trees' parameter must be True or False. Got {blend_trees!r} instead."
+        )
+    if blend_trees and (validation is None or validation == 0):
+        raise InvalidParameterError(
+            "train_tabular(blend_trees=True) chooses the blend on validation rows: set "
+            "'validation' to a fraction or a (features, labels) pair, not None."
+        )
     x, y = _frame(data, label)
     found = infer_task(y, task)
     train_x, train_y, valid_x, valid_y = _split(x, y, validation, seed, found.kind == "regression")
@@ -328,6 +373,10 @@ def train_tabular(
         patience,
         seed,
     )
+    if blend_trees and valid_x is not None and valid_y is not None:
+        from mlengine.estimator.blend import blend_with_trees
+
+        blend_with_trees(result, train_x, train_y, valid_x, valid_y, seed, quiet)
     return result
 
 

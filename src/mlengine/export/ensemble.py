@@ -64,7 +64,7 @@ def _merged_inputs(manifests: Sequence[Mapping[str, Any]]) -> list[dict[str, Any
     return [merged[name] for name in sorted(merged)]
 
 
-def _ensemble_head(heads: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def ensemble_head(heads: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The members' head, checked to agree (a regressor's label scaling is each member's)."""
     plain = [
         {k: v for k, v in h.items() if k not in ("label_center", "label_scale")} for h in heads
@@ -110,7 +110,7 @@ def export_ensemble(
     for path, manifest in zip(paths, manifests, strict=True):
         if MEMBER in manifest[MEMBERS_KEY]:
             raise InvalidParameterError(f"{path} is an ensemble; ensembles do not nest.")
-    head_config = _ensemble_head([m["model_spec"]["head"] for m in manifests])
+    head_config = ensemble_head([m["model_spec"]["head"] for m in manifests])
     head = head_from_config(head_config)
     inputs = _merged_inputs(manifests)
 
@@ -147,6 +147,19 @@ def export_ensemble(
     return write_version(export_dir_base, fill)
 
 
+def average_logits(outputs: Sequence[Mapping[str, np.ndarray]], average: str) -> np.ndarray:
+    """The ensemble's logits of its members' ``outputs`` (their columnar predictions):
+    ``average`` ``"predictions"`` averages regression outputs, ``"probabilities"`` the
+    probabilities, whose logits are returned (see the module docstring)."""
+    if average == "predictions":
+        return np.mean([o["predictions"] for o in outputs], axis=0)
+    if "logistic" in outputs[0]:
+        p = np.clip(np.mean([o["logistic"] for o in outputs], axis=0), EPSILON, 1 - EPSILON)
+        return np.log(p) - np.log1p(-p)
+    p = np.mean([o["probabilities"] for o in outputs], axis=0)
+    return np.log(np.clip(p, EPSILON, 1.0))
+
+
 class EnsembleScorer:
     """The members' Predictors; the head's outputs of their averaged outputs."""
 
@@ -164,14 +177,7 @@ class EnsembleScorer:
         self.output_keys = list(head.prediction_keys)
 
     def logits(self, features: RawBatch, memory: ValueMemory) -> np.ndarray:
-        outputs = [member.predict(features) for member in self.members]
-        if self.average == "predictions":
-            return np.mean([o["predictions"] for o in outputs], axis=0)
-        if "logistic" in outputs[0]:
-            p = np.clip(np.mean([o["logistic"] for o in outputs], axis=0), EPSILON, 1 - EPSILON)
-            return np.log(p) - np.log1p(-p)
-        p = np.mean([o["probabilities"] for o in outputs], axis=0)
-        return np.log(np.clip(p, EPSILON, 1.0))
+        return average_logits([member.predict(features) for member in self.members], self.average)
 
     def predict(self, features: RawBatch, memory: ValueMemory) -> dict[str, np.ndarray]:
         return self.head.predictions(self.logits(features, memory))
