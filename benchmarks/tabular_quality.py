@@ -6,7 +6,8 @@ Tasks (each with its own split; every model sees the same rows):
   programs and an ensemble of the demo's seeds (``--census-programs``).
 * ``geo``: a generated regression on latitude x longitude with thresholds and a categorical
   effect (RMSE).
-* ``rec``: generated clicks with user and item ids, a time split, most test users unseen (AUC).
+* ``rec``: generated clicks with user and item ids, a time split, a third of the test users
+  unseen (AUC); ``rec_new``: the same with most test users unseen.
 * ``movies``: generated MovieLens-like ratings (rating >= 4 positive): user and movie ids, genres,
   user features, timestamps; a time split where most test users are seen but most movies new.
 * ``breast_cancer``, ``diabetes``: scikit-learn's small data sets, if scikit-learn is installed.
@@ -80,14 +81,21 @@ def geo_task(seed: int, n: int = 20000) -> Split:
     return x[:cut], y[:cut], x[cut:].reset_index(drop=True), y[cut:], "regression"
 
 
-def rec_task(seed: int, n: int = 40000) -> Split:
-    """Clicks over time: users arrive over time (most test users are new), long-tailed
-    activity, items with popularity and a category; a user's taste follows age and device."""
+def rec_task(seed: int, n: int = 40000, recent: bool = False) -> Split:
+    """Clicks over time: users arrive over time (a third of the test users are new; 21% of
+    the test rows), long-tailed activity, items with popularity and a category; a user's
+    taste follows age and device. ``recent``: users click soon after they arrive, so most
+    test users (two thirds of them; 58% of the test rows) are new (task ``rec_new``)."""
     rng = np.random.default_rng(200 + seed)
     t = np.sort(rng.uniform(0, 1, n))
     n_users = 8000
     arrival = np.sort(rng.uniform(0, 1, n_users))
-    user = np.array([rng.integers(0, max(1, np.searchsorted(arrival, ti))) for ti in t])
+    arrived = np.searchsorted(arrival, t)
+    if recent:
+        back = np.floor(rng.exponential(400, n)).astype(np.int64)
+        user = np.maximum(arrived - 1 - back, 0)
+    else:
+        user = np.array([rng.integers(0, max(1, a)) for a in arrived])
     user = np.minimum(user, n_users - 1)
     # Long tail: recent arrivals and a few heavy users.
     heavy = rng.uniform(size=n) < 0.3
@@ -217,6 +225,7 @@ TASKS: dict[str, Callable[[int], Split]] = {
     "census": census_task,
     "geo": geo_task,
     "rec": rec_task,
+    "rec_new": lambda seed: rec_task(seed, recent=True),
     "movies": movies_task,
     "breast_cancer": sklearn_task("breast_cancer"),
     "diabetes": sklearn_task("diabetes"),
