@@ -6,7 +6,10 @@ Tasks (each with its own split; every model sees the same rows):
   programs and an ensemble of the demo's seeds (``--census-programs``).
 * ``geo``: a generated regression on latitude x longitude with thresholds and a categorical
   effect (RMSE).
-* ``rec``: generated clicks with user and item ids, a time split, most test users unseen (AUC).
+* ``rec``: generated clicks with user and item ids, a time split, a third of the test users
+  unseen (AUC); ``rec_new``: the same with most test users unseen.
+* ``movies``: generated MovieLens-like ratings (rating >= 4 positive): user and movie ids, genres,
+  user features, timestamps; a time split where most test users are seen but most movies new.
 * ``breast_cancer``, ``diabetes``: scikit-learn's small data sets, if scikit-learn is installed.
 
 Models: ``tabular`` (:func:`mlengine.estimator.train_tabular`, no feature engineering),
@@ -80,14 +83,21 @@ def geo_task(seed: int, n: int = 20000) -> Split:
     return x[:cut], y[:cut], x[cut:].reset_index(drop=True), y[cut:], "regression"
 
 
-def rec_task(seed: int, n: int = 40000) -> Split:
-    """Clicks over time: users arrive over time (most test users are new), long-tailed
-    activity, items with popularity and a category; a user's taste follows age and device."""
+def rec_task(seed: int, n: int = 40000, recent: bool = False) -> Split:
+    """Clicks over time: users arrive over time (a third of the test users are new; 21% of
+    the test rows), long-tailed activity, items with popularity and a category; a user's
+    taste follows age and device. ``recent``: users click soon after they arrive, so most
+    test users (two thirds of them; 58% of the test rows) are new (task ``rec_new``)."""
     rng = np.random.default_rng(200 + seed)
     t = np.sort(rng.uniform(0, 1, n))
     n_users = 8000
     arrival = np.sort(rng.uniform(0, 1, n_users))
-    user = np.array([rng.integers(0, max(1, np.searchsorted(arrival, ti))) for ti in t])
+    arrived = np.searchsorted(arrival, t)
+    if recent:
+        back = np.floor(rng.exponential(400, n)).astype(np.int64)
+        user = np.maximum(arrived - 1 - back, 0)
+    else:
+        user = np.array([rng.integers(0, max(1, a)) for a in arrived])
     user = np.minimum(user, n_users - 1)
     # Long tail: recent arrivals and a few heavy users.
     heavy = rng.uniform(size=n) < 0.3
@@ -120,6 +130,78 @@ def rec_task(seed: int, n: int = 40000) -> Split:
     return x[:cut], y[:cut], x[cut:].reset_index(drop=True), y[cut:], "binary"
 
 
+GENRES = ("action", "adventure", "animation", "children", "comedy", "crime", "documentary",
+          "drama", "fantasy", "noir", "horror", "musical", "mystery", "romance", "scifi",
+          "thriller", "war", "western")  # fmt: skip
+
+
+def movies_task(seed: int, n: int = 40000) -> Split:
+    """Ratings over time, MovieLens-like, the other way round from ``rec``: users are mostly
+    seen in training (they joined early and keep rating) while movies are released over time
+    and watched most when new, so most test movies are new. A rating of 4 or more is a
+    positive; it follows the user's own bias and taste for genres (partly from age and
+    gender), the movie's quality (unknown for a new one) and its genres; the share of
+    positives drifts down with time."""
+    rng = np.random.default_rng(300 + seed)
+    t = np.sort(rng.uniform(0, 1, n))
+    n_users, n_movies, k = 3000, 4000, len(GENRES)
+    joined = rng.uniform(-0.5, 0.9, n_users)  # most users joined before the test period
+    gender = rng.choice(["F", "M"], n_users, p=[0.3, 0.7])
+    age = rng.choice([18, 25, 35, 45, 50, 56], n_users)
+    occupation = rng.integers(0, 21, n_users)
+    activity = rng.pareto(1.2, n_users) + 0.05
+    released = np.sort(rng.uniform(-0.3, 1, n_movies))
+    primary = rng.integers(0, k, n_movies)
+    secondary = np.where(rng.uniform(size=n_movies) < 0.5, rng.integers(0, k, n_movies), primary)
+    genres = np.array(
+        ["|".join(sorted({GENRES[a], GENRES[b]})) for a, b in zip(primary, secondary, strict=True)]
+    )
+    quality = rng.normal(0, 0.8, n_movies)
+    genre_effect = rng.normal(0, 0.4, k)
+    # Taste: a user's affinity for each genre, partly from age and gender, partly their own.
+    by_age = rng.normal(0, 0.5, (6, k))
+    by_gender = rng.normal(0, 0.5, (2, k))
+    age_index = np.searchsorted([18, 25, 35, 45, 50, 56], age)
+    own = rng.normal(0, 0.6, (n_users, k))
+    taste = by_age[age_index] + by_gender[(gender == "M").astype(int)] + own
+    bias = rng.normal(0, 0.8, n_users)
+    user = np.empty(n, dtype=np.int64)
+    movie = np.empty(n, dtype=np.int64)
+    for i, ti in enumerate(t):
+        active = np.flatnonzero(joined <= ti)
+        w = activity[active]
+        user[i] = active[np.searchsorted(np.cumsum(w), rng.uniform(0, w.sum()))]
+        out = np.searchsorted(released, ti, side="right")  # movies out by then
+        age_of = ti - released[:out]
+        w = np.exp(-age_of / 0.08) + 0.02  # new movies are watched most
+        movie[i] = np.searchsorted(np.cumsum(w), rng.uniform(0, w.sum()))
+    movie = np.minimum(movie, n_movies - 1)
+    logit = (
+        bias[user]
+        + quality[movie]
+        + genre_effect[primary[movie]]
+        + 0.7 * (taste[user, primary[movie]] + taste[user, secondary[movie]]) / 2
+        + 0.3
+        - 0.4 * t
+    )
+    rating = np.clip(np.round(3.4 + 1.1 * logit + rng.normal(0, 0.9, n)), 1, 5)
+    y = (rating >= 4).astype(np.int64)
+    x = pd.DataFrame(
+        {
+            "user_id": [f"u{u}" for u in user],
+            "movie_id": [f"m{m}" for m in movie],
+            "genres": genres[movie],
+            "year": (1990 + 30 * (released[movie] + 0.3) / 1.3).astype(np.int64),
+            "gender": gender[user],
+            "age": age[user],
+            "occupation": occupation[user],
+            "timestamp": (1.0e9 + t * 3.0e7).astype(np.int64),
+        }
+    )
+    cut = int(n * 0.8)
+    return x[:cut], y[:cut], x[cut:].reset_index(drop=True), y[cut:], "binary"
+
+
 def sklearn_task(name: str) -> Callable[[int], Split]:
     def load(seed: int) -> Split:
         from sklearn import datasets
@@ -145,6 +227,8 @@ TASKS: dict[str, Callable[[int], Split]] = {
     "census": census_task,
     "geo": geo_task,
     "rec": rec_task,
+    "rec_new": lambda seed: rec_task(seed, recent=True),
+    "movies": movies_task,
     "breast_cancer": sklearn_task("breast_cancer"),
     "diabetes": sklearn_task("diabetes"),
 }

@@ -40,8 +40,10 @@ def _interaction(n: int, seed: int) -> pd.DataFrame:
 
 def test_classification_learns_and_keeps_the_best_checkpoint(tmp_path: Path) -> None:
     frame = _interaction(1200, 0)
-    result = train_tabular(frame, "label", model_dir=tmp_path / "m", max_epochs=12, patience=2)
-    assert result.task.kind == "binary"
+    result = train_tabular(
+        frame, "label", model_dir=tmp_path / "m", max_epochs=12, patience=2, refit=False
+    )
+    assert result.task.kind == "binary" and result.refit_steps is None
     assert result.history, "a validation split is evaluated after each round"
     aucs = [h["auc"] for h in result.history]
     best = result.history[int(np.argmax(aucs))]["global_step"]
@@ -57,6 +59,32 @@ def test_classification_learns_and_keeps_the_best_checkpoint(tmp_path: Path) -> 
     )
     assert metrics["global_step"] == best
     assert metrics["auc"] > 0.8  # a constant model scores 0.5; the Bayes rate is about 0.87
+
+
+def test_rounds_are_steps_and_the_refit_trains_on_every_row(tmp_path: Path) -> None:
+    frame = _interaction(1200, 0)
+    # A value seen only in the latest rows (the validation split) is learned by the refit.
+    frame.loc[1150:, "shape"] = "hexagon"
+    result = train_tabular(frame, "label", model_dir=tmp_path / "m", max_epochs=12)
+    steps = [h["global_step"] for h in result.history]
+    rows = 1200 - 120
+    per_epoch = -(-rows // default_batch_size(rows))
+    assert steps[:3] == [100, 200, 300]  # evaluated every 100 steps, not every few epochs
+    assert steps[-1] <= 12 * per_epoch
+    assert result.best_step is not None and result.refit_steps is not None
+    # As many epochs over 1,200 rows as the best checkpoint had over 1,080.
+    assert result.refit_steps == round(result.best_step * 1200 / rows)
+    checkpoint = latest_checkpoint(result.estimator.model_dir)
+    assert checkpoint is not None and checkpoint.endswith(f"ckpt-{result.refit_steps}")
+    assert str(result.estimator.model_dir) == str(tmp_path / "m")
+    shape = next(c for c in result.columns.linear_feature_columns if c.name == "shape")
+    assert "hexagon" in shape.vocabulary
+    # A (features, labels) pair validates only: nothing to refit on.
+    pair = train_tabular(
+        frame.iloc[:1000], "label", validation=(frame.iloc[1000:].drop(columns=["label"]),
+        frame["label"].iloc[1000:]), max_epochs=4,
+    )  # fmt: skip
+    assert pair.refit_steps is None and pair.best_step is not None
 
 
 def test_regression_predicts_in_the_labels_units(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from mlengine import feature_column as fc
 from mlengine.errors import FeatureError, InvalidParameterError
-from mlengine.feature_column.analyze import embedding_dimension, quantile_buckets
+from mlengine.feature_column.analyze import embedding_dimension, id_dimension_cap, quantile_buckets
 
 
 def _frame(n: int = 400, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
@@ -84,6 +84,20 @@ def test_embedding_dimension_grows_with_cardinality_within_caps() -> None:
     assert dims == sorted(dims)
     assert dims[0] >= 2 and dims[-1] == 16
     assert embedding_dimension(10**6, 32) == 32
+
+
+def test_an_ids_dimension_follows_its_rows_per_id() -> None:
+    # 2,000 ids, each seen 4 times: 2 dimensions (one per 2 rows per id), not 1.6 * n ** 0.56.
+    n = 8000
+    few = pd.DataFrame({"user": [f"u{i % 2000}" for i in range(n)], "k": ["a", "b"] * (n // 2)})
+    many = pd.DataFrame({"user": [f"u{i % 2000}" for i in range(25 * n)]})
+    dims = {}
+    for name, x in (("few", few), ("many", many)):
+        cols = fc.infer_feature_columns(x, ids=["user"])
+        (user,) = [c for c in cols.dnn_feature_columns if c.name == "user_embedding"]
+        dims[name] = user.dimension
+    assert dims == {"few": 2, "many": 32}  # 100 rows per id: the cap of 32
+    assert [id_dimension_cap(r, 1000) for r in (1000, 8000, 20_000, 10**6)] == [2, 4, 10, 32]
 
 
 def test_missing_numbers_are_filled_with_the_median() -> None:

@@ -20,7 +20,8 @@ Modules:
 * ``metrics``: ``tf.metrics`` for a model_fn (value and update op, accumulated over batches)
 * ``onnx_export``: a custom network exported as an ONNX graph, checked against onnxruntime
 * ``spec``: ``EstimatorSpec``, ``ModeKeys`` and the export outputs
-* ``tabular``: ``train_tabular``: columns chosen from data, presets, early stopping
+* ``tabular``: ``train_tabular``: columns chosen from data, presets, early stopping, a refit
+  on every row
 * ``training``: ``TrainSpec``, ``EvalSpec`` and ``train_and_evaluate``
 * ``warm_start``: ``warm_start_from``: start from a checkpoint's, model_dir's or export's weights
 """
