@@ -11,11 +11,16 @@ Run: ``.venv/bin/python benchmarks/custom_estimator.py``
    Predictor of the custom model's export (onnxruntime) and of the canned export (numpy).
 3. The custom model's probabilities for the talk's two instances.
 
+The custom module is DenseFeatures -> Linear -> relu -> Linear -> relu -> Linear, which
+ModuleEstimator trains in numpy (``mlengine.training.module_step``), as the canned DNN is.
+
 ``--profile`` prints instead where a training step's CPU time goes, one torch thread, on the
-same 120 batches, medians of 7 interleaved rounds: the ModuleEstimator step whole, then its
-parts (the module's forward, + the head's loss, + backward, + the optimizer's update), and
-the canned DNNClassifier's numpy step (forward, backward and update) on its own encoding of
-the same rows.
+same 120 batches, medians of 7 interleaved rounds: the ModuleEstimator step whole, its numpy
+step (forward, the loss's gradient, backward) and + the optimizer's update; the same step
+through autograd (the numpy step turned off: what a module outside its scope costs), whole
+and in parts (the module's forward, + the head's loss, + backward, + the update); and the
+canned DNNClassifier's numpy step (forward, backward and update) on its own encoding of the
+same rows.
 """
 
 from __future__ import annotations

@@ -6,7 +6,9 @@ name). ``ModuleEstimator(module, head, optimizer)`` is the short form: your ``to
 turns the batch's :class:`~mlengine.model.dense_features.ModelFeatures` into logits, and the
 head does the rest. Both train, checkpoint (safetensors, by variable name), resume, warm
 start, evaluate, predict and export (the network as ONNX: :mod:`mlengine.estimator.onnx_export`)
-like the canned estimators.
+like the canned estimators. A ModuleEstimator whose module is DenseFeatures followed by Linear
+layers and activations trains in numpy, as the canned DNN does
+(:mod:`mlengine.training.module_step`).
 """
 
 from __future__ import annotations
@@ -989,7 +991,11 @@ class ModuleEstimator(CustomEstimator):
         takes that path (it builds the optimizer and checks the spec), as does a head with a
         weight column; logits of another shape go through the head's spec, which reshapes
         them or names the problem. The spec's construction and checks were about 7% of a
-        census step at batch 256 (interleaved CPU times)."""
+        census step at batch 256 (interleaved CPU times).
+
+        A module and head that :mod:`mlengine.training.module_step` covers (DenseFeatures,
+        then Linear layers and relu/tanh/sigmoid; see its docstring) take its numpy step
+        instead: the same gradients without autograd, to float32 rounding."""
         labels = batch.labels
         head = self._head
         if (

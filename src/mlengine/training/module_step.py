@@ -179,6 +179,7 @@ def unsupported(module: nn.Module, head: Head) -> str | None:
 def _binary(
     head: Head, logits: np.ndarray, labels: np.ndarray, summed: bool
 ) -> tuple[np.ndarray, Loss]:
+    labels = labels.reshape(-1)
     return binary_gradient(logits, labels[:, None], summed), Loss(logits, labels, summed)
 
 
@@ -193,6 +194,7 @@ def _multi_class(
     head: Head, logits: np.ndarray, labels: np.ndarray, summed: bool
 ) -> tuple[np.ndarray, Loss]:
     # d(cross-entropy)/d(logits) = softmax(z) - one_hot(y), over n for the mean
+    labels = labels.reshape(-1)
     grad = logits - logits.max(axis=1, keepdims=True)
     np.exp(grad, out=grad)
     grad /= grad.sum(axis=1, keepdims=True)
