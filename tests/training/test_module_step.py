@@ -22,6 +22,7 @@ from tests.estimator.helpers import (
     census_rows,
     dnn_columns,
     hours,
+    linear_columns,
     quiet_config,
     read_scalars,
     relationship_3,
@@ -81,6 +82,21 @@ class InputActivationNet(torch.nn.Module):
         return self.out(torch.sigmoid(self.hidden(torch.relu(self.frozen(x)))))
 
 
+class WideAndDeep(torch.nn.Module):
+    """A Wide & Deep of one's own: LinearModel + DenseFeatures -> 6 -> logit (the README's)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.wide = estimator.LinearModel(linear_columns())
+        self.deep = estimator.DenseFeatures(dnn_columns())
+        self.hidden = torch.nn.Sequential(
+            torch.nn.Linear(self.deep.output_dim, 6), torch.nn.ReLU(), torch.nn.Linear(6, 1)
+        )
+
+    def forward(self, features: Any) -> torch.Tensor:
+        return self.wide(features) + self.hidden(self.deep(features))
+
+
 def _shared_columns() -> list[Any]:
     shared = fc.shared_embedding_columns(
         [fc.categorical_column_with_hash_bucket(k, 16) for k in ("workclass", "race")], 3
@@ -101,6 +117,9 @@ CASES: dict[str, tuple[Any, Any, Any, Any]] = {
         lambda: RegressionHead(loss_reduction=SUM, label_center=40.0, label_scale=10.0),
         estimator.GradientDescentOptimizer(learning_rate=1e-5),
         hours,
+    ),
+    "LinearModel + DenseFeatures chain, binary, Ftrl": (
+        WideAndDeep, estimator.binary_classification_head, "Ftrl", lambda x, y: y
     ),
     "shared embedding table, Ftrl": (
         lambda: ReluNet(_shared_columns()), estimator.binary_classification_head, "Ftrl",
@@ -280,6 +299,21 @@ class _Reused(ReluNet):
         return self.logits(torch.relu(self.hidden2(x))) + x[:, :1]
 
 
+class _WideTimesDeep(WideAndDeep):
+    def forward(self, features: Any) -> torch.Tensor:
+        return self.wide(features) * self.hidden(self.deep(features))
+
+
+class _WideOfTwo(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.wide = estimator.LinearModel(linear_columns(), units=2)
+        self.deep = ReluNet(logits=2)
+
+    def forward(self, features: Any) -> torch.Tensor:
+        return self.wide(features) + self.deep(features)
+
+
 def _hooked() -> ReluNet:
     module = ReluNet()
     module.hidden2.register_forward_hook(lambda *args: None)
@@ -296,6 +330,12 @@ OUT_OF_SCOPE = {
     "dropout": (_Dropout, estimator.binary_classification_head, "dropout"),
     "an unused parameter": (_Unused, estimator.binary_classification_head, "outside"),
     "an output used twice": (_Reused, estimator.binary_classification_head, "more than once"),
+    "a LinearModel times the chain": (
+        _WideTimesDeep, estimator.binary_classification_head, "mul"
+    ),
+    "a LinearModel of two units": (
+        _WideOfTwo, lambda: estimator.multi_class_head(2), "more than one unit"
+    ),
     "a forward hook": (_hooked, estimator.binary_classification_head, "hook"),
     "max_norm": (_clipped, estimator.binary_classification_head, "max_norm"),
     "a weight column": (

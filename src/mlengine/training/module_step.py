@@ -17,23 +17,27 @@ Scope (anything else trains as before, with autograd; :func:`unsupported` says w
   chain: ``DenseFeatures(features)``, then ``nn.Linear`` layers (each used once) and
   ``relu`` / ``tanh`` / ``sigmoid`` (``torch.*``, ``F.*``, the tensor methods or the
   ``nn`` modules; ``nn.Identity`` and ``nn.Sequential`` of these too), ending in the logits;
-  every trainable parameter of the module is one of the chain's (its layers' weights and
-  biases, the DenseFeatures' embedding tables, none with ``max_norm``);
+  optionally plus the one logit of a ``LinearModel(features)`` without embedding columns (a
+  Wide & Deep of your own: ``wide(features) + deep_chain(features)``); every trainable
+  parameter of the module is one of these (the layers' weights and biases, the DenseFeatures'
+  embedding tables, none with ``max_norm``, the LinearModel's weights and bias);
 * float32 on the CPU, no hooks on the modules or parameters, not distributed (``torchrun``);
 * the binary, multi-class or regression head (``binary_classification_head``,
   ``multi_class_head``, ``regression_head``) without a weight column, either loss reduction.
 
-A batch with several ids in a row of an embedding column is trained by autograd (the step
-returns None). The trace is taken once, when the optimizers are built: a module whose forward
-takes another path later (a Python flag it reads) must not be trained this way (tracing runs the
-forward's Python once, on placeholders). Sums run in another order than torch's, so weights
-agree with autograd's to float32 rounding (tests train both ways).
+A batch with several ids in a row of a DenseFeatures embedding column is trained by autograd
+(the step returns None). The trace is taken once, when the optimizers are built: a module whose
+forward takes another path later (a Python flag it reads) must not be trained this way
+(tracing runs the forward's Python once, on placeholders). Sums run in another order than
+torch's, so weights agree with autograd's to float32 rounding (tests train both ways).
 """
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -41,7 +45,8 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 from mlengine.feature_column import EncodedFeatures
-from mlengine.model.dense_features import DenseFeatures, ModelFeatures
+from mlengine.model.dense_features import DenseFeatures, LinearModel, ModelFeatures
+from mlengine.model.feature_tensors import FeatureTensors
 from mlengine.model.heads import (
     SUM,
     SUM_OVER_BATCH_SIZE,
@@ -54,6 +59,7 @@ from mlengine.training.numpy_step import (
     Affine,
     DenseLayers,
     EmbeddedInputs,
+    LinearSum,
     Loss,
     binary_gradient,
     univalent,
@@ -86,39 +92,83 @@ class _Tracer(fx.Tracer):
         )
 
 
-def _chain(module: nn.Module) -> tuple[DenseFeatures, list[nn.Linear | str]] | str:
-    """The module's DenseFeatures and its chain of layers (``nn.Linear``) and activations
-    (names), or why the module is not such a chain."""
+@dataclass(frozen=True)
+class _Network:
+    """A module the numpy step covers: DenseFeatures, its chain of layers (``nn.Linear``) and
+    activations (names), and the LinearModel whose logits are added (or None)."""
+
+    dense: DenseFeatures
+    ops: list[nn.Linear | str]
+    linear: LinearModel | None
+
+
+def _network(module: nn.Module) -> _Network | str:
+    """The module as a :class:`_Network`, or why it is not one."""
     try:
         graph = _Tracer().trace(module)
     except Exception as error:  # any failure to trace: the module trains with autograd
         return f"its forward does not trace with torch.fx ({type(error).__name__})"
     nodes = list(graph.nodes)
-    if len(nodes) < 3 or nodes[0].op != "placeholder" or nodes[-1].op != "output":
-        return "its forward is not features -> DenseFeatures -> ... -> logits"
-    features, first, output = nodes[0], nodes[1], nodes[-1]
-    dense = module.get_submodule(str(first.target)) if first.op == "call_module" else None
-    if not isinstance(dense, DenseFeatures) or first.args != (features,) or first.kwargs:
-        return "its forward does not start with DenseFeatures(features)"
+    placeholders = [node for node in nodes if node.op == "placeholder"]
+    if len(placeholders) != 1:
+        return "its forward takes more than the features"
+    features = placeholders[0]
+    calls: dict[type, tuple[fx.Node, nn.Module]] = {}
+    for node in features.users:
+        sub = module.get_submodule(str(node.target)) if node.op == "call_module" else None
+        kind = type(sub) if isinstance(sub, DenseFeatures | LinearModel) else None
+        if kind is None or kind in calls or node.args != (features,) or node.kwargs:
+            return (
+                f"the features go to {node.op} {node.target!r}: the numpy step takes one "
+                "DenseFeatures (and one LinearModel)"
+            )
+        assert sub is not None
+        calls[kind] = (node, sub)
+    if DenseFeatures not in calls:
+        return "its forward does not call DenseFeatures(features)"
+    first, dense = calls[DenseFeatures]
+    seen = {features, first}
     ops: list[nn.Linear | str] = []
     previous = first
-    for node in nodes[2:-1]:
+    while True:
         if len(previous.users) != 1:
             return f"{previous.name}'s output is used more than once"
+        node = next(iter(previous.users))
         op = _op(module, node, previous)
         if op is None:
-            return f"{node.op} {node.target!r} is not a Linear layer or relu/tanh/sigmoid"
+            break
         if op != "identity":
             ops.append(op)
         previous = node
-    if output.args != (previous,) or len(previous.users) != 1:
-        return "its forward does not return the last layer's output"
+        seen.add(node)
+    linear = calls.get(LinearModel)
+    if linear is not None:  # the chain's output plus the LinearModel's
+        if not _is_sum(node, previous, linear[0]) or len(linear[0].users) != 1:
+            return f"{node.op} {node.target!r} is not a Linear layer or relu/tanh/sigmoid"
+        if len(node.users) != 1:
+            return f"{node.name}'s output is used more than once"
+        seen |= {node, linear[0]}
+        previous, node = node, next(iter(node.users))
+    if node.op != "output" or node.args != (previous,):
+        return f"{node.op} {node.target!r} is not a Linear layer or relu/tanh/sigmoid"
+    if len(seen) + 1 != len(nodes):
+        return "its forward computes more than DenseFeatures' chain of layers"
     layers = [op for op in ops if isinstance(op, nn.Linear)]
     if not layers:
         return "it has no Linear layer"
     if len({id(layer) for layer in layers}) != len(layers):
         return "a Linear layer is used more than once"
-    return dense, ops
+    assert isinstance(dense, DenseFeatures)
+    return _Network(dense, ops, None if linear is None else cast(LinearModel, linear[1]))
+
+
+def _is_sum(node: fx.Node, a: fx.Node, b: fx.Node) -> bool:
+    """Whether ``node`` is ``a + b`` (or ``b + a``)."""
+    if node.kwargs or len(node.args) != 2 or set(node.args) != {a, b}:
+        return False
+    if node.op == "call_function":
+        return node.target in (operator.add, torch.add)
+    return node.op == "call_method" and node.target == "add"
 
 
 def _op(module: nn.Module, node: fx.Node, previous: fx.Node) -> nn.Linear | str | None:
@@ -157,14 +207,20 @@ def unsupported(module: nn.Module, head: Head) -> str | None:
         return "not float32 on CPU"
     if has_hooks(module):
         return "a hook on a module or parameter"
-    found = _chain(module)
+    found = _network(module)
     if isinstance(found, str):
         return found
-    dense, ops = found
+    dense, ops, linear = found.dense, found.ops, found.linear
     if any(spec.max_norm is not None for spec in dense.transformer.embedding_specs):
         return "an embedding with max_norm"
     covered = {id(p) for p in dense.parameters()}
     covered |= {id(p) for op in ops if isinstance(op, nn.Linear) for p in op.parameters()}
+    if linear is not None:
+        if linear.transformer.embedding_specs or linear.part.bias.shape != (1,):
+            return "a LinearModel with an embedding column or more than one unit"
+        if not all(p.requires_grad for p in linear.parameters()):
+            return "a frozen LinearModel"
+        covered |= {id(p) for p in linear.parameters()}
     if any(p.requires_grad and id(p) not in covered for p in params):
         return "a trainable parameter outside DenseFeatures and the Linear layers"
     last = next(op for op in reversed(ops) if isinstance(op, nn.Linear))
@@ -240,12 +296,18 @@ class ModuleStep:
     is used. Returns the loss (``float(loss.detach())``), or None (nothing written) for a batch
     that autograd must train."""
 
-    def __init__(self, dense: DenseFeatures, ops: list[nn.Linear | str], head: Head):
+    def __init__(self, network: _Network, head: Head):
+        dense = network.dense
         self._transformer = dense.transformer
         self._inputs = EmbeddedInputs(
             dense.tables, dense.transformer.embedding_specs, set(), {}, RowGradients()
         )
+        ops = network.ops
         self._layers = DenseLayers([Affine.of(o) if isinstance(o, nn.Linear) else o for o in ops])
+        self._linear_transformer = None if network.linear is None else network.linear.transformer
+        self._linear = None
+        if network.linear is not None:
+            self._linear = LinearSum(network.linear.part, set(), {}, RowGradients())
         self._head = head
         self._gradient = _GRADIENTS[type(head)]
         self._summed = head.loss_reduction == SUM
@@ -254,22 +316,37 @@ class ModuleStep:
         tensors = features.tensors(self._transformer)
         if not univalent(tensors):
             return None
-        inputs = EncodedFeatures(  # views: the batch's encoding, as numpy
-            tensors.sparse_ids.numpy(),
-            tensors.sparse_weights.numpy(),
-            tensors.dense.numpy(),
-            tuple(t.numpy() for t in tensors.embedding_ids),
-            tuple(t.numpy() for t in tensors.embedding_weights),
-        )
         label_array = labels.numpy()
         if len(label_array) != features.num_rows:
             return None  # autograd's path names the problem
+        inputs = _numpy(tensors)
         outputs = self._layers.forward(self._inputs.forward(inputs))
-        grad, loss = self._gradient(self._head, outputs[-1], label_array, self._summed)
+        logits = outputs[-1]
+        wide = None
+        if self._linear is not None:
+            assert self._linear_transformer is not None
+            wide = _numpy(features.tensors(self._linear_transformer))
+            logits = logits + self._linear.forward(wide)[:, None]  # a new array: the backward
+            # of an activation that ends the chain reads its output
+        grad, loss = self._gradient(self._head, logits, label_array, self._summed)
+        if self._linear is not None:
+            assert wide is not None
+            self._linear.backward(wide, grad)  # before the layers' backward overwrites grad
         below = self._layers.backward(outputs, grad, self._inputs.embedded_grad_columns())
         if below is not None:
             self._inputs.backward(inputs, below)
         return loss
+
+
+def _numpy(tensors: FeatureTensors) -> EncodedFeatures[np.ndarray]:
+    """A batch's encoding as numpy views of its tensors (CPU)."""
+    return EncodedFeatures(
+        tensors.sparse_ids.numpy(),
+        tensors.sparse_weights.numpy(),
+        tensors.dense.numpy(),
+        tuple(t.numpy() for t in tensors.embedding_ids),
+        tuple(t.numpy() for t in tensors.embedding_weights),
+    )
 
 
 def build(module: nn.Module, head: Head) -> ModuleStep | None:
@@ -277,9 +354,9 @@ def build(module: nn.Module, head: Head) -> ModuleStep | None:
     (:func:`unsupported` says why)."""
     if unsupported(module, head) is not None:
         return None
-    found = _chain(module)
+    found = _network(module)
     assert not isinstance(found, str)
-    return ModuleStep(*found, head)
+    return ModuleStep(found, head)
 
 
 __all__ = ["ModuleStep", "build", "unsupported"]

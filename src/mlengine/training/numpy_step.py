@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from mlengine.feature_column import EmbeddingSpec, EncodedFeatures
 from mlengine.model.encode import BatchView, EncodedBatch
 from mlengine.model.heads import SUM, SUM_OVER_BATCH_SIZE, BinaryClassHead, Head
-from mlengine.model.networks import WideDeepNetwork
+from mlengine.model.networks import LinearPart, WideDeepNetwork
 from mlengine.training.sparse_grads import RowGradients
 
 
@@ -116,16 +116,10 @@ class NumpyStep:
             tables = network.row_sparse_parameters()
         row_sparse = {id(p) for p in tables}
         self._row_index = {id(p): _RowIndex(len(p)) for p in tables}
-        linear = network.linear
-        if linear is not None:
-            self._sparse = _view(linear.sparse_weights)[:, 0]
-            self._sparse_param = linear.sparse_weights
-            self._sparse_rows = id(linear.sparse_weights) in row_sparse
-            self._sparse_grad = None if self._sparse_rows else _grad_view(linear.sparse_weights)
-            self._linear_bias = _view(linear.bias)
-            self._linear_bias_grad = _grad_view(linear.bias)
-            self._dense_weights = _view(linear.dense_weights)
-            self._dense_grad = _grad_view(linear.dense_weights)
+        if network.linear is not None:
+            self._linear_sum = LinearSum(
+                network.linear, row_sparse, self._row_index, self._row_grads
+            )
         dnn = network.dnn
         if dnn is not None:
             self._inputs = EmbeddedInputs(
@@ -152,7 +146,7 @@ class NumpyStep:
         logits = np.zeros(arrays.num_rows, dtype=np.float32)
         if self._linear is not None:
             assert arrays.linear is not None
-            logits += self._linear_forward(arrays.linear)
+            logits += self._linear_sum.forward(arrays.linear)
         outputs: list[np.ndarray] = []
         if self._dnn is not None:
             assert arrays.dnn is not None
@@ -161,7 +155,7 @@ class NumpyStep:
         grad = binary_gradient(logits, labels, self._summed)[:, None]
         if self._linear is not None:
             assert arrays.linear is not None
-            self._linear_backward(arrays.linear, grad)
+            self._linear_sum.backward(arrays.linear, grad)
         if self._dnn is not None:
             assert arrays.dnn is not None
             needed = self._inputs.embedded_grad_columns()
@@ -169,35 +163,6 @@ class NumpyStep:
             if below is not None:
                 self._inputs.backward(arrays.dnn, below)
         return Loss(logits, labels, self._summed)
-
-    # -- the linear part: bias + sum_j w[id_j] * weight_j (+ dense @ W)
-
-    def _linear_forward(self, inputs: EncodedFeatures) -> np.ndarray:
-        assert self._linear is not None
-        out = np.add.reduce(self._sparse[inputs.sparse_ids] * inputs.sparse_weights, axis=1)
-        out += self._linear_bias[0]
-        if self._linear.has_dense:
-            out += (inputs.dense @ self._dense_weights)[:, 0]
-        return out
-
-    def _linear_backward(self, inputs: EncodedFeatures, grad: np.ndarray) -> None:
-        assert self._linear is not None
-        ids = inputs.sparse_ids
-        weights = inputs.sparse_weights
-        self._linear_bias_grad[0] = np.add.reduce(grad[:, 0])
-        if self._linear.has_sparse:
-            contributions = (weights * grad).reshape(-1)
-            if self._sparse_rows:  # the rows looked up, each one's gradient summed
-                table = self._sparse_param
-                rows, inverse = self._row_index[id(table)](ids.reshape(-1))
-                per_row = np.bincount(inverse, contributions, minlength=len(rows))
-                self._row_grads.put(table, rows, per_row.astype(np.float32)[:, None])
-            else:
-                per_id = np.bincount(ids.reshape(-1), contributions, minlength=len(self._sparse))
-                assert self._sparse_grad is not None
-                np.copyto(self._sparse_grad[:, 0], per_id)
-        if self._linear.has_dense:
-            np.matmul(inputs.dense.T, grad, out=self._dense_grad)
 
 
 # -- the pieces of a DNN's step, shared with module_step (a custom estimator's own network)
@@ -218,6 +183,59 @@ def binary_gradient(logits: np.ndarray, labels: np.ndarray, summed: bool) -> np.
 def univalent(inputs: EncodedFeatures) -> bool:
     """Whether every embedding column has one id a row (what :class:`EmbeddedInputs` takes)."""
     return all(ids.shape[1] == 1 for ids in inputs.embedding_ids)
+
+
+class LinearSum:
+    """The linear part with one logit in numpy, ``bias + sum_j w[id_j] * weight_j + dense @ W``
+    (:class:`~mlengine.model.networks.LinearPart` without embedding columns); :meth:`backward`
+    writes its gradients (the looked-up rows of a ``row_sparse`` weight table into
+    ``row_grads``)."""
+
+    def __init__(
+        self,
+        part: LinearPart,
+        row_sparse: set[int],
+        row_index: dict[int, _RowIndex],
+        row_grads: RowGradients,
+    ):
+        self._part = part
+        self._row_index = row_index
+        self._row_grads = row_grads
+        self._sparse = _view(part.sparse_weights)[:, 0]
+        self._sparse_param = part.sparse_weights
+        self._sparse_rows = id(part.sparse_weights) in row_sparse
+        self._sparse_grad = None if self._sparse_rows else _grad_view(part.sparse_weights)
+        self._linear_bias = _view(part.bias)
+        self._linear_bias_grad = _grad_view(part.bias)
+        self._dense_weights = _view(part.dense_weights)
+        self._dense_grad = _grad_view(part.dense_weights)
+
+    def forward(self, inputs: EncodedFeatures) -> np.ndarray:
+        """The logit of every row, ``[n]``."""
+        out = np.add.reduce(self._sparse[inputs.sparse_ids] * inputs.sparse_weights, axis=1)
+        out += self._linear_bias[0]
+        if self._part.has_dense:
+            out += (inputs.dense @ self._dense_weights)[:, 0]
+        return out
+
+    def backward(self, inputs: EncodedFeatures, grad: np.ndarray) -> None:
+        """The gradients from ``grad``, the logits' ``[n, 1]``."""
+        ids = inputs.sparse_ids
+        weights = inputs.sparse_weights
+        self._linear_bias_grad[0] = np.add.reduce(grad[:, 0])
+        if self._part.has_sparse:
+            contributions = (weights * grad).reshape(-1)
+            if self._sparse_rows:  # the rows looked up, each one's gradient summed
+                table = self._sparse_param
+                rows, inverse = self._row_index[id(table)](ids.reshape(-1))
+                per_row = np.bincount(inverse, contributions, minlength=len(rows))
+                self._row_grads.put(table, rows, per_row.astype(np.float32)[:, None])
+            else:
+                per_id = np.bincount(ids.reshape(-1), contributions, minlength=len(self._sparse))
+                assert self._sparse_grad is not None
+                np.copyto(self._sparse_grad[:, 0], per_id)
+        if self._part.has_dense:
+            np.matmul(inputs.dense.T, grad, out=self._dense_grad)
 
 
 class EmbeddedInputs:
