@@ -1040,8 +1040,8 @@ class ModuleEstimator(CustomEstimator):
         return loss.detach(), context.scalars
 
     def _step_context(self) -> contextlib.AbstractContextManager[Any]:
-        """numpy's BLAS with the threads torch has, as the canned estimators' numpy step runs
-        (numpy's default, every core, costs more than it gains on a step's small matmuls)."""
+        """numpy's BLAS with the threads torch has (the numpy step's matmuls), as the canned
+        estimators' training loop runs their numpy step."""
         if self._device.type != "cpu":
             return contextlib.nullcontext()
         return threadpool_limits(torch.get_num_threads(), user_api="blas")
