@@ -17,6 +17,7 @@ from mlengine import estimator
 from mlengine import feature_column as fc
 from mlengine.model.heads import SUM, RegressionHead
 from mlengine.training import module_step
+from mlengine.training.hooks import SessionRunArgs, SessionRunHook
 from tests import tolerance
 from tests.estimator.helpers import (
     census_rows,
@@ -148,16 +149,30 @@ def _counted_build(numpy_allowed: bool, calls: list[bool]) -> Any:
     return build
 
 
+class _LossHook(SessionRunHook):
+    """Fetches every step's loss, as LoggingTensorHook does."""
+
+    def __init__(self) -> None:
+        self.losses: list[float] = []
+
+    def before_run(self, run_context: Any) -> SessionRunArgs:
+        return SessionRunArgs("loss")
+
+    def after_run(self, run_context: Any, run_values: Any) -> None:
+        self.losses.append(run_values.results)
+
+
 def _train(case: str, model_dir: Path, numpy_allowed: bool, x: Any, y: Any) -> Any:
     """Train ``STEPS`` steps in two ``train`` calls of two estimators (the second resumes
     from the first's checkpoint), with the numpy step where it applies or with autograd
-    only; return the second estimator and whether each numpy step took its batch."""
+    only; return the second estimator, whether each numpy step took its batch and the losses
+    a hook fetched."""
     make_module, make_head, optimizer, labels = CASES[case]
     calls: list[bool] = []
     data = estimator.inputs.pandas_input_fn(
         x, labels(x, y), batch_size=40, num_epochs=None, shuffle=True, seed=3
     )
-    model = None
+    model, hook = None, _LossHook()
     with mock.patch.object(module_step, "build", _counted_build(numpy_allowed, calls)):
         for steps in (STEPS // 2, STEPS - STEPS // 2):
             torch.manual_seed(0)
@@ -168,15 +183,15 @@ def _train(case: str, model_dir: Path, numpy_allowed: bool, x: Any, y: Any) -> A
                 model_dir=str(model_dir),
                 config=quiet_config(save_summary_steps=1),
             )
-            model.train(data, steps=steps)
-    return model, calls
+            model.train(data, steps=steps, hooks=[hook])
+    return model, calls, hook.losses
 
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_the_numpy_step_trains_the_weights_autograd_trains(case: str, tmp_path: Path) -> None:
     x, y = census_rows(400)
-    ours, calls = _train(case, tmp_path / "numpy", True, x, y)
-    reference, none = _train(case, tmp_path / "autograd", False, x, y)
+    ours, calls, hook_losses = _train(case, tmp_path / "numpy", True, x, y)
+    reference, none, _ = _train(case, tmp_path / "autograd", False, x, y)
     # The first step of each estimator builds the optimizers (autograd); the rest are numpy's.
     assert calls == [True] * (STEPS - 2) and not none
     tolerance.assert_trained_alike(ours, reference, STEPS)
@@ -185,9 +200,11 @@ def test_the_numpy_step_trains_the_weights_autograd_trains(case: str, tmp_path: 
         torch.manual_seed(0)
         start = CASES[case][0]().state_dict()[frozen].numpy()
         np.testing.assert_array_equal(ours.get_variable_value(frozen), start)
-    # The losses it reports (TensorBoard's, which hooks and logs read alike) are the batches'.
-    losses = [value for _, value in read_scalars(tmp_path / "numpy")["loss"]]
-    assert len(losses) == STEPS and all(np.isfinite(losses))
+    # The loss it reports reaches TensorBoard (float32) and hooks alike, every step (its value
+    # against autograd's: test_the_numpy_step_reports_the_loss_autograd_computes).
+    summaries = [value for _, value in read_scalars(tmp_path / "numpy")["loss"]]
+    assert len(hook_losses) == STEPS and all(np.isfinite(hook_losses))
+    assert summaries == [float(np.float32(value)) for value in hook_losses]
 
 
 def _bound(module: ReluNet) -> tolerance.Bound:
