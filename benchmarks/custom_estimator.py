@@ -11,11 +11,16 @@ Run: ``.venv/bin/python benchmarks/custom_estimator.py``
    Predictor of the custom model's export (onnxruntime) and of the canned export (numpy).
 3. The custom model's probabilities for the talk's two instances.
 
+The custom module is DenseFeatures -> Linear -> relu -> Linear -> relu -> Linear, which
+ModuleEstimator trains in numpy (``mlengine.training.module_step``), as the canned DNN is.
+
 ``--profile`` prints instead where a training step's CPU time goes, one torch thread, on the
-same 120 batches, medians of 7 interleaved rounds: the ModuleEstimator step whole, then its
-parts (the module's forward, + the head's loss, + backward, + the optimizer's update), and
-the canned DNNClassifier's numpy step (forward, backward and update) on its own encoding of
-the same rows.
+same 120 batches, medians of 7 interleaved rounds: the ModuleEstimator step whole, its numpy
+step (forward, the loss's gradient, backward) and + the optimizer's update; the same step
+through autograd (the numpy step turned off: what a module outside its scope costs), whole
+and in parts (the module's forward, + the head's loss, + backward, + the update); and the
+canned DNNClassifier's numpy step (forward, backward and update) on its own encoding of the
+same rows.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from unittest import mock
 
 import torch
 
@@ -37,6 +43,7 @@ from wide_deep import build_model_columns  # noqa: E402
 from mlengine import estimator  # noqa: E402
 from mlengine.data import census  # noqa: E402
 from mlengine.export import load  # noqa: E402
+from mlengine.training import module_step  # noqa: E402
 
 CENSUS_JSON = Path(__file__).resolve().parent.parent / "examples" / "census" / "census.json"
 
@@ -95,7 +102,11 @@ def rows_per_second(predictor: object, rows: object) -> float:
 
 
 def profile_steps(
-    canned: estimator.Estimator, custom: estimator.Estimator, x: object, y: object
+    canned: estimator.Estimator,
+    custom: estimator.Estimator,
+    autograd: estimator.Estimator,
+    x: object,
+    y: object,
 ) -> None:
     """``--profile``: the step's parts in CPU microseconds (see the module docstring)."""
     from threadpoolctl import threadpool_limits
@@ -108,13 +119,19 @@ def profile_steps(
     fn = estimator.inputs.pandas_input_fn(x, y, batch_size=256, shuffle=True, seed=1)
     canned.train(fn, steps=1)
     custom.train(fn, steps=1)
+    autograd.train(fn, steps=1)
     batches = list(custom._batches(fn, need_labels=True))[:120]  # type: ignore[attr-defined]
-    module, head, updater = custom._module, custom._head, custom._updater  # type: ignore[attr-defined]
+    with mock.patch.object(module_step, "build", lambda *args: None):
+        autograd._train_step(batches[0])  # type: ignore[attr-defined]
+    custom._train_step(batches[0])  # type: ignore[attr-defined]
+    numpy_step = custom._module_step  # type: ignore[attr-defined]
+    assert numpy_step is not None and autograd._module_step is None  # type: ignore[attr-defined]
+    module, head, updater = autograd._module, autograd._head, autograd._updater  # type: ignore[attr-defined]
     model = canned._session.model  # type: ignore[attr-defined]
     encoded = list(encoded_batches(fn, canned._encoder(model), need_labels=True))[:120]  # type: ignore[attr-defined]
-    numpy_step = build(model.network, model.head)
-    assert numpy_step is not None
-    numpy_updater = FastUpdater(list(canned._session.optimizers.values()), grads="keep")  # type: ignore[attr-defined]
+    canned_step = build(model.network, model.head)
+    assert canned_step is not None
+    canned_updater = FastUpdater(list(canned._session.optimizers.values()), grads="keep")  # type: ignore[attr-defined]
 
     def clear() -> None:
         for param in module.parameters():
@@ -131,18 +148,30 @@ def profile_steps(
                 updater.step()
         clear()
 
-    def canned_step() -> None:
+    def numpy_parts(update: bool) -> None:
+        for batch in batches:
+            numpy_step(batch.features, batch.labels.tensor)
+            if update:
+                custom._updater.step()  # type: ignore[attr-defined]
+
+    def canned_steps() -> None:
         for batch in encoded:
-            numpy_step(batch)
-            numpy_updater.step()
+            canned_step(batch)
+            canned_updater.step()
 
     runs: dict[str, Callable[[], None]] = {
         "ModuleEstimator step, whole": lambda: [custom._train_step(b) for b in batches],  # type: ignore[attr-defined]
-        "module forward": lambda: parts(0),
-        "+ head loss": lambda: parts(1),
-        "+ backward": lambda: parts(2),
-        "+ update": lambda: parts(3),
-        "canned numpy step (forward, backward, update)": canned_step,
+        "its numpy step (forward, loss gradient, backward)": lambda: numpy_parts(False),
+        "+ update": lambda: numpy_parts(True),
+        "ModuleEstimator step through autograd, whole": lambda: [
+            autograd._train_step(b)  # type: ignore[attr-defined]
+            for b in batches
+        ],
+        "autograd: module forward": lambda: parts(0),
+        "autograd: + head loss": lambda: parts(1),
+        "autograd: + backward": lambda: parts(2),
+        "autograd: + update": lambda: parts(3),
+        "canned numpy step (forward, backward, update)": canned_steps,
     }
     times: dict[str, list[float]] = {name: [] for name in runs}
     with threadpool_limits(1, user_api="blas"):  # numpy's BLAS as training runs it: 1 thread
@@ -167,7 +196,11 @@ def main() -> None:
         model_dir=tempfile.mkdtemp(), config=config,
     )  # fmt: skip
     if "--profile" in sys.argv[1:]:
-        profile_steps(canned, custom, x, y)
+        autograd = estimator.ModuleEstimator(
+            TwoLayers(deep), estimator.binary_classification_head(), "Adagrad",
+            model_dir=tempfile.mkdtemp(), config=config,
+        )  # fmt: skip
+        profile_steps(canned, custom, autograd, x, y)
         return
     rounds = 7
     times = interleaved(canned, custom, x, y, rounds)

@@ -131,6 +131,16 @@ def trained(weights: Any, steps: int) -> float:
     return STEP_ULPS * EPS * steps * float(np.abs(np.asarray(weights, dtype=np.float64)).max())
 
 
+def assert_trained_alike(a: Any, b: Any, steps: int) -> None:
+    """Two estimators trained ``steps`` steps two ways from the same start have the same
+    variables, each within :func:`trained`'s tolerance of the other's."""
+    names = a.get_variable_names()
+    assert names == b.get_variable_names()
+    for name in names:
+        want = b.get_variable_value(name)
+        assert_close(a.get_variable_value(name), want, trained(want, steps), name)
+
+
 def _lookup(table: np.ndarray, ids: np.ndarray, weights: np.ndarray, max_norm: Any) -> Any:
     """An embedding sum per row, and the magnitude of its terms Σ|table[id]| * |weight|."""
     vectors = np.take(table, ids, axis=0)

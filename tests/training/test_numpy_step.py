@@ -54,16 +54,6 @@ def _train(make: Any, model_dir: Path, numpy_allowed: bool, x: Any, y: Any) -> A
     return model, calls
 
 
-def _assert_same_weights(a: Any, b: Any, steps: int) -> None:
-    """The same weights after ``steps`` steps, up to float32 rounding (tests/tolerance.py)."""
-    names = a.get_variable_names()
-    assert names == b.get_variable_names()
-    for name in names:
-        want = b.get_variable_value(name)
-        got = a.get_variable_value(name)
-        tolerance.assert_close(got, want, tolerance.trained(want, steps), name)
-
-
 WIDE_DEEP_DNN = [
     *dnn_columns(),
     fc.embedding_column(
@@ -107,7 +97,7 @@ def test_numpy_step_trains_the_weights_torch_trains(name: str, tmp_path: Path) -
     ours, calls = _train(MODELS[name], tmp_path / "numpy", True, x, y)
     reference, none = _train(MODELS[name], tmp_path / "torch", False, x, y)
     assert calls == [True] * STEPS and not none  # every step went through numpy here
-    _assert_same_weights(ours, reference, STEPS)
+    tolerance.assert_trained_alike(ours, reference, STEPS)
 
 
 @pytest.mark.parametrize("name", ["wide_deep", "linear", "shared embedding, clipped"])
@@ -119,7 +109,7 @@ def test_the_rows_of_big_tables_train_the_weights_torch_trains(name: str, tmp_pa
         ours, calls = _train(MODELS[name], tmp_path / "numpy", True, x, y)
         reference, _ = _train(MODELS[name], tmp_path / "torch", False, x, y)
     assert calls == [True] * STEPS
-    _assert_same_weights(ours, reference, STEPS)
+    tolerance.assert_trained_alike(ours, reference, STEPS)
 
 
 def test_a_batch_with_several_ids_in_an_embedding_row_trains_with_torch(tmp_path: Path) -> None:
@@ -140,7 +130,7 @@ def test_a_batch_with_several_ids_in_an_embedding_row_trains_with_torch(tmp_path
     model_a.train(data)  # batch 1: one id per row (numpy); batch 2: two ids per row (torch)
     with mock.patch.object(loop.numpy_steps, "build", lambda *args: None):
         model_b.train(data)
-    _assert_same_weights(model_a, model_b, steps=2)
+    tolerance.assert_trained_alike(model_a, model_b, steps=2)
 
 
 def test_weighted_examples_train_with_torch(tmp_path: Path) -> None:
@@ -156,7 +146,7 @@ def test_weighted_examples_train_with_torch(tmp_path: Path) -> None:
     model, calls = _train(make, tmp_path / "numpy", True, x, y)
     reference, _ = _train(make, tmp_path / "torch", False, x, y)
     assert calls == [False] * STEPS  # every batch weighted: torch trained them all
-    _assert_same_weights(model, reference, STEPS)
+    tolerance.assert_trained_alike(model, reference, STEPS)
 
 
 @pytest.mark.parametrize(

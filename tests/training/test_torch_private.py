@@ -37,3 +37,24 @@ def test_only_torch_private_names_private_torch_apis() -> None:
     }
     assert offenders == {}
     assert _private_torch_names(HOME)  # the check finds them where they are
+
+
+def test_has_hooks_sees_module_parameter_and_global_hooks() -> None:
+    import torch
+
+    from mlengine.training.torch_private import has_hooks
+
+    module = torch.nn.Sequential(torch.nn.Linear(2, 2))
+    assert not has_hooks(module)
+    handle = module[0].register_forward_pre_hook(lambda *args: None)
+    assert has_hooks(module)
+    handle.remove()
+    handle = module[0].bias.register_hook(lambda grad: grad)
+    assert has_hooks(module)
+    handle.remove()
+    handle = torch.nn.modules.module.register_module_forward_hook(lambda *args: None)
+    try:
+        assert has_hooks(module)
+    finally:
+        handle.remove()
+    assert not has_hooks(module)

@@ -6,11 +6,14 @@ name). ``ModuleEstimator(module, head, optimizer)`` is the short form: your ``to
 turns the batch's :class:`~mlengine.model.dense_features.ModelFeatures` into logits, and the
 head does the rest. Both train, checkpoint (safetensors, by variable name), resume, warm
 start, evaluate, predict and export (the network as ONNX: :mod:`mlengine.estimator.onnx_export`)
-like the canned estimators.
+like the canned estimators. A ModuleEstimator whose module is DenseFeatures followed by Linear
+layers and activations trains in numpy, as the canned DNN does
+(:mod:`mlengine.training.module_step`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import itertools
@@ -22,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 from torch import nn
 
 from mlengine.data.contract import ConstantBatch, resolve_input
@@ -47,6 +51,7 @@ from mlengine.feature_column import FeatureTransformer, from_config, to_config
 from mlengine.model import heads as head_module
 from mlengine.model.dense_features import ModelFeatures, feature_modules
 from mlengine.model.heads import SUM, Head
+from mlengine.training import module_step
 from mlengine.training.checkpoint import (
     load_checkpoint,
     optimizer_state_from_tensors,
@@ -69,6 +74,7 @@ from mlengine.training.fast_step import FastUpdater, backward
 from mlengine.training.head_metrics import metrics_for_head
 from mlengine.training.hooks import Hooks, RunSession
 from mlengine.training.loop import finite_loss
+from mlengine.training.numpy_step import Loss as NumpyLoss
 from mlengine.training.optimizers import OptimizerSpec, get_optimizer
 from mlengine.training.pipeline import raw_batches
 from mlengine.training.progress import TrainingProgress, eval_line, number, report
@@ -76,6 +82,8 @@ from mlengine.training.summaries import SummaryWriter, write_eval_summaries
 from mlengine.training.torch_private import without_dynamo_import
 
 logger = logging.getLogger("mlengine")
+StepLoss = torch.Tensor | NumpyLoss
+"""A training step's loss: a tensor, or the numpy step's (both give ``float(loss.detach())``)."""
 MODEL_PREFIX = "model/"
 
 
@@ -541,7 +549,7 @@ class CustomEstimator(Estimator):
         assert self._updater is not None
         self._updater.step()
 
-    def _train_step(self, batch: _Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def _train_step(self, batch: _Batch) -> tuple[StepLoss, dict[str, torch.Tensor]]:
         """One training step: the model_fn's spec, its train op run; the (detached) loss and
         the model_fn's summary scalars."""
         spec, scalars = self._call(batch, ModeKeys.TRAIN)
@@ -609,6 +617,10 @@ class CustomEstimator(Estimator):
         }
         return next(iter(rates.values())) if len(rates) == 1 else rates or None
 
+    def _step_context(self) -> contextlib.AbstractContextManager[Any]:
+        """What the training steps run in (see ModuleEstimator's)."""
+        return contextlib.nullcontext()
+
     def _save_with(self, hooks: Hooks, session: RunSession) -> None:
         """A checkpoint, with the saving listeners called around it."""
         hooks.before_save(session, self._global_step)
@@ -622,7 +634,7 @@ class CustomEstimator(Estimator):
         config = self._config
         start = self._global_step
         last_save = time.monotonic()
-        loss_value: torch.Tensor | None = None
+        loss_value: StepLoss | None = None
         chief = is_chief()
         rows, saved = 0, False
 
@@ -646,7 +658,7 @@ class CustomEstimator(Estimator):
             log_every=config.log_step_count_steps,
             quiet=config.quiet or not chief,
         )
-        with writer_context as writer, progress:
+        with writer_context as writer, progress, self._step_context():
             batches = iter(self._batches(input_fn, need_labels=True, repeat=True))
             while last_step is None or self._global_step < last_step:
                 batch = next(batches, None)
@@ -956,6 +968,8 @@ class ModuleEstimator(CustomEstimator):
 
         self._module_name = type(module).__name__
         self._module = module
+        self._module_step: module_step.ModuleStep | None = None
+        self._numpy_step_for: FastUpdater | None = None  # the updater it was built with
         self._head = head
         self._optimizer_spec = spec
         super().__init__(
@@ -968,14 +982,18 @@ class ModuleEstimator(CustomEstimator):
             name="ModuleEstimator",
         )
 
-    def _train_step(self, batch: _Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def _train_step(self, batch: _Batch) -> tuple[StepLoss, dict[str, torch.Tensor]]:
         """The model_fn's step without its round trip through an EstimatorSpec: the module's
         logits, the head's loss, backward and the update, the same ops in the same order as
         the model_fn path (a test trains both ways to bitwise equal weights). The first step
         takes that path (it builds the optimizer and checks the spec), as does a head with a
         weight column; logits of another shape go through the head's spec, which reshapes
         them or names the problem. The spec's construction and checks were about 7% of a
-        census step at batch 256 (interleaved CPU times)."""
+        census step at batch 256 (interleaved CPU times).
+
+        A module and head that :mod:`mlengine.training.module_step` covers (DenseFeatures,
+        then Linear layers and relu/tanh/sigmoid; see its docstring) take its numpy step
+        instead: the same gradients without autograd, to float32 rounding."""
         labels = batch.labels
         head = self._head
         if (
@@ -984,6 +1002,13 @@ class ModuleEstimator(CustomEstimator):
             or not isinstance(labels, EncodedLabels)
         ):
             return super()._train_step(batch)
+        numpy_step = self._numpy_step()
+        if numpy_step is not None:
+            numpy_loss = numpy_step(batch.features, labels.tensor)
+            if numpy_loss is not None:
+                self._update()
+                return numpy_loss, {}
+            self._updater.zero_grads()  # the numpy step keeps them: autograd adds into them
         features = batch.features
         context = layers.CallContext(self._scratch, ModeKeys.TRAIN, self._global_step, {})
         with layers.calling(context):
@@ -1011,6 +1036,27 @@ class ModuleEstimator(CustomEstimator):
         backward(loss)
         self._update()
         return loss.detach(), context.scalars
+
+    def _step_context(self) -> contextlib.AbstractContextManager[Any]:
+        """numpy's BLAS with the threads torch has (the numpy step's matmuls), as the canned
+        estimators' training loop runs their numpy step."""
+        if self._device.type != "cpu":
+            return contextlib.nullcontext()
+        return threadpool_limits(torch.get_num_threads(), user_api="blas")
+
+    def _numpy_step(self) -> module_step.ModuleStep | None:
+        """The step in numpy (:mod:`mlengine.training.module_step`) where it covers the module
+        and head, built (once per updater) after the first step has built the optimizers:
+        the updater then keeps the gradients, which the numpy step overwrites every step."""
+        if self._numpy_step_for is self._updater:
+            return self._module_step
+        self._module_step = None
+        if not self._distributed and self._sync is None and self._device.type == "cpu":
+            self._module_step = module_step.build(self._module, self._head)
+            if self._module_step is not None:
+                self._updater = FastUpdater(list(self._optimizers.values()), grads="keep")
+        self._numpy_step_for = self._updater
+        return self._module_step
 
     def _model_spec(self) -> dict[str, Any]:
         return {

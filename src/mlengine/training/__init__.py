@@ -15,6 +15,7 @@ Modules:
 * ``lazy_adam``: TF's LazyAdam: Adam on the rows a step looked up, for row-sparse tables
 * ``loop``: the training loop: forward, loss, backward, clip, step, log, save
 * ``metrics``: evaluation metrics with tf.estimator's keys, accumulated batch by batch
+* ``module_step``: a custom module's training step in numpy, for DenseFeatures -> Linear layers
 * ``numpy_step``: the common Wide & Deep network's forward and backward in numpy, on CPU
 * ``optimizers``: TensorFlow-named optimizer specs and the canned estimators' learning rates
 * ``pipeline``: from an ``input_fn`` to encoded batches, transforming large chunks at a time

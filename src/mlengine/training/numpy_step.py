@@ -22,15 +22,17 @@ trains both ways).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
+from typing import cast
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mlengine.feature_column import EncodedFeatures
+from mlengine.feature_column import EmbeddingSpec, EncodedFeatures
 from mlengine.model.encode import BatchView, EncodedBatch
 from mlengine.model.heads import SUM, SUM_OVER_BATCH_SIZE, BinaryClassHead, Head
-from mlengine.model.networks import WideDeepNetwork
+from mlengine.model.networks import LinearPart, WideDeepNetwork
 from mlengine.training.sparse_grads import RowGradients
 
 
@@ -57,23 +59,35 @@ def unsupported(network: torch.nn.Module, head: Head) -> str | None:
     return None
 
 
+def _binary_losses(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """softplus(z) - z * y, the binary cross-entropy of a logit, per example (float64)."""
+    z = logits.astype(np.float64).reshape(len(labels))
+    return np.maximum(z, 0.0) + np.log1p(np.exp(-np.abs(z))) - z * labels
+
+
 class Loss:
     """The batch's loss (mean, or sum for TF 1's ``loss_reduction=SUM``), computed only when
     read (summaries and logs read it every N steps): ``float(loss.detach())`` as for a torch
-    loss."""
+    loss. ``per_example`` computes each example's loss from the logits and labels (float64);
+    the default is the binary head's."""
 
-    def __init__(self, logits: np.ndarray, labels: np.ndarray, summed: bool = False):
+    def __init__(
+        self,
+        logits: np.ndarray,
+        labels: np.ndarray,
+        summed: bool = False,
+        per_example: Callable[[np.ndarray, np.ndarray], np.ndarray] = _binary_losses,
+    ):
         self._logits = logits
         self._labels = labels
         self._summed = summed
+        self._per_example = per_example
 
     def detach(self) -> Loss:
         return self
 
     def __float__(self) -> float:
-        z = self._logits.astype(np.float64)
-        # softplus(z) - z * y, the binary cross-entropy of a logit
-        losses = np.maximum(z, 0.0) + np.log1p(np.exp(-np.abs(z))) - z * self._labels
+        losses = self._per_example(self._logits, self._labels)
         if self._summed:
             return float(losses.sum())
         return float(losses.mean()) if losses.size else math.nan
@@ -102,35 +116,19 @@ class NumpyStep:
             tables = network.row_sparse_parameters()
         row_sparse = {id(p) for p in tables}
         self._row_index = {id(p): _RowIndex(len(p)) for p in tables}
-        linear = network.linear
-        if linear is not None:
-            self._sparse = _view(linear.sparse_weights)[:, 0]
-            self._sparse_param = linear.sparse_weights
-            self._sparse_rows = id(linear.sparse_weights) in row_sparse
-            self._sparse_grad = None if self._sparse_rows else _grad_view(linear.sparse_weights)
-            self._linear_bias = _view(linear.bias)
-            self._linear_bias_grad = _grad_view(linear.bias)
-            self._dense_weights = _view(linear.dense_weights)
-            self._dense_grad = _grad_view(linear.dense_weights)
+        if network.linear is not None:
+            self._linear_sum = LinearSum(
+                network.linear, row_sparse, self._row_index, self._row_grads
+            )
         dnn = network.dnn
         if dnn is not None:
-            self._tables = [_view(dnn.tables[spec.table]) for spec in dnn.embedding_specs]
-            self._embedded_width = sum(spec.dimension for spec in dnn.embedding_specs)
-            tables = [dnn.tables[spec.table] for spec in dnn.embedding_specs]
-            self._table_params = tables
-            self._table_rows = [t.requires_grad and id(t) in row_sparse for t in tables]
-            self._table_grads = [
-                _grad_view(table) if spec.trainable and not rows else None
-                for table, spec, rows in zip(
-                    tables, dnn.embedding_specs, self._table_rows, strict=True
-                )
-            ]
-            layers = [*dnn.hidden, dnn.logits]
-            self._layers = [
-                (_view(layer.weight), _view(layer.bias), _grad_view(layer.weight),
-                 _grad_view(layer.bias))
-                for layer in layers
-            ]  # fmt: skip
+            self._inputs = EmbeddedInputs(
+                dnn.tables, dnn.embedding_specs, row_sparse, self._row_index, self._row_grads
+            )
+            ops: list[Affine | str] = []
+            for layer in dnn.hidden:
+                ops += [Affine.of(cast(torch.nn.Linear, layer)), "relu"]
+            self._layers = DenseLayers([*ops, Affine.of(dnn.logits)])
 
     def __call__(self, batch: EncodedBatch | BatchView) -> Loss | None:
         """The gradients of ``batch``'s loss, written; None (nothing written) for a batch that
@@ -141,51 +139,91 @@ class NumpyStep:
             return None
         if self._dnn is not None:
             assert arrays.dnn is not None
-            if any(ids.shape[1] != 1 for ids in arrays.dnn.embedding_ids):
+            if not univalent(arrays.dnn):
                 return None
         labels = arrays.labels
         assert labels is not None
         logits = np.zeros(arrays.num_rows, dtype=np.float32)
         if self._linear is not None:
             assert arrays.linear is not None
-            logits += self._linear_forward(arrays.linear)
-        hidden: list[np.ndarray] = []
+            logits += self._linear_sum.forward(arrays.linear)
+        outputs: list[np.ndarray] = []
         if self._dnn is not None:
             assert arrays.dnn is not None
-            hidden = self._dnn_forward(arrays.dnn)
-            logits += hidden.pop()[:, 0]
-        # d(mean binary cross-entropy)/d(logit) = (sigmoid(z) - y) / n (no / n for a sum)
-        grad = np.tanh(logits * 0.5)
-        grad += 1.0
-        grad *= 0.5
-        grad -= labels
-        if not self._summed:
-            grad *= 1.0 / max(arrays.num_rows, 1)
-        grad = grad[:, None]
+            outputs = self._layers.forward(self._inputs.forward(arrays.dnn))
+            logits += outputs[-1][:, 0]
+        grad = binary_gradient(logits, labels, self._summed)[:, None]
         if self._linear is not None:
             assert arrays.linear is not None
-            self._linear_backward(arrays.linear, grad)
+            self._linear_sum.backward(arrays.linear, grad)
         if self._dnn is not None:
             assert arrays.dnn is not None
-            self._dnn_backward(arrays.dnn, hidden, grad)
+            needed = self._inputs.embedded_grad_columns()
+            below = self._layers.backward(outputs, grad, needed)
+            if below is not None:
+                self._inputs.backward(arrays.dnn, below)
         return Loss(logits, labels, self._summed)
 
-    # -- the linear part: bias + sum_j w[id_j] * weight_j (+ dense @ W)
 
-    def _linear_forward(self, inputs: EncodedFeatures) -> np.ndarray:
-        assert self._linear is not None
+# -- the pieces of a DNN's step, shared with module_step (a custom estimator's own network)
+
+
+def binary_gradient(logits: np.ndarray, labels: np.ndarray, summed: bool) -> np.ndarray:
+    """d(mean binary cross-entropy)/d(logit) = (sigmoid(z) - y) / n (no / n for a sum), of
+    logits of the labels' shape."""
+    grad = np.tanh(logits * 0.5)
+    grad += 1.0
+    grad *= 0.5
+    grad -= labels
+    if not summed:
+        grad *= 1.0 / max(len(labels), 1)
+    return grad
+
+
+def univalent(inputs: EncodedFeatures) -> bool:
+    """Whether every embedding column has one id a row (what :class:`EmbeddedInputs` takes)."""
+    return all(ids.shape[1] == 1 for ids in inputs.embedding_ids)
+
+
+class LinearSum:
+    """The linear part with one logit in numpy, ``bias + sum_j w[id_j] * weight_j + dense @ W``
+    (:class:`~mlengine.model.networks.LinearPart` without embedding columns); :meth:`backward`
+    writes its gradients (the looked-up rows of a ``row_sparse`` weight table into
+    ``row_grads``)."""
+
+    def __init__(
+        self,
+        part: LinearPart,
+        row_sparse: set[int],
+        row_index: dict[int, _RowIndex],
+        row_grads: RowGradients,
+    ):
+        self._part = part
+        self._row_index = row_index
+        self._row_grads = row_grads
+        self._sparse = _view(part.sparse_weights)[:, 0]
+        self._sparse_param = part.sparse_weights
+        self._sparse_rows = id(part.sparse_weights) in row_sparse
+        self._sparse_grad = None if self._sparse_rows else _grad_view(part.sparse_weights)
+        self._linear_bias = _view(part.bias)
+        self._linear_bias_grad = _grad_view(part.bias)
+        self._dense_weights = _view(part.dense_weights)
+        self._dense_grad = _grad_view(part.dense_weights)
+
+    def forward(self, inputs: EncodedFeatures) -> np.ndarray:
+        """The logit of every row, ``[n]``."""
         out = np.add.reduce(self._sparse[inputs.sparse_ids] * inputs.sparse_weights, axis=1)
         out += self._linear_bias[0]
-        if self._linear.has_dense:
+        if self._part.has_dense:
             out += (inputs.dense @ self._dense_weights)[:, 0]
         return out
 
-    def _linear_backward(self, inputs: EncodedFeatures, grad: np.ndarray) -> None:
-        assert self._linear is not None
+    def backward(self, inputs: EncodedFeatures, grad: np.ndarray) -> None:
+        """The gradients from ``grad``, the logits' ``[n, 1]``."""
         ids = inputs.sparse_ids
         weights = inputs.sparse_weights
         self._linear_bias_grad[0] = np.add.reduce(grad[:, 0])
-        if self._linear.has_sparse:
+        if self._part.has_sparse:
             contributions = (weights * grad).reshape(-1)
             if self._sparse_rows:  # the rows looked up, each one's gradient summed
                 table = self._sparse_param
@@ -196,63 +234,67 @@ class NumpyStep:
                 per_id = np.bincount(ids.reshape(-1), contributions, minlength=len(self._sparse))
                 assert self._sparse_grad is not None
                 np.copyto(self._sparse_grad[:, 0], per_id)
-        if self._linear.has_dense:
+        if self._part.has_dense:
             np.matmul(inputs.dense.T, grad, out=self._dense_grad)
 
-    # -- the DNN: [dense, embeddings] -> relu layers -> one logit
 
-    def _dnn_forward(self, inputs: EncodedFeatures) -> list[np.ndarray]:
-        """The input of every layer, then the logit: ``[x, h1, ..., h_last, logit]``."""
+class EmbeddedInputs:
+    """The input of a DNN, ``[n, dense + embedded]``: the dense values, then each embedding
+    column's vector (one id a row, no ``max_norm``), as ``DNNPart`` and ``DenseFeatures``
+    concatenate them; :meth:`backward` writes the trainable tables' gradients (dense, or the
+    rows looked up for the tables in ``row_sparse``, into ``row_grads``)."""
+
+    def __init__(
+        self,
+        tables: torch.nn.ParameterDict,
+        specs: Sequence[EmbeddingSpec],
+        row_sparse: set[int],
+        row_index: dict[int, _RowIndex],
+        row_grads: RowGradients,
+    ):
+        self._specs = tuple(specs)
+        params = [tables[spec.table] for spec in self._specs]
+        self._tables = [_view(table) for table in params]
+        self._embedded_width = sum(spec.dimension for spec in self._specs)
+        self._table_params = params
+        self._table_rows = [t.requires_grad and id(t) in row_sparse for t in params]
+        self._table_grads = [
+            _grad_view(table) if table.requires_grad and not rows else None
+            for table, rows in zip(params, self._table_rows, strict=True)
+        ]
+        self._row_index = row_index
+        self._row_grads = row_grads
+        self.needs_grad = any(self._table_rows) or any(g is not None for g in self._table_grads)
+
+    def embedded_grad_columns(self) -> int | None:
+        """How many last columns of the input the backward needs the gradient of: the
+        embeddings' (None: no trainable table, no gradient needed)."""
+        return self._embedded_width if self.needs_grad else None
+
+    def forward(self, inputs: EncodedFeatures) -> np.ndarray:
         dense = inputs.dense
         rows, width = dense.shape
-        dnn = self._dnn
-        assert dnn is not None
         x = np.empty((rows, width + self._embedded_width), np.float32)
         x[:, :width] = dense
         start = width
         for table, spec, ids, weights in zip(
-            self._tables, dnn.embedding_specs, inputs.embedding_ids, inputs.embedding_weights,
+            self._tables, self._specs, inputs.embedding_ids, inputs.embedding_weights,
             strict=True,
         ):  # fmt: skip
             stop = start + spec.dimension
             np.multiply(table[ids[:, 0]], weights, out=x[:, start:stop])
             start = stop
-        outputs = [x]
-        last = len(self._layers) - 1
-        for index, (weight, bias, _, _) in enumerate(self._layers):
-            h = outputs[-1] @ weight.T
-            h += bias
-            if index < last:
-                np.maximum(h, 0.0, out=h)
-            outputs.append(h)
-        return outputs
+        return x
 
-    def _dnn_backward(
-        self, inputs: EncodedFeatures, outputs: list[np.ndarray], grad: np.ndarray
-    ) -> None:
-        dnn = self._dnn
-        assert dnn is not None
-        for index in range(len(self._layers) - 1, -1, -1):
-            weight, _, weight_grad, bias_grad = self._layers[index]
-            below = outputs[index]
-            np.matmul(grad.T, below, out=weight_grad)
-            np.add.reduce(grad, axis=0, out=bias_grad)
-            if (
-                index == 0
-                and not any(self._table_rows)
-                and not any(g is not None for g in self._table_grads)
-            ):
-                break
-            grad = grad @ weight
-            if index > 0:
-                grad *= below > 0  # relu'
+    def backward(self, inputs: EncodedFeatures, grad: np.ndarray) -> None:
+        """The tables' gradients from ``grad``, the gradient of the embedded columns."""
         for table_grad in self._table_grads:
             if table_grad is not None:
                 table_grad.fill(0.0)
-        start = inputs.dense.shape[1]
+        start = 0
         sparse_rows: dict[int, tuple[list[np.ndarray], list[np.ndarray]]] = {}
         for table_grad, rows, table, spec, ids, weights in zip(
-            self._table_grads, self._table_rows, self._table_params, dnn.embedding_specs,
+            self._table_grads, self._table_rows, self._table_params, self._specs,
             inputs.embedding_ids, inputs.embedding_weights, strict=True,
         ):  # fmt: skip
             stop = start + spec.dimension
@@ -272,6 +314,114 @@ class NumpyStep:
                 values = np.zeros((len(unique), table.shape[1]), dtype=np.float32)
                 np.add.at(values, inverse, grads)  # in row order, as into a dense gradient
                 self._row_grads.put(table, unique, values)
+
+
+class Affine:
+    """An ``nn.Linear`` as numpy views: ``weight`` ``[out, in]``, ``bias`` (or None), and the
+    gradients' views (None for a parameter that is not trained)."""
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None):
+        self.weight = _view(weight)
+        self.bias = None if bias is None else _view(bias)
+        self.weight_grad = _grad_view(weight) if weight.requires_grad else None
+        self.bias_grad = _grad_view(bias) if bias is not None and bias.requires_grad else None
+
+    @classmethod
+    def of(cls, layer: torch.nn.Linear) -> Affine:
+        return cls(layer.weight, layer.bias)
+
+
+def _relu(x: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    return np.maximum(x, 0.0, out=out)
+
+
+def _sigmoid(x: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    # 0.5 * (1 + tanh(x / 2)): sigmoid without overflow in exp
+    y = np.multiply(x, 0.5, out=out)
+    np.tanh(y, out=y)
+    y += 1.0
+    y *= 0.5
+    return y
+
+
+ACTIVATIONS: dict[str, Callable[[np.ndarray, np.ndarray | None], np.ndarray]] = {
+    "relu": _relu,
+    "tanh": lambda x, out: np.tanh(x, out=out),
+    "sigmoid": _sigmoid,
+}
+"""The activations :class:`DenseLayers` trains: ``f(x, out)`` (``out`` is x itself or None)."""
+
+
+def _activation_backward(kind: str, grad: np.ndarray, out: np.ndarray) -> None:
+    """``grad *= f'(x)``, in place, from the activation's output ``out = f(x)``."""
+    if kind == "relu":
+        grad *= out > 0
+    elif kind == "tanh":
+        grad *= 1.0 - out * out
+    else:  # sigmoid
+        grad *= out * (1.0 - out)
+
+
+class DenseLayers:
+    """A feed-forward chain in numpy: :class:`Affine` layers and activations (names of
+    :data:`ACTIVATIONS`) in order. :meth:`forward` keeps what the backward needs; an
+    activation of a layer's output works in place on it."""
+
+    def __init__(self, ops: Sequence[Affine | str]):
+        self._ops = list(ops)
+        # An op works in place on its input when that input is a layer's own output.
+        self._in_place = [
+            isinstance(op, str) and index > 0 and isinstance(self._ops[index - 1], Affine)
+            for index, op in enumerate(self._ops)
+        ]
+        # Whether the backward must go on below each op: a trained parameter is further down.
+        self._trained_below = []
+        trained = False
+        for op in self._ops:
+            self._trained_below.append(trained)
+            if isinstance(op, Affine):
+                trained = trained or op.weight_grad is not None or op.bias_grad is not None
+
+    def forward(self, x: np.ndarray) -> list[np.ndarray]:
+        """The input, then every op's output (the last is the chain's)."""
+        outputs = [x]
+        for op, in_place in zip(self._ops, self._in_place, strict=True):
+            if isinstance(op, Affine):
+                h = x @ op.weight.T
+                if op.bias is not None:
+                    h += op.bias
+            else:
+                h = ACTIVATIONS[op](x, x if in_place else None)
+            outputs.append(h)
+            x = h
+        return outputs
+
+    def backward(
+        self, outputs: list[np.ndarray], grad: np.ndarray, input_columns: int | None
+    ) -> np.ndarray | None:
+        """Write the layers' gradients from ``grad``, the gradient of the output (overwritten);
+        return the gradient of the input's last ``input_columns`` columns (None: not needed)."""
+        for index in range(len(self._ops) - 1, -1, -1):
+            op = self._ops[index]
+            if not isinstance(op, Affine):
+                _activation_backward(op, grad, outputs[index + 1])
+                continue
+            below = outputs[index]
+            if op.weight_grad is not None:
+                np.matmul(grad.T, below, out=op.weight_grad)
+            if op.bias_grad is not None:
+                np.add.reduce(grad, axis=0, out=op.bias_grad)
+            if index == 0:
+                if input_columns is None:
+                    return None
+                weight = op.weight[:, op.weight.shape[1] - input_columns :]
+                return grad @ weight
+            if not self._trained_below[index] and input_columns is None:
+                return None
+            grad = grad @ op.weight
+        if input_columns is None:
+            return None
+        return grad[:, grad.shape[1] - input_columns :]
 
 
 class _RowIndex:
@@ -300,7 +450,7 @@ class _RowIndex:
         return ids[kept], index[first]
 
 
-def _grad_view(param: torch.nn.Parameter) -> np.ndarray:
+def _grad_view(param: torch.Tensor) -> np.ndarray:
     if param.grad is None:
         param.grad = torch.zeros_like(param)
     return param.grad.numpy()
