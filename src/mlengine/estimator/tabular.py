@@ -180,6 +180,7 @@ class TabularResult:
         from mlengine.estimator.blend import export_blend
 
         return export_blend(self.members, export_dir_base)
+
     refit_steps: int | None = None
 
 
