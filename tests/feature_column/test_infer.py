@@ -11,9 +11,11 @@ import pytest
 from mlengine import feature_column as fc
 from mlengine.errors import FeatureError, InvalidParameterError
 from mlengine.feature_column.analyze import (
+    GRID_EMBEDDING_DIMENSION,
     GRID_SCALES,
     coordinate_pairs,
     embedding_dimension,
+    grid_buckets,
     quantile_buckets,
 )
 
@@ -233,8 +235,9 @@ def test_a_latitude_longitude_pair_gets_named_grids_in_both_parts() -> None:
     cols = fc.infer_feature_columns(x, y)
     grid = _by_key(cols)["Latitude x Longitude"]
     assert grid.kind == "grid"
-    count = quantile_buckets(len(x))  # 11 for 2,000 rows: grids of 2, 5 and 11 per axis
+    count = grid_buckets(len(x))  # 6 for 2,000 rows (about 50 rows a cell): grids of 2, 3, 6
     sizes = sorted({max(2, count // s) for s in GRID_SCALES})
+    assert sizes == [2, 3, 6]
     assert f"{sizes[0]}x{sizes[0]}" in grid.reason
     linear = {c.name: c for c in cols.linear_feature_columns}
     dnn = {c.name: c for c in cols.dnn_feature_columns}
@@ -246,7 +249,8 @@ def test_a_latitude_longitude_pair_gets_named_grids_in_both_parts() -> None:
         assert (lat.name, lon.name) == (f"Latitude_grid{size}", f"Longitude_grid{size}")
         assert lat.num_buckets == lon.num_buckets == size  # uniform data: distinct quantiles
         assert cross.hash_bucket_size == 4 * size * size
-        assert dnn[f"Latitude_X_Longitude_grid{size}_embedding"].dimension == 8
+        embedded = dnn[f"Latitude_X_Longitude_grid{size}_embedding"]
+        assert embedded.dimension == GRID_EMBEDDING_DIMENSION
     # The grids read the two raw inputs only: no new serving input.
     inputs = {key for c in cols.linear_feature_columns + cols.dnn_feature_columns
               for key in c.raw_keys}  # fmt: skip

@@ -136,15 +136,20 @@ ID_MAX_DIMENSION = 32
 CROSS_MAX_BUCKETS = 10_000
 #: Latitude and longitude are told apart by a word of the key (``lat``, ``Latitude``,
 #: ``pickup_latitude``, ``startLat``...); a pair is a latitude and a longitude key whose other
-#: words agree. Each pair gets ``len(GRID_SCALES)`` grids: the latitude's and the longitude's
-#: quantile buckets crossed, at ``quantile_buckets(rows) // scale`` buckets per axis (at least
-#: 2), in the linear part and embedded in the DNN. Price surfaces with local peaks (the
-#: generated California-like housing task) are what grids learn and a DNN over each coordinate
-#: alone does not: RMSE 0.390 -> 0.372 there with 8, 16 and 32 buckets per axis (issue 23).
+#: words agree. Each pair gets three grids, the two coordinates' quantile buckets crossed at
+#: ``n/4``, ``n/2`` and ``n`` buckets per axis, where the finest grid has about
+#: ``GRID_ROWS_PER_CELL`` rows per cell (``n`` in [GRID_BUCKETS_MIN, QUANTILE_BUCKETS]), in the
+#: linear part and embedded in the DNN (``GRID_EMBEDDING_DIMENSION``). A price surface with
+#: local peaks (the generated California-like housing task, 14,400 training rows) is what grids
+#: learn and a DNN over each coordinate alone does not: RMSE 0.390 -> 0.375 with 4, 8 and 16
+#: buckets per axis (LightGBM 0.361); 8, 16 and 32 with embeddings of 8 gave 0.372 there but
+#: cost the smooth surface of the uniform geo task most: 0.313 -> 0.321, against 0.315 (issue 23).
 LATITUDE_WORDS = frozenset({"lat", "latitude"})
 LONGITUDE_WORDS = frozenset({"lon", "lng", "long", "longitude"})
 GRID_SCALES = (4, 2, 1)
-GRID_EMBEDDING_DIMENSION = 8
+GRID_ROWS_PER_CELL = 50
+GRID_BUCKETS_MIN = 2
+GRID_EMBEDDING_DIMENSION = 4
 
 
 def quantile_buckets(rows: int) -> int:
@@ -155,6 +160,18 @@ def quantile_buckets(rows: int) -> int:
         (4, 16, 32)
     """
     return int(min(QUANTILE_BUCKETS, max(QUANTILE_BUCKETS_MIN, round(np.sqrt(rows) / 4))))
+
+
+def grid_buckets(rows: int) -> int:
+    """Buckets per axis of the finest latitude x longitude grid for ``rows`` training rows:
+    about ``GRID_ROWS_PER_CELL`` rows per cell, in ``[GRID_BUCKETS_MIN, QUANTILE_BUCKETS]``.
+
+    Example:
+        >>> grid_buckets(278), grid_buckets(14_400), grid_buckets(10**6)
+        (2, 16, 32)
+    """
+    per_axis = int(np.sqrt(rows / GRID_ROWS_PER_CELL))
+    return int(min(QUANTILE_BUCKETS, max(GRID_BUCKETS_MIN, per_axis)))
 
 
 def embedding_dimension(cardinality: int, cap: int = CATEGORICAL_MAX_DIMENSION) -> int:
@@ -370,11 +387,11 @@ def infer_feature_columns(
       ``tree_feature_columns`` keeps every value seen);
     * a constant feature (one value, or none) is dropped, and the choice says so;
     * a latitude and a longitude (numeric keys named so, see :func:`coordinate_pairs`) are
-      also crossed into grids at three resolutions (``q/4``, ``q/2`` and ``q`` quantile buckets
-      per axis, ``q`` the numeric buckets above), in the linear part and embedded in the DNN
-      (dimension 8): local effects of place that the DNN does not learn from each coordinate
-      alone. Each grid has its own names (``<lat>_X_<lon>_grid<n>``), so the export reads the
-      two raw inputs only.
+      also crossed into grids at three resolutions (``n/4``, ``n/2`` and ``n`` quantile buckets
+      per axis, the finest with about 50 rows per cell: :func:`grid_buckets`), in the linear
+      part and embedded in the DNN (dimension 4): local effects of place that the DNN does not
+      learn from each coordinate alone. Each grid has its own names
+      (``<lat>_X_<lon>_grid<n>``), so the export reads the two raw inputs only.
 
     ``crosses`` adds that many crosses of two categorical or few-valued features, those whose
     pair explains most of the label beyond either alone (needs ``label``).
@@ -522,10 +539,10 @@ def _grids(
 ) -> tuple[list[CategoricalColumn], FeatureChoice]:
     """Latitude x longitude crosses at ``GRID_SCALES`` resolutions (see ``GRID_SCALES``), of
     the raw columns (missing values at their default) and their finite values."""
-    finest = quantile_buckets(max(latitude[1].size, longitude[1].size))
+    finest = grid_buckets(max(latitude[1].size, longitude[1].size))
     grids: list[CategoricalColumn] = []
     sizes = []
-    for count in sorted({max(2, finest // scale) for scale in GRID_SCALES}):
+    for count in sorted({max(GRID_BUCKETS_MIN, finest // scale) for scale in GRID_SCALES}):
         axes = []
         for column, values in (latitude, longitude):
             cuts = np.unique(np.quantile(values, np.linspace(0, 1, count + 1)[1:-1]))
