@@ -18,7 +18,7 @@ Models: ``tabular`` (:func:`mlengine.estimator.train_tabular`, no feature engine
 ``infer_feature_columns`` gives trees), ``lightgbm`` and ``xgboost`` at their defaults
 (categories as pandas categories; one thread, as the others train). Run::
 
-    python benchmarks/tabular_quality.py --seeds 1 2 3 --tasks census geo rec
+    python benchmarks/tabular_quality.py --seeds 1 2 3 --tasks census geo housing rec
 """
 
 from __future__ import annotations
@@ -343,7 +343,9 @@ def census_programs(seeds: list[int], rows: list[dict[str, Any]]) -> None:
 
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tasks", nargs="+", default=["census", "geo", "rec"], choices=TASKS)
+    parser.add_argument(
+        "--tasks", nargs="+", default=["census", "geo", "housing", "rec"], choices=TASKS
+    )
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     parser.add_argument("--seeds", nargs="+", type=int, default=[1])
     parser.add_argument("--census-programs", action="store_true")
