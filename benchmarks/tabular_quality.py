@@ -6,6 +6,10 @@ Tasks (each with its own split; every model sees the same rows):
   programs and an ensemble of the demo's seeds (``--census-programs``).
 * ``geo``: a generated regression on latitude x longitude with thresholds and a categorical
   effect (RMSE).
+* ``housing``: a generated regression shaped like California housing: 8 numeric features
+  (latitude and longitude of homes clustered in cities along a coast, a skewed income,
+  heavy-tailed rooms, population and occupancy), a price surface of several local peaks,
+  interactions and a cap (RMSE).
 * ``rec``: generated clicks with user and item ids, a time split, a third of the test users
   unseen (AUC); ``rec_new``: the same with most test users unseen.
 * ``movies``: generated MovieLens-like ratings (rating >= 4 positive): user and movie ids, genres,
@@ -19,7 +23,7 @@ validation rows prefer it; the summary counts the seeds that kept the blend),
 ``infer_feature_columns`` gives trees), ``lightgbm`` and ``xgboost`` at their defaults
 (categories as pandas categories; one thread, as the others train). Run::
 
-    python benchmarks/tabular_quality.py --seeds 1 2 3 --tasks census geo rec
+    python benchmarks/tabular_quality.py --seeds 1 2 3 --tasks census geo housing rec
 """
 
 from __future__ import annotations
@@ -79,6 +83,74 @@ def geo_task(seed: int, n: int = 20000) -> Split:
         + rng.normal(0, 0.3, n)
     )
     x = pd.DataFrame({"lat": lat, "lon": lon, "region": region, "noise": rng.normal(size=n)})
+    cut = int(n * 0.8)
+    return x[:cut], y[:cut], x[cut:].reset_index(drop=True), y[cut:], "regression"
+
+
+#: Cities of the ``housing`` task: latitude, longitude, spread of homes (degrees), share of
+#: homes, and the price peak around each (its height and width in degrees).
+CITIES = (
+    (37.8, -122.3, 0.35, 0.22, 1.6, 0.35),
+    (34.0, -118.3, 0.50, 0.34, 1.1, 0.45),
+    (32.8, -117.1, 0.25, 0.10, 0.9, 0.25),
+    (38.6, -121.4, 0.30, 0.09, 0.2, 0.30),
+    (36.7, -119.8, 0.30, 0.07, -0.2, 0.40),
+    (34.4, -119.7, 0.12, 0.03, 1.3, 0.12),
+    (37.3, -121.9, 0.20, 0.07, 1.5, 0.20),
+)
+
+
+def housing_task(seed: int, n: int = 20000) -> Split:
+    """A regression shaped like California housing (8 numeric features, 20,000 rows): homes
+    clustered in cities and spread along a coast; the price (in 100,000s, capped at 5) is a
+    surface of local peaks around some cities and the coast, times a skewed income's effect,
+    with interactions (income x coast, rooms x occupancy), heavy tails and noise."""
+    rng = np.random.default_rng(300 + seed)
+    cities = np.array(CITIES)
+    share = cities[:, 3] / cities[:, 3].sum()
+    town = rng.choice(len(cities) + 1, n, p=np.append(share * 0.8, 0.2))
+    rural = town == len(cities)
+    place = np.minimum(town, len(cities) - 1)
+    lat = np.where(rural, rng.uniform(32.6, 41.9, n), cities[place, 0])
+    lat = lat + np.where(rural, 0, rng.normal(0, 1, n) * cities[place, 2])
+    coast = -124.2 + (41.9 - lat) * 0.67  # the coast's longitude at a latitude
+    inland = np.where(rural, rng.exponential(1.5, n), np.abs(rng.normal(0, 1, n)) * 0.4)
+    lon = np.where(rural, coast + inland, cities[place, 1] + rng.normal(0, 1, n) * cities[place, 2])
+    lon = np.maximum(lon, coast)  # nobody lives in the sea
+    to_coast = lon - coast
+    peaks = np.zeros(n)
+    for c_lat, c_lon, _, _, height, width in CITIES:
+        peaks += height * np.exp(-((lat - c_lat) ** 2 + (lon - c_lon) ** 2) / (2 * width**2))
+    income = np.clip(rng.lognormal(1.25, 0.45, n) * np.exp(0.25 * peaks), 0.5, 15.0)
+    age = np.clip(np.round(rng.normal(29, 12, n) + 8 * peaks), 1, 52)
+    rooms = np.exp(rng.normal(1.6, 0.25, n)) + 0.3 * income + rng.pareto(3.0, n) * rural
+    bedrooms = rooms * rng.normal(0.2, 0.03, n) + rng.pareto(4.0, n) * 0.1
+    population = np.round(rng.lognormal(7.0, 0.75, n) * (1 + 0.5 * ~rural))
+    occupancy = np.exp(rng.normal(1.0, 0.25, n)) + rng.pareto(2.0, n) * 0.2
+    log_price = (
+        -0.5
+        + 0.55 * np.log(income)
+        + 0.8 * peaks
+        + 0.5 * np.exp(-to_coast / 0.3) * (0.5 + 0.1 * income) / 1.3
+        - 0.15 * np.log1p(to_coast)
+        + 0.05 * (age - 29) / 12 * (peaks > 0.5)
+        - 0.08 * np.log(occupancy) * np.log(rooms)
+        + 0.05 * (bedrooms / rooms - 0.2) / 0.03 * -0.3
+    )
+    price = np.exp(log_price + rng.normal(0, 0.15, n) + 0.08 * rng.standard_t(3, n))
+    y = np.minimum(price, 5.0)
+    x = pd.DataFrame(
+        {
+            "MedInc": income,
+            "HouseAge": age,
+            "AveRooms": rooms,
+            "AveBedrms": bedrooms,
+            "Population": population,
+            "AveOccup": occupancy,
+            "Latitude": np.round(lat, 2),
+            "Longitude": np.round(lon, 2),
+        }
+    )
     cut = int(n * 0.8)
     return x[:cut], y[:cut], x[cut:].reset_index(drop=True), y[cut:], "regression"
 
@@ -226,6 +298,7 @@ def sklearn_task(name: str) -> Callable[[int], Split]:
 TASKS: dict[str, Callable[[int], Split]] = {
     "census": census_task,
     "geo": geo_task,
+    "housing": housing_task,
     "rec": rec_task,
     "rec_new": lambda seed: rec_task(seed, recent=True),
     "movies": movies_task,
@@ -365,7 +438,9 @@ def census_programs(seeds: list[int], rows: list[dict[str, Any]]) -> None:
 
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tasks", nargs="+", default=["census", "geo", "rec"], choices=TASKS)
+    parser.add_argument(
+        "--tasks", nargs="+", default=["census", "geo", "housing", "rec"], choices=TASKS
+    )
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     parser.add_argument("--seeds", nargs="+", type=int, default=[1])
     parser.add_argument("--census-programs", action="store_true")

@@ -19,6 +19,7 @@ from mlengine.estimator.tabular import (
 )
 from mlengine.export import load
 from mlengine.training.checkpoint import latest_checkpoint
+from tests import tolerance
 
 
 def _interaction(n: int, seed: int) -> pd.DataFrame:
@@ -145,3 +146,30 @@ def test_validation_takes_the_latest_rows_unless_the_labels_look_sorted() -> Non
     ordered = np.sort(shuffled)
     _, _, valid_x, valid_y = _split(frame[["x"]], ordered, 0.1, 1, regression=False)
     assert valid_y is not None and set(valid_y.tolist()) == {0, 1}
+
+
+def test_latitude_longitude_grids_export_and_serve_on_the_raw_inputs(tmp_path: Path) -> None:
+    rng = np.random.default_rng(4)
+    n = 1200
+    frame = pd.DataFrame({"lat": rng.uniform(30, 40, n), "lon": rng.uniform(-120, -110, n)})
+    peak = np.exp(-((frame["lat"] - 35) ** 2) - (frame["lon"] + 115) ** 2)
+    y = (3 * peak + rng.normal(0, 0.1, n)).to_numpy()
+    result = train_tabular(frame, y, model_dir=tmp_path / "m", max_epochs=6, task="regression")
+    assert "lat x lon" in {c.key for c in result.columns.choices}
+    path = result.estimator.export_saved_model(tmp_path / "e")
+    predictor = load(path)
+    assert sorted(predictor.input_names) == ["lat", "lon"]  # the grids need no new input
+    rows = frame.iloc[:50]
+    from_export = predictor.predict(rows)["predictions"][:, 0]
+    from_estimator = np.array(
+        [
+            p["predictions"][0]
+            for p in result.estimator.predict(
+                estimator.inputs.pandas_input_fn(rows, batch_size=50, shuffle=False)
+            )
+        ]
+    )
+    # Outputs are label_center + label_scale * logits: the logits' rounding, scaled.
+    scale = result.estimator._head.label_scale
+    rounding = tolerance.Bound.of_export(path).logits(rows)[:, 0] * scale
+    tolerance.assert_close(from_export, from_estimator, rounding, "predictions")

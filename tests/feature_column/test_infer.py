@@ -10,7 +10,15 @@ import pytest
 
 from mlengine import feature_column as fc
 from mlengine.errors import FeatureError, InvalidParameterError
-from mlengine.feature_column.analyze import embedding_dimension, id_dimension_cap, quantile_buckets
+from mlengine.feature_column.analyze import (
+    GRID_EMBEDDING_DIMENSION,
+    GRID_SCALES,
+    coordinate_pairs,
+    embedding_dimension,
+    grid_buckets,
+    id_dimension_cap,
+    quantile_buckets,
+)
 
 
 def _frame(n: int = 400, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
@@ -203,3 +211,91 @@ def test_module_examples_run() -> None:
         result = doctest.testmod(module, verbose=False, report=False)
         assert result.attempted > 0
         assert result.failed == 0, module.__name__
+
+
+def _places(n: int = 2000, seed: int = 5) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = pd.DataFrame(
+        {
+            "Latitude": rng.uniform(32, 42, n),
+            "Longitude": rng.uniform(-124, -114, n),
+            "income": rng.lognormal(1, 0.5, n),
+        }
+    )
+    y = np.exp(-((x["Latitude"] - 37) ** 2) - (x["Longitude"] + 122) ** 2).to_numpy()
+    return x, y
+
+
+@pytest.mark.parametrize(
+    ("keys", "pairs"),
+    [
+        (["Latitude", "Longitude", "MedInc"], [("Latitude", "Longitude")]),
+        (["lat", "lng"], [("lat", "lng")]),
+        (["pickup_latitude", "pickup_longitude", "dropoff_latitude", "dropoff_longitude"],
+         [("pickup_latitude", "pickup_longitude"), ("dropoff_latitude", "dropoff_longitude")]),
+        (["startLat", "startLon", "endLat"], [("startLat", "startLon")]),
+        (["HOME_LAT", "HOME_LONG"], [("HOME_LAT", "HOME_LONG")]),
+        # Words, not substrings: "latency" and "along" are not coordinates; a key with both
+        # words is neither.
+        (["latency", "along", "lat_lon"], []),
+        (["lat"], []),
+    ],
+)  # fmt: skip
+def test_coordinate_pairs_are_found_by_name(keys: list[str], pairs: list[tuple[str, str]]) -> None:
+    assert coordinate_pairs(keys) == pairs
+
+
+def test_a_latitude_longitude_pair_gets_named_grids_in_both_parts() -> None:
+    x, y = _places()
+    cols = fc.infer_feature_columns(x, y)
+    grid = _by_key(cols)["Latitude x Longitude"]
+    assert grid.kind == "grid"
+    count = grid_buckets(len(x))  # 6 for 2,000 rows (about 50 rows a cell): grids of 2, 3, 6
+    sizes = sorted({max(2, count // s) for s in GRID_SCALES})
+    assert sizes == [2, 3, 6]
+    assert f"{sizes[0]}x{sizes[0]}" in grid.reason
+    linear = {c.name: c for c in cols.linear_feature_columns}
+    dnn = {c.name: c for c in cols.dnn_feature_columns}
+    for size in sizes:
+        cross = linear[f"Latitude_X_Longitude_grid{size}"]
+        assert isinstance(cross, fc.CrossedColumn)
+        lat, lon = cross.keys
+        assert isinstance(lat, fc.BucketizedColumn) and isinstance(lon, fc.BucketizedColumn)
+        assert (lat.name, lon.name) == (f"Latitude_grid{size}", f"Longitude_grid{size}")
+        assert lat.num_buckets == lon.num_buckets == size  # uniform data: distinct quantiles
+        assert cross.hash_bucket_size == 4 * size * size
+        embedded = dnn[f"Latitude_X_Longitude_grid{size}_embedding"]
+        assert embedded.dimension == GRID_EMBEDDING_DIMENSION
+    # The grids read the two raw inputs only: no new serving input.
+    inputs = {key for c in cols.linear_feature_columns + cols.dnn_feature_columns
+              for key in c.raw_keys}  # fmt: skip
+    assert inputs == {"Latitude", "Longitude", "income"}
+    back = fc.InferredColumns.from_config(json.loads(json.dumps(cols.to_config())))
+    assert back == cols
+    # Asked for none, or named by hand.
+    none = fc.infer_feature_columns(x, y, coordinates=())
+    assert "Latitude x Longitude" not in _by_key(none)
+    named = fc.infer_feature_columns(
+        x.rename(columns={"Latitude": "north", "Longitude": "east"}),
+        y,
+        coordinates=[("north", "east")],
+    )
+    assert _by_key(named)["north x east"].kind == "grid"
+
+
+def test_coordinates_must_be_numeric_features_with_many_values() -> None:
+    x, y = _places()
+    with pytest.raises(FeatureError, match="coordinate 'missing' is not a numeric feature"):
+        fc.infer_feature_columns(x, y, coordinates=[("Latitude", "missing")])
+    x["Longitude"] = np.round(x["Longitude"])  # 11 values: a bucket each, not gridded
+    assert "Latitude x Longitude" not in _by_key(fc.infer_feature_columns(x, y))
+
+
+def test_grids_take_missing_coordinates_at_the_median() -> None:
+    x, y = _places()
+    x.loc[:9, "Latitude"] = np.nan
+    cols = fc.infer_feature_columns(x, y)
+    cross = next(c for c in cols.linear_feature_columns if c.name.endswith("_grid2"))
+    assert cross.keys[0].source_column.default_value == (np.nanmedian(x["Latitude"]),)
+    out = fc.FeatureTransformer(list(cols.linear_feature_columns)).transform(x.iloc[:20])
+    assert out.sparse_ids is not None

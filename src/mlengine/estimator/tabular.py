@@ -278,6 +278,7 @@ def train_tabular(
     exclude: Sequence[str] = (),
     ids: Sequence[str] = (),
     categorical: Sequence[str] = (),
+    coordinates: Sequence[tuple[str, str]] | None = None,
     hidden_units: Sequence[int] = HIDDEN_UNITS,
     seed: int = 1,
     quiet: bool = True,
@@ -318,7 +319,9 @@ def train_tabular(
             best number of epochs (``TabularResult.refit_steps``); False keeps the search's
             best checkpoint.
         batch_size: None picks 1024 for big data, less for small (20+ steps per epoch).
-        crosses, exclude, ids, categorical: passed to ``infer_feature_columns``.
+        crosses, exclude, ids, categorical, coordinates: passed to
+            ``infer_feature_columns`` (``coordinates=None`` grids the latitude and longitude
+            pairs it finds by name; ``()`` grids none).
         hidden_units: the DNN's layers.
         seed: seeds the split, the initial weights and the shuffling.
         quiet: no progress lines.
@@ -356,6 +359,7 @@ def train_tabular(
         ids=ids,
         categorical=categorical,
         crosses=crosses,
+        coordinates=coordinates,
     )
     batch = batch_size or default_batch_size(len(train_x))
     steps_per_epoch = max(1, math.ceil(len(train_x) / batch))

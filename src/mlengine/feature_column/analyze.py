@@ -7,6 +7,7 @@ once and return ordinary (serialisable) columns, so normalisers never need a cal
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -156,6 +157,23 @@ def id_dimension_cap(rows: int, values: int) -> int:
 
 
 CROSS_MAX_BUCKETS = 10_000
+#: Latitude and longitude are told apart by a word of the key (``lat``, ``Latitude``,
+#: ``pickup_latitude``, ``startLat``...); a pair is a latitude and a longitude key whose other
+#: words agree. Each pair gets three grids, the two coordinates' quantile buckets crossed at
+#: ``n/4``, ``n/2`` and ``n`` buckets per axis, where the finest grid has about
+#: ``GRID_ROWS_PER_CELL`` rows per cell (``n`` in [GRID_BUCKETS_MIN, QUANTILE_BUCKETS]), in the
+#: linear part and embedded in the DNN (``GRID_EMBEDDING_DIMENSION``). A price surface with
+#: local peaks (the generated California-like housing task, 14,400 training rows) is what grids
+#: learn and a DNN over each coordinate alone does not: RMSE 0.390 -> 0.375 with 4, 8 and 16
+#: buckets per axis (LightGBM 0.361). They cost the smooth surface over the uniform coordinates
+#: of the geo task: 0.313 -> 0.317 (every grid tried cost it 0.002-0.009; 8, 16 and 32 buckets
+#: with embeddings of 8: 0.372 on housing, 0.321 on geo). ``coordinates=()`` turns them off.
+LATITUDE_WORDS = frozenset({"lat", "latitude"})
+LONGITUDE_WORDS = frozenset({"lon", "lng", "long", "longitude"})
+GRID_SCALES = (4, 2, 1)
+GRID_ROWS_PER_CELL = 50
+GRID_BUCKETS_MIN = 2
+GRID_EMBEDDING_DIMENSION = 4
 
 
 def quantile_buckets(rows: int) -> int:
@@ -166,6 +184,18 @@ def quantile_buckets(rows: int) -> int:
         (4, 16, 32)
     """
     return int(min(QUANTILE_BUCKETS, max(QUANTILE_BUCKETS_MIN, round(np.sqrt(rows) / 4))))
+
+
+def grid_buckets(rows: int) -> int:
+    """Buckets per axis of the finest latitude x longitude grid for ``rows`` training rows:
+    about ``GRID_ROWS_PER_CELL`` rows per cell, in ``[GRID_BUCKETS_MIN, QUANTILE_BUCKETS]``.
+
+    Example:
+        >>> grid_buckets(278), grid_buckets(14_400), grid_buckets(10**6)
+        (2, 16, 32)
+    """
+    per_axis = int(np.sqrt(rows / GRID_ROWS_PER_CELL))
+    return int(min(QUANTILE_BUCKETS, max(GRID_BUCKETS_MIN, per_axis)))
 
 
 def embedding_dimension(cardinality: int, cap: int = CATEGORICAL_MAX_DIMENSION) -> int:
@@ -181,7 +211,8 @@ def embedding_dimension(cardinality: int, cap: int = CATEGORICAL_MAX_DIMENSION) 
 @dataclass(frozen=True)
 class FeatureChoice:
     """What the analysis chose for one raw feature, and why (``kind`` is ``few_values``,
-    ``numeric``, ``categorical``, ``id`` or ``dropped``)."""
+    ``numeric``, ``categorical``, ``id`` or ``dropped``; or ``grid`` for a latitude and
+    longitude pair, whose ``key`` is ``"<latitude> x <longitude>"``)."""
 
     key: str
     kind: str
@@ -359,6 +390,7 @@ def infer_feature_columns(
     ids: Sequence[str] = (),
     categorical: Sequence[str] = (),
     crosses: int = 0,
+    coordinates: Sequence[tuple[str, str]] | None = None,
     max_rows: int | None = None,
 ) -> InferredColumns:
     """Choose feature columns for a Wide & Deep from data: no feature engineering by hand.
@@ -379,7 +411,13 @@ def infer_feature_columns(
       training rows per id (:func:`id_dimension_cap`: a vector per id is learned from its own
       rows) (boosted trees' column
       ``tree_feature_columns`` keeps every value seen);
-    * a constant feature (one value, or none) is dropped, and the choice says so.
+    * a constant feature (one value, or none) is dropped, and the choice says so;
+    * a latitude and a longitude (numeric keys named so, see :func:`coordinate_pairs`) are
+      also crossed into grids at three resolutions (``n/4``, ``n/2`` and ``n`` quantile buckets
+      per axis, the finest with about 50 rows per cell: :func:`grid_buckets`), in the linear
+      part and embedded in the DNN (dimension 4): local effects of place that the DNN does not
+      learn from each coordinate alone. Each grid has its own names
+      (``<lat>_X_<lon>_grid<n>``), so the export reads the two raw inputs only.
 
     ``crosses`` adds that many crosses of two categorical or few-valued features, those whose
     pair explains most of the label beyond either alone (needs ``label``).
@@ -391,6 +429,8 @@ def infer_feature_columns(
         ids: keys to treat as ids whatever their type (integer user ids, say).
         categorical: keys to treat as categories whatever their type (integer codes).
         crosses: how many pairwise crosses to add to the linear part.
+        coordinates: ``(latitude, longitude)`` key pairs to grid; None finds them by name
+            (:func:`coordinate_pairs`), ``()`` grids none.
         max_rows: analyse at most this many rows.
 
     Returns:
@@ -415,6 +455,7 @@ def infer_feature_columns(
     choices: list[FeatureChoice] = []
     crossable: dict[str, tuple[CategoricalColumn, np.ndarray]] = {}
     trees: list[FeatureColumn] = []
+    numbers: dict[str, tuple[NumericColumn, np.ndarray]] = {}
     for key, arr in arrays.items():
         if key in exclude:
             continue
@@ -430,6 +471,20 @@ def infer_feature_columns(
             trees.append(chosen.tree)
         if chosen.codes is not None and chosen.linear is not None:
             crossable[key] = (chosen.linear, chosen.codes)
+        if chosen.choice.kind == "numeric" and isinstance(chosen.tree, NumericColumn):
+            numbers[key] = (chosen.tree, _finite(arr))
+    pairs = coordinate_pairs(numbers) if coordinates is None else coordinates
+    for latitude, longitude in pairs:
+        for key in (latitude, longitude):
+            if key not in numbers:
+                raise FeatureError(
+                    f"infer_feature_columns: coordinate {key!r} is not a numeric feature with "
+                    "many values."
+                )
+        grids, choice = _grids(numbers[latitude], numbers[longitude])
+        linear.extend(grids)
+        dnn.extend(embedding_column(g, GRID_EMBEDDING_DIMENSION) for g in grids)
+        choices.append(choice)
     if not linear:
         raise FeatureError(
             "infer_feature_columns: no feature has two or more values to learn from."
@@ -463,6 +518,72 @@ def _best_crosses(
         size = min(CROSS_MAX_BUCKETS, 4 * col_a.num_buckets * col_b.num_buckets)
         out.append(crossed_column([col_a, col_b], max(size, 2)))
     return out
+
+
+def _words(key: str) -> list[str]:
+    """``key``'s words, lower case: split at non-letters and at camelCase humps."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", key)
+    return [w for w in re.split(r"[^a-z0-9]+", spaced.lower()) if w]
+
+
+def _coordinate_role(key: str) -> tuple[str, tuple[str, ...]] | None:
+    words = _words(key)
+    lat = [i for i, w in enumerate(words) if w in LATITUDE_WORDS]
+    lon = [i for i, w in enumerate(words) if w in LONGITUDE_WORDS]
+    if len(lat) + len(lon) != 1:
+        return None
+    i = (lat or lon)[0]
+    return ("lat" if lat else "lon"), tuple(words[:i]) + ("*",) + tuple(words[i + 1 :])
+
+
+def coordinate_pairs(keys: Any) -> list[tuple[str, str]]:
+    """``(latitude, longitude)`` pairs among ``keys``, told by one word of each key
+    (``lat``/``latitude`` and ``lon``/``lng``/``long``/``longitude``; words split at
+    non-letters and camelCase) with the rest of the two keys' words equal.
+
+    Example:
+        >>> coordinate_pairs(["Latitude", "Longitude", "pickup_lat", "pickup_lng", "dropoffLat"])
+        [('Latitude', 'Longitude'), ('pickup_lat', 'pickup_lng')]
+    """
+    latitudes: dict[tuple[str, ...], str] = {}
+    longitudes: dict[tuple[str, ...], str] = {}
+    for key in keys:
+        role = _coordinate_role(str(key))
+        if role is not None:
+            side = latitudes if role[0] == "lat" else longitudes
+            side.setdefault(role[1], str(key))
+    return [(lat, longitudes[rest]) for rest, lat in latitudes.items() if rest in longitudes]
+
+
+def _finite(arr: pa.Array) -> np.ndarray:
+    values = np.asarray(pc.cast(arr, pa.float64()).fill_null(np.nan), dtype=np.float64)
+    return values[np.isfinite(values)]
+
+
+def _grids(
+    latitude: tuple[NumericColumn, np.ndarray], longitude: tuple[NumericColumn, np.ndarray]
+) -> tuple[list[CategoricalColumn], FeatureChoice]:
+    """Latitude x longitude crosses at ``GRID_SCALES`` resolutions (see ``GRID_SCALES``), of
+    the raw columns (missing values at their default) and their finite values."""
+    finest = grid_buckets(max(latitude[1].size, longitude[1].size))
+    grids: list[CategoricalColumn] = []
+    sizes = []
+    for count in sorted({max(GRID_BUCKETS_MIN, finest // scale) for scale in GRID_SCALES}):
+        axes = []
+        for column, values in (latitude, longitude):
+            cuts = np.unique(np.quantile(values, np.linspace(0, 1, count + 1)[1:-1]))
+            axes.append(bucketized_column(column, cuts.tolist(), name=f"{column.key}_grid{count}"))
+        cells = axes[0].num_buckets * axes[1].num_buckets
+        grids.append(
+            crossed_column(
+                axes,
+                min(CROSS_MAX_BUCKETS, 4 * cells),
+                name=f"{latitude[0].key}_X_{longitude[0].key}_grid{count}",
+            )
+        )
+        sizes.append(f"{count}x{count}")
+    reason = f"latitude x longitude: grids of {', '.join(sizes)} quantile cells"
+    return grids, FeatureChoice(f"{latitude[0].key} x {longitude[0].key}", "grid", reason)
 
 
 @dataclass
