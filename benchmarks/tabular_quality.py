@@ -16,9 +16,10 @@ Tasks (each with its own split; every model sees the same rows):
   user features, timestamps; a time split where most test users are seen but most movies new.
 * ``breast_cancer``, ``diabetes``: scikit-learn's small data sets, if scikit-learn is installed.
 
-Models: ``tabular`` (:func:`mlengine.estimator.train_tabular`, no feature engineering),
-``tabular_blend`` (the same with ``blend_trees=True``: averaged with BoostedTrees where the
-validation rows prefer it; the summary counts the seeds that kept the blend),
+Models: ``tabular`` (:func:`mlengine.estimator.train_tabular` at its defaults, no feature
+engineering: a Wide & Deep, averaged with BoostedTrees where the validation rows prefer it; the
+summary counts the seeds that kept the blend), ``tabular_wide_deep`` (the same with
+``blend_trees=False``: the Wide & Deep alone),
 ``boosted_trees`` (BoostedTreesClassifier/Regressor at TF's defaults over the columns
 ``infer_feature_columns`` gives trees), ``lightgbm`` and ``xgboost`` at their defaults
 (categories as pandas categories; one thread, as the others train). Run::
@@ -368,17 +369,17 @@ def run_boosted_trees(split: Split, seed: int) -> np.ndarray:
         return _outputs(kind, model.predict(_fn(tx)))
 
 
-def run_tabular(split: Split, seed: int) -> np.ndarray:
+def run_tabular_wide_deep(split: Split, seed: int) -> np.ndarray:
     x, y, tx, _, kind = split
     with tempfile.TemporaryDirectory() as model_dir:
-        result = estimator.train_tabular(x, y, model_dir=model_dir, seed=seed)
+        result = estimator.train_tabular(x, y, model_dir=model_dir, seed=seed, blend_trees=False)
         return _outputs(kind, result.estimator.predict(_fn(tx)))
 
 
-def run_tabular_blend(split: Split, seed: int) -> tuple[np.ndarray, dict[str, Any]]:
+def run_tabular(split: Split, seed: int) -> tuple[np.ndarray, dict[str, Any]]:
     x, y, tx, _, kind = split
     with tempfile.TemporaryDirectory() as model_dir:
-        result = estimator.train_tabular(x, y, model_dir=model_dir, seed=seed, blend_trees=True)
+        result = estimator.train_tabular(x, y, model_dir=model_dir, seed=seed)
         key = "logistic" if kind == "binary" else "predictions"
         return result.predict(tx)[key][:, 0], {"blended": result.blended}
 
@@ -388,7 +389,7 @@ MODELS: dict[str, Callable[[Split, int], Any]] = {
     "xgboost": run_xgboost,
     "boosted_trees": run_boosted_trees,
     "tabular": run_tabular,
-    "tabular_blend": run_tabular_blend,
+    "tabular_wide_deep": run_tabular_wide_deep,
 }
 
 

@@ -1,5 +1,6 @@
-"""train_tabular(blend_trees=True): boosted trees averaged with the Wide & Deep only where the
-validation rows prefer the blend, predicted and exported as the chosen model."""
+"""train_tabular's blend (by default, with validation rows): boosted trees averaged with the
+Wide & Deep only where the validation rows prefer the blend, predicted and exported as the
+chosen model."""
 
 from __future__ import annotations
 
@@ -43,16 +44,21 @@ def _linear(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
 @pytest.fixture(scope="module")
 def kept(tmp_path_factory: pytest.TempPathFactory) -> TabularResult:
     frame = _thresholds(3000, 0)
-    return train_tabular(
-        frame, "label", model_dir=tmp_path_factory.mktemp("kept"), max_epochs=6,
-        blend_trees=True,
-    )  # fmt: skip
+    return train_tabular(frame, "label", model_dir=tmp_path_factory.mktemp("kept"), max_epochs=6)
 
 
 def test_the_blend_is_kept_where_trees_help(kept: TabularResult) -> None:
     assert kept.blended, kept.blend_scores
     assert kept.blend_scores[BLEND] > kept.blend_scores[WIDE_DEEP]
     assert kept.trees is not None and kept.members == [kept.estimator, kept.trees]
+
+
+def test_without_validation_rows_the_default_is_the_wide_deep_alone(tmp_path: Path) -> None:
+    result = train_tabular(
+        _thresholds(600, 1), "label", model_dir=tmp_path / "m", max_epochs=2, validation=None
+    )
+    assert result.trees is None and not result.blended and result.blend_scores == {}
+    assert result.members == [result.estimator]
 
 
 def test_the_blend_is_dropped_where_trees_do_not_help(tmp_path: Path) -> None:
@@ -126,7 +132,7 @@ def test_a_multiclass_blend_of_string_labels_exports_what_it_predicts(tmp_path: 
     ("options", "message"),
     [
         ({"validation": None, "blend_trees": True}, "blend_trees=True.*'validation'"),
-        ({"blend_trees": "yes"}, "'blend_trees' parameter must be True or False. Got 'yes'"),
+        ({"blend_trees": "yes"}, "'blend_trees' parameter must be None, True or False. Got 'yes'"),
     ],
 )
 def test_blend_trees_is_checked_before_training(options: dict, message: str) -> None:

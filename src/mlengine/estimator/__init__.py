@@ -6,7 +6,7 @@ Example:
 
 Modules:
 
-* ``blend``: ``train_tabular(blend_trees=True)``: trees averaged in where validation prefers it
+* ``blend``: ``train_tabular``'s blend: trees averaged in where validation prefers it
 * ``boosted_trees``: ``BoostedTreesClassifier`` / ``Regressor`` on LightGBM, with TF's arguments
 * ``canned``: the canned estimators: Linear, DNN, Wide & Deep and Baseline
 * ``custom``: custom estimators: ``ModuleEstimator`` and ``Estimator(model_fn=...)``'s loop

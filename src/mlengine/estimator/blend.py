@@ -1,15 +1,15 @@
 """A Wide & Deep blended with boosted trees, kept only where the validation rows say so.
 
-``train_tabular(..., blend_trees=True)`` calls :func:`blend_with_trees` once the Wide & Deep
-is trained: it grows a :class:`~mlengine.estimator.BoostedTreesClassifier` (or ``Regressor``)
-at TF's defaults on the same training rows, over the columns
-:func:`~mlengine.feature_column.infer_feature_columns` chose for trees, and scores on the
-validation rows the Wide & Deep alone and the average of the two, averaged as
-:func:`~mlengine.export.ensemble.export_ensemble` averages (probabilities, or regression
-outputs). The blend is kept only when it scores better, by the metric the Wide & Deep's early
-stopping watched (AUC for two classes, else the average loss). The trees grow their 100 trees
-in full: TF's boosted trees had no early stopping of their own, and a hook cannot see the
-validation rows' scores tree by tree.
+``train_tabular`` (with validation rows, unless ``blend_trees=False``) calls
+:func:`blend_with_trees` once the Wide & Deep is trained: it grows a
+:class:`~mlengine.estimator.BoostedTreesClassifier` (or ``Regressor``) at TF's defaults on the
+same training rows, over the columns :func:`~mlengine.feature_column.infer_feature_columns`
+chose for trees, and scores on the validation rows the Wide & Deep alone and the average of the
+two, averaged as :func:`~mlengine.export.ensemble.export_ensemble` averages (probabilities, or
+regression outputs). The blend is kept only when it scores better, by the metric the Wide &
+Deep's early stopping watched (AUC for two classes, else the average loss). The trees grow
+their 100 trees in full: TF's boosted trees had no early stopping of their own, and a hook
+cannot see the validation rows' scores tree by tree.
 
 Only these two models are compared: the path stays a Wide & Deep, blended or not.
 """

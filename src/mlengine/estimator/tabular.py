@@ -7,9 +7,10 @@ tabular presets below, evaluating a validation split every ``ROUND_STEPS`` steps
 best number of steps, then training again on every row (the validation rows too) for as many
 epochs. The result is an ordinary canned estimator (evaluate, predict,
 ``export_saved_model``) over ordinary columns: the export and the server need nothing new.
-With ``blend_trees=True`` boosted trees are grown beside it and averaged with it where the
-validation rows say the average is better (:mod:`mlengine.estimator.blend`); the result's
-``predict`` and ``export_saved_model`` then give that ensemble.
+By default (``blend_trees=None``: whenever there are validation rows) boosted trees are grown
+beside it and averaged with it where the validation rows say the average is better
+(:mod:`mlengine.estimator.blend`); the result's ``predict`` and ``export_saved_model`` then
+give that ensemble.
 
 TF's canned classes keep TF's defaults; only this path uses the presets.
 """
@@ -151,7 +152,7 @@ class TabularResult:
     task: Task
     history: list[dict[str, Any]] = field(default_factory=list)
     best_step: int | None = None
-    #: ``blend_trees=True``: the boosted trees grown beside the Wide & Deep (kept or not;
+    #: With a blend tried: the boosted trees grown beside the Wide & Deep (kept or not;
     #: after a refit, grown again on every row if kept, else None), whether their blend was
     #: kept, and both validation scores (``"wide_deep"``, ``"blend"``) of the search's models.
     trees: Estimator | None = None
@@ -282,7 +283,7 @@ def train_tabular(
     hidden_units: Sequence[int] = HIDDEN_UNITS,
     seed: int = 1,
     quiet: bool = True,
-    blend_trees: bool = False,
+    blend_trees: bool | None = None,
 ) -> TabularResult:
     """Train the best Wide & Deep we know for a table, with no feature engineering.
 
@@ -327,24 +328,30 @@ def train_tabular(
         quiet: no progress lines.
         blend_trees: also grow BoostedTrees at TF's defaults on the training rows, and keep
             the average of the two where it validates better than the Wide & Deep alone
-            (:mod:`mlengine.estimator.blend`; needs ``validation``).
+            (:mod:`mlengine.estimator.blend`). None (the default): whenever there are
+            validation rows; True: always (an error without validation rows); False: never,
+            the Wide & Deep alone.
 
     Returns:
         :class:`TabularResult` with the trained estimator at its best checkpoint.
 
     Raises:
         FeatureError: a label with missing values or a single value, a mixed-type column.
-        InvalidParameterError: ``blend_trees`` not a bool, or without validation rows.
+        InvalidParameterError: ``blend_trees`` not None or a bool, or True without
+            validation rows.
 
     Example:
         >>> result = train_tabular(df, "income")                            # doctest: +SKIP
         >>> result.export_saved_model("exports/income")                     # doctest: +SKIP
     """
-    if not isinstance(blend_trees, bool):
+    if blend_trees is not None and not isinstance(blend_trees, bool):
         raise InvalidParameterError(
-            f"The 'blend_trees' parameter must be True or False. Got {blend_trees!r} instead."
+            f"The 'blend_trees' parameter must be None, True or False. Got {blend_trees!r} instead."
         )
-    if blend_trees and (validation is None or validation == 0):
+    no_validation = validation is None or (not isinstance(validation, tuple) and validation == 0)
+    if blend_trees is None:
+        blend_trees = not no_validation
+    if blend_trees and no_validation:
         raise InvalidParameterError(
             "train_tabular(blend_trees=True) chooses the blend on validation rows: set "
             "'validation' to a fraction or a (features, labels) pair, not None."
