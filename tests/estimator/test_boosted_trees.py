@@ -19,6 +19,8 @@ from mlengine import estimator
 from mlengine import feature_column as fc
 from mlengine.errors import ExportFormatError, InvalidParameterError, NotSupportedError
 from mlengine.export import load
+from mlengine.training import progress
+from mlengine.training.hooks import SessionRunArgs, SessionRunHook
 from tests.estimator.helpers import BINARY_KEYS, REGRESSION_KEYS, census_rows, quiet_config
 from tests.helpers import CONTROL_CODES, REPO_ROOT, run_in_terminal
 
@@ -289,3 +291,65 @@ def test_regressor_and_multiclass_with_vocabulary(tmp_path: Path, data: Any) -> 
     assert first["classes"][0] == labels[0]
     with pytest.raises(NotSupportedError, match="multi-class"):
         next(clf.experimental_predict_with_explanations(_fn(x.iloc[:1])))
+
+
+class _EvalRecorder(SessionRunHook):
+    """Records the evaluation's calls; asks to stop after ``stop_after`` batches."""
+
+    def __init__(self, stop_after: int | None = None) -> None:
+        self.calls: list[Any] = []
+        self.stop_after = stop_after
+
+    def begin(self) -> None:
+        self.calls.append("begin")
+
+    def before_run(self, run_context: Any) -> Any:
+        return SessionRunArgs("global_step")
+
+    def after_run(self, run_context: Any, run_values: Any) -> None:
+        self.calls.append(run_values.results)
+        if self.stop_after is not None and len(self.calls) - 1 >= self.stop_after:
+            run_context.request_stop()
+
+    def end(self, session: Any) -> None:
+        self.calls.append(f"end:{session.run('global_step')}")
+
+
+def test_evaluate_takes_steps_and_hooks_batch_by_batch_as_tf(tmp_path: Path, data: Any) -> None:
+    x, y = data
+    model = _classifier(tmp_path, x)  # 20 trees; batches of 128 rows
+    model.train(_fn(x, y))
+    whole = model.evaluate(_fn(x, y))
+    two = model.evaluate(_fn(x, y), steps=2)
+    assert two == model.evaluate(_fn(x.iloc[:256], y[:256]))  # the first two batches' rows
+    assert two["auc"] != whole["auc"]
+    # With hooks the metrics add up batch by batch: float64 sums of 800 terms in another order.
+    summed = {"rel": 800 * float(np.finfo(np.float64).eps)}
+    hook = _EvalRecorder()
+    assert model.evaluate(_fn(x, y), hooks=[hook]) == pytest.approx(whole, **summed)
+    assert hook.calls == ["begin"] + [20] * 7 + ["end:20"]  # 800 rows: 7 batches
+    stopper = _EvalRecorder(stop_after=3)
+    three = model.evaluate(_fn(x, y), steps=3)
+    assert model.evaluate(_fn(x, y), hooks=[stopper]) == pytest.approx(three, **summed)
+    assert stopper.calls == ["begin", 20, 20, 20, "end:20"]
+    with pytest.raises(InvalidParameterError, match="'steps' parameter must be an int >= 1"):
+        model.evaluate(_fn(x, y), steps=0)
+
+
+def test_evaluate_logs_tfs_saving_dict_line(tmp_path: Path, data: Any) -> None:
+    x, y = data
+    model = estimator.BoostedTreesClassifier(
+        _columns(x), n_batches_per_layer=1, n_trees=3, model_dir=tmp_path / "m"
+    )
+    model.train(_fn(x, y))
+    lines: list[str] = []
+    previous = progress.set_sink(lines.append)
+    try:
+        metrics = model.evaluate(_fn(x, y))
+    finally:
+        progress.set_sink(previous)
+    assert lines[-1].startswith("Saving dict for global step 3: accuracy = ")
+    shown = dict(item.split(" = ") for item in lines[-1].split(": ", 1)[1].split(", "))
+    assert shown["global_step"] == "3"
+    # Each value as a float32, as TF printed it.
+    assert float(shown["auc"]) == pytest.approx(metrics["auc"], rel=float(np.finfo(np.float32).eps))

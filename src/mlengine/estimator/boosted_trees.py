@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import collections
 import hashlib
-import itertools
 import json
 import os
 import re
@@ -50,7 +49,7 @@ import torch
 from mlengine.data.contract import resolve_input
 from mlengine.errors import InvalidParameterError, NotFittedError, NotSupportedError
 from mlengine.estimator.canned import _columns, _weight_column
-from mlengine.estimator.estimator import Estimator, check_steps
+from mlengine.estimator.estimator import Estimator, check_steps, eval_run_session
 from mlengine.export.format import signature_defs, signature_inputs
 from mlengine.export.lightgbm_model import MEMBER, write_lightgbm_model
 from mlengine.export.members import MEMBERS_KEY, write_member
@@ -64,6 +63,7 @@ from mlengine.export.writer import (
 )
 from mlengine.feature_column import FeatureColumn, to_config
 from mlengine.feature_column.analyze import gather_data
+from mlengine.feature_column.encoding import as_feature_dict, count_rows
 from mlengine.model.heads import (
     SUM_OVER_BATCH_SIZE,
     Head,
@@ -83,7 +83,7 @@ from mlengine.training.evidence import (
 from mlengine.training.hooks import Hooks, RunSession
 from mlengine.training.metrics import BinaryMetrics, MulticlassMetrics, RegressionMetrics
 from mlengine.training.pipeline import raw_batches
-from mlengine.training.progress import TrainingProgress
+from mlengine.training.progress import TrainingProgress, eval_line, report
 from mlengine.training.summaries import SummaryWriter, write_eval_summaries
 
 if TYPE_CHECKING:
@@ -272,20 +272,39 @@ class _BoostedTrees(Estimator):
         input_fn: Any,
         need_labels: bool,
         see_features: Callable[[Mapping[str, Any]], None] | None = None,
+        max_batches: int | None = None,
+        batch_rows: list[int] | None = None,
     ) -> tuple[np.ndarray, Any, Any]:
-        """The whole input as the trees' matrix, the labels and the example weights
-        (``see_features`` is shown the raw features: evaluation's instances). An input that
-        never ends (a TF dataset repeated for ever) gives ``n_batches_per_layer`` batches: the
-        data TF's first layer reads."""
+        """The input as the trees' matrix, the labels and the example weights
+        (``see_features`` is shown the raw features: evaluation's instances): its first
+        ``max_batches`` batches, or all of them. An input that never ends (a TF dataset
+        repeated for ever) gives ``n_batches_per_layer`` batches unless ``max_batches`` says
+        otherwise: the data TF's first layer reads. ``batch_rows``, if given, receives the
+        number of rows of each batch read."""
         source = resolve_input(input_fn, self._config.tf_random_seed)
         items, batch_size = raw_batches(source)
-        limit = None
-        if getattr(source, "endless", False):
-            limit = self._n_batches_per_layer * (batch_size or 1)
-            if batch_size is None:  # the items are the batches: count them
-                items = itertools.islice(items, self._n_batches_per_layer)
-                limit = None
-        features, labels = gather_data(lambda: items, None, limit)
+        if max_batches is None and getattr(source, "endless", False):
+            max_batches = self._n_batches_per_layer
+        sizes: list[int] = [] if batch_rows is None else batch_rows
+
+        def batches() -> Iterator[Any]:
+            for item in items:
+                rows = count_rows(as_feature_dict(item[0] if isinstance(item, tuple) else item))
+                if batch_size is None:  # the items are the batches
+                    sizes.append(rows)
+                else:  # chunks of whole batches, the last maybe short
+                    sizes.extend([batch_size] * (rows // batch_size))
+                    sizes.extend([rows % batch_size] if rows % batch_size else [])
+                yield item
+                if max_batches is not None and len(sizes) >= max_batches:
+                    return
+
+        features, labels = gather_data(batches, None)
+        if max_batches is not None and len(sizes) > max_batches:
+            del sizes[max_batches:]
+            rows = sum(sizes)
+            features = {key: values[:rows] for key, values in features.items()}
+            labels = None if labels is None else labels[:rows]
         if see_features is not None:
             see_features(features)
         weights = None
@@ -416,13 +435,19 @@ class _BoostedTrees(Estimator):
         name: str | None = None,
     ) -> dict[str, Any]:
         """TF's metric keys (``accuracy``, ``auc``, ``average_loss``, ...) plus ``loss`` and
-        ``global_step`` (trees), also written to ``model_dir/eval`` for TensorBoard."""
-        if hooks:
-            raise NotSupportedError("evaluate(hooks=...) is not supported.")
+        ``global_step`` (trees) over ``input_fn``'s batches (``steps`` of them at most), also
+        written to ``model_dir/eval`` for TensorBoard and logged as TF's ``Saving dict for
+        global step N: ...``. ``hooks`` are called around each batch and may fetch
+        ``global_step`` only (the trees are scored in one call; the hooks then see the batches
+        one by one, and a stop request ends the evaluation there)."""
+        if steps is not None:
+            check_steps(steps, None)
+        eval_hooks = Hooks(hooks or ())
         booster, trees = self._booster(checkpoint_path)
         inputs = [spec["name"] for spec in signature_inputs(list(self._inputs.columns))]
         evidence = EvidenceCollector(self._head, inputs)
-        x, labels, weights = self._read(input_fn, True, evidence.see_features)
+        batch_rows: list[int] = []
+        x, labels, weights = self._read(input_fn, True, evidence.see_features, steps, batch_rows)
         logits = torch.from_numpy(self._logits(booster, x))
         y = torch.from_numpy(self._head.encode_labels(labels))
         w = None if weights is None else torch.from_numpy(weights.astype(np.float64))
@@ -434,13 +459,29 @@ class _BoostedTrees(Estimator):
             metrics = MulticlassMetrics(head.logits_dimension)
         else:
             metrics = RegressionMetrics(head.logits_dimension)
-        losses = head.unreduced_loss(logits, y)
-        metrics.update(head.metric_inputs(logits), y, w, losses)
-        evidence.update(logits, y, w)
+        session = eval_run_session(trees)
+        if eval_hooks:
+            eval_hooks.begin(session)
+        start = 0
+        for rows in batch_rows if eval_hooks else [len(x)]:
+            contexts = eval_hooks.before_run(session) if eval_hooks else []
+            part = slice(start, start + rows)
+            batch_w = None if w is None else w[part]
+            losses = head.unreduced_loss(logits[part], y[part])
+            metrics.update(head.metric_inputs(logits[part]), y[part], batch_w, losses)
+            evidence.update(logits[part], y[part], batch_w)
+            start += rows
+            if eval_hooks:
+                eval_hooks.after_run(contexts, session.value)
+                if eval_hooks.stop_requested:
+                    break
         result: dict[str, Any] = metrics.result()
         result["loss"] = result["average_loss"]
         result["global_step"] = trees
+        if eval_hooks:
+            eval_hooks.end(session, trees)
         write_eval_summaries(self._model_dir, result, trees, name)
+        report(self._config.quiet, eval_line(result, trees))
         self._last_evidence = evidence.record(result, trees, metrics.state())
         save_last_evaluation(self._model_dir, self._last_evidence)
         self._last_eval = dict(result)

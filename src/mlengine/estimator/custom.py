@@ -39,10 +39,10 @@ from mlengine.errors import (
 from mlengine.estimator import layers
 from mlengine.estimator.estimator import (
     Estimator,
-    _eval_session,
     _shard,
     _threads,
     check_steps,
+    eval_run_session,
 )
 from mlengine.estimator.metrics import metric_result
 from mlengine.estimator.spec import EstimatorSpec, ModeKeys, TrainOp
@@ -725,7 +725,7 @@ class CustomEstimator(Estimator):
         with _threads(self._config.intra_op_threads):
             self._ensure_restored(checkpoint_path)
             self._network.eval()
-            run_session = _eval_session(self._global_step)
+            run_session = eval_run_session(self._global_step)
             if eval_hooks:
                 eval_hooks.begin(run_session)
             streaming: dict[str, Any] = {}

@@ -357,7 +357,7 @@ class Estimator:
                     )
                 )
             )
-            run_session = _eval_session(session.global_step)
+            run_session = eval_run_session(session.global_step)
             if eval_hooks:
                 eval_hooks.begin(run_session)
             for batch, count in stream:
@@ -563,7 +563,8 @@ class _EvalRunSession:
         return resolve_fetches(fetches, self.value)
 
 
-def _eval_session(global_step: int) -> Any:
+def eval_run_session(global_step: int) -> Any:
+    """The session evaluation hooks are given: they may fetch ``global_step`` only."""
     return _EvalRunSession(global_step)
 
 
