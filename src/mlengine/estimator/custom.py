@@ -43,6 +43,7 @@ from mlengine.estimator.estimator import (
     _threads,
     check_steps,
     eval_run_session,
+    training_input,
 )
 from mlengine.estimator.metrics import metric_result
 from mlengine.estimator.spec import EstimatorSpec, ModeKeys, TrainOp
@@ -573,13 +574,7 @@ class CustomEstimator(Estimator):
         for the canned estimators (:mod:`mlengine.training.distributed`).
         """
         check_steps(steps, max_steps)
-        source = resolve_input(input_fn, self._config.tf_random_seed)
-        if isinstance(source, ConstantBatch) and steps is None and max_steps is None:
-            raise InvalidParameterError(
-                "input_fn returned one batch of arrays, which is fed at every step (as "
-                "TensorFlow feeds constant tensors): give train() steps or max_steps, or "
-                "training would never end."
-            )
+        source = training_input(input_fn, self._config.tf_random_seed, steps, max_steps)
         latest = self.latest_checkpoint()
         self._distributed = self._join_job()
         if self._distributed:

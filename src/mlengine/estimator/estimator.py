@@ -97,6 +97,22 @@ def check_train_arguments(
     check_steps(steps, max_steps)
 
 
+def training_input(
+    input_fn: Any, seed: int | None, steps: int | None, max_steps: int | None
+) -> Any:
+    """train()'s input, resolved (:func:`~mlengine.data.contract.resolve_input`); one batch of
+    arrays is fed at every step, as TensorFlow feeds constant tensors, so it needs ``steps`` or
+    ``max_steps``."""
+    source = resolve_input(input_fn, seed)
+    if isinstance(source, ConstantBatch) and steps is None and max_steps is None:
+        raise InvalidParameterError(
+            "input_fn returned one batch of arrays, which is fed at every step (as "
+            "TensorFlow feeds constant tensors): give train() steps or max_steps, or "
+            "training would never end."
+        )
+    return source
+
+
 def check_steps(steps: int | None, max_steps: int | None) -> None:
     """train()'s rules for ``steps`` and ``max_steps``: not both, ints >= 1."""
     if steps is not None and max_steps is not None:
@@ -267,13 +283,7 @@ class Estimator:
         if latest is not None:
             manifest = read_manifest(latest)  # the weights are read only if restored
             check_same_model(manifest.get("model_spec"), self._model_spec(), latest)
-        source = resolve_input(input_fn, self._config.tf_random_seed)
-        if isinstance(source, ConstantBatch) and steps is None and max_steps is None:
-            raise InvalidParameterError(
-                "input_fn returned one batch of arrays, which is fed at every step (as "
-                "TensorFlow feeds constant tensors): give train() steps or max_steps, or "
-                "training would never end."
-            )
+        source = training_input(input_fn, self._config.tf_random_seed, steps, max_steps)
         distributed = self._join_job()
         with _threads(self._config.intra_op_threads), torch.random.fork_rng(devices=[]):
             session = self._session_at(latest, for_training=True)

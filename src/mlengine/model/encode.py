@@ -17,8 +17,8 @@ from mlengine.model.feature_tensors import FeatureTensors
 from mlengine.model.networks import NetworkInputs
 
 
-def _numpy(tensors: FeatureTensors) -> EncodedFeatures:
-    """A part's CPU tensors as the numpy arrays they wrap (what the numpy step reads)."""
+def numpy_features(tensors: FeatureTensors) -> EncodedFeatures:
+    """A part's CPU tensors as the numpy arrays they wrap (what the numpy steps read)."""
     return EncodedFeatures(
         tensors.sparse_ids.numpy(),
         tensors.sparse_weights.numpy(),
@@ -78,8 +78,8 @@ class EncodedBatch:
         """The batch's tensors as numpy arrays (CPU tensors only; the same memory)."""
         inputs = self.inputs
         return NumpyBatch(
-            None if inputs.linear is None else _numpy(inputs.linear),
-            None if inputs.dnn is None else _numpy(inputs.dnn),
+            None if inputs.linear is None else numpy_features(inputs.linear),
+            None if inputs.dnn is None else numpy_features(inputs.dnn),
             None if self.labels is None else self.labels.numpy(),
             None if self.weights is None else self.weights.numpy(),
             inputs.num_rows,

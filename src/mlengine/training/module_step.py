@@ -44,9 +44,8 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from mlengine.feature_column import EncodedFeatures
 from mlengine.model.dense_features import DenseFeatures, LinearModel, ModelFeatures
-from mlengine.model.feature_tensors import FeatureTensors
+from mlengine.model.encode import numpy_features
 from mlengine.model.heads import (
     SUM,
     SUM_OVER_BATCH_SIZE,
@@ -319,13 +318,13 @@ class ModuleStep:
         label_array = labels.numpy()
         if len(label_array) != features.num_rows:
             return None  # autograd's path names the problem
-        inputs = _numpy(tensors)
+        inputs = numpy_features(tensors)
         outputs = self._layers.forward(self._inputs.forward(inputs))
         logits = outputs[-1]
         wide = None
         if self._linear is not None:
             assert self._linear_transformer is not None
-            wide = _numpy(features.tensors(self._linear_transformer))
+            wide = numpy_features(features.tensors(self._linear_transformer))
             logits = logits + self._linear.forward(wide)[:, None]  # a new array: the backward
             # of an activation that ends the chain reads its output
         grad, loss = self._gradient(self._head, logits, label_array, self._summed)
@@ -336,17 +335,6 @@ class ModuleStep:
         if below is not None:
             self._inputs.backward(inputs, below)
         return loss
-
-
-def _numpy(tensors: FeatureTensors) -> EncodedFeatures[np.ndarray]:
-    """A batch's encoding as numpy views of its tensors (CPU)."""
-    return EncodedFeatures(
-        tensors.sparse_ids.numpy(),
-        tensors.sparse_weights.numpy(),
-        tensors.dense.numpy(),
-        tuple(t.numpy() for t in tensors.embedding_ids),
-        tuple(t.numpy() for t in tensors.embedding_weights),
-    )
 
 
 def build(module: nn.Module, head: Head) -> ModuleStep | None:
