@@ -127,7 +127,7 @@ class TracedFunction:
         self.token = object()
         self.outputs: Any = None
         self.per_element = False
-        symbolic = _symbolic(spec, self.token)
+        symbolic = symbolic_element(spec, self.token)
         try:
             result = self._call(symbolic)
             result = map_structure(
@@ -203,7 +203,17 @@ def _broadcast(value: Value, rows: int) -> Value:
     return np.broadcast_to(array, (rows, *array.shape)).copy()
 
 
-def _symbolic(spec: Any, token: object) -> Any:
+def _no_sparse(path: tuple[Any, ...], dtype: Any) -> Any:
+    raise NotSupportedError("SparseTensor elements")  # the tracer does not record those
+
+
+def symbolic_element(
+    spec: Any, source: object, sparse: Callable[[tuple[Any, ...], Any], Any] = _no_sparse
+) -> Any:
+    """A dataset element's structure (``spec``: dicts, tuples and lists of dtypes, and
+    ``("sparse", dtype)`` leaves) as symbolic tensors of ``source``, each named by its path;
+    ``sparse(path, dtype)`` stands for a sparse leaf."""
+
     def build(node: Any, path: tuple[Any, ...]) -> Any:
         if isinstance(node, dict):
             return {k: build(v, (*path, k)) for k, v in node.items()}
@@ -211,9 +221,9 @@ def _symbolic(spec: Any, token: object) -> Any:
             return tuple(build(v, (*path, i)) for i, v in enumerate(node))
         if isinstance(node, list):
             return [build(v, (*path, i)) for i, v in enumerate(node)]
-        if isinstance(node, tuple):  # a sparse leaf: the tracer does not record those
-            raise NotSupportedError("SparseTensor elements")
-        return Tensor("element", attrs={"source": token, "path": path}, dtype=node)
+        if isinstance(node, tuple):
+            return sparse(path, node[1])
+        return Tensor("element", attrs={"source": source, "path": path}, dtype=node)
 
     return build(spec, ())
 
@@ -225,5 +235,6 @@ __all__ = [
     "element_values",
     "from_output",
     "row",
+    "symbolic_element",
     "to_tensor",
 ]

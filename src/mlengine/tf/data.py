@@ -44,6 +44,7 @@ from mlengine.tf._traced import (
     element_values,
     from_output,
     row,
+    symbolic_element,
 )
 from mlengine.tf._values import (
     as_value,
@@ -550,20 +551,9 @@ class Iterator_:  # noqa: N801  (TF's tf.compat.v1.data.Iterator)
         self._eager: Iterator[Any] | None = None
 
     def get_next(self, name: str | None = None) -> Any:
-        spec = self.dataset._spec()
-
-        def build(node: Any, path: tuple[Any, ...]) -> Any:
-            if isinstance(node, dict):
-                return {k: build(v, (*path, k)) for k, v in node.items()}
-            if isinstance(node, tuple) and not (len(node) == 2 and node[0] == "sparse"):
-                return tuple(build(v, (*path, i)) for i, v in enumerate(node))
-            if isinstance(node, list):
-                return [build(v, (*path, i)) for i, v in enumerate(node)]
-            if isinstance(node, tuple):
-                return _SparseElement(self, path, node[1])
-            return Tensor("element", attrs={"source": self, "path": path}, dtype=node)
-
-        return build(spec, ())
+        return symbolic_element(
+            self.dataset._spec(), self, lambda path, dtype: _SparseElement(self, path, dtype)
+        )
 
     def __iter__(self) -> Iterator_:
         return self
