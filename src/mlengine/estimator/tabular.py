@@ -29,7 +29,12 @@ import numpy as np
 import pandas as pd
 
 from mlengine.errors import FeatureError, InvalidParameterError
-from mlengine.estimator.blend import blend_with_trees, train_trees
+from mlengine.estimator.blend import (
+    blend_predictions,
+    blend_with_trees,
+    export_blend,
+    train_trees,
+)
 from mlengine.estimator.canned import DNNLinearCombinedClassifier, DNNLinearCombinedRegressor
 from mlengine.estimator.estimator import Estimator
 from mlengine.feature_column import InferredColumns, infer_feature_columns
@@ -170,16 +175,12 @@ class TabularResult:
         """The chosen model's predictions of ``data``'s rows (a DataFrame or a dict of
         columns): one array per key, as the Predictor of :meth:`export_saved_model`'s version
         gives them."""
-        from mlengine.estimator.blend import blend_predictions
-
         return blend_predictions(self.members, data)
 
     def export_saved_model(self, export_dir_base: str | os.PathLike[str]) -> str:
         """Export the chosen model as one version under ``export_dir_base``: the Wide & Deep's
         export, or an ensemble averaging it with the trees (served by the Predictor and the
         server as any version). Returns the version's path."""
-        from mlengine.estimator.blend import export_blend
-
         return export_blend(self.members, export_dir_base)
 
     refit_steps: int | None = None
